@@ -1,0 +1,77 @@
+from django.contrib.auth import login, logout
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accesscontrol.accounts.services import record_login_failed
+from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.rbac.context_processors import switcher_workspaces
+from accesscontrol.rbac.gate import authenticated, public
+from accesscontrol.rbac.resolver import Access
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["username"].label = "Email"
+        self.fields["username"].widget.attrs.update(type="email", autocomplete="email")
+
+
+def _safe_next(request):
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return ""
+
+
+@public
+@require_http_methods(["GET", "POST"])
+def login_view(request):
+    if request.user.is_authenticated and request.method == "GET":
+        return redirect("home")
+    form = EmailAuthenticationForm(request, data=request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            login(request, form.get_user())  # cycles the session key
+            return redirect(_safe_next(request) or "home")
+        record_login_failed(request.POST.get("username", ""))
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": form, "next": _safe_next(request)},
+        status=400 if form.errors else 200,
+    )
+
+
+@authenticated
+@require_POST
+def logout_view(request):
+    logout(request)
+    return redirect("login")
+
+
+@authenticated
+@require_GET
+def home(request):
+    """Straight to the first workspace the user can enter; otherwise the list of organizations."""
+    memberships = list(
+        OrganizationMembership.objects.filter(user=request.user)
+        .select_related("organization")
+        .order_by("organization__name")
+    )
+    for membership in memberships:
+        access = Access(org_role=membership.org_role)
+        workspaces = switcher_workspaces(request.user, membership.organization, access)
+        if workspaces:
+            return redirect("workspace-home", membership.organization.slug, workspaces[0].slug)
+    if memberships:
+        return redirect("org-overview", memberships[0].organization.slug)
+    return render(request, "accounts/home.html", {"memberships": memberships})
+
+
+@public
+@require_GET
+def health(request):
+    return JsonResponse({"status": "ok"})

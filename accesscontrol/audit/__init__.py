@@ -1,0 +1,1 @@
+"""The audit log. `services.record` is the one way an event gets written."""

@@ -1,0 +1,121 @@
+"""The demo: Acme (enterprise) and Globex (plus), with one login per persona. Idempotent."""
+
+import json
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accesscontrol.accounts.models import User
+from accesscontrol.organizations import services as orgs
+from accesscontrol.organizations.models import Organization, OrganizationMembership, Plan
+from accesscontrol.rbac import services as roles
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import EDITOR, READ_PERMISSIONS, VIEWER
+from accesscontrol.workspaces import services as workspaces
+from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
+
+PASSWORD = "accesscontrol-demo"
+
+ANNOTATOR_PERMISSIONS = sorted(
+    READ_PERMISSIONS
+    | {"feedback:create", "feedback:update", "annotation-queues:create", "annotation-queues:update"}
+)
+
+PERSONAS = [
+    # email, full name, organization slug, org role, what they are for
+    ("admin@acme.test", "Ada Admin", "acme", "admin", "Acme org admin (Admin everywhere)"),
+    (
+        "editor@acme.test",
+        "Eddie Editor",
+        "acme",
+        "member",
+        "Editor in production, Viewer in staging",
+    ),
+    ("viewer@acme.test", "Vera Viewer", "acme", "member", "Viewer in production"),
+    (
+        "annotator@acme.test",
+        "Ann Annotator",
+        "acme",
+        "member",
+        "custom role Annotator in production",
+    ),
+    ("admin@globex.test", "Gus Globex", "globex", "admin", "Globex org admin (plus plan)"),
+]
+
+
+def ensure_user(email, full_name):
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        user = User.objects.create_user(email, PASSWORD, full_name=full_name)
+    return user
+
+
+def ensure_org(slug, name, plan, creator):
+    org = Organization.objects.filter(slug=slug).first()
+    return org or orgs.create_organization(creator=creator, name=name, slug=slug, plan=plan)
+
+
+def ensure_org_member(org, user, org_role, actor):
+    membership = OrganizationMembership.objects.filter(organization=org, user=user).first()
+    return membership or orgs.add_org_member(
+        actor=actor, organization=org, user=user, org_role=org_role
+    )
+
+
+def ensure_workspace(org, slug, name, actor):
+    ws = Workspace.objects.filter(organization=org, slug=slug).first()
+    return ws or workspaces.create_workspace(actor=actor, organization=org, name=name, slug=slug)
+
+
+def ensure_ws_member(ws, user, role, actor):
+    exists = WorkspaceMembership.objects.filter(workspace=ws, org_membership__user=user).exists()
+    if not exists:
+        workspaces.add_workspace_member(actor=actor, workspace=ws, user=user, role=role)
+
+
+class Command(BaseCommand):
+    help = "Create the demo organizations, workspaces and logins (safe to run again)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="print the logins as JSON")
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            users = {email: ensure_user(email, name) for email, name, *_ in PERSONAS}
+            ada, gus = users["admin@acme.test"], users["admin@globex.test"]
+            acme = ensure_org("acme", "Acme", Plan.ENTERPRISE, ada)
+            globex = ensure_org("globex", "Globex", Plan.PLUS, gus)
+            for email, _, org_slug, org_role, _ in PERSONAS:
+                org = acme if org_slug == "acme" else globex
+                actor = ada if org is acme else gus
+                ensure_org_member(org, users[email], org_role, actor)
+
+            production = ensure_workspace(acme, "production", "production", ada)
+            staging = ensure_workspace(acme, "staging", "staging", ada)
+            ensure_workspace(globex, "default", "default", gus)
+
+            system = {r.name: r for r in Role.objects.filter(organization=None)}
+            annotator = Role.objects.filter(organization=acme, name="Annotator").first()
+            if annotator is None:
+                annotator = roles.create_role(
+                    actor=ada,
+                    organization=acme,
+                    name="Annotator",
+                    description="Reads everything; writes feedback and annotation queues.",
+                    permissions=ANNOTATOR_PERMISSIONS,
+                )
+            ensure_ws_member(production, users["editor@acme.test"], system[EDITOR], ada)
+            ensure_ws_member(staging, users["editor@acme.test"], system[VIEWER], ada)
+            ensure_ws_member(production, users["viewer@acme.test"], system[VIEWER], ada)
+            ensure_ws_member(production, users["annotator@acme.test"], annotator, ada)
+
+        logins = [
+            {"email": email, "password": PASSWORD, "organization": org_slug, "role": what}
+            for email, _, org_slug, _, what in PERSONAS
+        ]
+        if options["json"]:
+            self.stdout.write(json.dumps({"logins": logins}, indent=2))
+            return
+        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/"))
+        for login in logins:
+            self.stdout.write(f"  {login['email']:<22} {login['password']}   {login['role']}")

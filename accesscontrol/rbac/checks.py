@@ -1,0 +1,30 @@
+from django.core import checks
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from accesscontrol.rbac.gate import rule_of, view_name
+
+
+def iter_url_patterns(patterns, prefix=""):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from iter_url_patterns(pattern.url_patterns, prefix + str(pattern.pattern))
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), pattern.callback
+
+
+@checks.register(checks.Tags.urls)
+def check_every_view_declares_access(app_configs=None, **kwargs):
+    """Fail `manage.py check` for any route whose view the gate would refuse as undeclared."""
+    errors = []
+    for route, view in iter_url_patterns(get_resolver().url_patterns):
+        if rule_of(view) is None:
+            errors.append(
+                checks.Error(
+                    f"URL pattern '{route}' reaches view {view_name(view)}, "
+                    "which declares no access rule",
+                    hint="Decorate the view with @requires(...), @authenticated or @public "
+                    "from accesscontrol.rbac.gate.",
+                    id="rbac.E001",
+                )
+            )
+    return errors

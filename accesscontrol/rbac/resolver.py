@@ -1,0 +1,96 @@
+"""Who may do what where: the one place that turns memberships and roles into permission codes."""
+
+from dataclasses import dataclass
+
+from django.db.models import FilteredRelation, Q
+
+from accesscontrol.organizations.models import OrganizationMembership, OrgRole, Plan
+from accesscontrol.rbac.models import role_permissions
+from accesscontrol.rbac.permissions import (
+    ADMIN,
+    ORG_ROLE_PERMISSIONS,
+    READ_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
+)
+
+
+@dataclass(frozen=True)
+class Access:
+    """A principal's standing in one organization (and, if given, one of its workspaces)."""
+
+    permissions: frozenset[str] = frozenset()
+    org_role: str | None = None
+    role: str | None = None  # the workspace role in effect, by name
+    reason: str = "none"  # org_admin | membership | plan | not_workspace_member | none
+
+    @property
+    def is_org_member(self) -> bool:
+        return self.org_role is not None
+
+    def allows(self, *codes: str) -> bool:
+        return all(code in self.permissions for code in codes)
+
+    def missing(self, codes) -> list[str]:
+        return [code for code in codes if code not in self.permissions]
+
+
+NO_ACCESS = Access()
+
+# Why a principal holds its workspace role, in words for pages and 403 bodies.
+REASONS = {
+    "org_admin": "organization admins are Admin in every workspace",
+    "membership": "workspace membership",
+    "plan": "on the {plan} plan every workspace member is Admin",
+    "not_workspace_member": "not a member of this workspace",
+    "none": "not a member of this organization",
+}
+
+
+def resolve_access(user, organization_id, workspace=None) -> Access:
+    """One query: the org membership, the plan and the workspace role together."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NO_ACCESS
+    memberships = OrganizationMembership.objects.filter(
+        user_id=user.pk, organization_id=organization_id
+    )
+    fields = ["org_role", "organization__plan"]
+    if workspace is not None:
+        memberships = memberships.annotate(
+            ws=FilteredRelation(
+                "workspace_memberships",
+                condition=Q(workspace_memberships__workspace_id=workspace.pk),
+            )
+        )
+        fields += ["ws__role__name", "ws__role__organization_id", "ws__role__permissions"]
+    rows = list(memberships.values(*fields)[:1])
+    if not rows:
+        return NO_ACCESS
+    row = rows[0]
+    org_role = row["org_role"]
+    org_permissions = ORG_ROLE_PERMISSIONS[org_role]
+    if workspace is None:
+        return Access(org_permissions, org_role, None, "org")
+
+    if org_role == OrgRole.ADMIN:
+        role, reason, granted = ADMIN, "org_admin", WORKSPACE_PERMISSIONS
+    elif row["ws__role__name"] is None:
+        return Access(org_permissions, org_role, None, "not_workspace_member")
+    elif row["organization__plan"] != Plan.ENTERPRISE:
+        role, reason, granted = ADMIN, "plan", WORKSPACE_PERMISSIONS
+    else:
+        role, reason = row["ws__role__name"], "membership"
+        granted = role_permissions(
+            role, row["ws__role__organization_id"], row["ws__role__permissions"]
+        )
+
+    if org_role == OrgRole.VIEWER:
+        # Org viewers are read-only everywhere, whatever a workspace role says.
+        granted = granted & READ_PERMISSIONS
+    if workspace.archived:
+        # An archived workspace is read-only; its admins keep the right to restore it.
+        granted = granted & (READ_PERMISSIONS | {"workspaces:manage"})
+    return Access(frozenset(granted | org_permissions), org_role, role, reason)
+
+
+def effective_permissions(principal, workspace) -> frozenset[str]:
+    return resolve_access(principal, workspace.organization_id, workspace).permissions

@@ -1,0 +1,140 @@
+"""Custom roles: created, edited and deleted per organization (enterprise plan). Audited."""
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from accesscontrol.audit import services as audit
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import WORKSPACE_PERMISSIONS
+
+
+def clean_permissions(codes) -> list[str]:
+    codes = set(codes or ())
+    not_workspace = codes - WORKSPACE_PERMISSIONS
+    if not_workspace:
+        raise ValidationError(
+            {
+                "permissions": "Custom roles hold only workspace permissions; not allowed: "
+                + ", ".join(sorted(not_workspace))
+            }
+        )
+    return sorted(codes)
+
+
+def _clean_role_fields(name, description):
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A role needs a name."})
+    if len(name) > 60:
+        raise ValidationError({"name": "Keep the role name under 60 characters."})
+    if (description or "") and len(description) > 300:
+        raise ValidationError({"description": "Keep the description under 300 characters."})
+    return name, (description or "").strip()
+
+
+def _ensure_custom_roles_allowed(organization):
+    if not organization.has_workspace_rbac:
+        raise ValidationError("Custom roles are available on the Enterprise plan.", code="plan")
+
+
+def _ensure_not_system_name(name):
+    if Role.objects.filter(organization__isnull=True, name__iexact=name).exists():
+        raise ValidationError({"name": f"{name!r} is a built-in role name."})
+
+
+def create_role(*, actor, organization, name, description="", permissions=()) -> Role:
+    _ensure_custom_roles_allowed(organization)
+    name, description = _clean_role_fields(name, description)
+    _ensure_not_system_name(name)
+    permissions = clean_permissions(permissions)
+    try:
+        with transaction.atomic():
+            role = Role.objects.create(
+                organization=organization,
+                name=name,
+                description=description,
+                permissions=permissions,
+            )
+            audit.record(
+                actor,
+                "role.created",
+                role,
+                organization=organization,
+                after={"name": name, "permissions": permissions},
+            )
+    except IntegrityError:
+        raise ValidationError({"name": f"A role named {name!r} already exists."}) from None
+    return role
+
+
+def update_role(*, actor, role, name=None, description=None, permissions=None) -> Role:
+    if role.is_system:
+        raise ValidationError("Built-in roles cannot be changed.", code="system_role")
+    _ensure_custom_roles_allowed(role.organization)
+    new_name, new_description = _clean_role_fields(
+        role.name if name is None else name,
+        role.description if description is None else description,
+    )
+    if new_name.lower() != role.name.lower():
+        _ensure_not_system_name(new_name)
+    new_permissions = role.permissions if permissions is None else clean_permissions(permissions)
+    before = {"name": role.name, "description": role.description, "permissions": role.permissions}
+    after = {"name": new_name, "description": new_description, "permissions": new_permissions}
+    if before == after:
+        return role
+    old = set(role.permissions)
+    try:
+        with transaction.atomic():
+            role.name, role.description, role.permissions = (
+                new_name,
+                new_description,
+                new_permissions,
+            )
+            role.save(update_fields=["name", "description", "permissions"])
+            audit.record(
+                actor,
+                "role.updated",
+                role,
+                organization=role.organization,
+                before=before,
+                after={
+                    **after,
+                    "added": sorted(set(new_permissions) - old),
+                    "removed": sorted(old - set(new_permissions)),
+                },
+            )
+    except IntegrityError:
+        raise ValidationError({"name": f"A role named {new_name!r} already exists."}) from None
+    return role
+
+
+def role_usage(role) -> dict:
+    """Where a role is assigned: workspace memberships now; service keys join in later."""
+    members = list(
+        role.memberships.select_related("workspace", "org_membership__user").order_by(
+            "workspace__name", "org_membership__user__email"
+        )
+    )
+    return {"memberships": members}
+
+
+def delete_role(*, actor, role) -> None:
+    if role.is_system:
+        raise ValidationError("Built-in roles cannot be deleted.", code="system_role")
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=role.pk)
+        usage = role_usage(role)
+        if any(usage.values()):
+            where = ", ".join(f"{m.user.email} in {m.workspace}" for m in usage["memberships"])
+            raise ValidationError(
+                f"The role {role.name!r} is still assigned ({where}); reassign it first.",
+                code="role_in_use",
+            )
+        audit.record(
+            actor,
+            "role.deleted",
+            role,
+            organization=role.organization,
+            before={"name": role.name, "permissions": role.permissions},
+        )
+        role.delete()

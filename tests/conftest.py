@@ -1,0 +1,98 @@
+"""Personas shared by every test: one enterprise org (Acme-like) and an outsider org."""
+
+from dataclasses import dataclass
+
+import pytest
+from django.db import connection
+
+from accesscontrol.accounts.models import User
+from accesscontrol.organizations.models import Organization
+from accesscontrol.workspaces.models import Workspace
+from tests.factories import (
+    OrganizationFactory,
+    OrganizationMembershipFactory,
+    RoleFactory,
+    UserFactory,
+    WorkspaceFactory,
+    WorkspaceMembershipFactory,
+    system_role,
+)
+
+ANNOTATOR_CODES = [
+    "projects:read",
+    "runs:read",
+    "datasets:read",
+    "prompts:read",
+    "annotation-queues:read",
+    "feedback:read",
+    "workspaces:read",
+    "feedback:create",
+    "feedback:update",
+    "annotation-queues:create",
+    "annotation-queues:update",
+]
+
+
+@dataclass
+class World:
+    org: Organization
+    workspace: Workspace
+    other_workspace: Workspace
+    org_admin: User
+    workspace_admin: User
+    editor: User
+    viewer: User
+    annotator: User
+    member_without_workspace: User
+    org_viewer: User
+    outsider: User
+    other_org: Organization
+    other_workspace_of_other_org: Workspace
+
+    def persona(self, name: str) -> User:
+        return getattr(self, name)
+
+
+def add_member(org, workspace=None, role=None, org_role="member"):
+    user = UserFactory()
+    membership = OrganizationMembershipFactory(user=user, organization=org, org_role=org_role)
+    if workspace is not None:
+        WorkspaceMembershipFactory(org_membership=membership, workspace=workspace, role=role)
+    return user
+
+
+@pytest.fixture
+def world(db) -> World:
+    org = OrganizationFactory(name="Acme", slug="acme", plan="enterprise")
+    workspace = WorkspaceFactory(organization=org, name="production", slug="production")
+    other_workspace = WorkspaceFactory(organization=org, name="staging", slug="staging")
+    annotator_role = RoleFactory(organization=org, name="Annotator", permissions=ANNOTATOR_CODES)
+    other_org = OrganizationFactory(name="Globex", slug="globex", plan="enterprise")
+    other_ws = WorkspaceFactory(organization=other_org, name="default", slug="default")
+    return World(
+        org=org,
+        workspace=workspace,
+        other_workspace=other_workspace,
+        org_admin=add_member(org, org_role="admin"),
+        workspace_admin=add_member(org, workspace, system_role("Admin")),
+        editor=add_member(org, workspace, system_role("Editor")),
+        viewer=add_member(org, workspace, system_role("Viewer")),
+        annotator=add_member(org, workspace, annotator_role),
+        member_without_workspace=add_member(org),
+        org_viewer=add_member(org, workspace, system_role("Editor"), org_role="viewer"),
+        outsider=add_member(other_org, other_ws, system_role("Admin"), org_role="admin"),
+        other_org=other_org,
+        other_workspace_of_other_org=other_ws,
+    )
+
+
+@pytest.fixture
+def on_postgres():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The production hasher is deliberately slow; tests only need passwords to round-trip.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
