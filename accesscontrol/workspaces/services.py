@@ -47,7 +47,8 @@ def add_workspace_member(*, actor, workspace, user, role) -> WorkspaceMembership
     ).first()
     if org_membership is None:
         raise ValidationError(
-            f"{user.email} is not a member of {organization}; invite them to the organization first."
+            f"{user.email} is not a member of {organization}; "
+            "invite them to the organization first."
         )
     try:
         with transaction.atomic():
