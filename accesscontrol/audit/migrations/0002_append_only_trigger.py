@@ -19,7 +19,7 @@ DROP FUNCTION IF EXISTS audit_refuse_change();
 def _run(statements_by_vendor):
     def run(apps, schema_editor):
         for sql in statements_by_vendor.get(schema_editor.connection.vendor, []):
-            schema_editor.execute(sql)
+            schema_editor.execute(sql, params=None)  # the SQL holds literal % signs
 
     return run
 
