@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -15,6 +17,7 @@ class OrgRole(models.TextChoices):
 
 
 class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
     slug = models.SlugField(max_length=60, unique=True)
     plan = models.CharField(max_length=20, choices=Plan.choices, default=Plan.DEVELOPER)
@@ -37,6 +40,7 @@ class Organization(models.Model):
 
 
 class OrganizationMembership(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="org_memberships"
     )

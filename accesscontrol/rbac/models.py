@@ -1,3 +1,5 @@
+import uuid
+
 from django.db import models
 
 from accesscontrol.rbac.permissions import SYSTEM_ROLE_PERMISSIONS, WORKSPACE_PERMISSIONS
@@ -19,6 +21,7 @@ class Role(models.Model):
     permission to the catalog updates Admin/Editor/Viewer without a data migration.
     """
 
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         "organizations.Organization",
         null=True,
@@ -34,7 +37,7 @@ class Role(models.Model):
     objects = RoleQuerySet.as_manager()
 
     class Meta:
-        ordering = ["organization_id", "name"]
+        ordering = ["name"]
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "name"],

@@ -1,9 +1,12 @@
+import uuid
+
 from django.db import models
 
 from accesscontrol.organizations.models import Organization, OrganizationMembership
 
 
 class Workspace(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="workspaces"
     )
@@ -31,6 +34,7 @@ class WorkspaceMembership(models.Model):
     org member by construction, and leaving the org removes every workspace membership with it.
     """
 
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org_membership = models.ForeignKey(
         OrganizationMembership, on_delete=models.CASCADE, related_name="workspace_memberships"
     )
