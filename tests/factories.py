@@ -63,7 +63,8 @@ class RoleFactory(DjangoModelFactory):
 
 
 def system_role(name: str) -> Role:
-    return Role.objects.get(organization=None, name=name)
+    # get_or_create: a transactional test's flush empties the table the data migration filled.
+    return Role.objects.get_or_create(organization=None, name=name)[0]
 
 
 class WorkspaceMembershipFactory(DjangoModelFactory):

@@ -109,7 +109,7 @@ def test_system_check_names_every_undeclared_route():
     assert all("forgotten_view" in m for m in messages)
 
 
-def test_system_check_fails_manage_py_check():
+def test_system_check_fails_manage_py_check(db):
     with pytest.raises(SystemCheckError, match=r"rbac\.E001"):
         call_command("check")
 

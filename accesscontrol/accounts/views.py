@@ -18,6 +18,10 @@ class EmailAuthenticationForm(AuthenticationForm):
         self.fields["username"].label = "Email"
         self.fields["username"].widget.attrs.update(type="email", autocomplete="email")
 
+    def clean_username(self):
+        # Emails are stored lowercased; people type them however they like.
+        return self.cleaned_data["username"].strip().lower()
+
 
 def _safe_next(request):
     target = request.POST.get("next") or request.GET.get("next") or ""
@@ -30,7 +34,7 @@ def _safe_next(request):
 @require_http_methods(["GET", "POST"])
 def login_view(request):
     if request.user.is_authenticated and request.method == "GET":
-        return redirect("home")
+        return redirect(_safe_next(request) or "home")
     form = EmailAuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
         if form.is_valid():

@@ -30,6 +30,8 @@ def clean_slug(slug: str) -> str:
         raise ValidationError(
             {"slug": "Use only lowercase letters, numbers, hyphens and underscores."}
         ) from None
+    if len(slug) > 60:
+        raise ValidationError({"slug": "Keep the slug under 60 characters."})
     return slug
 
 
@@ -154,6 +156,17 @@ def remove_org_member(*, actor, membership) -> None:
         workspaces = sorted(
             membership.workspace_memberships.values_list("workspace__slug", flat=True)
         )
+        # Their personal access tokens go with the membership (FK cascade): one event each.
+        for token in membership.personal_access_tokens.select_related("org_membership__user"):
+            audit.record(
+                actor,
+                "personal_access_token.deleted",
+                token,
+                organization=membership.organization,
+                target_label=token.audit_label,
+                before={"name": token.name, "hint": token.hint, "status": token.status},
+                after={"reason": "user removed from the organization"},
+            )
         audit.record(
             actor,
             "org_member.removed",

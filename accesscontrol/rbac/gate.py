@@ -5,28 +5,31 @@ reads the declaration in process_view and refuses anything undeclared; the syste
 checks.py fails `manage.py check` for any URL pattern that reaches an undeclared view.
 """
 
+import functools
 import logging
 from dataclasses import dataclass
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 
 from accesscontrol.organizations.models import Organization
-from accesscontrol.rbac.permissions import ALL_PERMISSIONS
+from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.rbac.resolver import NO_ACCESS, REASONS, resolve_access
 from accesscontrol.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 
 PUBLIC, AUTHENTICATED, PERMISSION = "public", "authenticated", "permission"
+API = "api"  # a REST API route: each of its operations declares its own rule (see enforce)
 
 
 @dataclass(frozen=True)
 class AccessRule:
     kind: str
     codes: tuple[str, ...] = ()
+    workspace_param: str | None = None
 
 
 def _declare(view, rule: AccessRule):
@@ -34,14 +37,19 @@ def _declare(view, rule: AccessRule):
     return view
 
 
-def requires(*codes: str):
-    """The view needs every one of these permission codes in the request's context."""
+def requires(*codes: str, workspace_param: str | None = None):
+    """The view needs every one of these permission codes in the request's context.
+
+    API operations that address a workspace by path (`/workspaces/{workspace_id}`) name that
+    parameter in `workspace_param`; the codes are then checked in that workspace.
+    """
     if not codes:
         raise ImproperlyConfigured("@requires needs at least one permission code")
     unknown = set(codes) - ALL_PERMISSIONS
     if unknown:
         raise ImproperlyConfigured(f"@requires names unknown permission codes: {sorted(unknown)}")
-    return lambda view: _declare(view, AccessRule(PERMISSION, tuple(codes)))
+    rule = AccessRule(PERMISSION, tuple(codes), workspace_param)
+    return lambda view: _declare(view, rule)
 
 
 def authenticated(view):
@@ -77,8 +85,8 @@ class PermissionGateMiddleware:
         if rule is None:
             logger.error("refused: view %s declares no access rule", view_name(view_func))
             return render(request, "rbac/denied.html", {"undeclared": True}, status=403)
-        if rule.kind == PUBLIC:
-            return None
+        if rule.kind in (PUBLIC, API):
+            return None  # API operations are authenticated by key and checked by enforce()
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         self.resolve_context(request, view_kwargs)
@@ -122,4 +130,72 @@ def deny(request, missing):
         "rbac/denied.html",
         {"required": missing, "role": access.role, "org_role": access.org_role, "reason": reason},
         status=403,
+    )
+
+
+# The REST API's side of the gate. API requests never use the session: the principal is the
+# key that ninja's auth resolved (request.auth), and the rule is the operation's declaration.
+
+
+def api_error(status: int, error: str, detail: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
+
+
+def enforce(view_func):
+    """Wrap an API operation so its declared rule is checked before it runs; undeclared = 403."""
+    rule = rule_of(view_func)
+
+    @functools.wraps(view_func)
+    def gated(request, *args, **kwargs):
+        if rule is None:
+            logger.error("refused: API operation %s declares no access rule", view_name(view_func))
+            return api_error(403, "undeclared_operation", "This operation declares no permission.")
+        if rule.kind == PERMISSION:
+            denied = _check_api_permission(request, rule, kwargs)
+            if denied is not None:
+                return denied
+        return view_func(request, *args, **kwargs)
+
+    return gated
+
+
+def _check_api_permission(request, rule, kwargs):
+    principal = request.auth
+    access, workspace = principal.access, principal.workspace
+    if rule.workspace_param is not None:
+        workspace = (
+            Workspace.objects.select_related("organization")
+            .filter(pk=kwargs[rule.workspace_param], organization_id=principal.organization.pk)
+            .first()
+        )
+        if workspace is None:
+            return api_error(404, "not_found", "No such workspace.")
+        access = principal.access_in(workspace)
+        if not access.permissions & WORKSPACE_PERMISSIONS:
+            # A workspace this principal cannot act in at all looks like one that is not there.
+            return api_error(404, "not_found", "No such workspace.")
+        request.target_workspace = workspace
+    missing = access.missing(rule.codes)
+    if not missing:
+        return None
+    if workspace is None and any(code in WORKSPACE_PERMISSIONS for code in missing):
+        return api_error(
+            403,
+            "workspace_required",
+            f"{principal.label} acts in no workspace here: send the workspace id in the "
+            "X-Tenant-Id header.",
+            required=missing[0],
+            principal=principal.label,
+            role=access.role,
+        )
+    return api_error(
+        403,
+        "permission_denied",
+        f"{principal.label} needs {missing[0]}"
+        + (f" in workspace '{workspace.name}'" if workspace else "")
+        + f"; its role is {access.role or 'none'}.",
+        required=missing[0],
+        principal=principal.label,
+        role=access.role,
+        workspace=str(workspace.pk) if workspace else None,
     )

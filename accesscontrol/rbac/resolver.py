@@ -43,6 +43,8 @@ REASONS = {
     "plan": "on the {plan} plan every workspace member is Admin",
     "not_workspace_member": "not a member of this workspace",
     "none": "not a member of this organization",
+    "no_workspace_selected": "no workspace selected (send X-Tenant-Id)",
+    "org": "organization role",
 }
 
 
@@ -66,27 +68,41 @@ def resolve_access(user, organization_id, workspace=None) -> Access:
     if not rows:
         return NO_ACCESS
     row = rows[0]
-    org_role = row["org_role"]
-    org_permissions = ORG_ROLE_PERMISSIONS[org_role]
     if workspace is None:
-        return Access(org_permissions, org_role, None, "org")
+        return Access(ORG_ROLE_PERMISSIONS[row["org_role"]], row["org_role"], None, "org")
+    return compute_access(
+        org_role=row["org_role"],
+        plan=row["organization__plan"],
+        archived=workspace.archived,
+        role_name=row["ws__role__name"],
+        role_org_id=row["ws__role__organization_id"],
+        role_codes=row["ws__role__permissions"],
+    )
 
+
+def compute_access(
+    *, org_role, plan, archived, role_name, role_org_id=None, role_codes=None, org_permissions=None
+) -> Access:
+    """The rules, without the database: every principal kind goes through here.
+
+    `org_role` is None for service keys, which then pass their own `org_permissions`.
+    """
+    if org_permissions is None:
+        org_permissions = ORG_ROLE_PERMISSIONS.get(org_role, frozenset())
     if org_role == OrgRole.ADMIN:
         role, reason, granted = ADMIN, "org_admin", WORKSPACE_PERMISSIONS
-    elif row["ws__role__name"] is None:
+    elif role_name is None:
         return Access(org_permissions, org_role, None, "not_workspace_member")
-    elif row["organization__plan"] != Plan.ENTERPRISE:
+    elif plan != Plan.ENTERPRISE:
         role, reason, granted = ADMIN, "plan", WORKSPACE_PERMISSIONS
     else:
-        role, reason = row["ws__role__name"], "membership"
-        granted = role_permissions(
-            role, row["ws__role__organization_id"], row["ws__role__permissions"]
-        )
+        role, reason = role_name, "membership"
+        granted = role_permissions(role_name, role_org_id, role_codes)
 
     if org_role == OrgRole.VIEWER:
         # Org viewers are read-only everywhere, whatever a workspace role says.
         granted = granted & READ_PERMISSIONS
-    if workspace.archived:
+    if archived:
         # An archived workspace is read-only; its admins keep the right to restore it.
         granted = granted & (READ_PERMISSIONS | {"workspaces:manage"})
     return Access(frozenset(granted | org_permissions), org_role, role, reason)

@@ -37,6 +37,14 @@ def _ensure_custom_roles_allowed(organization):
         raise ValidationError("Custom roles are available on the Enterprise plan.", code="plan")
 
 
+def _ensure_name_free(organization, name, exclude=None):
+    taken = Role.objects.filter(organization=organization, name__iexact=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise ValidationError({"name": f"A role named {name!r} already exists."})
+
+
 def _ensure_not_system_name(name):
     if Role.objects.filter(organization__isnull=True, name__iexact=name).exists():
         raise ValidationError({"name": f"{name!r} is a built-in role name."})
@@ -46,6 +54,7 @@ def create_role(*, actor, organization, name, description="", permissions=()) ->
     _ensure_custom_roles_allowed(organization)
     name, description = _clean_role_fields(name, description)
     _ensure_not_system_name(name)
+    _ensure_name_free(organization, name)
     permissions = clean_permissions(permissions)
     try:
         with transaction.atomic():
@@ -68,6 +77,7 @@ def create_role(*, actor, organization, name, description="", permissions=()) ->
 
 
 def update_role(*, actor, role, name=None, description=None, permissions=None) -> Role:
+    """Change a custom role. The caller's `role` is left as it was; the saved role is returned."""
     if role.is_system:
         raise ValidationError("Built-in roles cannot be changed.", code="system_role")
     _ensure_custom_roles_allowed(role.organization)
@@ -77,24 +87,28 @@ def update_role(*, actor, role, name=None, description=None, permissions=None) -
     )
     if new_name.lower() != role.name.lower():
         _ensure_not_system_name(new_name)
-    new_permissions = role.permissions if permissions is None else clean_permissions(permissions)
-    before = {"name": role.name, "description": role.description, "permissions": role.permissions}
+    _ensure_name_free(role.organization, new_name, exclude=role)
+    new_permissions = (
+        sorted(role.permissions) if permissions is None else clean_permissions(permissions)
+    )
+    old = set(role.permissions)
+    before = {"name": role.name, "description": role.description, "permissions": sorted(old)}
     after = {"name": new_name, "description": new_description, "permissions": new_permissions}
     if before == after:
         return role
-    old = set(role.permissions)
     try:
         with transaction.atomic():
-            role.name, role.description, role.permissions = (
+            saved = Role.objects.select_for_update().get(pk=role.pk)
+            saved.name, saved.description, saved.permissions = (
                 new_name,
                 new_description,
                 new_permissions,
             )
-            role.save(update_fields=["name", "description", "permissions"])
+            saved.save(update_fields=["name", "description", "permissions"])
             audit.record(
                 actor,
                 "role.updated",
-                role,
+                saved,
                 organization=role.organization,
                 before=before,
                 after={
@@ -105,17 +119,20 @@ def update_role(*, actor, role, name=None, description=None, permissions=None) -
             )
     except IntegrityError:
         raise ValidationError({"name": f"A role named {new_name!r} already exists."}) from None
-    return role
+    return saved
 
 
 def role_usage(role) -> dict:
-    """Where a role is assigned: workspace memberships now; service keys join in later."""
+    """Where a role is assigned: workspace memberships and service keys that are not revoked."""
     members = list(
         role.memberships.select_related("workspace", "org_membership__user").order_by(
             "workspace__name", "org_membership__user__email"
         )
     )
-    return {"memberships": members}
+    service_keys = list(
+        role.service_keys.filter(revoked_at__isnull=True).select_related("workspace")
+    )
+    return {"memberships": members, "service_keys": service_keys}
 
 
 def delete_role(*, actor, role) -> None:
@@ -125,7 +142,13 @@ def delete_role(*, actor, role) -> None:
         role = Role.objects.select_for_update().get(pk=role.pk)
         usage = role_usage(role)
         if any(usage.values()):
-            where = ", ".join(f"{m.user.email} in {m.workspace}" for m in usage["memberships"])
+            where = ", ".join(
+                [f"{m.user.email} in {m.workspace}" for m in usage["memberships"]]
+                + [
+                    f"{k.audit_label} ({k.workspace or 'organization'})"
+                    for k in usage["service_keys"]
+                ]
+            )
             raise ValidationError(
                 f"The role {role.name!r} is still assigned ({where}); reassign it first.",
                 code="role_in_use",

@@ -68,15 +68,23 @@ def add_workspace_member(*, actor, workspace, user, role) -> WorkspaceMembership
     return membership
 
 
+def _lock_workspace_membership(membership) -> WorkspaceMembership:
+    locked = (
+        WorkspaceMembership.objects.select_for_update()
+        .select_related("role", "org_membership__user")
+        .filter(pk=membership.pk)
+        .first()
+    )
+    if locked is None:
+        raise ValidationError("This person is no longer a member of the workspace.")
+    return locked
+
+
 def change_workspace_role(*, actor, membership, role) -> WorkspaceMembership:
     workspace = membership.workspace
     check_role_assignable(role, workspace.organization)
     with transaction.atomic():
-        membership = (
-            WorkspaceMembership.objects.select_for_update()
-            .select_related("role", "org_membership__user")
-            .get(pk=membership.pk)
-        )
+        membership = _lock_workspace_membership(membership)
         before = membership.role
         if before.pk == role.pk:
             return membership
@@ -97,11 +105,7 @@ def change_workspace_role(*, actor, membership, role) -> WorkspaceMembership:
 def remove_workspace_member(*, actor, membership) -> None:
     workspace = membership.workspace
     with transaction.atomic():
-        membership = (
-            WorkspaceMembership.objects.select_for_update()
-            .select_related("role", "org_membership__user")
-            .get(pk=membership.pk)
-        )
+        membership = _lock_workspace_membership(membership)
         audit.record(
             actor,
             "workspace_member.removed",

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,32 +15,93 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Organization',
+            name="Organization",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('plan', models.CharField(choices=[('developer', 'Developer'), ('plus', 'Plus'), ('enterprise', 'Enterprise')], default='developer', max_length=20)),
-                ('max_key_lifetime_days', models.PositiveIntegerField(blank=True, help_text='Longest allowed key lifetime; empty means no cap.', null=True)),
-                ('allow_personal_access_tokens', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                (
+                    "plan",
+                    models.CharField(
+                        choices=[
+                            ("developer", "Developer"),
+                            ("plus", "Plus"),
+                            ("enterprise", "Enterprise"),
+                        ],
+                        default="developer",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "max_key_lifetime_days",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        help_text="Longest allowed key lifetime; empty means no cap.",
+                        null=True,
+                    ),
+                ),
+                ("allow_personal_access_tokens", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='OrganizationMembership',
+            name="OrganizationMembership",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('org_role', models.CharField(choices=[('admin', 'Admin'), ('member', 'Member'), ('viewer', 'Viewer')], default='member', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='organizations.organization')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='org_memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "org_role",
+                    models.CharField(
+                        choices=[("admin", "Admin"), ("member", "Member"), ("viewer", "Viewer")],
+                        default="member",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="organizations.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="org_memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['organization', 'org_role'], name='organizatio_organiz_b2f7d0_idx')],
-                'constraints': [models.UniqueConstraint(fields=('user', 'organization'), name='one_membership_per_user_and_org'), models.CheckConstraint(condition=models.Q(('org_role__in', ['admin', 'member', 'viewer'])), name='org_role_is_known')],
+                "indexes": [
+                    models.Index(
+                        fields=["organization", "org_role"], name="organizatio_organiz_b2f7d0_idx"
+                    )
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "organization"), name="one_membership_per_user_and_org"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("org_role__in", ["admin", "member", "viewer"])),
+                        name="org_role_is_known",
+                    ),
+                ],
             },
         ),
     ]

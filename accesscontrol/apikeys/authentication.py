@@ -1,0 +1,235 @@
+"""API key authentication: from a presented key and X-Tenant-Id to a principal with its access.
+
+Budget (ARCHITECTURE §9): at most two SQL queries, one for the key (with everything needed to
+authorize a workspace-scoped service key) and one for the selected workspace and role.
+"""
+
+import datetime
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import F, FilteredRelation, Q
+from django.utils import timezone
+
+from accesscontrol.apikeys import keys
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.organizations.models import OrgRole
+from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_READ, ORG_ROLE_PERMISSIONS
+from accesscontrol.rbac.resolver import Access, compute_access
+from accesscontrol.workspaces.models import Workspace
+
+LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
+
+
+class KeyRejected(Exception):
+    """The request cannot go on; `status` is 401 for bad keys, 400/403 for bad selection."""
+
+    def __init__(self, error: str, detail: str, status: int = 401):
+        super().__init__(detail)
+        self.error, self.detail, self.status = error, detail, status
+
+
+@dataclass
+class Principal:
+    kind: str  # personal_access_token | service_key
+    key: PersonalAccessToken | ServiceKey
+    organization: object
+    workspace: Workspace | None
+    access: Access
+
+    @property
+    def user(self):
+        return self.key.user
+
+    @property
+    def label(self) -> str:
+        return self.key.audit_label
+
+    def access_in(self, workspace) -> Access:
+        """Access in another workspace of the same organization (path-addressed operations)."""
+        if workspace.organization_id != self.organization.pk:
+            return Access()
+        if self.workspace is not None and workspace.pk == self.workspace.pk:
+            return self.access
+        if self.kind == "service_key":
+            if not self.key.is_org_scoped:
+                return Access()  # a workspace key acts in its own workspace only
+            return _service_key_access(self.key, workspace)
+        row = _pat_workspaces(self.key).filter(pk=workspace.pk).first()
+        return _pat_access(self.key, row) if row else Access()
+
+
+def authenticate(raw_key: str, tenant: str | None) -> Principal:
+    parsed = keys.parse(raw_key)
+    if parsed is None:
+        raise KeyRejected("invalid_api_key", "The API key is malformed or its checksum is wrong.")
+    tenant_id = _parse_tenant(tenant)
+    if parsed.kind == keys.PERSONAL:
+        principal = _authenticate_pat(parsed.digest, tenant_id)
+    else:
+        if parsed.kind == keys.LEGACY:
+            sunset = settings.LEGACY_API_KEY_SUNSET
+            if timezone.now().date() >= sunset:
+                raise KeyRejected(
+                    "legacy_api_key_sunset",
+                    f"legacy ls__ API keys are no longer supported since {sunset.isoformat()}; "
+                    "create a service key or a personal access token",
+                )
+        principal = _authenticate_service_key(parsed.digest, tenant_id, parsed.kind)
+    _touch(principal.key)
+    return principal
+
+
+def _parse_tenant(tenant):
+    if not tenant:
+        return None
+    try:
+        return uuid.UUID(tenant.strip())
+    except ValueError:
+        raise KeyRejected(
+            "invalid_tenant", "X-Tenant-Id must be a workspace id (a UUID).", status=400
+        ) from None
+
+
+def _check_usable(key, presented_digest):
+    if key is None or not keys.same_digest(key.digest, presented_digest):
+        raise KeyRejected("invalid_api_key", "This API key is not known.")
+    if key.revoked_at is not None or getattr(key, "role_id", True) is None:
+        raise KeyRejected("revoked_api_key", "This API key was revoked.")
+    if key.expires_at is not None and key.expires_at <= timezone.now():
+        raise KeyRejected(
+            "expired_api_key", f"This API key expired at {key.expires_at.isoformat()}."
+        )
+
+
+def _not_accessible(tenant_id):
+    return KeyRejected(
+        "workspace_not_accessible",
+        f"This key has no access to workspace {tenant_id} (X-Tenant-Id).",
+        status=403,
+    )
+
+
+# Personal access tokens
+
+
+def _pat_workspaces(token):
+    """Workspaces of the token's organization, each with the user's role there (if any)."""
+    return (
+        Workspace.objects.filter(organization_id=token.org_membership.organization_id)
+        .annotate(
+            m=FilteredRelation(
+                "memberships", condition=Q(memberships__org_membership_id=token.org_membership_id)
+            )
+        )
+        .annotate(
+            role_name=F("m__role__name"),
+            role_org_id=F("m__role__organization_id"),
+            role_codes=F("m__role__permissions"),
+            joined_at=F("m__created_at"),
+        )
+    )
+
+
+def _pat_access(token, workspace) -> Access:
+    membership = token.org_membership
+    return compute_access(
+        org_role=membership.org_role,
+        plan=membership.organization.plan,
+        archived=workspace.archived,
+        role_name=workspace.role_name,
+        role_org_id=workspace.role_org_id,
+        role_codes=workspace.role_codes,
+    )
+
+
+def _authenticate_pat(presented_digest, tenant_id) -> Principal:
+    token = (
+        PersonalAccessToken.objects.select_related(
+            "org_membership__user", "org_membership__organization"
+        )
+        .filter(digest=presented_digest)
+        .first()
+    )
+    _check_usable(token, presented_digest)
+    membership = token.org_membership
+    if not membership.user.is_active:
+        raise KeyRejected("revoked_api_key", "The user of this token is deactivated.")
+    workspaces = _pat_workspaces(token)
+    if tenant_id is not None:
+        workspace = workspaces.filter(pk=tenant_id).first()
+        if workspace is None:
+            raise _not_accessible(tenant_id)
+    else:
+        # The default workspace: the first one joined (any, for org admins).
+        workspaces = workspaces.filter(archived=False)
+        if membership.org_role != OrgRole.ADMIN:
+            workspaces = workspaces.filter(m__isnull=False)
+        workspace = workspaces.order_by(F("joined_at").asc(nulls_last=True), "name").first()
+    if workspace is None:
+        access = Access(
+            ORG_ROLE_PERMISSIONS[membership.org_role],
+            membership.org_role,
+            None,
+            "no_workspace_selected",
+        )
+    else:
+        access = _pat_access(token, workspace)
+    return Principal("personal_access_token", token, membership.organization, workspace, access)
+
+
+# Service keys
+
+
+def _service_key_org_permissions(key) -> frozenset[str]:
+    if key.is_org_scoped and key.role.is_system and key.role.name == ADMIN:
+        return frozenset({ORG_READ, ORG_MANAGE})
+    return frozenset({ORG_READ})
+
+
+def _service_key_access(key, workspace) -> Access:
+    return compute_access(
+        org_role=None,
+        plan=key.organization.plan,
+        archived=workspace.archived,
+        role_name=key.role.name,
+        role_org_id=key.role.organization_id,
+        role_codes=key.role.permissions,
+        org_permissions=_service_key_org_permissions(key),
+    )
+
+
+def _authenticate_service_key(presented_digest, tenant_id, kind) -> Principal:
+    key = (
+        ServiceKey.objects.select_related("organization", "workspace", "role")
+        .filter(digest=presented_digest, legacy=(kind == keys.LEGACY))
+        .first()
+    )
+    _check_usable(key, presented_digest)
+    if key.workspace_id is not None:
+        if tenant_id is not None and tenant_id != key.workspace_id:
+            raise _not_accessible(tenant_id)
+        workspace = key.workspace
+    elif tenant_id is not None:
+        workspace = Workspace.objects.filter(
+            pk=tenant_id, organization_id=key.organization_id
+        ).first()
+        if workspace is None:
+            raise _not_accessible(tenant_id)
+    else:
+        access = Access(
+            _service_key_org_permissions(key), None, key.role.name, "no_workspace_selected"
+        )
+        return Principal("service_key", key, key.organization, None, access)
+    return Principal(
+        "service_key", key, key.organization, workspace, _service_key_access(key, workspace)
+    )
+
+
+def _touch(key) -> None:
+    """Record use at most once a minute, so a busy key does not write on every request."""
+    now = timezone.now()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+        type(key).objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now

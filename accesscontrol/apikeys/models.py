@@ -1,0 +1,110 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class KeyQuerySet(models.QuerySet):
+    def active(self):
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+
+class KeyBase(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True)  # SHA-256 hex of the whole key
+    hint = models.CharField(max_length=24)  # e.g. "lsv2_sk_…3f9a"
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = KeyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.hint})"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class PersonalAccessToken(KeyBase):
+    """Acts as its user, with the user's current permissions; dies with the org membership."""
+
+    org_membership = models.ForeignKey(
+        "organizations.OrganizationMembership",
+        on_delete=models.CASCADE,
+        related_name="personal_access_tokens",
+    )
+
+    audit_kind = "personal_access_token"
+
+    class Meta(KeyBase.Meta):
+        indexes = [models.Index(fields=["org_membership", "-created_at"])]
+
+    @property
+    def user(self):
+        return self.org_membership.user
+
+    @property
+    def audit_label(self) -> str:
+        return f"personal access token '{self.name}' of {self.org_membership.user.email}"
+
+
+class ServiceKey(KeyBase):
+    """Belongs to a workspace (or to the organization: then each request selects a workspace)."""
+
+    organization = models.ForeignKey(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="service_keys"
+    )
+    workspace = models.ForeignKey(
+        "workspaces.Workspace",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="service_keys",
+    )
+    # Active keys keep their role from being deleted (rbac.services.delete_role); a revoked
+    # key loses it with the role, and a key without a role can do nothing.
+    role = models.ForeignKey(
+        "rbac.Role", null=True, on_delete=models.SET_NULL, related_name="service_keys"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Kept when the creator leaves: the key is unaffected, and who made it stays known.
+    created_by_label = models.CharField(max_length=255, blank=True)
+    legacy = models.BooleanField(default=False)
+
+    audit_kind = "service_key"
+    user = None
+
+    class Meta(KeyBase.Meta):
+        indexes = [
+            models.Index(fields=["organization", "workspace", "-created_at"]),
+        ]
+
+    @property
+    def is_org_scoped(self) -> bool:
+        return self.workspace_id is None
+
+    @property
+    def audit_label(self) -> str:
+        return f"{'legacy ' if self.legacy else ''}service key '{self.name}'"

@@ -1,0 +1,232 @@
+"""Creating and revoking keys. Every change is atomic and audited; the raw key leaves only once."""
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accesscontrol.apikeys import keys
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.audit import services as audit
+from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_PATS_CREATE, ORG_ROLE_PERMISSIONS
+from accesscontrol.workspaces.services import check_role_assignable
+
+
+def _clean_name(name):
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the key a name, so you know what it is for."})
+    if len(name) > 100:
+        raise ValidationError({"name": "Keep the name under 100 characters."})
+    return name
+
+
+def clean_expiry(organization, expires_at):
+    """An expiry in the future within the organization's cap; the cap is the default."""
+    now = timezone.now()
+    cap = organization.max_key_lifetime_days
+    if expires_at is None:
+        return now + datetime.timedelta(days=cap) if cap else None
+    if expires_at <= now:
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    if cap and expires_at > now + datetime.timedelta(days=cap, minutes=5):
+        raise ValidationError(
+            {"expires_at": f"{organization} allows keys to live at most {cap} days."}
+        )
+    return expires_at
+
+
+def _describe_expiry(expires_at):
+    return expires_at.isoformat() if expires_at else None
+
+
+# Personal access tokens
+
+
+def create_personal_access_token(*, user, organization, name, expires_at=None):
+    """Returns (token, raw key). The raw key is never stored and never shown again."""
+    name = _clean_name(name)
+    membership = OrganizationMembership.objects.filter(organization=organization, user=user).first()
+    if membership is None:
+        raise ValidationError(f"{user.email} is not a member of {organization}.")
+    if ORG_PATS_CREATE not in ORG_ROLE_PERMISSIONS[membership.org_role]:
+        raise ValidationError(
+            "Organization viewers cannot create personal access tokens.", code="permission"
+        )
+    if not organization.allow_personal_access_tokens:
+        raise ValidationError(
+            f"{organization} does not allow personal access tokens; ask for a service key.",
+            code="disabled",
+        )
+    expires_at = clean_expiry(organization, expires_at)
+    raw = keys.generate(keys.PERSONAL)
+    with transaction.atomic():
+        token = PersonalAccessToken.objects.create(
+            org_membership=membership,
+            name=name,
+            digest=keys.digest(raw),
+            hint=keys.display_hint(raw),
+            expires_at=expires_at,
+        )
+        audit.record(
+            user,
+            "personal_access_token.created",
+            token,
+            organization=organization,
+            target_label=token.audit_label,
+            after={"name": name, "hint": token.hint, "expires_at": _describe_expiry(expires_at)},
+        )
+    return token, raw
+
+
+def revoke_personal_access_token(*, actor, token):
+    with transaction.atomic():
+        token = (
+            PersonalAccessToken.objects.select_for_update()
+            .select_related("org_membership__user", "org_membership__organization")
+            .get(pk=token.pk)
+        )
+        if token.revoked_at is not None:
+            return token
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.record(
+            actor,
+            "personal_access_token.revoked",
+            token,
+            organization=token.org_membership.organization,
+            target_label=token.audit_label,
+            after={"revoked_at": token.revoked_at.isoformat()},
+        )
+    return token
+
+
+# Service keys
+
+
+def create_service_key(
+    *, actor, grantor_permissions, organization, workspace, name, role=None, expires_at=None
+):
+    """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only).
+
+    `grantor_permissions` are the creator's effective permissions where the key will act: no key
+    may be stronger than whoever made it.
+    """
+    name = _clean_name(name)
+    if workspace is not None and workspace.organization_id != organization.pk:
+        raise ValidationError({"workspace": "No such workspace in this organization."})
+    if role is None:
+        role = Role.objects.get(organization=None, name=ADMIN)
+    check_role_assignable(role, organization)
+    if workspace is None and ORG_MANAGE not in grantor_permissions:
+        raise ValidationError(
+            "Only organization admins can create organization-scoped keys.", code="permission"
+        )
+    if workspace is not None and "workspaces:manage" not in grantor_permissions:
+        raise ValidationError(
+            "Creating service keys needs workspaces:manage in the workspace.", code="permission"
+        )
+    beyond = role.permission_set - grantor_permissions
+    if beyond and not (workspace is None and ORG_MANAGE in grantor_permissions):
+        raise ValidationError(
+            {
+                "role": f"The role {role.name!r} holds permissions you do not: "
+                + ", ".join(sorted(beyond))
+            },
+            code="escalation",
+        )
+    expires_at = clean_expiry(organization, expires_at)
+    raw = keys.generate(keys.SERVICE)
+    creator = getattr(actor, "user", actor) if actor is not None else None
+    with transaction.atomic():
+        key = ServiceKey.objects.create(
+            organization=organization,
+            workspace=workspace,
+            name=name,
+            role=role,
+            digest=keys.digest(raw),
+            hint=keys.display_hint(raw),
+            expires_at=expires_at,
+            created_by=creator if creator is not None and creator.pk else None,
+            created_by_label=_actor_label(actor),
+        )
+        audit.record(
+            actor,
+            "service_key.created",
+            key,
+            organization=organization,
+            workspace=workspace,
+            target_label=key.audit_label,
+            after={
+                "name": name,
+                "hint": key.hint,
+                "role": role.name,
+                "scope": "workspace" if workspace else "organization",
+                "expires_at": _describe_expiry(expires_at),
+            },
+        )
+    return key, raw
+
+
+def _actor_label(actor):
+    if actor is None:
+        return "system"
+    return getattr(actor, "audit_label", None) or actor.email
+
+
+def revoke_service_key(*, actor, key):
+    with transaction.atomic():
+        key = (
+            ServiceKey.objects.select_for_update()
+            .select_related("organization", "workspace", "role")
+            .get(pk=key.pk)
+        )
+        if key.revoked_at is not None:
+            return key
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit.record(
+            actor,
+            "service_key.revoked",
+            key,
+            organization=key.organization,
+            workspace=key.workspace,
+            target_label=key.audit_label,
+            after={"revoked_at": key.revoked_at.isoformat()},
+        )
+    return key
+
+
+def import_legacy_key(*, raw, workspace, name):
+    """A legacy `ls__` key becomes a service key with role Admin; only its digest is kept."""
+    parsed = keys.parse(raw)
+    if parsed is None or parsed.kind != keys.LEGACY:
+        raise ValidationError("Not a legacy ls__ key.")
+    name = _clean_name(name)
+    role = Role.objects.get(organization=None, name=ADMIN)
+    try:
+        with transaction.atomic():
+            key = ServiceKey.objects.create(
+                organization=workspace.organization,
+                workspace=workspace,
+                name=name,
+                role=role,
+                digest=parsed.digest,
+                hint=keys.display_hint(raw),
+                legacy=True,
+                created_by_label="legacy key import",
+            )
+            audit.record(
+                None,
+                "service_key.legacy_imported",
+                key,
+                workspace=workspace,
+                target_label=key.audit_label,
+                after={"name": name, "hint": key.hint, "role": ADMIN},
+            )
+    except IntegrityError:
+        raise ValidationError("This legacy key was imported already.", code="duplicate") from None
+    return key
