@@ -42,6 +42,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+
+
 def env_date(name: str, default: str) -> datetime.date:
     raw = os.environ.get(name, default)
     try:
@@ -88,6 +98,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_htmx",
+    "ninja",
     "accesscontrol.accounts",
     "accesscontrol.organizations",
     "accesscontrol.workspaces",
@@ -95,6 +106,7 @@ INSTALLED_APPS = [
     "accesscontrol.apikeys",
     "accesscontrol.audit",
     "accesscontrol.resources",
+    "accesscontrol.api",
 ]
 
 MIDDLEWARE = [
@@ -134,7 +146,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=int(env_str("DATABASE_CONN_MAX_AGE", "0")),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -197,3 +209,6 @@ MAILERS = {
     }
 }
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "accesscontrol@localhost")
+# Where the console lives, for links in emails (services have no request to build them from).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+INVITATION_LIFETIME_DAYS = env_int("INVITATION_LIFETIME_DAYS", 7)

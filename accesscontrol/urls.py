@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from accesscontrol.accounts import views as accounts
 from accesscontrol.organizations import views as organizations
@@ -9,6 +9,7 @@ urlpatterns = [
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
     path("healthz", accounts.health, name="health"),
+    path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
     path("o/<slug:org_slug>/", organizations.org_overview, name="org-overview"),
     path("o/<slug:org_slug>/members/", organizations.org_members, name="org-members"),
     path(
@@ -21,4 +22,5 @@ urlpatterns = [
         workspaces.workspace_members,
         name="workspace-members",
     ),
+    path("", include("accesscontrol.api.urls")),
 ]

@@ -96,3 +96,44 @@ def on_postgres():
 def fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# API keys for the personas. Each returns the raw key, as a caller would hold it.
+
+
+def pat_for(user, org, **kwargs) -> str:
+    from accesscontrol.apikeys.services import create_personal_access_token
+
+    return create_personal_access_token(user=user, organization=org, name="test token", **kwargs)[1]
+
+
+def service_key_for(workspace, role_name="Admin", *, org_scoped=False, **kwargs) -> str:
+    """A service key made by the system (no creator), so any role can be handed out."""
+    from accesscontrol.apikeys.services import create_service_key
+    from accesscontrol.rbac.models import Role
+    from accesscontrol.rbac.permissions import ALL_PERMISSIONS
+
+    org = workspace.organization
+    role = Role.objects.filter(name=role_name, organization__in=[None, org]).first()
+    return create_service_key(
+        actor=None,
+        grantor_permissions=ALL_PERMISSIONS,
+        organization=org,
+        workspace=None if org_scoped else workspace,
+        name=f"{role_name} key",
+        role=role,
+        **kwargs,
+    )[1]
+
+
+def api_call(client, method, path, key=None, *, tenant=None, json=None, bearer=False):
+    """One API request the way an SDK makes it: key in a header, JSON body."""
+    headers = {}
+    if key is not None:
+        headers["Authorization" if bearer else "X-API-Key"] = f"Bearer {key}" if bearer else key
+    if tenant is not None:
+        headers["X-Tenant-Id"] = str(tenant)
+    kwargs = {"headers": headers}
+    if json is not None:
+        kwargs.update(data=json, content_type="application/json")
+    return getattr(client, method.lower())(f"/api/v1{path}", **kwargs)

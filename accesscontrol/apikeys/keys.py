@@ -30,9 +30,16 @@ def _checksum(body: str) -> str:
 
 
 def generate(kind: str) -> str:
+    return compose(kind, secrets.token_hex(16))
+
+
+def compose(kind: str, secret_hex: str) -> str:
+    """A well-formed key around a given secret (the demo seed derives its keys this way)."""
     if kind not in (PERSONAL, SERVICE):
         raise ValueError(f"unknown key kind {kind!r}")
-    body = f"lsv2_{kind}_{secrets.token_hex(16)}"
+    if not re.fullmatch(r"[0-9a-f]{32}", secret_hex):
+        raise ValueError("the secret must be 32 lowercase hex digits")
+    body = f"lsv2_{kind}_{secret_hex}"
     return f"{body}_{_checksum(body)}"
 
 

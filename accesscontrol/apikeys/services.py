@@ -12,7 +12,7 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_PATS_CREATE, ORG_ROLE_PERMISSIONS
-from accesscontrol.workspaces.services import check_role_assignable
+from accesscontrol.rbac.services import check_role_assignable
 
 
 def _clean_name(name):
@@ -46,7 +46,17 @@ def _describe_expiry(expires_at):
 # Personal access tokens
 
 
-def create_personal_access_token(*, user, organization, name, expires_at=None):
+def _raw_key(kind, given):
+    """A fresh key; or, for the demo seed only, a given well-formed key of the right kind."""
+    if given is None:
+        return keys.generate(kind)
+    parsed = keys.parse(given)
+    if parsed is None or parsed.kind != kind:
+        raise ValueError("not a well-formed key of this kind")
+    return given
+
+
+def create_personal_access_token(*, user, organization, name, expires_at=None, raw_key=None):
     """Returns (token, raw key). The raw key is never stored and never shown again."""
     name = _clean_name(name)
     membership = OrganizationMembership.objects.filter(organization=organization, user=user).first()
@@ -62,7 +72,7 @@ def create_personal_access_token(*, user, organization, name, expires_at=None):
             code="disabled",
         )
     expires_at = clean_expiry(organization, expires_at)
-    raw = keys.generate(keys.PERSONAL)
+    raw = _raw_key(keys.PERSONAL, raw_key)
     with transaction.atomic():
         token = PersonalAccessToken.objects.create(
             org_membership=membership,
@@ -108,7 +118,15 @@ def revoke_personal_access_token(*, actor, token):
 
 
 def create_service_key(
-    *, actor, grantor_permissions, organization, workspace, name, role=None, expires_at=None
+    *,
+    actor,
+    grantor_permissions,
+    organization,
+    workspace,
+    name,
+    role=None,
+    expires_at=None,
+    raw_key=None,
 ):
     """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only).
 
@@ -139,7 +157,7 @@ def create_service_key(
             code="escalation",
         )
     expires_at = clean_expiry(organization, expires_at)
-    raw = keys.generate(keys.SERVICE)
+    raw = _raw_key(keys.SERVICE, raw_key)
     creator = getattr(actor, "user", actor) if actor is not None else None
     with transaction.atomic():
         key = ServiceKey.objects.create(

@@ -2,6 +2,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Plan(models.TextChoices):
@@ -63,3 +64,64 @@ class OrganizationMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.organization} ({self.org_role})"
+
+
+class InvitationQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(accepted_at__isnull=True, cancelled_at__isnull=True)
+
+
+class Invitation(models.Model):
+    """An email invitation to join an organization (and, optionally, some of its workspaces).
+
+    Only the SHA-256 digest of the token is stored; the link in the email is the only copy.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField()
+    org_role = models.CharField(max_length=10, choices=OrgRole.choices, default=OrgRole.MEMBER)
+    workspaces = models.ManyToManyField("workspaces.Workspace", blank=True, related_name="+")
+    workspace_role = models.ForeignKey(
+        "rbac.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_by_label = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=models.Q(accepted_at__isnull=True, cancelled_at__isnull=True),
+                name="one_pending_invitation_per_email",
+            ),
+        ]
+
+    def __str__(self):
+        return f"invitation of {self.email} to {self.organization}"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at:
+            return "accepted"
+        if self.cancelled_at:
+            return "cancelled"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"

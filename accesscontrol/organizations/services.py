@@ -1,17 +1,28 @@
 """Organizations and their members. Every change is atomic and audited."""
 
+import datetime
+import hashlib
+import secrets
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
+from django.core.mail import send_mail
+from django.core.validators import validate_email, validate_slug
 from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import (
+    Invitation,
     Organization,
     OrganizationMembership,
     OrgRole,
     Plan,
 )
+from accesscontrol.rbac.services import check_can_grant, check_role_assignable
+from accesscontrol.workspaces.models import WorkspaceMembership
 
 
 def unique_slug(model, name, **scope) -> str:
@@ -126,6 +137,8 @@ def _ensure_another_admin(membership):
 def change_org_role(*, actor, membership, org_role) -> OrganizationMembership:
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
+    if getattr(getattr(actor, "user", actor), "pk", None) == membership.user_id:
+        raise ValidationError("You cannot change your own organization role.", code="permission")
     with transaction.atomic():
         membership = _lock_membership(membership)
         before = membership.org_role
@@ -183,3 +196,222 @@ def get_membership(organization, membership_id) -> OrganizationMembership:
     return OrganizationMembership.objects.select_related("user").get(
         organization=organization, pk=membership_id
     )
+
+
+# Invitations
+
+
+def _token_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def invitation_link(raw_token: str) -> str:
+    return f"{settings.SITE_URL}{reverse('invitation-accept', args=[raw_token])}"
+
+
+def _send_invitation(invitation, raw_token, inviter_label):
+    link = invitation_link(raw_token)
+    send_mail(
+        subject=f"You are invited to {invitation.organization.name} on accesscontrol",
+        message=(
+            f"{inviter_label} invited you to join {invitation.organization.name} as "
+            f"{invitation.get_org_role_display().lower()}.\n\n"
+            f"Accept the invitation: {link}\n\n"
+            f"The link works once and expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+        ),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def _new_token(invitation):
+    raw = secrets.token_urlsafe(32)
+    invitation.digest = _token_digest(raw)
+    invitation.expires_at = timezone.now() + datetime.timedelta(
+        days=settings.INVITATION_LIFETIME_DAYS
+    )
+    return raw
+
+
+def _actor_label(actor):
+    if actor is None:
+        return "system"
+    return getattr(actor, "audit_label", None) or actor.email
+
+
+def invite_member(
+    *,
+    actor,
+    organization,
+    email,
+    org_role=OrgRole.MEMBER,
+    workspaces=(),
+    workspace_role=None,
+    grantor_permissions=None,
+):
+    """Invite someone by email; returns (invitation, raw token). The email carries the link."""
+    email = (email or "").strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid email address."}) from None
+    if org_role not in OrgRole.values:
+        raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
+    workspaces = list(workspaces)
+    if any(ws.organization_id != organization.pk for ws in workspaces):
+        raise ValidationError({"workspaces": "No such workspace in this organization."})
+    if workspaces:
+        if workspace_role is None:
+            raise ValidationError({"workspace_role": "Choose the role for those workspaces."})
+        check_role_assignable(workspace_role, organization)
+        check_can_grant(workspace_role, grantor_permissions)
+    if organization.memberships.filter(user__email=email).exists():
+        raise ValidationError(f"{email} is already a member of {organization}.", code="duplicate")
+    if organization.invitations.pending().filter(email=email).exists():
+        raise ValidationError(
+            f"{email} already has a pending invitation; resend or cancel it.", code="duplicate"
+        )
+    creator = getattr(actor, "user", actor) if actor is not None else None
+    invitation = Invitation(
+        organization=organization,
+        email=email,
+        org_role=org_role,
+        workspace_role=workspace_role if workspaces else None,
+        created_by=creator if creator is not None and creator.pk else None,
+        created_by_label=_actor_label(actor),
+    )
+    raw = _new_token(invitation)
+    try:
+        with transaction.atomic():
+            invitation.save()
+            invitation.workspaces.set(workspaces)
+            audit.record(
+                actor,
+                "invitation.sent",
+                invitation,
+                organization=organization,
+                target_label=email,
+                after={
+                    "org_role": org_role,
+                    "workspaces": sorted(ws.slug for ws in workspaces),
+                    "workspace_role": workspace_role.name if workspaces else None,
+                },
+            )
+            transaction.on_commit(
+                lambda: _send_invitation(invitation, raw, invitation.created_by_label)
+            )
+    except IntegrityError:
+        raise ValidationError(
+            f"{email} already has a pending invitation.", code="duplicate"
+        ) from None
+    return invitation, raw
+
+
+def _lock_pending(invitation) -> Invitation:
+    locked = (
+        Invitation.objects.select_for_update()
+        .select_related("organization", "workspace_role")
+        .filter(pk=invitation.pk)
+        .pending()
+        .first()
+    )
+    if locked is None:
+        raise ValidationError(
+            "This invitation was already accepted or cancelled.", code="duplicate"
+        )
+    return locked
+
+
+def resend_invitation(*, actor, invitation):
+    """A fresh link and expiry; the old link stops working."""
+    with transaction.atomic():
+        invitation = _lock_pending(invitation)
+        raw = _new_token(invitation)
+        invitation.save(update_fields=["digest", "expires_at"])
+        audit.record(
+            actor,
+            "invitation.resent",
+            invitation,
+            organization=invitation.organization,
+            target_label=invitation.email,
+            after={"expires_at": invitation.expires_at.isoformat()},
+        )
+        transaction.on_commit(lambda: _send_invitation(invitation, raw, _actor_label(actor)))
+    return invitation, raw
+
+
+def cancel_invitation(*, actor, invitation):
+    with transaction.atomic():
+        invitation = _lock_pending(invitation)
+        invitation.cancelled_at = timezone.now()
+        invitation.save(update_fields=["cancelled_at"])
+        audit.record(
+            actor,
+            "invitation.cancelled",
+            invitation,
+            organization=invitation.organization,
+            target_label=invitation.email,
+        )
+    return invitation
+
+
+def find_invitation(raw_token) -> Invitation | None:
+    """The pending, unexpired invitation this link belongs to, or None."""
+    if not raw_token or len(raw_token) > 100:
+        return None
+    return (
+        Invitation.objects.pending()
+        .select_related("organization", "workspace_role")
+        .filter(digest=_token_digest(raw_token), expires_at__gt=timezone.now())
+        .first()
+    )
+
+
+def accept_invitation(*, invitation, user) -> OrganizationMembership:
+    """The invited person joins: organization membership, then the invited workspaces."""
+    if user.email.lower() != invitation.email:
+        raise ValidationError(f"This invitation is for {invitation.email}.", code="permission")
+    with transaction.atomic():
+        invitation = _lock_pending(invitation)
+        if invitation.expires_at <= timezone.now():
+            raise ValidationError("This invitation has expired; ask for a new one.")
+        organization = invitation.organization
+        membership = OrganizationMembership.objects.filter(
+            organization=organization, user=user
+        ).first()
+        if membership is None:
+            membership = OrganizationMembership.objects.create(
+                user=user, organization=organization, org_role=invitation.org_role
+            )
+            audit.record(
+                user,
+                "org_member.added",
+                membership,
+                organization=organization,
+                target_label=user.email,
+                after={"org_role": invitation.org_role, "via": "invitation"},
+            )
+        role = invitation.workspace_role
+        for workspace in invitation.workspaces.all() if role else ():
+            ws_membership, created = WorkspaceMembership.objects.get_or_create(
+                org_membership=membership, workspace=workspace, defaults={"role": role}
+            )
+            if created:
+                audit.record(
+                    user,
+                    "workspace_member.added",
+                    ws_membership,
+                    workspace=workspace,
+                    target_label=user.email,
+                    after={"role": role.name, "via": "invitation"},
+                )
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+        audit.record(
+            user,
+            "invitation.accepted",
+            invitation,
+            organization=organization,
+            target_label=user.email,
+        )
+    return membership

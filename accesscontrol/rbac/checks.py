@@ -28,3 +28,19 @@ def check_every_view_declares_access(app_configs=None, **kwargs):
                 )
             )
     return errors
+
+
+@checks.register(checks.Tags.urls)
+def check_every_api_operation_declares_access(app_configs=None, **kwargs):
+    """The API's routes pass the middleware as a group; each operation must still declare."""
+    from accesscontrol.api.api import operations
+
+    return [
+        checks.Error(
+            f"API operation {method} {path or '/'} ({view_name(view)}) declares no access rule",
+            hint="Decorate the operation with @requires(...), @authenticated or @public.",
+            id="rbac.E002",
+        )
+        for path, method, view in operations()
+        if rule_of(view) is None
+    ]

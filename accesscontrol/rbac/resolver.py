@@ -40,6 +40,7 @@ NO_ACCESS = Access()
 REASONS = {
     "org_admin": "organization admins are Admin in every workspace",
     "membership": "workspace membership",
+    "key_role": "the role given to this key",
     "plan": "on the {plan} plan every workspace member is Admin",
     "not_workspace_member": "not a member of this workspace",
     "none": "not a member of this organization",
@@ -96,7 +97,7 @@ def compute_access(
     elif plan != Plan.ENTERPRISE:
         role, reason, granted = ADMIN, "plan", WORKSPACE_PERMISSIONS
     else:
-        role, reason = role_name, "membership"
+        role, reason = role_name, "membership" if org_role is not None else "key_role"
         granted = role_permissions(role_name, role_org_id, role_codes)
 
     if org_role == OrgRole.VIEWER:

@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import WORKSPACE_PERMISSIONS
+from accesscontrol.rbac.permissions import ADMIN, WORKSPACE_PERMISSIONS
 
 
 def clean_permissions(codes) -> list[str]:
@@ -161,3 +161,30 @@ def delete_role(*, actor, role) -> None:
             before={"name": role.name, "permissions": role.permissions},
         )
         role.delete()
+
+
+def check_can_grant(role, grantor_permissions, *, actor=None, member_user=None) -> None:
+    """Nobody hands out a permission they do not hold, and nobody changes their own role."""
+    if grantor_permissions is None:
+        return  # the system itself (seed, imports)
+    if member_user is not None and getattr(actor, "pk", None) == member_user.pk:
+        raise ValidationError("You cannot change your own role.", code="permission")
+    beyond = role.permission_set - grantor_permissions
+    if beyond:
+        raise ValidationError(
+            {
+                "role": f"The role {role.name!r} holds permissions you do not: "
+                + ", ".join(sorted(beyond))
+            },
+            code="escalation",
+        )
+
+
+def check_role_assignable(role, organization) -> None:
+    """The role must exist for this organization; below enterprise only Admin is assignable."""
+    if role.organization_id not in (None, organization.pk):
+        raise ValidationError({"role": "No such role in this organization."})
+    if not organization.has_workspace_rbac and not (role.is_system and role.name == ADMIN):
+        raise ValidationError(
+            {"role": "Workspace roles other than Admin need the Enterprise plan."}
+        )

@@ -7,7 +7,7 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ADMIN
+from accesscontrol.rbac.services import check_can_grant, check_role_assignable
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
 
@@ -29,19 +29,37 @@ def create_workspace(*, actor, organization, name, slug=None) -> Workspace:
     return workspace
 
 
-def check_role_assignable(role, organization) -> None:
-    """The role must exist for this organization; below enterprise only Admin is assignable."""
-    if role.organization_id not in (None, organization.pk):
-        raise ValidationError({"role": "No such role in this organization."})
-    if not organization.has_workspace_rbac and not (role.is_system and role.name == ADMIN):
-        raise ValidationError(
-            {"role": "Workspace roles other than Admin need the Enterprise plan."}
+def update_workspace(*, actor, workspace, name=None, archived=None) -> Workspace:
+    """Rename, archive (read-only for everyone) or restore a workspace."""
+    with transaction.atomic():
+        locked = (
+            Workspace.objects.select_for_update()
+            .select_related("organization")
+            .get(pk=workspace.pk)
         )
+        before = {"name": locked.name, "archived": locked.archived}
+        if name is not None:
+            locked.name = clean_name(name)
+        if archived is not None:
+            locked.archived = bool(archived)
+        after = {"name": locked.name, "archived": locked.archived}
+        if after == before:
+            return locked
+        locked.save(update_fields=["name", "archived"])
+        if before["archived"] != after["archived"]:
+            action = "workspace.archived" if locked.archived else "workspace.restored"
+        else:
+            action = "workspace.renamed"
+        audit.record(actor, action, locked, workspace=locked, before=before, after=after)
+    return locked
 
 
-def add_workspace_member(*, actor, workspace, user, role) -> WorkspaceMembership:
+def add_workspace_member(
+    *, actor, workspace, user, role, grantor_permissions=None
+) -> WorkspaceMembership:
     organization = workspace.organization
     check_role_assignable(role, organization)
+    check_can_grant(role, grantor_permissions)
     org_membership = OrganizationMembership.objects.filter(
         organization=organization, user=user
     ).first()
@@ -80,9 +98,17 @@ def _lock_workspace_membership(membership) -> WorkspaceMembership:
     return locked
 
 
-def change_workspace_role(*, actor, membership, role) -> WorkspaceMembership:
+def change_workspace_role(
+    *, actor, membership, role, grantor_permissions=None
+) -> WorkspaceMembership:
     workspace = membership.workspace
     check_role_assignable(role, workspace.organization)
+    check_can_grant(
+        role,
+        grantor_permissions,
+        actor=getattr(actor, "user", actor),
+        member_user=membership.org_membership.user,
+    )
     with transaction.atomic():
         membership = _lock_workspace_membership(membership)
         before = membership.role

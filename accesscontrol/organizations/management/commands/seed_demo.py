@@ -1,16 +1,26 @@
 """The demo: Acme (enterprise) and Globex (plus), with one login per persona. Idempotent."""
 
+import hashlib
 import json
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accesscontrol.accounts.models import User
+from accesscontrol.apikeys import keys
+from accesscontrol.apikeys import services as key_services
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.organizations import services as orgs
 from accesscontrol.organizations.models import Organization, OrganizationMembership, Plan
 from accesscontrol.rbac import services as roles
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import EDITOR, READ_PERMISSIONS, VIEWER
+from accesscontrol.rbac.permissions import (
+    ADMIN,
+    EDITOR,
+    READ_PERMISSIONS,
+    VIEWER,
+    WORKSPACE_PERMISSIONS,
+)
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
@@ -73,6 +83,39 @@ def ensure_ws_member(ws, user, role, actor):
         workspaces.add_workspace_member(actor=actor, workspace=ws, user=user, role=role)
 
 
+def demo_key(kind, label):
+    """Demo keys are derived from their label, so every run can print the same ones.
+
+    They are as public as the demo password: never seed a production database.
+    """
+    secret = hashlib.sha256(f"accesscontrol-demo:{kind}:{label}".encode()).hexdigest()[:32]
+    return keys.compose(kind, secret)
+
+
+def ensure_pat(org, user):
+    raw = demo_key(keys.PERSONAL, user.email)
+    if not PersonalAccessToken.objects.filter(digest=keys.digest(raw)).exists():
+        key_services.create_personal_access_token(
+            user=user, organization=org, name="demo token", raw_key=raw
+        )
+    return raw
+
+
+def ensure_service_key(workspace, role, actor):
+    raw = demo_key(keys.SERVICE, f"{workspace.pk}:{role.name}")
+    if not ServiceKey.objects.filter(digest=keys.digest(raw)).exists():
+        key_services.create_service_key(
+            actor=actor,
+            grantor_permissions=WORKSPACE_PERMISSIONS,
+            organization=workspace.organization,
+            workspace=workspace,
+            name=f"demo {role.name.lower()} key",
+            role=role,
+            raw_key=raw,
+        )
+    return raw
+
+
 class Command(BaseCommand):
     help = "Create the demo organizations, workspaces and logins (safe to run again)."
 
@@ -109,13 +152,48 @@ class Command(BaseCommand):
             ensure_ws_member(production, users["viewer@acme.test"], system[VIEWER], ada)
             ensure_ws_member(production, users["annotator@acme.test"], annotator, ada)
 
+            demo_keys = [
+                {
+                    "kind": "personal_access_token",
+                    "user": email,
+                    "workspace": "production",
+                    "key": ensure_pat(acme, users[email]),
+                }
+                for email in (
+                    "admin@acme.test",
+                    "editor@acme.test",
+                    "viewer@acme.test",
+                    "annotator@acme.test",
+                )
+            ]
+            for role in (system[ADMIN], system[EDITOR], system[VIEWER], annotator):
+                demo_keys.append(
+                    {
+                        "kind": "service_key",
+                        "role": role.name,
+                        "workspace": "production",
+                        "key": ensure_service_key(production, role, ada),
+                    }
+                )
+
         logins = [
             {"email": email, "password": PASSWORD, "organization": org_slug, "role": what}
             for email, _, org_slug, _, what in PERSONAS
         ]
+        workspace_ids = {"production": str(production.pk), "staging": str(staging.pk)}
         if options["json"]:
-            self.stdout.write(json.dumps({"logins": logins}, indent=2))
+            self.stdout.write(
+                json.dumps(
+                    {"logins": logins, "keys": demo_keys, "acme_workspaces": workspace_ids},
+                    indent=2,
+                )
+            )
             return
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in at http://127.0.0.1:8000/"))
         for login in logins:
             self.stdout.write(f"  {login['email']:<22} {login['password']}   {login['role']}")
+        self.stdout.write("\nDemo API keys (Acme/production; send as X-API-Key):")
+        for key in demo_keys:
+            who = key.get("user") or f"{key['role']} service key"
+            self.stdout.write(f"  {who:<22} {key['key']}")
+        self.stdout.write(f"\nAcme workspace ids (X-Tenant-Id): {workspace_ids}")

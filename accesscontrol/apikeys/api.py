@@ -1,0 +1,238 @@
+"""Keys over the API: whoami, service keys (`/api-key`) and personal access tokens."""
+
+import datetime
+import uuid
+
+from django.db.models import Q
+from ninja import Field, Schema
+
+from accesscontrol.api.router import GatedRouter
+from accesscontrol.apikeys import services
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.rbac.gate import api_error, authenticated, requires
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ORG_MANAGE
+from accesscontrol.rbac.resolver import REASONS
+
+router = GatedRouter(tags=["keys"])
+
+
+class NamedRef(Schema):
+    id: uuid.UUID
+    name: str
+
+
+class WorkspaceRef(NamedRef):
+    slug: str
+
+
+class OrganizationRef(NamedRef):
+    slug: str
+    plan: str
+
+
+class WhoAmIOut(Schema):
+    kind: str
+    principal: str
+    key_id: uuid.UUID
+    key_hint: str
+    user_email: str | None
+    organization: OrganizationRef
+    workspace: WorkspaceRef | None
+    role: str | None
+    reason: str
+    permissions: list[str]
+    expires_at: datetime.datetime | None
+    legacy: bool
+
+
+@router.get("/auth/whoami", response=WhoAmIOut, summary="What is this key, and what may it do?")
+@authenticated
+def whoami(request):
+    p = request.auth
+    return {
+        "kind": p.kind,
+        "principal": p.label,
+        "key_id": p.key.pk,
+        "key_hint": p.key.hint,
+        "user_email": p.user.email if p.user else None,
+        "organization": p.organization,
+        "workspace": p.workspace,
+        "role": p.access.role,
+        "reason": REASONS.get(p.access.reason, p.access.reason).format(plan=p.organization.plan),
+        "permissions": sorted(p.access.permissions),
+        "expires_at": p.key.expires_at,
+        "legacy": getattr(p.key, "legacy", False),
+    }
+
+
+# Service keys
+
+
+class ServiceKeyOut(Schema):
+    id: uuid.UUID
+    name: str
+    hint: str
+    scope: str
+    workspace_id: uuid.UUID | None
+    role_id: uuid.UUID | None
+    role: str | None
+    created_by: str
+    created_at: datetime.datetime
+    expires_at: datetime.datetime | None
+    last_used_at: datetime.datetime | None
+    revoked_at: datetime.datetime | None
+    status: str
+    legacy: bool
+
+    @staticmethod
+    def resolve_scope(key):
+        return "organization" if key.is_org_scoped else "workspace"
+
+    @staticmethod
+    def resolve_role(key):
+        return key.role.name if key.role else None
+
+    @staticmethod
+    def resolve_created_by(key):
+        return key.created_by_label
+
+
+class ServiceKeyCreatedOut(ServiceKeyOut):
+    key: str = Field(description="The key itself. Shown this once; store it now.")
+
+
+class ServiceKeyIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    role_id: uuid.UUID | None = Field(None, description="Defaults to the Admin role.")
+    expires_at: datetime.datetime | None = None
+    scope: str = Field("workspace", pattern="^(workspace|organization)$")
+
+
+def _visible_service_keys(principal):
+    keys = ServiceKey.objects.filter(organization=principal.organization).select_related("role")
+    if ORG_MANAGE in principal.access.permissions:
+        return keys.filter(Q(workspace=principal.workspace) | Q(workspace__isnull=True))
+    return keys.filter(workspace=principal.workspace)
+
+
+@router.get("/api-key", response=list[ServiceKeyOut], summary="List service keys")
+@requires("workspaces:manage")
+def list_service_keys(request):
+    return list(_visible_service_keys(request.auth).order_by("-created_at"))
+
+
+@router.post("/api-key", response={201: ServiceKeyCreatedOut}, summary="Create a service key")
+@requires("workspaces:manage")
+def create_service_key(request, payload: ServiceKeyIn):
+    p = request.auth
+    role = None
+    if payload.role_id is not None:
+        role = Role.objects.usable_in(p.organization).filter(pk=payload.role_id).first()
+        if role is None:
+            return api_error(
+                422,
+                "invalid",
+                "No such role in this organization.",
+                fields={"role_id": ["No such role in this organization."]},
+            )
+    key, raw = services.create_service_key(
+        actor=p.key,
+        grantor_permissions=p.access.permissions,
+        organization=p.organization,
+        workspace=None if payload.scope == "organization" else p.workspace,
+        name=payload.name,
+        role=role,
+        expires_at=payload.expires_at,
+    )
+    key.key = raw
+    return 201, key
+
+
+@router.delete("/api-key/{key_id}", response=ServiceKeyOut, summary="Revoke a service key")
+@requires("workspaces:manage")
+def revoke_service_key(request, key_id: uuid.UUID):
+    key = _visible_service_keys(request.auth).get(pk=key_id)
+    return services.revoke_service_key(actor=request.auth.key, key=key)
+
+
+# Personal access tokens
+
+
+class PersonalAccessTokenOut(Schema):
+    id: uuid.UUID
+    name: str
+    hint: str
+    created_at: datetime.datetime
+    expires_at: datetime.datetime | None
+    last_used_at: datetime.datetime | None
+    revoked_at: datetime.datetime | None
+    status: str
+
+
+class PersonalAccessTokenCreatedOut(PersonalAccessTokenOut):
+    key: str = Field(description="The token itself. Shown this once; store it now.")
+
+
+class PersonalAccessTokenIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    expires_at: datetime.datetime | None = None
+
+
+def _own_tokens(principal):
+    if principal.user is None:
+        return None
+    return PersonalAccessToken.objects.filter(
+        org_membership__user=principal.user, org_membership__organization=principal.organization
+    )
+
+
+NO_USER = "Service keys act for no person, so they have no personal access tokens."
+
+
+@router.get(
+    "/orgs/current/personal-access-tokens",
+    response=list[PersonalAccessTokenOut],
+    summary="List your personal access tokens",
+)
+@requires("organization:read")
+def list_personal_access_tokens(request):
+    tokens = _own_tokens(request.auth)
+    if tokens is None:
+        return api_error(403, "permission_denied", NO_USER)
+    return list(tokens.order_by("-created_at"))
+
+
+@router.post(
+    "/orgs/current/personal-access-tokens",
+    response={201: PersonalAccessTokenCreatedOut},
+    summary="Create a personal access token",
+)
+@requires("organization:pats:create")
+def create_personal_access_token(request, payload: PersonalAccessTokenIn):
+    p = request.auth
+    if p.user is None:
+        return api_error(403, "permission_denied", NO_USER)
+    token, raw = services.create_personal_access_token(
+        user=p.user,
+        organization=p.organization,
+        name=payload.name,
+        expires_at=payload.expires_at,
+    )
+    token.key = raw
+    return 201, token
+
+
+@router.delete(
+    "/orgs/current/personal-access-tokens/{token_id}",
+    response=PersonalAccessTokenOut,
+    summary="Revoke one of your tokens",
+)
+@requires("organization:read")
+def revoke_personal_access_token(request, token_id: uuid.UUID):
+    tokens = _own_tokens(request.auth)
+    if tokens is None:
+        return api_error(403, "permission_denied", NO_USER)
+    return services.revoke_personal_access_token(
+        actor=request.auth.key, token=tokens.get(pk=token_id)
+    )

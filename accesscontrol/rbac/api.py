@@ -1,0 +1,117 @@
+"""The permission catalog and the organization's roles."""
+
+import uuid
+
+from django.db.models import Q
+from ninja import Field, Schema
+
+from accesscontrol.api.router import GatedRouter
+from accesscontrol.rbac import permissions as catalog
+from accesscontrol.rbac import services
+from accesscontrol.rbac.gate import authenticated, requires
+from accesscontrol.rbac.models import Role
+
+router = GatedRouter(tags=["roles"])
+
+
+class ResourceOut(Schema):
+    resource: str
+    label: str
+    actions: list[str]
+    codes: list[str]
+
+
+class PermissionsOut(Schema):
+    workspace: list[ResourceOut]
+    organization: list[str]
+    system_roles: dict[str, list[str]]
+
+
+@router.get("/permissions", response=PermissionsOut, summary="The permission catalog")
+@authenticated
+def list_permissions(request):
+    return {
+        "workspace": catalog.catalog(),
+        "organization": sorted(catalog.ORGANIZATION_PERMISSIONS),
+        "system_roles": {
+            name: sorted(codes) for name, codes in catalog.SYSTEM_ROLE_PERMISSIONS.items()
+        },
+    }
+
+
+class RoleOut(Schema):
+    id: uuid.UUID
+    name: str
+    description: str
+    system: bool
+    permissions: list[str]
+
+    @staticmethod
+    def resolve_system(role):
+        return role.is_system
+
+    @staticmethod
+    def resolve_permissions(role):
+        return sorted(role.permission_set)
+
+
+class RoleIn(Schema):
+    name: str = Field(min_length=1, max_length=60)
+    description: str = Field("", max_length=300)
+    permissions: list[str] = Field(default_factory=list)
+
+
+class RolePatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=60)
+    description: str | None = Field(None, max_length=300)
+    permissions: list[str] | None = None
+
+
+def _roles(organization):
+    return Role.objects.filter(Q(organization__isnull=True) | Q(organization=organization))
+
+
+@router.get("/orgs/current/roles", response=list[RoleOut], summary="System and custom roles")
+@requires("organization:read")
+def list_roles(request):
+    org = request.auth.organization
+    roles = Role.objects.usable_in(org)
+    return sorted(roles, key=lambda r: (not r.is_system, r.name.lower()))
+
+
+@router.post("/orgs/current/roles", response={201: RoleOut}, summary="Create a custom role")
+@requires("organization:manage")
+def create_role(request, payload: RoleIn):
+    role = services.create_role(
+        actor=request.auth.key,
+        organization=request.auth.organization,
+        name=payload.name,
+        description=payload.description,
+        permissions=payload.permissions,
+    )
+    return 201, role
+
+
+@router.patch("/orgs/current/roles/{role_id}", response=RoleOut, summary="Change a custom role")
+@requires("organization:manage")
+def update_role(request, role_id: uuid.UUID, payload: RolePatch):
+    role = _roles(request.auth.organization).get(pk=role_id)
+    return services.update_role(
+        actor=request.auth.key,
+        role=role,
+        name=payload.name,
+        description=payload.description,
+        permissions=payload.permissions,
+    )
+
+
+@router.delete(
+    "/orgs/current/roles/{role_id}",
+    response={204: None},
+    summary="Delete a custom role that nobody uses",
+)
+@requires("organization:manage")
+def delete_role(request, role_id: uuid.UUID):
+    role = _roles(request.auth.organization).get(pk=role_id)
+    services.delete_role(actor=request.auth.key, role=role)
+    return 204, None

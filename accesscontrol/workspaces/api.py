@@ -1,0 +1,202 @@
+"""Workspaces and their members."""
+
+import datetime
+import uuid
+
+from django.core.exceptions import ValidationError
+from ninja import Field, Schema
+
+from accesscontrol.accounts.models import User
+from accesscontrol.api.router import GatedRouter
+from accesscontrol.rbac.gate import requires
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ORG_MANAGE
+from accesscontrol.workspaces import services
+from accesscontrol.workspaces.models import Workspace
+
+router = GatedRouter(tags=["workspaces"])
+
+
+class WorkspaceOut(Schema):
+    id: uuid.UUID
+    name: str
+    slug: str
+    archived: bool
+    created_at: datetime.datetime
+
+
+class WorkspaceIn(Schema):
+    name: str = Field(min_length=1, max_length=100)
+    slug: str | None = Field(None, min_length=1, max_length=60)
+
+
+class WorkspacePatch(Schema):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    archived: bool | None = None
+
+
+@router.get("/workspaces", response=list[WorkspaceOut], summary="Workspaces this key can reach")
+@requires("organization:read")
+def list_workspaces(request):
+    p = request.auth
+    workspaces = Workspace.objects.filter(organization=p.organization).order_by("name")
+    if p.kind == "service_key" and not p.key.is_org_scoped:
+        return list(workspaces.filter(pk=p.key.workspace_id))
+    if p.kind == "personal_access_token" and ORG_MANAGE not in p.access.permissions:
+        return list(workspaces.filter(memberships__org_membership=p.key.org_membership_id))
+    return list(workspaces)
+
+
+@router.post("/workspaces", response={201: WorkspaceOut}, summary="Create a workspace")
+@requires("organization:manage")
+def create_workspace(request, payload: WorkspaceIn):
+    workspace = services.create_workspace(
+        actor=request.auth.key,
+        organization=request.auth.organization,
+        name=payload.name,
+        slug=payload.slug,
+    )
+    return 201, workspace
+
+
+@router.get("/workspaces/{workspace_id}", response=WorkspaceOut, summary="One workspace")
+@requires("workspaces:read", workspace_param="workspace_id")
+def get_workspace(request, workspace_id: uuid.UUID):
+    return request.target_workspace
+
+
+@router.patch(
+    "/workspaces/{workspace_id}",
+    response=WorkspaceOut,
+    summary="Rename, archive or restore a workspace",
+)
+@requires("workspaces:manage", workspace_param="workspace_id")
+def update_workspace(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
+    return services.update_workspace(
+        actor=request.auth.key,
+        workspace=request.target_workspace,
+        name=payload.name,
+        archived=payload.archived,
+    )
+
+
+@router.delete(
+    "/workspaces/{workspace_id}",
+    response=WorkspaceOut,
+    summary="Archive a workspace (it becomes read-only; restore with PATCH)",
+)
+@requires("organization:manage", workspace_param="workspace_id")
+def archive_workspace(request, workspace_id: uuid.UUID):
+    return services.update_workspace(
+        actor=request.auth.key, workspace=request.target_workspace, archived=True
+    )
+
+
+# Members of the selected workspace (X-Tenant-Id, or the key's own workspace)
+
+
+class MemberOut(Schema):
+    id: uuid.UUID
+    user_id: int
+    email: str
+    full_name: str
+    role_id: uuid.UUID
+    role_name: str
+    created_at: datetime.datetime
+
+    @staticmethod
+    def resolve_user_id(m):
+        return m.org_membership.user_id
+
+    @staticmethod
+    def resolve_email(m):
+        return m.org_membership.user.email
+
+    @staticmethod
+    def resolve_full_name(m):
+        return m.org_membership.user.full_name
+
+    @staticmethod
+    def resolve_role_name(m):
+        return m.role.name
+
+
+class MemberIn(Schema):
+    email: str = Field(min_length=3, max_length=254)
+    role_id: uuid.UUID
+
+
+class MemberPatch(Schema):
+    role_id: uuid.UUID
+
+
+def _members(workspace):
+    return workspace.memberships.select_related("org_membership__user", "role")
+
+
+def _role(organization, role_id):
+    role = Role.objects.usable_in(organization).filter(pk=role_id).first()
+    if role is None:
+        raise ValidationError({"role_id": "No such role in this organization."})
+    return role
+
+
+@router.get(
+    "/workspaces/current/members",
+    response=list[MemberOut],
+    summary="Members of the selected workspace",
+)
+@requires("workspaces:read")
+def list_members(request):
+    return list(_members(request.auth.workspace).order_by("org_membership__user__email"))
+
+
+@router.post(
+    "/workspaces/current/members",
+    response={201: MemberOut},
+    summary="Add an organization member to the selected workspace",
+)
+@requires("workspaces:manage-members")
+def add_member(request, payload: MemberIn):
+    p = request.auth
+    user = User.objects.filter(email=payload.email.strip().lower()).first()
+    if user is None:
+        raise ValidationError({"email": "No member of this organization has this email."})
+    membership = services.add_workspace_member(
+        actor=p.key,
+        workspace=p.workspace,
+        user=user,
+        role=_role(p.organization, payload.role_id),
+        grantor_permissions=p.access.permissions,
+    )
+    return 201, _members(p.workspace).get(pk=membership.pk)
+
+
+@router.patch(
+    "/workspaces/current/members/{member_id}", response=MemberOut, summary="Change a member's role"
+)
+@requires("workspaces:manage-members")
+def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
+    p = request.auth
+    membership = _members(p.workspace).get(pk=member_id)
+    services.change_workspace_role(
+        actor=p.key,
+        membership=membership,
+        role=_role(p.organization, payload.role_id),
+        grantor_permissions=p.access.permissions,
+    )
+    return _members(p.workspace).get(pk=member_id)
+
+
+@router.delete(
+    "/workspaces/current/members/{member_id}",
+    response={204: None},
+    summary="Remove a member from the selected workspace",
+)
+@requires("workspaces:manage-members")
+def remove_member(request, member_id: uuid.UUID):
+    p = request.auth
+    services.remove_workspace_member(
+        actor=p.key, membership=_members(p.workspace).get(pk=member_id)
+    )
+    return 204, None
