@@ -1,8 +1,13 @@
 from django.urls import include, path
 
 from accesscontrol.accounts import views as accounts
+from accesscontrol.apikeys import views as apikeys
 from accesscontrol.organizations import views as organizations
+from accesscontrol.rbac import views as rbac
 from accesscontrol.workspaces import views as workspaces
+
+ORG = "o/<slug:org_slug>/"
+WS = ORG + "w/<slug:workspace_slug>/"
 
 urlpatterns = [
     path("", accounts.home, name="home"),
@@ -10,17 +15,60 @@ urlpatterns = [
     path("logout/", accounts.logout_view, name="logout"),
     path("healthz", accounts.health, name="health"),
     path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
-    path("o/<slug:org_slug>/", organizations.org_overview, name="org-overview"),
-    path("o/<slug:org_slug>/members/", organizations.org_members, name="org-members"),
+    # Organization
+    path(ORG, organizations.org_overview, name="org-overview"),
+    path(ORG + "members/", organizations.org_members, name="org-members"),
+    path(ORG + "members/invite/", organizations.org_invite, name="org-invite"),
     path(
-        "o/<slug:org_slug>/w/<slug:workspace_slug>/",
-        workspaces.workspace_home,
-        name="workspace-home",
+        ORG + "members/<uuid:member_id>/role/",
+        organizations.org_member_role,
+        name="org-member-role",
     ),
     path(
-        "o/<slug:org_slug>/w/<slug:workspace_slug>/members/",
-        workspaces.workspace_members,
-        name="workspace-members",
+        ORG + "members/<uuid:member_id>/remove/",
+        organizations.org_member_remove,
+        name="org-member-remove",
     ),
+    path(
+        ORG + "invitations/<uuid:invitation_id>/resend/",
+        organizations.invitation_resend,
+        name="invitation-resend",
+    ),
+    path(
+        ORG + "invitations/<uuid:invitation_id>/cancel/",
+        organizations.invitation_cancel,
+        name="invitation-cancel",
+    ),
+    path(ORG + "workspaces/", organizations.org_workspaces, name="org-workspaces"),
+    path(ORG + "workspaces/new/", organizations.org_workspace_create, name="org-workspace-create"),
+    path(ORG + "settings/", organizations.org_settings, name="org-settings"),
+    path(ORG + "roles/", rbac.roles, name="roles"),
+    path(ORG + "roles/new/", rbac.role_create, name="role-create"),
+    path(ORG + "roles/<uuid:role_id>/", rbac.role_edit, name="role-edit"),
+    path(ORG + "roles/<uuid:role_id>/delete/", rbac.role_delete, name="role-delete"),
+    path(ORG + "tokens/", apikeys.personal_tokens, name="personal-tokens"),
+    path(
+        ORG + "tokens/<uuid:token_id>/revoke/",
+        apikeys.personal_token_revoke,
+        name="personal-token-revoke",
+    ),
+    # Workspace
+    path(WS, workspaces.workspace_home, name="workspace-home"),
+    path(WS + "members/", workspaces.workspace_members, name="workspace-members"),
+    path(WS + "members/add/", workspaces.workspace_member_add, name="workspace-member-add"),
+    path(
+        WS + "members/<uuid:member_id>/role/",
+        workspaces.workspace_member_role,
+        name="workspace-member-role",
+    ),
+    path(
+        WS + "members/<uuid:member_id>/remove/",
+        workspaces.workspace_member_remove,
+        name="workspace-member-remove",
+    ),
+    path(WS + "settings/", workspaces.workspace_settings, name="workspace-settings"),
+    path(WS + "settings/archive/", workspaces.workspace_archive, name="workspace-archive"),
+    path(WS + "keys/", apikeys.service_keys, name="service-keys"),
+    path(WS + "keys/<uuid:key_id>/revoke/", apikeys.service_key_revoke, name="service-key-revoke"),
     path("", include("accesscontrol.api.urls")),
 ]

@@ -415,3 +415,56 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
             target_label=user.email,
         )
     return membership
+
+
+def update_organization_settings(
+    *, actor, organization, plan=None, max_key_lifetime_days=..., allow_personal_access_tokens=None
+) -> Organization:
+    """Plan and key policy. `max_key_lifetime_days=None` removes the cap (hence the ... default)."""
+    if plan is not None and plan not in Plan.values:
+        raise ValidationError({"plan": f"Unknown plan {plan!r}."})
+    if max_key_lifetime_days not in (None, ...) and not 1 <= max_key_lifetime_days <= 3650:
+        raise ValidationError(
+            {"max_key_lifetime_days": "Choose between 1 and 3650 days, or leave it empty."}
+        )
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=organization.pk)
+        before = {
+            "plan": org.plan,
+            "max_key_lifetime_days": org.max_key_lifetime_days,
+            "allow_personal_access_tokens": org.allow_personal_access_tokens,
+        }
+        if plan is not None:
+            org.plan = plan
+        if max_key_lifetime_days is not ...:
+            org.max_key_lifetime_days = max_key_lifetime_days
+        if allow_personal_access_tokens is not None:
+            org.allow_personal_access_tokens = bool(allow_personal_access_tokens)
+        after = {
+            "plan": org.plan,
+            "max_key_lifetime_days": org.max_key_lifetime_days,
+            "allow_personal_access_tokens": org.allow_personal_access_tokens,
+        }
+        if after == before:
+            return org
+        org.save(update_fields=list(after))
+        if before["plan"] != after["plan"]:
+            audit.record(
+                actor,
+                "organization.plan_changed",
+                org,
+                organization=org,
+                before={"plan": before["plan"]},
+                after={"plan": after["plan"]},
+            )
+        changed = {k for k in after if k != "plan" and after[k] != before[k]}
+        if changed:
+            audit.record(
+                actor,
+                "organization.settings_changed",
+                org,
+                organization=org,
+                before={k: before[k] for k in changed},
+                after={k: after[k] for k in changed},
+            )
+    return org

@@ -5,15 +5,22 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accesscontrol import console
 from accesscontrol.accounts.models import User
 from accesscontrol.accounts.services import sign_up
+from accesscontrol.organizations import services
+from accesscontrol.organizations.models import OrgRole, Plan
 from accesscontrol.organizations.services import accept_invitation as accept_invitation_service
 from accesscontrol.organizations.services import find_invitation
 from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import public, requires
+from accesscontrol.rbac.models import Role
+from accesscontrol.workspaces import services as workspace_services
+from accesscontrol.workspaces.models import Workspace
 
 PAGE_SIZE = 50
 
@@ -53,7 +60,289 @@ def org_members(request, org_slug):
     template = "organizations/members.html"
     if request.htmx:
         template += "#member-rows"
-    return render(request, template, {"page": page, "q": query})
+    can_manage = "organization:manage" in request.access.permissions
+    pending = []
+    if can_manage and not request.htmx:
+        pending = list(
+            request.organization.invitations.pending()
+            .select_related("workspace_role")
+            .prefetch_related("workspaces")
+            .order_by("email")
+        )
+    return render(
+        request,
+        template,
+        {
+            "page": page,
+            "q": query,
+            "pending": pending,
+            "can_manage": can_manage,
+            "org_roles": OrgRole.choices,
+        },
+    )
+
+
+def _members_url(org):
+    return reverse("org-members", args=[org.slug])
+
+
+@requires("organization:manage")
+@require_POST
+def org_member_role(request, org_slug, member_id):
+    """Inline change of an organization role: htmx swaps the row, or a plain form redirects."""
+    org = request.organization
+    membership = get_object_or_404(org.memberships.select_related("user"), pk=member_id)
+    error = None
+    try:
+        membership = services.change_org_role(
+            actor=request.user, membership=membership, org_role=request.POST.get("org_role", "")
+        )
+    except ValidationError as exc:
+        error = console.errors_of(exc)
+        membership.refresh_from_db()
+    if not request.htmx:
+        level = messages.ERROR if error else messages.SUCCESS
+        return console.done(
+            request,
+            error or f"{membership.user.email} is now {membership.get_org_role_display().lower()}.",
+            _members_url(org),
+            level,
+        )
+    membership.workspace_count = membership.workspace_memberships.count()
+    response = render(
+        request,
+        "organizations/members.html#member-row",
+        {
+            "m": membership,
+            "can_manage": True,
+            "org_roles": OrgRole.choices,
+            "row_error": error,
+        },
+        status=422 if error else 200,
+    )
+    response["HX-Trigger"] = console.toast_header(
+        error or f"{membership.user.email} is now {membership.get_org_role_display().lower()}.",
+        "error" if error else "success",
+    )
+    return response
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def org_member_remove(request, org_slug, member_id):
+    org = request.organization
+    membership = get_object_or_404(org.memberships.select_related("user"), pk=member_id)
+    if request.method == "GET":
+        tokens = membership.personal_access_tokens.filter(revoked_at__isnull=True).count()
+        workspaces = membership.workspace_memberships.count()
+        return console.confirm(
+            request,
+            title=f"Remove {membership.user.email}?",
+            message=f"They lose access to {org.name} at once.",
+            consequences=[
+                f"Their membership in {workspaces} workspace(s) ends.",
+                f"Their {tokens} active personal access token(s) are deleted.",
+                "Service keys they created keep working.",
+            ],
+            action=request.path,
+            cancel_url=_members_url(org),
+            confirm_label="Remove member",
+        )
+    try:
+        services.remove_org_member(actor=request.user, membership=membership)
+    except ValidationError as exc:
+        return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
+    return console.done(
+        request, f"{membership.user.email} was removed from {org.name}.", _members_url(org)
+    )
+
+
+class InviteForm(forms.Form):
+    email = forms.EmailField(label="Email address")
+    org_role = forms.ChoiceField(
+        label="Organization role", choices=OrgRole.choices, initial=OrgRole.MEMBER
+    )
+    workspaces = forms.ModelMultipleChoiceField(
+        label="Workspaces",
+        queryset=Workspace.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    workspace_role = forms.ModelChoiceField(
+        label="Role in those workspaces", queryset=Role.objects.none(), required=False
+    )
+
+    def __init__(self, organization, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspaces"].queryset = organization.workspaces.filter(archived=False)
+        roles = workspace_services.assignable_roles(organization)
+        self.fields["workspace_role"].queryset = roles
+        self.fields["workspace_role"].initial = roles.filter(name="Viewer").first()
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def org_invite(request, org_slug):
+    org = request.organization
+    form = InviteForm(org, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.invite_member(
+                actor=request.user,
+                organization=org,
+                email=data["email"],
+                org_role=data["org_role"],
+                workspaces=data["workspaces"],
+                workspace_role=data["workspace_role"],
+                grantor_permissions=request.access.permissions,
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(request, f"Invitation sent to {data['email']}.", _members_url(org))
+    template = "organizations/invite.html#form" if request.htmx else "organizations/invite.html"
+    status = 422 if form.errors else 200
+    return render(request, template, {"form": form}, status=status)
+
+
+def _pending_invitation(org, invitation_id):
+    return get_object_or_404(org.invitations.pending(), pk=invitation_id)
+
+
+@requires("organization:manage")
+@require_POST
+def invitation_resend(request, org_slug, invitation_id):
+    org = request.organization
+    invitation = _pending_invitation(org, invitation_id)
+    try:
+        services.resend_invitation(actor=request.user, invitation=invitation)
+    except ValidationError as exc:
+        return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
+    return console.done(
+        request, f"A new invitation link went to {invitation.email}.", _members_url(org)
+    )
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def invitation_cancel(request, org_slug, invitation_id):
+    org = request.organization
+    invitation = _pending_invitation(org, invitation_id)
+    if request.method == "GET":
+        return console.confirm(
+            request,
+            title=f"Cancel the invitation of {invitation.email}?",
+            message="The link in their email stops working. You can invite them again later.",
+            action=request.path,
+            cancel_url=_members_url(org),
+            confirm_label="Cancel invitation",
+        )
+    try:
+        services.cancel_invitation(actor=request.user, invitation=invitation)
+    except ValidationError as exc:
+        return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
+    return console.done(
+        request, f"The invitation of {invitation.email} was cancelled.", _members_url(org)
+    )
+
+
+class WorkspaceForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)
+    slug = forms.SlugField(
+        label="Slug (in URLs)",
+        max_length=60,
+        required=False,
+        help_text="Leave empty to derive it from the name.",
+    )
+
+
+@requires("organization:read")
+@require_GET
+def org_workspaces(request, org_slug):
+    org = request.organization
+    visible = {ws.pk for ws in switcher_workspaces(request.user, org, request.access)}
+    workspaces = list(
+        org.workspaces.annotate(member_count=Count("memberships")).order_by("archived", "name")
+    )
+    return render(
+        request,
+        "organizations/workspaces.html",
+        {
+            "workspaces": workspaces,
+            "visible": visible,
+            "can_create": "organization:manage" in request.access.permissions,
+        },
+    )
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def org_workspace_create(request, org_slug):
+    org = request.organization
+    form = WorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            workspace = workspace_services.create_workspace(
+                actor=request.user,
+                organization=org,
+                name=form.cleaned_data["name"],
+                slug=form.cleaned_data["slug"] or None,
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(
+                request,
+                f"Workspace {workspace.name} created.",
+                reverse("workspace-home", args=[org.slug, workspace.slug]),
+            )
+    template = "organizations/workspace_new.html"
+    if request.htmx:
+        template += "#form"
+    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+
+
+class OrgSettingsForm(forms.Form):
+    plan = forms.ChoiceField(
+        label="Plan", choices=Plan.choices, help_text="A demo switch: custom roles need Enterprise."
+    )
+    max_key_lifetime_days = forms.IntegerField(
+        label="Longest key lifetime (days)",
+        required=False,
+        min_value=1,
+        max_value=3650,
+        help_text="Empty: keys may live forever. Applies to new keys and tokens.",
+    )
+    allow_personal_access_tokens = forms.BooleanField(
+        label="Members may create personal access tokens", required=False
+    )
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def org_settings(request, org_slug):
+    org = request.organization
+    initial = {
+        "plan": org.plan,
+        "max_key_lifetime_days": org.max_key_lifetime_days,
+        "allow_personal_access_tokens": org.allow_personal_access_tokens,
+    }
+    form = OrgSettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_organization_settings(
+                actor=request.user, organization=org, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(
+                request, "Settings saved.", reverse("org-settings", args=[org.slug])
+            )
+    return render(
+        request, "organizations/settings.html", {"form": form}, status=422 if form.errors else 200
+    )
 
 
 class SignUpForm(forms.Form):

@@ -1,11 +1,21 @@
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accesscontrol import console
+from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.gate import requires
+from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import RESOURCE_LABELS, WORKSPACE_RESOURCES
 from accesscontrol.rbac.resolver import REASONS
+from accesscontrol.workspaces import services
 
 PAGE_SIZE = 50
 
@@ -59,6 +69,7 @@ def workspace_members(request, org_slug, workspace_slug):
     template = "workspaces/members.html"
     if request.htmx:
         template += "#member-rows"
+    can_manage = "workspaces:manage-members" in request.access.permissions
     return render(
         request,
         template,
@@ -66,6 +77,201 @@ def workspace_members(request, org_slug, workspace_slug):
             "page": page,
             "q": query,
             "org_admins": org_admins,
+            "can_manage": can_manage,
+            "roles": list(services.assignable_roles(request.organization)) if can_manage else [],
             "plan_makes_admin": not request.organization.has_workspace_rbac,
         },
+    )
+
+
+def _members_url(request):
+    return reverse("workspace-members", args=[request.organization.slug, request.workspace.slug])
+
+
+def _membership(request, member_id):
+    return get_object_or_404(
+        request.workspace.memberships.select_related("org_membership__user", "role"),
+        pk=member_id,
+    )
+
+
+class AddMemberForm(forms.Form):
+    org_membership = forms.ModelChoiceField(
+        label="Organization member", queryset=OrganizationMembership.objects.none()
+    )
+    role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none())
+
+    def __init__(self, workspace, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["org_membership"].queryset = (
+            workspace.organization.memberships.exclude(workspace_memberships__workspace=workspace)
+            .exclude(org_role="admin")
+            .select_related("user")
+            .order_by("user__email")
+        )
+        self.fields["org_membership"].label_from_instance = lambda m: m.user.email
+        roles = services.assignable_roles(workspace.organization)
+        self.fields["role"].queryset = roles
+        self.fields["role"].initial = roles.filter(name="Viewer").first()
+
+
+@requires("workspaces:manage-members")
+@require_http_methods(["GET", "POST"])
+def workspace_member_add(request, org_slug, workspace_slug):
+    form = AddMemberForm(request.workspace, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.cleaned_data["org_membership"].user
+        try:
+            services.add_workspace_member(
+                actor=request.user,
+                workspace=request.workspace,
+                user=user,
+                role=form.cleaned_data["role"],
+                grantor_permissions=request.access.permissions,
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(
+                request,
+                f"{user.email} joined {request.workspace.name} as "
+                f"{form.cleaned_data['role'].name}.",
+                _members_url(request),
+            )
+    template = "workspaces/member_add.html"
+    if request.htmx:
+        template += "#form"
+    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+
+
+@requires("workspaces:manage-members")
+@require_POST
+def workspace_member_role(request, org_slug, workspace_slug, member_id):
+    membership = _membership(request, member_id)
+    role_id = request.POST.get("role", "")
+    roles = services.assignable_roles(request.organization)
+    role = roles.filter(pk=role_id).first() if _is_uuid(role_id) else None
+    error = None
+    try:
+        if role is None:
+            raise ValidationError("Choose one of the roles offered.")
+        membership = services.change_workspace_role(
+            actor=request.user,
+            membership=membership,
+            role=role,
+            grantor_permissions=request.access.permissions,
+        )
+    except ValidationError as exc:
+        error = console.errors_of(exc)
+        membership = _membership(request, member_id)
+    email = membership.org_membership.user.email
+    message = error or f"{email} is now {membership.role.name} in {request.workspace.name}."
+    if not request.htmx:
+        return console.done(
+            request, message, _members_url(request), messages.ERROR if error else messages.SUCCESS
+        )
+    response = render(
+        request,
+        "workspaces/members.html#member-row",
+        {
+            "m": membership,
+            "can_manage": True,
+            "roles": services.assignable_roles(request.organization),
+            "row_error": error,
+        },
+        status=422 if error else 200,
+    )
+    response["HX-Trigger"] = console.toast_header(message, "error" if error else "success")
+    return response
+
+
+def _is_uuid(value):
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+@requires("workspaces:manage-members")
+@require_http_methods(["GET", "POST"])
+def workspace_member_remove(request, org_slug, workspace_slug, member_id):
+    membership = _membership(request, member_id)
+    email = membership.org_membership.user.email
+    if request.method == "GET":
+        return console.confirm(
+            request,
+            title=f"Remove {email} from {request.workspace.name}?",
+            message="They lose their role here at once; they stay in the organization.",
+            consequences=["Their personal access tokens stop working in this workspace."],
+            action=request.path,
+            cancel_url=_members_url(request),
+            confirm_label="Remove",
+        )
+    try:
+        services.remove_workspace_member(actor=request.user, membership=membership)
+    except ValidationError as exc:
+        return console.done(request, console.errors_of(exc), _members_url(request), messages.ERROR)
+    return console.done(
+        request, f"{email} was removed from {request.workspace.name}.", _members_url(request)
+    )
+
+
+class WorkspaceSettingsForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100)
+
+
+@requires("workspaces:manage")
+@require_http_methods(["GET", "POST"])
+def workspace_settings(request, org_slug, workspace_slug):
+    workspace = request.workspace
+    form = WorkspaceSettingsForm(request.POST or None, initial={"name": workspace.name})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_workspace(
+                actor=request.user, workspace=workspace, name=form.cleaned_data["name"]
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(request, "Workspace renamed.", request.path)
+    return render(
+        request,
+        "workspaces/settings.html",
+        {
+            "form": form,
+            "can_archive": "organization:manage" in request.access.permissions,
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+@requires("workspaces:manage", "organization:manage")
+@require_http_methods(["GET", "POST"])
+def workspace_archive(request, org_slug, workspace_slug):
+    workspace = request.workspace
+    settings_url = reverse("workspace-settings", args=[org_slug, workspace_slug])
+    archive = not workspace.archived
+    if request.method == "GET":
+        if archive:
+            return console.confirm(
+                request,
+                title=f"Archive {workspace.name}?",
+                message="Everything in it becomes read-only for everyone, keys included.",
+                consequences=["Nothing is deleted; you can restore it from this page."],
+                action=request.path,
+                cancel_url=settings_url,
+                confirm_label="Archive workspace",
+            )
+        return console.confirm(
+            request,
+            title=f"Restore {workspace.name}?",
+            message="Members and keys get their full roles back at once.",
+            action=request.path,
+            cancel_url=settings_url,
+            confirm_label="Restore workspace",
+        )
+    services.update_workspace(actor=request.user, workspace=workspace, archived=archive)
+    return console.done(
+        request, f"{workspace.name} was {'archived' if archive else 'restored'}.", settings_url
     )

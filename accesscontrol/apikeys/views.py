@@ -1,0 +1,203 @@
+"""Service keys (workspace settings) and personal access tokens (user settings) in the console.
+
+A new key is rendered once, in the response to the POST that made it, and never again: the
+page is not cached and the key is not stored anywhere we could show it from.
+"""
+
+import datetime
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from accesscontrol import console
+from accesscontrol.apikeys import services
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.rbac.gate import requires
+from accesscontrol.rbac.permissions import ORG_PATS_CREATE
+from accesscontrol.workspaces.services import assignable_roles
+
+LIFETIMES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year")]
+
+
+def lifetime_choices(organization):
+    cap = organization.max_key_lifetime_days
+    choices = [(str(days), label) for days, label in LIFETIMES if not cap or days <= cap]
+    if cap and all(int(value) != cap for value, _ in choices):
+        choices.append((str(cap), f"{cap} days (the organization's limit)"))
+    if not cap:
+        choices.append(("", "Never"))
+    return choices
+
+
+def expiry_from(value):
+    if not value:
+        return None
+    return timezone.now() + datetime.timedelta(days=int(value))
+
+
+class KeyForm(forms.Form):
+    name = forms.CharField(
+        label="Name", max_length=100, help_text="What it is for, e.g. “CI pipeline”."
+    )
+    expires_in = forms.ChoiceField(label="Expires", required=False)
+
+    def __init__(self, organization, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = lifetime_choices(organization)
+        self.fields["expires_in"].choices = choices
+        self.fields["expires_in"].initial = (
+            "90" if any(v == "90" for v, _ in choices) else choices[0][0]
+        )
+
+
+class ServiceKeyForm(KeyForm):
+    role = forms.ModelChoiceField(label="Role", queryset=None, empty_label=None)
+
+    def __init__(self, organization, *args, **kwargs):
+        super().__init__(organization, *args, **kwargs)
+        roles = assignable_roles(organization)
+        self.fields["role"].queryset = roles
+        self.fields["role"].initial = roles.filter(name="Admin").first()
+        self.order_fields(["name", "role", "expires_in"])
+
+
+def _keys_url(request):
+    return reverse("service-keys", args=[request.organization.slug, request.workspace.slug])
+
+
+def _workspace_keys(request):
+    keys = ServiceKey.objects.filter(organization=request.organization).select_related("role")
+    return keys.filter(Q(workspace=request.workspace) | Q(workspace__isnull=True))
+
+
+@requires("workspaces:manage")
+@require_http_methods(["GET", "POST"])
+@never_cache
+def service_keys(request, org_slug, workspace_slug):
+    form = ServiceKeyForm(request.organization, request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, raw = services.create_service_key(
+                actor=request.user,
+                grantor_permissions=request.access.permissions,
+                organization=request.organization,
+                workspace=request.workspace,
+                name=form.cleaned_data["name"],
+                role=form.cleaned_data["role"],
+                expires_at=expiry_from(form.cleaned_data["expires_in"]),
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            created = {"key": key, "raw": raw}
+            form = ServiceKeyForm(request.organization)
+    keys = list(_workspace_keys(request).order_by("revoked_at", "-created_at"))
+    return render(
+        request,
+        "apikeys/service_keys.html",
+        {
+            "form": form,
+            "keys": keys,
+            "created": created,
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+@requires("workspaces:manage")
+@require_http_methods(["GET", "POST"])
+def service_key_revoke(request, org_slug, workspace_slug, key_id):
+    key = get_object_or_404(_workspace_keys(request).filter(revoked_at__isnull=True), pk=key_id)
+    if request.method == "GET":
+        return console.confirm(
+            request,
+            title=f"Revoke {key.name}?",
+            message=f"Requests with {key.hint} fail with 401 from the next one on.",
+            consequences=[
+                "Programs using it stop working until they get a new key.",
+                "This cannot be undone.",
+            ],
+            action=request.path,
+            cancel_url=_keys_url(request),
+            confirm_label="Revoke key",
+        )
+    services.revoke_service_key(actor=request.user, key=key)
+    return console.done(request, f"{key.name} was revoked.", _keys_url(request))
+
+
+def _own_tokens(request):
+    return PersonalAccessToken.objects.filter(
+        org_membership__user=request.user, org_membership__organization=request.organization
+    )
+
+
+def _tokens_url(request):
+    return reverse("personal-tokens", args=[request.organization.slug])
+
+
+@requires("organization:read")
+@require_http_methods(["GET", "POST"])
+@never_cache
+def personal_tokens(request, org_slug):
+    org = request.organization
+    can_create = ORG_PATS_CREATE in request.access.permissions and org.allow_personal_access_tokens
+    form = KeyForm(org, request.POST or None) if can_create else None
+    created = None
+    if request.method == "POST":
+        if form is None:
+            return console.done(
+                request,
+                "You cannot create personal access tokens here.",
+                _tokens_url(request),
+                messages.ERROR,
+            )
+        if form.is_valid():
+            try:
+                token, raw = services.create_personal_access_token(
+                    user=request.user,
+                    organization=org,
+                    name=form.cleaned_data["name"],
+                    expires_at=expiry_from(form.cleaned_data["expires_in"]),
+                )
+            except ValidationError as exc:
+                console.add_errors(form, exc)
+            else:
+                created = {"key": token, "raw": raw}
+                form = KeyForm(org)
+    return render(
+        request,
+        "apikeys/personal_tokens.html",
+        {
+            "form": form,
+            "created": created,
+            "can_create": can_create,
+            "tokens": list(_own_tokens(request).order_by("revoked_at", "-created_at")),
+            "pats_disabled": not org.allow_personal_access_tokens,
+        },
+        status=422 if form is not None and form.errors else 200,
+    )
+
+
+@requires("organization:read")
+@require_http_methods(["GET", "POST"])
+def personal_token_revoke(request, org_slug, token_id):
+    token = get_object_or_404(_own_tokens(request).filter(revoked_at__isnull=True), pk=token_id)
+    if request.method == "GET":
+        return console.confirm(
+            request,
+            title=f"Revoke {token.name}?",
+            message=f"Requests with {token.hint} fail with 401 from the next one on.",
+            action=request.path,
+            cancel_url=_tokens_url(request),
+            confirm_label="Revoke token",
+        )
+    services.revoke_personal_access_token(actor=request.user, token=token)
+    return console.done(request, f"{token.name} was revoked.", _tokens_url(request))

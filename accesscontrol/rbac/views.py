@@ -1,0 +1,181 @@
+"""Roles in the console: system roles read-only, custom roles (enterprise) with a grid."""
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accesscontrol import console
+from accesscontrol.rbac import services
+from accesscontrol.rbac.gate import requires
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import (
+    RESOURCE_LABELS,
+    WORKSPACE_PERMISSIONS,
+    WORKSPACE_RESOURCES,
+)
+
+ALL_ACTIONS = sorted(
+    {a for actions in WORKSPACE_RESOURCES.values() for a in actions},
+    key=["read", "create", "update", "delete", "share", "manage", "manage-members"].index,
+)
+
+
+def permission_matrix(granted):
+    """Rows of (resource, label, cells); a cell is (action, code, held) or None if no such code."""
+    rows = []
+    for resource, actions in WORKSPACE_RESOURCES.items():
+        cells = [
+            (a, f"{resource}:{a}", f"{resource}:{a}" in granted) if a in actions else None
+            for a in ALL_ACTIONS
+        ]
+        rows.append((resource, RESOURCE_LABELS[resource], cells))
+    return rows
+
+
+class RoleForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=60)
+    description = forms.CharField(
+        label="Description",
+        max_length=300,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+    permissions = forms.MultipleChoiceField(
+        choices=[(c, c) for c in sorted(WORKSPACE_PERMISSIONS)], required=False
+    )
+
+
+def _roles_url(org):
+    return reverse("roles", args=[org.slug])
+
+
+def _with_usage(roles):
+    return roles.annotate(
+        member_count=Count("memberships", distinct=True),
+        key_count=Count(
+            "service_keys", filter=Q(service_keys__revoked_at__isnull=True), distinct=True
+        ),
+    )
+
+
+@requires("organization:read")
+@require_GET
+def roles(request, org_slug):
+    org = request.organization
+    system = list(Role.objects.filter(organization__isnull=True).order_by("name"))
+    custom = list(_with_usage(org.roles.all()).order_by("name"))
+    return render(
+        request,
+        "rbac/roles.html",
+        {
+            "system_roles": [(r, permission_matrix(r.permission_set)) for r in system],
+            "custom_roles": custom,
+            "actions": ALL_ACTIONS,
+            "can_manage": "organization:manage" in request.access.permissions,
+            "enterprise": org.has_workspace_rbac,
+        },
+    )
+
+
+def _role_form_page(request, form, role=None, usage=None):
+    granted = set(form["permissions"].value() or [])
+    return render(
+        request,
+        "rbac/role_form.html",
+        {
+            "form": form,
+            "role": role,
+            "usage": usage,
+            "actions": ALL_ACTIONS,
+            "matrix": permission_matrix(granted),
+        },
+        status=422 if form.errors else 200,
+    )
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def role_create(request, org_slug):
+    org = request.organization
+    if not org.has_workspace_rbac:
+        return console.done(
+            request,
+            "Custom roles are available on the Enterprise plan.",
+            _roles_url(org),
+            messages.ERROR,
+        )
+    form = RoleForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            role = services.create_role(actor=request.user, organization=org, **form.cleaned_data)
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(request, f"Role {role.name} created.", _roles_url(org))
+    return _role_form_page(request, form)
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def role_edit(request, org_slug, role_id):
+    org = request.organization
+    role = get_object_or_404(org.roles, pk=role_id)
+    usage = services.role_usage(role)
+    form = RoleForm(
+        request.POST or None,
+        initial={
+            "name": role.name,
+            "description": role.description,
+            "permissions": role.permissions,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            role = services.update_role(actor=request.user, role=role, **form.cleaned_data)
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            affected = len(usage["memberships"]) + len(usage["service_keys"])
+            return console.done(
+                request,
+                f"Role {role.name} saved; it applies at once to the "
+                f"{affected} member(s) and key(s) holding it.",
+                _roles_url(org),
+            )
+    return _role_form_page(request, form, role, usage)
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def role_delete(request, org_slug, role_id):
+    org = request.organization
+    role = get_object_or_404(org.roles, pk=role_id)
+    usage = services.role_usage(role)
+    in_use = [f"{m.user.email} in {m.workspace.name}" for m in usage["memberships"]] + [
+        f"{k.audit_label} ({k.workspace.name if k.workspace else 'organization'})"
+        for k in usage["service_keys"]
+    ]
+    if request.method == "GET":
+        if in_use:
+            return render(
+                request,
+                "rbac/role_in_use.html#dialog" if request.htmx else "rbac/role_in_use.html",
+                {"role": role, "in_use": in_use},
+            )
+        return console.confirm(
+            request,
+            title=f"Delete the role {role.name}?",
+            message="Nobody holds it. This cannot be undone.",
+            action=request.path,
+            cancel_url=_roles_url(org),
+            confirm_label="Delete role",
+        )
+    try:
+        services.delete_role(actor=request.user, role=role)
+    except ValidationError as exc:
+        return console.done(request, console.errors_of(exc), _roles_url(org), messages.ERROR)
+    return console.done(request, f"Role {role.name} deleted.", _roles_url(org))
