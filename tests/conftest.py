@@ -109,12 +109,15 @@ def pat_for(user, org, **kwargs) -> str:
 
 def service_key_for(workspace, role_name="Admin", *, org_scoped=False, **kwargs) -> str:
     """A service key made by the system (no creator), so any role can be handed out."""
+    from django.db.models import Q
+
     from accesscontrol.apikeys.services import create_service_key
     from accesscontrol.rbac.models import Role
     from accesscontrol.rbac.permissions import ALL_PERMISSIONS
 
     org = workspace.organization
-    role = Role.objects.filter(name=role_name, organization__in=[None, org]).first()
+    # Q(...) | Q(...), not organization__in=[None, org]: SQL IN never matches NULL.
+    role = Role.objects.get(Q(organization=None) | Q(organization=org), name=role_name)
     return create_service_key(
         actor=None,
         grantor_permissions=ALL_PERMISSIONS,

@@ -63,8 +63,7 @@ class RoleFactory(DjangoModelFactory):
 
 
 def system_role(name: str) -> Role:
-    # get_or_create: a transactional test's flush empties the table the data migration filled.
-    return Role.objects.get_or_create(organization=None, name=name)[0]
+    return Role.objects.system(name)
 
 
 class WorkspaceMembershipFactory(DjangoModelFactory):

@@ -4,7 +4,7 @@ import datetime
 import uuid
 
 from django.db.models import Q
-from ninja import Field, Schema
+from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.apikeys import services
@@ -146,7 +146,7 @@ def create_service_key(request, payload: ServiceKeyIn):
         expires_at=payload.expires_at,
     )
     key.key = raw
-    return 201, key
+    return Status(201, key)
 
 
 @router.delete("/api-key/{key_id}", response=ServiceKeyOut, summary="Revoke a service key")
@@ -220,7 +220,7 @@ def create_personal_access_token(request, payload: PersonalAccessTokenIn):
         expires_at=payload.expires_at,
     )
     token.key = raw
-    return 201, token
+    return Status(201, token)
 
 
 @router.delete(

@@ -30,6 +30,8 @@ def clean_expiry(organization, expires_at):
     cap = organization.max_key_lifetime_days
     if expires_at is None:
         return now + datetime.timedelta(days=cap) if cap else None
+    if timezone.is_naive(expires_at):
+        expires_at = timezone.make_aware(expires_at, datetime.UTC)  # no zone given: UTC
     if expires_at <= now:
         raise ValidationError({"expires_at": "The expiry must be in the future."})
     if cap and expires_at > now + datetime.timedelta(days=cap, minutes=5):
@@ -95,7 +97,7 @@ def create_personal_access_token(*, user, organization, name, expires_at=None, r
 def revoke_personal_access_token(*, actor, token):
     with transaction.atomic():
         token = (
-            PersonalAccessToken.objects.select_for_update()
+            PersonalAccessToken.objects.select_for_update(of=("self",))
             .select_related("org_membership__user", "org_membership__organization")
             .get(pk=token.pk)
         )
@@ -137,7 +139,7 @@ def create_service_key(
     if workspace is not None and workspace.organization_id != organization.pk:
         raise ValidationError({"workspace": "No such workspace in this organization."})
     if role is None:
-        role = Role.objects.get(organization=None, name=ADMIN)
+        role = Role.objects.system(ADMIN)
     check_role_assignable(role, organization)
     if workspace is None and ORG_MANAGE not in grantor_permissions:
         raise ValidationError(
@@ -149,13 +151,11 @@ def create_service_key(
         )
     beyond = role.permission_set - grantor_permissions
     if beyond and not (workspace is None and ORG_MANAGE in grantor_permissions):
-        raise ValidationError(
-            {
-                "role": f"The role {role.name!r} holds permissions you do not: "
-                + ", ".join(sorted(beyond))
-            },
-            code="escalation",
+        message = f"The role {role.name!r} holds permissions you do not: " + ", ".join(
+            sorted(beyond)
         )
+        # Django drops the code of a dict-shaped ValidationError; it goes on the inner one.
+        raise ValidationError({"role": ValidationError(message, code="escalation")})
     expires_at = clean_expiry(organization, expires_at)
     raw = _raw_key(keys.SERVICE, raw_key)
     creator = getattr(actor, "user", actor) if actor is not None else None
@@ -198,7 +198,7 @@ def _actor_label(actor):
 def revoke_service_key(*, actor, key):
     with transaction.atomic():
         key = (
-            ServiceKey.objects.select_for_update()
+            ServiceKey.objects.select_for_update(of=("self",))
             .select_related("organization", "workspace", "role")
             .get(pk=key.pk)
         )
@@ -224,7 +224,7 @@ def import_legacy_key(*, raw, workspace, name):
     if parsed is None or parsed.kind != keys.LEGACY:
         raise ValidationError("Not a legacy ls__ key.")
     name = _clean_name(name)
-    role = Role.objects.get(organization=None, name=ADMIN)
+    role = Role.objects.system(ADMIN)
     try:
         with transaction.atomic():
             key = ServiceKey.objects.create(

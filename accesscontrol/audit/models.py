@@ -40,9 +40,8 @@ class AuditEvent(models.Model):
         db_constraint=False,
         related_name="+",
     )
-    actor_kind = models.CharField(
-        max_length=20
-    )  # user | personal_access_token | service_key | system
+    # user | personal_access_token | service_key | system
+    actor_kind = models.CharField(max_length=32)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -3,7 +3,7 @@
 import datetime
 import uuid
 
-from ninja import Field, Schema
+from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.organizations import services
@@ -126,7 +126,7 @@ def invite_org_member(request, payload: InviteIn):
         workspace_role=role,
         grantor_permissions=p.access.permissions,
     )
-    return 201, invitation
+    return Status(201, invitation)
 
 
 def _bad(field, message):
@@ -162,4 +162,4 @@ def remove_org_member(request, member_id: uuid.UUID):
         services.remove_org_member(
             actor=request.auth.key, membership=services.get_membership(org, member_id)
         )
-    return 204, None
+    return Status(204, None)

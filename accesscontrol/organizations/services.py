@@ -309,7 +309,7 @@ def invite_member(
 
 def _lock_pending(invitation) -> Invitation:
     locked = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(of=("self",))
         .select_related("organization", "workspace_role")
         .filter(pk=invitation.pk)
         .pending()

@@ -3,7 +3,7 @@
 import uuid
 
 from django.db.models import Q
-from ninja import Field, Schema
+from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.rbac import permissions as catalog
@@ -89,7 +89,7 @@ def create_role(request, payload: RoleIn):
         description=payload.description,
         permissions=payload.permissions,
     )
-    return 201, role
+    return Status(201, role)
 
 
 @router.patch("/orgs/current/roles/{role_id}", response=RoleOut, summary="Change a custom role")
@@ -114,4 +114,4 @@ def update_role(request, role_id: uuid.UUID, payload: RolePatch):
 def delete_role(request, role_id: uuid.UUID):
     role = _roles(request.auth.organization).get(pk=role_id)
     services.delete_role(actor=request.auth.key, role=role)
-    return 204, None
+    return Status(204, None)

@@ -2,10 +2,23 @@ import uuid
 
 from django.db import models
 
-from accesscontrol.rbac.permissions import SYSTEM_ROLE_PERMISSIONS, WORKSPACE_PERMISSIONS
+from accesscontrol.rbac.permissions import (
+    SYSTEM_ROLE_DESCRIPTIONS,
+    SYSTEM_ROLE_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
+)
 
 
 class RoleQuerySet(models.QuerySet):
+    def system(self, name: str) -> "Role":
+        """A built-in role. Created if missing (a data migration makes them; a test flush
+        or a hand-emptied table must not make the product unusable)."""
+        return self.get_or_create(
+            organization=None,
+            name=name,
+            defaults={"description": SYSTEM_ROLE_DESCRIPTIONS[name]},
+        )[0]
+
     def usable_in(self, organization):
         """System roles, plus the organization's own custom roles on the enterprise plan."""
         q = models.Q(organization__isnull=True)

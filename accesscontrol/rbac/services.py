@@ -171,13 +171,11 @@ def check_can_grant(role, grantor_permissions, *, actor=None, member_user=None) 
         raise ValidationError("You cannot change your own role.", code="permission")
     beyond = role.permission_set - grantor_permissions
     if beyond:
-        raise ValidationError(
-            {
-                "role": f"The role {role.name!r} holds permissions you do not: "
-                + ", ".join(sorted(beyond))
-            },
-            code="escalation",
+        message = f"The role {role.name!r} holds permissions you do not: " + ", ".join(
+            sorted(beyond)
         )
+        # Django drops the code of a dict-shaped ValidationError; it goes on the inner one.
+        raise ValidationError({"role": ValidationError(message, code="escalation")})
 
 
 def check_role_assignable(role, organization) -> None:

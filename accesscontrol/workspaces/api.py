@@ -4,7 +4,7 @@ import datetime
 import uuid
 
 from django.core.exceptions import ValidationError
-from ninja import Field, Schema
+from ninja import Field, Schema, Status
 
 from accesscontrol.accounts.models import User
 from accesscontrol.api.router import GatedRouter
@@ -56,7 +56,7 @@ def create_workspace(request, payload: WorkspaceIn):
         name=payload.name,
         slug=payload.slug,
     )
-    return 201, workspace
+    return Status(201, workspace)
 
 
 @router.get("/workspaces/{workspace_id}", response=WorkspaceOut, summary="One workspace")
@@ -169,7 +169,7 @@ def add_member(request, payload: MemberIn):
         role=_role(p.organization, payload.role_id),
         grantor_permissions=p.access.permissions,
     )
-    return 201, _members(p.workspace).get(pk=membership.pk)
+    return Status(201, _members(p.workspace).get(pk=membership.pk))
 
 
 @router.patch(
@@ -199,4 +199,4 @@ def remove_member(request, member_id: uuid.UUID):
     services.remove_workspace_member(
         actor=p.key, membership=_members(p.workspace).get(pk=member_id)
     )
-    return 204, None
+    return Status(204, None)

@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
                 ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("actor_kind", models.CharField(max_length=20)),
+                ("actor_kind", models.CharField(max_length=32)),
                 ("actor_id", models.CharField(blank=True, max_length=64)),
                 ("actor_label", models.CharField(max_length=255)),
                 ("action", models.CharField(db_index=True, max_length=64)),

@@ -40,10 +40,12 @@ class Command(BaseCommand):
     def handle(self, *args, file, **options):
         try:
             with open(file, newline="", encoding="utf-8") as handle:
-                rows = list(csv.DictReader(handle))
-        except OSError as exc:
-            raise CommandError(f"cannot read {file}: {exc.strerror}") from None
-        if rows and set(COLUMNS) - set(rows[0]):
+                reader = csv.DictReader(handle)
+                rows = list(reader)
+                columns = set(reader.fieldnames or ())
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise CommandError(f"cannot read {file}: {exc}") from None
+        if set(COLUMNS) - columns:
             raise CommandError(f"the CSV needs the columns {', '.join(COLUMNS)}")
 
         imported = skipped = 0

@@ -137,7 +137,7 @@ class Command(BaseCommand):
             staging = ensure_workspace(acme, "staging", "staging", ada)
             ensure_workspace(globex, "default", "default", gus)
 
-            system = {r.name: r for r in Role.objects.filter(organization=None)}
+            system = {name: Role.objects.system(name) for name in (ADMIN, EDITOR, VIEWER)}
             annotator = Role.objects.filter(organization=acme, name="Annotator").first()
             if annotator is None:
                 annotator = roles.create_role(
