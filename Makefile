@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3 $(HOME)/.pyenv/versions
 	&& { command -v $$p; break; }; done)
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint install migrate seed clean
+.PHONY: run test lint install screenshots clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required (Django 6.1)"; exit 1; }
@@ -25,6 +25,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+screenshots: install
+	SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_screenshots.py -p no:xdist -q
 
 lint: install
 	$(BIN)/ruff check .

@@ -125,12 +125,14 @@ class PermissionGateMiddleware:
 def deny(request, missing):
     access = request.access
     reason = REASONS.get(access.reason, "").format(plan=getattr(request.organization, "plan", ""))
-    return render(
+    response = render(
         request,
         "rbac/denied.html",
         {"required": missing, "role": access.role, "org_role": access.org_role, "reason": reason},
         status=403,
     )
+    response["X-Required-Permission"] = ", ".join(missing)  # htmx requests toast this
+    return response
 
 
 # The REST API's side of the gate. API requests never use the session: the principal is the
