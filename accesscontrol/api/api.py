@@ -83,6 +83,7 @@ def refused(request, exc):
     )
     status = max((VALIDATION_STATUS.get(c, 422) for c in codes), default=422)
     error = next((c for c in codes if c in VALIDATION_STATUS), "invalid")
+    error = {"permission": "permission_denied"}.get(error, error)
     body = {"error": error, "detail": detail}
     if fields:
         body["fields"] = fields
@@ -97,6 +98,11 @@ def not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def http_error(request, exc):
+    if exc.status_code == 400:
+        # Ninja's "Cannot parse request body": bad input like any other, so a 422.
+        return api.create_response(
+            request, {"error": "invalid_json", "detail": str(exc)}, status=422
+        )
     return api.create_response(
         request, {"error": "http_error", "detail": str(exc)}, status=exc.status_code
     )

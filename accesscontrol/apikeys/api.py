@@ -190,6 +190,18 @@ def _own_tokens(principal):
 NO_USER = "Service keys act for no person, so they have no personal access tokens."
 
 
+def _no_user(principal):
+    return api_error(
+        403,
+        "permission_denied",
+        NO_USER,
+        required="a personal access token",
+        principal=principal.label,
+        role=principal.access.role,
+        workspace=str(principal.workspace.pk) if principal.workspace else None,
+    )
+
+
 @router.get(
     "/orgs/current/personal-access-tokens",
     response=list[PersonalAccessTokenOut],
@@ -199,7 +211,7 @@ NO_USER = "Service keys act for no person, so they have no personal access token
 def list_personal_access_tokens(request):
     tokens = _own_tokens(request.auth)
     if tokens is None:
-        return api_error(403, "permission_denied", NO_USER)
+        return _no_user(request.auth)
     return list(tokens.order_by("-created_at"))
 
 
@@ -212,7 +224,7 @@ def list_personal_access_tokens(request):
 def create_personal_access_token(request, payload: PersonalAccessTokenIn):
     p = request.auth
     if p.user is None:
-        return api_error(403, "permission_denied", NO_USER)
+        return _no_user(p)
     token, raw = services.create_personal_access_token(
         user=p.user,
         organization=p.organization,
@@ -232,7 +244,7 @@ def create_personal_access_token(request, payload: PersonalAccessTokenIn):
 def revoke_personal_access_token(request, token_id: uuid.UUID):
     tokens = _own_tokens(request.auth)
     if tokens is None:
-        return api_error(403, "permission_denied", NO_USER)
+        return _no_user(request.auth)
     return services.revoke_personal_access_token(
         actor=request.auth.key, token=tokens.get(pk=token_id)
     )
