@@ -19,6 +19,7 @@ from accesscontrol.organizations.services import find_invitation
 from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.resolver import effective_permissions
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
 
@@ -180,6 +181,12 @@ class InviteForm(forms.Form):
         self.fields["workspace_role"].initial = roles.filter(name="Viewer").first()
 
 
+def _grantor_in(request, workspaces):
+    """What the inviter holds in every workspace the invitation hands out a role in."""
+    held = [effective_permissions(request.user, ws) for ws in workspaces]
+    return frozenset.intersection(*held) if held else request.access.permissions
+
+
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
 def org_invite(request, org_slug):
@@ -195,7 +202,7 @@ def org_invite(request, org_slug):
                 org_role=data["org_role"],
                 workspaces=data["workspaces"],
                 workspace_role=data["workspace_role"],
-                grantor_permissions=request.access.permissions,
+                grantor_permissions=_grantor_in(request, data["workspaces"]),
             )
         except ValidationError as exc:
             console.add_errors(form, exc)
