@@ -70,5 +70,6 @@ urlpatterns = [
     path(WS + "settings/archive/", workspaces.workspace_archive, name="workspace-archive"),
     path(WS + "keys/", apikeys.service_keys, name="service-keys"),
     path(WS + "keys/<uuid:key_id>/revoke/", apikeys.service_key_revoke, name="service-key-revoke"),
+    path(WS, include("accesscontrol.resources.urls")),
     path("", include("accesscontrol.api.urls")),
 ]

@@ -1,8 +1,10 @@
-"""The REST API under /api/v1/: one NinjaAPI, each app's router, errors in one shape.
+"""The REST API under /api/v1/ (and the SDK's root paths): each app's router, errors in one shape.
 
 Every error body is JSON with `error` (a stable code) and `detail` (for people). Authentication
 is by API key only (X-API-Key or Authorization: Bearer); the session is never consulted.
 """
+
+import functools
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.http import Http404
@@ -12,16 +14,6 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
-
-api = NinjaAPI(
-    title="accesscontrol API",
-    version="1",
-    description="Access control for an LLM-observability platform. Authenticate with a "
-    "personal access token or a service key in `X-API-Key`; select a workspace with "
-    "`X-Tenant-Id`. `GET /auth/whoami` tells any key what it may do.",
-    auth=[ApiKeyHeader(), BearerKey()],
-    urls_namespace="api",
-)
 
 # A refused business rule: which code means which status.
 VALIDATION_STATUS = {
@@ -33,6 +25,7 @@ VALIDATION_STATUS = {
     "role_in_use": 409,
     "system_role": 409,
     "duplicate": 409,
+    "not_found": 404,
 }
 
 
@@ -47,15 +40,13 @@ def _validation_body(exc: ValidationError):
     return " ".join(exc.messages), None
 
 
-@api.exception_handler(KeyRejected)
-def key_rejected(request, exc):
+def key_rejected(api, request, exc):
     return api.create_response(
         request, {"error": exc.error, "detail": exc.detail}, status=exc.status
     )
 
 
-@api.exception_handler(AuthenticationError)
-def missing_key(request, exc):
+def missing_key(api, request, exc):
     return api.create_response(
         request,
         {
@@ -66,15 +57,13 @@ def missing_key(request, exc):
     )
 
 
-@api.exception_handler(NinjaValidationError)
-def invalid_input(request, exc):
+def invalid_input(api, request, exc):
     return api.create_response(
         request, {"error": "validation_error", "detail": exc.errors}, status=422
     )
 
 
-@api.exception_handler(ValidationError)
-def refused(request, exc):
+def refused(api, request, exc):
     detail, fields = _validation_body(exc)
     codes = (
         {e.code for e in exc.error_list}
@@ -90,14 +79,11 @@ def refused(request, exc):
     return api.create_response(request, body, status=status)
 
 
-@api.exception_handler(ObjectDoesNotExist)
-@api.exception_handler(Http404)
-def not_found(request, exc):
+def not_found(api, request, exc):
     return api.create_response(request, {"error": "not_found", "detail": "Not found."}, status=404)
 
 
-@api.exception_handler(HttpError)
-def http_error(request, exc):
+def http_error(api, request, exc):
     if exc.status_code == 400:
         # Ninja's "Cannot parse request body": bad input like any other, so a 422.
         return api.create_response(
@@ -108,23 +94,62 @@ def http_error(request, exc):
     )
 
 
-def _mount():
+HANDLERS = {
+    KeyRejected: key_rejected,
+    AuthenticationError: missing_key,
+    NinjaValidationError: invalid_input,
+    ValidationError: refused,
+    ObjectDoesNotExist: not_found,
+    Http404: not_found,
+    HttpError: http_error,
+}
+
+
+def build_api(namespace, routers, **options) -> NinjaAPI:
+    new = NinjaAPI(auth=[ApiKeyHeader(), BearerKey()], urls_namespace=namespace, **options)
+    for exc_class, handler in HANDLERS.items():
+        new.add_exception_handler(exc_class, functools.partial(handler, new))
+    for router in routers:
+        new.add_router("", router)
+    return new
+
+
+def _routers():
     from accesscontrol.apikeys.api import router as keys_router
     from accesscontrol.organizations.api import router as organizations_router
     from accesscontrol.rbac.api import router as rbac_router
+    from accesscontrol.resources.api import router as resources_router
     from accesscontrol.workspaces.api import router as workspaces_router
 
-    for router in (keys_router, rbac_router, workspaces_router, organizations_router):
-        api.add_router("", router)
+    return [keys_router, rbac_router, workspaces_router, organizations_router], resources_router
 
 
-_mount()
+_access_routers, _resources_router = _routers()
+
+api = build_api(
+    "api",
+    [*_access_routers, _resources_router],
+    title="accesscontrol API",
+    version="1",
+    description="Access control for an LLM-observability platform. Authenticate with a "
+    "personal access token or a service key in `X-API-Key`; select a workspace with "
+    "`X-Tenant-Id`. `GET /auth/whoami` tells any key what it may do. The resource endpoints "
+    "(sessions, runs, datasets, examples, feedback, annotation queues) follow LangSmith's, so "
+    "the `langsmith` SDK works against this server.",
+)
+
+# The SDK calls /sessions, /runs/batch, ... on the bare server URL when LANGSMITH_ENDPOINT has
+# no /api/v1: the same resource operations, served there too (not in the OpenAPI document).
+sdk_root_api = build_api("sdk", [_resources_router], docs_url=None, openapi_url=None)
+
+APIS = (api, sdk_root_api)
 
 
 def operations():
-    """Every (path, method, view function) the API serves, for the gate's system check."""
-    for prefix, router in api._routers:
-        for path, path_view in router.path_operations.items():
-            for operation in path_view.operations:
-                for method in operation.methods:
-                    yield prefix + path, method, operation.view_func
+    """Every (path, method, view function) the APIs serve, for the gate's system check."""
+    for each in APIS:
+        for prefix, router in each._routers:
+            for path, path_view in router.path_operations.items():
+                for operation in path_view.operations:
+                    for method in operation.methods:
+                        yield prefix + path, method, operation.view_func

@@ -1,0 +1,228 @@
+"""The protected resources of a workspace, shaped like LangSmith's.
+
+Every model carries its workspace, and every lookup goes through `in_workspace(ws)`: an object
+of another workspace is simply not found. Ids are UUIDs the client may choose (the SDK does),
+so they are unique across tenants; writes are always scoped, so a guessed id changes nothing.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class ScopedQuerySet(models.QuerySet):
+    def in_workspace(self, workspace):
+        return self.filter(workspace=workspace)
+
+
+class WorkspaceOwned(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(
+        "workspaces.Workspace", on_delete=models.CASCADE, related_name="+"
+    )
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Project(WorkspaceOwned):
+    """A tracing project (LangSmith: "session")."""
+
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    reference_dataset = models.ForeignKey(
+        "Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    start_time = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-start_time"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="project_name_unique_in_workspace"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Run(WorkspaceOwned):
+    """One span of a trace. Parent and trace are plain ids: runs arrive in any order."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="runs")
+    trace_id = models.UUIDField()
+    parent_run_id = models.UUIDField(null=True, blank=True)
+    dotted_order = models.CharField(max_length=4000, blank=True)
+    name = models.CharField(max_length=255)
+    run_type = models.CharField(max_length=32)
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)  # noqa: DJ001  (null = no error, as LangSmith)
+    start_time = models.DateTimeField()
+    end_time = models.DateTimeField(null=True, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    extra = models.JSONField(default=dict, blank=True)
+    events = models.JSONField(default=list, blank=True)
+    reference_example_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-start_time"]
+        indexes = [
+            models.Index(fields=["workspace", "project", "-start_time"]),
+            models.Index(fields=["workspace", "trace_id"]),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.run_type})"
+
+    @property
+    def status(self) -> str:
+        if self.error:
+            return "error"
+        return "success" if self.end_time else "pending"
+
+    @property
+    def metadata(self) -> dict:
+        return (self.extra or {}).get("metadata", {})
+
+
+class Dataset(WorkspaceOwned):
+    DATA_TYPES = [("kv", "Key-value"), ("llm", "LLM"), ("chat", "Chat")]
+
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    data_type = models.CharField(max_length=8, choices=DATA_TYPES, default="kv")
+    metadata = models.JSONField(null=True, blank=True)
+    inputs_schema_definition = models.JSONField(null=True, blank=True)
+    outputs_schema_definition = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="dataset_name_unique_in_workspace"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Example(WorkspaceOwned):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="examples")
+    inputs = models.JSONField(default=dict)
+    outputs = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+    split = models.JSONField(default=list, blank=True)  # LangSmith: a list of split names
+    source_run_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["workspace", "dataset", "created_at"])]
+
+    def __str__(self):
+        return f"example {self.id}"
+
+
+class Feedback(WorkspaceOwned):
+    """A judgement on a run. The run may not be ingested yet, so it is referenced by id."""
+
+    run_id = models.UUIDField(null=True, blank=True, db_index=True)
+    trace_id = models.UUIDField(null=True, blank=True)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    key = models.CharField(max_length=255)
+    score = models.FloatField(null=True, blank=True)
+    value = models.JSONField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    correction = models.JSONField(null=True, blank=True)
+    feedback_source = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.key} on {self.run_id}"
+
+
+class Prompt(WorkspaceOwned):
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "name"], name="prompt_name_unique_in_workspace"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class PromptCommit(models.Model):
+    """One version of a prompt's template; the newest is the prompt's current version."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="commits")
+    template = models.TextField()
+    message = models.CharField(max_length=255, blank=True)
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.prompt_id}:{self.commit_hash}"
+
+    @property
+    def commit_hash(self) -> str:
+        return self.id.hex[:8]
+
+
+class AnnotationQueue(WorkspaceOwned):
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    rubric_instructions = models.TextField(blank=True)
+    rubric_items = models.JSONField(default=list, blank=True)
+    runs = models.ManyToManyField(Run, through="QueuedRun", related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return self.name
+
+
+class QueuedRun(models.Model):
+    queue = models.ForeignKey(AnnotationQueue, on_delete=models.CASCADE, related_name="items")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    added_at = models.DateTimeField(auto_now_add=True)
+    last_reviewed_time = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["queue", "run"], name="run_queued_once")]
+
+    def __str__(self):
+        return f"{self.run_id} in {self.queue_id}"

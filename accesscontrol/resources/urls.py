@@ -1,0 +1,3 @@
+"""Console pages of a workspace's resources, under /o/<org>/w/<workspace>/."""
+
+urlpatterns = []
