@@ -730,7 +730,9 @@ def delete_queue(request, queue_id: uuid.UUID):
 
 
 @router.post(
-    "/annotation-queues/{uuid:queue_id}/runs", response={202: dict}, summary="Queue runs for annotation"
+    "/annotation-queues/{uuid:queue_id}/runs",
+    response={202: dict},
+    summary="Queue runs for annotation",
 )
 @requires("annotation-queues:update")
 def add_runs_to_queue(request, queue_id: uuid.UUID, payload: list[uuid.UUID]):
@@ -748,7 +750,9 @@ def _queued_runs(queue):
 
 
 @router.get(
-    "/annotation-queues/{uuid:queue_id}/runs", response=list[QueuedRunOut], summary="The runs in a queue"
+    "/annotation-queues/{uuid:queue_id}/runs",
+    response=list[QueuedRunOut],
+    summary="The runs in a queue",
 )
 @requires("annotation-queues:read")
 def list_queue_runs(request, queue_id: uuid.UUID, p: Query[Page]):
