@@ -7,11 +7,17 @@ from accesscontrol.accounts.models import User
 from accesscontrol.audit import services as audit
 
 
+def _organizations_of(email):
+    from accesscontrol.organizations.models import Organization
+
+    return list(Organization.objects.filter(memberships__user__email=email))
+
+
 def record_login_failed(email: str) -> None:
-    """A failed sign-in, kept in the audit log.
+    """A failed sign-in, in the log of every organization the account belongs to.
 
     Only a well-formed email is kept: people paste passwords into the email field, and those
-    must not end up in the log.
+    must not end up in the log. An unknown email is logged once, outside any organization.
     """
     email = (email or "").strip().lower()[:254]
     try:
@@ -19,7 +25,22 @@ def record_login_failed(email: str) -> None:
     except ValidationError:
         email = "(not an email address)"
     with transaction.atomic():
-        audit.record(None, "login.failed", target_label=email, after={"email": email})
+        for organization in _organizations_of(email) or [None]:
+            audit.record(
+                None,
+                "login.failed",
+                target_label=email,
+                organization=organization,
+                after={"email": email},
+            )
+
+
+def record_login_succeeded(user) -> None:
+    with transaction.atomic():
+        for organization in _organizations_of(user.email) or [None]:
+            audit.record(
+                user, "login.succeeded", user, organization=organization, target_label=user.email
+            )
 
 
 def sign_up(*, email, full_name, password):

@@ -5,7 +5,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accesscontrol.accounts.services import record_login_failed
+from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import authenticated, public
@@ -38,7 +38,9 @@ def login_view(request):
     form = EmailAuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
         if form.is_valid():
-            login(request, form.get_user())  # cycles the session key
+            user = form.get_user()
+            login(request, user)  # cycles the session key
+            record_login_succeeded(user)
             return redirect(_safe_next(request) or "home")
         record_login_failed(request.POST.get("username", ""))
     return render(

@@ -9,11 +9,14 @@ import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrgRole
 from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_READ, ORG_ROLE_PERMISSIONS
 from accesscontrol.rbac.resolver import Access, compute_access
@@ -71,6 +74,13 @@ def authenticate(raw_key: str, tenant: str | None) -> Principal:
         if parsed.kind == keys.LEGACY:
             sunset = settings.LEGACY_API_KEY_SUNSET
             if timezone.now().date() >= sunset:
+                refused = (
+                    ServiceKey.objects.select_related("organization", "workspace")
+                    .filter(digest=parsed.digest, legacy=True)
+                    .first()
+                )
+                if refused is not None:
+                    _record_refused_use(refused, "service_key.legacy_refused")
                 raise KeyRejected(
                     "legacy_api_key_sunset",
                     f"legacy ls__ API keys are no longer supported since {sunset.isoformat()}; "
@@ -98,6 +108,7 @@ def _check_usable(key, presented_digest):
     if key.revoked_at is not None or getattr(key, "role_id", True) is None:
         raise KeyRejected("revoked_api_key", "This API key was revoked.")
     if key.expires_at is not None and key.expires_at <= timezone.now():
+        _record_refused_use(key, f"{key.audit_kind}.expired_use")
         raise KeyRejected(
             "expired_api_key", f"This API key expired at {key.expires_at.isoformat()}."
         )
@@ -225,6 +236,29 @@ def _authenticate_service_key(presented_digest, tenant_id, kind) -> Principal:
     return Principal(
         "service_key", key, key.organization, workspace, _service_key_access(key, workspace)
     )
+
+
+REFUSED_USE_LOG_INTERVAL = 24 * 3600
+
+
+def _record_refused_use(key, action) -> None:
+    """Log that a dead key is still in use: once a day per key, so it cannot flood the log."""
+    if not cache.add(f"audit:refused:{action}:{key.pk}", 1, REFUSED_USE_LOG_INTERVAL):
+        return
+    if isinstance(key, PersonalAccessToken):
+        organization, workspace = key.org_membership.organization, None
+    else:
+        organization, workspace = key.organization, key.workspace
+    with transaction.atomic():
+        audit.record(
+            key,
+            action,
+            key,
+            organization=organization,
+            workspace=workspace,
+            target_label=key.audit_label,
+            after={"expires_at": key.expires_at.isoformat() if key.expires_at else None},
+        )
 
 
 def _touch(key) -> None:
