@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from accesscontrol.accounts import views as accounts
 from accesscontrol.apikeys import views as apikeys
+from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
 from accesscontrol.rbac import views as rbac
 from accesscontrol.workspaces import views as workspaces
@@ -46,6 +47,8 @@ urlpatterns = [
     path(ORG + "roles/new/", rbac.role_create, name="role-create"),
     path(ORG + "roles/<uuid:role_id>/", rbac.role_edit, name="role-edit"),
     path(ORG + "roles/<uuid:role_id>/delete/", rbac.role_delete, name="role-delete"),
+    path(ORG + "audit/", audit.audit_log, name="audit-log"),
+    path(ORG + "audit/export.csv", audit.audit_export, name="audit-export"),
     path(ORG + "tokens/", apikeys.personal_tokens, name="personal-tokens"),
     path(
         ORG + "tokens/<uuid:token_id>/revoke/",

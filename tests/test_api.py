@@ -246,6 +246,12 @@ def check_permissions(t, body):
     }
 
 
+def check_audit_listed(t, body):
+    assert body["events"], "the fixture's changes are in the log"
+    orgs = {e["organization_id"] for e in body["events"]}
+    assert orgs == {str(t.world.org.pk)}, "only this organization's events"
+
+
 def check_roles_listed(t, body):
     names = [r["name"] for r in body]
     assert {"Admin", "Editor", "Viewer", "Annotator", "Spare"} <= set(names)
@@ -584,6 +590,7 @@ ENDPOINTS = [
         ids=lambda t: {"token_id": t.token.pk if t.token else t.extra["someone_token"]},
         user_only=True,
     ),
+    Endpoint("GET", "/audit-logs", ORG_MANAGE, 200, check_audit_listed),
 ]
 ENDPOINT_BY_ID = {e.id: e for e in ENDPOINTS}
 
@@ -657,7 +664,7 @@ def test_endpoint_table_matches_every_declared_operation():
         )
     table = {e.id: (e.required, e.workspace_param) for e in ENDPOINTS}
     assert table == declared
-    assert len(ENDPOINTS) == 25
+    assert len(ENDPOINTS) == 26
 
 
 @pytest.mark.parametrize("spec", PRINCIPALS, ids=lambda s: s.name)

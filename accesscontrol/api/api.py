@@ -116,12 +116,14 @@ def build_api(namespace, routers, **options) -> NinjaAPI:
 
 def _routers():
     from accesscontrol.apikeys.api import router as keys_router
+    from accesscontrol.audit.api import router as audit_router
     from accesscontrol.organizations.api import router as organizations_router
     from accesscontrol.rbac.api import router as rbac_router
     from accesscontrol.resources.api import router as resources_router
     from accesscontrol.workspaces.api import router as workspaces_router
 
-    return [keys_router, rbac_router, workspaces_router, organizations_router], resources_router
+    access = [keys_router, rbac_router, workspaces_router, organizations_router, audit_router]
+    return access, resources_router
 
 
 _access_routers, _resources_router = _routers()

@@ -14,7 +14,9 @@ from accesscontrol.resources.models import (
     AnnotationQueue,
     Dataset,
     Example,
+    Feedback,
     Project,
+    Prompt,
     PromptCommit,
     QueuedRun,
     Run,
@@ -314,3 +316,94 @@ def queue_runs(*, queue, run_ids) -> int:
         )
         AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=timezone.now())
     return len(runs)
+
+
+# For the console: the writes its pages make that the API above does not need a service for.
+
+
+def create_prompt(*, workspace, name, description="", template="", author="") -> Prompt:
+    """A prompt and, when a template is given, its first version."""
+    if Prompt.objects.in_workspace(workspace).filter(name=name).exists():
+        raise _duplicate("prompt", name)
+    try:
+        with transaction.atomic():
+            prompt = Prompt.objects.create(
+                workspace=workspace, name=name, description=description or ""
+            )
+            if (template or "").strip():
+                commit_prompt(
+                    prompt=prompt, template=template, message="first version", author=author
+                )
+    except IntegrityError:
+        raise _duplicate("prompt", name) from None
+    return prompt
+
+
+def update_prompt(*, prompt, name=None, description=None) -> Prompt:
+    if name is not None and name != prompt.name:
+        if Prompt.objects.in_workspace(prompt.workspace).filter(name=name).exists():
+            raise _duplicate("prompt", name)
+        prompt.name = name
+    if description is not None:
+        prompt.description = description
+    prompt.save()
+    return prompt
+
+
+def create_annotation_queue(
+    *, workspace, name, description="", rubric_instructions="", rubric_items=None
+) -> AnnotationQueue:
+    return AnnotationQueue.objects.create(
+        workspace=workspace,
+        name=name,
+        description=description or "",
+        rubric_instructions=rubric_instructions or "",
+        rubric_items=rubric_items or [],
+    )
+
+
+def update_annotation_queue(
+    *, queue, name=None, description=None, rubric_instructions=None, rubric_items=None
+) -> AnnotationQueue:
+    for field, value in (
+        ("name", name),
+        ("description", description),
+        ("rubric_instructions", rubric_instructions),
+        ("rubric_items", rubric_items),
+    ):
+        if value is not None:
+            setattr(queue, field, value)
+    queue.save()
+    return queue
+
+
+def dequeue_run(*, queue, run_id) -> int:
+    """Take a run out of a queue; returns how many entries went (0 or 1)."""
+    with transaction.atomic():
+        removed, _ = QueuedRun.objects.filter(queue=queue, run_id=run_id).delete()
+        if removed:
+            AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=timezone.now())
+    return removed
+
+
+def add_feedback(*, run, key, score=None, value=None, comment="", source=None) -> Feedback:
+    """Feedback on a run of this workspace (the console's; the API also takes unknown runs)."""
+    return Feedback.objects.create(
+        workspace=run.workspace,
+        run_id=run.id,
+        trace_id=run.trace_id,
+        project_id=run.project_id,
+        key=key,
+        score=score,
+        value=value,
+        comment=comment or "",
+        feedback_source=source or {"type": "app"},
+    )
+
+
+def delete_resource(resource) -> None:
+    """Delete a project, dataset, example, prompt or queue and what hangs off it (cascades)."""
+    if not isinstance(resource, (Project, Dataset, Example, Prompt, AnnotationQueue)):
+        raise TypeError(f"not a deletable resource: {type(resource).__name__}")
+    with transaction.atomic():
+        resource.delete()

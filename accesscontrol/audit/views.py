@@ -1,0 +1,59 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accesscontrol import console
+from accesscontrol.audit import log
+from accesscontrol.audit.models import AuditEvent
+from accesscontrol.rbac.gate import requires
+
+
+def _filters(request):
+    try:
+        return log.Filters.from_query(request.GET), None
+    except ValidationError as exc:
+        return log.Filters(), console.errors_of(exc)
+
+
+@requires("organization:manage")
+@require_GET
+def audit_log(request, org_slug):
+    org = request.organization
+    filters, error = _filters(request)
+    try:
+        events, next_cursor = log.page(log.events(org, filters), request.GET.get("cursor"))
+    except ValidationError as exc:
+        events, next_cursor, error = [], None, console.errors_of(exc)
+    if error:
+        messages.error(request, error)
+    context = {
+        "events": events,
+        "next_cursor": next_cursor,
+        "filters": filters,
+        "query": filters.as_query(),
+        "workspaces": org.workspaces.order_by("name"),
+        "actions": sorted(
+            AuditEvent.objects.for_organization(org).values_list("action", flat=True).distinct()
+        ),
+    }
+    if request.htmx and request.GET.get("cursor"):
+        return render(request, "audit/log.html#more-rows", context)
+    if request.htmx:
+        return render(request, "audit/log.html#results", context)
+    return render(request, "audit/log.html", context)
+
+
+@requires("organization:manage")
+@require_GET
+def audit_export(request, org_slug):
+    filters, _error = _filters(request)
+    rows = log.csv_rows(log.events(request.organization, filters))
+    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{request.organization.slug}-{stamp}.csv"'
+    )
+    return response
