@@ -49,6 +49,7 @@ urlpatterns = [
     path(ORG + "roles/<uuid:role_id>/delete/", rbac.role_delete, name="role-delete"),
     path(ORG + "audit/", audit.audit_log, name="audit-log"),
     path(ORG + "audit/export.csv", audit.audit_export, name="audit-export"),
+    path(ORG + "members/<uuid:member_id>/access/", rbac.member_access, name="member-access"),
     path(ORG + "tokens/", apikeys.personal_tokens, name="personal-tokens"),
     path(
         ORG + "tokens/<uuid:token_id>/revoke/",
@@ -71,6 +72,9 @@ urlpatterns = [
     ),
     path(WS + "settings/", workspaces.workspace_settings, name="workspace-settings"),
     path(WS + "settings/archive/", workspaces.workspace_archive, name="workspace-archive"),
+    path(WS + "access/", rbac.access_review, name="access-review"),
+    path(WS + "access/export.csv", rbac.access_review_export, name="access-review-export"),
+    path(WS + "keys/<uuid:key_id>/", rbac.key_access, name="key-access"),
     path(WS + "keys/", apikeys.service_keys, name="service-keys"),
     path(WS + "keys/<uuid:key_id>/revoke/", apikeys.service_key_revoke, name="service-key-revoke"),
     path(WS, include("accesscontrol.resources.urls")),

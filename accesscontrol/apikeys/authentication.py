@@ -58,7 +58,7 @@ class Principal:
         if self.kind == "service_key":
             if not self.key.is_org_scoped:
                 return Access()  # a workspace key acts in its own workspace only
-            return _service_key_access(self.key, workspace)
+            return service_key_access(self.key, workspace)
         row = _pat_workspaces(self.key).filter(pk=workspace.pk).first()
         return _pat_access(self.key, row) if row else Access()
 
@@ -199,7 +199,7 @@ def _service_key_org_permissions(key) -> frozenset[str]:
     return frozenset({ORG_READ})
 
 
-def _service_key_access(key, workspace) -> Access:
+def service_key_access(key, workspace) -> Access:
     return compute_access(
         org_role=None,
         plan=key.organization.plan,
@@ -234,7 +234,7 @@ def _authenticate_service_key(presented_digest, tenant_id, kind) -> Principal:
         )
         return Principal("service_key", key, key.organization, None, access)
     return Principal(
-        "service_key", key, key.organization, workspace, _service_key_access(key, workspace)
+        "service_key", key, key.organization, workspace, service_key_access(key, workspace)
     )
 
 

@@ -1,15 +1,20 @@
 """Roles in the console: system roles read-only, custom roles (enterprise) with a grid."""
 
+import csv
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol import console
-from accesscontrol.rbac import services
+from accesscontrol.apikeys.authentication import service_key_access
+from accesscontrol.apikeys.models import ServiceKey
+from accesscontrol.rbac import review, services
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
@@ -179,3 +184,119 @@ def role_delete(request, org_slug, role_id):
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _roles_url(org), messages.ERROR)
     return console.done(request, f"Role {role.name} deleted.", _roles_url(org))
+
+
+# Access review
+
+
+def _review(request):
+    reviewed = review.workspace_access(request.workspace)
+    code = request.GET.get("permission", "").strip()
+    if code and code not in WORKSPACE_PERMISSIONS:
+        code = ""
+    return (review.who_can(reviewed, code) if code else reviewed), code
+
+
+@requires("workspaces:manage-members")
+@require_GET
+def access_review(request, org_slug, workspace_slug):
+    reviewed, code = _review(request)
+    template = "rbac/access_review.html#principals" if request.htmx else "rbac/access_review.html"
+    return render(
+        request,
+        template,
+        {
+            "reviewed": reviewed,
+            "code": code,
+            "codes": sorted(WORKSPACE_PERMISSIONS),
+            "stale_days": review.STALE_AFTER.days,
+        },
+    )
+
+
+@requires("workspaces:manage-members")
+@require_GET
+def access_review_export(request, org_slug, workspace_slug):
+    reviewed, code = _review(request)
+
+    def rows():
+        buffer = Echo()
+        writer = csv.writer(buffer)
+        yield writer.writerow(
+            [
+                "principal",
+                "kind",
+                "role",
+                "why",
+                "permissions",
+                "last_active",
+                "stale",
+                "active_personal_tokens",
+            ]
+        )
+        for r in reviewed:
+            yield writer.writerow(
+                [
+                    r.label,
+                    r.kind,
+                    r.role or "",
+                    r.reason,
+                    " ".join(r.workspace_permissions),
+                    r.last_active.isoformat() if r.last_active else "",
+                    "yes" if r.stale else "no",
+                    r.tokens,
+                ]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    suffix = f"-{code.replace(':', '-')}" if code else ""
+    response["Content-Disposition"] = (
+        f'attachment; filename="access-{request.organization.slug}-'
+        f'{request.workspace.slug}{suffix}.csv"'
+    )
+    return response
+
+
+class Echo:
+    def write(self, value):
+        return value
+
+
+@requires("organization:manage")
+@require_GET
+def member_access(request, org_slug, member_id):
+    membership = get_object_or_404(
+        request.organization.memberships.select_related("user", "organization"), pk=member_id
+    )
+    tokens = membership.personal_access_tokens.order_by("revoked_at", "-created_at")
+    return render(
+        request,
+        "rbac/member_access.html",
+        {
+            "member": membership,
+            "rows": review.user_access(membership),
+            "tokens": tokens,
+        },
+    )
+
+
+@requires("workspaces:manage")
+@require_GET
+def key_access(request, org_slug, workspace_slug, key_id):
+    key = get_object_or_404(
+        ServiceKey.objects.filter(organization=request.organization)
+        .filter(Q(workspace=request.workspace) | Q(workspace__isnull=True))
+        .select_related("role", "organization", "workspace"),
+        pk=key_id,
+    )
+    access = service_key_access(key, request.workspace) if key.role else None
+    return render(
+        request,
+        "rbac/key_access.html",
+        {
+            "key": key,
+            "access": access,
+            "matrix": permission_matrix(access.permissions if access else frozenset()),
+            "actions": ALL_ACTIONS,
+        },
+    )

@@ -146,7 +146,7 @@ def _unstorable(value) -> str | None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                return "Text in JSON contains an unpaired surrogate (\\ud800–\\udfff)."
+                return "Text in JSON contains an unpaired surrogate (\\ud800 to \\udfff)."
     return None
 
 
@@ -190,7 +190,10 @@ def _name_field(label="Name"):
 
 def _description_field():
     return forms.CharField(
-        label="Description", required=False, max_length=10000, widget=forms.Textarea(attrs={"rows": 3})
+        label="Description",
+        required=False,
+        max_length=10000,
+        widget=forms.Textarea(attrs={"rows": 3}),
     )
 
 
@@ -344,7 +347,9 @@ class FeedbackForm(forms.Form):
 
 
 class QueueRunForm(forms.Form):
-    queue = forms.ModelChoiceField(label="Annotation queue", queryset=AnnotationQueue.objects.none())
+    queue = forms.ModelChoiceField(
+        label="Annotation queue", queryset=AnnotationQueue.objects.none()
+    )
 
     def __init__(self, workspace, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -635,7 +640,10 @@ def dataset_delete(request, org_slug, workspace_slug, dataset_id):
             request,
             title=f"Delete the dataset {dataset.name}?",
             message=f"Its {count} example{'s' if count != 1 else ''} are deleted with it.",
-            consequences=["Experiments that used it lose their reference.", "This cannot be undone."],
+            consequences=[
+                "Experiments that used it lose their reference.",
+                "This cannot be undone.",
+            ],
             action=request.path,
             cancel_url=_url(request, "dataset", dataset.pk),
             confirm_label="Delete dataset",
@@ -926,7 +934,9 @@ class QueueForm(forms.Form):
         for line in self.cleaned_data["rubric_items"].splitlines():
             key, _, description = line.partition(":")
             if key.strip():
-                items.append({"feedback_key": key.strip()[:255], "description": description.strip()})
+                items.append(
+                    {"feedback_key": key.strip()[:255], "description": description.strip()}
+                )
         return items
 
 
@@ -935,7 +945,9 @@ def rubric_lines(items) -> str:
     for item in items or ():
         if isinstance(item, dict) and item.get("feedback_key"):
             description = item.get("description") or ""
-            lines.append(f"{item['feedback_key']}: {description}" if description else item["feedback_key"])
+            lines.append(
+                f"{item['feedback_key']}: {description}" if description else item["feedback_key"]
+            )
     return "\n".join(lines)
 
 
@@ -1041,7 +1053,9 @@ def queue_edit(request, org_slug, workspace_slug, queue_id):
 @require_http_methods(["GET", "POST"])
 def queue_run_remove(request, org_slug, workspace_slug, queue_id, run_id):
     queue = _queue(request, queue_id)
-    item = get_object_or_404(QueuedRun.objects.filter(queue=queue).select_related("run"), run_id=run_id)
+    item = get_object_or_404(
+        QueuedRun.objects.filter(queue=queue).select_related("run"), run_id=run_id
+    )
     if request.method == "GET":
         return console.confirm(
             request,
