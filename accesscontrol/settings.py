@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "accesscontrol.apikeys",
     "accesscontrol.audit",
     "accesscontrol.resources",
+    "accesscontrol.reviews",
     "accesscontrol.api",
 ]
 

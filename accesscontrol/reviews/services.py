@@ -1,0 +1,211 @@
+"""Recertification campaigns: start, decide, complete. Every step is atomic and audited.
+
+Completing applies every "revoke" in one transaction through the same services the console
+uses (so each removal is audited as usual); if one cannot be applied, none is.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accesscontrol.apikeys.models import ServiceKey
+from accesscontrol.apikeys.services import revoke_service_key
+from accesscontrol.audit import services as audit
+from accesscontrol.organizations.models import OrganizationMembership, OrgRole
+from accesscontrol.organizations.services import remove_org_member
+from accesscontrol.rbac.review import STALE_AFTER
+from accesscontrol.reviews.models import Campaign, Item
+from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.services import remove_workspace_member
+
+
+def _label(actor):
+    return getattr(actor, "audit_label", None) or actor.email
+
+
+def _stale(last, since, now):
+    return (last or since) < now - STALE_AFTER
+
+
+def _snapshot(campaign, now):
+    org, workspace = campaign.organization, campaign.workspace
+    items = []
+    if workspace is not None:
+        for m in (
+            WorkspaceMembership.objects.filter(workspace=workspace)
+            .exclude(org_membership__org_role=OrgRole.ADMIN)
+            .select_related("org_membership__user", "role")
+        ):
+            user = m.org_membership.user
+            items.append(
+                Item(
+                    campaign=campaign,
+                    kind=Item.WORKSPACE_MEMBER,
+                    subject_id=m.pk,
+                    label=user.email,
+                    detail=f"{m.role.name} in {workspace.name}",
+                    stale=_stale(user.last_login, m.created_at, now),
+                )
+            )
+        keys = ServiceKey.objects.active().filter(organization=org, workspace=workspace)
+    else:
+        for m in OrganizationMembership.objects.filter(organization=org).select_related("user"):
+            items.append(
+                Item(
+                    campaign=campaign,
+                    kind=Item.ORG_MEMBER,
+                    subject_id=m.pk,
+                    label=m.user.email,
+                    detail=f"organization {m.org_role}",
+                    stale=_stale(m.user.last_login, m.created_at, now),
+                )
+            )
+        keys = ServiceKey.objects.active().filter(organization=org)
+    for key in keys.select_related("role", "workspace"):
+        scope = key.workspace.name if key.workspace else "organization-wide"
+        items.append(
+            Item(
+                campaign=campaign,
+                kind=Item.SERVICE_KEY,
+                subject_id=key.pk,
+                label=key.audit_label,
+                detail=f"{key.role.name if key.role else 'no role'}, {scope}",
+                stale=_stale(key.last_used_at, key.created_at, now),
+            )
+        )
+    return items
+
+
+def start_campaign(*, actor, organization, name, deadline, workspace=None) -> Campaign:
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the review a name."})
+    if len(name) > 120:
+        raise ValidationError({"name": "Keep the name under 120 characters."})
+    now = timezone.now()
+    if deadline <= now:
+        raise ValidationError({"deadline": "The deadline must be in the future."})
+    if workspace is not None and workspace.organization_id != organization.pk:
+        raise ValidationError({"workspace": "No such workspace in this organization."})
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            organization=organization,
+            workspace=workspace,
+            name=name,
+            deadline=deadline,
+            created_by=getattr(actor, "user", actor) if getattr(actor, "pk", None) else None,
+            created_by_label=_label(actor),
+        )
+        items = Item.objects.bulk_create(_snapshot(campaign, now))
+        audit.record(
+            actor,
+            "access_review.started",
+            campaign,
+            organization=organization,
+            workspace=workspace,
+            target_label=name,
+            after={
+                "scope": campaign.scope_label,
+                "items": len(items),
+                "deadline": deadline.isoformat(),
+            },
+        )
+    return campaign
+
+
+def _open(campaign):
+    locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if locked.completed_at:
+        raise ValidationError(
+            "This review is completed; its decisions are final.", code="duplicate"
+        )
+    return locked
+
+
+def decide(*, actor, campaign, item_ids, decision) -> int:
+    """Record keep/revoke for some items (one or many); each decision is its own event."""
+    if decision not in (Item.KEEP, Item.REVOKE):
+        raise ValidationError({"decision": "Choose keep or revoke."})
+    with transaction.atomic():
+        campaign = _open(campaign)
+        items = list(campaign.items.filter(pk__in=list(item_ids)).select_for_update())
+        if not items:
+            raise ValidationError("Select at least one item of this review.")
+        now, label = timezone.now(), _label(actor)
+        for item in items:
+            before = item.decision or None
+            item.decision, item.decided_by_label, item.decided_at = decision, label, now
+            audit.record(
+                actor,
+                "access_review.decided",
+                item,
+                organization=campaign.organization,
+                workspace=campaign.workspace,
+                target_label=f"{item.label} ({campaign.name})",
+                before={"decision": before},
+                after={"decision": decision},
+            )
+        Item.objects.bulk_update(items, ["decision", "decided_by_label", "decided_at"])
+    return len(items)
+
+
+def _apply(actor, item):
+    """Revoke one item; returns what happened. Raises ValidationError if it cannot."""
+    if item.kind == Item.WORKSPACE_MEMBER:
+        membership = WorkspaceMembership.objects.filter(pk=item.subject_id).first()
+        if membership is None:
+            return "already removed"
+        remove_workspace_member(actor=actor, membership=membership)
+        return "removed from the workspace"
+    if item.kind == Item.ORG_MEMBER:
+        membership = OrganizationMembership.objects.filter(pk=item.subject_id).first()
+        if membership is None:
+            return "already removed"
+        remove_org_member(actor=actor, membership=membership)
+        return "removed from the organization"
+    key = ServiceKey.objects.filter(pk=item.subject_id).first()
+    if key is None or key.revoked_at is not None:
+        return "already revoked"
+    revoke_service_key(actor=actor, key=key)
+    return "revoked"
+
+
+def complete_campaign(*, actor, campaign) -> dict:
+    with transaction.atomic():
+        campaign = _open(campaign)
+        items = list(campaign.items.all())
+        undecided = [i for i in items if not i.decision]
+        if undecided:
+            raise ValidationError(
+                f"{len(undecided)} item(s) have no decision yet; decide them (or keep them "
+                "in bulk) before completing.",
+                code="undecided",
+            )
+        revoked = 0
+        for item in items:
+            if item.decision == Item.REVOKE:
+                try:
+                    item.outcome = _apply(actor, item)
+                except ValidationError as exc:
+                    raise ValidationError(
+                        f"Could not revoke {item.label}: {' '.join(exc.messages)} "
+                        "Nothing was applied.",
+                        code=getattr(exc, "code", None),
+                    ) from None
+                revoked += 1
+            else:
+                item.outcome = "kept"
+        Item.objects.bulk_update(items, ["outcome"])
+        campaign.completed_at, campaign.completed_by_label = timezone.now(), _label(actor)
+        campaign.save(update_fields=["completed_at", "completed_by_label"])
+        result = {"kept": len(items) - revoked, "revoked": revoked}
+        audit.record(
+            actor,
+            "access_review.completed",
+            campaign,
+            organization=campaign.organization,
+            workspace=campaign.workspace,
+            target_label=campaign.name,
+            after=result,
+        )
+    return result

@@ -1,0 +1,172 @@
+import datetime
+import uuid
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accesscontrol import console
+from accesscontrol.rbac.gate import requires
+from accesscontrol.reviews import services
+from accesscontrol.reviews.models import Campaign, Item
+from accesscontrol.workspaces.models import Workspace
+
+
+class CampaignForm(forms.Form):
+    name = forms.CharField(
+        label="Name", max_length=120, initial=lambda: f"Access review {timezone.now():%B %Y}"
+    )
+    workspace = forms.ModelChoiceField(
+        label="Scope",
+        queryset=Workspace.objects.none(),
+        required=False,
+        empty_label="The whole organization",
+    )
+    deadline = forms.DateField(
+        label="Decide by",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        initial=lambda: (timezone.now() + datetime.timedelta(days=14)).date(),
+    )
+
+    def __init__(self, organization, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["workspace"].queryset = organization.workspaces.filter(archived=False)
+
+
+def _campaigns_url(org):
+    return reverse("reviews", args=[org.slug])
+
+
+def _campaign(request, campaign_id):
+    return get_object_or_404(
+        Campaign.objects.filter(organization=request.organization).select_related("workspace"),
+        pk=campaign_id,
+    )
+
+
+def with_progress(campaigns):
+    return campaigns.annotate(
+        total=Count("items"), undecided=Count("items", filter=Q(items__decision=""))
+    )
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def campaigns(request, org_slug):
+    org = request.organization
+    form = CampaignForm(org, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        deadline = datetime.datetime.combine(
+            form.cleaned_data["deadline"], datetime.time(23, 59), tzinfo=datetime.UTC
+        )
+        try:
+            campaign = services.start_campaign(
+                actor=request.user,
+                organization=org,
+                name=form.cleaned_data["name"],
+                workspace=form.cleaned_data["workspace"],
+                deadline=deadline,
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(
+                request,
+                f"Review “{campaign.name}” started with {campaign.items.count()} item(s).",
+                reverse("review", args=[org.slug, campaign.pk]),
+            )
+    listed = with_progress(org.review_campaigns.select_related("workspace"))
+    return render(
+        request,
+        "reviews/campaigns.html",
+        {"form": form, "campaigns": listed},
+        status=422 if form.errors else 200,
+    )
+
+
+@requires("organization:manage")
+@require_GET
+def campaign_detail(request, org_slug, campaign_id):
+    campaign = _campaign(request, campaign_id)
+    items = list(campaign.items.all())
+    return render(
+        request,
+        "reviews/campaign.html",
+        {
+            "campaign": campaign,
+            "items": items,
+            "undecided": sum(1 for i in items if not i.decision),
+            "revokes": sum(1 for i in items if i.decision == Item.REVOKE),
+        },
+    )
+
+
+@requires("organization:manage")
+@require_POST
+def campaign_decide(request, org_slug, campaign_id):
+    """One item (the row's buttons) or many (the checkboxes), keep or revoke."""
+    campaign = _campaign(request, campaign_id)
+    url = reverse("review", args=[request.organization.slug, campaign.pk])
+    if "item" in request.GET:  # a row's own button: that item only
+        ids, decision = [request.GET["item"]], request.GET.get("decision", "")
+    elif request.POST.get("scope") == "undecided":
+        ids = list(campaign.items.filter(decision="").values_list("pk", flat=True))
+        decision = request.POST.get("decision", "")
+    else:
+        ids, decision = request.POST.getlist("item"), request.POST.get("decision", "")
+    ids = [i for i in map(str, ids) if _is_uuid(i)]
+    try:
+        count = services.decide(
+            actor=request.user, campaign=campaign, item_ids=ids, decision=decision
+        )
+    except ValidationError as exc:
+        return console.done(request, console.errors_of(exc), url, messages.ERROR)
+    if request.htmx and len(ids) == 1:
+        item = campaign.items.get(pk=ids[0])
+        response = render(
+            request, "reviews/campaign.html#item-row", {"campaign": campaign, "item": item}
+        )
+        response["HX-Trigger"] = console.toast_header(
+            f"{item.label}: {item.get_decision_display().lower()}."
+        )
+        return response
+    return console.done(request, f"{count} item(s) marked {decision}.", url)
+
+
+def _is_uuid(value):
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+def campaign_complete(request, org_slug, campaign_id):
+    campaign = _campaign(request, campaign_id)
+    url = reverse("review", args=[request.organization.slug, campaign.pk])
+    if request.method == "GET":
+        revokes = list(campaign.items.filter(decision=Item.REVOKE))
+        return console.confirm(
+            request,
+            title=f"Complete “{campaign.name}”?",
+            message=f"{len(revokes)} revocation(s) are applied at once, all or none; "
+            "the decisions become final.",
+            consequences=[f"{i.label} — {i.detail}" for i in revokes][:20],
+            action=request.path,
+            cancel_url=url,
+            confirm_label="Complete and apply",
+        )
+    try:
+        result = services.complete_campaign(actor=request.user, campaign=campaign)
+    except ValidationError as exc:
+        return console.done(request, console.errors_of(exc), url, messages.ERROR)
+    return console.done(
+        request, f"Review completed: {result['revoked']} revoked, {result['kept']} kept.", url
+    )
