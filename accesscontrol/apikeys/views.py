@@ -19,7 +19,7 @@ from django.views.decorators.http import require_http_methods
 from accesscontrol import console
 from accesscontrol.apikeys import services
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
-from accesscontrol.rbac.gate import requires
+from accesscontrol.rbac.gate import deny, requires
 from accesscontrol.rbac.permissions import ORG_PATS_CREATE
 from accesscontrol.workspaces.services import assignable_roles
 
@@ -152,6 +152,8 @@ def personal_tokens(request, org_slug):
     form = KeyForm(org, request.POST or None) if can_create else None
     created = None
     if request.method == "POST":
+        if ORG_PATS_CREATE not in request.access.permissions:
+            return deny(request, [ORG_PATS_CREATE])
         if form is None:
             return console.done(
                 request,

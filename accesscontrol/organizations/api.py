@@ -124,7 +124,11 @@ def invite_org_member(request, payload: InviteIn):
         org_role=payload.org_role,
         workspaces=workspaces,
         workspace_role=role,
-        grantor_permissions=p.access.permissions,
+        grantor_permissions=(
+            frozenset.intersection(*(p.access_in(ws).permissions for ws in workspaces))
+            if workspaces
+            else p.access.permissions
+        ),
     )
     return Status(201, invitation)
 

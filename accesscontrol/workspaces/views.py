@@ -78,10 +78,16 @@ def workspace_members(request, org_slug, workspace_slug):
             "q": query,
             "org_admins": org_admins,
             "can_manage": can_manage,
-            "roles": list(services.assignable_roles(request.organization)) if can_manage else [],
+            "roles": grantable_roles(request) if can_manage else [],
             "plan_makes_admin": not request.organization.has_workspace_rbac,
         },
     )
+
+
+def grantable_roles(request):
+    """The roles this user may hand out here: none stronger than what they hold."""
+    held = request.access.permissions
+    return [r for r in services.assignable_roles(request.organization) if r.permission_set <= held]
 
 
 def _members_url(request):
@@ -101,7 +107,7 @@ class AddMemberForm(forms.Form):
     )
     role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none())
 
-    def __init__(self, workspace, *args, **kwargs):
+    def __init__(self, workspace, grantable, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["org_membership"].queryset = (
             workspace.organization.memberships.exclude(workspace_memberships__workspace=workspace)
@@ -110,15 +116,15 @@ class AddMemberForm(forms.Form):
             .order_by("user__email")
         )
         self.fields["org_membership"].label_from_instance = lambda m: m.user.email
-        roles = services.assignable_roles(workspace.organization)
+        roles = Role.objects.filter(pk__in=[r.pk for r in grantable]).order_by("name")
         self.fields["role"].queryset = roles
-        self.fields["role"].initial = roles.filter(name="Viewer").first()
+        self.fields["role"].initial = next((r for r in grantable if r.name == "Viewer"), None)
 
 
 @requires("workspaces:manage-members")
 @require_http_methods(["GET", "POST"])
 def workspace_member_add(request, org_slug, workspace_slug):
-    form = AddMemberForm(request.workspace, request.POST or None)
+    form = AddMemberForm(request.workspace, grantable_roles(request), request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.cleaned_data["org_membership"].user
         try:
@@ -176,7 +182,7 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
         {
             "m": membership,
             "can_manage": True,
-            "roles": services.assignable_roles(request.organization),
+            "roles": grantable_roles(request),
             "row_error": error,
         },
         status=422 if error else 200,
