@@ -7,6 +7,7 @@ is by API key only (X-API-Key or Authorization: Bearer); the session is never co
 import functools
 
 from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.db import DataError, IntegrityError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
@@ -94,7 +95,31 @@ def http_error(api, request, exc):
     )
 
 
+def unstorable(api, request, exc):
+    # A safety net: PostgreSQL refuses some values pydantic accepts (\u0000 in text or JSON).
+    return api.create_response(
+        request,
+        {
+            "error": "invalid",
+            "detail": "The data cannot be stored: it holds a "
+            "character or value the database refuses (such as \\u0000).",
+        },
+        status=422,
+    )
+
+
+def conflict(api, request, exc):
+    # A safety net for a uniqueness race the services' own checks did not catch.
+    return api.create_response(
+        request,
+        {"error": "duplicate", "detail": "That conflicts with something that exists."},
+        status=409,
+    )
+
+
 HANDLERS = {
+    DataError: unstorable,
+    IntegrityError: conflict,
     KeyRejected: key_rejected,
     AuthenticationError: missing_key,
     NinjaValidationError: invalid_input,

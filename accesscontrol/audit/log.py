@@ -5,6 +5,7 @@ import binascii
 import csv
 import datetime
 import json
+import uuid
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -54,13 +55,25 @@ class Filters:
             actor=(data.get("actor") or "").strip()[:255],
             action=(data.get("action") or "").strip()[:64],
             target=(data.get("target") or "").strip()[:255],
-            workspace=(data.get("workspace") or "").strip()[:64],
+            workspace=workspace_id(data.get("workspace")),
             since=date("since"),
             until=date("until"),
         )
 
     def as_query(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v}
+
+
+def workspace_id(raw) -> str:
+    raw = (raw or "").strip()
+    if not raw:
+        return ""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ValidationError(
+            {"workspace": "That is not a workspace of this organization."}
+        ) from None
 
 
 def events(organization, filters: Filters):
@@ -122,8 +135,8 @@ def csv_rows(qs):
         yield writer.writerow(
             [
                 e.created_at.isoformat(),
-                e.organization.name if e.organization else "",
-                e.workspace.name if e.workspace else "",
+                _safe(e.organization.name) if e.organization else "",
+                _safe(e.workspace.name) if e.workspace else "",
                 e.actor_kind,
                 _safe(e.actor_label),
                 e.action,
@@ -133,7 +146,7 @@ def csv_rows(qs):
                 json.dumps(changes.get("after"), sort_keys=True) if "after" in changes else "",
                 e.ip_address or "",
                 _safe(e.user_agent),
-                e.request_id,
+                _safe(e.request_id),
             ]
         )
 

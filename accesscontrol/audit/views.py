@@ -35,8 +35,11 @@ def audit_log(request, org_slug):
         "filters": filters,
         "query": filters.as_query(),
         "workspaces": org.workspaces.order_by("name"),
-        "actions": sorted(
-            AuditEvent.objects.for_organization(org).values_list("action", flat=True).distinct()
+        "actions": list(
+            AuditEvent.objects.for_organization(org)
+            .order_by("action")
+            .values_list("action", flat=True)
+            .distinct()
         ),
     }
     if request.htmx and request.GET.get("cursor"):
@@ -49,7 +52,13 @@ def audit_log(request, org_slug):
 @requires("organization:manage")
 @require_GET
 def audit_export(request, org_slug):
-    filters, _error = _filters(request)
+    filters, error = _filters(request)
+    if error:
+        # Never export more than was asked for: a filter we cannot read is an error.
+        messages.error(request, error)
+        response = audit_log(request, org_slug)
+        response.status_code = 400
+        return response
     rows = log.csv_rows(log.events(request.organization, filters))
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

@@ -49,7 +49,7 @@ class Reviewed:
         return None
 
 
-def _latest(*moments):
+def latest_of(*moments):
     present = [m for m in moments if m is not None]
     return max(present) if present else None
 
@@ -141,7 +141,7 @@ def _person(
     )
     token_row = tokens.get(membership.pk, {})
     user = membership.user
-    last_active = _latest(user.last_login, token_row.get("last"))
+    last_active = latest_of(user.last_login, token_row.get("last"))
     return Reviewed(
         kind=kind,
         label=user.email,

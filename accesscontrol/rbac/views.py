@@ -197,7 +197,7 @@ def _review(request):
     return (review.who_can(reviewed, code) if code else reviewed), code
 
 
-@requires("workspaces:manage-members")
+@requires("workspaces:manage")
 @require_GET
 def access_review(request, org_slug, workspace_slug):
     reviewed, code = _review(request)
@@ -214,7 +214,7 @@ def access_review(request, org_slug, workspace_slug):
     )
 
 
-@requires("workspaces:manage-members")
+@requires("workspaces:manage")
 @require_GET
 def access_review_export(request, org_slug, workspace_slug):
     reviewed, code = _review(request)

@@ -6,12 +6,15 @@ LANGSMITH_ENDPOINT is the bare server URL. The workspace is the key's, or X-Tena
 """
 
 import datetime
+import json
 import uuid
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Schema, Status
+from pydantic import StrictBool, StrictFloat, StrictInt
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.rbac.gate import public, requires
@@ -467,7 +470,10 @@ def list_examples(request, filters: Query[ExampleFilter]):
     if filters.splits:
         split_filter = Q()
         for split in filters.splits:
-            split_filter |= Q(split__contains=[split])
+            if connection.features.supports_json_field_contains:
+                split_filter |= Q(split__contains=[split])
+            else:  # SQLite: match the name as a JSON string inside the stored list
+                split_filter |= Q(split__icontains=json.dumps(split))
         qs = qs.filter(split_filter)
     return page(qs, filters)
 
@@ -535,7 +541,7 @@ class FeedbackIn(Schema):
     run_id: uuid.UUID | None = None
     trace_id: uuid.UUID | None = None
     session_id: uuid.UUID | None = None
-    score: float | bool | None = None
+    score: StrictBool | StrictInt | StrictFloat | None = None  # as strict as the SDK
     value: Any = None
     comment: str | None = Field(None, max_length=10000)
     correction: Any = None
@@ -543,7 +549,7 @@ class FeedbackIn(Schema):
 
 
 class FeedbackPatch(Schema):
-    score: float | bool | None = None
+    score: StrictBool | StrictInt | StrictFloat | None = None  # as strict as the SDK
     value: Any = None
     comment: str | None = Field(None, max_length=10000)
     correction: Any = None
@@ -572,8 +578,7 @@ def create_feedback(request, payload: FeedbackIn):
             .values_list("project_id", flat=True)
             .first()
         )
-    feedback = Feedback.objects.create(
-        id=payload.id or uuid.uuid4(),
+    feedback = services.record_feedback(
         workspace=workspace,
         run_id=run_id,
         trace_id=payload.trace_id or run_id,
@@ -581,9 +586,10 @@ def create_feedback(request, payload: FeedbackIn):
         key=payload.key,
         score=None if payload.score is None else float(payload.score),
         value=payload.value,
-        comment=payload.comment or "",
+        comment=payload.comment,
         correction=payload.correction,
-        feedback_source=payload.feedback_source or {"type": "api"},
+        source=payload.feedback_source,
+        feedback_id=payload.id,
     )
     return Status(201, feedback)
 
@@ -695,13 +701,13 @@ def list_queues(request, filters: Query[QueueFilter]):
 @router.post("/annotation-queues", response={201: QueueOut}, summary="Create a queue")
 @requires("annotation-queues:create")
 def create_queue(request, payload: QueueIn):
-    queue = AnnotationQueue.objects.create(
-        id=payload.id or uuid.uuid4(),
+    queue = services.create_annotation_queue(
         workspace=ws(request),
         name=payload.name,
-        description=payload.description or "",
-        rubric_instructions=payload.rubric_instructions or "",
-        rubric_items=payload.rubric_items or [],
+        description=payload.description,
+        rubric_instructions=payload.rubric_instructions,
+        rubric_items=payload.rubric_items,
+        queue_id=payload.id,
     )
     return Status(201, _queues(request).get(pk=queue.pk))
 

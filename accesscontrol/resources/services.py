@@ -242,8 +242,9 @@ def create_examples(*, workspace, examples) -> list[Example]:
         .values_list("id", flat=True)
     )
     if dataset_ids - found:
+        # The code goes on the inner error: Django drops it from a dict-shaped one.
         raise ValidationError(
-            {"dataset_id": "No such dataset in this workspace."}, code="not_found"
+            {"dataset_id": ValidationError("No such dataset in this workspace.", code="not_found")}
         )
     now = timezone.now()
     rows = [
@@ -309,7 +310,9 @@ def queue_runs(*, queue, run_ids) -> int:
         .values_list("id", flat=True)
     )
     if len(runs) != len(run_ids):
-        raise ValidationError({"run_ids": "No such run in this workspace."}, code="not_found")
+        raise ValidationError(
+            {"run_ids": ValidationError("No such run in this workspace.", code="not_found")}
+        )
     with transaction.atomic():
         QueuedRun.objects.bulk_create(
             [QueuedRun(queue=queue, run_id=r) for r in runs], ignore_conflicts=True
@@ -351,15 +354,20 @@ def update_prompt(*, prompt, name=None, description=None) -> Prompt:
 
 
 def create_annotation_queue(
-    *, workspace, name, description="", rubric_instructions="", rubric_items=None
+    *, workspace, name, description="", rubric_instructions="", rubric_items=None, queue_id=None
 ) -> AnnotationQueue:
-    return AnnotationQueue.objects.create(
-        workspace=workspace,
-        name=name,
-        description=description or "",
-        rubric_instructions=rubric_instructions or "",
-        rubric_items=rubric_items or [],
-    )
+    try:
+        with transaction.atomic():
+            return AnnotationQueue.objects.create(
+                id=queue_id or uuid.uuid4(),
+                workspace=workspace,
+                name=name,
+                description=description or "",
+                rubric_instructions=rubric_instructions or "",
+                rubric_items=rubric_items or [],
+            )
+    except IntegrityError:
+        raise ValidationError("That queue id is taken.", code="duplicate") from None
 
 
 def update_annotation_queue(
@@ -387,8 +395,8 @@ def dequeue_run(*, queue, run_id) -> int:
 
 
 def add_feedback(*, run, key, score=None, value=None, comment="", source=None) -> Feedback:
-    """Feedback on a run of this workspace (the console's; the API also takes unknown runs)."""
-    return Feedback.objects.create(
+    """Feedback on a run of this workspace, from the console."""
+    return record_feedback(
         workspace=run.workspace,
         run_id=run.id,
         trace_id=run.trace_id,
@@ -396,9 +404,43 @@ def add_feedback(*, run, key, score=None, value=None, comment="", source=None) -
         key=key,
         score=score,
         value=value,
-        comment=comment or "",
-        feedback_source=source or {"type": "app"},
+        comment=comment,
+        source=source or {"type": "app"},
     )
+
+
+def record_feedback(
+    *,
+    workspace,
+    run_id,
+    trace_id,
+    project_id,
+    key,
+    score=None,
+    value=None,
+    comment="",
+    correction=None,
+    source=None,
+    feedback_id=None,
+) -> Feedback:
+    """Feedback in this workspace. The run may not be ingested yet (the SDK allows that)."""
+    try:
+        with transaction.atomic():
+            return Feedback.objects.create(
+                id=feedback_id or uuid.uuid4(),
+                workspace=workspace,
+                run_id=run_id,
+                trace_id=trace_id,
+                project_id=project_id,
+                key=key,
+                score=score,
+                value=value,
+                comment=comment or "",
+                correction=correction,
+                feedback_source=source or {"type": "api"},
+            )
+    except IntegrityError:
+        raise ValidationError("That feedback id is taken.", code="duplicate") from None
 
 
 def delete_resource(resource) -> None:

@@ -11,7 +11,8 @@ from datetime import timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -64,6 +65,26 @@ def _page(request, queryset):
 
 def _url(request, name, *args):
     return reverse(name, args=[request.organization.slug, request.workspace.slug, *args])
+
+
+def count_of(queryset, field):
+    """How many rows of `queryset` point at each listed object, as a correlated subquery.
+
+    Unlike Count() over a join, this leaves the paginator's COUNT alone and costs one index
+    lookup per row shown, not an aggregate over every child of every object in the workspace.
+    """
+    counted = (
+        queryset.filter(**{field: OuterRef("pk")})
+        .order_by()
+        .values(field)
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def _counted(n, one, many) -> str:
+    return one if n == 1 else many.format(n=n)
 
 
 def _template(request, name, partial):
@@ -212,9 +233,13 @@ def projects(request, org_slug, workspace_slug):
     rows = (
         Project.objects.in_workspace(request.workspace)
         .annotate(
-            run_count=Count("runs"),
-            error_count=Count("runs", filter=Q(runs__error__isnull=False)),
-            last_run=Max("runs__start_time"),
+            run_count=count_of(Run.objects.all(), "project"),
+            error_count=count_of(Run.objects.filter(error__isnull=False), "project"),
+            last_run=Subquery(
+                Run.objects.filter(project=OuterRef("pk"))
+                .order_by("-start_time")
+                .values("start_time")[:1]
+            ),
         )
         .order_by("-start_time", "id")
     )
@@ -320,7 +345,9 @@ def project_delete(request, org_slug, workspace_slug, project_id):
         return console.confirm(
             request,
             title=f"Delete the project {project.name}?",
-            message=f"Its {count} run{'s' if count != 1 else ''} are deleted with it.",
+            message=_counted(
+                count, "Its one run is deleted with it.", "Its {n} runs are deleted with it."
+            ),
             consequences=[
                 "Runs leave the annotation queues they are in.",
                 "This cannot be undone.",
@@ -348,7 +375,9 @@ class FeedbackForm(forms.Form):
 
 class QueueRunForm(forms.Form):
     queue = forms.ModelChoiceField(
-        label="Annotation queue", queryset=AnnotationQueue.objects.none()
+        label="Annotation queue",
+        queryset=AnnotationQueue.objects.none(),
+        empty_label="Choose a queue…",
     )
 
     def __init__(self, workspace, *args, **kwargs):
@@ -541,7 +570,7 @@ def datasets(request, org_slug, workspace_slug):
     query = _search_term(request)
     rows = (
         Dataset.objects.in_workspace(request.workspace)
-        .annotate(example_count=Count("examples"))
+        .annotate(example_count=count_of(Example.objects.all(), "dataset"))
         .order_by("-created_at", "id")
     )
     if query:
@@ -639,7 +668,11 @@ def dataset_delete(request, org_slug, workspace_slug, dataset_id):
         return console.confirm(
             request,
             title=f"Delete the dataset {dataset.name}?",
-            message=f"Its {count} example{'s' if count != 1 else ''} are deleted with it.",
+            message=_counted(
+                count,
+                "Its one example is deleted with it.",
+                "Its {n} examples are deleted with it.",
+            ),
             consequences=[
                 "Experiments that used it lose their reference.",
                 "This cannot be undone.",
@@ -771,7 +804,10 @@ def prompts(request, org_slug, workspace_slug):
     latest = PromptCommit.objects.filter(prompt=OuterRef("pk")).order_by("-created_at", "-id")
     rows = (
         Prompt.objects.in_workspace(request.workspace)
-        .annotate(commit_count=Count("commits"), latest_commit=Subquery(latest.values("id")[:1]))
+        .annotate(
+            commit_count=count_of(PromptCommit.objects.all(), "prompt"),
+            latest_commit=Subquery(latest.values("id")[:1]),
+        )
         .order_by("name", "id")
     )
     if query:
@@ -899,7 +935,11 @@ def prompt_delete(request, org_slug, workspace_slug, prompt_id):
         return console.confirm(
             request,
             title=f"Delete the prompt {prompt.name}?",
-            message=f"All {count} version{'s' if count != 1 else ''} are deleted with it.",
+            message=_counted(
+                count,
+                "Its one version is deleted with it.",
+                "All {n} versions are deleted with it.",
+            ),
             consequences=["Code that pulls it by name will fail.", "This cannot be undone."],
             action=request.path,
             cancel_url=_url(request, "prompt", prompt.pk),
@@ -968,7 +1008,7 @@ def annotation_queues(request, org_slug, workspace_slug):
     query = _search_term(request)
     rows = (
         AnnotationQueue.objects.in_workspace(request.workspace)
-        .annotate(run_count=Count("items"))
+        .annotate(run_count=count_of(QueuedRun.objects.all(), "queue"))
         .order_by("-created_at", "id")
     )
     if query:
@@ -1035,7 +1075,10 @@ def queue_edit(request, org_slug, workspace_slug, queue_id):
     }
     form = QueueForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.update_annotation_queue(queue=queue, **form.cleaned_data)
+        changes = dict(form.cleaned_data)
+        if "rubric_items" not in form.changed_data:
+            changes["rubric_items"] = None  # keep items the SDK wrote in shapes we don't edit
+        services.update_annotation_queue(queue=queue, **changes)
         return console.done(
             request, f"Queue {queue.name} saved.", _url(request, "annotation-queue", queue.pk)
         )
@@ -1082,8 +1125,11 @@ def queue_delete(request, org_slug, workspace_slug, queue_id):
         return console.confirm(
             request,
             title=f"Delete the queue {queue.name}?",
-            message=f"Its {count} queued run{'s' if count != 1 else ''} leave it; "
-            "the runs and their feedback stay.",
+            message=_counted(
+                count,
+                "Its one queued run leaves it; the run and its feedback stay.",
+                "Its {n} queued runs leave it; the runs and their feedback stay.",
+            ),
             consequences=["This cannot be undone."],
             action=request.path,
             cancel_url=_url(request, "annotation-queue", queue.pk),

@@ -6,14 +6,15 @@ uses (so each removal is audited as usual); if one cannot be applied, none is.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from accesscontrol.apikeys.models import ServiceKey
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership, OrgRole
 from accesscontrol.organizations.services import remove_org_member
-from accesscontrol.rbac.review import STALE_AFTER
+from accesscontrol.rbac.review import STALE_AFTER, latest_of
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import remove_workspace_member
@@ -29,6 +30,14 @@ def _stale(last, since, now):
 
 def _snapshot(campaign, now):
     org, workspace = campaign.organization, campaign.workspace
+    # Someone who works only through a token is active, as the access review counts it.
+    token_use = dict(
+        PersonalAccessToken.objects.active()
+        .filter(org_membership__organization=org)
+        .values("org_membership_id")
+        .annotate(last=Max("last_used_at"))
+        .values_list("org_membership_id", "last")
+    )
     items = []
     if workspace is not None:
         for m in (
@@ -44,7 +53,11 @@ def _snapshot(campaign, now):
                     subject_id=m.pk,
                     label=user.email,
                     detail=f"{m.role.name} in {workspace.name}",
-                    stale=_stale(user.last_login, m.created_at, now),
+                    stale=_stale(
+                        latest_of(user.last_login, token_use.get(m.org_membership_id)),
+                        m.created_at,
+                        now,
+                    ),
                 )
             )
         keys = ServiceKey.objects.active().filter(organization=org, workspace=workspace)
@@ -57,7 +70,9 @@ def _snapshot(campaign, now):
                     subject_id=m.pk,
                     label=m.user.email,
                     detail=f"organization {m.org_role}",
-                    stale=_stale(m.user.last_login, m.created_at, now),
+                    stale=_stale(
+                        latest_of(m.user.last_login, token_use.get(m.pk)), m.created_at, now
+                    ),
                 )
             )
         keys = ServiceKey.objects.active().filter(organization=org)

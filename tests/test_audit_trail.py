@@ -1,0 +1,1482 @@
+"""Every service that changes access records exactly the expected audit events.
+
+The services modules are enumerated: a public function with no scenario in the table below (and
+not listed as a pure helper or reader, with the reason) fails `test_every_service_has_a_scenario`.
+Each scenario arranges what it needs, then calls the service inside `act`; exactly the audit
+rows written during `act` are compared, in order, with what the scenario expects: action, actor,
+organization, workspace, target and before/after. The request context (IP, user agent, request
+id) is bound during `act` and must reach every row.
+
+Then the events no service function writes: sign-ins through the real /login/ view, expired keys
+still in use (once a day per key) and legacy keys refused after the sunset; and no audit row
+ever contains a key.
+"""
+
+import datetime
+import inspect
+import re
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from accesscontrol.accounts import services as accounts
+from accesscontrol.apikeys import keys
+from accesscontrol.apikeys import services as apikeys
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.audit import context
+from accesscontrol.audit.models import AuditEvent
+from accesscontrol.organizations import services as organizations
+from accesscontrol.organizations.models import Organization, OrganizationMembership
+from accesscontrol.rbac import services as rbac
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
+from accesscontrol.reviews import services as reviews
+from accesscontrol.workspaces import services as workspaces
+from accesscontrol.workspaces.models import WorkspaceMembership
+from tests.conftest import api_call, pat_for, service_key_for
+from tests.factories import PASSWORD, OrganizationMembershipFactory, UserFactory, system_role
+
+SERVICE_MODULES = [accounts, organizations, workspaces, rbac, apikeys, reviews]
+
+# Public functions of those modules that change nothing, so record nothing, and why.
+NOT_CHANGING_ACCESS = {
+    "accounts.sign_up": "creates an account that belongs to no organization yet; joining is "
+    "audited by accept_invitation (org_member.added, invitation.accepted)",
+    "organizations.unique_slug": "pure helper: picks a free slug",
+    "organizations.clean_slug": "pure validator",
+    "organizations.clean_name": "pure validator",
+    "organizations.get_membership": "reader",
+    "organizations.invitation_link": "pure helper: builds a URL",
+    "organizations.find_invitation": "reader: looks an invitation up by its token",
+    "workspaces.assignable_roles": "reader",
+    "rbac.clean_permissions": "pure validator",
+    "rbac.role_usage": "reader",
+    "rbac.check_can_grant": "pure check, raises or returns",
+    "rbac.check_role_assignable": "pure check, raises or returns",
+    "apikeys.clean_expiry": "pure validator",
+}
+
+CONTEXT = context.RequestContext("198.51.100.7", "audit-trail-test/1.0", "req-audit-trail")
+DAY = datetime.timedelta(days=1)
+
+
+def qualified(function) -> str:
+    return f"{function.__module__.split('.')[-2]}.{function.__name__}"
+
+
+def public_functions(module):
+    return {
+        qualified(f)
+        for name, f in inspect.getmembers(module, inspect.isfunction)
+        if f.__module__ == module.__name__ and not name.startswith("_")
+    }
+
+
+# Expected events ------------------------------------------------------------------------------
+
+
+def actor_columns(actor):
+    if actor is None:
+        return ("system", "system", "", None)
+    if isinstance(actor, PersonalAccessToken):
+        return ("personal_access_token", actor.audit_label, str(actor.pk), actor.user.pk)
+    if isinstance(actor, ServiceKey):
+        return ("service_key", actor.audit_label, str(actor.pk), None)
+    return ("user", actor.email, str(actor.pk), actor.pk)
+
+
+@dataclass
+class E:
+    """One expected audit row."""
+
+    action: str
+    actor: object
+    target: object = None
+    target_label: str | None = None  # None: str(target)
+    organization: object = None  # None: the workspace's organization
+    workspace: object = None
+    changes: dict = field(default_factory=dict)
+
+    def columns(self):
+        org = self.organization or (self.workspace.organization if self.workspace else None)
+        return {
+            "action": self.action,
+            "actor": actor_columns(self.actor),
+            "organization_id": org.pk if org else None,
+            "workspace_id": self.workspace.pk if self.workspace else None,
+            "target_type": self.target._meta.model_name if self.target is not None else "",
+            "target_id": str(self.target.pk) if self.target is not None else "",
+            "target_label": self.target_label
+            if self.target_label is not None
+            else str(self.target or ""),
+            "changes": self.changes,
+            "context": (CONTEXT.ip_address, CONTEXT.user_agent, CONTEXT.request_id),
+        }
+
+
+def row_columns(row):
+    return {
+        "action": row.action,
+        "actor": (row.actor_kind, row.actor_label, row.actor_id, row.actor_user_id),
+        "organization_id": row.organization_id,
+        "workspace_id": row.workspace_id,
+        "target_type": row.target_type,
+        "target_id": row.target_id,
+        "target_label": row.target_label,
+        "changes": row.changes,
+        "context": (row.ip_address, row.user_agent, row.request_id),
+    }
+
+
+class Act:
+    """`with act:` marks the call under test: the rows it writes are the ones compared."""
+
+    def __init__(self):
+        self.entered = 0
+        self.rows = None
+
+    def __enter__(self):
+        self.entered += 1
+        self.first = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        self.token = context.bind(CONTEXT)
+        return self
+
+    def __exit__(self, *exc):
+        context.reset(self.token)
+        self.rows = list(AuditEvent.objects.filter(id__gt=self.first).order_by("id"))
+        return False
+
+
+# The table -----------------------------------------------------------------------------------
+
+SCENARIOS = []
+COVERED = set()
+
+
+def scenario(*services, silent=False):
+    """Register `run(world, act)` for these services; `silent`: it must record nothing."""
+
+    def register(run):
+        names = [qualified(s) for s in services]
+        COVERED.update(names)
+        SCENARIOS.append(pytest.param(run, names, silent, id=run.__name__))
+        return run
+
+    return register
+
+
+def org_membership(user, org):
+    return OrganizationMembership.objects.select_related("user", "organization").get(
+        user=user, organization=org
+    )
+
+
+def ws_membership(user, workspace):
+    return WorkspaceMembership.objects.select_related(
+        "workspace__organization", "org_membership__user", "role"
+    ).get(org_membership__user=user, workspace=workspace)
+
+
+def custom_role(w, name="Triage", permissions=("runs:read", "feedback:create")):
+    return rbac.create_role(
+        actor=w.org_admin, organization=w.org, name=name, permissions=list(permissions)
+    )
+
+
+def key_of(raw):
+    if raw.startswith("lsv2_pt_"):
+        tokens = PersonalAccessToken.objects.select_related("org_membership__user")
+        return tokens.get(digest=keys.digest(raw))
+    return ServiceKey.objects.get(digest=keys.digest(raw))
+
+
+# organizations
+
+
+@scenario(organizations.create_organization)
+def create_organization(w, act):
+    with act:
+        org = organizations.create_organization(creator=w.viewer, name="Initech", plan="plus")
+    membership = org_membership(w.viewer, org)
+    return [
+        E(
+            "organization.created",
+            w.viewer,
+            org,
+            organization=org,
+            changes={"after": {"name": "Initech", "slug": "initech", "plan": "plus"}},
+        ),
+        E(
+            "org_member.added",
+            w.viewer,
+            membership,
+            w.viewer.email,
+            organization=org,
+            changes={"after": {"org_role": "admin"}},
+        ),
+    ]
+
+
+@scenario(organizations.create_organization, silent=True)
+def create_organization_with_a_taken_slug_records_nothing(w, act):
+    with act, pytest.raises(ValidationError):
+        organizations.create_organization(creator=w.viewer, name="Acme again", slug="acme")
+    return []
+
+
+@scenario(organizations.add_org_member)
+def add_org_member(w, act):
+    newcomer = UserFactory()
+    with act:
+        membership = organizations.add_org_member(
+            actor=w.org_admin, organization=w.org, user=newcomer, org_role="viewer"
+        )
+    return [
+        E(
+            "org_member.added",
+            w.org_admin,
+            membership,
+            newcomer.email,
+            organization=w.org,
+            changes={"after": {"org_role": "viewer"}},
+        )
+    ]
+
+
+@scenario(organizations.add_org_member, silent=True)
+def add_org_member_twice_records_nothing(w, act):
+    with act, pytest.raises(ValidationError):
+        organizations.add_org_member(actor=w.org_admin, organization=w.org, user=w.editor)
+    return []
+
+
+@scenario(organizations.change_org_role)
+def change_org_role(w, act):
+    membership = org_membership(w.editor, w.org)
+    with act:
+        organizations.change_org_role(actor=w.org_admin, membership=membership, org_role="admin")
+    return [
+        E(
+            "org_member.role_changed",
+            w.org_admin,
+            membership,
+            w.editor.email,
+            organization=w.org,
+            changes={"before": {"org_role": "member"}, "after": {"org_role": "admin"}},
+        )
+    ]
+
+
+@scenario(organizations.change_org_role, silent=True)
+def change_org_role_to_the_same_role_records_nothing(w, act):
+    membership = org_membership(w.editor, w.org)
+    with act:
+        organizations.change_org_role(actor=w.org_admin, membership=membership, org_role="member")
+    return []
+
+
+@scenario(organizations.change_org_role, silent=True)
+def demoting_the_last_admin_records_nothing(w, act):
+    membership = org_membership(w.org_admin, w.org)
+    with act, pytest.raises(ValidationError):
+        organizations.change_org_role(actor=None, membership=membership, org_role="member")
+    return []
+
+
+@scenario(organizations.remove_org_member)
+def remove_org_member_with_their_tokens(w, act):
+    older = key_of(pat_for(w.editor, w.org))
+    apikeys.revoke_personal_access_token(actor=w.editor, token=older)
+    newer = key_of(pat_for(w.editor, w.org))
+    PersonalAccessToken.objects.filter(pk=older.pk).update(created_at=timezone.now() - DAY)
+    membership = org_membership(w.editor, w.org)
+    with act:
+        organizations.remove_org_member(actor=w.org_admin, membership=membership)
+    assert not OrganizationMembership.objects.filter(pk=membership.pk).exists()
+    reason = {"reason": "user removed from the organization"}
+    return [
+        E(
+            "personal_access_token.deleted",
+            w.org_admin,
+            newer,
+            newer.audit_label,
+            organization=w.org,
+            changes={
+                "before": {"name": "test token", "hint": newer.hint, "status": "active"},
+                "after": reason,
+            },
+        ),
+        E(
+            "personal_access_token.deleted",
+            w.org_admin,
+            older,
+            older.audit_label,
+            organization=w.org,
+            changes={
+                "before": {"name": "test token", "hint": older.hint, "status": "revoked"},
+                "after": reason,
+            },
+        ),
+        E(
+            "org_member.removed",
+            w.org_admin,
+            membership,
+            w.editor.email,
+            organization=w.org,
+            changes={"before": {"org_role": "member", "workspaces": ["production"]}},
+        ),
+    ]
+
+
+@scenario(organizations.remove_org_member, silent=True)
+def removing_the_last_admin_records_nothing(w, act):
+    membership = org_membership(w.org_admin, w.org)
+    with act, pytest.raises(ValidationError):
+        organizations.remove_org_member(actor=w.workspace_admin, membership=membership)
+    return []
+
+
+def invite(w, email="new.person@example.test"):
+    return organizations.invite_member(
+        actor=w.org_admin,
+        organization=w.org,
+        email=email,
+        workspaces=[w.other_workspace, w.workspace],
+        workspace_role=system_role("Viewer"),
+        grantor_permissions=ALL_PERMISSIONS,
+    )[0]
+
+
+@scenario(organizations.invite_member)
+def invite_member(w, act):
+    with act:
+        invitation = invite(w, "New.Person@Example.test")
+    return [
+        E(
+            "invitation.sent",
+            w.org_admin,
+            invitation,
+            "new.person@example.test",
+            organization=w.org,
+            changes={
+                "after": {
+                    "org_role": "member",
+                    "workspaces": ["production", "staging"],
+                    "workspace_role": "Viewer",
+                }
+            },
+        )
+    ]
+
+
+@scenario(organizations.invite_member, silent=True)
+def inviting_a_member_records_nothing(w, act):
+    with act, pytest.raises(ValidationError):
+        invite(w, w.editor.email)
+    return []
+
+
+@scenario(organizations.resend_invitation)
+def resend_invitation(w, act):
+    invitation = invite(w)
+    with act:
+        resent, _ = organizations.resend_invitation(actor=w.org_admin, invitation=invitation)
+    resent.refresh_from_db()
+    return [
+        E(
+            "invitation.resent",
+            w.org_admin,
+            invitation,
+            invitation.email,
+            organization=w.org,
+            changes={"after": {"expires_at": resent.expires_at.isoformat()}},
+        )
+    ]
+
+
+@scenario(organizations.cancel_invitation)
+def cancel_invitation(w, act):
+    invitation = invite(w)
+    with act:
+        organizations.cancel_invitation(actor=w.org_admin, invitation=invitation)
+    return [
+        E("invitation.cancelled", w.org_admin, invitation, invitation.email, organization=w.org)
+    ]
+
+
+@scenario(organizations.cancel_invitation, silent=True)
+def cancelling_twice_records_nothing(w, act):
+    invitation = invite(w)
+    organizations.cancel_invitation(actor=w.org_admin, invitation=invitation)
+    with act, pytest.raises(ValidationError):
+        organizations.cancel_invitation(actor=w.org_admin, invitation=invitation)
+    return []
+
+
+@scenario(organizations.accept_invitation)
+def accept_invitation(w, act):
+    invitation = invite(w)
+    person = accounts.sign_up(
+        email="new.person@example.test", full_name="New Person", password="Plum-Teapot-73"
+    )
+    with act:
+        membership = organizations.accept_invitation(invitation=invitation, user=person)
+    via = {"via": "invitation"}
+    return [
+        E(
+            "org_member.added",
+            person,
+            membership,
+            person.email,
+            organization=w.org,
+            changes={"after": {"org_role": "member", **via}},
+        ),
+        *[
+            E(
+                "workspace_member.added",
+                person,
+                ws_membership(person, workspace),
+                person.email,
+                workspace=workspace,
+                changes={"after": {"role": "Viewer", **via}},
+            )
+            for workspace in (w.workspace, w.other_workspace)  # by name
+        ],
+        E("invitation.accepted", person, invitation, person.email, organization=w.org),
+    ]
+
+
+@scenario(organizations.update_organization_settings)
+def update_plan_and_settings(w, act):
+    with act:
+        organizations.update_organization_settings(
+            actor=w.org_admin,
+            organization=w.org,
+            plan="plus",
+            max_key_lifetime_days=30,
+            allow_personal_access_tokens=False,
+        )
+    return [
+        E(
+            "organization.plan_changed",
+            w.org_admin,
+            w.org,
+            organization=w.org,
+            changes={"before": {"plan": "enterprise"}, "after": {"plan": "plus"}},
+        ),
+        E(
+            "organization.settings_changed",
+            w.org_admin,
+            w.org,
+            organization=w.org,
+            changes={
+                "before": {"max_key_lifetime_days": None, "allow_personal_access_tokens": True},
+                "after": {"max_key_lifetime_days": 30, "allow_personal_access_tokens": False},
+            },
+        ),
+    ]
+
+
+@scenario(organizations.update_organization_settings)
+def update_one_setting(w, act):
+    with act:
+        organizations.update_organization_settings(
+            actor=w.org_admin, organization=w.org, max_key_lifetime_days=90
+        )
+    return [
+        E(
+            "organization.settings_changed",
+            w.org_admin,
+            w.org,
+            organization=w.org,
+            changes={
+                "before": {"max_key_lifetime_days": None},
+                "after": {"max_key_lifetime_days": 90},
+            },
+        )
+    ]
+
+
+@scenario(organizations.update_organization_settings, silent=True)
+def unchanged_settings_record_nothing(w, act):
+    with act:
+        organizations.update_organization_settings(
+            actor=w.org_admin, organization=w.org, plan="enterprise", max_key_lifetime_days=None
+        )
+    return []
+
+
+# workspaces
+
+
+@scenario(workspaces.create_workspace)
+def create_workspace(w, act):
+    with act:
+        workspace = workspaces.create_workspace(
+            actor=w.org_admin, organization=w.org, name="Research Lab"
+        )
+    return [
+        E(
+            "workspace.created",
+            w.org_admin,
+            workspace,
+            workspace=workspace,
+            changes={"after": {"name": "Research Lab", "slug": "research-lab"}},
+        )
+    ]
+
+
+@scenario(workspaces.update_workspace)
+def archive_workspace(w, act):
+    with act:
+        workspaces.update_workspace(actor=w.workspace_admin, workspace=w.workspace, archived=True)
+    return [
+        E(
+            "workspace.archived",
+            w.workspace_admin,
+            w.workspace,
+            workspace=w.workspace,
+            changes={
+                "before": {"name": "production", "archived": False},
+                "after": {"name": "production", "archived": True},
+            },
+        )
+    ]
+
+
+@scenario(workspaces.update_workspace)
+def restore_workspace(w, act):
+    workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, archived=True)
+    with act:
+        workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, archived=False)
+    return [
+        E(
+            "workspace.restored",
+            w.org_admin,
+            w.workspace,
+            workspace=w.workspace,
+            changes={
+                "before": {"name": "production", "archived": True},
+                "after": {"name": "production", "archived": False},
+            },
+        )
+    ]
+
+
+@scenario(workspaces.update_workspace)
+def rename_workspace(w, act):
+    with act:
+        renamed = workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, name="prod")
+    return [
+        E(
+            "workspace.renamed",
+            w.org_admin,
+            w.workspace,
+            "prod",
+            workspace=renamed,
+            changes={
+                "before": {"name": "production", "archived": False},
+                "after": {"name": "prod", "archived": False},
+            },
+        )
+    ]
+
+
+@scenario(workspaces.update_workspace, silent=True)
+def unchanged_workspace_records_nothing(w, act):
+    with act:
+        workspaces.update_workspace(
+            actor=w.org_admin, workspace=w.workspace, name="production", archived=False
+        )
+    return []
+
+
+@scenario(workspaces.add_workspace_member)
+def add_workspace_member(w, act):
+    with act:
+        membership = workspaces.add_workspace_member(
+            actor=w.workspace_admin,
+            workspace=w.workspace,
+            user=w.member_without_workspace,
+            role=system_role("Viewer"),
+            grantor_permissions=ALL_PERMISSIONS,
+        )
+    return [
+        E(
+            "workspace_member.added",
+            w.workspace_admin,
+            membership,
+            w.member_without_workspace.email,
+            workspace=w.workspace,
+            changes={"after": {"role": "Viewer"}},
+        )
+    ]
+
+
+@scenario(workspaces.add_workspace_member, silent=True)
+def adding_an_outsider_to_a_workspace_records_nothing(w, act):
+    with act, pytest.raises(ValidationError):
+        workspaces.add_workspace_member(
+            actor=w.org_admin, workspace=w.workspace, user=w.outsider, role=system_role("Viewer")
+        )
+    return []
+
+
+@scenario(workspaces.change_workspace_role)
+def change_workspace_role(w, act):
+    membership = ws_membership(w.editor, w.workspace)
+    with act:
+        workspaces.change_workspace_role(
+            actor=w.workspace_admin,
+            membership=membership,
+            role=system_role("Viewer"),
+            grantor_permissions=WORKSPACE_PERMISSIONS,
+        )
+    return [
+        E(
+            "workspace_member.role_changed",
+            w.workspace_admin,
+            membership,
+            w.editor.email,
+            workspace=w.workspace,
+            changes={"before": {"role": "Editor"}, "after": {"role": "Viewer"}},
+        )
+    ]
+
+
+@scenario(workspaces.change_workspace_role, silent=True)
+def escalating_a_workspace_role_records_nothing(w, act):
+    membership = ws_membership(w.viewer, w.workspace)
+    editor_permissions = WORKSPACE_PERMISSIONS - {"workspaces:manage", "workspaces:manage-members"}
+    with act, pytest.raises(ValidationError):
+        workspaces.change_workspace_role(
+            actor=w.editor,
+            membership=membership,
+            role=system_role("Admin"),
+            grantor_permissions=editor_permissions,
+        )
+    return []
+
+
+@scenario(workspaces.remove_workspace_member)
+def remove_workspace_member(w, act):
+    membership = ws_membership(w.viewer, w.workspace)
+    with act:
+        workspaces.remove_workspace_member(actor=w.workspace_admin, membership=membership)
+    return [
+        E(
+            "workspace_member.removed",
+            w.workspace_admin,
+            membership,
+            w.viewer.email,
+            workspace=w.workspace,
+            changes={"before": {"role": "Viewer"}},
+        )
+    ]
+
+
+# rbac
+
+
+@scenario(rbac.create_role)
+def create_role(w, act):
+    with act:
+        role = custom_role(w, permissions=["runs:read", "feedback:create", "runs:read"])
+    return [
+        E(
+            "role.created",
+            w.org_admin,
+            role,
+            organization=w.org,
+            changes={"after": {"name": "Triage", "permissions": ["feedback:create", "runs:read"]}},
+        )
+    ]
+
+
+@scenario(rbac.create_role, silent=True)
+def creating_a_role_on_a_lower_plan_records_nothing(w, act):
+    Organization.objects.filter(pk=w.org.pk).update(plan="plus")
+    w.org.refresh_from_db()
+    with act, pytest.raises(ValidationError):
+        custom_role(w)
+    return []
+
+
+@scenario(rbac.update_role)
+def update_role_records_the_permission_diff(w, act):
+    role = custom_role(w)
+    with act:
+        saved = rbac.update_role(
+            actor=w.org_admin,
+            role=role,
+            name="Triager",
+            permissions=["runs:read", "datasets:read"],
+        )
+    return [
+        E(
+            "role.updated",
+            w.org_admin,
+            saved,
+            "Triager",
+            organization=w.org,
+            changes={
+                "before": {
+                    "name": "Triage",
+                    "description": "",
+                    "permissions": ["feedback:create", "runs:read"],
+                },
+                "after": {
+                    "name": "Triager",
+                    "description": "",
+                    "permissions": ["datasets:read", "runs:read"],
+                    "added": ["datasets:read"],
+                    "removed": ["feedback:create"],
+                },
+            },
+        )
+    ]
+
+
+@scenario(rbac.update_role, silent=True)
+def unchanged_role_records_nothing(w, act):
+    role = custom_role(w)
+    with act:
+        rbac.update_role(actor=w.org_admin, role=role, permissions=["runs:read", "feedback:create"])
+    return []
+
+
+@scenario(rbac.delete_role)
+def delete_role(w, act):
+    role = custom_role(w)
+    with act:
+        rbac.delete_role(actor=w.org_admin, role=role)
+    return [
+        E(
+            "role.deleted",
+            w.org_admin,
+            role,
+            organization=w.org,
+            changes={"before": {"name": "Triage", "permissions": ["feedback:create", "runs:read"]}},
+        )
+    ]
+
+
+@scenario(rbac.delete_role, silent=True)
+def deleting_a_role_in_use_records_nothing(w, act):
+    annotator = Role.objects.get(organization=w.org, name="Annotator")
+    with act, pytest.raises(ValidationError):
+        rbac.delete_role(actor=w.org_admin, role=annotator)
+    return []
+
+
+# apikeys
+
+
+@scenario(apikeys.create_personal_access_token)
+def create_personal_access_token(w, act):
+    expires = timezone.now() + 30 * DAY
+    with act:
+        token, _ = apikeys.create_personal_access_token(
+            user=w.editor, organization=w.org, name="laptop", expires_at=expires
+        )
+    return [
+        E(
+            "personal_access_token.created",
+            w.editor,
+            token,
+            token.audit_label,
+            organization=w.org,
+            changes={
+                "after": {"name": "laptop", "hint": token.hint, "expires_at": expires.isoformat()}
+            },
+        )
+    ]
+
+
+@scenario(apikeys.create_personal_access_token, silent=True)
+def org_viewers_create_no_token_and_nothing_is_recorded(w, act):
+    with act, pytest.raises(ValidationError):
+        apikeys.create_personal_access_token(user=w.org_viewer, organization=w.org, name="t")
+    return []
+
+
+@scenario(apikeys.revoke_personal_access_token)
+def revoke_personal_access_token_with_itself(w, act):
+    token = key_of(pat_for(w.editor, w.org))
+    with act:
+        apikeys.revoke_personal_access_token(actor=token, token=token)
+    token.refresh_from_db()
+    return [
+        E(
+            "personal_access_token.revoked",
+            token,
+            token,
+            token.audit_label,
+            organization=w.org,
+            changes={"after": {"revoked_at": token.revoked_at.isoformat()}},
+        )
+    ]
+
+
+@scenario(apikeys.create_service_key)
+def create_service_key(w, act):
+    with act:
+        key, _ = apikeys.create_service_key(
+            actor=w.workspace_admin,
+            grantor_permissions=WORKSPACE_PERMISSIONS,
+            organization=w.org,
+            workspace=w.workspace,
+            name="ci",
+            role=system_role("Editor"),
+        )
+    return [
+        E(
+            "service_key.created",
+            w.workspace_admin,
+            key,
+            "service key 'ci'",
+            workspace=w.workspace,
+            changes={
+                "after": {
+                    "name": "ci",
+                    "hint": key.hint,
+                    "role": "Editor",
+                    "scope": "workspace",
+                    "expires_at": None,
+                }
+            },
+        )
+    ]
+
+
+@scenario(apikeys.create_service_key)
+def create_org_scoped_service_key_by_a_key(w, act):
+    maker = key_of(service_key_for(w.workspace, org_scoped=True))
+    with act:
+        key, _ = apikeys.create_service_key(
+            actor=maker,
+            grantor_permissions=ALL_PERMISSIONS,
+            organization=w.org,
+            workspace=None,
+            name="fleet",
+        )
+    assert key.created_by_label == maker.audit_label
+    return [
+        E(
+            "service_key.created",
+            maker,
+            key,
+            "service key 'fleet'",
+            organization=w.org,
+            changes={
+                "after": {
+                    "name": "fleet",
+                    "hint": key.hint,
+                    "role": "Admin",
+                    "scope": "organization",
+                    "expires_at": None,
+                }
+            },
+        )
+    ]
+
+
+@scenario(apikeys.create_service_key, silent=True)
+def escalating_service_key_records_nothing(w, act):
+    with act, pytest.raises(ValidationError):
+        apikeys.create_service_key(
+            actor=w.editor,
+            grantor_permissions=WORKSPACE_PERMISSIONS - {"workspaces:manage-members"},
+            organization=w.org,
+            workspace=w.workspace,
+            name="sneaky",
+        )
+    return []
+
+
+@scenario(apikeys.revoke_service_key)
+def revoke_service_key(w, act):
+    key = key_of(service_key_for(w.workspace))
+    with act:
+        apikeys.revoke_service_key(actor=w.workspace_admin, key=key)
+    key.refresh_from_db()
+    return [
+        E(
+            "service_key.revoked",
+            w.workspace_admin,
+            key,
+            key.audit_label,
+            workspace=w.workspace,
+            changes={"after": {"revoked_at": key.revoked_at.isoformat()}},
+        )
+    ]
+
+
+@scenario(apikeys.revoke_service_key, silent=True)
+def revoking_twice_records_once(w, act):
+    key = key_of(service_key_for(w.workspace))
+    apikeys.revoke_service_key(actor=w.workspace_admin, key=key)
+    with act:
+        apikeys.revoke_service_key(actor=w.org_admin, key=key)
+    return []
+
+
+LEGACY = "ls__" + "Ab3" * 10
+
+
+@scenario(apikeys.import_legacy_key)
+def import_legacy_key(w, act):
+    with act:
+        key = apikeys.import_legacy_key(raw=LEGACY, workspace=w.workspace, name="old ingest")
+    return [
+        E(
+            "service_key.legacy_imported",
+            None,
+            key,
+            "legacy service key 'old ingest'",
+            workspace=w.workspace,
+            changes={"after": {"name": "old ingest", "hint": "ls__…3Ab3", "role": "Admin"}},
+        )
+    ]
+
+
+@scenario(apikeys.import_legacy_key, silent=True)
+def importing_a_legacy_key_twice_records_once(w, act):
+    apikeys.import_legacy_key(raw=LEGACY, workspace=w.workspace, name="old ingest")
+    with act, pytest.raises(ValidationError):
+        apikeys.import_legacy_key(raw=LEGACY, workspace=w.workspace, name="old ingest")
+    return []
+
+
+# reviews
+
+
+NEXT_WEEK = datetime.timedelta(days=7)
+
+
+def start(w, workspace=None, actor=None):
+    return reviews.start_campaign(
+        actor=actor or w.org_admin,
+        organization=w.org,
+        workspace=workspace,
+        name="Q3 review",
+        deadline=timezone.now() + NEXT_WEEK,
+    )
+
+
+def item_for(campaign, label):
+    return campaign.items.get(label=label)
+
+
+@scenario(reviews.start_campaign)
+def start_a_workspace_review(w, act):
+    service_key_for(w.workspace)
+    with act:
+        campaign = start(w, w.workspace)
+    # five members who are not org admins, and the workspace's key
+    assert campaign.items.count() == 6
+    return [
+        E(
+            "access_review.started",
+            w.org_admin,
+            campaign,
+            "Q3 review",
+            workspace=w.workspace,
+            changes={
+                "after": {
+                    "scope": "production",
+                    "items": 6,
+                    "deadline": campaign.deadline.isoformat(),
+                }
+            },
+        )
+    ]
+
+
+@scenario(reviews.start_campaign)
+def start_an_organization_review_by_a_key(w, act):
+    maker = key_of(service_key_for(w.workspace, org_scoped=True))
+    with act:
+        campaign = start(w, actor=maker)
+    assert campaign.created_by_label == maker.audit_label
+    # the organization's seven members and its one key
+    return [
+        E(
+            "access_review.started",
+            maker,
+            campaign,
+            "Q3 review",
+            organization=w.org,
+            changes={
+                "after": {
+                    "scope": "the whole organization",
+                    "items": 8,
+                    "deadline": campaign.deadline.isoformat(),
+                }
+            },
+        )
+    ]
+
+
+@scenario(reviews.start_campaign, silent=True)
+def a_review_with_a_past_deadline_records_nothing(w, act):
+    with act, pytest.raises(ValidationError):
+        reviews.start_campaign(
+            actor=w.org_admin, organization=w.org, name="late", deadline=timezone.now() - DAY
+        )
+    return []
+
+
+def decided(w, campaign, item, before, after, actor=None):
+    return E(
+        "access_review.decided",
+        actor or w.org_admin,
+        item,
+        f"{item.label} (Q3 review)",
+        workspace=campaign.workspace,
+        organization=w.org,
+        changes={"before": {"decision": before}, "after": {"decision": after}},
+    )
+
+
+@scenario(reviews.decide)
+def decide_one_item(w, act):
+    campaign = start(w, w.workspace)
+    item = item_for(campaign, w.viewer.email)
+    with act:
+        reviews.decide(actor=w.org_admin, campaign=campaign, item_ids=[item.pk], decision="revoke")
+    return [decided(w, campaign, item, None, "revoke")]
+
+
+@scenario(reviews.decide)
+def decide_in_bulk_and_change_a_decision(w, act):
+    campaign = start(w, w.workspace)
+    items = list(campaign.items.order_by("kind", "label")[:3])
+    reviews.decide(actor=w.org_admin, campaign=campaign, item_ids=[items[1].pk], decision="revoke")
+    with act:
+        count = reviews.decide(
+            actor=w.org_admin,
+            campaign=campaign,
+            item_ids=[i.pk for i in reversed(items)],
+            decision="keep",
+        )
+    assert count == 3
+    return [
+        decided(w, campaign, items[0], None, "keep"),
+        decided(w, campaign, items[1], "revoke", "keep"),
+        decided(w, campaign, items[2], None, "keep"),
+    ]
+
+
+@scenario(reviews.decide, silent=True)
+def deciding_in_a_completed_review_records_nothing(w, act):
+    campaign = start(w, w.workspace)
+    reviews.decide(
+        actor=w.org_admin,
+        campaign=campaign,
+        item_ids=list(campaign.items.values_list("pk", flat=True)),
+        decision="keep",
+    )
+    reviews.complete_campaign(actor=w.org_admin, campaign=campaign)
+    item = item_for(campaign, w.viewer.email)
+    with act, pytest.raises(ValidationError):
+        reviews.decide(actor=w.org_admin, campaign=campaign, item_ids=[item.pk], decision="revoke")
+    return []
+
+
+def decide_all(w, campaign, revoke=()):
+    for item in campaign.items.all():
+        decision = "revoke" if item.label in revoke else "keep"
+        reviews.decide(actor=w.org_admin, campaign=campaign, item_ids=[item.pk], decision=decision)
+
+
+@scenario(reviews.complete_campaign)
+def complete_a_workspace_review(w, act):
+    key = key_of(service_key_for(w.workspace, "Viewer"))
+    campaign = start(w, w.workspace)
+    decide_all(w, campaign, revoke={w.viewer.email, key.audit_label})
+    membership = ws_membership(w.viewer, w.workspace)
+    with act:
+        result = reviews.complete_campaign(actor=w.org_admin, campaign=campaign)
+    assert result == {"kept": 4, "revoked": 2}
+    key.refresh_from_db()
+    campaign.refresh_from_db()
+    return [  # items in their order: service keys before workspace members
+        E(
+            "service_key.revoked",
+            w.org_admin,
+            key,
+            key.audit_label,
+            workspace=w.workspace,
+            changes={"after": {"revoked_at": key.revoked_at.isoformat()}},
+        ),
+        E(
+            "workspace_member.removed",
+            w.org_admin,
+            membership,
+            w.viewer.email,
+            workspace=w.workspace,
+            changes={"before": {"role": "Viewer"}},
+        ),
+        E(
+            "access_review.completed",
+            w.org_admin,
+            campaign,
+            "Q3 review",
+            workspace=w.workspace,
+            changes={"after": {"kept": 4, "revoked": 2}},
+        ),
+    ]
+
+
+@scenario(reviews.complete_campaign)
+def complete_an_organization_review(w, act):
+    token = key_of(pat_for(w.editor, w.org))
+    campaign = start(w)
+    decide_all(w, campaign, revoke={w.editor.email})
+    membership = org_membership(w.editor, w.org)
+    with act:
+        reviews.complete_campaign(actor=w.org_admin, campaign=campaign)
+    return [
+        E(
+            "personal_access_token.deleted",
+            w.org_admin,
+            token,
+            token.audit_label,
+            organization=w.org,
+            changes={
+                "before": {"name": "test token", "hint": token.hint, "status": "active"},
+                "after": {"reason": "user removed from the organization"},
+            },
+        ),
+        E(
+            "org_member.removed",
+            w.org_admin,
+            membership,
+            w.editor.email,
+            organization=w.org,
+            changes={"before": {"org_role": "member", "workspaces": ["production"]}},
+        ),
+        E(
+            "access_review.completed",
+            w.org_admin,
+            campaign,
+            "Q3 review",
+            organization=w.org,
+            changes={"after": {"kept": 6, "revoked": 1}},
+        ),
+    ]
+
+
+@scenario(reviews.complete_campaign, silent=True)
+def a_completion_that_cannot_apply_records_nothing(w, act):
+    campaign = start(w)
+    decide_all(w, campaign, revoke={w.editor.email, w.org_admin.email})
+    with act, pytest.raises(ValidationError, match="at least one admin"):
+        reviews.complete_campaign(actor=w.org_admin, campaign=campaign)
+    assert OrganizationMembership.objects.filter(user=w.editor, organization=w.org).exists()
+    return []
+
+
+@scenario(reviews.complete_campaign, silent=True)
+def completing_with_undecided_items_records_nothing(w, act):
+    campaign = start(w, w.workspace)
+    with act, pytest.raises(ValidationError, match="no decision"):
+        reviews.complete_campaign(actor=w.org_admin, campaign=campaign)
+    return []
+
+
+# accounts
+
+
+@scenario(accounts.record_login_failed)
+def login_failed_in_every_organization_of_the_account(w, act):
+    OrganizationMembershipFactory(user=w.editor, organization=w.other_org, org_role="viewer")
+    with act:
+        accounts.record_login_failed(f"  {w.editor.email.upper()} ")
+    after = {"after": {"email": w.editor.email}}
+    return [
+        E("login.failed", None, None, w.editor.email, organization=org, changes=after)
+        for org in (w.org, w.other_org)  # by name: Acme, Globex
+    ]
+
+
+@scenario(accounts.record_login_failed)
+def login_failed_for_a_password_typed_as_the_email(w, act):
+    with act:
+        accounts.record_login_failed("hunter2 is my password")
+    label = "(not an email address)"
+    return [E("login.failed", None, None, label, changes={"after": {"email": label}})]
+
+
+@scenario(accounts.record_login_succeeded)
+def login_succeeded(w, act):
+    with act:
+        accounts.record_login_succeeded(w.viewer)
+    return [E("login.succeeded", w.viewer, w.viewer, w.viewer.email, organization=w.org)]
+
+
+# The tests of the table ---------------------------------------------------------------------
+
+
+def test_every_service_has_a_scenario():
+    found = set().union(*(public_functions(m) for m in SERVICE_MODULES))
+    assert found, "no services found: the enumeration is broken"
+    unlisted = found - COVERED - set(NOT_CHANGING_ACCESS)
+    assert not unlisted, f"services with no audit scenario: {sorted(unlisted)}"
+    # The table names only what exists, and nothing is both excluded and covered.
+    assert set(NOT_CHANGING_ACCESS) <= found, sorted(set(NOT_CHANGING_ACCESS) - found)
+    assert found >= COVERED, sorted(COVERED - found)
+    assert not COVERED & set(NOT_CHANGING_ACCESS)
+
+
+def test_every_covered_service_has_a_scenario_that_records_something():
+    """A table of only "records nothing" cases would let a silent service pass."""
+    recording = {name for param in SCENARIOS if not param.values[2] for name in param.values[1]}
+    assert recording == COVERED, sorted(COVERED - recording)
+
+
+@pytest.mark.parametrize(("run", "services", "silent"), SCENARIOS)
+def test_service_records_exactly_the_expected_events(world, run, services, silent):
+    act = Act()
+    expected = run(world, act)
+    assert act.entered == 1, "the scenario must call the service inside `with act:` once"
+    assert bool(expected) is not silent
+    got = [row_columns(r) for r in act.rows]
+    assert [r["action"] for r in got] == [e.action for e in expected]
+    for row, e in zip(got, expected, strict=True):
+        assert row == e.columns(), e.action
+
+
+# Sign-ins through the real view ------------------------------------------------------------
+
+
+def login(client, email, password):
+    return client.post(
+        "/login/",
+        {"username": email, "password": password},
+        HTTP_USER_AGENT="browser/1",
+        HTTP_X_REQUEST_ID="login-req-1",
+    )
+
+
+def events(action):
+    return list(AuditEvent.objects.filter(action=action).order_by("id"))
+
+
+def test_a_successful_sign_in_is_recorded_in_each_organization_of_the_user(client, world):
+    OrganizationMembershipFactory(user=world.editor, organization=world.other_org)
+    response = login(client, world.editor.email.upper(), PASSWORD)
+    assert response.status_code == 302
+    rows = events("login.succeeded")
+    assert [r.organization_id for r in rows] == [world.org.pk, world.other_org.pk]
+    for row in rows:
+        assert (row.actor_kind, row.actor_label, row.actor_user_id) == (
+            "user",
+            world.editor.email,
+            world.editor.pk,
+        )
+        assert (row.target_type, row.target_id) == ("user", str(world.editor.pk))
+        assert (row.ip_address, row.user_agent, row.request_id) == (
+            "127.0.0.1",
+            "browser/1",
+            "login-req-1",
+        )
+    assert not events("login.failed")
+
+
+def test_a_failed_sign_in_is_recorded_without_the_password(client, world):
+    response = login(client, world.viewer.email, "Wrong-Password-123")
+    assert response.status_code == 400
+    (row,) = events("login.failed")
+    assert (row.organization_id, row.actor_kind, row.actor_user_id) == (
+        world.org.pk,
+        "system",
+        None,
+    )
+    assert row.target_label == world.viewer.email
+    assert row.changes == {"after": {"email": world.viewer.email}}
+    assert "Wrong-Password-123" not in str(row.__dict__)
+    assert not events("login.succeeded")
+
+
+def test_a_failed_sign_in_of_an_unknown_email_is_recorded_once_outside_any_organization(
+    client, world
+):
+    assert login(client, "nobody@example.test", PASSWORD).status_code == 400
+    (row,) = events("login.failed")
+    assert row.organization_id is None
+    assert row.target_label == "nobody@example.test"
+
+
+def test_a_password_in_the_email_field_never_reaches_the_log(client, world):
+    assert login(client, "Correct-Horse-Battery-9", "x").status_code == 400
+    (row,) = events("login.failed")
+    assert row.target_label == "(not an email address)"
+    everything = " ".join(str(f.value_from_object(row)) for f in AuditEvent._meta.concrete_fields)
+    assert "Correct-Horse" not in everything
+
+
+# Keys refused after the fact ---------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def whoami_status(client, raw):
+    response = api_call(client, "get", "/auth/whoami", raw)
+    return response.status_code, response.json().get("error")
+
+
+@pytest.mark.parametrize("kind", ["personal_access_token", "service_key"])
+def test_an_expired_key_used_twice_records_one_event(client, world, fresh_cache, kind):
+    soon = timezone.now() + datetime.timedelta(hours=1)
+    if kind == "personal_access_token":
+        raw = pat_for(world.editor, world.org, expires_at=soon)
+    else:
+        raw = service_key_for(world.workspace, "Editor", expires_at=soon)
+    key = key_of(raw)
+    assert whoami_status(client, raw)[0] == 200
+    type(key).objects.filter(pk=key.pk).update(expires_at=timezone.now() - DAY)
+    key.refresh_from_db()
+
+    assert whoami_status(client, raw) == (401, "expired_api_key")
+    assert whoami_status(client, raw) == (401, "expired_api_key")
+    (row,) = events(f"{kind}.expired_use")
+    assert (row.actor_kind, row.actor_id, row.actor_label) == (kind, str(key.pk), key.audit_label)
+    assert (row.target_type, row.target_id) == (key._meta.model_name, str(key.pk))
+    assert row.organization_id == world.org.pk
+    assert row.workspace_id == (world.workspace.pk if kind == "service_key" else None)
+    assert row.changes == {"after": {"expires_at": key.expires_at.isoformat()}}
+
+    # Once a day: when the day's mark is gone, the next use is recorded again.
+    cache.clear()
+    assert whoami_status(client, raw) == (401, "expired_api_key")
+    assert len(events(f"{kind}.expired_use")) == 2
+
+
+def test_two_expired_keys_are_recorded_once_each(client, world, fresh_cache):
+    soon = timezone.now() + datetime.timedelta(hours=1)
+    raws = [service_key_for(world.workspace, expires_at=soon) for _ in range(2)]
+    ServiceKey.objects.update(expires_at=timezone.now() - DAY)
+    for raw in raws * 2:
+        assert whoami_status(client, raw) == (401, "expired_api_key")
+    rows = events("service_key.expired_use")
+    assert sorted(r.target_id for r in rows) == sorted(str(key_of(r).pk) for r in raws)
+
+
+def test_a_legacy_key_after_the_sunset_records_legacy_refused(client, world, settings, fresh_cache):
+    raw = "ls__" + uuid.uuid4().hex
+    key = apikeys.import_legacy_key(raw=raw, workspace=world.workspace, name="old ingest")
+    settings.LEGACY_API_KEY_SUNSET = timezone.now().date() + datetime.timedelta(days=30)
+    assert whoami_status(client, raw)[0] == 200
+    assert not events("service_key.legacy_refused")
+
+    settings.LEGACY_API_KEY_SUNSET = timezone.now().date()
+    assert whoami_status(client, raw) == (401, "legacy_api_key_sunset")
+    assert whoami_status(client, raw) == (401, "legacy_api_key_sunset")
+    (row,) = events("service_key.legacy_refused")
+    assert (row.actor_kind, row.actor_id, row.actor_label) == (
+        "service_key",
+        str(key.pk),
+        "legacy service key 'old ingest'",
+    )
+    assert (row.organization_id, row.workspace_id) == (world.org.pk, world.workspace.pk)
+    assert (row.target_type, row.target_id) == ("servicekey", str(key.pk))
+    assert raw not in str(row.__dict__)
+
+
+def test_an_unknown_legacy_key_after_the_sunset_records_nothing(client, world, fresh_cache):
+    before = AuditEvent.objects.count()
+    assert whoami_status(client, "ls__" + uuid.uuid4().hex) == (401, "legacy_api_key_sunset")
+    assert AuditEvent.objects.count() == before
+
+
+# No key ever reaches the audit log -----------------------------------------------------------
+
+KEY = re.compile(r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{8}")
+
+
+def secret_of(raw):
+    return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
+
+
+def test_no_audit_row_ever_contains_a_raw_key(client, world, settings, fresh_cache):
+    raws = []
+    # Through the services, as the seed and the tests do.
+    raws.append(pat_for(world.editor, world.org))
+    raws.append(service_key_for(world.workspace, org_scoped=True))
+    admin_key = service_key_for(world.workspace)
+    raws.append(admin_key)
+
+    # Through the API: a service key and a personal access token, then revoked.
+    made = api_call(client, "post", "/api-key", admin_key, json={"name": "minted"})
+    assert made.status_code == 201
+    raws.append(made.json()["key"])
+    token = api_call(
+        client, "post", "/orgs/current/personal-access-tokens", raws[0], json={"name": "cli"}
+    )
+    assert token.status_code == 201
+    raws.append(token.json()["key"])
+    assert api_call(client, "delete", f"/api-key/{made.json()['id']}", admin_key).status_code == 200
+    path = f"/orgs/current/personal-access-tokens/{token.json()['id']}"
+    assert api_call(client, "delete", path, raws[0]).status_code == 200
+
+    # Through the console: a service key and a personal access token.
+    client.force_login(world.workspace_admin)
+    response = client.post(
+        "/o/acme/w/production/keys/",
+        {"name": "console key", "role": str(system_role("Viewer").pk), "expires_in": "30"},
+    )
+    assert response.status_code == 200
+    raws += KEY.findall(response.content.decode())
+    response = client.post("/o/acme/tokens/", {"name": "console token", "expires_in": "7"})
+    assert response.status_code == 200
+    raws += KEY.findall(response.content.decode())
+    assert len(set(raws)) == 7, raws
+
+    # Used, expired and used again, and a legacy key imported and refused.
+    for raw in raws:
+        api_call(client, "get", "/auth/whoami", raw)
+    ServiceKey.objects.filter(name="console key").update(expires_at=timezone.now() - DAY)
+    legacy = "ls__" + uuid.uuid4().hex
+    apikeys.import_legacy_key(raw=legacy, workspace=world.workspace, name="legacy")
+    for raw in [*raws, legacy]:
+        api_call(client, "get", "/auth/whoami", raw)
+    raws.append(legacy)
+
+    # The owner leaves: their tokens are deleted, each with an event.
+    organizations.remove_org_member(
+        actor=world.org_admin, membership=org_membership(world.workspace_admin, world.org)
+    )
+    organizations.remove_org_member(
+        actor=world.org_admin, membership=org_membership(world.editor, world.org)
+    )
+
+    rows = list(AuditEvent.objects.all())
+    actions = {r.action for r in rows}
+    assert {
+        "service_key.created",
+        "service_key.revoked",
+        "service_key.expired_use",
+        "service_key.legacy_imported",
+        "service_key.legacy_refused",
+        "personal_access_token.created",
+        "personal_access_token.revoked",
+        "personal_access_token.deleted",
+    } <= actions
+    for row in rows:
+        for f in AuditEvent._meta.concrete_fields:
+            value = str(f.value_from_object(row))
+            for raw in raws:
+                assert raw not in value, (row.action, f.name)
+                assert secret_of(raw)[:16] not in value, (row.action, f.name)
+            assert not KEY.search(value), (row.action, f.name)
