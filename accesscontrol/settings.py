@@ -62,6 +62,20 @@ def env_date(name: str, default: str) -> datetime.date:
         ) from None
 
 
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """A rate limit written `attempts/seconds`, e.g. `10/900`."""
+    raw = os.environ.get(name, default)
+    try:
+        attempts, seconds = (int(part) for part in raw.split("/"))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be attempts/seconds (e.g. 10/900), got {raw!r}"
+        ) from None
+    if attempts < 1 or seconds < 1:
+        raise ImproperlyConfigured(f"{name} must be positive, got {raw!r}")
+    return attempts, seconds
+
+
 def cache_from_url(url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme == "locmem":
@@ -192,6 +206,22 @@ SECURE_CSP = {
     "frame-ancestors": [CSP.NONE],
     "form-action": [CSP.SELF],
 }
+
+# Failed sign-ins and failed key authentications, counted per client IP and per account or key
+# in the shared cache (see accesscontrol/throttle.py). Beyond a limit: 429 with Retry-After.
+THROTTLES = {
+    "login-ip": env_rate("THROTTLE_LOGIN_IP", "50/900"),
+    "login-account": env_rate("THROTTLE_LOGIN_ACCOUNT", "10/900"),
+    "key-ip": env_rate("THROTTLE_KEY_IP", "60/60"),
+    "key": env_rate("THROTTLE_KEY", "20/60"),
+}
+# Cache authenticated API principals per process, checked against the organization's
+# authorization version in the shared cache on every request (apikeys/authentication.py).
+AUTHZ_CACHE = env_bool("AUTHZ_CACHE", True)
+
+# How many reverse proxies (load balancers) sit in front of the app and append to
+# X-Forwarded-For; 0 means the peer address is the client.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # The date LangSmith announced for refusing legacy ls__ keys.
 LEGACY_API_KEY_SUNSET = env_date("LEGACY_API_KEY_SUNSET", "2024-07-01")

@@ -93,6 +93,19 @@ def on_postgres():
 
 
 @pytest.fixture(autouse=True)
+def fresh_caches():
+    # Rate-limit counters, authorization versions and cached principals live in process-wide
+    # caches; each test starts without another test's.
+    from django.core.cache import cache
+
+    from accesscontrol.apikeys.authentication import forget_cached_principals
+
+    cache.clear()
+    forget_cached_principals()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

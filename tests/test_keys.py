@@ -12,6 +12,7 @@ import logging
 import re
 import uuid
 import zlib
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -675,8 +676,9 @@ def test_last_used_at_is_written_at_most_once_a_minute(client, world):
     assert row.last_used_at == first
 
     stale = timezone.now() - LAST_USED_RESOLUTION - datetime.timedelta(seconds=5)
-    ServiceKey.objects.filter(pk=row.pk).update(last_used_at=stale)
-    whoami(client, raw)
+    later = timezone.now() + LAST_USED_RESOLUTION + datetime.timedelta(seconds=5)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        whoami(client, raw)  # a minute on, from the same (cached) principal
     row.refresh_from_db()
     assert row.last_used_at > stale + LAST_USED_RESOLUTION
 
@@ -695,11 +697,11 @@ def test_pat_last_used_at_is_written_on_use_and_not_on_refusal(client, world):
     token.refresh_from_db()
     assert token.last_used_at == first
 
-    stale = timezone.now() - datetime.timedelta(minutes=5)
-    PersonalAccessToken.objects.filter(pk=token.pk).update(last_used_at=stale)
-    whoami(client, raw)
+    later = timezone.now() + datetime.timedelta(minutes=5)
+    with mock.patch("django.utils.timezone.now", return_value=later):
+        whoami(client, raw)
     token.refresh_from_db()
-    assert token.last_used_at > stale
+    assert token.last_used_at == later
 
 
 # Keys never reach the logs or the audit log

@@ -5,6 +5,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accesscontrol import throttle
 from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.context_processors import switcher_workspaces
@@ -37,18 +38,44 @@ def login_view(request):
         return redirect(_safe_next(request) or "home")
     form = EmailAuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
+        email = request.POST.get("username", "").strip().lower()
+        checks = (
+            (throttle.limit("login-ip"), throttle.client_ip(request)),
+            (throttle.limit("login-account"), email),
+        )
+        # Checked before the password, so a locked-out guesser learns nothing more.
+        retry_after = throttle.blocked(*checks)
+        if retry_after:
+            return _too_many_attempts(request, retry_after)
         if form.is_valid():
             user = form.get_user()
             login(request, user)  # cycles the session key
             record_login_succeeded(user)
+            throttle.forget(*checks[1])
             return redirect(_safe_next(request) or "home")
-        record_login_failed(request.POST.get("username", ""))
+        throttle.record_failure(*checks)
+        record_login_failed(email)
     return render(
         request,
         "accounts/login.html",
         {"form": form, "next": _safe_next(request)},
         status=400 if form.errors else 200,
     )
+
+
+def _too_many_attempts(request, retry_after):
+    minutes = max(1, -(-retry_after // 60))
+    form = EmailAuthenticationForm(request)
+    form.add_error(
+        None,
+        f"Too many failed sign-in attempts. Try again in {minutes} minute"
+        f"{'s' if minutes > 1 else ''}.",
+    )
+    response = render(
+        request, "accounts/login.html", {"form": form, "next": _safe_next(request)}, status=429
+    )
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 @authenticated

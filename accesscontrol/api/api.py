@@ -42,9 +42,12 @@ def _validation_body(exc: ValidationError):
 
 
 def key_rejected(api, request, exc):
-    return api.create_response(
+    response = api.create_response(
         request, {"error": exc.error, "detail": exc.detail}, status=exc.status
     )
+    if getattr(exc, "retry_after", None):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def missing_key(api, request, exc):

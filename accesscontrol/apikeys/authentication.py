@@ -1,10 +1,16 @@
 """API key authentication: from a presented key and X-Tenant-Id to a principal with its access.
 
 Budget (ARCHITECTURE §9): at most two SQL queries, one for the key (with everything needed to
-authorize a workspace-scoped service key) and one for the selected workspace and role.
+authorize a workspace-scoped service key) and one for the selected workspace and role; none when
+the principal is cached. The cache is per process, keyed by (key digest, tenant), and an entry is
+used only while its organization's authorization version (rbac/versions.py, in the shared cache)
+is the one it was computed under: one cache read per request, and any change to roles,
+memberships or keys is seen by every process on the next request.
 """
 
+import dataclasses
 import datetime
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -18,6 +24,7 @@ from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrgRole
+from accesscontrol.rbac import versions
 from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_READ, ORG_ROLE_PERMISSIONS
 from accesscontrol.rbac.resolver import Access, compute_access
 from accesscontrol.workspaces.models import Workspace
@@ -68,27 +75,82 @@ def authenticate(raw_key: str, tenant: str | None) -> Principal:
     if parsed is None:
         raise KeyRejected("invalid_api_key", "The API key is malformed or its checksum is wrong.")
     tenant_id = _parse_tenant(tenant)
-    if parsed.kind == keys.PERSONAL:
-        principal = _authenticate_pat(parsed.digest, tenant_id)
-    else:
-        if parsed.kind == keys.LEGACY:
-            sunset = settings.LEGACY_API_KEY_SUNSET
-            if timezone.now().date() >= sunset:
-                refused = (
-                    ServiceKey.objects.select_related("organization", "workspace")
-                    .filter(digest=parsed.digest, legacy=True)
-                    .first()
-                )
-                if refused is not None:
-                    _record_refused_use(refused, "service_key.legacy_refused")
-                raise KeyRejected(
-                    "legacy_api_key_sunset",
-                    f"legacy ls__ API keys are no longer supported since {sunset.isoformat()}; "
-                    "create a service key or a personal access token",
-                )
-        principal = _authenticate_service_key(parsed.digest, tenant_id, parsed.kind)
+    if parsed.kind == keys.LEGACY:
+        _refuse_after_sunset(parsed.digest)
+    principal, organization_id, version = _cached(parsed.digest, tenant_id)
+    if principal is None:
+        if parsed.kind == keys.PERSONAL:
+            principal = _authenticate_pat(parsed.digest, tenant_id)
+        else:
+            principal = _authenticate_service_key(parsed.digest, tenant_id, parsed.kind)
+        _remember(parsed.digest, tenant_id, principal, organization_id, version)
     _touch(principal.key)
     return principal
+
+
+def _refuse_after_sunset(digest):
+    sunset = settings.LEGACY_API_KEY_SUNSET
+    if timezone.now().date() < sunset:
+        return
+    refused = (
+        ServiceKey.objects.select_related("organization", "workspace")
+        .filter(digest=digest, legacy=True)
+        .first()
+    )
+    if refused is not None:
+        _record_refused_use(refused, "service_key.legacy_refused")
+    raise KeyRejected(
+        "legacy_api_key_sunset",
+        f"legacy ls__ API keys are no longer supported since {sunset.isoformat()}; "
+        "create a service key or a personal access token",
+    )
+
+
+# The per-process principal cache: (digest, tenant) -> (organization id, version, expiry, principal)
+_principals: dict = {}
+CACHE_SIZE = 10_000
+CACHE_SECONDS = 300
+
+
+def _cached(digest, tenant_id):
+    """(principal, organization id, version): a usable cached principal, or what a miss knows.
+
+    On a miss the version is read before the database is, so a result is stored under the
+    version that was current before it was computed, never under a later one.
+    """
+    if not settings.AUTHZ_CACHE:
+        return None, None, None
+    entry = _principals.get((digest, tenant_id))
+    if entry is None:
+        return None, None, None
+    organization_id, version, stale_after, principal = entry
+    current = versions.current(organization_id)
+    if current == version and time.monotonic() < stale_after:
+        expires_at = principal.key.expires_at
+        if expires_at is None or expires_at > timezone.now():
+            return dataclasses.replace(principal), organization_id, current
+    return None, organization_id, current
+
+
+def _remember(digest, tenant_id, principal, organization_id, version):
+    if not settings.AUTHZ_CACHE:
+        return
+    if len(_principals) >= CACHE_SIZE:
+        _principals.pop(next(iter(_principals)), None)
+    if organization_id != principal.organization.pk:
+        # First sight of this key: remember its organization, so the next request can read the
+        # version before the database; until then nothing is trusted from here.
+        version = None
+    _principals[(digest, tenant_id)] = (
+        principal.organization.pk,
+        version,
+        time.monotonic() + CACHE_SECONDS,
+        dataclasses.replace(principal),
+    )
+
+
+def forget_cached_principals() -> None:
+    _principals.clear()
 
 
 def _parse_tenant(tenant):

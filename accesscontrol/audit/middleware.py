@@ -1,9 +1,18 @@
+import ipaddress
 import re
 import uuid
 
+from accesscontrol import throttle
 from accesscontrol.audit import context
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _ip_or_none(value):
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:  # a forged X-Forwarded-For entry must not break the audit row
+        return None
 
 
 class RequestContextMiddleware:
@@ -18,7 +27,7 @@ class RequestContextMiddleware:
         request.request_id = request_id
         token = context.bind(
             context.RequestContext(
-                ip_address=request.META.get("REMOTE_ADDR") or None,
+                ip_address=_ip_or_none(throttle.client_ip(request)),
                 user_agent=request.headers.get("User-Agent", "")[:512],
                 request_id=request_id,
             )

@@ -5,4 +5,9 @@ class RbacConfig(AppConfig):
     name = "accesscontrol.rbac"
 
     def ready(self):
-        from accesscontrol.rbac import checks  # noqa: F401  (registers the gate's system check)
+        from accesscontrol.rbac import (
+            checks,  # noqa: F401  (registers the gate's system check)
+            versions,
+        )
+
+        versions.connect()

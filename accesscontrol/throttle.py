@@ -1,0 +1,74 @@
+"""Rate limits on failed authentication (sign-in and API keys), counted in the shared cache.
+
+Only failures are counted, each against the client's IP and against what was attacked (the
+account's email, or the presented key), so a flood of bad keys from one client never slows
+another tenant's good traffic. Counters are fixed windows in the Django cache: Redis in
+production, so every app process sees the same counts; `incr` is atomic there.
+"""
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+
+
+@dataclass(frozen=True)
+class Limit:
+    scope: str
+    attempts: int
+    window: int  # seconds
+
+
+def limit(scope: str) -> Limit:
+    attempts, window = settings.THROTTLES[scope]
+    return Limit(scope, attempts, window)
+
+
+def client_ip(request) -> str:
+    """The caller's address: REMOTE_ADDR, or the one the trusted proxies in front of us saw."""
+    hops = settings.TRUSTED_PROXY_COUNT
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if hops and forwarded:
+        addresses = [a.strip() for a in forwarded.split(",") if a.strip()]
+        if len(addresses) >= hops:
+            return addresses[-hops]
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+def _counter(rule: Limit, ident: str, now: float) -> tuple[str, int]:
+    # Hashed: cache keys must never hold an email or a key.
+    name = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    window = int(now // rule.window)
+    retry_after = rule.window - int(now % rule.window)
+    return f"throttle:{rule.scope}:{name}:{window}", retry_after
+
+
+def blocked(*checks: tuple[Limit, str]) -> int | None:
+    """Seconds until the client may try again, or None if no limit is reached."""
+    now = time.time()
+    counters = {_counter(rule, ident, now): rule for rule, ident in checks}
+    counts = cache.get_many([key for key, _ in counters])
+    waits = [
+        retry_after
+        for (key, retry_after), rule in counters.items()
+        if counts.get(key, 0) >= rule.attempts
+    ]
+    return max(waits) if waits else None
+
+
+def record_failure(*checks: tuple[Limit, str]) -> None:
+    now = time.time()
+    for rule, ident in checks:
+        key, _ = _counter(rule, ident, now)
+        cache.add(key, 0, rule.window + 1)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr: this failure opens a new window
+            cache.set(key, 1, rule.window + 1)
+
+
+def forget(rule: Limit, ident: str) -> None:
+    """A successful sign-in clears its account's count (never the IP's)."""
+    cache.delete(_counter(rule, ident, time.time())[0])
