@@ -219,6 +219,10 @@ THROTTLES = {
 # authorization version in the shared cache on every request (apikeys/authentication.py).
 AUTHZ_CACHE = env_bool("AUTHZ_CACHE", True)
 
+# Sudo mode: creating keys, changing roles in bulk and deleting a workspace ask for the
+# password again when it was last given (sign-in or confirmation) longer ago than this.
+SUDO_MODE_SECONDS = env_int("SUDO_MODE_SECONDS", 15 * 60)
+
 # How many reverse proxies (load balancers) sit in front of the app and append to
 # X-Forwarded-For; 0 means the peer address is the client.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)

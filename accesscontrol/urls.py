@@ -14,6 +14,7 @@ urlpatterns = [
     path("", accounts.home, name="home"),
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
+    path("account/confirm/", accounts.confirm_password, name="sudo"),
     path("healthz", accounts.health, name="health"),
     path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
     # Organization
@@ -62,6 +63,11 @@ urlpatterns = [
     path(WS + "members/", workspaces.workspace_members, name="workspace-members"),
     path(WS + "members/add/", workspaces.workspace_member_add, name="workspace-member-add"),
     path(
+        WS + "members/bulk-role/",
+        workspaces.workspace_members_bulk_role,
+        name="workspace-members-bulk-role",
+    ),
+    path(
         WS + "members/<uuid:member_id>/role/",
         workspaces.workspace_member_role,
         name="workspace-member-role",
@@ -73,6 +79,7 @@ urlpatterns = [
     ),
     path(WS + "settings/", workspaces.workspace_settings, name="workspace-settings"),
     path(WS + "settings/archive/", workspaces.workspace_archive, name="workspace-archive"),
+    path(WS + "settings/delete/", workspaces.workspace_delete, name="workspace-delete"),
     path(WS + "access/", rbac.access_review, name="access-review"),
     path(WS + "access/export.csv", rbac.access_review_export, name="access-review-export"),
     path(WS + "keys/<uuid:key_id>/", rbac.key_access, name="key-access"),

@@ -12,6 +12,7 @@ still in use (once a day per key) and legacy keys refused after the sunset; and 
 ever contains a key.
 """
 
+import copy
 import datetime
 import inspect
 import re
@@ -659,6 +660,69 @@ def escalating_a_workspace_role_records_nothing(w, act):
             role=system_role("Admin"),
             grantor_permissions=editor_permissions,
         )
+    return []
+
+
+@scenario(workspaces.change_workspace_roles)
+def change_workspace_roles_in_bulk(w, act):
+    editor, viewer = ws_membership(w.editor, w.workspace), ws_membership(w.viewer, w.workspace)
+    with act:
+        workspaces.change_workspace_roles(
+            actor=w.workspace_admin,
+            memberships=[editor, viewer],
+            role=system_role("Viewer"),
+            grantor_permissions=WORKSPACE_PERMISSIONS,
+        )
+    # The viewer already was one: one event, for the one change.
+    return [
+        E(
+            "workspace_member.role_changed",
+            w.workspace_admin,
+            editor,
+            w.editor.email,
+            workspace=w.workspace,
+            changes={"before": {"role": "Editor"}, "after": {"role": "Viewer"}},
+        )
+    ]
+
+
+@scenario(workspaces.change_workspace_roles, silent=True)
+def a_bulk_change_with_one_refusal_records_nothing(w, act):
+    viewer = ws_membership(w.viewer, w.workspace)
+    own = ws_membership(w.workspace_admin, w.workspace)  # nobody changes their own role
+    with act, pytest.raises(ValidationError):
+        workspaces.change_workspace_roles(
+            actor=w.workspace_admin,
+            memberships=[viewer, own],
+            role=system_role("Editor"),
+            grantor_permissions=WORKSPACE_PERMISSIONS,
+        )
+    assert ws_membership(w.viewer, w.workspace).role.name == "Viewer"
+    return []
+
+
+@scenario(workspaces.delete_workspace)
+def delete_workspace(w, act):
+    workspace = copy.copy(w.other_workspace)  # deleting clears the pk of the one passed in
+    with act:
+        workspaces.delete_workspace(
+            actor=w.org_admin, workspace=w.other_workspace, confirmation="staging"
+        )
+    return [
+        E(
+            "workspace.deleted",
+            w.org_admin,
+            workspace,
+            workspace=workspace,
+            changes={"before": {"name": "staging", "slug": "staging"}},
+        )
+    ]
+
+
+@scenario(workspaces.delete_workspace, silent=True)
+def deleting_a_workspace_without_its_name_records_nothing(w, act):
+    with act, pytest.raises(ValidationError):
+        workspaces.delete_workspace(actor=w.org_admin, workspace=w.workspace, confirmation="prod")
     return []
 
 

@@ -87,6 +87,8 @@ WORKSPACE_URLS = {
     "workspace-member-remove",
     "workspace-settings",
     "workspace-archive",
+    "workspace-delete",
+    "workspace-members-bulk-role",
     "service-keys",
     "service-key-revoke",
     "workspace-home",
@@ -443,6 +445,26 @@ CASES = [
     ),
     Case("workspace-archive", "GET", (MANAGE, ORG_MANAGE), 200),
     Case("workspace-archive", "POST", (MANAGE, ORG_MANAGE), 302, "workspace.archived"),
+    Case("workspace-delete", "GET", (MANAGE, ORG_MANAGE), 200),
+    Case(
+        "workspace-delete",
+        "POST",
+        (MANAGE, ORG_MANAGE),
+        302,
+        "workspace.deleted",
+        data=lambda w, t: {"confirmation": "production"},
+    ),
+    Case(
+        "workspace-members-bulk-role",
+        "POST",
+        (MANAGE_MEMBERS,),
+        302,
+        "workspace_member.role_changed",
+        data=lambda w, t: {
+            "members": [workspace_membership_of(w, w.viewer).pk],
+            "role": system_role("Editor").pk,
+        },
+    ),
     Case("service-keys", "GET", (MANAGE,), 200),
     Case(
         "service-keys",
@@ -477,6 +499,8 @@ DECLARED = {
     "workspace-member-remove": (MANAGE_MEMBERS,),
     "workspace-settings": (MANAGE,),
     "workspace-archive": (MANAGE, ORG_MANAGE),
+    "workspace-delete": (MANAGE, ORG_MANAGE),
+    "workspace-members-bulk-role": (MANAGE_MEMBERS,),
     "service-keys": (MANAGE,),
     "service-key-revoke": (MANAGE,),
 }
@@ -491,6 +515,7 @@ COVERED_ELSEWHERE = {
     "org-members",
     "workspace-home",
     "workspace-members",
+    "sudo",  # tests/test_sudo.py
 }
 # Pages of other features (audit log, access review), with their own test files.
 OTHER_FEATURES = {
@@ -582,9 +607,9 @@ def test_refused_personas_get_403_or_404_and_change_nothing(client, world, thing
 
 
 def test_the_table_expects_each_status_where_the_rules_say(world):
-    """A check on the table itself: who gets what, counted (37 requests x 8 personas)."""
+    """A check on the table itself: who gets what, counted (40 requests x 8 personas)."""
     statuses = [expected_status(p, c) for c in CASES for p in PERSONAS]
-    assert len(statuses) == 296
+    assert len(statuses) == 320
     assert statuses.count(404) == len(CASES)
     # Only the org admin may do everything; the workspace admin has the workspace's pages.
     assert all(expected_status("org_admin", c) == c.ok for c in CASES)

@@ -1,3 +1,5 @@
+from django import forms
+from django.conf import settings
 from django.contrib.auth import login, logout
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import JsonResponse
@@ -6,6 +8,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accesscontrol import throttle
+from accesscontrol.accounts import sudo
 from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.context_processors import switcher_workspaces
@@ -76,6 +79,59 @@ def _too_many_attempts(request, retry_after):
     )
     response["Retry-After"] = str(retry_after)
     return response
+
+
+class ConfirmPasswordForm(forms.Form):
+    password = forms.CharField(
+        label="Password", strip=False, widget=forms.PasswordInput(attrs={"autofocus": True})
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise forms.ValidationError("That is not your password.")
+        return password
+
+
+@authenticated
+@require_http_methods(["GET", "POST"])
+def confirm_password(request):
+    """Sudo mode: the password again before an action that hands out power."""
+    form = ConfirmPasswordForm(request.user, request.POST or None)
+    if request.method == "POST":
+        # Wrong passwords here count like failed sign-ins: this is no side door for guessing.
+        checks = (
+            (throttle.limit("login-ip"), throttle.client_ip(request)),
+            (throttle.limit("login-account"), request.user.email),
+        )
+        retry_after = throttle.blocked(*checks)
+        if retry_after:
+            form = ConfirmPasswordForm(request.user)
+            form.add_error(None, f"Too many wrong passwords. Try again in {retry_after} seconds.")
+            response = render(
+                request, "accounts/confirm_password.html", {"form": form}, status=429
+            )
+            response["Retry-After"] = str(retry_after)
+            return response
+        if form.is_valid():
+            sudo.grant(request)
+            return redirect(_safe_next(request) or "home")
+        throttle.record_failure(*checks)
+        record_login_failed(request.user.email)
+    return render(
+        request,
+        "accounts/confirm_password.html",
+        {
+            "form": form,
+            "next": _safe_next(request),
+            "sudo_minutes": settings.SUDO_MODE_SECONDS // 60,
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @authenticated

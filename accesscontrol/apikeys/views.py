@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accesscontrol import console
+from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import services
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.rbac.gate import deny, requires
@@ -80,6 +81,7 @@ def _workspace_keys(request):
 @requires("workspaces:manage")
 @require_http_methods(["GET", "POST"])
 @never_cache
+@sudo_required
 def service_keys(request, org_slug, workspace_slug):
     form = ServiceKeyForm(request.organization, request.POST or None)
     created = None
@@ -146,6 +148,7 @@ def _tokens_url(request):
 @requires("organization:read")
 @require_http_methods(["GET", "POST"])
 @never_cache
+@sudo_required
 def personal_tokens(request, org_slug):
     org = request.organization
     can_create = ORG_PATS_CREATE in request.access.permissions and org.allow_personal_access_tokens

@@ -128,6 +128,40 @@ def change_workspace_role(
     return membership
 
 
+def change_workspace_roles(*, actor, memberships, role, grantor_permissions=None) -> int:
+    """Several members to one role: all of them or, if any one is refused, none."""
+    changed = 0
+    with transaction.atomic():
+        for membership in memberships:
+            before = membership.role_id
+            change_workspace_role(
+                actor=actor,
+                membership=membership,
+                role=role,
+                grantor_permissions=grantor_permissions,
+            )
+            changed += before != role.pk
+    return changed
+
+
+def delete_workspace(*, actor, workspace, confirmation: str) -> None:
+    """Delete a workspace and everything in it, once its name is typed back."""
+    if confirmation.strip() != workspace.name:
+        raise ValidationError(
+            {"confirmation": f"Type the workspace's name, {workspace.name}, to confirm."}
+        )
+    with transaction.atomic():
+        audit.record(
+            actor,
+            "workspace.deleted",
+            workspace,
+            workspace=workspace,
+            target_label=workspace.name,
+            before={"name": workspace.name, "slug": workspace.slug},
+        )
+        workspace.delete()
+
+
 def remove_workspace_member(*, actor, membership) -> None:
     workspace = membership.workspace
     with transaction.atomic():

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accesscontrol import console
+from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
@@ -191,6 +192,44 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
     return response
 
 
+@requires("workspaces:manage-members")
+@require_POST
+@sudo_required
+def workspace_members_bulk_role(request, org_slug, workspace_slug):
+    ids = [value for value in request.POST.getlist("members") if _is_uuid(value)]
+    role_id = request.POST.get("role", "")
+    role = (
+        services.assignable_roles(request.organization).filter(pk=role_id).first()
+        if _is_uuid(role_id)
+        else None
+    )
+    memberships = list(
+        request.workspace.memberships.select_related("org_membership__user", "role", "workspace")
+        .filter(pk__in=ids)
+        .order_by("org_membership__user__email")
+    )
+    try:
+        if not memberships:
+            raise ValidationError("Select at least one member.")
+        if role is None:
+            raise ValidationError("Choose one of the roles offered.")
+        changed = services.change_workspace_roles(
+            actor=request.user,
+            memberships=memberships,
+            role=role,
+            grantor_permissions=request.access.permissions,
+        )
+    except ValidationError as exc:
+        message = f"Nothing was changed: {console.errors_of(exc)}"
+        return console.done(request, message, _members_url(request), messages.ERROR)
+    return console.done(
+        request,
+        f"{changed} member{'s' if changed != 1 else ''} now {role.name} "
+        f"({len(memberships) - changed} already were).",
+        _members_url(request),
+    )
+
+
 def _is_uuid(value):
     try:
         uuid.UUID(str(value))
@@ -281,3 +320,32 @@ def workspace_archive(request, org_slug, workspace_slug):
     return console.done(
         request, f"{workspace.name} was {'archived' if archive else 'restored'}.", settings_url
     )
+
+
+class DeleteWorkspaceForm(forms.Form):
+    confirmation = forms.CharField(label="Type the workspace's name to confirm", max_length=100)
+
+
+@requires("workspaces:manage", "organization:manage")
+@require_http_methods(["GET", "POST"])
+@sudo_required
+def workspace_delete(request, org_slug, workspace_slug):
+    workspace = request.workspace
+    form = DeleteWorkspaceForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.delete_workspace(
+                actor=request.user,
+                workspace=workspace,
+                confirmation=form.cleaned_data["confirmation"],
+            )
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return console.done(
+                request,
+                f"{workspace.name} and everything in it was deleted.",
+                reverse("org-workspaces", args=[org_slug]),
+            )
+    template = "workspaces/delete.html#form" if request.htmx else "workspaces/delete.html"
+    return render(request, template, {"form": form}, status=422 if form.errors else 200)

@@ -1,0 +1,62 @@
+"""Sudo mode: the actions that hand out power ask for the password again if the last time the
+user proved it (signing in, or confirming it) is older than SUDO_MODE_SECONDS.
+
+A stolen session cookie then cannot mint API keys, change roles in bulk or delete a workspace.
+"""
+
+import functools
+import time
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.signals import user_logged_in
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+
+SESSION_KEY = "sudo_until"
+
+
+def grant(request) -> None:
+    request.session[SESSION_KEY] = time.time() + settings.SUDO_MODE_SECONDS
+
+
+def is_active(request) -> bool:
+    return request.session.get(SESSION_KEY, 0) > time.time()
+
+
+def _granted_at_login(sender, request, user, **kwargs):
+    if request is not None and hasattr(request, "session"):
+        grant(request)
+
+
+user_logged_in.connect(_granted_at_login, dispatch_uid="sudo-at-login")
+
+
+def _return_to(request) -> str:
+    """Where to come back after confirming: the page the user acted from."""
+    for candidate in (request.headers.get("HX-Current-URL"), request.headers.get("Referer")):
+        if candidate and url_has_allowed_host_and_scheme(
+            candidate, {request.get_host()}, request.is_secure()
+        ):
+            return candidate
+    return request.get_full_path()
+
+
+def sudo_required(view):
+    """Changes (POST) need sudo mode; pages (GET) are shown as usual."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if request.method == "GET" or is_active(request):
+            return view(request, *args, **kwargs)
+        url = f"{reverse('sudo')}?{urlencode({'next': _return_to(request)})}"
+        messages.info(request, "Confirm your password to continue; nothing was changed.")
+        if request.htmx:
+            response = HttpResponse(status=204)
+            response["HX-Redirect"] = url
+            return response
+        return redirect(url)
+
+    return wrapped
