@@ -167,6 +167,9 @@ DATABASES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": cache_from_url(env_str("CACHE_URL", "locmem://"))}
+# Several deployments (or test runs) can share one Redis.
+CACHES["default"]["KEY_PREFIX"] = env_str("CACHE_KEY_PREFIX", "accesscontrol")
+SHARED_CACHE = CACHES["default"]["BACKEND"].endswith("RedisCache")
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "login"
@@ -187,6 +190,15 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# Production is served over HTTPS (TLS usually ends at the load balancer): secure cookies, HSTS
+# and a redirect from plain HTTP. HTTPS=0 only for local development and loopback benchmarks.
+HTTPS = env_bool("HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -216,8 +228,10 @@ THROTTLES = {
     "key": env_rate("THROTTLE_KEY", "20/60"),
 }
 # Cache authenticated API principals per process, checked against the organization's
-# authorization version in the shared cache on every request (apikeys/authentication.py).
-AUTHZ_CACHE = env_bool("AUTHZ_CACHE", True)
+# authorization version in the shared cache on every request (apikeys/authentication.py). On by
+# default only with Redis: with a per-process cache, other processes would not see a version
+# move (rbac.W001 says so if it is forced on).
+AUTHZ_CACHE = env_bool("AUTHZ_CACHE", SHARED_CACHE)
 
 # Sudo mode: creating keys, changing roles in bulk and deleting a workspace ask for the
 # password again when it was last given (sign-in or confirmation) longer ago than this.
@@ -226,6 +240,9 @@ SUDO_MODE_SECONDS = env_int("SUDO_MODE_SECONDS", 15 * 60)
 # How many reverse proxies (load balancers) sit in front of the app and append to
 # X-Forwarded-For; 0 means the peer address is the client.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT:
+    # Only a proxy we trust may tell us the original request was HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # The date LangSmith announced for refusing legacy ls__ keys.
 LEGACY_API_KEY_SUNSET = env_date("LEGACY_API_KEY_SUNSET", "2024-07-01")
@@ -233,16 +250,30 @@ LEGACY_API_KEY_SUNSET = env_date("LEGACY_API_KEY_SUNSET", "2024-07-01")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_keys": {"()": "accesscontrol.apikeys.redaction.RedactKeysFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact_keys"]},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
+# Error reports (500 emails, the debug page) hide keys found in any frame's variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "accesscontrol.apikeys.redaction.KeyScrubbingReporterFilter"
+
 # Invitation links go out by email; in development the console backend prints them.
-MAILERS = {
-    "default": {
-        "BACKEND": env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
+_email_backend = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends." + ("console.EmailBackend" if DEBUG else "smtp.EmailBackend"),
+)
+MAILERS = {"default": {"BACKEND": _email_backend}}
+if _email_backend.endswith("smtp.EmailBackend"):
+    MAILERS["default"]["OPTIONS"] = {
+        "host": env_str("EMAIL_HOST", "localhost"),
+        "port": env_int("EMAIL_PORT", 587),
+        "username": env_str("EMAIL_HOST_USER", ""),
+        "password": env_str("EMAIL_HOST_PASSWORD", ""),
+        "use_tls": env_bool("EMAIL_USE_TLS", True),
     }
-}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "accesscontrol@localhost")
 # Where the console lives, for links in emails (services have no request to build them from).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

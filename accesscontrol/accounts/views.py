@@ -5,6 +5,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accesscontrol import throttle
@@ -36,6 +37,7 @@ def _safe_next(request):
 
 @public
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("password")
 def login_view(request):
     if request.user.is_authenticated and request.method == "GET":
         return redirect(_safe_next(request) or "home")
@@ -99,6 +101,7 @@ class ConfirmPasswordForm(forms.Form):
 
 @authenticated
 @require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("password")
 def confirm_password(request):
     """Sudo mode: the password again before an action that hands out power."""
     form = ConfirmPasswordForm(request.user, request.POST or None)

@@ -44,3 +44,19 @@ def check_every_api_operation_declares_access(app_configs=None, **kwargs):
         for path, method, view in operations()
         if rule_of(view) is None
     ]
+
+
+@checks.register(checks.Tags.caches)
+def check_authorization_cache_is_shared(app_configs=None, **kwargs):
+    from django.conf import settings
+
+    if settings.AUTHZ_CACHE and not settings.SHARED_CACHE and not settings.DEBUG:
+        return [
+            checks.Warning(
+                "AUTHZ_CACHE is on with a per-process cache: with more than one app process, a "
+                "permission change may reach the others only after minutes.",
+                hint="Set CACHE_URL=redis://... (every process must share it), or AUTHZ_CACHE=0.",
+                id="rbac.W001",
+            )
+        ]
+    return []

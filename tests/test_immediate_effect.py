@@ -1,0 +1,241 @@
+"""Access changes take effect on the very next request, on every process (ASVS 8.3.2).
+
+Two real server processes (gunicorn, one worker each) share PostgreSQL and Redis, as two app
+nodes behind a load balancer would. Each caches API principals in memory; the authorization
+version in Redis is what tells them a cached principal is out of date. The control test runs the
+same scenario with a per-process cache and shows the stale answer this design exists to prevent,
+so the main test could fail if the versions stopped being shared.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from accesscontrol.apikeys import services as keys
+from accesscontrol.apikeys.models import ServiceKey
+from accesscontrol.rbac import services as rbac
+from accesscontrol.workspaces import services as workspaces
+from accesscontrol.workspaces.models import WorkspaceMembership
+from tests.conftest import pat_for, service_key_for
+from tests.factories import system_role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def shared_redis(settings, on_postgres):
+    if not redis_answers():
+        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+    prefix = f"test-immediate-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield prefix
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    return (
+        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
+@contextmanager
+def two_servers(cache_url, prefix):
+    """Two app processes on the test database; yields their base URLs."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CACHE_URL": cache_url,
+        "CACHE_KEY_PREFIX": prefix,
+        "AUTHZ_CACHE": "1",
+        "SECRET_KEY": "test-only-insecure-secret-key",
+        "DEBUG": "0",
+        "HTTPS": "0",
+        "ALLOWED_HOSTS": "127.0.0.1",
+    }
+    processes, urls = [], []
+    try:
+        for _ in range(2):
+            port = free_port()
+            processes.append(
+                subprocess.Popen(
+                    [
+                        *(sys.executable, "-m", "gunicorn", "accesscontrol.wsgi:application"),
+                        *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
+                        *("--log-level", "warning"),
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                )
+            )
+            urls.append(f"http://127.0.0.1:{port}")
+        for url, process in zip(urls, processes, strict=True):
+            wait_until_up(url, process)
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def wait_until_up(url, process):
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"server at {url} did not come up in 30 s")
+
+
+def call(base, method, path, key, tenant=None, body=None):
+    headers = {"X-API-Key": key, "Content-Type": "application/json"}
+    if tenant is not None:
+        headers["X-Tenant-Id"] = str(tenant)
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{base}/api/v1{path}", data=data, headers=headers, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def new_dataset(base, key, tenant=None):
+    return call(base, "POST", "/datasets", key, tenant, {"name": f"ds-{uuid.uuid4().hex[:10]}"})
+
+
+def warm(urls, request):
+    """Three requests per process: the last ones are served from each process's cache."""
+    for base in urls:
+        for _ in range(3):
+            status, body = request(base)
+            assert status in (200, 201), body
+
+
+def everywhere(urls, request):
+    return [request(base)[0] for base in urls]
+
+
+def test_every_change_is_seen_by_both_processes_on_the_next_request(world, shared_redis):
+    ws = world.workspace
+    editor_pat = pat_for(world.editor, world.org)
+    admin_pat = pat_for(world.workspace_admin, world.org)
+    admin_key = service_key_for(ws, "Admin")
+    writers = rbac.create_role(
+        actor=world.org_admin,
+        organization=world.org,
+        name="Dataset writers",
+        permissions=["datasets:read", "datasets:create", "workspaces:read"],
+    )
+    writer_key = service_key_for(ws, "Dataset writers")
+    org_admin_pat = pat_for(world.org_admin, world.org)
+
+    with two_servers(REDIS_URL, shared_redis) as urls:
+        # 1. A role change: Editor -> Viewer.
+        warm(urls, lambda base: new_dataset(base, editor_pat, ws.pk))
+        membership = WorkspaceMembership.objects.get(
+            workspace=ws, org_membership__user=world.editor
+        )
+        workspaces.change_workspace_role(
+            actor=world.org_admin, membership=membership, role=system_role("Viewer")
+        )
+        assert everywhere(urls, lambda base: new_dataset(base, editor_pat, ws.pk)) == [403, 403]
+
+        # 2. A membership removal.
+        warm(urls, lambda base: call(base, "GET", "/datasets", admin_pat, ws.pk))
+        membership = WorkspaceMembership.objects.get(
+            workspace=ws, org_membership__user=world.workspace_admin
+        )
+        workspaces.remove_workspace_member(actor=world.org_admin, membership=membership)
+        statuses = everywhere(urls, lambda base: call(base, "GET", "/datasets", admin_pat, ws.pk))
+        assert statuses == [403, 403]
+
+        # 3. A key revocation.
+        warm(urls, lambda base: call(base, "GET", "/datasets", admin_key))
+        key = ServiceKey.objects.get(workspace=ws, name="Admin key")
+        keys.revoke_service_key(actor=world.org_admin, key=key)
+        assert everywhere(urls, lambda base: call(base, "GET", "/datasets", admin_key)) == [
+            401,
+            401,
+        ]
+
+        # 4. A role edit: the custom role loses datasets:create.
+        warm(urls, lambda base: new_dataset(base, writer_key))
+        rbac.update_role(
+            actor=world.org_admin, role=writers, permissions=["datasets:read", "workspaces:read"]
+        )
+        assert everywhere(urls, lambda base: new_dataset(base, writer_key)) == [403, 403]
+
+        # 5. A deactivated user: their tokens stop.
+        warm(urls, lambda base: call(base, "GET", "/datasets", org_admin_pat, ws.pk))
+        world.org_admin.is_active = False
+        world.org_admin.save()
+        statuses = everywhere(
+            urls, lambda base: call(base, "GET", "/datasets", org_admin_pat, ws.pk)
+        )
+        assert statuses == [401, 401]
+
+
+def test_control_without_a_shared_cache_the_other_process_would_answer_stale(world, settings):
+    """Why the version must live in Redis: with per-process caches a revoked key still works."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://...)")
+    admin_key = service_key_for(world.workspace, "Admin")
+    with two_servers("locmem://", "control") as urls:
+        warm(urls, lambda base: call(base, "GET", "/datasets", admin_key))
+        key = ServiceKey.objects.get(workspace=world.workspace, name="Admin key")
+        keys.revoke_service_key(actor=world.org_admin, key=key)
+        assert everywhere(urls, lambda base: call(base, "GET", "/datasets", admin_key)) == [
+            200,
+            200,
+        ]
