@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in python3.12 python3.13 python3 $(HOME)/.pyenv/versions
 	&& { command -v $$p; break; }; done)
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint install screenshots clean
+.PHONY: run test lint install screenshots clean bench serve
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 or newer is required (Django 6.1)"; exit 1; }
@@ -28,6 +28,15 @@ test: install
 
 screenshots: install
 	SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_screenshots.py -p no:xdist -q
+
+# Benchmarks: their own database on the machine's PostgreSQL, ratios printed and written to
+# bench/RESULTS.md. Peers compared against are installed into .venv-bench only.
+bench: install
+	bash bench/run.sh
+
+# The production configuration on one machine: gunicorn, whitenoise, PostgreSQL, Redis.
+serve: install
+	bash deploy/serve.sh
 
 lint: install
 	$(BIN)/ruff check .

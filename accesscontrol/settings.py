@@ -187,6 +187,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Hashed, compressed file names (served by whitenoise with far-future caching) once
+# collectstatic has run; `make serve` does that.
+if env_bool("STATIC_MANIFEST", False):
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
