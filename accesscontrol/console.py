@@ -5,6 +5,7 @@ confirmation page that works without JavaScript and opens in a dialog with it.
 """
 
 import json
+import uuid
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -56,3 +57,12 @@ def add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def is_uuid(value) -> bool:
+    """Ids in forms and URLs are checked before they reach a query (no 500 on garbage)."""
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

@@ -169,7 +169,7 @@ def create_service_key(
             hint=keys.display_hint(raw),
             expires_at=expires_at,
             created_by=creator if creator is not None and creator.pk else None,
-            created_by_label=_actor_label(actor),
+            created_by_label=audit.describe_actor(actor)["actor_label"],
         )
         audit.record(
             actor,
@@ -188,11 +188,6 @@ def create_service_key(
         )
     return key, raw
 
-
-def _actor_label(actor):
-    if actor is None:
-        return "system"
-    return getattr(actor, "audit_label", None) or actor.email
 
 
 def revoke_service_key(*, actor, key):

@@ -233,11 +233,6 @@ def _new_token(invitation):
     return raw
 
 
-def _actor_label(actor):
-    if actor is None:
-        return "system"
-    return getattr(actor, "audit_label", None) or actor.email
-
 
 def invite_member(
     *,
@@ -278,7 +273,7 @@ def invite_member(
         org_role=org_role,
         workspace_role=workspace_role if workspaces else None,
         created_by=creator if creator is not None and creator.pk else None,
-        created_by_label=_actor_label(actor),
+        created_by_label=audit.describe_actor(actor)["actor_label"],
     )
     raw = _new_token(invitation)
     try:
@@ -336,7 +331,8 @@ def resend_invitation(*, actor, invitation):
             target_label=invitation.email,
             after={"expires_at": invitation.expires_at.isoformat()},
         )
-        transaction.on_commit(lambda: _send_invitation(invitation, raw, _actor_label(actor)))
+        sender = audit.describe_actor(actor)["actor_label"]
+        transaction.on_commit(lambda: _send_invitation(invitation, raw, sender))
     return invitation, raw
 
 

@@ -1,5 +1,4 @@
 import datetime
-import uuid
 
 from django import forms
 from django.contrib import messages
@@ -119,7 +118,7 @@ def campaign_decide(request, org_slug, campaign_id):
         decision = request.POST.get("decision", "")
     else:
         ids, decision = request.POST.getlist("item"), request.POST.get("decision", "")
-    ids = [i for i in map(str, ids) if _is_uuid(i)]
+    ids = [i for i in map(str, ids) if console.is_uuid(i)]
     try:
         count = services.decide(
             actor=request.user, campaign=campaign, item_ids=ids, decision=decision
@@ -137,13 +136,6 @@ def campaign_decide(request, org_slug, campaign_id):
         return response
     return console.done(request, f"{count} item(s) marked {decision}.", url)
 
-
-def _is_uuid(value):
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @requires("organization:manage")

@@ -1,4 +1,3 @@
-import uuid
 
 from django import forms
 from django.contrib import messages
@@ -157,7 +156,7 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
     membership = _membership(request, member_id)
     role_id = request.POST.get("role", "")
     roles = services.assignable_roles(request.organization)
-    role = roles.filter(pk=role_id).first() if _is_uuid(role_id) else None
+    role = roles.filter(pk=role_id).first() if console.is_uuid(role_id) else None
     error = None
     try:
         if role is None:
@@ -196,11 +195,11 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
 @require_POST
 @sudo_required
 def workspace_members_bulk_role(request, org_slug, workspace_slug):
-    ids = [value for value in request.POST.getlist("members") if _is_uuid(value)]
+    ids = [value for value in request.POST.getlist("members") if console.is_uuid(value)]
     role_id = request.POST.get("role", "")
     role = (
         services.assignable_roles(request.organization).filter(pk=role_id).first()
-        if _is_uuid(role_id)
+        if console.is_uuid(role_id)
         else None
     )
     memberships = list(
@@ -229,13 +228,6 @@ def workspace_members_bulk_role(request, org_slug, workspace_slug):
         _members_url(request),
     )
 
-
-def _is_uuid(value):
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 @requires("workspaces:manage-members")
