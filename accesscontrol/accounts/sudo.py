@@ -34,24 +34,30 @@ def _granted_at_login(sender, request, user, **kwargs):
 user_logged_in.connect(_granted_at_login, dispatch_uid="sudo-at-login")
 
 
-def _return_to(request) -> str:
+def _return_to(request, fallback) -> str:
     """Where to come back after confirming: the page the user acted from."""
     for candidate in (request.headers.get("HX-Current-URL"), request.headers.get("Referer")):
         if candidate and url_has_allowed_host_and_scheme(
             candidate, {request.get_host()}, request.is_secure()
         ):
             return candidate
-    return request.get_full_path()
+    return fallback(request) if fallback else request.get_full_path()
 
 
-def sudo_required(view):
-    """Changes (POST) need sudo mode; pages (GET) are shown as usual."""
+def sudo_required(view=None, *, return_to=None):
+    """Changes (POST) need sudo mode; pages (GET) are shown as usual.
+
+    Without a referring page the user comes back to the URL they posted to, or to
+    `return_to(request)` for actions whose URL has no page of its own.
+    """
+    if view is None:
+        return functools.partial(sudo_required, return_to=return_to)
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
         if request.method == "GET" or is_active(request):
             return view(request, *args, **kwargs)
-        url = f"{reverse('sudo')}?{urlencode({'next': _return_to(request)})}"
+        url = f"{reverse('sudo')}?{urlencode({'next': _return_to(request, return_to)})}"
         messages.info(request, "Confirm your password to continue; nothing was changed.")
         if request.htmx:
             response = HttpResponse(status=204)

@@ -51,7 +51,13 @@ def login_view(request):
         # Checked before the password, so a locked-out guesser learns nothing more.
         retry_after = throttle.blocked(*checks)
         if retry_after:
-            return _too_many_attempts(request, retry_after)
+            return _too_many_attempts(
+                request,
+                retry_after,
+                "accounts/login.html",
+                {"form": EmailAuthenticationForm(request), "next": _safe_next(request)},
+                "failed sign-in attempts",
+            )
         if form.is_valid():
             user = form.get_user()
             login(request, user)  # cycles the session key
@@ -68,17 +74,10 @@ def login_view(request):
     )
 
 
-def _too_many_attempts(request, retry_after):
+def _too_many_attempts(request, retry_after, template, context, what):
     minutes = max(1, -(-retry_after // 60))
-    form = EmailAuthenticationForm(request)
-    form.add_error(
-        None,
-        f"Too many failed sign-in attempts. Try again in {minutes} minute"
-        f"{'s' if minutes > 1 else ''}.",
-    )
-    response = render(
-        request, "accounts/login.html", {"form": form, "next": _safe_next(request)}, status=429
-    )
+    error = f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
+    response = render(request, template, {**context, "error": error}, status=429)
     response["Retry-After"] = str(retry_after)
     return response
 
@@ -113,13 +112,13 @@ def confirm_password(request):
         )
         retry_after = throttle.blocked(*checks)
         if retry_after:
-            form = ConfirmPasswordForm(request.user)
-            form.add_error(None, f"Too many wrong passwords. Try again in {retry_after} seconds.")
-            response = render(
-                request, "accounts/confirm_password.html", {"form": form}, status=429
+            return _too_many_attempts(
+                request,
+                retry_after,
+                "accounts/confirm_password.html",
+                _confirm_context(request),
+                "wrong passwords",
             )
-            response["Retry-After"] = str(retry_after)
-            return response
         if form.is_valid():
             sudo.grant(request)
             return redirect(_safe_next(request) or "home")
@@ -128,13 +127,17 @@ def confirm_password(request):
     return render(
         request,
         "accounts/confirm_password.html",
-        {
-            "form": form,
-            "next": _safe_next(request),
-            "sudo_minutes": settings.SUDO_MODE_SECONDS // 60,
-        },
+        _confirm_context(request, form),
         status=400 if form.errors else 200,
     )
+
+
+def _confirm_context(request, form=None):
+    return {
+        "form": form or ConfirmPasswordForm(request.user),
+        "next": _safe_next(request),
+        "sudo_minutes": settings.SUDO_MODE_SECONDS // 60,
+    }
 
 
 @authenticated

@@ -21,7 +21,7 @@ from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import services
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.rbac.gate import deny, requires
-from accesscontrol.rbac.permissions import ORG_PATS_CREATE
+from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_PATS_CREATE
 from accesscontrol.workspaces.services import assignable_roles
 
 LIFETIMES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year")]
@@ -73,9 +73,17 @@ def _keys_url(request):
     return reverse("service-keys", args=[request.organization.slug, request.workspace.slug])
 
 
+def key_scope(request) -> Q:
+    """The service keys a workspace's pages show: its own, and org-wide ones to org managers."""
+    scope = Q(workspace=request.workspace)
+    if ORG_MANAGE in request.access.permissions:
+        scope |= Q(workspace__isnull=True)
+    return scope
+
+
 def _workspace_keys(request):
     keys = ServiceKey.objects.filter(organization=request.organization).select_related("role")
-    return keys.filter(Q(workspace=request.workspace) | Q(workspace__isnull=True))
+    return keys.filter(key_scope(request))
 
 
 @requires("workspaces:manage")

@@ -147,7 +147,10 @@ def change_org_role(request, member_id: uuid.UUID, payload: OrgMemberPatch):
     org = request.auth.organization
     membership = services.get_membership(org, member_id)
     return services.change_org_role(
-        actor=request.auth.key, membership=membership, org_role=payload.org_role
+        actor=request.auth.key,
+        membership=membership,
+        org_role=payload.org_role,
+        grantor_permissions=request.auth.access.permissions,
     )
 
 

@@ -21,7 +21,12 @@ from accesscontrol.organizations.models import (
     OrgRole,
     Plan,
 )
-from accesscontrol.rbac.services import check_can_grant, check_role_assignable
+from accesscontrol.rbac.services import (
+    check_can_grant,
+    check_can_grant_org_role,
+    check_not_self,
+    check_role_assignable,
+)
 from accesscontrol.workspaces.models import WorkspaceMembership
 
 
@@ -120,7 +125,9 @@ def _lock_membership(membership) -> OrganizationMembership:
             pk=membership.pk
         )
     except OrganizationMembership.DoesNotExist:
-        raise ValidationError("This person is no longer a member of the organization.") from None
+        raise ValidationError(
+            "This person is no longer a member of the organization.", code="not_found"
+        ) from None
 
 
 def _ensure_another_admin(membership):
@@ -134,11 +141,13 @@ def _ensure_another_admin(membership):
         )
 
 
-def change_org_role(*, actor, membership, org_role) -> OrganizationMembership:
+def change_org_role(
+    *, actor, membership, org_role, grantor_permissions=None
+) -> OrganizationMembership:
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
-    if getattr(getattr(actor, "user", actor), "pk", None) == membership.user_id:
-        raise ValidationError("You cannot change your own organization role.", code="permission")
+    check_not_self(actor, membership.user, "You cannot change your own organization role.")
+    check_can_grant_org_role(org_role, grantor_permissions)
     with transaction.atomic():
         membership = _lock_membership(membership)
         before = membership.org_role
@@ -252,6 +261,7 @@ def invite_member(
         raise ValidationError({"email": "Enter a valid email address."}) from None
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
+    check_can_grant_org_role(org_role, grantor_permissions)
     workspaces = list(workspaces)
     if any(ws.organization_id != organization.pk for ws in workspaces):
         raise ValidationError({"workspaces": "No such workspace in this organization."})

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accesscontrol import console
 from accesscontrol.accounts.models import User
 from accesscontrol.accounts.services import sign_up
+from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole, Plan
 from accesscontrol.organizations.services import accept_invitation as accept_invitation_service
@@ -102,6 +103,7 @@ def _members_url(org):
 
 @requires("organization:manage")
 @require_POST
+@sudo_required
 def org_member_role(request, org_slug, member_id):
     """Inline change of an organization role: htmx swaps the row, or a plain form redirects."""
     org = request.organization
@@ -109,11 +111,17 @@ def org_member_role(request, org_slug, member_id):
     error = None
     try:
         membership = services.change_org_role(
-            actor=request.user, membership=membership, org_role=request.POST.get("org_role", "")
+            actor=request.user,
+            membership=membership,
+            org_role=request.POST.get("org_role", ""),
+            grantor_permissions=request.access.permissions,
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
-        membership.refresh_from_db()
+        current = org.memberships.select_related("user").filter(pk=member_id).first()
+        if current is None:  # removed by someone else meanwhile: the row has nothing to show
+            return console.done(request, error, _members_url(org), messages.ERROR)
+        membership = current
     if not request.htmx:
         level = messages.ERROR if error else messages.SUCCESS
         return console.done(
@@ -202,6 +210,7 @@ def _grantor_in(request, workspaces):
 
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
+@sudo_required
 def org_invite(request, org_slug):
     org = request.organization
     form = InviteForm(org, request.POST or None)

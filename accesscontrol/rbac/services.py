@@ -5,7 +5,7 @@ from django.db import IntegrityError, transaction
 
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ADMIN, WORKSPACE_PERMISSIONS
+from accesscontrol.rbac.permissions import ADMIN, ORG_ROLE_PERMISSIONS, WORKSPACE_PERMISSIONS
 
 
 def clean_permissions(codes) -> list[str]:
@@ -163,12 +163,45 @@ def delete_role(*, actor, role) -> None:
         role.delete()
 
 
+def people_behind(actor) -> set:
+    """The users an actor acts for: a user, a token's owner, a service key's creator."""
+    if actor is None:
+        return set()
+    for attribute in ("created_by_id", "user_id"):
+        if hasattr(actor, attribute):
+            return {getattr(actor, attribute)} - {None}
+    user = getattr(actor, "user", actor)
+    return {getattr(user, "pk", None)} - {None}
+
+
+def check_not_self(actor, member_user, message="You cannot change your own role.") -> None:
+    # A key its owner made is the owner too: it must not lift them back after a demotion.
+    if member_user is not None and member_user.pk in people_behind(actor):
+        raise ValidationError(message, code="permission")
+
+
+def check_can_grant_org_role(org_role, grantor_permissions) -> None:
+    """Making someone an org admin gives every permission: only who holds them all may."""
+    if grantor_permissions is None or org_role != "admin":
+        return  # members and viewers hold nothing an organization manager could not grant
+    beyond = ORG_ROLE_PERMISSIONS[org_role] - grantor_permissions
+    if beyond:
+        raise ValidationError(
+            {
+                "org_role": ValidationError(
+                    f"The organization role {org_role!r} holds permissions you do not: "
+                    + ", ".join(sorted(beyond)),
+                    code="escalation",
+                )
+            }
+        )
+
+
 def check_can_grant(role, grantor_permissions, *, actor=None, member_user=None) -> None:
     """Nobody hands out a permission they do not hold, and nobody changes their own role."""
     if grantor_permissions is None:
         return  # the system itself (seed, imports)
-    if member_user is not None and getattr(actor, "pk", None) == member_user.pk:
-        raise ValidationError("You cannot change your own role.", code="permission")
+    check_not_self(actor, member_user)
     beyond = role.permission_set - grantor_permissions
     if beyond:
         message = f"The role {role.name!r} holds permissions you do not: " + ", ".join(

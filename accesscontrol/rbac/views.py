@@ -12,8 +12,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol import console
+from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys.authentication import service_key_access
 from accesscontrol.apikeys.models import ServiceKey
+from accesscontrol.apikeys.views import key_scope
 from accesscontrol.rbac import review, services
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
@@ -104,6 +106,7 @@ def _role_form_page(request, form, role=None, usage=None):
 
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
+@sudo_required
 def role_create(request, org_slug):
     org = request.organization
     if not org.has_workspace_rbac:
@@ -126,6 +129,7 @@ def role_create(request, org_slug):
 
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
+@sudo_required
 def role_edit(request, org_slug, role_id):
     org = request.organization
     role = get_object_or_404(org.roles, pk=role_id)
@@ -285,7 +289,7 @@ def member_access(request, org_slug, member_id):
 def key_access(request, org_slug, workspace_slug, key_id):
     key = get_object_or_404(
         ServiceKey.objects.filter(organization=request.organization)
-        .filter(Q(workspace=request.workspace) | Q(workspace__isnull=True))
+        .filter(key_scope(request))
         .select_related("role", "organization", "workspace"),
         pk=key_id,
     )

@@ -8,7 +8,7 @@ from ninja import Field, Schema, Status
 
 from accesscontrol.accounts.models import User
 from accesscontrol.api.router import GatedRouter
-from accesscontrol.rbac.gate import requires
+from accesscontrol.rbac.gate import api_error, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.workspaces import services
@@ -72,6 +72,18 @@ def get_workspace(request, workspace_id: uuid.UUID):
 )
 @requires("workspaces:manage", workspace_param="workspace_id")
 def update_workspace(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
+    p = request.auth
+    if payload.archived is not None and ORG_MANAGE not in p.access_in(
+        request.target_workspace
+    ).permissions:
+        # Archiving and restoring are the organization's decision, as in the console.
+        return api_error(
+            403,
+            "permission_denied",
+            f"{p.label} needs {ORG_MANAGE} to archive or restore a workspace.",
+            required=ORG_MANAGE,
+            principal=p.label,
+        )
     return services.update_workspace(
         actor=request.auth.key,
         workspace=request.target_workspace,

@@ -94,7 +94,9 @@ def _lock_workspace_membership(membership) -> WorkspaceMembership:
         .first()
     )
     if locked is None:
-        raise ValidationError("This person is no longer a member of the workspace.")
+        raise ValidationError(
+            "This person is no longer a member of the workspace.", code="not_found"
+        )
     return locked
 
 
@@ -106,7 +108,7 @@ def change_workspace_role(
     check_can_grant(
         role,
         grantor_permissions,
-        actor=getattr(actor, "user", actor),
+        actor=actor,
         member_user=membership.org_membership.user,
     )
     with transaction.atomic():
@@ -114,6 +116,13 @@ def change_workspace_role(
         before = membership.role
         if before.pk == role.pk:
             return membership
+        if grantor_permissions is not None and before.permission_set - grantor_permissions:
+            # Nobody changes the role of someone who holds more than they do.
+            raise ValidationError(
+                f"{membership.user.email} is {before.name}, which holds permissions you do not: "
+                "only someone who holds them all may change their role.",
+                code="permission",
+            )
         membership.role = role
         membership.save(update_fields=["role"])
         audit.record(

@@ -193,7 +193,7 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
 
 @requires("workspaces:manage-members")
 @require_POST
-@sudo_required
+@sudo_required(return_to=lambda request: _members_url(request))
 def workspace_members_bulk_role(request, org_slug, workspace_slug):
     ids = [value for value in request.POST.getlist("members") if console.is_uuid(value)]
     role_id = request.POST.get("role", "")
