@@ -1665,7 +1665,7 @@ def test_unknown_ids_never_turn_into_a_grant(client, world):
 
 def test_a_service_key_its_owner_made_cannot_change_its_owners_role(client, world):
     """A workspace admin makes an Admin key, is demoted, and tries to climb back with the key."""
-    admin_key, row = create_service_key(
+    admin_key, _row = create_service_key(
         actor=world.workspace_admin,
         grantor_permissions=WORKSPACE_PERMISSIONS,
         organization=world.org,

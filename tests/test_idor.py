@@ -320,17 +320,7 @@ ROUTES = CONSOLE_ROUTES + API_ROUTES
 # --- bugs found: each (route, method) runs in its own strict xfail test until it is fixed -----
 
 # "METHOD path template" -> what is wrong. Remove an entry when its strict xfail starts passing.
-RUN_PATCH_ACCEPTED = (
-    "PATCH /runs/{run_id} answers 202 'Run updated' for a run of another workspace or "
-    "organization (and for any unknown id, or an id of another kind): nothing changes and the "
-    "answer is the same as for a made-up id, so nothing leaks, but it is not the 404 that "
-    "ARCHITECTURE §6.4 promises (resources.services.ingest_runs drops patches of runs the "
-    "workspace does not have; the single-run PATCH could look the run up first)"
-)
-KNOWN_BUGS = {
-    f"PATCH {API_PREFIX}/runs/{{run_id}}": RUN_PATCH_ACCEPTED,
-    "PATCH /runs/{run_id}": RUN_PATCH_ACCEPTED,  # the same operation at the SDK's root path
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 # --- objects of every kind, in one workspace ----------------------------------------------------

@@ -1201,3 +1201,33 @@ def test_list_pages_use_a_constant_number_of_queries(client, world, kind, rows):
     assert response.status_code == 200
     assert body(response).count("<tr id=") == min(rows, 50)
     assert len(queries) == LIST_QUERIES[kind], "\n".join(q["sql"] for q in queries.captured_queries)
+
+
+def test_a_run_page_shows_feedback_whatever_shape_its_source_has(client, world):
+    """The SDK sends feedback_source as it likes: {}, {"user": ...}, no "type" at all."""
+    import uuid
+
+    from django.utils import timezone
+
+    from accesscontrol.resources.models import Feedback, Project, Run
+
+    project = Project.objects.create(workspace=world.workspace, name="p")
+    run_id = uuid.uuid4()
+    run = Run.objects.create(
+        id=run_id,
+        trace_id=run_id,
+        workspace=world.workspace,
+        project=project,
+        name="r",
+        run_type="llm",
+        start_time=timezone.now(),
+    )
+    for source in ({}, {"user": "bob"}, {"type": "app"}, {"type": None}):
+        Feedback.objects.create(
+            workspace=world.workspace, run_id=run.pk, key=f"k{len(source)}", feedback_source=source
+        )
+    client.force_login(world.viewer)
+    response = client.get(f"/o/acme/w/production/projects/{project.pk}/runs/{run.pk}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "bob" in body and "app" in body

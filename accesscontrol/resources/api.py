@@ -245,6 +245,8 @@ def create_run(request, payload: RunIn):
 @router.patch("/runs/{uuid:run_id}", response={202: dict}, summary="Complete or change a run")
 @requires("runs:create")
 def update_run(request, run_id: uuid.UUID, payload: RunPatchBody):
+    # Batches skip unknown runs (a patch may race its post); one run by id is a 404 like any other.
+    get_object_or_404(Run.objects.in_workspace(ws(request)).only("pk"), pk=run_id)
     services.ingest_runs(workspace=ws(request), patches=[{**payload.dict(), "id": run_id}])
     return Status(202, {"message": "Run updated"})
 

@@ -158,6 +158,12 @@ class Feedback(WorkspaceOwned):
     def __str__(self):
         return f"{self.key} on {self.run_id}"
 
+    @property
+    def source_label(self) -> str:
+        """Who gave it: the SDK sends any shape of source, so nothing here may be assumed."""
+        source = self.feedback_source if isinstance(self.feedback_source, dict) else {}
+        return str(source.get("user") or source.get("type") or "api")
+
 
 class Prompt(WorkspaceOwned):
     name = models.CharField(max_length=255)
