@@ -84,7 +84,7 @@ def cache_from_url(url: str) -> dict:
             "LOCATION": parts.netloc or "accesscontrol",
         }
     if parts.scheme in {"redis", "rediss"}:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"BACKEND": "accesscontrol.cache.RedisCache", "LOCATION": url}
     if parts.scheme == "dummy":
         return {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
     raise ImproperlyConfigured(

@@ -45,17 +45,25 @@ def _counter(rule: Limit, ident: str, now: float) -> tuple[str, int]:
     return f"throttle:{rule.scope}:{name}:{window}", retry_after
 
 
-def blocked(*checks: tuple[Limit, str]) -> int | None:
-    """Seconds until the client may try again, or None if no limit is reached."""
+def counters(*checks: tuple[Limit, str]) -> list[tuple[str, Limit, int]]:
+    """(cache key, limit, seconds left in the window) for each check, read with get_many."""
     now = time.time()
-    counters = {_counter(rule, ident, now): rule for rule, ident in checks}
-    counts = cache.get_many([key for key, _ in counters])
-    waits = [
-        retry_after
-        for (key, retry_after), rule in counters.items()
-        if counts.get(key, 0) >= rule.attempts
-    ]
+    result = []
+    for rule, ident in checks:
+        key, retry_after = _counter(rule, ident, now)
+        result.append((key, rule, retry_after))
+    return result
+
+
+def over_limit(current: list[tuple[str, Limit, int]], counts: dict) -> int | None:
+    """Seconds until the client may try again, or None if no limit is reached."""
+    waits = [wait for key, rule, wait in current if counts.get(key, 0) >= rule.attempts]
     return max(waits) if waits else None
+
+
+def blocked(*checks: tuple[Limit, str]) -> int | None:
+    current = counters(*checks)
+    return over_limit(current, cache.get_many([key for key, _, _ in current]))
 
 
 def record_failure(*checks: tuple[Limit, str]) -> None:

@@ -762,3 +762,38 @@ def test_requests_never_log_the_key(client, world, caplog):
         assert secret_of(raw) not in text
         assert secret_of(raw)[:12] not in text
     assert_no_key_in_audit(every_key)
+
+
+def test_a_warm_key_costs_no_query_and_one_cache_round_trip(
+    client, world, django_assert_num_queries
+):
+    """The hot path (ARCHITECTURE §9): the principal is cached in the process and checked
+    against its organization's version, read with the rate-limit counters in one get_many."""
+    from django.core.cache import cache
+
+    raw = service_key_for(world.workspace, "Editor")
+    for _ in range(2):  # the first request learns the key's organization, the second caches
+        assert api_call(client, "GET", "/auth/whoami", raw).status_code == 200
+    calls, inside = [], []
+    real_get_many, real_get = cache.get_many, cache.get
+
+    def get_many(*args, **kwargs):
+        calls.append("get_many")
+        inside.append(True)  # the local-memory cache answers get_many with get, key by key
+        try:
+            return real_get_many(*args, **kwargs)
+        finally:
+            inside.pop()
+
+    def get(*args, **kwargs):
+        if not inside:
+            calls.append("get")
+        return real_get(*args, **kwargs)
+
+    with (
+        mock.patch.object(cache, "get_many", side_effect=get_many),
+        mock.patch.object(cache, "get", side_effect=get),
+        django_assert_num_queries(0),
+    ):
+        assert api_call(client, "GET", "/auth/whoami", raw).status_code == 200
+    assert calls == ["get_many"]

@@ -68,3 +68,13 @@ def test_bad_values_fail_loudly():
     result = _import_settings(DEBUG="1", LEGACY_API_KEY_SUNSET="soon")
     assert result.returncode != 0
     assert "LEGACY_API_KEY_SUNSET" in result.stderr
+
+
+def test_the_redis_cache_keeps_one_client_per_pool():
+    """Django makes a new redis.Redis per operation; ours reuses it (see accesscontrol/cache.py)."""
+    from accesscontrol.cache import RedisCache
+
+    redis_cache = RedisCache("redis://127.0.0.1:6379/11", {})
+    client = redis_cache._cache.get_client(write=True)
+    assert redis_cache._cache.get_client(write=False) is client
+    assert redis_cache._cache.get_client("any-key", write=True) is client

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
+from accesscontrol import throttle
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
@@ -70,20 +71,56 @@ class Principal:
         return _pat_access(self.key, row) if row else Access()
 
 
-def authenticate(raw_key: str, tenant: str | None) -> Principal:
+class Throttled(KeyRejected):
+    def __init__(self, retry_after: int):
+        super().__init__(
+            "too_many_requests",
+            "Too many failed authentications from this client or with this key; "
+            f"retry in {retry_after} seconds.",
+            status=429,
+        )
+        self.retry_after = retry_after
+
+
+def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None) -> Principal:
+    """The principal for a presented key and X-Tenant-Id, or KeyRejected.
+
+    Failed authentications (401) count against the client's IP and the presented key; past a
+    limit the answer is 429. On a hot path the rate-limit counters and the organization's
+    authorization version are read in one cache round trip, and nothing else is.
+    """
     parsed = keys.parse(raw_key)
-    if parsed is None:
-        raise KeyRejected("invalid_api_key", "The API key is malformed or its checksum is wrong.")
-    tenant_id = _parse_tenant(tenant)
-    if parsed.kind == keys.LEGACY:
-        _refuse_after_sunset(parsed.digest)
-    principal, organization_id, version = _cached(parsed.digest, tenant_id)
-    if principal is None:
-        if parsed.kind == keys.PERSONAL:
-            principal = _authenticate_pat(parsed.digest, tenant_id)
-        else:
-            principal = _authenticate_service_key(parsed.digest, tenant_id, parsed.kind)
-        _remember(parsed.digest, tenant_id, principal, organization_id, version)
+    checks = [] if client_ip is None else [(throttle.limit("key-ip"), client_ip)]
+    if parsed is not None:
+        checks.append((throttle.limit("key"), parsed.digest))
+    try:
+        tenant_id = _parse_tenant(tenant) if parsed is not None else None
+        entry = _principals.get((parsed.digest, tenant_id)) if parsed is not None else None
+        counters = throttle.counters(*checks)
+        wanted = [name for name, _, _ in counters]
+        if entry is not None:
+            wanted.append(versions.key(entry[0]))
+        known = cache.get_many(wanted) if wanted else {}
+        retry_after = throttle.over_limit(counters, known)
+        if retry_after:
+            raise Throttled(retry_after)
+        if parsed is None:
+            raise KeyRejected(
+                "invalid_api_key", "The API key is malformed or its checksum is wrong."
+            )
+        if parsed.kind == keys.LEGACY:
+            _refuse_after_sunset(parsed.digest)
+        principal, organization_id, version = _cached(entry, known)
+        if principal is None:
+            if parsed.kind == keys.PERSONAL:
+                principal = _authenticate_pat(parsed.digest, tenant_id)
+            else:
+                principal = _authenticate_service_key(parsed.digest, tenant_id, parsed.kind)
+            _remember(parsed.digest, tenant_id, principal, organization_id, version)
+    except KeyRejected as exc:
+        if exc.status == 401:  # a bad key, not a bad workspace selection
+            throttle.record_failure(*checks)
+        raise
     _touch(principal.key)
     return principal
 
@@ -112,19 +149,16 @@ CACHE_SIZE = 10_000
 CACHE_SECONDS = 300
 
 
-def _cached(digest, tenant_id):
+def _cached(entry, known):
     """(principal, organization id, version): a usable cached principal, or what a miss knows.
 
     On a miss the version is read before the database is, so a result is stored under the
     version that was current before it was computed, never under a later one.
     """
-    if not settings.AUTHZ_CACHE:
-        return None, None, None
-    entry = _principals.get((digest, tenant_id))
-    if entry is None:
+    if entry is None or not settings.AUTHZ_CACHE:
         return None, None, None
     organization_id, version, stale_after, principal = entry
-    current = versions.current(organization_id)
+    current = versions.current(organization_id, known.get(versions.key(organization_id)))
     if current == version and time.monotonic() < stale_after:
         expires_at = principal.key.expires_at
         if expires_at is None or expires_at > timezone.now():
@@ -162,6 +196,12 @@ def _parse_tenant(tenant):
         raise KeyRejected(
             "invalid_tenant", "X-Tenant-Id must be a workspace id (a UUID).", status=400
         ) from None
+
+
+def _unique(queryset):
+    """The row of a unique lookup, without the ORDER BY that .first() would add."""
+    rows = list(queryset.order_by()[:2])
+    return rows[0] if len(rows) == 1 else None
 
 
 def _check_usable(key, presented_digest):
@@ -218,12 +258,10 @@ def _pat_access(token, workspace) -> Access:
 
 
 def _authenticate_pat(presented_digest, tenant_id) -> Principal:
-    token = (
+    token = _unique(
         PersonalAccessToken.objects.select_related(
             "org_membership__user", "org_membership__organization"
-        )
-        .filter(digest=presented_digest)
-        .first()
+        ).filter(digest=presented_digest)
     )
     _check_usable(token, presented_digest)
     membership = token.org_membership
@@ -274,10 +312,10 @@ def service_key_access(key, workspace) -> Access:
 
 
 def _authenticate_service_key(presented_digest, tenant_id, kind) -> Principal:
-    key = (
-        ServiceKey.objects.select_related("organization", "workspace", "role")
-        .filter(digest=presented_digest, legacy=(kind == keys.LEGACY))
-        .first()
+    key = _unique(
+        ServiceKey.objects.select_related("organization", "workspace", "role").filter(
+            digest=presented_digest, legacy=(kind == keys.LEGACY)
+        )
     )
     _check_usable(key, presented_digest)
     if key.workspace_id is not None:

@@ -18,27 +18,27 @@ from django.db.models.signals import post_delete, post_save
 PREFIX = "authz:version:"
 
 
-def _key(organization_id) -> str:
+def key(organization_id) -> str:
     return f"{PREFIX}{organization_id}"
 
 
-def current(organization_id) -> str:
-    key = _key(organization_id)
-    version = cache.get(key)
+def current(organization_id, known: str | None = None) -> str:
+    """The organization's version; `known` is one already read in a batch with other keys."""
+    version = known if known is not None else cache.get(key(organization_id))
     if version is None:
-        cache.add(key, uuid.uuid4().hex, None)
-        version = cache.get(key)
+        cache.add(key(organization_id), uuid.uuid4().hex, None)
+        version = cache.get(key(organization_id))
     return version
 
 
 def bump(organization_id) -> None:
     if organization_id is None:
         return
-    key = _key(organization_id)
-    cache.set(key, uuid.uuid4().hex, None)
+    name = key(organization_id)
+    cache.set(name, uuid.uuid4().hex, None)
     # Again once the change is committed: a request that read the old rows between the first
     # bump and the commit must not have its result trusted under the new version.
-    transaction.on_commit(lambda: cache.set(key, uuid.uuid4().hex, None))
+    transaction.on_commit(lambda: cache.set(name, uuid.uuid4().hex, None))
 
 
 # Which organization each access-bearing row belongs to.
