@@ -9,6 +9,7 @@ import datetime
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -23,6 +24,8 @@ from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.rbac.gate import deny, requires
 from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_PATS_CREATE
 from accesscontrol.workspaces.services import assignable_roles
+
+PAGE_SIZE = 50
 
 LIFETIMES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year")]
 
@@ -109,13 +112,15 @@ def service_keys(request, org_slug, workspace_slug):
         else:
             created = {"key": key, "raw": raw}
             form = ServiceKeyForm(request.organization)
-    keys = list(_workspace_keys(request).order_by("revoked_at", "-created_at"))
+    keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
+    page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "apikeys/service_keys.html",
         {
             "form": form,
-            "keys": keys,
+            "keys": page.object_list,
+            "page": page,
             "created": created,
         },
         status=422 if form.errors else 200,

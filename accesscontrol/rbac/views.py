@@ -5,6 +5,7 @@ import csv
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -24,6 +25,8 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
     WORKSPACE_RESOURCES,
 )
+
+REVIEW_PAGE_SIZE = 100  # principals per page; the CSV export has them all
 
 ALL_ACTIONS = sorted(
     {a for actions in WORKSPACE_RESOURCES.values() for a in actions},
@@ -206,11 +209,14 @@ def _review(request):
 def access_review(request, org_slug, workspace_slug):
     reviewed, code = _review(request)
     template = "rbac/access_review.html#principals" if request.htmx else "rbac/access_review.html"
+    page = Paginator(reviewed, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         template,
         {
-            "reviewed": reviewed,
+            "reviewed": page.object_list,
+            "total": len(reviewed),
+            "page": page,
             "code": code,
             "codes": sorted(WORKSPACE_PERMISSIONS),
             "stale_days": review.STALE_AFTER.days,
