@@ -88,3 +88,5 @@ urlpatterns = [
     path(WS, include("accesscontrol.resources.urls")),
     path("", include("accesscontrol.api.urls")),
 ]
+
+handler404 = "accesscontrol.accounts.views.not_found"

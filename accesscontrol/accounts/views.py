@@ -170,3 +170,19 @@ def home(request):
 @require_GET
 def health(request):
     return JsonResponse({"status": "ok"})
+
+
+def not_found(request, exception=None):
+    """404 for everything the URLconf does not match: JSON for API clients, a page for people.
+
+    The SDK calls the resource paths at the server root too, so a key in the headers marks an
+    API client as surely as the /api/ prefix does.
+    """
+    api_client = (
+        request.path.startswith("/api/")
+        or "X-API-Key" in request.headers
+        or request.headers.get("Authorization", "").startswith("Bearer ")
+    )
+    if api_client:
+        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+    return render(request, "404.html", status=404)

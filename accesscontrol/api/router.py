@@ -1,10 +1,30 @@
-from ninja import Router
+from typing import Any
+
+from ninja import Router, Schema
+from ninja.constants import NOT_SET
 
 from accesscontrol.rbac.gate import enforce
 
 
-class GatedRouter(Router):
-    """A ninja Router whose every operation passes the gate (undeclared ones are refused)."""
+class ErrorOut(Schema):
+    """Every error the API answers: a stable code, words for people, and details by kind."""
 
-    def add_api_operation(self, path, methods, view_func, **kwargs):
-        super().add_api_operation(path, methods, enforce(view_func), **kwargs)
+    error: str
+    detail: Any
+
+
+# What any operation may answer besides its success: bad X-Tenant-Id (400), no or bad key (401),
+# not allowed (403), not there or not yours (404), conflict (409), bad input (422), throttled
+# (429).
+ERROR_RESPONSES = {status: ErrorOut for status in (400, 401, 403, 404, 409, 422, 429)}
+
+
+class GatedRouter(Router):
+    """A ninja Router whose every operation passes the gate (undeclared ones are refused), and
+    whose OpenAPI document names the errors each operation may answer."""
+
+    def add_api_operation(self, path, methods, view_func, *, response=NOT_SET, **kwargs):
+        if response is not NOT_SET:
+            declared = response if isinstance(response, dict) else {200: response}
+            response = {**ERROR_RESPONSES, **declared}
+        super().add_api_operation(path, methods, enforce(view_func), response=response, **kwargs)
