@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from accesscontrol.accounts import views as accounts
+from accesscontrol.api import urls as api_urls
 from accesscontrol.apikeys import views as apikeys
 from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
@@ -11,6 +12,8 @@ ORG = "o/<slug:org_slug>/"
 WS = ORG + "w/<slug:workspace_slug>/"
 
 urlpatterns = [
+    # The API first: it is the hot path, and URL resolution tries patterns in order.
+    path("api/v1/", include(api_urls.versioned)),
     path("", accounts.home, name="home"),
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
@@ -86,7 +89,9 @@ urlpatterns = [
     path(WS + "keys/", apikeys.service_keys, name="service-keys"),
     path(WS + "keys/<uuid:key_id>/revoke/", apikeys.service_key_revoke, name="service-key-revoke"),
     path(WS, include("accesscontrol.resources.urls")),
-    path("", include("accesscontrol.api.urls")),
 ]
+
+# The SDK's root paths (/sessions, /runs/batch, ...) last: the console's own pages win.
+urlpatterns.append(path("", include(api_urls.sdk_root)))
 
 handler404 = "accesscontrol.accounts.views.not_found"

@@ -20,7 +20,6 @@ def gated_urls(which):
     return patterns, app_name, namespace
 
 
-urlpatterns = [
-    path("api/v1/", gated_urls(api)),
-    path("", gated_urls(sdk_root_api)),
-]
+# Included by accesscontrol/urls.py: the versioned API first, the SDK's root paths last.
+versioned = [path("", gated_urls(api))]
+sdk_root = [path("", gated_urls(sdk_root_api))]
