@@ -1,0 +1,336 @@
+"""The benchmark's data: principals made through the project's services, bulk rows through COPY.
+
+Principals that are measured (an organization, a workspace, a member with a role, a personal
+access token, a service key) are made by the same services the console and API use. The rows
+that only make the database big (members, keys, roles, audit events, datasets by the thousand)
+go in with PostgreSQL's COPY, which is what makes 100,000 of each take seconds.
+"""
+
+import datetime
+import hashlib
+import json
+import uuid
+
+from django.db import connection
+from django.db.models import AutoField, BigAutoField
+from django.utils import timezone
+
+from accesscontrol.accounts.models import User
+from accesscontrol.apikeys import services as key_services
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.audit.models import AuditEvent
+from accesscontrol.organizations import services as org_services
+from accesscontrol.organizations.models import OrganizationMembership, Plan
+from accesscontrol.rbac import services as role_services
+from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ALL_PERMISSIONS, READ_PERMISSIONS
+from accesscontrol.resources.models import Dataset
+from accesscontrol.workspaces import services as workspace_services
+from accesscontrol.workspaces.models import WorkspaceMembership
+
+
+class Tenant:
+    """An enterprise organization with one workspace, its admin, and one member in it."""
+
+    def __init__(self, slug, member_role="Editor", custom_role=False):
+        self.admin = new_user(f"admin@{slug}.bench")
+        self.org = org_services.create_organization(
+            creator=self.admin, name=slug, slug=slug, plan=Plan.ENTERPRISE
+        )
+        self.workspace = workspace_services.create_workspace(
+            actor=self.admin, organization=self.org, name="main", slug="main"
+        )
+        if custom_role:
+            self.role = role_services.create_role(
+                actor=self.admin,
+                organization=self.org,
+                name="Bench annotator",
+                permissions=sorted(READ_PERMISSIONS | {"feedback:create"}),
+            )
+        else:
+            self.role = Role.objects.system(member_role)
+        self.member = new_user(f"member@{slug}.bench")
+        org_services.add_org_member(actor=self.admin, organization=self.org, user=self.member)
+        workspace_services.add_workspace_member(
+            actor=self.admin, workspace=self.workspace, user=self.member, role=self.role
+        )
+
+    def personal_token(self) -> str:
+        return key_services.create_personal_access_token(
+            user=self.member, organization=self.org, name="bench token"
+        )[1]
+
+    def service_key(self, role_name="Editor") -> str:
+        return key_services.create_service_key(
+            actor=None,
+            grantor_permissions=ALL_PERMISSIONS,
+            organization=self.org,
+            workspace=self.workspace,
+            name=f"bench {role_name.lower()} key",
+            role=Role.objects.system(role_name),
+        )[1]
+
+
+def new_user(email):
+    return User.objects.create_user(email, None)  # no password: no slow hasher, force_login only
+
+
+def drf_api_key() -> str:
+    from rest_framework_api_key.models import APIKey
+
+    return APIKey.objects.create_key(name="bench")[1]
+
+
+# Bulk rows
+
+
+def copy_rows(model, columns: dict, rows) -> int:
+    """COPY `rows` (tuples in the order of `columns`, a field name -> column map) into `model`.
+
+    Refuses to run if the model has a required column the caller does not fill: a model that
+    grew a column must be taught here rather than fail inside PostgreSQL.
+    """
+    provided = set(columns.values())
+    required = {
+        f.column
+        for f in model._meta.concrete_fields
+        if not f.null and not f.has_db_default() and not isinstance(f, AutoField | BigAutoField)
+    }
+    missing = required - provided
+    if missing:
+        raise SystemExit(
+            f"bench: {model.__name__} has required columns bench/data.py does not fill: "
+            f"{sorted(missing)}"
+        )
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns.values())
+    count = 0
+    with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+            count += 1
+    return count
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def add_members(org, workspace, count, prefix, roles):
+    """`count` users, each an org member and a member of `workspace` with one of `roles`.
+
+    Returns the new org memberships' ids (for personal access tokens)."""
+    now = timezone.now()
+    emails = [f"{prefix}-{i}@fill.bench" for i in range(count)]
+    copy_rows(
+        User,
+        {
+            "password": "password",
+            "is_superuser": "is_superuser",
+            "email": "email",
+            "full_name": "full_name",
+            "is_active": "is_active",
+            "is_staff": "is_staff",
+            "date_joined": "date_joined",
+        },
+        (("!", False, email, f"Filler {i}", True, False, now) for i, email in enumerate(emails)),
+    )
+    user_ids = dict(
+        User.objects.filter(email__startswith=f"{prefix}-", email__endswith="@fill.bench")
+        .values_list("email", "id")
+        .iterator(chunk_size=10_000)
+    )
+    membership_ids = [uuid.uuid4() for _ in emails]
+    copy_rows(
+        OrganizationMembership,
+        {
+            "id": "id",
+            "user": "user_id",
+            "organization": "organization_id",
+            "org_role": "org_role",
+            "created_at": "created_at",
+        },
+        (
+            (mid, user_ids[email], org.pk, "member", now)
+            for mid, email in zip(membership_ids, emails, strict=True)
+        ),
+    )
+    copy_rows(
+        WorkspaceMembership,
+        {
+            "id": "id",
+            "org_membership": "org_membership_id",
+            "workspace": "workspace_id",
+            "role": "role_id",
+            "created_at": "created_at",
+        },
+        (
+            (uuid.uuid4(), mid, workspace.pk, roles[i % len(roles)], now)
+            for i, mid in enumerate(membership_ids)
+        ),
+    )
+    return membership_ids
+
+
+def add_roles(org, count, prefix) -> list:
+    now = timezone.now()
+    ids = [uuid.uuid4() for _ in range(count)]
+    copy_rows(
+        Role,
+        {
+            "id": "id",
+            "organization": "organization_id",
+            "name": "name",
+            "description": "description",
+            "permissions": "permissions",
+            "created_at": "created_at",
+        },
+        (
+            (rid, org.pk, f"{prefix} role {i}", "", json.dumps(["datasets:read"]), now)
+            for i, rid in enumerate(ids)
+        ),
+    )
+    return ids
+
+
+def add_service_keys(org, workspace, count, prefix, role_id) -> None:
+    now = timezone.now()
+    copy_rows(
+        ServiceKey,
+        {
+            "id": "id",
+            "name": "name",
+            "digest": "digest",
+            "hint": "hint",
+            "created_at": "created_at",
+            "organization": "organization_id",
+            "workspace": "workspace_id",
+            "role": "role_id",
+            "created_by_label": "created_by_label",
+            "legacy": "legacy",
+        },
+        (
+            (
+                uuid.uuid4(),
+                f"{prefix} key {i}",
+                _digest(f"{prefix}-sk-{i}"),
+                "lsv2_sk_…fill",
+                now,
+                org.pk,
+                workspace.pk,
+                role_id,
+                "bench",
+                False,
+            )
+            for i in range(count)
+        ),
+    )
+
+
+def add_personal_tokens(membership_ids, prefix) -> None:
+    now = timezone.now()
+    copy_rows(
+        PersonalAccessToken,
+        {
+            "id": "id",
+            "name": "name",
+            "digest": "digest",
+            "hint": "hint",
+            "created_at": "created_at",
+            "org_membership": "org_membership_id",
+        },
+        (
+            (uuid.uuid4(), "filler token", _digest(f"{prefix}-pt-{i}"), "lsv2_pt_…fill", now, mid)
+            for i, mid in enumerate(membership_ids)
+        ),
+    )
+
+
+def add_audit_events(org, workspace, count) -> None:
+    now = timezone.now()
+    copy_rows(
+        AuditEvent,
+        {
+            "created_at": "created_at",
+            "organization": "organization_id",
+            "workspace": "workspace_id",
+            "actor_kind": "actor_kind",
+            "actor_id": "actor_id",
+            "actor_label": "actor_label",
+            "action": "action",
+            "target_type": "target_type",
+            "target_id": "target_id",
+            "target_label": "target_label",
+            "changes": "changes",
+            "user_agent": "user_agent",
+            "request_id": "request_id",
+        },
+        (
+            (
+                now - datetime.timedelta(seconds=i),
+                org.pk,
+                workspace.pk,
+                "system",
+                "",
+                "system",
+                "workspace_member.added",
+                "workspacemembership",
+                str(uuid.uuid4()),
+                f"filler-{i}@fill.bench",
+                json.dumps({"after": {"role": "Viewer"}}),
+                "",
+                "",
+            )
+            for i in range(count)
+        ),
+    )
+
+
+def add_datasets(workspace, count) -> None:
+    now = timezone.now()
+    copy_rows(
+        Dataset,
+        {
+            "id": "id",
+            "workspace": "workspace_id",
+            "name": "name",
+            "description": "description",
+            "data_type": "data_type",
+            "created_at": "created_at",
+            "modified_at": "modified_at",
+        },
+        (
+            (uuid.uuid4(), workspace.pk, f"dataset {i}", "filler", "kv", now, now)
+            for i in range(count)
+        ),
+    )
+
+
+def analyze() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def remove_members_keys_roles(prefix) -> None:
+    """Delete what add_members, add_personal_tokens, add_service_keys and add_roles made under
+    `prefix`, then VACUUM ANALYZE: the database is back to its earlier size."""
+
+    def table(model):
+        return connection.ops.quote_name(model._meta.db_table)
+
+    # Table names come from the models; the only values (the patterns) are parameters.
+    users = f"SELECT id FROM {table(User)} WHERE email LIKE %s"  # noqa: S608
+    memberships = f"SELECT id FROM {table(OrganizationMembership)} WHERE user_id IN ({users})"  # noqa: S608
+    emails = f"{prefix}-%@fill.bench"
+    deletes = [
+        (PersonalAccessToken, f"org_membership_id IN ({memberships})", emails),
+        (WorkspaceMembership, f"org_membership_id IN ({memberships})", emails),
+        (OrganizationMembership, f"user_id IN ({users})", emails),
+        (User, "email LIKE %s", emails),
+        (ServiceKey, "name LIKE %s", f"{prefix} key %"),
+        (Role, "name LIKE %s", f"{prefix} role %"),
+    ]
+    with connection.cursor() as cursor:
+        for model, condition, pattern in deletes:
+            cursor.execute(f"DELETE FROM {table(model)} WHERE {condition}", [pattern])  # noqa: S608
+        cursor.execute("VACUUM ANALYZE")
