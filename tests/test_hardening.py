@@ -27,12 +27,20 @@ PRODUCTION = {
 }
 
 
+# Not passed on to the subprocess: what the tests set in this process (the browser tests set
+# DJANGO_ALLOW_ASYNC_UNSAFE for Playwright, which check --deploy rightly refuses).
+NOT_INHERITED = {
+    "DEBUG",
+    "HTTPS",
+    "AUTHZ_CACHE",
+    "SECRET_KEY",
+    "DATABASE_URL",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
+
+
 def run_python(code, **env):
-    environment = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DEBUG", "HTTPS", "AUTHZ_CACHE", "SECRET_KEY", "DATABASE_URL"}
-    }
+    environment = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     environment.update(DJANGO_SETTINGS_MODULE="accesscontrol.settings", **env)
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True
@@ -224,9 +232,9 @@ def test_500_logs_and_error_reports_do_not_carry_the_key(
 def test_the_log_handler_redacts_keys_whoever_logs_them(world):
     raw = service_key_for(world.workspace, "Admin")
     handler = next(
-        h for h in logging.getLogger().handlers if any(
-            type(f).__name__ == "RedactKeysFilter" for f in h.filters
-        )
+        h
+        for h in logging.getLogger().handlers
+        if any(type(f).__name__ == "RedactKeysFilter" for f in h.filters)
     )
     record = logging.LogRecord("lib", logging.WARNING, __file__, 1, "got %s", (raw,), None)
     assert handler.filter(record)
