@@ -40,8 +40,8 @@ phases, this says why:
   from the framework's own input validation of schema-valid input is still a failure
   (`schema_valid_input_passes_validation`).
 - `negative_data_rejection` does not count a negation that cannot reach the server (a query
-  value that is valid again once it is text on the wire), and tallies the two known input
-  validation gaps (KNOWN_ISSUES, each pinned by strict xfails below) instead of failing.
+  value that is valid again once it is text on the wire), and tallies the known input
+  validation gap (KNOWN_ISSUES, pinned by strict xfails below) instead of failing.
 - `ignored_auth` probes each operation once, as the schemathesis engine does.
 - `use_after_free` and `ensure_resource_availability` look back at earlier steps: they act in
   the stateful walk (which records them), and have nothing to look at in single cases.
@@ -415,14 +415,6 @@ def _only_negated(case, location) -> bool:
     )
 
 
-def _non_object_body_read_as_empty(case) -> bool:
-    schema = body_schema(case.operation)
-    if schema is None or not _only_negated(case, ParameterLocation.BODY):
-        return False
-    required = deref(schema, case.operation.schema.raw_schema).get("required", [])
-    return not isinstance(case.body, dict) and not required
-
-
 def _lax_scalars_only(case) -> bool:
     schema = body_schema(case.operation)
     if schema is None or not _only_negated(case, ParameterLocation.BODY):
@@ -436,15 +428,6 @@ def _lax_scalars_only(case) -> bool:
 # Real gaps the fuzzer found, tallied instead of failing the run; each is pinned by strict
 # xfails below, so fixing it turns them into passes and tells you to delete the entry.
 KNOWN_ISSUES = [
-    KnownIssue(
-        # test_non_object_json_bodies_are_refused: ninja's Schema validates whatever it gets
-        # through a DjangoGetter (attribute access, from_attributes=True), so pydantic reads
-        # `0`, `false`, `null`, `"AAA"`, `[null, null]` as an object whose every field is
-        # missing: PATCH /runs/{id}, POST /runs/batch, POST /runs/query, PATCH /sessions/{id},
-        # ... answer 2xx to a body that is not a JSON object.
-        "non-object JSON body accepted where every field is optional",
-        _non_object_body_read_as_empty,
-    ),
     KnownIssue(
         # test_scalars_are_as_strict_as_the_schema: pydantic's lax mode takes 0 for a
         # date-time (a Unix timestamp) and 0/1 for a boolean, which the schema does not allow.
@@ -856,12 +839,6 @@ NON_OBJECT_BODIES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ninja's Schema reads any value through a DjangoGetter (from_attributes): a "
-    "non-object JSON body validates as an object with every field missing, so operations whose "
-    "body fields are all optional answer 2xx instead of 422",
-)
 @pytest.mark.parametrize(("method", "target", "body"), NON_OBJECT_BODIES)
 def test_non_object_json_bodies_are_refused(client, world, method, target, body):
     key = service_key_for(world.workspace, "Admin")

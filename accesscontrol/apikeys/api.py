@@ -7,6 +7,7 @@ from django.db.models import Q
 from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
+from accesscontrol.api.schemas import Body
 from accesscontrol.apikeys import services
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.rbac.gate import api_error, authenticated, requires
@@ -102,7 +103,7 @@ class ServiceKeyCreatedOut(ServiceKeyOut):
     key: str = Field(description="The key itself. Shown this once; store it now.")
 
 
-class ServiceKeyIn(Schema):
+class ServiceKeyIn(Body):
     name: str = Field(min_length=1, max_length=100)
     role_id: uuid.UUID | None = Field(None, description="Defaults to the Admin role.")
     expires_at: datetime.datetime | None = None
@@ -174,7 +175,7 @@ class PersonalAccessTokenCreatedOut(PersonalAccessTokenOut):
     key: str = Field(description="The token itself. Shown this once; store it now.")
 
 
-class PersonalAccessTokenIn(Schema):
+class PersonalAccessTokenIn(Body):
     name: str = Field(min_length=1, max_length=100)
     expires_at: datetime.datetime | None = None
 

@@ -6,6 +6,7 @@ import uuid
 from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
+from accesscontrol.api.schemas import Body
 from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole
 from accesscontrol.rbac.gate import api_error, requires
@@ -63,14 +64,14 @@ class OrgMembersOut(Schema):
     pending: list[InvitationOut]
 
 
-class InviteIn(Schema):
+class InviteIn(Body):
     email: str = Field(min_length=3, max_length=254)
     org_role: str = Field("member", pattern=ORG_ROLE_PATTERN)
     workspace_ids: list[uuid.UUID] = Field(default_factory=list)
     workspace_role_id: uuid.UUID | None = None
 
 
-class OrgMemberPatch(Schema):
+class OrgMemberPatch(Body):
     org_role: str = Field(pattern=ORG_ROLE_PATTERN)
 
 

@@ -6,6 +6,7 @@ from django.db.models import Q
 from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
+from accesscontrol.api.schemas import Body
 from accesscontrol.rbac import permissions as catalog
 from accesscontrol.rbac import services
 from accesscontrol.rbac.gate import authenticated, requires
@@ -55,13 +56,13 @@ class RoleOut(Schema):
         return sorted(role.permission_set)
 
 
-class RoleIn(Schema):
+class RoleIn(Body):
     name: str = Field(min_length=1, max_length=60)
     description: str = Field("", max_length=300)
     permissions: list[str] = Field(default_factory=list)
 
 
-class RolePatch(Schema):
+class RolePatch(Body):
     name: str | None = Field(None, min_length=1, max_length=60)
     description: str | None = Field(None, max_length=300)
     permissions: list[str] | None = None

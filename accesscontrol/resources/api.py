@@ -17,6 +17,7 @@ from ninja import Field, Query, Schema, Status
 from pydantic import StrictBool, StrictFloat, StrictInt
 
 from accesscontrol.api.router import GatedRouter
+from accesscontrol.api.schemas import Body
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.resources import services
 from accesscontrol.resources.models import (
@@ -89,14 +90,14 @@ class SessionOut(Schema):
         return p.workspace_id
 
 
-class SessionIn(Schema):
+class SessionIn(Body):
     name: str = Field(min_length=1, max_length=255)
     id: uuid.UUID | None = None
     description: str | None = Field(None, max_length=10000)
     extra: dict | None = None
 
 
-class SessionPatch(Schema):
+class SessionPatch(Body):
     name: str | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=10000)
     extra: dict | None = None
@@ -165,7 +166,7 @@ def delete_session(request, session_id: uuid.UUID):
 # Runs
 
 
-class RunIn(Schema):
+class RunIn(Body):
     id: uuid.UUID = Field(default_factory=uuid.uuid4)
     trace_id: uuid.UUID | None = None
     parent_run_id: uuid.UUID | None = None
@@ -185,7 +186,7 @@ class RunIn(Schema):
     reference_example_id: uuid.UUID | None = None
 
 
-class RunPatch(Schema):
+class RunPatch(Body):
     id: uuid.UUID
     name: str | None = Field(None, max_length=255)
     run_type: str | None = Field(None, max_length=32)
@@ -206,7 +207,7 @@ class RunPatchBody(RunPatch):
     id: uuid.UUID | None = None  # the path names the run
 
 
-class RunBatch(Schema):
+class RunBatch(Body):
     post: list[RunIn] | None = None
     patch: list[RunPatch] | None = None
 
@@ -268,7 +269,7 @@ def read_run(request, run_id: uuid.UUID):
     return get_object_or_404(Run.objects.in_workspace(ws(request)), pk=run_id)
 
 
-class RunQuery(Schema):
+class RunQuery(Body):
     session: list[uuid.UUID] | None = None
     id: list[uuid.UUID] | None = None
     trace: uuid.UUID | None = None
@@ -340,7 +341,7 @@ class DatasetOut(Schema):
         return d.workspace_id
 
 
-class DatasetIn(Schema):
+class DatasetIn(Body):
     name: str = Field(min_length=1, max_length=255)
     id: uuid.UUID | None = None
     description: str | None = Field(None, max_length=10000)
@@ -350,7 +351,7 @@ class DatasetIn(Schema):
     outputs_schema_definition: dict | None = None
 
 
-class DatasetPatch(Schema):
+class DatasetPatch(Body):
     name: str | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=10000)
     metadata: dict | None = None
@@ -437,7 +438,7 @@ class ExampleOut(Schema):
     modified_at: datetime.datetime | None
 
 
-class ExampleIn(Schema):
+class ExampleIn(Body):
     dataset_id: uuid.UUID
     id: uuid.UUID | None = None
     inputs: dict
@@ -448,7 +449,7 @@ class ExampleIn(Schema):
     created_at: datetime.datetime | None = None
 
 
-class ExamplePatch(Schema):
+class ExamplePatch(Body):
     inputs: dict | None = None
     outputs: dict | None = None
     metadata: dict | None = None
@@ -537,7 +538,7 @@ class FeedbackOut(Schema):
         return f.project_id
 
 
-class FeedbackIn(Schema):
+class FeedbackIn(Body):
     key: str = Field(min_length=1, max_length=255)
     id: uuid.UUID | None = None
     run_id: uuid.UUID | None = None
@@ -550,7 +551,7 @@ class FeedbackIn(Schema):
     feedback_source: dict | None = None
 
 
-class FeedbackPatch(Schema):
+class FeedbackPatch(Body):
     score: StrictBool | StrictInt | StrictFloat | None = None  # as strict as the SDK
     value: Any = None
     comment: str | None = Field(None, max_length=10000)
@@ -653,7 +654,7 @@ class QueueOut(Schema):
         return q.workspace_id
 
 
-class QueueIn(Schema):
+class QueueIn(Body):
     name: str = Field(min_length=1, max_length=255)
     id: uuid.UUID | None = None
     description: str | None = Field(None, max_length=10000)
@@ -661,7 +662,7 @@ class QueueIn(Schema):
     rubric_items: list[Any] | None = None
 
 
-class QueuePatch(Schema):
+class QueuePatch(Body):
     name: str | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=10000)
     rubric_instructions: str | None = Field(None, max_length=10000)
@@ -807,18 +808,18 @@ class PromptOut(Schema):
     template: str | None = None
 
 
-class PromptIn(Schema):
+class PromptIn(Body):
     name: str = Field(min_length=1, max_length=255)
     description: str = Field("", max_length=10000)
     template: str | None = Field(None, max_length=200000)
 
 
-class PromptPatch(Schema):
+class PromptPatch(Body):
     name: str | None = Field(None, min_length=1, max_length=255)
     description: str | None = Field(None, max_length=10000)
 
 
-class CommitIn(Schema):
+class CommitIn(Body):
     template: str = Field(min_length=1, max_length=200000)
     message: str = Field("", max_length=255)
 

@@ -8,6 +8,7 @@ from ninja import Field, Schema, Status
 
 from accesscontrol.accounts.models import User
 from accesscontrol.api.router import GatedRouter
+from accesscontrol.api.schemas import Body
 from accesscontrol.rbac.gate import api_error, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ORG_MANAGE
@@ -25,12 +26,12 @@ class WorkspaceOut(Schema):
     created_at: datetime.datetime
 
 
-class WorkspaceIn(Schema):
+class WorkspaceIn(Body):
     name: str = Field(min_length=1, max_length=100)
     slug: str | None = Field(None, min_length=1, max_length=60)
 
 
-class WorkspacePatch(Schema):
+class WorkspacePatch(Body):
     name: str | None = Field(None, min_length=1, max_length=100)
     archived: bool | None = None
 
@@ -133,12 +134,12 @@ class MemberOut(Schema):
         return m.role.name
 
 
-class MemberIn(Schema):
+class MemberIn(Body):
     email: str = Field(min_length=3, max_length=254)
     role_id: uuid.UUID
 
 
-class MemberPatch(Schema):
+class MemberPatch(Body):
     role_id: uuid.UUID
 
 
