@@ -1883,3 +1883,15 @@ def test_batch_of_1000_patches_uses_a_bounded_number_of_queries(
     assert stored.filter(outputs={"answer": "b"}).count() == 1000
     assert stored.filter(end_time__isnull=True).count() == 0
     assert stored.get(pk=runs[-1].pk).inputs == {"i": 2099}
+
+
+def test_a_refused_caller_hears_the_permission_before_anything_about_its_input(client, world):
+    """The gate speaks first: a Viewer key sending a bad body is told what it lacks (403),
+    not what is wrong with a request it could never make (422)."""
+    viewer_key = service_key_for(world.workspace, "Viewer")
+    for body in ({}, {"name": 42}, {"name": "fine"}):
+        response = api_call(client, "POST", "/datasets", viewer_key, json=body)
+        assert response.status_code == 403, response.content
+        assert response.json()["required"] == "datasets:create"
+    editor_key = service_key_for(world.workspace, "Editor")
+    assert api_call(client, "POST", "/datasets", editor_key, json={}).status_code == 422

@@ -15,6 +15,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
+from accesscontrol.rbac.gate import Refused
 
 # A refused business rule: which code means which status.
 VALIDATION_STATUS = {
@@ -48,6 +49,10 @@ def key_rejected(api, request, exc):
     if getattr(exc, "retry_after", None):
         response["Retry-After"] = str(exc.retry_after)
     return response
+
+
+def refused_early(api, request, exc):
+    return exc.response
 
 
 def missing_key(api, request, exc):
@@ -121,6 +126,7 @@ def conflict(api, request, exc):
 
 
 HANDLERS = {
+    Refused: refused_early,
     DataError: unstorable,
     IntegrityError: conflict,
     KeyRejected: key_rejected,

@@ -9,14 +9,17 @@ from ninja.security import APIKeyHeader, HttpBearer
 
 from accesscontrol import throttle
 from accesscontrol.apikeys.authentication import authenticate
+from accesscontrol.rbac.gate import check_before_input
 
 TENANT_HEADER = "X-Tenant-Id"
 
 
 def authenticate_request(request, raw_key: str):
-    return authenticate(
+    principal = authenticate(
         raw_key, request.headers.get(TENANT_HEADER), client_ip=throttle.client_ip(request)
     )
+    check_before_input(request, principal)
+    return principal
 
 
 class ApiKeyHeader(APIKeyHeader):

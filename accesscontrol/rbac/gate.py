@@ -161,6 +161,30 @@ def enforce(view_func):
     return gated
 
 
+class Refused(Exception):
+    """Raised during authentication when the operation's rule already refuses the principal."""
+
+    def __init__(self, response):
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def check_before_input(request, principal) -> None:
+    """The operation's rule, checked as soon as the key is known: before ninja reads the body.
+
+    Rules that name a workspace in the path are left to enforce(), which looks it up once.
+    """
+    match = getattr(request, "resolver_match", None)
+    rules = getattr(getattr(match, "func", None), "operation_rules", None) or {}
+    rule = rules.get(request.method)
+    if rule is None or rule.kind != PERMISSION or rule.workspace_param is not None:
+        return
+    request.auth = principal
+    denied = _check_api_permission(request, rule, {})
+    if denied is not None:
+        raise Refused(denied)
+
+
 def _check_api_permission(request, rule, kwargs):
     principal = request.auth
     access, workspace = principal.access, principal.workspace
