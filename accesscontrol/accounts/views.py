@@ -44,10 +44,7 @@ def login_view(request):
     form = EmailAuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
         email = request.POST.get("username", "").strip().lower()
-        checks = (
-            (throttle.limit("login-ip"), throttle.client_ip(request)),
-            (throttle.limit("login-account"), email),
-        )
+        checks = _password_checks(request, email)
         # Checked before the password, so a locked-out guesser learns nothing more.
         retry_after = throttle.blocked(*checks)
         if retry_after:
@@ -71,6 +68,14 @@ def login_view(request):
         "accounts/login.html",
         {"form": form, "next": _safe_next(request)},
         status=400 if form.errors else 200,
+    )
+
+
+def _password_checks(request, email):
+    """What a wrong password counts against: the client's IP, and the account."""
+    return (
+        (throttle.limit("login-ip"), throttle.client_ip(request)),
+        (throttle.limit("login-account"), email),
     )
 
 
@@ -106,10 +111,7 @@ def confirm_password(request):
     form = ConfirmPasswordForm(request.user, request.POST or None)
     if request.method == "POST":
         # Wrong passwords here count like failed sign-ins: this is no side door for guessing.
-        checks = (
-            (throttle.limit("login-ip"), throttle.client_ip(request)),
-            (throttle.limit("login-account"), request.user.email),
-        )
+        checks = _password_checks(request, request.user.email)
         retry_after = throttle.blocked(*checks)
         if retry_after:
             return _too_many_attempts(

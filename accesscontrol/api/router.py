@@ -1,22 +1,16 @@
-from typing import Any
-
-from ninja import Router, Schema
+from ninja import Router
 from ninja.constants import NOT_SET
 
+from accesscontrol.api.schemas import DeniedOut, ErrorOut
 from accesscontrol.rbac.gate import enforce
-
-
-class ErrorOut(Schema):
-    """Every error the API answers: a stable code, words for people, and details by kind."""
-
-    error: str
-    detail: Any
-
 
 # What any operation may answer besides its success: bad X-Tenant-Id (400), no or bad key (401),
 # not allowed (403), not there or not yours (404), conflict (409), bad input (422), throttled
 # (429).
-ERROR_RESPONSES = {status: ErrorOut for status in (400, 401, 403, 404, 409, 422, 429)}
+ERROR_RESPONSES = {
+    status: DeniedOut if status == 403 else ErrorOut
+    for status in (400, 401, 403, 404, 409, 422, 429)
+}
 
 
 class GatedRouter(Router):

@@ -1,11 +1,23 @@
-"""The base of every request body the API reads."""
+"""Shapes shared by several routers."""
 
 from ninja import Schema
 from pydantic import model_validator
 
 
+class ErrorOut(Schema):
+    error: str
+    detail: object
+
+
+class DeniedOut(ErrorOut):
+    required: str | None = None
+    principal: str | None = None
+    role: str | None = None
+    workspace: str | None = None
+
+
 class Body(Schema):
-    """A JSON object, and nothing else.
+    """The base of every request body: a JSON object, and nothing else.
 
     ninja's Schema reads its input by attribute access, so without this a body of `0`, `null`
     or `"text"` would pass as an object whose every field is missing.

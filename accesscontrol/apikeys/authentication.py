@@ -129,10 +129,10 @@ def _refuse_after_sunset(digest):
     sunset = settings.LEGACY_API_KEY_SUNSET
     if timezone.now().date() < sunset:
         return
-    refused = (
-        ServiceKey.objects.select_related("organization", "workspace")
-        .filter(digest=digest, legacy=True)
-        .first()
+    refused = _unique(
+        ServiceKey.objects.select_related("organization", "workspace").filter(
+            digest=digest, legacy=True
+        )
     )
     if refused is not None:
         _record_refused_use(refused, "service_key.legacy_refused")

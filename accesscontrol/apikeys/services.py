@@ -189,7 +189,6 @@ def create_service_key(
     return key, raw
 
 
-
 def revoke_service_key(*, actor, key):
     with transaction.atomic():
         key = (

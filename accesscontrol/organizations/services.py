@@ -242,7 +242,6 @@ def _new_token(invitation):
     return raw
 
 
-
 def invite_member(
     *,
     actor,

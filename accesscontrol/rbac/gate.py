@@ -201,7 +201,15 @@ def _check_api_permission(request, rule, kwargs):
             # A workspace this principal cannot act in at all looks like one that is not there.
             return api_error(404, "not_found", "No such workspace.")
         request.target_workspace = workspace
-    missing = access.missing(rule.codes)
+    return api_denial(principal, access, workspace, rule.codes)
+
+
+def api_denial(principal, access, workspace, codes):
+    """The 403 for the first of `codes` the principal lacks there, or None if it holds them.
+
+    For operations whose need depends on the input (archiving by PATCH needs more than renaming).
+    """
+    missing = access.missing(codes)
     if not missing:
         return None
     if workspace is None and any(code in WORKSPACE_PERMISSIONS for code in missing):

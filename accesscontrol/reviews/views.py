@@ -137,7 +137,6 @@ def campaign_decide(request, org_slug, campaign_id):
     return console.done(request, f"{count} item(s) marked {decision}.", url)
 
 
-
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
 def campaign_complete(request, org_slug, campaign_id):

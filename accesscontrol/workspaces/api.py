@@ -9,7 +9,7 @@ from ninja import Field, Schema, Status
 from accesscontrol.accounts.models import User
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
-from accesscontrol.rbac.gate import api_error, requires
+from accesscontrol.rbac.gate import api_denial, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.workspaces import services
@@ -73,18 +73,12 @@ def get_workspace(request, workspace_id: uuid.UUID):
 )
 @requires("workspaces:manage", workspace_param="workspace_id")
 def update_workspace(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
-    p = request.auth
-    if payload.archived is not None and ORG_MANAGE not in p.access_in(
-        request.target_workspace
-    ).permissions:
+    if payload.archived is not None:
         # Archiving and restoring are the organization's decision, as in the console.
-        return api_error(
-            403,
-            "permission_denied",
-            f"{p.label} needs {ORG_MANAGE} to archive or restore a workspace.",
-            required=ORG_MANAGE,
-            principal=p.label,
-        )
+        p, workspace = request.auth, request.target_workspace
+        denied = api_denial(p, p.access_in(workspace), workspace, (ORG_MANAGE,))
+        if denied is not None:
+            return denied
     return services.update_workspace(
         actor=request.auth.key,
         workspace=request.target_workspace,

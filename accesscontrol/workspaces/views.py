@@ -1,4 +1,3 @@
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -227,7 +226,6 @@ def workspace_members_bulk_role(request, org_slug, workspace_slug):
         f"({len(memberships) - changed} already were).",
         _members_url(request),
     )
-
 
 
 @requires("workspaces:manage-members")
