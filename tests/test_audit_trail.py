@@ -61,6 +61,8 @@ NOT_CHANGING_ACCESS = {
     "rbac.check_can_grant_org_role": "pure check, raises or returns",
     "rbac.check_not_self": "pure check, raises or returns",
     "rbac.people_behind": "pure helper: the users an actor acts for",
+    "rbac.person_behind": "pure helper: the user an actor acts for",
+    "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
 }
 

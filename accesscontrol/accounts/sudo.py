@@ -1,7 +1,8 @@
 """Sudo mode: the actions that hand out power ask for the password again if the last time the
 user proved it (signing in, or confirming it) is older than SUDO_MODE_SECONDS.
 
-A stolen session cookie then cannot mint API keys, change roles in bulk or delete a workspace.
+A stolen session cookie then cannot widen anyone's access: mint API keys or tokens, change
+roles, add members, invite, change the plan or key policy, restore or delete a workspace.
 """
 
 import functools
@@ -65,4 +66,7 @@ def sudo_required(view=None, *, return_to=None):
             return response
         return redirect(url)
 
+    # The declaration, read by tests/test_sudo_actions.py, which lists every action that must
+    # carry it (whatever widens access: plan, roles, members, invitations, keys).
+    wrapped.sudo_required = True
     return wrapped

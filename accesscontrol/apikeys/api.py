@@ -139,7 +139,7 @@ def create_service_key(request, payload: ServiceKeyIn):
             )
     key, raw = services.create_service_key(
         actor=p.key,
-        grantor_permissions=p.access.permissions,
+        grantor_permissions=p.access.grantable,
         organization=p.organization,
         workspace=None if payload.scope == "organization" else p.workspace,
         name=payload.name,

@@ -293,7 +293,7 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
 # Service keys
 
 
-def _service_key_org_permissions(key) -> frozenset[str]:
+def service_key_org_permissions(key) -> frozenset[str]:
     if key.is_org_scoped and key.role.is_system and key.role.name == ADMIN:
         return frozenset({ORG_READ, ORG_MANAGE})
     return frozenset({ORG_READ})
@@ -307,7 +307,7 @@ def service_key_access(key, workspace) -> Access:
         role_name=key.role.name,
         role_org_id=key.role.organization_id,
         role_codes=key.role.permissions,
-        org_permissions=_service_key_org_permissions(key),
+        org_permissions=service_key_org_permissions(key),
     )
 
 
@@ -330,7 +330,7 @@ def _authenticate_service_key(presented_digest, tenant_id, kind) -> Principal:
             raise _not_accessible(tenant_id)
     else:
         access = Access(
-            _service_key_org_permissions(key), None, key.role.name, "no_workspace_selected"
+            service_key_org_permissions(key), None, key.role.name, "no_workspace_selected"
         )
         return Principal("service_key", key, key.organization, None, access)
     return Principal(

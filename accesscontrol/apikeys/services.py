@@ -12,7 +12,7 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_PATS_CREATE, ORG_ROLE_PERMISSIONS
-from accesscontrol.rbac.services import check_role_assignable
+from accesscontrol.rbac.services import check_role_assignable, person_behind
 
 
 def _clean_name(name):
@@ -138,6 +138,13 @@ def create_service_key(
     name = _clean_name(name)
     if workspace is not None and workspace.organization_id != organization.pk:
         raise ValidationError({"workspace": "No such workspace in this organization."})
+    if workspace is not None and workspace.archived:
+        # Archived means read-only for everyone: its admins may only restore it.
+        raise ValidationError(
+            f"The workspace {workspace.name} is archived (read-only); restore it before "
+            "creating keys.",
+            code="archived",
+        )
     if role is None:
         role = Role.objects.system(ADMIN)
     check_role_assignable(role, organization)
@@ -158,7 +165,7 @@ def create_service_key(
         raise ValidationError({"role": ValidationError(message, code="escalation")})
     expires_at = clean_expiry(organization, expires_at)
     raw = _raw_key(keys.SERVICE, raw_key)
-    creator = getattr(actor, "user", actor) if actor is not None else None
+    creator = person_behind(actor)
     with transaction.atomic():
         key = ServiceKey.objects.create(
             organization=organization,
@@ -168,7 +175,7 @@ def create_service_key(
             digest=keys.digest(raw),
             hint=keys.display_hint(raw),
             expires_at=expires_at,
-            created_by=creator if creator is not None and creator.pk else None,
+            created_by=creator,
             created_by_label=audit.describe_actor(actor)["actor_label"],
         )
         audit.record(

@@ -100,7 +100,7 @@ def service_keys(request, org_slug, workspace_slug):
         try:
             key, raw = services.create_service_key(
                 actor=request.user,
-                grantor_permissions=request.access.permissions,
+                grantor_permissions=request.access.grantable,
                 organization=request.organization,
                 workspace=request.workspace,
                 name=form.cleaned_data["name"],

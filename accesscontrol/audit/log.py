@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-import csv
 import datetime
 import json
 import uuid
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from accesscontrol import csv_export
 from accesscontrol.audit.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -124,33 +124,23 @@ def page(qs, cursor: str | None, size: int = PAGE_SIZE):
 def csv_rows(qs):
     """The CSV, a line at a time (for a StreamingHttpResponse)."""
 
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for e in qs.select_related("organization").iterator(chunk_size=1000):
-        changes = e.changes or {}
-        yield writer.writerow(
-            [
+    def rows():
+        for e in qs.select_related("organization").iterator(chunk_size=1000):
+            changes = e.changes or {}
+            yield [
                 e.created_at.isoformat(),
-                _safe(e.organization.name) if e.organization else "",
-                _safe(e.workspace.name) if e.workspace else "",
+                e.organization.name if e.organization else "",
+                e.workspace.name if e.workspace else "",
                 e.actor_kind,
-                _safe(e.actor_label),
+                e.actor_label,
                 e.action,
                 e.target_type,
-                _safe(e.target_label),
+                e.target_label,
                 json.dumps(changes.get("before"), sort_keys=True) if "before" in changes else "",
                 json.dumps(changes.get("after"), sort_keys=True) if "after" in changes else "",
                 e.ip_address or "",
-                _safe(e.user_agent),
-                _safe(e.request_id),
+                e.user_agent,
+                e.request_id,
             ]
-        )
 
-
-def _safe(value: str) -> str:
-    """No spreadsheet formulas from labels people chose (CSV injection)."""
-    return "'" + value if value and value[0] in "=+-@\t\r" else value
+    return csv_export.lines(CSV_COLUMNS, rows())

@@ -126,9 +126,9 @@ def invite_org_member(request, payload: InviteIn):
         workspaces=workspaces,
         workspace_role=role,
         grantor_permissions=(
-            frozenset.intersection(*(p.access_in(ws).permissions for ws in workspaces))
+            frozenset.intersection(*(p.access_in(ws).grantable for ws in workspaces))
             if workspaces
-            else p.access.permissions
+            else p.access.grantable
         ),
     )
     return Status(201, invitation)
@@ -151,7 +151,7 @@ def change_org_role(request, member_id: uuid.UUID, payload: OrgMemberPatch):
         actor=request.auth.key,
         membership=membership,
         org_role=payload.org_role,
-        grantor_permissions=request.auth.access.permissions,
+        grantor_permissions=request.auth.access.grantable,
     )
 
 
@@ -168,6 +168,8 @@ def remove_org_member(request, member_id: uuid.UUID):
         services.cancel_invitation(actor=request.auth.key, invitation=invitation)
     else:
         services.remove_org_member(
-            actor=request.auth.key, membership=services.get_membership(org, member_id)
+            actor=request.auth.key,
+            membership=services.get_membership(org, member_id),
+            grantor_permissions=request.auth.access.grantable,
         )
     return Status(204, None)

@@ -95,6 +95,10 @@ class Invitation(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Sent by a service key: its power is re-checked when the invitation is accepted.
+    created_by_service_key = models.ForeignKey(
+        "apikeys.ServiceKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_by_label = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()

@@ -21,11 +21,15 @@ from accesscontrol.organizations.models import (
     OrgRole,
     Plan,
 )
+from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_ROLE_PERMISSIONS
+from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.rbac.services import (
     check_can_grant,
     check_can_grant_org_role,
+    check_holds_all,
     check_not_self,
     check_role_assignable,
+    person_behind,
 )
 from accesscontrol.workspaces.models import WorkspaceMembership
 
@@ -141,6 +145,15 @@ def _ensure_another_admin(membership):
         )
 
 
+def _standing(org_role) -> frozenset:
+    """What an org role holds that an organization manager may lack.
+
+    An org admin holds every org permission (and Admin everywhere); members and viewers hold
+    nothing an organization manager could not grant (as check_can_grant_org_role says).
+    """
+    return ORG_ROLE_PERMISSIONS[org_role] if org_role == OrgRole.ADMIN else frozenset()
+
+
 def change_org_role(
     *, actor, membership, org_role, grantor_permissions=None
 ) -> OrganizationMembership:
@@ -155,6 +168,11 @@ def change_org_role(
             return membership
         if before == OrgRole.ADMIN:
             _ensure_another_admin(membership)
+        check_holds_all(
+            _standing(before),
+            grantor_permissions,
+            f"{membership.user.email} is an organization {before}",
+        )
         membership.org_role = org_role
         membership.save(update_fields=["org_role"])
         audit.record(
@@ -169,12 +187,22 @@ def change_org_role(
     return membership
 
 
-def remove_org_member(*, actor, membership) -> None:
-    """Remove someone from the organization, with every workspace membership they held."""
+def remove_org_member(*, actor, membership, grantor_permissions=None) -> None:
+    """Remove someone from the organization, with every workspace membership they held.
+
+    Whoever may not change someone's organization role may not remove them either; anyone may
+    leave (but not come back on their own: see check_not_self).
+    """
     with transaction.atomic():
         membership = _lock_membership(membership)
         if membership.org_role == OrgRole.ADMIN:
             _ensure_another_admin(membership)
+        # Leaving is allowed (it only narrows); joining again is never self-service.
+        check_holds_all(
+            _standing(membership.org_role),
+            grantor_permissions,
+            f"{membership.user.email} is an organization {membership.org_role}",
+        )
         workspaces = sorted(
             membership.workspace_memberships.values_list("workspace__slug", flat=True)
         )
@@ -275,13 +303,13 @@ def invite_member(
         raise ValidationError(
             f"{email} already has a pending invitation; resend or cancel it.", code="duplicate"
         )
-    creator = getattr(actor, "user", actor) if actor is not None else None
     invitation = Invitation(
         organization=organization,
         email=email,
         org_role=org_role,
         workspace_role=workspace_role if workspaces else None,
-        created_by=creator if creator is not None and creator.pk else None,
+        created_by=person_behind(actor),
+        created_by_service_key=actor if getattr(actor, "audit_kind", "") == "service_key" else None,
         created_by_label=audit.describe_actor(actor)["actor_label"],
     )
     raw = _new_token(invitation)
@@ -372,6 +400,55 @@ def find_invitation(raw_token) -> Invitation | None:
     )
 
 
+def _inviter_grantable(invitation, workspace=None):
+    """What whoever sent the invitation may hand out now; None for the system itself."""
+    from accesscontrol.apikeys.authentication import (  # here: apikeys imports this app
+        service_key_access,
+        service_key_org_permissions,
+    )
+
+    organization = invitation.organization
+    key = invitation.created_by_service_key
+    if key is not None:
+        if key.status != "active" or key.role_id is None:
+            return frozenset()
+        if workspace is None:
+            return service_key_org_permissions(key)
+        if key.workspace_id not in (None, workspace.pk):
+            return frozenset()
+        return service_key_access(key, workspace).grantable
+    if invitation.created_by_id is None:
+        # Sent by the system, or by someone whose account is gone: only the system's stand.
+        return None if invitation.created_by_label == "system" else frozenset()
+    access = resolve_access(invitation.created_by, organization.pk, workspace)
+    return access.grantable
+
+
+def _check_inviter_still_may(invitation) -> None:
+    """An invitation hands out only what its sender may still hand out when it is accepted.
+
+    Otherwise an org admin could invite another address of their own, lose their role, and
+    come back through the invitation.
+    """
+    refused = ValidationError(
+        "Whoever invited you can no longer grant this access; ask an organization admin for "
+        "a new invitation.",
+        code="permission",
+    )
+    held = _inviter_grantable(invitation)
+    if held is None:
+        return
+    if ORG_MANAGE not in held:
+        raise refused
+    try:
+        check_can_grant_org_role(invitation.org_role, held)
+        role = invitation.workspace_role
+        for workspace in invitation.workspaces.all() if role else ():
+            check_can_grant(role, _inviter_grantable(invitation, workspace))
+    except ValidationError:
+        raise refused from None
+
+
 def accept_invitation(*, invitation, user) -> OrganizationMembership:
     """The invited person joins: organization membership, then the invited workspaces."""
     if user.email.lower() != invitation.email:
@@ -380,6 +457,7 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
         invitation = _lock_pending(invitation)
         if invitation.expires_at <= timezone.now():
             raise ValidationError("This invitation has expired; ask for a new one.")
+        _check_inviter_still_may(invitation)
         organization = invitation.organization
         membership = OrganizationMembership.objects.filter(
             organization=organization, user=user

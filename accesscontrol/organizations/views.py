@@ -21,7 +21,7 @@ from accesscontrol.organizations.services import find_invitation
 from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.resolver import effective_permissions
+from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.reviews.views import with_progress
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
@@ -114,7 +114,7 @@ def org_member_role(request, org_slug, member_id):
             actor=request.user,
             membership=membership,
             org_role=request.POST.get("org_role", ""),
-            grantor_permissions=request.access.permissions,
+            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -171,7 +171,11 @@ def org_member_remove(request, org_slug, member_id):
             confirm_label="Remove member",
         )
     try:
-        services.remove_org_member(actor=request.user, membership=membership)
+        services.remove_org_member(
+            actor=request.user,
+            membership=membership,
+            grantor_permissions=request.access.grantable,
+        )
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
     return console.done(
@@ -204,8 +208,8 @@ class InviteForm(forms.Form):
 
 def _grantor_in(request, workspaces):
     """What the inviter holds in every workspace the invitation hands out a role in."""
-    held = [effective_permissions(request.user, ws) for ws in workspaces]
-    return frozenset.intersection(*held) if held else request.access.permissions
+    held = [resolve_access(request.user, ws.organization_id, ws).grantable for ws in workspaces]
+    return frozenset.intersection(*held) if held else request.access.grantable
 
 
 @requires("organization:manage")
@@ -241,6 +245,7 @@ def _pending_invitation(org, invitation_id):
 
 @requires("organization:manage")
 @require_POST
+@sudo_required
 def invitation_resend(request, org_slug, invitation_id):
     org = request.organization
     invitation = _pending_invitation(org, invitation_id)
@@ -350,6 +355,7 @@ class OrgSettingsForm(forms.Form):
 
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
+@sudo_required
 def org_settings(request, org_slug):
     org = request.organization
     initial = {

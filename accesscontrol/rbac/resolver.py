@@ -1,6 +1,6 @@
 """Who may do what where: the one place that turns memberships and roles into permission codes."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import FilteredRelation, Q
 
@@ -22,6 +22,14 @@ class Access:
     org_role: str | None = None
     role: str | None = None  # the workspace role in effect, by name
     reason: str = "none"  # org_admin | membership | plan | not_workspace_member | none
+    # What this principal may hand out (roles, keys, invitations): what its own role holds,
+    # without the lower plans' "every member is Admin". A plan switched down and back up must
+    # leave no role or key stronger than its grantor's own role behind it.
+    grantable: frozenset[str] | None = field(default=None, compare=False)
+
+    def __post_init__(self):
+        if self.grantable is None:
+            object.__setattr__(self, "grantable", self.permissions)
 
     @property
     def is_org_member(self) -> bool:
@@ -99,14 +107,24 @@ def compute_access(
     else:
         role, reason = role_name, "membership" if org_role is not None else "key_role"
         granted = role_permissions(role_name, role_org_id, role_codes)
+    by_role = granted if reason != "plan" else role_permissions(role_name, role_org_id, role_codes)
 
+    caps = []
     if org_role == OrgRole.VIEWER:
         # Org viewers are read-only everywhere, whatever a workspace role says.
-        granted = granted & READ_PERMISSIONS
+        caps.append(READ_PERMISSIONS)
     if archived:
         # An archived workspace is read-only; its admins keep the right to restore it.
-        granted = granted & (READ_PERMISSIONS | {"workspaces:manage"})
-    return Access(frozenset(granted | org_permissions), org_role, role, reason)
+        caps.append(READ_PERMISSIONS | {"workspaces:manage"})
+    for cap in caps:
+        granted, by_role = granted & cap, by_role & cap
+    return Access(
+        frozenset(granted | org_permissions),
+        org_role,
+        role,
+        reason,
+        grantable=frozenset(by_role | org_permissions),
+    )
 
 
 def effective_permissions(principal, workspace) -> frozenset[str]:

@@ -163,8 +163,22 @@ def delete_role(*, actor, role) -> None:
         role.delete()
 
 
+def person_behind(actor):
+    """The user an actor acts for: a user, a token's owner, a service key's creator, or None.
+
+    A key minted by a key records this person as its creator, so the chain never loses them:
+    a key its owner made is the owner too.
+    """
+    if actor is None:
+        return None
+    if hasattr(actor, "created_by_id"):  # a service key
+        return actor.created_by
+    user = getattr(actor, "user", actor)
+    return user if getattr(user, "pk", None) else None
+
+
 def people_behind(actor) -> set:
-    """The users an actor acts for: a user, a token's owner, a service key's creator."""
+    """The ids of the users an actor acts for (no query for a service key)."""
     if actor is None:
         return set()
     for attribute in ("created_by_id", "user_id"):
@@ -175,9 +189,29 @@ def people_behind(actor) -> set:
 
 
 def check_not_self(actor, member_user, message="You cannot change your own role.") -> None:
-    # A key its owner made is the owner too: it must not lift them back after a demotion.
+    """Nobody adds, changes or removes themself, directly or through a key they made.
+
+    Unconditional: a demoted admin's old key must not lift its owner back, whether by changing
+    the membership or by removing it and adding it again.
+    """
     if member_user is not None and member_user.pk in people_behind(actor):
         raise ValidationError(message, code="permission")
+
+
+def check_holds_all(held, grantor_permissions, who: str) -> None:
+    """Nobody changes or removes someone who holds more than they do (remove >= change).
+
+    `grantor_permissions=None` is the system itself (seed, imports).
+    """
+    if grantor_permissions is None:
+        return
+    beyond = frozenset(held) - grantor_permissions
+    if beyond:
+        raise ValidationError(
+            f"{who}, which holds permissions you do not ({', '.join(sorted(beyond))}): "
+            "only someone who holds them all may change their role or remove them.",
+            code="permission",
+        )
 
 
 def check_can_grant_org_role(org_role, grantor_permissions) -> None:
@@ -199,9 +233,9 @@ def check_can_grant_org_role(org_role, grantor_permissions) -> None:
 
 def check_can_grant(role, grantor_permissions, *, actor=None, member_user=None) -> None:
     """Nobody hands out a permission they do not hold, and nobody changes their own role."""
+    check_not_self(actor, member_user)
     if grantor_permissions is None:
         return  # the system itself (seed, imports)
-    check_not_self(actor, member_user)
     beyond = role.permission_set - grantor_permissions
     if beyond:
         message = f"The role {role.name!r} holds permissions you do not: " + ", ".join(

@@ -1,7 +1,5 @@
 """Roles in the console: system roles read-only, custom roles (enterprise) with a grid."""
 
-import csv
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -12,7 +10,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accesscontrol import console
+from accesscontrol import console, csv_export
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys.authentication import service_key_access
 from accesscontrol.apikeys.models import ServiceKey
@@ -229,47 +227,38 @@ def access_review(request, org_slug, workspace_slug):
 def access_review_export(request, org_slug, workspace_slug):
     reviewed, code = _review(request)
 
-    def rows():
-        buffer = Echo()
-        writer = csv.writer(buffer)
-        yield writer.writerow(
-            [
-                "principal",
-                "kind",
-                "role",
-                "why",
-                "permissions",
-                "last_active",
-                "stale",
-                "active_personal_tokens",
-            ]
-        )
-        for r in reviewed:
-            yield writer.writerow(
-                [
-                    r.label,
-                    r.kind,
-                    r.role or "",
-                    r.reason,
-                    " ".join(r.workspace_permissions),
-                    r.last_active.isoformat() if r.last_active else "",
-                    "yes" if r.stale else "no",
-                    r.tokens,
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    header = [
+        "principal",
+        "kind",
+        "role",
+        "why",
+        "permissions",
+        "last_active",
+        "stale",
+        "active_personal_tokens",
+    ]
+    rows = (
+        [
+            r.label,
+            r.kind,
+            r.role or "",
+            r.reason,
+            " ".join(r.workspace_permissions),
+            r.last_active.isoformat() if r.last_active else "",
+            "yes" if r.stale else "no",
+            r.tokens,
+        ]
+        for r in reviewed
+    )
+    response = StreamingHttpResponse(
+        csv_export.lines(header, rows), content_type="text/csv; charset=utf-8"
+    )
     suffix = f"-{code.replace(':', '-')}" if code else ""
     response["Content-Disposition"] = (
         f'attachment; filename="access-{request.organization.slug}-'
         f'{request.workspace.slug}{suffix}.csv"'
     )
     return response
-
-
-class Echo:
-    def write(self, value):
-        return value
 
 
 @requires("organization:manage")

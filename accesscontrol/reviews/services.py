@@ -14,6 +14,7 @@ from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership, OrgRole
 from accesscontrol.organizations.services import remove_org_member
+from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.rbac.review import STALE_AFTER, latest_of
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -170,13 +171,17 @@ def _apply(actor, item):
         membership = WorkspaceMembership.objects.filter(pk=item.subject_id).first()
         if membership is None:
             return "already removed"
-        remove_workspace_member(actor=actor, membership=membership)
+        held = resolve_access(actor, membership.workspace.organization_id, membership.workspace)
+        remove_workspace_member(
+            actor=actor, membership=membership, grantor_permissions=held.grantable
+        )
         return "removed from the workspace"
     if item.kind == Item.ORG_MEMBER:
         membership = OrganizationMembership.objects.filter(pk=item.subject_id).first()
         if membership is None:
             return "already removed"
-        remove_org_member(actor=actor, membership=membership)
+        held = resolve_access(actor, membership.organization_id)
+        remove_org_member(actor=actor, membership=membership, grantor_permissions=held.grantable)
         return "removed from the organization"
     key = ServiceKey.objects.filter(pk=item.subject_id).first()
     if key is None or key.revoked_at is not None:

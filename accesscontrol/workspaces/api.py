@@ -168,13 +168,14 @@ def add_member(request, payload: MemberIn):
     p = request.auth
     user = User.objects.filter(email=payload.email.strip().lower()).first()
     if user is None:
-        raise ValidationError({"email": "No member of this organization has this email."})
+        message = services.NOT_AN_ORG_MEMBER.format(organization=p.organization)
+        raise ValidationError({"email": message})
     membership = services.add_workspace_member(
         actor=p.key,
         workspace=p.workspace,
         user=user,
         role=_role(p.organization, payload.role_id),
-        grantor_permissions=p.access.permissions,
+        grantor_permissions=p.access.grantable,
     )
     return Status(201, _members(p.workspace).get(pk=membership.pk))
 
@@ -190,7 +191,7 @@ def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
         actor=p.key,
         membership=membership,
         role=_role(p.organization, payload.role_id),
-        grantor_permissions=p.access.permissions,
+        grantor_permissions=p.access.grantable,
     )
     return _members(p.workspace).get(pk=member_id)
 
@@ -204,6 +205,8 @@ def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
 def remove_member(request, member_id: uuid.UUID):
     p = request.auth
     services.remove_workspace_member(
-        actor=p.key, membership=_members(p.workspace).get(pk=member_id)
+        actor=p.key,
+        membership=_members(p.workspace).get(pk=member_id),
+        grantor_permissions=p.access.grantable,
     )
     return Status(204, None)

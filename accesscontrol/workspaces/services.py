@@ -7,8 +7,19 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.services import check_can_grant, check_role_assignable
+from accesscontrol.rbac.services import (
+    check_can_grant,
+    check_holds_all,
+    check_not_self,
+    check_role_assignable,
+)
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
+
+# One answer whether the address is unknown or belongs to another organization's member:
+# the answer must not tell accounts elsewhere apart from no account at all.
+NOT_AN_ORG_MEMBER = (
+    "No member of {organization} has this email; invite them to the organization first."
+)
 
 
 def create_workspace(*, actor, organization, name, slug=None) -> Workspace:
@@ -42,6 +53,10 @@ def update_workspace(*, actor, workspace, name=None, archived=None) -> Workspace
             locked.name = clean_name(name)
         if archived is not None:
             locked.archived = bool(archived)
+        if before["archived"] and locked.archived and locked.name != before["name"]:
+            raise ValidationError(
+                {"name": "This workspace is archived (read-only); restore it before renaming."}
+            )
         after = {"name": locked.name, "archived": locked.archived}
         if after == before:
             return locked
@@ -57,17 +72,16 @@ def update_workspace(*, actor, workspace, name=None, archived=None) -> Workspace
 def add_workspace_member(
     *, actor, workspace, user, role, grantor_permissions=None
 ) -> WorkspaceMembership:
+    """`grantor_permissions`: what the actor holds here (None only for the system itself)."""
     organization = workspace.organization
     check_role_assignable(role, organization)
+    check_not_self(actor, user, "You cannot add yourself to a workspace.")
     check_can_grant(role, grantor_permissions)
     org_membership = OrganizationMembership.objects.filter(
         organization=organization, user=user
     ).first()
     if org_membership is None:
-        raise ValidationError(
-            f"{user.email} is not a member of {organization}; "
-            "invite them to the organization first."
-        )
+        raise ValidationError({"email": NOT_AN_ORG_MEMBER.format(organization=organization)})
     try:
         with transaction.atomic():
             membership = WorkspaceMembership.objects.create(
@@ -116,13 +130,11 @@ def change_workspace_role(
         before = membership.role
         if before.pk == role.pk:
             return membership
-        if grantor_permissions is not None and before.permission_set - grantor_permissions:
-            # Nobody changes the role of someone who holds more than they do.
-            raise ValidationError(
-                f"{membership.user.email} is {before.name}, which holds permissions you do not: "
-                "only someone who holds them all may change their role.",
-                code="permission",
-            )
+        check_holds_all(
+            before.permission_set,
+            grantor_permissions,
+            f"{membership.user.email} is {before.name}",
+        )
         membership.role = role
         membership.save(update_fields=["role"])
         audit.record(
@@ -171,10 +183,17 @@ def delete_workspace(*, actor, workspace, confirmation: str) -> None:
         workspace.delete()
 
 
-def remove_workspace_member(*, actor, membership) -> None:
+def remove_workspace_member(*, actor, membership, grantor_permissions=None) -> None:
+    """Whoever may not change someone's role may not remove them either."""
     workspace = membership.workspace
     with transaction.atomic():
         membership = _lock_workspace_membership(membership)
+        # Leaving is allowed (it only narrows); joining again is never self-service.
+        check_holds_all(
+            membership.role.permission_set,
+            grantor_permissions,
+            f"{membership.user.email} is {membership.role.name}",
+        )
         audit.record(
             actor,
             "workspace_member.removed",

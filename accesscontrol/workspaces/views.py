@@ -85,7 +85,7 @@ def workspace_members(request, org_slug, workspace_slug):
 
 def grantable_roles(request):
     """The roles this user may hand out here: none stronger than what they hold."""
-    held = request.access.permissions
+    held = request.access.grantable
     return [r for r in services.assignable_roles(request.organization) if r.permission_set <= held]
 
 
@@ -122,6 +122,7 @@ class AddMemberForm(forms.Form):
 
 @requires("workspaces:manage-members")
 @require_http_methods(["GET", "POST"])
+@sudo_required
 def workspace_member_add(request, org_slug, workspace_slug):
     form = AddMemberForm(request.workspace, grantable_roles(request), request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -132,7 +133,7 @@ def workspace_member_add(request, org_slug, workspace_slug):
                 workspace=request.workspace,
                 user=user,
                 role=form.cleaned_data["role"],
-                grantor_permissions=request.access.permissions,
+                grantor_permissions=request.access.grantable,
             )
         except ValidationError as exc:
             console.add_errors(form, exc)
@@ -151,6 +152,7 @@ def workspace_member_add(request, org_slug, workspace_slug):
 
 @requires("workspaces:manage-members")
 @require_POST
+@sudo_required(return_to=lambda request: _members_url(request))
 def workspace_member_role(request, org_slug, workspace_slug, member_id):
     membership = _membership(request, member_id)
     role_id = request.POST.get("role", "")
@@ -164,7 +166,7 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
             actor=request.user,
             membership=membership,
             role=role,
-            grantor_permissions=request.access.permissions,
+            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -215,7 +217,7 @@ def workspace_members_bulk_role(request, org_slug, workspace_slug):
             actor=request.user,
             memberships=memberships,
             role=role,
-            grantor_permissions=request.access.permissions,
+            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         message = f"Nothing was changed: {console.errors_of(exc)}"
@@ -244,7 +246,11 @@ def workspace_member_remove(request, org_slug, workspace_slug, member_id):
             confirm_label="Remove",
         )
     try:
-        services.remove_workspace_member(actor=request.user, membership=membership)
+        services.remove_workspace_member(
+            actor=request.user,
+            membership=membership,
+            grantor_permissions=request.access.grantable,
+        )
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _members_url(request), messages.ERROR)
     return console.done(
@@ -283,6 +289,7 @@ def workspace_settings(request, org_slug, workspace_slug):
 
 @requires("workspaces:manage", "organization:manage")
 @require_http_methods(["GET", "POST"])
+@sudo_required
 def workspace_archive(request, org_slug, workspace_slug):
     workspace = request.workspace
     settings_url = reverse("workspace-settings", args=[org_slug, workspace_slug])

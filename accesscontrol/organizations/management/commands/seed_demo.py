@@ -80,7 +80,9 @@ def ensure_workspace(org, slug, name, actor):
 def ensure_ws_member(ws, user, role, actor):
     exists = WorkspaceMembership.objects.filter(workspace=ws, org_membership__user=user).exists()
     if not exists:
-        workspaces.add_workspace_member(actor=actor, workspace=ws, user=user, role=role)
+        workspaces.add_workspace_member(
+            actor=actor, workspace=ws, user=user, role=role, grantor_permissions=None
+        )
 
 
 def demo_key(kind, label):
