@@ -1,0 +1,192 @@
+"""Every console action that widens access asks for sudo (finding 5 of issue #12, and its class).
+
+The list below is the declaration the tests hold the code to: every console route that accepts a
+POST is either in WIDENING (and carries @sudo_required) or in NOT_WIDENING with the reason it
+hands out nothing. A new POST route that is in neither fails here until someone decides.
+Then each widening action is tried for real with a lapsed sudo window: it is refused and changes
+nothing; with sudo fresh, the very same request changes something (so the refusal is real).
+"""
+
+import pytest
+from django.urls import URLResolver, get_resolver, reverse
+
+from accesscontrol.accounts import sudo
+from accesscontrol.audit.models import AuditEvent
+from accesscontrol.organizations.models import Invitation, OrganizationMembership
+from accesscontrol.organizations.services import invite_member
+from accesscontrol.rbac import gate
+from accesscontrol.rbac.models import Role
+from accesscontrol.resources import urls as resource_urls
+from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.services import update_workspace
+from tests.factories import system_role
+from tests.test_authz_matrix import accepted_methods, walk
+
+WIDENING = {
+    "org-settings": "the plan (lower plans make every member Admin) and the PAT policy",
+    "org-invite": "brings a person in with an org role and workspace roles",
+    "invitation-resend": "a fresh link to join",
+    "org-member-role": "can make an org admin",
+    "role-create": "a role is a set of permissions to hand out",
+    "role-edit": "adds permissions to everyone holding the role",
+    "personal-tokens": "a token: a credential acting as its user",
+    "workspace-member-add": "a role in a workspace",
+    "workspace-member-role": "can promote",
+    "workspace-members-bulk-role": "can promote many",
+    "workspace-archive": "restoring gives every member and key their full role back",
+    "workspace-delete": "destroys everything in a workspace",
+    "service-keys": "a key: a credential with a role",
+}
+
+NOT_WIDENING = {
+    "login": "signing in is how sudo is granted",
+    "logout": "ends a session",
+    "sudo": "the confirmation itself",
+    "invitation-accept": "the invited person, with the invitation's own (re-checked) power",
+    "org-member-remove": "only narrows",
+    "invitation-cancel": "only narrows",
+    "org-workspace-create": "an empty workspace; org admins are Admin in it anyway",
+    "role-delete": "only roles nobody holds",
+    "reviews": "starts a review: records, grants nothing",
+    "review-decide": "records a decision",
+    "review-complete": "only revokes",
+    "personal-token-revoke": "only narrows",
+    "workspace-member-remove": "only narrows",
+    "workspace-settings": "the workspace's name",
+    "service-key-revoke": "only narrows",
+    "api-root": "the API: keys, never sessions",
+    "openapi-json": "the API's document",
+    "openapi-view": "the API's document",
+}
+
+
+def _resource_route_names(patterns):
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield from _resource_route_names(pattern.url_patterns)
+        elif pattern.name:
+            yield pattern.name
+
+
+RESOURCE_DATA = set(_resource_route_names(resource_urls.urlpatterns))  # data, never access
+
+
+def console_post_routes():
+    found = {}
+    for _route, pattern, _plain in walk(get_resolver().url_patterns):
+        rule = gate.rule_of(pattern.callback)
+        if rule is not None and rule.kind == gate.API:
+            continue
+        if pattern.name and "POST" in accepted_methods(pattern.callback):
+            found[pattern.name] = pattern.callback
+    return found
+
+
+def test_every_console_post_route_is_classified_and_widening_ones_carry_sudo():
+    routes = console_post_routes()
+    assert len(routes) > 30, "the walk found too few routes: it is broken"
+    unclassified = set(routes) - set(WIDENING) - set(NOT_WIDENING) - RESOURCE_DATA
+    assert not unclassified, f"decide whether these widen access: {sorted(unclassified)}"
+    assert set(WIDENING) <= set(routes), sorted(set(WIDENING) - set(routes))
+    carrying = {name for name, view in routes.items() if getattr(view, "sudo_required", False)}
+    assert carrying == set(WIDENING), {
+        "missing sudo": sorted(set(WIDENING) - carrying),
+        "sudo but not listed": sorted(carrying - set(WIDENING)),
+    }
+
+
+def _org_membership(world, user):
+    return OrganizationMembership.objects.get(user=user, organization=world.org)
+
+
+def _ws_membership(world, user):
+    return WorkspaceMembership.objects.get(org_membership__user=user, workspace=world.workspace)
+
+
+def request_for(world, name):
+    """(url, form data) of a request that, with sudo, changes something."""
+    org, ws = "acme", "production"
+    viewer_ws = _ws_membership(world, world.viewer)
+    if name == "org-settings":
+        return reverse(name, args=[org]), {
+            "plan": "developer",
+            "allow_personal_access_tokens": "on",
+        }
+    if name == "org-invite":
+        return reverse(name, args=[org]), {"email": "new@example.test", "org_role": "member"}
+    if name == "invitation-resend":
+        invitation, _ = invite_member(
+            actor=world.org_admin, organization=world.org, email="pending@example.test"
+        )
+        return reverse(name, args=[org, invitation.pk]), {}
+    if name == "org-member-role":
+        member = _org_membership(world, world.member_without_workspace)
+        return reverse(name, args=[org, member.pk]), {"org_role": "admin"}
+    if name == "role-create":
+        return reverse(name, args=[org]), {"name": "Readers", "permissions": ["runs:read"]}
+    if name == "role-edit":
+        role = Role.objects.get(organization=world.org, name="Annotator")
+        codes = [*role.permissions, "datasets:create"]
+        return reverse(name, args=[org, role.pk]), {"name": role.name, "permissions": codes}
+    if name == "personal-tokens":
+        return reverse(name, args=[org]), {"name": "laptop", "expires_in": "30"}
+    if name == "workspace-member-add":
+        member = _org_membership(world, world.member_without_workspace)
+        role = system_role("Viewer").pk
+        return reverse(name, args=[org, ws]), {"org_membership": member.pk, "role": role}
+    if name == "workspace-member-role":
+        return reverse(name, args=[org, ws, viewer_ws.pk]), {"role": system_role("Editor").pk}
+    if name == "workspace-members-bulk-role":
+        data = {"members": [viewer_ws.pk], "role": system_role("Editor").pk}
+        return reverse(name, args=[org, ws]), data
+    if name == "workspace-archive":
+        update_workspace(actor=world.org_admin, workspace=world.workspace, archived=True)
+        return reverse(name, args=[org, ws]), {}  # restores it
+    if name == "workspace-delete":
+        return reverse(name, args=[org, ws]), {"confirmation": "production"}
+    if name == "service-keys":
+        data = {"name": "ci", "role": system_role("Viewer").pk, "expires_in": "30"}
+        return reverse(name, args=[org, ws]), data
+    raise AssertionError(f"no request for {name}: add one")
+
+
+def state():
+    """Every change is audited in its own transaction: the log's length says if one happened."""
+    return (AuditEvent.objects.count(), Invitation.objects.count())
+
+
+@pytest.mark.parametrize("name", sorted(WIDENING))
+def test_a_lapsed_sudo_window_refuses_every_widening_action(client, world, name):
+    url, data = request_for(world, name)
+    client.force_login(world.org_admin)
+    session = client.session
+    session[sudo.SESSION_KEY] = 0
+    session.save()
+    before = state()
+
+    response = client.post(url, data)
+
+    assert response.status_code == 302, response.content[:300]
+    assert response["Location"].startswith(reverse("sudo"))
+    assert state() == before
+
+    # The same request with sudo fresh does change something: the refusal above was sudo's.
+    client.force_login(world.org_admin)
+    client.post(url, data)
+    assert state() != before
+
+
+@pytest.mark.parametrize("name", sorted(WIDENING))
+def test_a_lapsed_sudo_window_over_htmx_gets_a_redirect_to_the_confirmation(client, world, name):
+    url, data = request_for(world, name)
+    client.force_login(world.org_admin)
+    session = client.session
+    session[sudo.SESSION_KEY] = 0
+    session.save()
+    before = state()
+
+    response = client.post(url, data, headers={"HX-Request": "true"})
+
+    assert response.status_code == 204
+    assert response["HX-Redirect"].startswith(reverse("sudo"))
+    assert state() == before
