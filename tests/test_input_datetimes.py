@@ -301,3 +301,28 @@ def test_runs_and_examples_stored_outside_the_years_are_clamped_into_them(world,
     assert run.start_time.isoformat() == "0001-01-01T00:00:00+00:00"
     assert run.end_time.isoformat() == "9999-12-31T23:59:59.999999+00:00"
     assert Example.objects.get().created_at.year == 9999
+
+
+# --- the console ------------------------------------------------------------------------------
+
+
+def test_the_console_date_input_stays_in_range_at_its_extremes(client, world):
+    # The console's only date input: a campaign deadline, a date the view pins to 23:59 UTC, so
+    # even 9999-12-31 stays readable. The campaign list and page must render with it.
+    from accesscontrol.reviews.models import Campaign
+
+    client.force_login(world.org_admin)
+    response = client.post(
+        "/o/acme/reviews/",
+        {"name": "far", "workspace": str(world.workspace.pk), "deadline": "9999-12-31"},
+    )
+    assert response.status_code in (200, 302), response.content
+    campaign = Campaign.objects.get()
+    assert campaign.deadline.isoformat() == "9999-12-31T23:59:00+00:00"
+    assert client.get("/o/acme/reviews/").status_code == 200
+    assert client.get(f"/o/acme/reviews/{campaign.pk}/").status_code == 200
+    refused = client.post(
+        "/o/acme/reviews/",
+        {"name": "past", "workspace": str(world.workspace.pk), "deadline": "0001-01-01"},
+    )
+    assert refused.status_code in (200, 422) and Campaign.objects.count() == 1
