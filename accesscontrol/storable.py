@@ -72,7 +72,10 @@ def load_json(text: str | bytes):
 class RefuseNulInQuery:
     """A 400 for any query-string name or value holding NUL, before a view puts it in SQL.
 
-    API operations answer in the API's JSON error shape; console pages with a plain page.
+    Console pages answer a plain 400. API operations answer the API's JSON error with 422, the
+    status the API gives all bad input (and gave NUL before, through its DataError safety net),
+    so that a client, and the fuzzer's "schema-valid input is accepted or a 422" contract, see
+    no change.
     """
 
     def __init__(self, get_response):
@@ -87,5 +90,5 @@ class RefuseNulInQuery:
         detail = "The query string holds a NUL character (%00), which no field can contain."
         rule = rule_of(view_func)
         if rule is not None and rule.kind == API:
-            return JsonResponse({"error": "invalid", "detail": detail}, status=400)
+            return JsonResponse({"error": "invalid", "detail": detail}, status=422)
         return HttpResponse(detail, status=400, content_type="text/plain; charset=utf-8")

@@ -1,8 +1,9 @@
-"""NUL in a query string is refused with a 400 before any view puts it in SQL (#12, finding 12).
+"""NUL in a query string is refused before any view puts it in SQL (#12, finding 12).
 
 PostgreSQL text cannot hold NUL: `/o/acme/members/?q=%00` and the audit log's filters answered
-500. One middleware (accesscontrol.storable.RefuseNulInQuery) refuses it for every page and
-every API operation; the class test walks every console URL pattern.
+500. One middleware (accesscontrol.storable.RefuseNulInQuery) refuses it for every page (400)
+and every API operation (422, the API's status for bad input); the class test walks every
+console URL pattern.
 """
 
 import uuid
@@ -112,15 +113,16 @@ def test_an_anonymous_visitor_gets_the_same_400(client, world):
     ],
 )
 def test_the_api_refuses_nul_in_the_query_string_with_its_json_error(client, world, path):
+    # 422, the API's status for bad input (a page answers 400).
     key = service_key_for(world.workspace)
     response = api_call(client, "GET", path, key)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json() == {
         "error": "invalid",
         "detail": "The query string holds a NUL character (%00), which no field can contain.",
     }
     # At the SDK's root paths too.
     root = client.get(path, headers={"X-API-Key": key})
-    assert root.status_code in (400, 404)
-    if root.status_code == 400:
+    assert root.status_code in (422, 404)
+    if root.status_code == 422:
         assert root.json()["error"] == "invalid"
