@@ -70,7 +70,7 @@ def load_json(text: str | bytes):
 
 
 class RefuseNulInQuery:
-    """A 400 for any query-string name or value holding NUL, before a view puts it in SQL.
+    """Refuses any query-string name or value holding NUL, before a view puts it in SQL.
 
     Console pages answer a plain 400. API operations answer the API's JSON error with 422, the
     status the API gives all bad input (and gave NUL before, through its DataError safety net),
