@@ -136,6 +136,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "accesscontrol.storable.RefuseNulInQuery",
     "accesscontrol.rbac.gate.PermissionGateMiddleware",
 ]
 

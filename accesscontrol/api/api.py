@@ -6,13 +6,16 @@ is by API key only (X-API-Key or Authorization: Bearer); the session is never co
 
 import functools
 
-from django.core.exceptions import ObjectDoesNotExist, ValidationError
+from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, ValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.parser import Parser
 
+from accesscontrol import storable
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
 from accesscontrol.rbac.gate import Refused
@@ -93,6 +96,11 @@ def not_found(api, request, exc):
 
 
 def http_error(api, request, exc):
+    if isinstance(exc.__cause__, storable.JsonTooDeep):
+        # ninja wraps whatever the parser raises in "Cannot parse request body"; say why.
+        return api.create_response(
+            request, {"error": "invalid_json", "detail": str(exc.__cause__)}, status=422
+        )
     if exc.status_code == 400:
         # Ninja's "Cannot parse request body": bad input like any other, so a 422.
         return api.create_response(
@@ -116,6 +124,19 @@ def unstorable(api, request, exc):
     )
 
 
+def too_big(api, request, exc):
+    # Django refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE; left alone, its HTML 400 page.
+    return api.create_response(
+        request,
+        {
+            "error": "too_large",
+            "detail": f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} "
+            "bytes.",
+        },
+        status=413,
+    )
+
+
 def conflict(api, request, exc):
     # A safety net for a uniqueness race the services' own checks did not catch.
     return api.create_response(
@@ -128,6 +149,7 @@ def conflict(api, request, exc):
 HANDLERS = {
     Refused: refused_early,
     DataError: unstorable,
+    RequestDataTooBig: too_big,
     IntegrityError: conflict,
     KeyRejected: key_rejected,
     AuthenticationError: missing_key,
@@ -139,8 +161,21 @@ HANDLERS = {
 }
 
 
+class DepthLimitedParser(Parser):
+    """Request bodies are JSON nested at most storable.MAX_JSON_DEPTH deep: deeper values were
+    stored and then broke every page that pretty-prints them."""
+
+    def parse_body(self, request):
+        return storable.load_json(request.body)
+
+
 def build_api(namespace, routers, **options) -> NinjaAPI:
-    new = NinjaAPI(auth=[ApiKeyHeader(), BearerKey()], urls_namespace=namespace, **options)
+    new = NinjaAPI(
+        auth=[ApiKeyHeader(), BearerKey()],
+        urls_namespace=namespace,
+        parser=DepthLimitedParser(),
+        **options,
+    )
     for exc_class, handler in HANDLERS.items():
         new.add_exception_handler(exc_class, functools.partial(handler, new))
     for router in routers:

@@ -5,11 +5,11 @@ from accesscontrol.api.schemas import DeniedOut, ErrorOut
 from accesscontrol.rbac.gate import enforce
 
 # What any operation may answer besides its success: bad X-Tenant-Id (400), no or bad key (401),
-# not allowed (403), not there or not yours (404), conflict (409), bad input (422), throttled
-# (429).
+# not allowed (403), not there or not yours (404), conflict (409), body too large (413), bad
+# input (422), throttled (429).
 ERROR_RESPONSES = {
     status: DeniedOut if status == 403 else ErrorOut
-    for status in (400, 401, 403, 404, 409, 422, 429)
+    for status in (400, 401, 403, 404, 409, 413, 422, 429)
 }
 
 

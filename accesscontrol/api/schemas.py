@@ -1,7 +1,24 @@
 """Shapes shared by several routers."""
 
+import datetime
+from typing import Annotated
+
 from ninja import Schema
-from pydantic import model_validator
+from pydantic import AfterValidator, ValidationInfo, model_validator
+
+from accesscontrol import storable
+
+
+def _storable_datetime(value: datetime.datetime, info: ValidationInfo) -> datetime.datetime:
+    try:
+        return storable.check_datetime(value)
+    except ValueError as exc:
+        raise ValueError(f"{info.field_name} {exc}") from None
+
+
+# Every date-time an API request carries (body or query): one that leaves years 1-9999 once
+# converted to UTC would be stored and then be unreadable (see accesscontrol/storable.py).
+UtcDateTime = Annotated[datetime.datetime, AfterValidator(_storable_datetime)]
 
 
 class ErrorOut(Schema):

@@ -7,7 +7,7 @@ from django.db.models import Q
 from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
-from accesscontrol.api.schemas import Body
+from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import services
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.rbac.gate import api_error, authenticated, requires
@@ -106,7 +106,7 @@ class ServiceKeyCreatedOut(ServiceKeyOut):
 class ServiceKeyIn(Body):
     name: str = Field(min_length=1, max_length=100)
     role_id: uuid.UUID | None = Field(None, description="Defaults to the Admin role.")
-    expires_at: datetime.datetime | None = None
+    expires_at: UtcDateTime | None = None
     scope: str = Field("workspace", pattern="^(workspace|organization)$")
 
 
@@ -177,7 +177,7 @@ class PersonalAccessTokenCreatedOut(PersonalAccessTokenOut):
 
 class PersonalAccessTokenIn(Body):
     name: str = Field(min_length=1, max_length=100)
-    expires_at: datetime.datetime | None = None
+    expires_at: UtcDateTime | None = None
 
 
 def _own_tokens(principal):

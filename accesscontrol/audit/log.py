@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from accesscontrol import csv_export
+from accesscontrol import csv_export, storable
 from accesscontrol.audit.models import AuditEvent
 
 PAGE_SIZE = 50
@@ -102,7 +102,7 @@ def decode_cursor(cursor: str):
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         when, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        return datetime.datetime.fromisoformat(when), int(pk)
+        return storable.check_datetime(datetime.datetime.fromisoformat(when)), int(pk)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError({"cursor": "This cursor is not one we gave out."}) from None
 

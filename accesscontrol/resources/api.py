@@ -17,7 +17,7 @@ from ninja import Field, Query, Schema, Status
 from pydantic import StrictBool, StrictFloat, StrictInt
 
 from accesscontrol.api.router import GatedRouter
-from accesscontrol.api.schemas import Body
+from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.resources import services
 from accesscontrol.resources.models import (
@@ -178,8 +178,8 @@ class RunIn(Body):
     inputs: dict | None = None
     outputs: dict | None = None
     error: str | None = None
-    start_time: datetime.datetime | None = None
-    end_time: datetime.datetime | None = None
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
     tags: list[str] | None = None
     extra: dict | None = None
     events: list[Any] | None = None
@@ -195,8 +195,8 @@ class RunPatch(Body):
     inputs: dict | None = None
     outputs: dict | None = None
     error: str | None = None
-    start_time: datetime.datetime | None = None
-    end_time: datetime.datetime | None = None
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
     tags: list[str] | None = None
     extra: dict | None = None
     events: list[Any] | None = None
@@ -446,7 +446,7 @@ class ExampleIn(Body):
     metadata: dict | None = None
     split: str | list[str] | None = None
     source_run_id: uuid.UUID | None = None
-    created_at: datetime.datetime | None = None
+    created_at: UtcDateTime | None = None
 
 
 class ExamplePatch(Body):

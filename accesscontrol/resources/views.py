@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accesscontrol import console
+from accesscontrol import console, storable
 from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
 from accesscontrol.resources.models import (
@@ -110,17 +110,32 @@ def _form_page(request, form, *, title, action, cancel_url, submit_label, intro=
     )
 
 
+def _clipped(value, depth=storable.MAX_JSON_DEPTH):
+    """The value with anything nested deeper than `depth` replaced by "…".
+
+    Input is refused beyond that depth, but rows stored before the limit may hold more, and
+    json.dumps of a thousand-deep value raises RecursionError: a page must still render.
+    """
+    if not isinstance(value, dict | list):
+        return value
+    if depth <= 0:
+        return "…"
+    if isinstance(value, dict):
+        return {k: _clipped(v, depth - 1) for k, v in value.items()}
+    return [_clipped(v, depth - 1) for v in value]
+
+
 def pretty_json(value) -> str:
     """JSON for people: indented, non-ASCII kept; the template escapes it."""
     if value is None:
         return ""
-    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+    return json.dumps(_clipped(value), indent=2, ensure_ascii=False, sort_keys=False, default=str)
 
 
 def json_preview(value) -> str:
     if value is None:
         return ""
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = json.dumps(_clipped(value), ensure_ascii=False, default=str)
     return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
 
@@ -190,6 +205,11 @@ class JSONObjectField(forms.CharField):
             raise ValidationError("This JSON is nested too deeply.", code="json") from None
         except ValueError as exc:
             raise ValidationError(f"This is not valid JSON: {exc}", code="json") from None
+        if storable.json_too_deep(parsed):
+            raise ValidationError(
+                f"JSON may nest arrays and objects at most {storable.MAX_JSON_DEPTH} deep.",
+                code="json",
+            )
         if not isinstance(parsed, dict):
             raise ValidationError(
                 'Enter a JSON object, e.g. {"question": "…"}.', code="json_object"
