@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accesscontrol import throttle
 from accesscontrol.accounts import sudo
+from accesscontrol.accounts.models import normalize_email
 from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.context_processors import switcher_workspaces
@@ -24,8 +25,8 @@ class EmailAuthenticationForm(AuthenticationForm):
         self.fields["username"].widget.attrs.update(type="email", autocomplete="email")
 
     def clean_username(self):
-        # Emails are stored lowercased; people type them however they like.
-        return self.cleaned_data["username"].strip().lower()
+        # From the raw input, exactly as the sign-in throttle reads it (login_view).
+        return normalize_email(self.data.get(self.add_prefix("username")))
 
 
 def _safe_next(request):
@@ -43,7 +44,7 @@ def login_view(request):
         return redirect(_safe_next(request) or "home")
     form = EmailAuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
-        email = request.POST.get("username", "").strip().lower()
+        email = normalize_email(request.POST.get("username"))
         checks = _password_checks(request, email)
         # Checked before the password, so a locked-out guesser learns nothing more.
         retry_after = throttle.blocked(*checks)
