@@ -6,18 +6,30 @@
 14 an organization that turns personal access tokens off refuses the existing ones at once.
 """
 
+import threading
 import unicodedata
 
+import pytest
+from django.db import connection
+from django.test import Client
+
 from accesscontrol.accounts.models import User
+from accesscontrol.apikeys.models import ServiceKey
+from accesscontrol.apikeys.services import revoke_service_key
 from tests import test_throttling as throttling
+from tests.conftest import service_key_for
 from tests.factories import PASSWORD
 from tests.test_throttling import (
+    IP_A,
+    IP_B,
     assert_login_throttled,
     failed_logins,
     limits,
     login_blocked,
     sign_in,
     signed_in,
+    unknown_key,
+    whoami,
 )
 
 # The throttle's frozen clock and the cache backends, shared with the throttling tests.
@@ -85,3 +97,135 @@ def test_accounts_are_stored_and_found_under_the_normalised_email(db):
 
     assert user.email == "someone@example.test"
     assert User.objects.get_by_natural_key(fullwidth("SOMEONE@example.test")) == user
+
+
+# --- 7: reserve, then decide: a concurrent burst gets exactly `limit` evaluations ----------------
+
+BURST = 30
+
+
+def burst(send) -> list[int]:
+    """`send(n)` from BURST threads released at once; the status codes, in order."""
+    start = threading.Barrier(BURST)
+    statuses = [None] * BURST
+
+    def run(n):
+        try:
+            start.wait()
+            statuses[n] = send(n)
+        finally:
+            connection.close()  # each thread's own connection, before the test database flush
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(BURST)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def shared_cache(request):
+    return request.getfixturevalue(f"{request.param}_cache")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_sign_ins_gets_exactly_the_account_limit_of_guesses(
+    world, settings, clock, shared_cache
+):
+    limits(settings, login_account=(10, 900))
+    victim = world.viewer.email
+
+    statuses = burst(lambda n: sign_in(Client(), victim, "wrong", ip=f"10.0.4.{n}").status_code)
+
+    assert set(statuses) <= {400, 429}
+    assert statuses.count(400) == 10  # evaluated; the other 20 were refused unseen
+    assert failed_logins().count() == 10  # one audit row per password checked
+    assert login_blocked(victim) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_from_one_address_gets_exactly_the_ip_limit_of_guesses(
+    world, settings, clock, shared_cache
+):
+    limits(settings, login_ip=(10, 900))
+
+    statuses = burst(lambda n: sign_in(Client(), f"guess{n}@acme.test", "wrong").status_code)
+
+    assert set(statuses) <= {400, 429}
+    assert statuses.count(400) == 10  # evaluated; the other 20 were refused unseen
+    assert failed_logins().count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_wrong_passwords_at_the_sudo_page_gets_exactly_the_limit(
+    world, settings, clock, shared_cache
+):
+    limits(settings, login_account=(10, 900))
+
+    def confirm(n):
+        client = Client()
+        client.force_login(world.org_admin)
+        return client.post("/account/confirm/", {"password": "wrong"}, REMOTE_ADDR=f"10.0.5.{n}")
+
+    statuses = burst(lambda n: confirm(n).status_code)
+
+    assert set(statuses) <= {400, 429}
+    assert statuses.count(400) == 10  # evaluated; the other 20 were refused unseen
+    assert failed_logins().count() == 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_key_guesses_from_one_address_gets_exactly_the_ip_limit(
+    world, settings, clock, shared_cache
+):
+    limits(settings, key_ip=(10, 60))
+    guesses = [unknown_key() for _ in range(BURST)]
+
+    statuses = burst(lambda n: whoami(Client(), guesses[n]).status_code)
+
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) == 10  # evaluated; the other 20 were refused unseen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_with_one_failing_key_gets_exactly_the_key_limit(
+    world, settings, clock, shared_cache
+):
+    limits(settings, key=(10, 60))
+    raw = service_key_for(world.workspace, "Editor")
+    revoke_service_key(actor=None, key=ServiceKey.objects.get(name="Editor key"))
+
+    statuses = burst(lambda n: whoami(Client(), raw, ip=f"10.0.6.{n}").status_code)
+
+    assert set(statuses) <= {401, 429}
+    assert statuses.count(401) == 10  # evaluated; the other 20 were refused unseen
+
+
+def test_a_success_gives_its_attempt_back(client, world, settings, clock):
+    # Only failures count: at a limit of 2, any number of successes between failures is fine.
+    limits(settings, login_ip=(2, 900), key_ip=(2, 60), key=(2, 60))
+    good = service_key_for(world.workspace, "Viewer")
+    assert [whoami(client, good).status_code for _ in range(5)] == [200] * 5
+    assert whoami(client, unknown_key()).status_code == 401
+    assert [whoami(client, good).status_code for _ in range(5)] == [200] * 5
+    assert whoami(client, unknown_key()).status_code == 401
+    assert whoami(client, unknown_key()).status_code == 429
+
+    sign_in(client, world.viewer.email, "wrong")
+    assert sign_in(client, world.viewer.email, PASSWORD).status_code == 302
+    client.logout()
+    assert sign_in(client, world.viewer.email, "wrong").status_code == 400
+    assert sign_in(client, world.viewer.email, "wrong").status_code == 429
+
+
+def test_a_refused_attempt_is_not_counted_against_the_other_limit(client, world, settings, clock):
+    # A blocked address cannot lock accounts out: its refused attempts leave their counts alone.
+    limits(settings, login_ip=(2, 900), login_account=(3, 900))
+    victim = world.viewer.email
+    for _ in range(2):
+        sign_in(client, f"someone-else@{victim.split('@')[1]}", "wrong", ip=IP_A)
+    for _ in range(5):
+        assert sign_in(client, victim, "wrong", ip=IP_A).status_code == 429
+
+    assert sign_in(client, victim, PASSWORD, ip=IP_B).status_code == 302

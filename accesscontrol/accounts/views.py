@@ -46,12 +46,13 @@ def login_view(request):
     if request.method == "POST":
         email = normalize_email(request.POST.get("username"))
         checks = _password_checks(request, email)
-        # Checked before the password, so a locked-out guesser learns nothing more.
-        retry_after = throttle.blocked(*checks)
-        if retry_after:
+        # Reserved before the password is checked, so a locked-out guesser learns nothing more
+        # and a burst of guesses gets no more than the limit between them.
+        attempt = throttle.reserve(*checks)
+        if attempt.retry_after:
             return _too_many_attempts(
                 request,
-                retry_after,
+                attempt.retry_after,
                 "accounts/login.html",
                 {"form": EmailAuthenticationForm(request), "next": _safe_next(request)},
                 "failed sign-in attempts",
@@ -60,10 +61,10 @@ def login_view(request):
             user = form.get_user()
             login(request, user)  # cycles the session key
             record_login_succeeded(user)
+            attempt.release()
             throttle.forget(*checks[1])
             return redirect(_safe_next(request) or "home")
-        throttle.record_failure(*checks)
-        record_login_failed(email)
+        record_login_failed(email)  # the reserved attempt stays counted
     return render(
         request,
         "accounts/login.html",
@@ -73,10 +74,11 @@ def login_view(request):
 
 
 def _password_checks(request, email):
-    """What a wrong password counts against: the client's IP, and the account."""
+    """What a wrong password counts against: the client's IP, and the account (its email as
+    authentication reads it, so no spelling of the address gets a count of its own)."""
     return (
         (throttle.limit("login-ip"), throttle.client_ip(request)),
-        (throttle.limit("login-account"), email),
+        (throttle.limit("login-account"), normalize_email(email)),
     )
 
 
@@ -113,20 +115,20 @@ def confirm_password(request):
     if request.method == "POST":
         # Wrong passwords here count like failed sign-ins: this is no side door for guessing.
         checks = _password_checks(request, request.user.email)
-        retry_after = throttle.blocked(*checks)
-        if retry_after:
+        attempt = throttle.reserve(*checks)
+        if attempt.retry_after:
             return _too_many_attempts(
                 request,
-                retry_after,
+                attempt.retry_after,
                 "accounts/confirm_password.html",
                 _confirm_context(request),
                 "wrong passwords",
             )
         if form.is_valid():
+            attempt.release()
             sudo.grant(request)
             return redirect(_safe_next(request) or "home")
-        throttle.record_failure(*checks)
-        record_login_failed(request.user.email)
+        record_login_failed(request.user.email)  # the reserved attempt stays counted
     return render(
         request,
         "accounts/confirm_password.html",
