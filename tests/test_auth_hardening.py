@@ -10,12 +10,17 @@ import threading
 import unicodedata
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from accesscontrol import throttle
 from accesscontrol.accounts.models import User
+from accesscontrol.apikeys import authentication
+from accesscontrol.apikeys.authentication import forget_cached_principals
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
+from accesscontrol.rbac import versions
 from tests import test_throttling as throttling
 from tests.conftest import service_key_for
 from tests.factories import PASSWORD
@@ -229,3 +234,95 @@ def test_a_refused_attempt_is_not_counted_against_the_other_limit(client, world,
         assert sign_in(client, victim, "wrong", ip=IP_A).status_code == 429
 
     assert sign_in(client, victim, PASSWORD, ip=IP_B).status_code == 302
+
+
+# --- 11: a key proven valid is not refused for other keys' failures -------------------------------
+
+
+def exhaust_ip(client, settings, ip=IP_A):
+    """The address's key limit (3) used up by guesses; the next guess is refused."""
+    for _ in range(3):
+        assert whoami(client, unknown_key(), ip=ip).status_code == 401
+    assert whoami(client, unknown_key(), ip=ip).status_code == 429
+
+
+@pytest.mark.parametrize("authz_cache", [False, True])
+def test_a_key_proven_valid_works_from_an_address_past_its_limit(
+    client, world, settings, clock, authz_cache
+):
+    settings.AUTHZ_CACHE = authz_cache
+    limits(settings, key_ip=(3, 60))
+    good = service_key_for(world.workspace, "Viewer")
+    assert whoami(client, good, ip=IP_A).status_code == 200  # proven
+    exhaust_ip(client, settings, ip=IP_A)
+
+    assert [whoami(client, good, ip=IP_A).status_code for _ in range(5)] == [200] * 5
+    forget_cached_principals()  # as another process would see it: the proof is shared
+    assert whoami(client, good, ip=IP_A, bearer=True).status_code == 200
+    # ...and an unknown key from there is still refused unseen: no oracle for guessers.
+    response = whoami(client, unknown_key(), ip=IP_A)
+    assert response.status_code == 429
+    assert response.json()["error"] == "too_many_requests"
+
+
+def test_a_key_never_proven_is_refused_like_any_guess_from_an_address_past_its_limit(
+    client, world, settings, clock
+):
+    # Looking it up would tell a guesser there which guess was right.
+    limits(settings, key_ip=(3, 60))
+    fresh = service_key_for(world.workspace, "Viewer")
+    exhaust_ip(client, settings, ip=IP_A)
+
+    assert whoami(client, fresh, ip=IP_A).status_code == 429
+    assert whoami(client, fresh, ip=IP_B).status_code == 200
+    assert whoami(client, fresh, ip=IP_A).status_code == 200  # proven now
+
+
+def test_a_proven_key_that_fails_counts_against_its_address_again(client, world, settings, clock):
+    limits(settings, key_ip=(3, 60), key=(3, 60))
+    raw = service_key_for(world.workspace, "Editor")
+    assert whoami(client, raw, ip=IP_A).status_code == 200
+    revoke_service_key(actor=None, key=ServiceKey.objects.get(name="Editor key"))
+
+    assert whoami(client, raw, ip=IP_A).json()["error"] == "revoked_api_key"
+    for _ in range(2):
+        assert whoami(client, unknown_key(), ip=IP_A).status_code == 401
+    assert whoami(client, unknown_key(), ip=IP_A).status_code == 429
+    assert whoami(client, raw, ip=IP_A).status_code == 429  # no longer proven
+
+
+def test_the_per_key_limit_still_applies_to_a_proven_key(client, world, settings, clock):
+    limits(settings, key=(2, 60))
+    raw = service_key_for(world.workspace, "Editor")
+    assert whoami(client, raw).status_code == 200
+    ServiceKey.objects.filter(name="Editor key").update(expires_at="2001-01-01T00:00:00Z")
+
+    statuses = [whoami(client, raw, ip=f"10.0.7.{n}").status_code for n in range(4)]
+
+    assert statuses == [401, 401, 429, 429]
+
+
+def test_a_warm_proven_key_costs_one_cache_read_and_no_write_past_the_ip_limit(
+    client, world, settings, clock, monkeypatch, django_assert_num_queries
+):
+    settings.AUTHZ_CACHE = True
+    limits(settings, key_ip=(3, 60))
+    good = service_key_for(world.workspace, "Viewer")
+    for _ in range(2):  # the first learns the key's organization, the second caches
+        assert whoami(client, good).status_code == 200
+    exhaust_ip(client, settings)
+    operations = []
+
+    class CountingCache:
+        """The real cache, noting each operation the key path asks of it."""
+
+        def __getattr__(self, name):
+            operations.append(name)
+            return getattr(cache, name)
+
+    for module in (authentication, throttle, versions):
+        monkeypatch.setattr(module, "cache", CountingCache())
+    with django_assert_num_queries(0):
+        assert whoami(client, good).status_code == 200
+
+    assert operations == ["get_many"]

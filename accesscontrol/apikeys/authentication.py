@@ -133,6 +133,7 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
         elif proven:
             # A key that was valid fails now (revoked, expired): from here on it is an
             # unproven key, counted against the address like any other.
+            _principals.pop((parsed.digest, tenant_id), None)
             cache.delete(proof)
             throttle.record_failure(*ip_checks)
         raise
