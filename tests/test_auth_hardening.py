@@ -22,7 +22,7 @@ from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.rbac import versions
 from tests import test_throttling as throttling
-from tests.conftest import service_key_for
+from tests.conftest import api_call, pat_for, service_key_for
 from tests.factories import PASSWORD
 from tests.test_throttling import (
     IP_A,
@@ -326,3 +326,70 @@ def test_a_warm_proven_key_costs_one_cache_read_and_no_write_past_the_ip_limit(
         assert whoami(client, good).status_code == 200
 
     assert operations == ["get_many"]
+
+
+# --- 14: turning personal access tokens off refuses the existing ones at once ---------------------
+
+
+def set_tokens_allowed(world, allowed: bool):
+    """The org admin flips the setting on the console's settings page."""
+    admin = Client()
+    admin.force_login(world.org_admin)
+    data = {"plan": world.org.plan, "max_key_lifetime_days": ""}
+    if allowed:
+        data["allow_personal_access_tokens"] = "on"
+    response = admin.post(f"/o/{world.org.slug}/settings/", data)
+    assert response.status_code == 302, response.content
+
+
+def assert_tokens_disabled(response):
+    assert response.status_code == 403, response.content
+    body = response.json()
+    assert body["error"] == "personal_access_tokens_disabled"
+    assert "turned off personal access tokens" in body["detail"]
+
+
+@pytest.mark.parametrize("authz_cache", [False, True])
+def test_turning_tokens_off_refuses_existing_tokens_on_their_next_request(
+    client, world, settings, authz_cache
+):
+    settings.AUTHZ_CACHE = authz_cache
+    token = pat_for(world.editor, world.org)
+    service_key = service_key_for(world.workspace, "Viewer")
+    for _ in range(2):  # warm: cached in this process when the principal cache is on
+        assert api_call(client, "GET", "/auth/whoami", token).status_code == 200
+        assert api_call(client, "GET", "/datasets", token).status_code == 200
+
+    set_tokens_allowed(world, False)
+
+    assert_tokens_disabled(api_call(client, "GET", "/auth/whoami", token))
+    assert_tokens_disabled(api_call(client, "GET", "/datasets", token))
+    assert_tokens_disabled(api_call(client, "GET", "/auth/whoami", token, bearer=True))
+    assert_tokens_disabled(client.get("/datasets", headers={"X-API-Key": token}))  # SDK root
+    assert api_call(client, "GET", "/datasets", service_key).status_code == 200
+
+    set_tokens_allowed(world, True)
+    assert api_call(client, "GET", "/auth/whoami", token).status_code == 200
+
+
+def test_the_settings_change_moves_the_organizations_authorization_version(world):
+    before = versions.current(world.org.pk)
+    set_tokens_allowed(world, False)
+    assert versions.current(world.org.pk) != before
+
+
+def test_refused_tokens_of_a_disabled_organization_are_not_counted_as_guesses(
+    client, world, settings, clock
+):
+    limits(settings, key_ip=(2, 60), key=(2, 60))
+    token = pat_for(world.editor, world.org)
+    set_tokens_allowed(world, False)
+
+    for _ in range(5):
+        assert_tokens_disabled(api_call(client, "GET", "/auth/whoami", token))
+
+
+def test_the_settings_page_says_existing_tokens_are_refused(client, world):
+    client.force_login(world.org_admin)
+    body = client.get(f"/o/{world.org.slug}/settings/").content.decode()
+    assert "existing tokens are refused" in body

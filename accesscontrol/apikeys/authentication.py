@@ -294,6 +294,15 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
     membership = token.org_membership
     if not membership.user.is_active:
         raise KeyRejected("revoked_api_key", "The user of this token is deactivated.")
+    if not membership.organization.allow_personal_access_tokens:
+        # The setting is read with the token, and changing it moves the organization's
+        # authorization version, so no process keeps accepting a cached token afterwards.
+        raise KeyRejected(
+            "personal_access_tokens_disabled",
+            f"The admins of {membership.organization.name} turned off personal access tokens; "
+            "ask for a service key instead.",
+            status=403,
+        )
     workspaces = _pat_workspaces(token)
     if tenant_id is not None:
         workspace = workspaces.filter(pk=tenant_id).first()
