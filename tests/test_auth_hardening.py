@@ -207,6 +207,19 @@ def test_a_burst_with_one_failing_key_gets_exactly_the_key_limit(
     assert statuses.count(401) == 10  # evaluated; the other 20 were refused unseen
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_good_requests_with_a_proven_key_is_never_throttled(
+    world, settings, clock, shared_cache
+):
+    # Every request is cold here (no principal cache), as all are after an access change.
+    settings.AUTHZ_CACHE = False
+    limits(settings, key=(10, 60), key_ip=(10, 60))
+    good = service_key_for(world.workspace, "Viewer")
+    assert whoami(Client(), good).status_code == 200
+
+    assert burst(lambda n: whoami(Client(), good).status_code) == [200] * BURST
+
+
 def test_a_success_gives_its_attempt_back(client, world, settings, clock):
     # Only failures count: at a limit of 2, any number of successes between failures is fine.
     limits(settings, login_ip=(2, 900), key_ip=(2, 60), key=(2, 60))

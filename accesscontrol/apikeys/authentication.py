@@ -85,9 +85,9 @@ class Throttled(KeyRejected):
 def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None) -> Principal:
     """The principal for a presented key and X-Tenant-Id, or KeyRejected.
 
-    Failed authentications (401) count against the presented key and, unless the key is proven
-    valid, against the client's IP; past a limit the answer is 429. An attempt is reserved before
-    the key is looked up (throttle.reserve), so a burst gets no more lookups than the limit.
+    Failed authentications (401) count against the presented key and the client's IP; past a
+    limit the answer is 429. For a key not proven valid an attempt is reserved before the key is
+    looked up (throttle.reserve), so a burst of guesses gets no more lookups than the limit.
 
     A key proven valid (it authenticated before: cached in this process, or marked proven in the
     shared cache) is not refused for other keys' failures from its address; any other key from an
@@ -117,7 +117,10 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
         return principal
 
     proven = entry is not None or proof in known
-    attempt = throttle.reserve(key_check, *([] if proven else ip_checks))
+    # A proven key is no guess: it is looked up without a reservation, so a burst of its own
+    # good requests (all cold after an access change) cannot use up its limit; if it fails now,
+    # the failure is counted below.
+    attempt = throttle.reserve(*([] if proven else [key_check, *ip_checks]))
     if attempt.retry_after:
         raise Throttled(attempt.retry_after)
     try:
@@ -135,7 +138,7 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
             # unproven key, counted against the address like any other.
             _principals.pop((parsed.digest, tenant_id), None)
             cache.delete(proof)
-            throttle.record_failure(*ip_checks)
+            throttle.record_failure(key_check, *ip_checks)
         raise
     attempt.release()
     cache.set(proof, True, PROOF_SECONDS)
