@@ -255,12 +255,42 @@ if TRUSTED_PROXY_COUNT:
 # The date LangSmith announced for refusing legacy ls__ keys.
 LEGACY_API_KEY_SUNSET = env_date("LEGACY_API_KEY_SUNSET", "2024-07-01")
 
+# Every handler redacts keys: a key sent in a URL (refused) is in the request line that
+# runserver's `django.server` logger writes, and in what `django.request` reports. Django's own
+# defaults (django.utils.log.DEFAULT_LOGGING) attach handlers without the filter to `django` and
+# `django.server`; both loggers are given filtered handlers here instead. gunicorn's access and
+# error logs get the filter from its logger class (deploy/gunicorn.conf.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_keys": {"()": "accesscontrol.apikeys.redaction.RedactKeysFilter"}},
+    "filters": {
+        "redact_keys": {"()": "accesscontrol.apikeys.redaction.RedactKeysFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "require_debug_true": {"()": "django.utils.log.RequireDebugTrue"},
+    },
+    "formatters": {
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "filters": ["redact_keys"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["require_debug_true", "redact_keys"],
+        },
+        "mail_admins": {
+            "level": "ERROR",
+            "class": "django.utils.log.AdminEmailHandler",
+            "filters": ["require_debug_false", "redact_keys"],
+        },
+    },
+    "loggers": {
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},  # and the root's console
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

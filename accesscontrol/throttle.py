@@ -4,8 +4,14 @@ Only failures are counted, each against the client's IP and against what was att
 account's email, or the presented key), so a flood of bad keys from one client never slows
 another tenant's good traffic. Counters are fixed windows in the Django cache: Redis in
 production, so every app process sees the same counts; `incr` is atomic there.
+
+An attempt is reserved (`reserve`: increment, then decide on the count the increment returned)
+before the credential is looked at, never checked first and counted afterwards: concurrent
+guesses each get their own number, so a burst gets exactly `attempts` evaluations. An attempt
+that turns out not to be a failure (a success, a bad workspace selection) is given back.
 """
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -37,9 +43,13 @@ def client_ip(request) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
 
 
+def hashed(ident: str) -> str:
+    """What a cache key may hold of an email or a key: never the thing itself."""
+    return hashlib.sha256(ident.encode()).hexdigest()[:32]
+
+
 def _counter(rule: Limit, ident: str, now: float) -> tuple[str, int]:
-    # Hashed: cache keys must never hold an email or a key.
-    name = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    name = hashed(ident)
     window = int(now // rule.window)
     retry_after = rule.window - int(now % rule.window)
     return f"throttle:{rule.scope}:{name}:{window}", retry_after
@@ -66,15 +76,56 @@ def blocked(*checks: tuple[Limit, str]) -> int | None:
     return over_limit(current, cache.get_many([key for key, _, _ in current]))
 
 
+def _increment(key: str, rule: Limit) -> int:
+    cache.add(key, 0, rule.window + 1)
+    try:
+        return cache.incr(key)
+    except ValueError:  # expired between add and incr: this attempt opens a new window
+        cache.set(key, 1, rule.window + 1)
+        return 1
+
+
+class Reservation:
+    """Attempts taken from some limits; `retry_after` is set when one of them was exhausted."""
+
+    def __init__(self, keys: list[str], retry_after: int | None = None):
+        self.keys, self.retry_after = keys, retry_after
+
+    def release(self) -> None:
+        """Give the attempts back: what was attempted turned out not to be a failure."""
+        for key in self.keys:
+            # ValueError: the window is over, there is nothing left to give back.
+            with contextlib.suppress(ValueError):
+                cache.decr(key)
+        self.keys = []
+
+
+def reserve(*checks: tuple[Limit, str]) -> Reservation:
+    """Take one attempt from each limit before the credential is evaluated.
+
+    The count returned by the atomic increment decides: past a limit the attempt is refused and
+    given back at once (a refused attempt is neither evaluated nor counted). Otherwise it stays
+    counted unless the caller releases it.
+    """
+    now = time.time()
+    keys, waits = [], []
+    for rule, ident in checks:
+        key, retry_after = _counter(rule, ident, now)
+        keys.append(key)
+        if _increment(key, rule) > rule.attempts:
+            waits.append(retry_after)
+    reservation = Reservation(keys)
+    if waits:
+        reservation.release()
+        reservation.retry_after = max(waits)
+    return reservation
+
+
 def record_failure(*checks: tuple[Limit, str]) -> None:
+    """Count a failure that needs no decision (the caller already let the attempt through)."""
     now = time.time()
     for rule, ident in checks:
-        key, _ = _counter(rule, ident, now)
-        cache.add(key, 0, rule.window + 1)
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr: this failure opens a new window
-            cache.set(key, 1, rule.window + 1)
+        _increment(_counter(rule, ident, now)[0], rule)
 
 
 def forget(rule: Limit, ident: str) -> None:

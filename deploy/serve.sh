@@ -49,7 +49,6 @@ if [ "$(.venv/bin/python manage.py shell -c 'from accesscontrol.organizations.mo
 fi
 
 echo "Serving on http://$BIND with $WORKERS gunicorn workers (Ctrl+C stops)"
-exec .venv/bin/gunicorn accesscontrol.wsgi:application \
-    --bind "$BIND" --workers "$WORKERS" \
-    --access-logfile - --access-logformat '%(h)s "%(r)s" %(s)s %(b)s %(M)sms' \
-    --max-requests 10000 --max-requests-jitter 1000 --graceful-timeout 20
+# Logging (with key redaction), request recycling and timeouts: deploy/gunicorn.conf.py.
+exec .venv/bin/gunicorn accesscontrol.wsgi:application --config deploy/gunicorn.conf.py \
+    --bind "$BIND" --workers "$WORKERS"

@@ -1,15 +1,30 @@
+import unicodedata
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
 
+def normalize_email(value) -> str:
+    """An email as accounts are stored and looked up: NFKC (as Django's sign-in form does),
+    trimmed, lowercased. The one rule for every place that compares emails (sign-in, its throttle,
+    the audit of failed sign-ins, sign-up, invitations), so an address typed with fullwidth letters
+    or capitals is one account to all of them and a limit cannot be dodged by retyping it.
+    """
+    return unicodedata.normalize("NFKC", str(value or "")).strip().lower()
+
+
 class UserManager(BaseUserManager):
     use_in_migrations = True
+
+    def get_by_natural_key(self, username):
+        # What the authentication backend looks up: normalised here too, whoever calls it.
+        return super().get_by_natural_key(normalize_email(username))
 
     def create_user(self, email, password=None, **fields):
         if not email:
             raise ValueError("A user needs an email address")
-        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user = self.model(email=normalize_email(email), **fields)
         user.set_password(password)
         user.save(using=self._db)
         return user

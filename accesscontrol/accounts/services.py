@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 
-from accesscontrol.accounts.models import User
+from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.audit import services as audit
 
 
@@ -19,7 +19,7 @@ def record_login_failed(email: str) -> None:
     Only a well-formed email is kept: people paste passwords into the email field, and those
     must not end up in the log. An unknown email is logged once, outside any organization.
     """
-    email = (email or "").strip().lower()[:254]
+    email = normalize_email(email)[:254]
     try:
         validate_email(email)
     except ValidationError:
@@ -45,7 +45,7 @@ def record_login_succeeded(user) -> None:
 
 def sign_up(*, email, full_name, password):
     """A new account for an invited person; the password must pass the configured validators."""
-    email = (email or "").strip().lower()
+    email = normalize_email(email)
     if User.objects.filter(email=email).exists():
         raise ValidationError({"email": "An account with this email exists; sign in instead."})
     candidate = User(email=email, full_name=(full_name or "").strip()[:150])

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accesscontrol import throttle
 from accesscontrol.accounts import sudo
+from accesscontrol.accounts.models import normalize_email
 from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.context_processors import switcher_workspaces
@@ -24,8 +25,8 @@ class EmailAuthenticationForm(AuthenticationForm):
         self.fields["username"].widget.attrs.update(type="email", autocomplete="email")
 
     def clean_username(self):
-        # Emails are stored lowercased; people type them however they like.
-        return self.cleaned_data["username"].strip().lower()
+        # From the raw input, exactly as the sign-in throttle reads it (login_view).
+        return normalize_email(self.data.get(self.add_prefix("username")))
 
 
 def _safe_next(request):
@@ -43,14 +44,15 @@ def login_view(request):
         return redirect(_safe_next(request) or "home")
     form = EmailAuthenticationForm(request, data=request.POST or None)
     if request.method == "POST":
-        email = request.POST.get("username", "").strip().lower()
+        email = normalize_email(request.POST.get("username"))
         checks = _password_checks(request, email)
-        # Checked before the password, so a locked-out guesser learns nothing more.
-        retry_after = throttle.blocked(*checks)
-        if retry_after:
+        # Reserved before the password is checked, so a locked-out guesser learns nothing more
+        # and a burst of guesses gets no more than the limit between them.
+        attempt = throttle.reserve(*checks)
+        if attempt.retry_after:
             return _too_many_attempts(
                 request,
-                retry_after,
+                attempt.retry_after,
                 "accounts/login.html",
                 {"form": EmailAuthenticationForm(request), "next": _safe_next(request)},
                 "failed sign-in attempts",
@@ -59,10 +61,10 @@ def login_view(request):
             user = form.get_user()
             login(request, user)  # cycles the session key
             record_login_succeeded(user)
+            attempt.release()
             throttle.forget(*checks[1])
             return redirect(_safe_next(request) or "home")
-        throttle.record_failure(*checks)
-        record_login_failed(email)
+        record_login_failed(email)  # the reserved attempt stays counted
     return render(
         request,
         "accounts/login.html",
@@ -72,10 +74,11 @@ def login_view(request):
 
 
 def _password_checks(request, email):
-    """What a wrong password counts against: the client's IP, and the account."""
+    """What a wrong password counts against: the client's IP, and the account (its email as
+    authentication reads it, so no spelling of the address gets a count of its own)."""
     return (
         (throttle.limit("login-ip"), throttle.client_ip(request)),
-        (throttle.limit("login-account"), email),
+        (throttle.limit("login-account"), normalize_email(email)),
     )
 
 
@@ -112,20 +115,20 @@ def confirm_password(request):
     if request.method == "POST":
         # Wrong passwords here count like failed sign-ins: this is no side door for guessing.
         checks = _password_checks(request, request.user.email)
-        retry_after = throttle.blocked(*checks)
-        if retry_after:
+        attempt = throttle.reserve(*checks)
+        if attempt.retry_after:
             return _too_many_attempts(
                 request,
-                retry_after,
+                attempt.retry_after,
                 "accounts/confirm_password.html",
                 _confirm_context(request),
                 "wrong passwords",
             )
         if form.is_valid():
+            attempt.release()
             sudo.grant(request)
             return redirect(_safe_next(request) or "home")
-        throttle.record_failure(*checks)
-        record_login_failed(request.user.email)
+        record_login_failed(request.user.email)  # the reserved attempt stays counted
     return render(
         request,
         "accounts/confirm_password.html",

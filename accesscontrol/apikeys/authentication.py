@@ -85,44 +85,74 @@ class Throttled(KeyRejected):
 def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None) -> Principal:
     """The principal for a presented key and X-Tenant-Id, or KeyRejected.
 
-    Failed authentications (401) count against the client's IP and the presented key; past a
-    limit the answer is 429. On a hot path the rate-limit counters and the organization's
-    authorization version are read in one cache round trip, and nothing else is.
+    Failed authentications (401) count against the presented key and the client's IP; past a
+    limit the answer is 429. For a key not proven valid an attempt is reserved before the key is
+    looked up (throttle.reserve), so a burst of guesses gets no more lookups than the limit.
+
+    A key proven valid (it authenticated before: cached in this process, or marked proven in the
+    shared cache) is not refused for other keys' failures from its address; any other key from an
+    address past its limit gets 429 without being looked up, so a guesser there cannot tell a
+    right guess from a wrong one. On the hot path (a cached principal) the key's counter and the
+    organization's authorization version are read in one cache round trip, and nothing else is.
     """
+    ip_checks = [] if client_ip is None else [(throttle.limit("key-ip"), client_ip)]
     parsed = keys.parse(raw_key)
-    checks = [] if client_ip is None else [(throttle.limit("key-ip"), client_ip)]
-    if parsed is not None:
-        checks.append((throttle.limit("key"), parsed.digest))
+    if parsed is None:  # nothing to look up or to count against but the client's address
+        attempt = throttle.reserve(*ip_checks)
+        if attempt.retry_after:
+            raise Throttled(attempt.retry_after)
+        raise KeyRejected("invalid_api_key", "The API key is malformed or its checksum is wrong.")
+    tenant_id = _parse_tenant(tenant)  # a bad selection is no guess: not counted
+    key_check = (throttle.limit("key"), parsed.digest)
+    [(counter, rule, wait)] = throttle.counters(key_check)
+    entry = _principals.get((parsed.digest, tenant_id))
+    proof = _proof_key(parsed.digest)
+    wanted = [counter, versions.key(entry[0])] if entry is not None else [counter, proof]
+    known = cache.get_many(wanted)
+    if known.get(counter, 0) >= rule.attempts:
+        raise Throttled(wait)
+    principal, organization_id, version = _cached(entry, known)
+    if principal is not None:
+        _touch(principal.key)
+        return principal
+
+    proven = entry is not None or proof in known
+    # A proven key is no guess: it is looked up without a reservation, so a burst of its own
+    # good requests (all cold after an access change) cannot use up its limit; if it fails now,
+    # the failure is counted below.
+    attempt = throttle.reserve(*([] if proven else [key_check, *ip_checks]))
+    if attempt.retry_after:
+        raise Throttled(attempt.retry_after)
     try:
-        tenant_id = _parse_tenant(tenant) if parsed is not None else None
-        entry = _principals.get((parsed.digest, tenant_id)) if parsed is not None else None
-        counters = throttle.counters(*checks)
-        wanted = [name for name, _, _ in counters]
-        if entry is not None:
-            wanted.append(versions.key(entry[0]))
-        known = cache.get_many(wanted) if wanted else {}
-        retry_after = throttle.over_limit(counters, known)
-        if retry_after:
-            raise Throttled(retry_after)
-        if parsed is None:
-            raise KeyRejected(
-                "invalid_api_key", "The API key is malformed or its checksum is wrong."
-            )
         if parsed.kind == keys.LEGACY:
             _refuse_after_sunset(parsed.digest)
-        principal, organization_id, version = _cached(entry, known)
-        if principal is None:
-            if parsed.kind == keys.PERSONAL:
-                principal = _authenticate_pat(parsed.digest, tenant_id)
-            else:
-                principal = _authenticate_service_key(parsed.digest, tenant_id, parsed.kind)
-            _remember(parsed.digest, tenant_id, principal, organization_id, version)
+        if parsed.kind == keys.PERSONAL:
+            principal = _authenticate_pat(parsed.digest, tenant_id)
+        else:
+            principal = _authenticate_service_key(parsed.digest, tenant_id, parsed.kind)
     except KeyRejected as exc:
-        if exc.status == 401:  # a bad key, not a bad workspace selection
-            throttle.record_failure(*checks)
+        if exc.status != 401:
+            attempt.release()  # a valid key with a bad selection: not a failed authentication
+        elif proven:
+            # A key that was valid fails now (revoked, expired): from here on it is an
+            # unproven key, counted against the address like any other.
+            _principals.pop((parsed.digest, tenant_id), None)
+            cache.delete(proof)
+            throttle.record_failure(key_check, *ip_checks)
         raise
+    attempt.release()
+    cache.set(proof, True, PROOF_SECONDS)
+    _remember(parsed.digest, tenant_id, principal, organization_id, version)
     _touch(principal.key)
     return principal
+
+
+# How long a key stays proven valid after its last authentication from the database.
+PROOF_SECONDS = 24 * 3600
+
+
+def _proof_key(digest) -> str:
+    return f"apikeys:proven:{throttle.hashed(digest)}"
 
 
 def _refuse_after_sunset(digest):
@@ -267,6 +297,15 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
     membership = token.org_membership
     if not membership.user.is_active:
         raise KeyRejected("revoked_api_key", "The user of this token is deactivated.")
+    if not membership.organization.allow_personal_access_tokens:
+        # The setting is read with the token, and changing it moves the organization's
+        # authorization version, so no process keeps accepting a cached token afterwards.
+        raise KeyRejected(
+            "personal_access_tokens_disabled",
+            f"The admins of {membership.organization.name} turned off personal access tokens; "
+            "ask for a service key instead.",
+            status=403,
+        )
     workspaces = _pat_workspaces(token)
     if tenant_id is not None:
         workspace = workspaces.filter(pk=tenant_id).first()

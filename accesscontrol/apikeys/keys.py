@@ -15,8 +15,12 @@ from dataclasses import dataclass
 
 PERSONAL, SERVICE, LEGACY = "pt", "sk", "legacy"
 
-_MODERN = re.compile(r"^lsv2_(pt|sk)_([0-9a-f]{32})_([0-9a-f]{8})$")
-_LEGACY = re.compile(r"^ls__[0-9A-Za-z]{16,64}$")
+_MODERN_FORM = r"lsv2_(pt|sk)_([0-9a-f]{32})_([0-9a-f]{8})"
+_LEGACY_FORM = r"ls__[0-9A-Za-z]{16,64}"
+_MODERN = re.compile(f"^{_MODERN_FORM}$")
+_LEGACY = re.compile(f"^{_LEGACY_FORM}$")
+# Anything shaped like a key, anywhere in a text: what redaction (apikeys/redaction.py) hides.
+IN_TEXT = re.compile(f"{_MODERN_FORM}|{_LEGACY_FORM}")
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,11 @@ local variable in a traceback's frame), by recognising the key formats themselve
 """
 
 import logging
-import re
 
 from django.views.debug import SafeExceptionReporterFilter
 
-KEY_PATTERN = re.compile(r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{8}|ls__[0-9A-Za-z]{16,64}")
+from accesscontrol.apikeys.keys import IN_TEXT as KEY_PATTERN
+
 REDACTED = "[key redacted]"
 
 
@@ -18,12 +18,19 @@ def redact(text: str) -> str:
 
 
 class RedactKeysFilter(logging.Filter):
-    """A logging filter: any key in a record's message is replaced before it is written."""
+    """A logging filter: any key in a record's message or traceback is replaced before it is
+    written. settings.LOGGING puts it on every handler (the server's request lines included),
+    and the gunicorn logger (gunicorn_logger.py) on gunicorn's access and error logs."""
 
     def filter(self, record):
         message = record.getMessage()
         if KEY_PATTERN.search(message):
             record.msg, record.args = redact(message), ()
+        if record.exc_info and not record.exc_text:
+            # Formatted here, so formatters use this redacted text instead of their own.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
 
 

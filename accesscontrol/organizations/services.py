@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accesscontrol.accounts.models import normalize_email
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import (
     Invitation,
@@ -281,7 +282,7 @@ def invite_member(
     grantor_permissions=None,
 ):
     """Invite someone by email; returns (invitation, raw token). The email carries the link."""
-    email = (email or "").strip().lower()
+    email = normalize_email(email)
     try:
         validate_email(email)
     except ValidationError:
@@ -451,7 +452,7 @@ def _check_inviter_still_may(invitation) -> None:
 
 def accept_invitation(*, invitation, user) -> OrganizationMembership:
     """The invited person joins: organization membership, then the invited workspaces."""
-    if user.email.lower() != invitation.email:
+    if normalize_email(user.email) != invitation.email:
         raise ValidationError(f"This invitation is for {invitation.email}.", code="permission")
     with transaction.atomic():
         invitation = _lock_pending(invitation)

@@ -349,7 +349,10 @@ class OrgSettingsForm(forms.Form):
         help_text="Empty: keys may live forever. Applies to new keys and tokens.",
     )
     allow_personal_access_tokens = forms.BooleanField(
-        label="Members may create personal access tokens", required=False
+        label="Members may create personal access tokens",
+        required=False,
+        help_text="Off: no new tokens, and existing tokens are refused on their next request "
+        "(they work again if this is turned back on).",
     )
 
 

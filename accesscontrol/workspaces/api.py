@@ -6,7 +6,7 @@ import uuid
 from django.core.exceptions import ValidationError
 from ninja import Field, Schema, Status
 
-from accesscontrol.accounts.models import User
+from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
 from accesscontrol.rbac.gate import api_denial, requires
@@ -166,7 +166,7 @@ def list_members(request):
 @requires("workspaces:manage-members")
 def add_member(request, payload: MemberIn):
     p = request.auth
-    user = User.objects.filter(email=payload.email.strip().lower()).first()
+    user = User.objects.filter(email=normalize_email(payload.email)).first()
     if user is None:
         message = services.NOT_AN_ORG_MEMBER.format(organization=p.organization)
         raise ValidationError({"email": message})

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from accesscontrol.accounts.models import User
+from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.accounts.services import sign_up
 from accesscontrol.organizations import services as organizations
 from accesscontrol.organizations.models import Plan
@@ -30,7 +30,7 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", default="Default", help="The first workspace's name")
 
     def handle(self, *args, name, admin_email, plan, workspace, **options):
-        email = admin_email.strip().lower()
+        email = normalize_email(admin_email)
         user = User.objects.filter(email=email).first()
         try:
             with transaction.atomic():
