@@ -9,6 +9,7 @@ from ninja.security import APIKeyHeader, HttpBearer
 
 from accesscontrol import throttle
 from accesscontrol.apikeys.authentication import authenticate
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import check_before_input
 
 TENANT_HEADER = "X-Tenant-Id"
@@ -18,6 +19,7 @@ def authenticate_request(request, raw_key: str):
     principal = authenticate(
         raw_key, request.headers.get(TENANT_HEADER), client_ip=throttle.client_ip(request)
     )
+    request.actor = Actor.for_principal(principal)
     check_before_input(request, principal)
     return principal
 

@@ -5,7 +5,11 @@ from accesscontrol.audit.models import AuditEvent
 
 
 def describe_actor(actor) -> dict:
-    """The actor's columns. Keys (later) expose `audit_kind`, `audit_label` and `user`."""
+    """The actor's columns: for an Actor (rbac.actor), a user, a key, or None (the system)."""
+    if getattr(actor, "is_system", False):
+        return {"actor_kind": "system", "actor_label": actor.label, "actor_id": ""}
+    if hasattr(actor, "audit_actor"):
+        actor = actor.audit_actor
     if actor is None:
         return {"actor_kind": "system", "actor_label": "system", "actor_id": ""}
     if hasattr(actor, "audit_kind"):

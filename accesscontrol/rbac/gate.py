@@ -15,6 +15,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import render
 
 from accesscontrol.organizations.models import Organization
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.rbac.resolver import NO_ACCESS, REASONS, resolve_access
 from accesscontrol.workspaces.models import Workspace
@@ -81,6 +82,7 @@ class PermissionGateMiddleware:
         request.organization = None
         request.workspace = None
         request.access = NO_ACCESS
+        request.actor = None  # API operations: set once the key is known (api/auth.py)
         rule = rule_of(view_func)
         if rule is None:
             logger.error("refused: view %s declares no access rule", view_name(view_func))
@@ -90,6 +92,9 @@ class PermissionGateMiddleware:
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         self.resolve_context(request, view_kwargs)
+        request.actor = Actor.for_user(
+            request.user, request.organization, request.workspace, request.access
+        )
         if rule.kind == PERMISSION:
             missing = request.access.missing(rule.codes)
             if missing:

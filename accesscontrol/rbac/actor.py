@@ -1,0 +1,123 @@
+"""Who is acting (ARCHITECTURE §11): built once per request by the gate, taken by every service.
+
+An actor is a signed-in user in an organization (and a workspace, when the page has one), an API
+principal (a personal access token or a service key) with the workspace its request selected,
+or the system itself (a command, a job, the seed), audited as such. Each carries its `Access`
+there; `access_in(workspace)` answers for another workspace of the same organization.
+
+Services take `actor` as a required keyword and check their own rules with it: the gate's check
+is the first, coarse one, the service is the authority.
+"""
+
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+
+from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
+from accesscontrol.rbac.resolver import NO_ACCESS, Access, resolve_access
+
+USER, TOKEN, SERVICE_KEY, SYSTEM = "user", "personal_access_token", "service_key", "system"
+
+SYSTEM_ACCESS = Access(ALL_PERMISSIONS, None, None, "system")
+
+
+@dataclass(frozen=True, eq=False)
+class Actor:
+    kind: str
+    organization: object = None
+    workspace: object = None
+    access: Access = NO_ACCESS
+    user: object = None  # the signed-in user, or the token's user
+    key: object = None  # the PersonalAccessToken or ServiceKey
+    principal: object = field(default=None, repr=False)  # the API principal, for access_in
+    what: str = ""  # for the system: what is acting ("seed_demo", "import_legacy_keys", ...)
+
+    # --- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def for_user(cls, user, organization=None, workspace=None, access=None) -> "Actor":
+        if access is None:
+            access = (
+                resolve_access(user, organization.pk, workspace)
+                if organization is not None
+                else NO_ACCESS
+            )
+        return cls(USER, organization, workspace, access, user=user)
+
+    @classmethod
+    def for_principal(cls, principal) -> "Actor":
+        """An API principal (apikeys.authentication.Principal)."""
+        kind = TOKEN if principal.kind == TOKEN else SERVICE_KEY
+        return cls(
+            kind,
+            principal.organization,
+            principal.workspace,
+            principal.access,
+            user=principal.user,
+            key=principal.key,
+            principal=principal,
+        )
+
+    @classmethod
+    def system(cls, what: str, organization=None, workspace=None) -> "Actor":
+        """Work no person asked for in a request: audited as `system: <what>`."""
+        return cls(SYSTEM, organization, workspace, SYSTEM_ACCESS, what=what)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    @property
+    def is_system(self) -> bool:
+        return self.kind == SYSTEM
+
+    @property
+    def audit_actor(self):
+        """What the audit log records as the actor: the key, the user, or None (the system)."""
+        return self.key if self.key is not None else self.user
+
+    @property
+    def label(self) -> str:
+        if self.is_system:
+            return f"system: {self.what}" if self.what else "system"
+        if self.key is not None:
+            return self.key.audit_label
+        return getattr(self.user, "email", "") or "anonymous"
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return self.access.permissions
+
+    @property
+    def grantable(self) -> frozenset[str]:
+        """What this actor may hand out here (its own role, whatever the plan)."""
+        return self.access.grantable
+
+    def holds(self, *codes: str) -> bool:
+        return self.access.allows(*codes)
+
+    def access_in(self, workspace) -> Access:
+        """This actor's access in `workspace` (its own organization's; else none)."""
+        if self.is_system:
+            return SYSTEM_ACCESS
+        if workspace is None:
+            return self.access
+        if self.workspace is not None and workspace.pk == self.workspace.pk:
+            return self.access
+        if self.organization is None or workspace.organization_id != self.organization.pk:
+            return NO_ACCESS
+        if self.principal is not None:
+            return self.principal.access_in(workspace)
+        return resolve_access(self.user, workspace.organization_id, workspace)
+
+    def require(self, *codes: str, workspace=None) -> None:
+        """Refuse (ValidationError, code `permission`: a 403) unless every code is held there."""
+        access = self.access_in(workspace) if workspace is not None else self.access
+        missing = access.missing(codes)
+        if not missing:
+            return
+        where = workspace or (self.workspace if missing[0] in WORKSPACE_PERMISSIONS else None)
+        raise ValidationError(
+            f"{self.label} needs {missing[0]}"
+            + (f" in workspace '{where.name}'" if where is not None else "")
+            + f"; {'its' if self.key is not None else 'your'} role is {access.role or 'none'}.",
+            code="permission",
+        )
