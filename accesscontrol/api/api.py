@@ -18,7 +18,7 @@ from ninja.parser import Parser
 from accesscontrol import storable
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
-from accesscontrol.rbac.gate import Refused
+from accesscontrol.rbac.gate import ApiError, Refused
 
 # A refused business rule: which code means which status.
 VALIDATION_STATUS = {
@@ -52,6 +52,10 @@ def key_rejected(api, request, exc):
     if getattr(exc, "retry_after", None):
         response["Retry-After"] = str(exc.retry_after)
     return response
+
+
+def coded_error(api, request, exc):
+    return api.create_response(request, exc.body(), status=exc.status)
 
 
 def refused_early(api, request, exc):
@@ -147,6 +151,7 @@ def conflict(api, request, exc):
 
 
 HANDLERS = {
+    ApiError: coded_error,
     Refused: refused_early,
     DataError: unstorable,
     RequestDataTooBig: too_big,

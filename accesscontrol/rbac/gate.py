@@ -148,6 +148,17 @@ def api_error(status: int, error: str, detail: str, **extra) -> JsonResponse:
     return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
 
 
+class ApiError(Exception):
+    """Raised by an API handler to answer a coded JSON error: {"error", "detail", **extra}."""
+
+    def __init__(self, status: int, error: str, detail: str, **extra):
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.extra = status, error, detail, extra
+
+    def body(self) -> dict:
+        return {"error": self.error, "detail": self.detail, **self.extra}
+
+
 def enforce(view_func):
     """Wrap an API operation so its declared rule is checked before it runs; undeclared = 403."""
     rule = rule_of(view_func)
