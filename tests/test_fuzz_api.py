@@ -96,6 +96,7 @@ from accesscontrol.resources import services as resources
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.wsgi import application
 from tests.conftest import ANNOTATOR_CODES, api_call, pat_for, service_key_for
+from tests.factories import SYSTEM
 
 OPENAPI = "/api/v1/openapi.json"
 SEED = 20240701
@@ -253,7 +254,7 @@ def build_fuzz_data(world):
     unused_role = Role.objects.create(
         organization=org, name="Unused", permissions=ANNOTATOR_CODES[:3]
     )
-    invitation, _ = invite_member(actor=None, organization=org, email="invitee@example.test")
+    invitation, _ = invite_member(actor=SYSTEM, organization=org, email="invitee@example.test")
     pools = {
         "key_id": [spare_key.pk],
         "token_id": [editor_pat.pk],

@@ -80,6 +80,7 @@ from tests.factories import (
     RoleFactory,
     UserFactory,
     WorkspaceMembershipFactory,
+    actor_with,
     system_role,
 )
 
@@ -412,8 +413,7 @@ class Family:
     @cached_property
     def service_key(self):
         return create_service_key(
-            actor=None,
-            grantor_permissions=ALL_PERMISSIONS,
+            actor=actor_with(ALL_PERMISSIONS),
             organization=self.org,
             workspace=None if self.org_wide else self.workspace,
             name=self._name("key"),

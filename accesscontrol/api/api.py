@@ -89,7 +89,7 @@ def refused(api, request, exc):
     status = max((VALIDATION_STATUS.get(c, 422) for c in codes), default=422)
     error = next((c for c in codes if c in VALIDATION_STATUS), "invalid")
     error = {"permission": "permission_denied"}.get(error, error)
-    body = {"error": error, "detail": detail}
+    body = {"error": error, "detail": detail, **getattr(exc, "explained", {})}
     if fields:
         body["fields"] = fields
     return api.create_response(request, body, status=status)
