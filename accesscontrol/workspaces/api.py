@@ -9,7 +9,7 @@ from ninja import Field, Schema, Status
 from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
-from accesscontrol.rbac.gate import api_denial, requires
+from accesscontrol.rbac.gate import require_api_permission, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.workspaces import services
@@ -76,9 +76,7 @@ def update_workspace(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
     if payload.archived is not None:
         # Archiving and restoring are the organization's decision, as in the console.
         p, workspace = request.auth, request.target_workspace
-        denied = api_denial(p, p.access_in(workspace), workspace, (ORG_MANAGE,))
-        if denied is not None:
-            return denied
+        require_api_permission(p, p.access_in(workspace), workspace, (ORG_MANAGE,))
     return services.update_workspace(
         actor=request.auth.key,
         workspace=request.target_workspace,
