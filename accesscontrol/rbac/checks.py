@@ -1,3 +1,5 @@
+import functools
+
 from django.core import checks
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -100,12 +102,15 @@ def api_gate_errors(apis, url_patterns) -> list[checks.Error]:
                     )
                 )
     for route, view in iter_url_patterns(url_patterns):
-        if getattr(view, "__module__", "").partition(".")[0] == "ninja" and (
+        function = view
+        while isinstance(function, functools.partial):  # ninja's OpenAPI and root views
+            function = function.func
+        if getattr(function, "__module__", "").partition(".")[0] == "ninja" and (
             registry.served(view) is None
         ):
             errors.append(
                 _not_gated(
-                    f"URL pattern '{route}' reaches {view_name(view)} of a NinjaAPI that "
+                    f"URL pattern '{route}' reaches {view_name(function)} of a NinjaAPI that "
                     "build_api did not build or gated_urls does not serve: its operations are "
                     "not wrapped by the gate"
                 )
