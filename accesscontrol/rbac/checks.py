@@ -1,4 +1,5 @@
 import functools
+from collections import Counter
 
 from django.core import checks
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -56,8 +57,6 @@ def check_every_api_operation_is_gated(app_configs=None, **kwargs):
 
 
 def api_gate_errors(apis, url_patterns) -> list[checks.Error]:
-    from collections import Counter
-
     from accesscontrol.api import registry
 
     errors = []
