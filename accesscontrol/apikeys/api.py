@@ -9,7 +9,7 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import services
 from accesscontrol.rbac.actor import Actor
-from accesscontrol.rbac.gate import api_error, authenticated, requires
+from accesscontrol.rbac.gate import ApiError, authenticated, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.resolver import REASONS
 
@@ -126,7 +126,7 @@ def create_service_key(request, payload: ServiceKeyIn):
     if payload.role_id is not None:
         role = Role.objects.usable_in(p.organization).filter(pk=payload.role_id).first()
         if role is None:
-            return api_error(
+            raise ApiError(
                 422,
                 "invalid",
                 "No such role in this organization.",
@@ -183,8 +183,8 @@ def _own_tokens(principal):
 NO_USER = "Service keys act for no person, so they have no personal access tokens."
 
 
-def _no_user(principal):
-    return api_error(
+def _no_user(principal) -> ApiError:
+    return ApiError(
         403,
         "permission_denied",
         NO_USER,
@@ -204,7 +204,7 @@ def _no_user(principal):
 def list_personal_access_tokens(request):
     tokens = _own_tokens(request.auth)
     if tokens is None:
-        return _no_user(request.auth)
+        raise _no_user(request.auth)
     return list(tokens.order_by("-created_at"))
 
 
@@ -217,7 +217,7 @@ def list_personal_access_tokens(request):
 def create_personal_access_token(request, payload: PersonalAccessTokenIn):
     p = request.auth
     if p.user is None:
-        return _no_user(p)
+        raise _no_user(p)
     token, raw = services.create_personal_access_token(
         user=p.user,
         organization=p.organization,
@@ -237,5 +237,5 @@ def create_personal_access_token(request, payload: PersonalAccessTokenIn):
 def revoke_personal_access_token(request, token_id: uuid.UUID):
     tokens = _own_tokens(request.auth)
     if tokens is None:
-        return _no_user(request.auth)
+        raise _no_user(request.auth)
     return services.revoke_personal_access_token(actor=request.actor, token=tokens.get(pk=token_id))

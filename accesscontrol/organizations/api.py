@@ -9,7 +9,7 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
 from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole
-from accesscontrol.rbac.gate import api_error, requires
+from accesscontrol.rbac.gate import ApiError, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.workspaces.models import Workspace
 
@@ -112,12 +112,12 @@ def invite_org_member(request, payload: InviteIn):
         Workspace.objects.filter(organization=p.organization, pk__in=payload.workspace_ids)
     )
     if len(workspaces) != len(set(payload.workspace_ids)):
-        return _bad("workspace_ids", "No such workspace in this organization.")
+        raise _bad("workspace_ids", "No such workspace in this organization.")
     role = None
     if payload.workspace_role_id is not None:
         role = Role.objects.usable_in(p.organization).filter(pk=payload.workspace_role_id).first()
         if role is None:
-            return _bad("workspace_role_id", "No such role in this organization.")
+            raise _bad("workspace_role_id", "No such role in this organization.")
     invitation, _raw = services.invite_member(
         actor=request.actor,
         organization=p.organization,
@@ -129,8 +129,8 @@ def invite_org_member(request, payload: InviteIn):
     return Status(201, invitation)
 
 
-def _bad(field, message):
-    return api_error(422, "invalid", message, fields={field: [message]})
+def _bad(field, message) -> ApiError:
+    return ApiError(422, "invalid", message, fields={field: [message]})
 
 
 @router.patch(
