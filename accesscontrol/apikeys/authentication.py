@@ -24,9 +24,14 @@ from accesscontrol import throttle
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
-from accesscontrol.organizations.models import OrgRole
 from accesscontrol.rbac import versions
-from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_READ, ORG_ROLE_PERMISSIONS
+from accesscontrol.rbac.permissions import (
+    ADMIN,
+    ORG_MANAGE,
+    ORG_READ,
+    ORG_ROLE_PERMISSIONS,
+    org_role,
+)
 from accesscontrol.rbac.resolver import Access, compute_access
 from accesscontrol.workspaces.models import Workspace
 
@@ -314,7 +319,7 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
     else:
         # The default workspace: the first one joined (any, for org admins).
         workspaces = workspaces.filter(archived=False)
-        if membership.org_role != OrgRole.ADMIN:
+        if not org_role(membership.org_role).admin_everywhere:
             workspaces = workspaces.filter(m__isnull=False)
         workspace = workspaces.order_by(F("joined_at").asc(nulls_last=True), "name").first()
     if workspace is None:

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accesscontrol.rbac.permissions import ORG_ROLES, org_role
+
 
 class Plan(models.TextChoices):
     DEVELOPER = "developer", "Developer"
@@ -11,10 +13,10 @@ class Plan(models.TextChoices):
     ENTERPRISE = "enterprise", "Enterprise"
 
 
-class OrgRole(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    MEMBER = "member", "Member"
-    VIEWER = "viewer", "Viewer"
+# The choices come from the org-role table (rbac/permissions.py ORG_ROLES): OrgRole.ADMIN...
+OrgRole = models.TextChoices(
+    "OrgRole", [(name.upper(), (name, spec.label)) for name, spec in ORG_ROLES.items()]
+)
 
 
 class Organization(models.Model):
@@ -64,6 +66,11 @@ class OrganizationMembership(models.Model):
 
     def __str__(self):
         return f"{self.user} in {self.organization} ({self.org_role})"
+
+    @property
+    def role_spec(self):
+        """What this member's org role means (ORG_ROLES)."""
+        return org_role(self.org_role)
 
 
 class InvitationQuerySet(models.QuerySet):

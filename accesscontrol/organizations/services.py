@@ -23,7 +23,7 @@ from accesscontrol.organizations.models import (
     Plan,
 )
 from accesscontrol.rbac.actor import SERVICE_KEY, as_actor
-from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_ROLE_PERMISSIONS
+from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_ROLES
 from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.rbac.services import (
     check_can_grant,
@@ -149,7 +149,7 @@ def _lock_membership(membership) -> OrganizationMembership:
 
 def _ensure_another_admin(membership):
     others = OrganizationMembership.objects.filter(
-        organization_id=membership.organization_id, org_role=OrgRole.ADMIN
+        organization_id=membership.organization_id, org_role__in=ADMIN_EVERYWHERE_ROLES
     ).exclude(pk=membership.pk)
     if not others.exists():
         raise ValidationError(
@@ -164,7 +164,8 @@ def _standing(org_role) -> frozenset:
     An org admin holds every org permission (and Admin everywhere); members and viewers hold
     nothing an organization manager could not grant (as check_can_grant_org_role says).
     """
-    return ORG_ROLE_PERMISSIONS[org_role] if org_role == OrgRole.ADMIN else frozenset()
+    spec = ORG_ROLES[org_role]
+    return spec.permissions if spec.admin_everywhere else frozenset()
 
 
 def change_org_role(*, actor, membership, org_role) -> OrganizationMembership:
@@ -178,7 +179,7 @@ def change_org_role(*, actor, membership, org_role) -> OrganizationMembership:
         before = membership.org_role
         if before == org_role:
             return membership
-        if before == OrgRole.ADMIN:
+        if ORG_ROLES[before].admin_everywhere:
             _ensure_another_admin(membership)
         check_holds_all(
             _standing(before),
@@ -208,7 +209,7 @@ def remove_org_member(*, actor, membership) -> None:
     actor = as_actor(actor, membership.organization)
     with transaction.atomic():
         membership = _lock_membership(membership)
-        if membership.org_role == OrgRole.ADMIN:
+        if membership.role_spec.admin_everywhere:
             _ensure_another_admin(membership)
         # Leaving is allowed (it only narrows); joining again is never self-service.
         if membership.user_id not in people_behind(actor):

@@ -21,6 +21,7 @@ from accesscontrol.organizations.services import find_invitation
 from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 from accesscontrol.reviews.views import with_progress
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
@@ -43,7 +44,7 @@ def _overdue_reviews(request):
 def org_overview(request, org_slug):
     org = request.organization
     counts = org.memberships.aggregate(
-        members=Count("id"), admins=Count("id", filter=Q(org_role="admin"))
+        members=Count("id"), admins=Count("id", filter=Q(org_role__in=ADMIN_EVERYWHERE_ROLES))
     )
     return render(
         request,

@@ -1,6 +1,7 @@
 from django.utils.functional import SimpleLazyObject
 
 from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.rbac.permissions import org_role
 from accesscontrol.rbac.resolver import NO_ACCESS
 from accesscontrol.workspaces.models import Workspace
 
@@ -8,7 +9,8 @@ from accesscontrol.workspaces.models import Workspace
 def switcher_workspaces(user, organization, access):
     """Workspaces of the organization this user can enter: all of them for org admins."""
     workspaces = Workspace.objects.filter(organization=organization, archived=False)
-    if access.org_role != "admin":
+    spec = org_role(access.org_role)
+    if spec is None or not spec.admin_everywhere:
         workspaces = workspaces.filter(memberships__org_membership__user=user)
     return list(workspaces.order_by("name"))
 

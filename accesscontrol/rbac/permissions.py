@@ -4,6 +4,8 @@ Workspace-level codes are `resource:action`; custom roles may hold only these. O
 come from the organization role alone.
 """
 
+from dataclasses import dataclass
+
 WORKSPACE_RESOURCES: dict[str, tuple[str, ...]] = {
     "projects": ("read", "create", "update", "delete"),
     "runs": ("read", "create", "delete", "share"),
@@ -53,12 +55,55 @@ SYSTEM_ROLE_DESCRIPTIONS = {
     VIEWER: "Read-only access to everything in the workspace.",
 }
 
-# Org roles, strongest first. Org admins are Admin in every workspace of the organization.
-ORG_ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": ORGANIZATION_PERMISSIONS,
-    "member": frozenset({ORG_READ, ORG_PATS_CREATE}),
-    "viewer": frozenset({ORG_READ}),
+
+@dataclass(frozen=True)
+class OrgRoleSpec:
+    """An organization role and what it means. Code reads these properties, never role names."""
+
+    name: str
+    label: str
+    permissions: frozenset[str]  # organization-level codes (pats:create: may create tokens)
+    admin_everywhere: bool = False  # Admin in every workspace, whatever workspace roles say
+    read_only: bool = False  # read-only in every workspace, whatever workspace roles say
+    description: str = ""
+
+
+# The org roles, strongest first: the one table a new org role is added to (its name also goes
+# into the database's choices by a migration).
+ORG_ROLES: dict[str, OrgRoleSpec] = {
+    spec.name: spec
+    for spec in (
+        OrgRoleSpec(
+            "admin",
+            "Admin",
+            ORGANIZATION_PERMISSIONS,
+            admin_everywhere=True,
+            description="Manages the organization; Admin in every workspace.",
+        ),
+        OrgRoleSpec(
+            "member",
+            "Member",
+            frozenset({ORG_READ, ORG_PATS_CREATE}),
+            description="Reaches workspaces through workspace membership.",
+        ),
+        OrgRoleSpec(
+            "viewer",
+            "Viewer",
+            frozenset({ORG_READ}),
+            read_only=True,
+            description="Read-only everywhere, whatever a workspace role says.",
+        ),
+    )
 }
+ORG_ROLE_PERMISSIONS: dict[str, frozenset[str]] = {n: r.permissions for n, r in ORG_ROLES.items()}
+# The org roles whose members are Admin everywhere (the organization's admins), for queries.
+ADMIN_EVERYWHERE_ROLES: tuple[str, ...] = tuple(
+    n for n, r in ORG_ROLES.items() if r.admin_everywhere
+)
+
+
+def org_role(name) -> OrgRoleSpec | None:
+    return ORG_ROLES.get(name)
 
 
 def catalog() -> list[dict]:

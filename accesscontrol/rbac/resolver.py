@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import FilteredRelation, Q
 
-from accesscontrol.organizations.models import OrganizationMembership, OrgRole, Plan
+from accesscontrol.organizations.models import OrganizationMembership, Plan
 from accesscontrol.rbac.models import role_permissions
 from accesscontrol.rbac.permissions import (
     ADMIN,
@@ -12,6 +12,7 @@ from accesscontrol.rbac.permissions import (
     READ_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
 )
+from accesscontrol.rbac.permissions import org_role as org_role_spec
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def compute_access(
     """
     if org_permissions is None:
         org_permissions = ORG_ROLE_PERMISSIONS.get(org_role, frozenset())
-    if org_role == OrgRole.ADMIN:
+    spec = org_role_spec(org_role)
+    if spec is not None and spec.admin_everywhere:
         role, reason, granted = ADMIN, "org_admin", WORKSPACE_PERMISSIONS
     elif role_name is None:
         return Access(org_permissions, org_role, None, "not_workspace_member")
@@ -110,8 +112,8 @@ def compute_access(
     by_role = granted if reason != "plan" else role_permissions(role_name, role_org_id, role_codes)
 
     caps = []
-    if org_role == OrgRole.VIEWER:
-        # Org viewers are read-only everywhere, whatever a workspace role says.
+    if spec is not None and spec.read_only:
+        # Read-only org roles are read-only everywhere, whatever a workspace role says.
         caps.append(READ_PERMISSIONS)
     if archived:
         # An archived workspace is read-only; its admins keep the right to restore it.

@@ -12,8 +12,12 @@ from django.utils import timezone
 
 from accesscontrol.apikeys.authentication import service_key_access
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
-from accesscontrol.organizations.models import OrganizationMembership, OrgRole
-from accesscontrol.rbac.permissions import READ_PERMISSIONS, WORKSPACE_PERMISSIONS
+from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.rbac.permissions import (
+    ADMIN_EVERYWHERE_ROLES,
+    READ_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
+)
 from accesscontrol.rbac.resolver import REASONS, compute_access
 
 STALE_AFTER = datetime.timedelta(days=90)
@@ -70,14 +74,14 @@ def workspace_access(workspace, now=None) -> list[Reviewed]:
     }
     reviewed = []
     admins = (
-        OrganizationMembership.objects.filter(organization=org, org_role=OrgRole.ADMIN)
+        OrganizationMembership.objects.filter(organization=org, org_role__in=ADMIN_EVERYWHERE_ROLES)
         .select_related("user")
         .order_by("user__email")
     )
     for m in admins:
         reviewed.append(_person(m, "org_admin", None, None, None, workspace, tokens, now))
     members = (
-        workspace.memberships.exclude(org_membership__org_role=OrgRole.ADMIN)
+        workspace.memberships.exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
         .select_related("org_membership__user", "role")
         .order_by("org_membership__user__email")
     )

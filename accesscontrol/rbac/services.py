@@ -10,6 +10,7 @@ from accesscontrol.rbac.permissions import (
     ADMIN,
     ORG_MANAGE,
     ORG_ROLE_PERMISSIONS,
+    ORG_ROLES,
     WORKSPACE_PERMISSIONS,
 )
 
@@ -228,8 +229,8 @@ def check_holds_all(held, grantor_permissions, who: str) -> None:
 
 def check_can_grant_org_role(org_role, grantor_permissions) -> None:
     """Making someone an org admin gives every permission: only who holds them all may."""
-    if org_role != "admin":
-        return  # members and viewers hold nothing an organization manager could not grant
+    if not ORG_ROLES[org_role].admin_everywhere:
+        return  # other roles hold nothing an organization manager could not grant
     beyond = ORG_ROLE_PERMISSIONS[org_role] - grantor_permissions
     if beyond:
         raise ValidationError(

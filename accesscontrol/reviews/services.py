@@ -12,10 +12,10 @@ from django.utils import timezone
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit import services as audit
-from accesscontrol.organizations.models import OrganizationMembership, OrgRole
+from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import remove_org_member
 from accesscontrol.rbac.actor import as_actor
-from accesscontrol.rbac.permissions import ORG_MANAGE
+from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE
 from accesscontrol.rbac.review import STALE_AFTER, latest_of
 from accesscontrol.rbac.services import person_behind
 from accesscontrol.reviews.models import Campaign, Item
@@ -52,7 +52,7 @@ def _snapshot(campaign, now):
     if workspace is not None:
         for m in (
             WorkspaceMembership.objects.filter(workspace=workspace)
-            .exclude(org_membership__org_role=OrgRole.ADMIN)
+            .exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
             .select_related("org_membership__user", "role")
         ):
             user = m.org_membership.user

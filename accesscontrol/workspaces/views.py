@@ -12,7 +12,11 @@ from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import RESOURCE_LABELS, WORKSPACE_RESOURCES
+from accesscontrol.rbac.permissions import (
+    ADMIN_EVERYWHERE_ROLES,
+    RESOURCE_LABELS,
+    WORKSPACE_RESOURCES,
+)
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.workspaces import services
 
@@ -61,7 +65,7 @@ def workspace_members(request, org_slug, workspace_slug):
         )
     page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
     org_admins = (
-        request.organization.memberships.filter(org_role="admin")
+        request.organization.memberships.filter(org_role__in=ADMIN_EVERYWHERE_ROLES)
         .select_related("user")
         .order_by("user__email")
     )
@@ -110,7 +114,7 @@ class AddMemberForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["org_membership"].queryset = (
             workspace.organization.memberships.exclude(workspace_memberships__workspace=workspace)
-            .exclude(org_role="admin")
+            .exclude(org_role__in=ADMIN_EVERYWHERE_ROLES)
             .select_related("user")
             .order_by("user__email")
         )

@@ -1,0 +1,170 @@
+"""The shape the code keeps (ARCHITECTURE §11, issue "one rule, one place").
+
+- Views and API handlers parse, call a service or a selector, and render: they never write the
+  ORM (`.save()`, `.delete()`, `.create()`, `.update()`, `bulk_*`). State changes live in
+  services.py, where the rule, the transaction and the audit event are.
+- Org roles are data (rbac/permissions.py ORG_ROLES): code reads their properties and never
+  compares a role's name.
+Each check is shown to catch a planted violation, so it cannot pass by finding nothing.
+"""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from accesscontrol.rbac.permissions import ORG_ROLES, OrgRoleSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "accesscontrol"
+
+WRITES = {"save", "delete", "create", "update", "bulk_create", "bulk_update"}
+WRITES |= {"get_or_create", "update_or_create"}
+# Receivers whose methods of those names are not the ORM's (a widget's attrs dict, the cache).
+NOT_ORM = {"attrs", "cache", "session", "headers"}
+
+
+def view_modules():
+    """views.py and api.py of every app, and every module of a views/ or api/ package."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(PACKAGE).parts
+        if "migrations" in parts:
+            continue
+        if path.name in ("views.py", "api.py") or any(p in ("views", "api") for p in parts[:-1]):
+            yield path
+
+
+def _receiver_name(node):
+    while isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Name):
+        return node.id
+    return ""
+
+
+def orm_writes(source: str, filename="<module>") -> list[str]:
+    """Calls of a write method in the module, except decorators (router.delete(...))."""
+    tree = ast.parse(source, filename)
+    decorators = {
+        id(d)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        for d in node.decorator_list
+    }
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or id(node) in decorators:
+            continue
+        func = node.func
+        if not isinstance(func, ast.Attribute) or func.attr not in WRITES:
+            continue
+        if _receiver_name(func.value) in NOT_ORM:
+            continue
+        found.append(f"{filename}:{node.lineno} .{func.attr}()")
+    return found
+
+
+def test_the_walk_finds_the_view_modules():
+    names = {str(p.relative_to(PACKAGE)) for p in view_modules()}
+    assert {"workspaces/views.py", "workspaces/api.py", "apikeys/api.py"} <= names
+    assert len(names) >= 14
+
+
+def test_views_and_api_handlers_never_write_the_orm():
+    found = [
+        write
+        for path in view_modules()
+        for write in orm_writes(path.read_text(), str(path.relative_to(ROOT)))
+    ]
+    assert not found, "move these writes into a service:\n" + "\n".join(found)
+
+
+PLANTED = """
+from ninja import Router
+router = Router()
+
+@router.delete("/things/{pk}")
+def remove(request, pk):
+    Thing.objects.filter(pk=pk).delete()
+
+def rename(request, thing):
+    thing.name = "x"
+    thing.save(update_fields=["name"])
+    request.workspace.memberships.create(role=None)
+    Thing.objects.filter(pk=1).update(name="y")
+    Thing.objects.bulk_create([])
+    form.fields["x"].widget.attrs.update(type="email")  # a dict: not the ORM
+"""
+
+
+def test_the_check_catches_planted_writes_and_spares_decorators_and_dicts():
+    found = orm_writes(PLANTED)
+    assert [f.split(" ")[1] for f in found] == [
+        ".delete()",
+        ".save()",
+        ".create()",
+        ".update()",
+        ".bulk_create()",
+    ]
+
+
+# Org roles are data -------------------------------------------------------------------------
+
+NAMES = "|".join(ORG_ROLES)
+ROLE_NAME_COMPARISON = re.compile(
+    rf"""org_role\s*(==|!=)\s*["']({NAMES})["']|["']({NAMES})["']\s*(==|!=)\s*\S*org_role"""
+)
+ROLE_CONSTANT_COMPARISON = re.compile(r"(==|!=)\s*OrgRole\.[A-Z]+|OrgRole\.[A-Z]+\s*(==|!=)")
+ROLE_NAME_FILTER = re.compile(rf"""org_role\s*=\s*["']({NAMES})["']""")
+
+
+def role_name_branches(text: str) -> list[str]:
+    return [
+        line.strip()
+        for line in text.splitlines()
+        if ROLE_NAME_COMPARISON.search(line)
+        or ROLE_CONSTANT_COMPARISON.search(line)
+        or ROLE_NAME_FILTER.search(line.split("#")[0])
+    ]
+
+
+def test_no_code_or_template_branches_on_an_org_role_name():
+    found = []
+    files = [p for p in PACKAGE.rglob("*.py") if "migrations" not in p.parts]
+    files += list((ROOT / "templates").rglob("*.html"))
+    for path in files:
+        if path.name == "seed_demo.py":
+            continue  # the demo's personas name their roles as data
+        found += [
+            f"{path.relative_to(ROOT)}: {line}" for line in role_name_branches(path.read_text())
+        ]
+    assert not found, "read the role's properties (ORG_ROLES) instead:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'if membership.org_role == "admin":',
+        "if access.org_role != 'viewer':",
+        "if before == OrgRole.ADMIN:",
+        'memberships.filter(org_role="admin")',
+        '{% if m.org_role == "admin" %}',
+    ],
+)
+def test_the_role_name_check_catches_planted_branches(line):
+    assert role_name_branches(line) == [line]
+
+
+def test_every_org_role_is_described_by_the_table():
+    assert all(isinstance(spec, OrgRoleSpec) for spec in ORG_ROLES.values())
+    assert [s.name for s in ORG_ROLES.values() if s.admin_everywhere] == ["admin"]
+    assert [s.name for s in ORG_ROLES.values() if s.read_only] == ["viewer"]
+    # An admin everywhere holds every organization permission; a read-only role creates no tokens.
+    for spec in ORG_ROLES.values():
+        if spec.admin_everywhere:
+            assert {"organization:manage", "organization:pats:create"} <= spec.permissions
+        if spec.read_only:
+            assert "organization:pats:create" not in spec.permissions
