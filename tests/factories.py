@@ -3,6 +3,7 @@ from factory.django import DjangoModelFactory
 
 from accesscontrol.accounts.models import User
 from accesscontrol.organizations.models import Organization, OrganizationMembership, Plan
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
@@ -76,3 +77,7 @@ class WorkspaceMembershipFactory(DjangoModelFactory):
         organization=factory.SelfAttribute("..workspace.organization"),
     )
     role = factory.LazyFunction(lambda: system_role("Viewer"))
+
+
+# Who arranges a test's resources: the system, so a fixture never depends on a persona's role.
+SETUP = Actor.system("test setup")

@@ -43,6 +43,7 @@ from tests.conftest import api_call, service_key_for
 
 V1 = "/api/v1"
 RESOURCES_MODULE = "accesscontrol.resources.api"
+T_PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
 # ---------------------------------------------------------------------------------------------
 # The permission model, from first principles (ARCHITECTURE §5), not imported from the code.
@@ -1153,6 +1154,18 @@ def test_a_queue_takes_no_runs_of_another_workspace(client, ctx, keys):
     assert snapshot() == before
 
 
+def test_taking_a_run_out_of_a_queue_touches_the_queue_as_the_console_does(client, ctx, keys):
+    """Drift fixed: the API's dequeue once left the queue's updated_at alone."""
+    queue = ctx.mine.queue
+    AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=T_PAST)
+    url = f"/annotation-queues/{queue.pk}/runs/{ctx.mine.root.pk}"
+    resp = api_call(client, "DELETE", url, keys["production"])
+    assert resp.status_code == 202, resp.content
+    queue.refresh_from_db()
+    assert queue.updated_at > T_PAST
+    assert not QueuedRun.objects.filter(queue=queue, run=ctx.mine.root).exists()
+
+
 LISTINGS = [
     ("GET", "/sessions", None),
     ("GET", "/sessions?name=mine%20project", None),
@@ -1427,6 +1440,8 @@ INVALID = [
     ("POST", "/prompts", {}),
     ("POST", "/prompts", {"name": ""}),
     ("POST", "/prompts", {"name": "p", "template": 5}),
+    # Drift fixed: a blank template was refused but its prompt was kept.
+    ("POST", "/prompts", {"name": "p", "template": "   "}),
     ("PATCH", "/prompts/{prompt_id}", {"name": ""}),
     ("POST", "/prompts/{prompt_id}/commits", {}),
     ("POST", "/prompts/{prompt_id}/commits", {"template": ""}),
