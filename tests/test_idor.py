@@ -381,7 +381,7 @@ class Family:
                 }
             ],
         )
-        return resources.Run.objects.get(pk=run_id)
+        return resources.models.Run.objects.get(pk=run_id)
 
     @cached_property
     def dataset(self):

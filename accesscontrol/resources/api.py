@@ -17,17 +17,7 @@ from ninja import Query, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.rbac.gate import public, requires
-from accesscontrol.resources import services
-from accesscontrol.resources.models import (
-    AnnotationQueue,
-    Dataset,
-    Example,
-    Feedback,
-    Project,
-    Prompt,
-    QueuedRun,
-    Run,
-)
+from accesscontrol.resources import models, services
 from accesscontrol.resources.schemas import (
     CommitIn,
     CommitOut,
@@ -122,7 +112,7 @@ def info(request):
 
 
 def _projects(request):
-    return Project.objects.in_workspace(ws(request)).annotate(run_count=Count("runs"))
+    return models.Project.objects.in_workspace(ws(request)).annotate(run_count=Count("runs"))
 
 
 @router.get("/sessions", response=list[SessionOut], summary="List projects")
@@ -157,7 +147,7 @@ def read_session(request, session_id: uuid.UUID):
 @router.patch("/sessions/{uuid:session_id}", response=SessionOut, summary="Change a project")
 @requires("projects:update")
 def update_session(request, session_id: uuid.UUID, payload: SessionPatch):
-    project = one(request, Project, session_id)
+    project = one(request, models.Project, session_id)
     services.update_project(actor=request.actor, project=project, **payload.dict())
     return _projects(request).get(pk=project.pk)
 
@@ -167,7 +157,7 @@ def update_session(request, session_id: uuid.UUID, payload: SessionPatch):
 )
 @requires("projects:delete")
 def delete_session(request, session_id: uuid.UUID):
-    return delete(request, Project, session_id)
+    return delete(request, models.Project, session_id)
 
 
 # Runs
@@ -190,7 +180,7 @@ def create_run(request, payload: RunIn):
 @requires("runs:create")
 def update_run(request, run_id: uuid.UUID, payload: RunPatchBody):
     # Batches skip unknown runs (a patch may race its post); one run by id is a 404 like any other.
-    get_object_or_404(Run.objects.in_workspace(ws(request)).only("pk"), pk=run_id)
+    get_object_or_404(models.Run.objects.in_workspace(ws(request)).only("pk"), pk=run_id)
     _ingest(request, patches=[{**payload.dict(), "id": run_id}])
     return Status(202, {"message": "Run updated"})
 
@@ -209,13 +199,13 @@ def batch_runs(request, payload: RunBatch):
 @router.get("/runs/{uuid:run_id}", response=RunOut, summary="One run")
 @requires("runs:read")
 def read_run(request, run_id: uuid.UUID):
-    return one(request, Run, run_id)
+    return one(request, models.Run, run_id)
 
 
 @router.post("/runs/query", response=RunQueryOut, summary="Query runs (cursor pagination)")
 @requires("runs:read")
 def query_runs(request, payload: RunQuery):
-    qs = Run.objects.in_workspace(ws(request)).order_by("-start_time", "id")
+    qs = models.Run.objects.in_workspace(ws(request)).order_by("-start_time", "id")
     qs = filtered(
         qs,
         payload,
@@ -243,7 +233,9 @@ def query_runs(request, payload: RunQuery):
 
 
 def _datasets(request):
-    return Dataset.objects.in_workspace(ws(request)).annotate(example_count=Count("examples"))
+    return models.Dataset.objects.in_workspace(ws(request)).annotate(
+        example_count=Count("examples")
+    )
 
 
 @router.get("/datasets", response=list[DatasetOut], summary="List datasets")
@@ -287,7 +279,7 @@ def read_dataset(request, dataset_id: uuid.UUID):
 @router.patch("/datasets/{uuid:dataset_id}", response=DatasetOut, summary="Change a dataset")
 @requires("datasets:update")
 def update_dataset(request, dataset_id: uuid.UUID, payload: DatasetPatch):
-    dataset = one(request, Dataset, dataset_id)
+    dataset = one(request, models.Dataset, dataset_id)
     services.update_dataset(actor=request.actor, dataset=dataset, **payload.dict())
     return _datasets(request).get(pk=dataset.pk)
 
@@ -297,7 +289,7 @@ def update_dataset(request, dataset_id: uuid.UUID, payload: DatasetPatch):
 )
 @requires("datasets:delete")
 def delete_dataset(request, dataset_id: uuid.UUID):
-    return delete(request, Dataset, dataset_id)
+    return delete(request, models.Dataset, dataset_id)
 
 
 # Examples
@@ -316,7 +308,7 @@ def _split_filter(splits):
 @router.get("/examples", response=list[ExampleOut], summary="List examples")
 @requires("datasets:read")
 def list_examples(request, filters: Query[ExampleFilter]):
-    qs = Example.objects.in_workspace(ws(request)).order_by("created_at", "id")
+    qs = models.Example.objects.in_workspace(ws(request)).order_by("created_at", "id")
     qs = filtered(qs, filters, dataset="dataset_id", id="id__in")
     if filters.splits:
         qs = qs.filter(_split_filter(filters.splits))
@@ -345,20 +337,20 @@ def create_examples(request, payload: list[ExampleIn]):
 @router.get("/examples/{uuid:example_id}", response=ExampleOut, summary="One example")
 @requires("datasets:read")
 def read_example(request, example_id: uuid.UUID):
-    return one(request, Example, example_id)
+    return one(request, models.Example, example_id)
 
 
 @router.patch("/examples/{uuid:example_id}", response=ExampleOut, summary="Change an example")
 @requires("datasets:update")
 def update_example(request, example_id: uuid.UUID, payload: ExamplePatch):
-    example = one(request, Example, example_id)
+    example = one(request, models.Example, example_id)
     return services.update_example(actor=request.actor, example=example, **payload.dict())
 
 
 @router.delete("/examples/{uuid:example_id}", response={202: None}, summary="Delete an example")
 @requires("datasets:update")
 def delete_example(request, example_id: uuid.UUID):
-    return delete(request, Example, example_id)
+    return delete(request, models.Example, example_id)
 
 
 # Feedback
@@ -388,14 +380,14 @@ def create_feedback(request, payload: FeedbackIn):
 @router.get("/feedback", response=list[FeedbackOut], summary="List feedback")
 @requires("feedback:read")
 def list_feedback(request, filters: Query[FeedbackFilter]):
-    qs = Feedback.objects.in_workspace(ws(request)).order_by("-created_at", "id")
+    qs = models.Feedback.objects.in_workspace(ws(request)).order_by("-created_at", "id")
     return page(filtered(qs, filters, run="run_id__in", key="key__in"), filters)
 
 
 @router.get("/feedback/{uuid:feedback_id}", response=FeedbackOut, summary="One piece of feedback")
 @requires("feedback:read")
 def read_feedback(request, feedback_id: uuid.UUID):
-    return one(request, Feedback, feedback_id)
+    return one(request, models.Feedback, feedback_id)
 
 
 @router.patch("/feedback/{uuid:feedback_id}", response=FeedbackOut, summary="Change feedback")
@@ -403,7 +395,7 @@ def read_feedback(request, feedback_id: uuid.UUID):
 def update_feedback(request, feedback_id: uuid.UUID, payload: FeedbackPatch):
     return services.update_feedback(
         actor=request.actor,
-        feedback=one(request, Feedback, feedback_id),
+        feedback=one(request, models.Feedback, feedback_id),
         changes=payload.dict(exclude_unset=True),
     )
 
@@ -411,14 +403,16 @@ def update_feedback(request, feedback_id: uuid.UUID, payload: FeedbackPatch):
 @router.delete("/feedback/{uuid:feedback_id}", response={202: None}, summary="Delete feedback")
 @requires("feedback:delete")
 def delete_feedback(request, feedback_id: uuid.UUID):
-    return delete(request, Feedback, feedback_id)
+    return delete(request, models.Feedback, feedback_id)
 
 
 # Annotation queues
 
 
 def _queues(request):
-    return AnnotationQueue.objects.in_workspace(ws(request)).annotate(run_count=Count("items"))
+    return models.AnnotationQueue.objects.in_workspace(ws(request)).annotate(
+        run_count=Count("items")
+    )
 
 
 @router.get("/annotation-queues", response=list[QueueOut], summary="List annotation queues")
@@ -453,7 +447,7 @@ def read_queue(request, queue_id: uuid.UUID):
 @router.patch("/annotation-queues/{uuid:queue_id}", response=QueueOut, summary="Change a queue")
 @requires("annotation-queues:update")
 def update_queue(request, queue_id: uuid.UUID, payload: QueuePatch):
-    queue = one(request, AnnotationQueue, queue_id)
+    queue = one(request, models.AnnotationQueue, queue_id)
     services.update_annotation_queue(actor=request.actor, queue=queue, **payload.dict())
     return _queues(request).get(pk=queue.pk)
 
@@ -461,7 +455,7 @@ def update_queue(request, queue_id: uuid.UUID, payload: QueuePatch):
 @router.delete("/annotation-queues/{uuid:queue_id}", response={202: None}, summary="Delete a queue")
 @requires("annotation-queues:delete")
 def delete_queue(request, queue_id: uuid.UUID):
-    return delete(request, AnnotationQueue, queue_id)
+    return delete(request, models.AnnotationQueue, queue_id)
 
 
 @router.post(
@@ -471,13 +465,13 @@ def delete_queue(request, queue_id: uuid.UUID):
 )
 @requires("annotation-queues:update")
 def add_runs_to_queue(request, queue_id: uuid.UUID, payload: list[uuid.UUID]):
-    queue = one(request, AnnotationQueue, queue_id)
+    queue = one(request, models.AnnotationQueue, queue_id)
     added = services.queue_runs(actor=request.actor, queue=queue, run_ids=payload)
     return Status(202, {"message": "Runs added", "count": added})
 
 
 def _queued_runs(queue):
-    items = QueuedRun.objects.filter(queue=queue).select_related("run")
+    items = models.QueuedRun.objects.filter(queue=queue).select_related("run")
     runs = []
     for item in items:
         item.run.added_at, item.run.last_reviewed_time = item.added_at, item.last_reviewed_time
@@ -492,7 +486,7 @@ def _queued_runs(queue):
 )
 @requires("annotation-queues:read")
 def list_queue_runs(request, queue_id: uuid.UUID, p: Query[Page]):
-    queue = one(request, AnnotationQueue, queue_id)
+    queue = one(request, models.AnnotationQueue, queue_id)
     return _queued_runs(queue)[p.offset : p.offset + p.limit]
 
 
@@ -503,9 +497,9 @@ def list_queue_runs(request, queue_id: uuid.UUID, p: Query[Page]):
 )
 @requires("annotation-queues:read")
 def queue_run_at(request, queue_id: uuid.UUID, index: int):
-    runs = _queued_runs(one(request, AnnotationQueue, queue_id))
+    runs = _queued_runs(one(request, models.AnnotationQueue, queue_id))
     if not 0 <= index < len(runs):
-        return get_object_or_404(Run.objects.none())
+        return get_object_or_404(models.Run.objects.none())
     return runs[index]
 
 
@@ -516,8 +510,8 @@ def queue_run_at(request, queue_id: uuid.UUID, index: int):
 )
 @requires("annotation-queues:update")
 def remove_queue_run(request, queue_id: uuid.UUID, run_id: uuid.UUID):
-    queue = one(request, AnnotationQueue, queue_id)
-    get_object_or_404(QueuedRun.objects.filter(queue=queue), run_id=run_id)
+    queue = one(request, models.AnnotationQueue, queue_id)
+    get_object_or_404(models.QueuedRun.objects.filter(queue=queue), run_id=run_id)
     services.dequeue_run(actor=request.actor, queue=queue, run_id=run_id)
     return DELETED
 
@@ -535,7 +529,9 @@ def _prompt_out(prompt):
 @router.get("/prompts", response=list[PromptOut], summary="List prompts")
 @requires("prompts:read")
 def list_prompts(request, p: Query[Page]):
-    prompts = Prompt.objects.in_workspace(ws(request)).prefetch_related("commits").order_by("name")
+    prompts = (
+        models.Prompt.objects.in_workspace(ws(request)).prefetch_related("commits").order_by("name")
+    )
     return [_prompt_out(x) for x in page(prompts, p)]
 
 
@@ -555,13 +551,13 @@ def create_prompt(request, payload: PromptIn):
 @router.get("/prompts/{uuid:prompt_id}", response=PromptOut, summary="One prompt")
 @requires("prompts:read")
 def read_prompt(request, prompt_id: uuid.UUID):
-    return _prompt_out(one(request, Prompt, prompt_id))
+    return _prompt_out(one(request, models.Prompt, prompt_id))
 
 
 @router.patch("/prompts/{uuid:prompt_id}", response=PromptOut, summary="Rename or describe")
 @requires("prompts:update")
 def update_prompt(request, prompt_id: uuid.UUID, payload: PromptPatch):
-    prompt = one(request, Prompt, prompt_id)
+    prompt = one(request, models.Prompt, prompt_id)
     services.update_prompt(actor=request.actor, prompt=prompt, **payload.dict())
     return _prompt_out(prompt)
 
@@ -569,7 +565,7 @@ def update_prompt(request, prompt_id: uuid.UUID, payload: PromptPatch):
 @router.delete("/prompts/{uuid:prompt_id}", response={202: None}, summary="Delete a prompt")
 @requires("prompts:delete")
 def delete_prompt(request, prompt_id: uuid.UUID):
-    return delete(request, Prompt, prompt_id)
+    return delete(request, models.Prompt, prompt_id)
 
 
 @router.get(
@@ -579,7 +575,7 @@ def delete_prompt(request, prompt_id: uuid.UUID):
 )
 @requires("prompts:read")
 def list_commits(request, prompt_id: uuid.UUID, p: Query[Page]):
-    return page(one(request, Prompt, prompt_id).commits.all(), p)
+    return page(one(request, models.Prompt, prompt_id).commits.all(), p)
 
 
 @router.post(
@@ -591,7 +587,7 @@ def list_commits(request, prompt_id: uuid.UUID, p: Query[Page]):
 def create_commit(request, prompt_id: uuid.UUID, payload: CommitIn):
     commit = services.commit_prompt(
         actor=request.actor,
-        prompt=one(request, Prompt, prompt_id),
+        prompt=one(request, models.Prompt, prompt_id),
         template=payload.template,
         message=payload.message,
     )

@@ -14,17 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accesscontrol.audit import services as audit
-from accesscontrol.resources.models import (
-    AnnotationQueue,
-    Dataset,
-    Example,
-    Feedback,
-    Project,
-    Prompt,
-    PromptCommit,
-    QueuedRun,
-    Run,
-)
+from accesscontrol.resources import models
 
 BULK_BATCH = 500
 RUN_FIELDS = (
@@ -83,14 +73,14 @@ def _change(resource, what, **changes):
 
 def create_project(
     *, actor, workspace, name, description="", extra=None, project_id=None, upsert=False
-) -> Project:
+) -> models.Project:
     actor.require("projects:create", workspace=workspace)
     if upsert:
-        existing = Project.objects.in_workspace(workspace).filter(name=name).first()
+        existing = models.Project.objects.in_workspace(workspace).filter(name=name).first()
         if existing is not None:
             return existing
     return _create_named(
-        Project,
+        models.Project,
         "project",
         workspace=workspace,
         name=name,
@@ -100,24 +90,31 @@ def create_project(
     )
 
 
-def update_project(*, actor, project, name=None, description=None, extra=None) -> Project:
+def update_project(*, actor, project, name=None, description=None, extra=None) -> models.Project:
     actor.require("projects:update", workspace=project.workspace)
     return _change(project, "project", name=name, description=description, extra=extra)
 
 
 def _projects_for(workspace, names, ids):
     """Projects by name (created when missing, as LangSmith does on ingest) and by id."""
-    by_name = {p.name: p for p in Project.objects.in_workspace(workspace).filter(name__in=names)}
+    by_name = {
+        p.name: p for p in models.Project.objects.in_workspace(workspace).filter(name__in=names)
+    }
     missing = [n for n in names if n not in by_name]
     if missing:
-        Project.objects.bulk_create(
-            [Project(workspace=workspace, name=n) for n in missing], ignore_conflicts=True
+        models.Project.objects.bulk_create(
+            [models.Project(workspace=workspace, name=n) for n in missing], ignore_conflicts=True
         )
         by_name.update(
-            {p.name: p for p in Project.objects.in_workspace(workspace).filter(name__in=missing)}
+            {
+                p.name: p
+                for p in models.Project.objects.in_workspace(workspace).filter(name__in=missing)
+            }
         )
     by_id = (
-        {p.id: p for p in Project.objects.in_workspace(workspace).filter(id__in=ids)} if ids else {}
+        {p.id: p for p in models.Project.objects.in_workspace(workspace).filter(id__in=ids)}
+        if ids
+        else {}
     )
     return by_name, by_id
 
@@ -157,7 +154,7 @@ def ingest_runs(*, actor, workspace, posts=(), patches=(), default_project="defa
                 else by_name[p.get("session_name") or default_project]
             )
             runs.append(
-                Run(
+                models.Run(
                     id=p["id"],
                     workspace=workspace,
                     project=project,
@@ -177,7 +174,7 @@ def ingest_runs(*, actor, workspace, posts=(), patches=(), default_project="defa
                     reference_example_id=p.get("reference_example_id"),
                 )
             )
-        Run.objects.bulk_create(runs, batch_size=BULK_BATCH, ignore_conflicts=True)
+        models.Run.objects.bulk_create(runs, batch_size=BULK_BATCH, ignore_conflicts=True)
         updated = _apply_patches(workspace, late_patches)
     return {"created": len(runs), "updated": updated}
 
@@ -187,7 +184,9 @@ def _apply_patches(workspace, patches) -> int:
         return 0
     runs = {
         r.id: r
-        for r in Run.objects.in_workspace(workspace).filter(id__in=[p["id"] for p in patches])
+        for r in models.Run.objects.in_workspace(workspace).filter(
+            id__in=[p["id"] for p in patches]
+        )
     }
     changed, fields = [], set()
     for patch in patches:
@@ -201,7 +200,7 @@ def _apply_patches(workspace, patches) -> int:
                 fields.add(field)
         changed.append(run)
     if changed and fields:
-        Run.objects.bulk_update(changed, sorted(fields), batch_size=BULK_BATCH)
+        models.Run.objects.bulk_update(changed, sorted(fields), batch_size=BULK_BATCH)
     return len(changed)
 
 
@@ -219,10 +218,10 @@ def create_dataset(
     inputs_schema=None,
     outputs_schema=None,
     dataset_id=None,
-) -> Dataset:
+) -> models.Dataset:
     actor.require("datasets:create", workspace=workspace)
     return _create_named(
-        Dataset,
+        models.Dataset,
         "dataset",
         workspace=workspace,
         name=name,
@@ -235,7 +234,7 @@ def create_dataset(
     )
 
 
-def update_dataset(*, actor, dataset, name=None, description=None, metadata=None) -> Dataset:
+def update_dataset(*, actor, dataset, name=None, description=None, metadata=None) -> models.Dataset:
     actor.require("datasets:update", workspace=dataset.workspace)
     return _change(dataset, "dataset", name=name, description=description, metadata=metadata)
 
@@ -246,12 +245,12 @@ def _splits(split):
     return [split] if isinstance(split, str) else list(split)
 
 
-def create_examples(*, actor, workspace, examples) -> list[Example]:
+def create_examples(*, actor, workspace, examples) -> list[models.Example]:
     """Examples of one or more datasets of this workspace, in one insert."""
     actor.require("datasets:update", workspace=workspace)
     dataset_ids = {e["dataset_id"] for e in examples}
     found = set(
-        Dataset.objects.in_workspace(workspace)
+        models.Dataset.objects.in_workspace(workspace)
         .filter(id__in=dataset_ids)
         .values_list("id", flat=True)
     )
@@ -262,7 +261,7 @@ def create_examples(*, actor, workspace, examples) -> list[Example]:
         )
     now = timezone.now()
     rows = [
-        Example(
+        models.Example(
             id=e.get("id") or uuid.uuid4(),
             workspace=workspace,
             dataset_id=e["dataset_id"],
@@ -277,7 +276,7 @@ def create_examples(*, actor, workspace, examples) -> list[Example]:
     ]
     try:
         with transaction.atomic():
-            Example.objects.bulk_create(rows, batch_size=BULK_BATCH)
+            models.Example.objects.bulk_create(rows, batch_size=BULK_BATCH)
     except IntegrityError:
         raise ValidationError(
             "An example with one of these ids exists already.", code="duplicate"
@@ -287,7 +286,7 @@ def create_examples(*, actor, workspace, examples) -> list[Example]:
 
 def update_example(
     *, actor, example, inputs=None, outputs=None, metadata=None, split=None
-) -> Example:
+) -> models.Example:
     actor.require("datasets:update", workspace=example.workspace)
     split = None if split is None else _splits(split)
     for field, value in (
@@ -310,15 +309,15 @@ def _check_template(template) -> None:
         raise ValidationError({"template": "The template is empty."})
 
 
-def _commit(actor, prompt, template, message) -> PromptCommit:
-    commit = PromptCommit.objects.create(
+def _commit(actor, prompt, template, message) -> models.PromptCommit:
+    commit = models.PromptCommit.objects.create(
         prompt=prompt, template=template, message=message or "", created_by=actor.label
     )
     prompt.save(update_fields=["updated_at"])
     return commit
 
 
-def commit_prompt(*, actor, prompt, template, message="") -> PromptCommit:
+def commit_prompt(*, actor, prompt, template, message="") -> models.PromptCommit:
     """A new version of the prompt, written by the actor."""
     actor.require("prompts:update", workspace=prompt.workspace)
     _check_template(template)
@@ -326,7 +325,7 @@ def commit_prompt(*, actor, prompt, template, message="") -> PromptCommit:
         return _commit(actor, prompt, template, message)
 
 
-def create_prompt(*, actor, workspace, name, description="", template=None) -> Prompt:
+def create_prompt(*, actor, workspace, name, description="", template=None) -> models.Prompt:
     """A prompt and, when a template is given, its first version; a blank template writes
     nothing (the API once kept the prompt while refusing its template)."""
     actor.require("prompts:create", workspace=workspace)
@@ -334,14 +333,14 @@ def create_prompt(*, actor, workspace, name, description="", template=None) -> P
         _check_template(template)
     with transaction.atomic():
         prompt = _create_named(
-            Prompt, "prompt", workspace=workspace, name=name, description=description or ""
+            models.Prompt, "prompt", workspace=workspace, name=name, description=description or ""
         )
         if template is not None:
             _commit(actor, prompt, template, "first version")
     return prompt
 
 
-def update_prompt(*, actor, prompt, name=None, description=None) -> Prompt:
+def update_prompt(*, actor, prompt, name=None, description=None) -> models.Prompt:
     actor.require("prompts:update", workspace=prompt.workspace)
     return _change(prompt, "prompt", name=name, description=description)
 
@@ -350,7 +349,7 @@ def update_prompt(*, actor, prompt, name=None, description=None) -> Prompt:
 
 
 def _touch(queue) -> None:
-    AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=timezone.now())
+    models.AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=timezone.now())
 
 
 def queue_runs(*, actor, queue, run_ids) -> int:
@@ -358,7 +357,7 @@ def queue_runs(*, actor, queue, run_ids) -> int:
     actor.require("annotation-queues:update", workspace=queue.workspace)
     run_ids = set(run_ids)
     runs = list(
-        Run.objects.in_workspace(queue.workspace)
+        models.Run.objects.in_workspace(queue.workspace)
         .filter(id__in=run_ids)
         .values_list("id", flat=True)
     )
@@ -367,8 +366,8 @@ def queue_runs(*, actor, queue, run_ids) -> int:
             {"run_ids": ValidationError("No such run in this workspace.", code="not_found")}
         )
     with transaction.atomic():
-        QueuedRun.objects.bulk_create(
-            [QueuedRun(queue=queue, run_id=r) for r in runs], ignore_conflicts=True
+        models.QueuedRun.objects.bulk_create(
+            [models.QueuedRun(queue=queue, run_id=r) for r in runs], ignore_conflicts=True
         )
         _touch(queue)
     return len(runs)
@@ -378,7 +377,7 @@ def dequeue_run(*, actor, queue, run_id) -> int:
     """Take a run out of a queue; returns how many entries went (0 or 1)."""
     actor.require("annotation-queues:update", workspace=queue.workspace)
     with transaction.atomic():
-        removed, _ = QueuedRun.objects.filter(queue=queue, run_id=run_id).delete()
+        removed, _ = models.QueuedRun.objects.filter(queue=queue, run_id=run_id).delete()
         if removed:
             _touch(queue)
     return removed
@@ -393,11 +392,11 @@ def create_annotation_queue(
     rubric_instructions="",
     rubric_items=None,
     queue_id=None,
-) -> AnnotationQueue:
+) -> models.AnnotationQueue:
     actor.require("annotation-queues:create", workspace=workspace)
     try:
         with transaction.atomic():
-            return AnnotationQueue.objects.create(
+            return models.AnnotationQueue.objects.create(
                 id=queue_id or uuid.uuid4(),
                 workspace=workspace,
                 name=name,
@@ -411,7 +410,7 @@ def create_annotation_queue(
 
 def update_annotation_queue(
     *, actor, queue, name=None, description=None, rubric_instructions=None, rubric_items=None
-) -> AnnotationQueue:
+) -> models.AnnotationQueue:
     """Queue names need not be unique (LangSmith allows twins)."""
     actor.require("annotation-queues:update", workspace=queue.workspace)
     for field, value in (
@@ -429,7 +428,7 @@ def update_annotation_queue(
 # Feedback
 
 
-def add_feedback(*, actor, run, key, score=None, value=None, comment="") -> Feedback:
+def add_feedback(*, actor, run, key, score=None, value=None, comment="") -> models.Feedback:
     """Feedback on a run of this workspace, from the console: the source names the person."""
     actor.require("feedback:create", workspace=run.workspace)
     return _save_feedback(
@@ -459,7 +458,7 @@ def record_feedback(
     correction=None,
     source=None,
     feedback_id=None,
-) -> Feedback:
+) -> models.Feedback:
     """Feedback in this workspace. The run may not be ingested yet (the SDK allows that).
 
     It never links to another workspace's project: one not here is dropped, and the project
@@ -468,12 +467,12 @@ def record_feedback(
     actor.require("feedback:create", workspace=workspace)
     if (
         project_id is not None
-        and not Project.objects.in_workspace(workspace).filter(pk=project_id).exists()
+        and not models.Project.objects.in_workspace(workspace).filter(pk=project_id).exists()
     ):
         project_id = None
     if project_id is None and run_id is not None:
         project_id = (
-            Run.objects.in_workspace(workspace)
+            models.Run.objects.in_workspace(workspace)
             .filter(pk=run_id)
             .values_list("project_id", flat=True)
             .first()
@@ -493,10 +492,10 @@ def record_feedback(
     )
 
 
-def _save_feedback(*, feedback_id=None, comment="", source, **fields) -> Feedback:
+def _save_feedback(*, feedback_id=None, comment="", source, **fields) -> models.Feedback:
     try:
         with transaction.atomic():
-            return Feedback.objects.create(
+            return models.Feedback.objects.create(
                 id=feedback_id or uuid.uuid4(),
                 comment=comment or "",
                 feedback_source=source,
@@ -506,7 +505,7 @@ def _save_feedback(*, feedback_id=None, comment="", source, **fields) -> Feedbac
         raise ValidationError("That feedback id is taken.", code="duplicate") from None
 
 
-def update_feedback(*, actor, feedback, changes: dict) -> Feedback:
+def update_feedback(*, actor, feedback, changes: dict) -> models.Feedback:
     """Set the fields in `changes` (null clears a score, value or correction)."""
     actor.require("feedback:update", workspace=feedback.workspace)
     for field, value in changes.items():
@@ -523,12 +522,12 @@ def update_feedback(*, actor, feedback, changes: dict) -> Feedback:
 
 # What deleting each kind of resource needs, and its audit event (None: data, not audited).
 DELETION = {
-    Project: ("projects:delete", "project.deleted"),
-    Dataset: ("datasets:delete", "dataset.deleted"),
-    Example: ("datasets:update", None),
-    Prompt: ("prompts:delete", "prompt.deleted"),
-    AnnotationQueue: ("annotation-queues:delete", "annotation_queue.deleted"),
-    Feedback: ("feedback:delete", None),
+    models.Project: ("projects:delete", "project.deleted"),
+    models.Dataset: ("datasets:delete", "dataset.deleted"),
+    models.Example: ("datasets:update", None),
+    models.Prompt: ("prompts:delete", "prompt.deleted"),
+    models.AnnotationQueue: ("annotation-queues:delete", "annotation_queue.deleted"),
+    models.Feedback: ("feedback:delete", None),
 }
 
 

@@ -1,19 +1,24 @@
 """Datasets and their examples."""
 
+from functools import partial
+
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
-from accesscontrol.resources.forms import ExampleForm, NamedForm, NewDatasetForm
+from accesscontrol.resources.forms import ExampleForm, NewDatasetForm
 from accesscontrol.resources.models import Dataset, Example
 from accesscontrol.resources.templatetags.resource_display import json_preview
 from accesscontrol.resources.views.pages import (
     count_of,
     counted,
+    create_page,
     delete_page,
+    edit_page,
     form_page,
     list_page,
+    one,
     paginate,
     url_for,
 )
@@ -33,28 +38,20 @@ def datasets(request, org_slug, workspace_slug):
 @requires("datasets:create")
 @require_http_methods(["GET", "POST"])
 def dataset_create(request, org_slug, workspace_slug):
-    def save(data):
-        dataset = services.create_dataset(actor=request.actor, workspace=request.workspace, **data)
-        return f"Dataset {dataset.name} created.", url_for(request, "dataset", dataset.pk)
-
-    return form_page(
+    return create_page(
         request,
+        Dataset,
         NewDatasetForm(request.POST or None),
-        save,
+        services.create_dataset,
         title="New dataset",
-        cancel_url=url_for(request, "datasets"),
         submit_label="Create dataset",
     )
-
-
-def _dataset(request, dataset_id):
-    return get_object_or_404(Dataset.objects.in_workspace(request.workspace), pk=dataset_id)
 
 
 @requires("datasets:read")
 @require_GET
 def dataset_detail(request, org_slug, workspace_slug, dataset_id):
-    dataset = _dataset(request, dataset_id)
+    dataset = one(request, Dataset, dataset_id)
     examples = (
         Example.objects.in_workspace(request.workspace)
         .filter(dataset=dataset)
@@ -67,33 +64,20 @@ def dataset_detail(request, org_slug, workspace_slug, dataset_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def dataset_edit(request, org_slug, workspace_slug, dataset_id):
-    dataset = _dataset(request, dataset_id)
-    dataset_url = url_for(request, "dataset", dataset.pk)
-
-    def save(data):
-        services.update_dataset(actor=request.actor, dataset=dataset, **data)
-        return f"Dataset {dataset.name} saved.", dataset_url
-
-    initial = {"name": dataset.name, "description": dataset.description}
-    return form_page(
-        request,
-        NamedForm(request.POST or None, initial=initial),
-        save,
-        title=f"Edit {dataset.name}",
-        cancel_url=dataset_url,
-        submit_label="Save",
+    dataset = one(request, Dataset, dataset_id)
+    return edit_page(
+        request, dataset, partial(services.update_dataset, actor=request.actor, dataset=dataset)
     )
 
 
 @requires("datasets:delete")
 @require_http_methods(["GET", "POST"])
 def dataset_delete(request, org_slug, workspace_slug, dataset_id):
-    dataset = _dataset(request, dataset_id)
+    dataset = one(request, Dataset, dataset_id)
     count = Example.objects.in_workspace(request.workspace).filter(dataset=dataset).count()
     return delete_page(
         request,
         dataset,
-        title=f"Delete the dataset {dataset.name}?",
         message=counted(
             count, "Its one example is deleted with it.", "Its {n} examples are deleted with it."
         ),
@@ -101,10 +85,6 @@ def dataset_delete(request, org_slug, workspace_slug, dataset_id):
             "Experiments that used it lose their reference.",
             "This cannot be undone.",
         ],
-        cancel_url=url_for(request, "dataset", dataset.pk),
-        confirm_label="Delete dataset",
-        done=f"Dataset {dataset.name} was deleted.",
-        next_url=url_for(request, "datasets"),
     )
 
 
@@ -114,7 +94,7 @@ def dataset_delete(request, org_slug, workspace_slug, dataset_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_create(request, org_slug, workspace_slug, dataset_id):
-    dataset = _dataset(request, dataset_id)
+    dataset = one(request, Dataset, dataset_id)
     dataset_url = url_for(request, "dataset", dataset.pk)
 
     def save(data):
@@ -144,7 +124,7 @@ def _example(request, dataset, example_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = _dataset(request, dataset_id)
+    dataset = one(request, Dataset, dataset_id)
     example = _example(request, dataset, example_id)
     dataset_url = url_for(request, "dataset", dataset.pk)
 
@@ -172,7 +152,7 @@ def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_delete(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = _dataset(request, dataset_id)
+    dataset = one(request, Dataset, dataset_id)
     example = _example(request, dataset, example_id)
     dataset_url = url_for(request, "dataset", dataset.pk)
     return delete_page(

@@ -5,13 +5,22 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from accesscontrol import console
-from accesscontrol.resources import services
+from accesscontrol.resources import models, services
+from accesscontrol.resources.forms import NamedForm
 
 PAGE_SIZE = 50
+
+# The console's word for each kind of resource, and the URL names of its page and its list.
+KINDS = {
+    models.Project: ("project", "project", "projects"),
+    models.Dataset: ("dataset", "dataset", "datasets"),
+    models.Prompt: ("prompt", "prompt", "prompts"),
+    models.AnnotationQueue: ("queue", "annotation-queue", "annotation-queues"),
+}
 
 
 def search_term(request) -> str:
@@ -26,6 +35,11 @@ def paginate(request, queryset):
 def url_for(request, name, *args) -> str:
     """A page of the current workspace."""
     return reverse(name, args=[request.organization.slug, request.workspace.slug, *args])
+
+
+def one(request, model, pk):
+    """An object of the current workspace; any other id is a 404."""
+    return get_object_or_404(model.objects.in_workspace(request.workspace), pk=pk)
 
 
 def count_of(queryset, field):
@@ -89,9 +103,66 @@ def form_page(request, form, save, *, title, submit_label, cancel_url, intro="")
     )
 
 
-def delete_page(request, resource, *, done, next_url, cancel_url, **confirm):
-    """GET: the confirmation (title, message, consequences, confirm_label); POST: delete."""
+def create_page(request, model, form, create, *, title, submit_label, intro=""):
+    """A form that creates a `model` in the workspace with `create` (its service)."""
+    noun, page, listing = KINDS[model]
+
+    def save(data):
+        resource = create(actor=request.actor, workspace=request.workspace, **data)
+        return f"{noun.capitalize()} {resource.name} created.", url_for(request, page, resource.pk)
+
+    return form_page(
+        request,
+        form,
+        save,
+        title=title,
+        intro=intro,
+        cancel_url=url_for(request, listing),
+        submit_label=submit_label,
+    )
+
+
+def edit_page(request, resource, update, *, intro=""):
+    """A form that renames or describes a resource with `update(**changes)` (a service)."""
+    noun, page, _ = KINDS[type(resource)]
+    resource_url = url_for(request, page, resource.pk)
+
+    def save(data):
+        update(**data)
+        return f"{noun.capitalize()} {resource.name} saved.", resource_url
+
+    initial = {"name": resource.name, "description": resource.description}
+    return form_page(
+        request,
+        NamedForm(request.POST or None, initial=initial),
+        save,
+        title=f"Edit {resource.name}",
+        intro=intro,
+        cancel_url=resource_url,
+        submit_label="Save",
+    )
+
+
+def delete_page(request, resource, *, message, consequences=(), **words):
+    """GET: the confirmation; POST: delete (services.delete_resource) and go to the list.
+
+    A project, dataset, prompt or queue has its words from KINDS; anything else (an example)
+    passes title, confirm_label, cancel_url, done and next_url.
+    """
+    if type(resource) in KINDS:
+        noun, page, listing = KINDS[type(resource)]
+        words = {
+            "title": f"Delete the {noun} {resource.name}?",
+            "confirm_label": f"Delete {noun}",
+            "cancel_url": url_for(request, page, resource.pk),
+            "done": f"{noun.capitalize()} {resource.name} was deleted.",
+            "next_url": url_for(request, listing),
+            **words,
+        }
+    done, next_url = words.pop("done"), words.pop("next_url")
     if request.method == "GET":
-        return console.confirm(request, action=request.path, cancel_url=cancel_url, **confirm)
+        return console.confirm(
+            request, action=request.path, message=message, consequences=consequences, **words
+        )
     services.delete_resource(actor=request.actor, resource=resource)
     return console.done(request, done, next_url)

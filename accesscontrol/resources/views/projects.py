@@ -1,5 +1,7 @@
 """Tracing projects and their runs: the list, a project's root runs, a run with its trace."""
 
+from functools import partial
+
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -13,9 +15,11 @@ from accesscontrol.resources.templatetags.resource_display import pretty_json
 from accesscontrol.resources.views.pages import (
     count_of,
     counted,
+    create_page,
     delete_page,
-    form_page,
+    edit_page,
     list_page,
+    one,
     url_for,
 )
 
@@ -57,29 +61,21 @@ def projects(request, org_slug, workspace_slug):
 @requires("projects:create")
 @require_http_methods(["GET", "POST"])
 def project_create(request, org_slug, workspace_slug):
-    def save(data):
-        project = services.create_project(actor=request.actor, workspace=request.workspace, **data)
-        return f"Project {project.name} created.", url_for(request, "project", project.pk)
-
-    return form_page(
+    return create_page(
         request,
+        Project,
         NamedForm(request.POST or None),
-        save,
+        services.create_project,
         title="New tracing project",
         intro="Runs sent with this project name (LANGSMITH_PROJECT) land here.",
-        cancel_url=url_for(request, "projects"),
         submit_label="Create project",
     )
-
-
-def _project(request, project_id):
-    return get_object_or_404(Project.objects.in_workspace(request.workspace), pk=project_id)
 
 
 @requires("projects:read", "runs:read")
 @require_GET
 def project_detail(request, org_slug, workspace_slug, project_id):
-    project = _project(request, project_id)
+    project = one(request, Project, project_id)
     runs = (
         Run.objects.in_workspace(request.workspace)
         .filter(project=project, parent_run_id__isnull=True)
@@ -92,42 +88,27 @@ def project_detail(request, org_slug, workspace_slug, project_id):
 @requires("projects:update")
 @require_http_methods(["GET", "POST"])
 def project_edit(request, org_slug, workspace_slug, project_id):
-    project = _project(request, project_id)
-    project_url = url_for(request, "project", project.pk)
-
-    def save(data):
-        services.update_project(actor=request.actor, project=project, **data)
-        return f"Project {project.name} saved.", project_url
-
-    initial = {"name": project.name, "description": project.description}
-    return form_page(
+    project = one(request, Project, project_id)
+    return edit_page(
         request,
-        NamedForm(request.POST or None, initial=initial),
-        save,
-        title=f"Edit {project.name}",
+        project,
+        partial(services.update_project, actor=request.actor, project=project),
         intro="SDK clients that send the old name will create a new project with it.",
-        cancel_url=project_url,
-        submit_label="Save",
     )
 
 
 @requires("projects:delete")
 @require_http_methods(["GET", "POST"])
 def project_delete(request, org_slug, workspace_slug, project_id):
-    project = _project(request, project_id)
+    project = one(request, Project, project_id)
     count = Run.objects.in_workspace(request.workspace).filter(project=project).count()
     return delete_page(
         request,
         project,
-        title=f"Delete the project {project.name}?",
         message=counted(
             count, "Its one run is deleted with it.", "Its {n} runs are deleted with it."
         ),
         consequences=["Runs leave the annotation queues they are in.", "This cannot be undone."],
-        cancel_url=url_for(request, "project", project.pk),
-        confirm_label="Delete project",
-        done=f"Project {project.name} was deleted.",
-        next_url=url_for(request, "projects"),
     )
 
 

@@ -1,21 +1,25 @@
 """Prompts and their versions."""
 
+from functools import partial
+
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accesscontrol import console
 from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
-from accesscontrol.resources.forms import CommitForm, NamedForm, NewPromptForm
+from accesscontrol.resources.forms import CommitForm, NewPromptForm
 from accesscontrol.resources.models import Prompt, PromptCommit
 from accesscontrol.resources.views.pages import (
     count_of,
     counted,
+    create_page,
     delete_page,
-    form_page,
+    edit_page,
     list_page,
+    one,
     paginate,
     url_for,
 )
@@ -39,22 +43,14 @@ def prompts(request, org_slug, workspace_slug):
 @requires("prompts:create")
 @require_http_methods(["GET", "POST"])
 def prompt_create(request, org_slug, workspace_slug):
-    def save(data):
-        prompt = services.create_prompt(actor=request.actor, workspace=request.workspace, **data)
-        return f"Prompt {prompt.name} created.", url_for(request, "prompt", prompt.pk)
-
-    return form_page(
+    return create_page(
         request,
+        Prompt,
         NewPromptForm(request.POST or None),
-        save,
+        services.create_prompt,
         title="New prompt",
-        cancel_url=url_for(request, "prompts"),
         submit_label="Create prompt",
     )
-
-
-def _prompt(request, prompt_id):
-    return get_object_or_404(Prompt.objects.in_workspace(request.workspace), pk=prompt_id)
 
 
 def _prompt_page(request, prompt, *, commit_form=None, status=200):
@@ -75,13 +71,13 @@ def _prompt_page(request, prompt, *, commit_form=None, status=200):
 @requires("prompts:read")
 @require_GET
 def prompt_detail(request, org_slug, workspace_slug, prompt_id):
-    return _prompt_page(request, _prompt(request, prompt_id))
+    return _prompt_page(request, one(request, Prompt, prompt_id))
 
 
 @requires("prompts:update")
 @require_POST
 def prompt_commit(request, org_slug, workspace_slug, prompt_id):
-    prompt = _prompt(request, prompt_id)
+    prompt = one(request, Prompt, prompt_id)
     form = CommitForm(request.POST)
     if form.is_valid():
         try:
@@ -100,39 +96,22 @@ def prompt_commit(request, org_slug, workspace_slug, prompt_id):
 @requires("prompts:update")
 @require_http_methods(["GET", "POST"])
 def prompt_edit(request, org_slug, workspace_slug, prompt_id):
-    prompt = _prompt(request, prompt_id)
-    prompt_url = url_for(request, "prompt", prompt.pk)
-
-    def save(data):
-        services.update_prompt(actor=request.actor, prompt=prompt, **data)
-        return f"Prompt {prompt.name} saved.", prompt_url
-
-    initial = {"name": prompt.name, "description": prompt.description}
-    return form_page(
-        request,
-        NamedForm(request.POST or None, initial=initial),
-        save,
-        title=f"Edit {prompt.name}",
-        cancel_url=prompt_url,
-        submit_label="Save",
+    prompt = one(request, Prompt, prompt_id)
+    return edit_page(
+        request, prompt, partial(services.update_prompt, actor=request.actor, prompt=prompt)
     )
 
 
 @requires("prompts:delete")
 @require_http_methods(["GET", "POST"])
 def prompt_delete(request, org_slug, workspace_slug, prompt_id):
-    prompt = _prompt(request, prompt_id)
+    prompt = one(request, Prompt, prompt_id)
     count = prompt.commits.count()
     return delete_page(
         request,
         prompt,
-        title=f"Delete the prompt {prompt.name}?",
         message=counted(
             count, "Its one version is deleted with it.", "All {n} versions are deleted with it."
         ),
         consequences=["Code that pulls it by name will fail.", "This cannot be undone."],
-        cancel_url=url_for(request, "prompt", prompt.pk),
-        confirm_label="Delete prompt",
-        done=f"Prompt {prompt.name} was deleted.",
-        next_url=url_for(request, "prompts"),
     )

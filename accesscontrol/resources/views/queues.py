@@ -11,9 +11,11 @@ from accesscontrol.resources.models import AnnotationQueue, QueuedRun
 from accesscontrol.resources.views.pages import (
     count_of,
     counted,
+    create_page,
     delete_page,
     form_page,
     list_page,
+    one,
     paginate,
     url_for,
 )
@@ -34,31 +36,21 @@ def annotation_queues(request, org_slug, workspace_slug):
 @requires("annotation-queues:create")
 @require_http_methods(["GET", "POST"])
 def queue_create(request, org_slug, workspace_slug):
-    def save(data):
-        queue = services.create_annotation_queue(
-            actor=request.actor, workspace=request.workspace, **data
-        )
-        return f"Queue {queue.name} created.", url_for(request, "annotation-queue", queue.pk)
-
-    return form_page(
+    return create_page(
         request,
+        AnnotationQueue,
         QueueForm(request.POST or None),
-        save,
+        services.create_annotation_queue,
         title="New annotation queue",
         intro="Add runs to it from their run pages.",
-        cancel_url=url_for(request, "annotation-queues"),
         submit_label="Create queue",
     )
-
-
-def _queue(request, queue_id):
-    return get_object_or_404(AnnotationQueue.objects.in_workspace(request.workspace), pk=queue_id)
 
 
 @requires("annotation-queues:read")
 @require_GET
 def queue_detail(request, org_slug, workspace_slug, queue_id):
-    queue = _queue(request, queue_id)
+    queue = one(request, AnnotationQueue, queue_id)
     items = (
         QueuedRun.objects.filter(queue=queue)
         .select_related("run__project")
@@ -73,7 +65,7 @@ def queue_detail(request, org_slug, workspace_slug, queue_id):
 @requires("annotation-queues:update")
 @require_http_methods(["GET", "POST"])
 def queue_edit(request, org_slug, workspace_slug, queue_id):
-    queue = _queue(request, queue_id)
+    queue = one(request, AnnotationQueue, queue_id)
     queue_url = url_for(request, "annotation-queue", queue.pk)
     form = QueueForm(request.POST or None, initial=QueueForm.initial_for(queue))
 
@@ -91,7 +83,7 @@ def queue_edit(request, org_slug, workspace_slug, queue_id):
 @requires("annotation-queues:update")
 @require_http_methods(["GET", "POST"])
 def queue_run_remove(request, org_slug, workspace_slug, queue_id, run_id):
-    queue = _queue(request, queue_id)
+    queue = one(request, AnnotationQueue, queue_id)
     queue_url = url_for(request, "annotation-queue", queue.pk)
     item = get_object_or_404(
         QueuedRun.objects.filter(queue=queue).select_related("run"), run_id=run_id
@@ -112,20 +104,15 @@ def queue_run_remove(request, org_slug, workspace_slug, queue_id, run_id):
 @requires("annotation-queues:delete")
 @require_http_methods(["GET", "POST"])
 def queue_delete(request, org_slug, workspace_slug, queue_id):
-    queue = _queue(request, queue_id)
+    queue = one(request, AnnotationQueue, queue_id)
     count = queue.items.count()
     return delete_page(
         request,
         queue,
-        title=f"Delete the queue {queue.name}?",
         message=counted(
             count,
             "Its one queued run leaves it; the run and its feedback stay.",
             "Its {n} queued runs leave it; the runs and their feedback stay.",
         ),
         consequences=["This cannot be undone."],
-        cancel_url=url_for(request, "annotation-queue", queue.pk),
-        confirm_label="Delete queue",
-        done=f"Queue {queue.name} was deleted.",
-        next_url=url_for(request, "annotation-queues"),
     )
