@@ -172,11 +172,9 @@ class QueueForm(NamedForm):
 
     @classmethod
     def initial_for(cls, queue) -> dict:
-        return {
-            "name": queue.name,
-            "description": queue.description,
-            "rubric_instructions": queue.rubric_instructions,
-            "rubric_items": rubric_lines(queue.rubric_items),
+        fields = ("name", "description", "rubric_instructions")
+        return {f: getattr(queue, f) for f in fields} | {
+            "rubric_items": rubric_lines(queue.rubric_items)
         }
 
     def clean_rubric_items(self):

@@ -10,18 +10,7 @@ from accesscontrol.resources import services
 from accesscontrol.resources.forms import ExampleForm, NewDatasetForm
 from accesscontrol.resources.models import Dataset, Example
 from accesscontrol.resources.templatetags.resource_display import json_preview
-from accesscontrol.resources.views.pages import (
-    count_of,
-    counted,
-    create_page,
-    delete_page,
-    edit_page,
-    form_page,
-    list_page,
-    one,
-    paginate,
-    url_for,
-)
+from accesscontrol.resources.views import pages
 
 
 @requires("datasets:read")
@@ -29,43 +18,36 @@ from accesscontrol.resources.views.pages import (
 def datasets(request, org_slug, workspace_slug):
     rows = (
         Dataset.objects.in_workspace(request.workspace)
-        .annotate(example_count=count_of(Example.objects.all(), "dataset"))
+        .annotate(example_count=pages.count_of(Example.objects.all(), "dataset"))
         .order_by("-created_at", "id")
     )
-    return list_page(request, "datasets", rows)
+    return pages.list_page(request, "datasets", rows)
 
 
 @requires("datasets:create")
 @require_http_methods(["GET", "POST"])
 def dataset_create(request, org_slug, workspace_slug):
-    return create_page(
-        request,
-        Dataset,
-        NewDatasetForm(request.POST or None),
-        services.create_dataset,
-        title="New dataset",
-        submit_label="Create dataset",
-    )
+    return pages.create_page(request, Dataset, NewDatasetForm, services.create_dataset)
 
 
 @requires("datasets:read")
 @require_GET
 def dataset_detail(request, org_slug, workspace_slug, dataset_id):
-    dataset = one(request, Dataset, dataset_id)
+    dataset = pages.one(request, Dataset, dataset_id)
     examples = (
         Example.objects.in_workspace(request.workspace)
         .filter(dataset=dataset)
         .order_by("created_at", "id")
     )
-    page = paginate(request, examples)
+    page = pages.paginate(request, examples)
     return render(request, "resources/dataset.html", {"dataset": dataset, "page": page})
 
 
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def dataset_edit(request, org_slug, workspace_slug, dataset_id):
-    dataset = one(request, Dataset, dataset_id)
-    return edit_page(
+    dataset = pages.one(request, Dataset, dataset_id)
+    return pages.edit_page(
         request, dataset, partial(services.update_dataset, actor=request.actor, dataset=dataset)
     )
 
@@ -73,12 +55,12 @@ def dataset_edit(request, org_slug, workspace_slug, dataset_id):
 @requires("datasets:delete")
 @require_http_methods(["GET", "POST"])
 def dataset_delete(request, org_slug, workspace_slug, dataset_id):
-    dataset = one(request, Dataset, dataset_id)
+    dataset = pages.one(request, Dataset, dataset_id)
     count = Example.objects.in_workspace(request.workspace).filter(dataset=dataset).count()
-    return delete_page(
+    return pages.delete_page(
         request,
         dataset,
-        message=counted(
+        message=pages.counted(
             count, "Its one example is deleted with it.", "Its {n} examples are deleted with it."
         ),
         consequences=[
@@ -94,8 +76,8 @@ def dataset_delete(request, org_slug, workspace_slug, dataset_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_create(request, org_slug, workspace_slug, dataset_id):
-    dataset = one(request, Dataset, dataset_id)
-    dataset_url = url_for(request, "dataset", dataset.pk)
+    dataset = pages.one(request, Dataset, dataset_id)
+    dataset_url = pages.url_for(request, "dataset", dataset.pk)
 
     def save(data):
         services.create_examples(
@@ -105,7 +87,7 @@ def example_create(request, org_slug, workspace_slug, dataset_id):
         )
         return f"Example added to {dataset.name}.", dataset_url
 
-    return form_page(
+    return pages.form_page(
         request,
         ExampleForm(request.POST or None),
         save,
@@ -124,9 +106,9 @@ def _example(request, dataset, example_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = one(request, Dataset, dataset_id)
+    dataset = pages.one(request, Dataset, dataset_id)
     example = _example(request, dataset, example_id)
-    dataset_url = url_for(request, "dataset", dataset.pk)
+    dataset_url = pages.url_for(request, "dataset", dataset.pk)
 
     def save(data):
         services.update_example(
@@ -139,7 +121,7 @@ def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
         )
         return "Example saved.", dataset_url
 
-    return form_page(
+    return pages.form_page(
         request,
         ExampleForm(request.POST or None, initial=ExampleForm.initial_for(example)),
         save,
@@ -152,10 +134,10 @@ def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_delete(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = one(request, Dataset, dataset_id)
+    dataset = pages.one(request, Dataset, dataset_id)
     example = _example(request, dataset, example_id)
-    dataset_url = url_for(request, "dataset", dataset.pk)
-    return delete_page(
+    dataset_url = pages.url_for(request, "dataset", dataset.pk)
+    return pages.delete_page(
         request,
         example,
         title="Delete this example?",

@@ -14,12 +14,18 @@ from accesscontrol.resources.forms import NamedForm
 
 PAGE_SIZE = 50
 
-# The console's word for each kind of resource, and the URL names of its page and its list.
+# The console's word for each kind of resource, the URL names of its page and its list, and
+# the title of its "new" form.
 KINDS = {
-    models.Project: ("project", "project", "projects"),
-    models.Dataset: ("dataset", "dataset", "datasets"),
-    models.Prompt: ("prompt", "prompt", "prompts"),
-    models.AnnotationQueue: ("queue", "annotation-queue", "annotation-queues"),
+    models.Project: ("project", "project", "projects", "New tracing project"),
+    models.Dataset: ("dataset", "dataset", "datasets", "New dataset"),
+    models.Prompt: ("prompt", "prompt", "prompts", "New prompt"),
+    models.AnnotationQueue: (
+        "queue",
+        "annotation-queue",
+        "annotation-queues",
+        "New annotation queue",
+    ),
 }
 
 
@@ -103,9 +109,9 @@ def form_page(request, form, save, *, title, submit_label, cancel_url, intro="")
     )
 
 
-def create_page(request, model, form, create, *, title, submit_label, intro=""):
+def create_page(request, model, form_class, create, intro=""):
     """A form that creates a `model` in the workspace with `create` (its service)."""
-    noun, page, listing = KINDS[model]
+    noun, page, listing, title = KINDS[model]
 
     def save(data):
         resource = create(actor=request.actor, workspace=request.workspace, **data)
@@ -113,18 +119,18 @@ def create_page(request, model, form, create, *, title, submit_label, intro=""):
 
     return form_page(
         request,
-        form,
+        form_class(request.POST or None),
         save,
         title=title,
         intro=intro,
         cancel_url=url_for(request, listing),
-        submit_label=submit_label,
+        submit_label=f"Create {noun}",
     )
 
 
 def edit_page(request, resource, update, *, intro=""):
     """A form that renames or describes a resource with `update(**changes)` (a service)."""
-    noun, page, _ = KINDS[type(resource)]
+    noun, page, _, _ = KINDS[type(resource)]
     resource_url = url_for(request, page, resource.pk)
 
     def save(data):
@@ -150,7 +156,7 @@ def delete_page(request, resource, *, message, consequences=(), **words):
     passes title, confirm_label, cancel_url, done and next_url.
     """
     if type(resource) in KINDS:
-        noun, page, listing = KINDS[type(resource)]
+        noun, page, listing, _ = KINDS[type(resource)]
         words = {
             "title": f"Delete the {noun} {resource.name}?",
             "confirm_label": f"Delete {noun}",

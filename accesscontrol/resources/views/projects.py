@@ -12,16 +12,7 @@ from accesscontrol.resources import services
 from accesscontrol.resources.forms import FeedbackForm, NamedForm, QueueRunForm
 from accesscontrol.resources.models import AnnotationQueue, Feedback, Project, Run
 from accesscontrol.resources.templatetags.resource_display import pretty_json
-from accesscontrol.resources.views.pages import (
-    count_of,
-    counted,
-    create_page,
-    delete_page,
-    edit_page,
-    list_page,
-    one,
-    url_for,
-)
+from accesscontrol.resources.views import pages
 
 TRACE_LIMIT = 1000  # runs of one trace drawn on a run page
 RUN_LIST_FIELDS = (
@@ -45,8 +36,8 @@ def projects(request, org_slug, workspace_slug):
     rows = (
         Project.objects.in_workspace(request.workspace)
         .annotate(
-            run_count=count_of(Run.objects.all(), "project"),
-            error_count=count_of(Run.objects.filter(error__isnull=False), "project"),
+            run_count=pages.count_of(Run.objects.all(), "project"),
+            error_count=pages.count_of(Run.objects.filter(error__isnull=False), "project"),
             last_run=Subquery(
                 Run.objects.filter(project=OuterRef("pk"))
                 .order_by("-start_time")
@@ -55,41 +46,39 @@ def projects(request, org_slug, workspace_slug):
         )
         .order_by("-start_time", "id")
     )
-    return list_page(request, "projects", rows)
+    return pages.list_page(request, "projects", rows)
 
 
 @requires("projects:create")
 @require_http_methods(["GET", "POST"])
 def project_create(request, org_slug, workspace_slug):
-    return create_page(
+    return pages.create_page(
         request,
         Project,
-        NamedForm(request.POST or None),
+        NamedForm,
         services.create_project,
-        title="New tracing project",
         intro="Runs sent with this project name (LANGSMITH_PROJECT) land here.",
-        submit_label="Create project",
     )
 
 
 @requires("projects:read", "runs:read")
 @require_GET
 def project_detail(request, org_slug, workspace_slug, project_id):
-    project = one(request, Project, project_id)
+    project = pages.one(request, Project, project_id)
     runs = (
         Run.objects.in_workspace(request.workspace)
         .filter(project=project, parent_run_id__isnull=True)
         .only(*RUN_LIST_FIELDS)
         .order_by("-start_time", "id")
     )
-    return list_page(request, "project", runs, project=project)
+    return pages.list_page(request, "project", runs, project=project)
 
 
 @requires("projects:update")
 @require_http_methods(["GET", "POST"])
 def project_edit(request, org_slug, workspace_slug, project_id):
-    project = one(request, Project, project_id)
-    return edit_page(
+    project = pages.one(request, Project, project_id)
+    return pages.edit_page(
         request,
         project,
         partial(services.update_project, actor=request.actor, project=project),
@@ -100,12 +89,12 @@ def project_edit(request, org_slug, workspace_slug, project_id):
 @requires("projects:delete")
 @require_http_methods(["GET", "POST"])
 def project_delete(request, org_slug, workspace_slug, project_id):
-    project = one(request, Project, project_id)
+    project = pages.one(request, Project, project_id)
     count = Run.objects.in_workspace(request.workspace).filter(project=project).count()
-    return delete_page(
+    return pages.delete_page(
         request,
         project,
-        message=counted(
+        message=pages.counted(
             count, "Its one run is deleted with it.", "Its {n} runs are deleted with it."
         ),
         consequences=["Runs leave the annotation queues they are in.", "This cannot be undone."],
@@ -125,7 +114,7 @@ def _run(request, project_id, run_id):
 
 
 def run_url(request, run) -> str:
-    return url_for(request, "run", run.project_id, run.pk)
+    return pages.url_for(request, "run", run.project_id, run.pk)
 
 
 def trace_outline(runs, selected_id):

@@ -12,17 +12,7 @@ from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
 from accesscontrol.resources.forms import CommitForm, NewPromptForm
 from accesscontrol.resources.models import Prompt, PromptCommit
-from accesscontrol.resources.views.pages import (
-    count_of,
-    counted,
-    create_page,
-    delete_page,
-    edit_page,
-    list_page,
-    one,
-    paginate,
-    url_for,
-)
+from accesscontrol.resources.views import pages
 
 
 @requires("prompts:read")
@@ -32,29 +22,22 @@ def prompts(request, org_slug, workspace_slug):
     rows = (
         Prompt.objects.in_workspace(request.workspace)
         .annotate(
-            commit_count=count_of(PromptCommit.objects.all(), "prompt"),
+            commit_count=pages.count_of(PromptCommit.objects.all(), "prompt"),
             latest_commit=Subquery(latest.values("id")[:1]),
         )
         .order_by("name", "id")
     )
-    return list_page(request, "prompts", rows, search=("name", "description"))
+    return pages.list_page(request, "prompts", rows, search=("name", "description"))
 
 
 @requires("prompts:create")
 @require_http_methods(["GET", "POST"])
 def prompt_create(request, org_slug, workspace_slug):
-    return create_page(
-        request,
-        Prompt,
-        NewPromptForm(request.POST or None),
-        services.create_prompt,
-        title="New prompt",
-        submit_label="Create prompt",
-    )
+    return pages.create_page(request, Prompt, NewPromptForm, services.create_prompt)
 
 
 def _prompt_page(request, prompt, *, commit_form=None, status=200):
-    page = paginate(request, prompt.commits.order_by("-created_at", "-id"))
+    page = pages.paginate(request, prompt.commits.order_by("-created_at", "-id"))
     current = page.object_list[0] if page.number == 1 and page.object_list else None
     if current is None:
         current = prompt.commits.order_by("-created_at", "-id").first()
@@ -71,13 +54,13 @@ def _prompt_page(request, prompt, *, commit_form=None, status=200):
 @requires("prompts:read")
 @require_GET
 def prompt_detail(request, org_slug, workspace_slug, prompt_id):
-    return _prompt_page(request, one(request, Prompt, prompt_id))
+    return _prompt_page(request, pages.one(request, Prompt, prompt_id))
 
 
 @requires("prompts:update")
 @require_POST
 def prompt_commit(request, org_slug, workspace_slug, prompt_id):
-    prompt = one(request, Prompt, prompt_id)
+    prompt = pages.one(request, Prompt, prompt_id)
     form = CommitForm(request.POST)
     if form.is_valid():
         try:
@@ -88,7 +71,7 @@ def prompt_commit(request, org_slug, workspace_slug, prompt_id):
             return console.done(
                 request,
                 f"Version {commit.commit_hash} of {prompt.name} saved.",
-                url_for(request, "prompt", prompt.pk),
+                pages.url_for(request, "prompt", prompt.pk),
             )
     return _prompt_page(request, prompt, commit_form=form, status=422)
 
@@ -96,8 +79,8 @@ def prompt_commit(request, org_slug, workspace_slug, prompt_id):
 @requires("prompts:update")
 @require_http_methods(["GET", "POST"])
 def prompt_edit(request, org_slug, workspace_slug, prompt_id):
-    prompt = one(request, Prompt, prompt_id)
-    return edit_page(
+    prompt = pages.one(request, Prompt, prompt_id)
+    return pages.edit_page(
         request, prompt, partial(services.update_prompt, actor=request.actor, prompt=prompt)
     )
 
@@ -105,12 +88,12 @@ def prompt_edit(request, org_slug, workspace_slug, prompt_id):
 @requires("prompts:delete")
 @require_http_methods(["GET", "POST"])
 def prompt_delete(request, org_slug, workspace_slug, prompt_id):
-    prompt = one(request, Prompt, prompt_id)
+    prompt = pages.one(request, Prompt, prompt_id)
     count = prompt.commits.count()
-    return delete_page(
+    return pages.delete_page(
         request,
         prompt,
-        message=counted(
+        message=pages.counted(
             count, "Its one version is deleted with it.", "All {n} versions are deleted with it."
         ),
         consequences=["Code that pulls it by name will fail.", "This cannot be undone."],

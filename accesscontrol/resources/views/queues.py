@@ -8,17 +8,7 @@ from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
 from accesscontrol.resources.forms import QueueForm
 from accesscontrol.resources.models import AnnotationQueue, QueuedRun
-from accesscontrol.resources.views.pages import (
-    count_of,
-    counted,
-    create_page,
-    delete_page,
-    form_page,
-    list_page,
-    one,
-    paginate,
-    url_for,
-)
+from accesscontrol.resources.views import pages
 from accesscontrol.resources.views.projects import RUN_PAYLOAD_FIELDS
 
 
@@ -27,30 +17,28 @@ from accesscontrol.resources.views.projects import RUN_PAYLOAD_FIELDS
 def annotation_queues(request, org_slug, workspace_slug):
     rows = (
         AnnotationQueue.objects.in_workspace(request.workspace)
-        .annotate(run_count=count_of(QueuedRun.objects.all(), "queue"))
+        .annotate(run_count=pages.count_of(QueuedRun.objects.all(), "queue"))
         .order_by("-created_at", "id")
     )
-    return list_page(request, "queues", rows)
+    return pages.list_page(request, "queues", rows)
 
 
 @requires("annotation-queues:create")
 @require_http_methods(["GET", "POST"])
 def queue_create(request, org_slug, workspace_slug):
-    return create_page(
+    return pages.create_page(
         request,
         AnnotationQueue,
-        QueueForm(request.POST or None),
+        QueueForm,
         services.create_annotation_queue,
-        title="New annotation queue",
         intro="Add runs to it from their run pages.",
-        submit_label="Create queue",
     )
 
 
 @requires("annotation-queues:read")
 @require_GET
 def queue_detail(request, org_slug, workspace_slug, queue_id):
-    queue = one(request, AnnotationQueue, queue_id)
+    queue = pages.one(request, AnnotationQueue, queue_id)
     items = (
         QueuedRun.objects.filter(queue=queue)
         .select_related("run__project")
@@ -58,15 +46,15 @@ def queue_detail(request, org_slug, workspace_slug, queue_id):
         .order_by("added_at", "id")
     )
     return render(
-        request, "resources/queue.html", {"queue": queue, "page": paginate(request, items)}
+        request, "resources/queue.html", {"queue": queue, "page": pages.paginate(request, items)}
     )
 
 
 @requires("annotation-queues:update")
 @require_http_methods(["GET", "POST"])
 def queue_edit(request, org_slug, workspace_slug, queue_id):
-    queue = one(request, AnnotationQueue, queue_id)
-    queue_url = url_for(request, "annotation-queue", queue.pk)
+    queue = pages.one(request, AnnotationQueue, queue_id)
+    queue_url = pages.url_for(request, "annotation-queue", queue.pk)
     form = QueueForm(request.POST or None, initial=QueueForm.initial_for(queue))
 
     def save(data):
@@ -75,7 +63,7 @@ def queue_edit(request, org_slug, workspace_slug, queue_id):
         services.update_annotation_queue(actor=request.actor, queue=queue, **data)
         return f"Queue {queue.name} saved.", queue_url
 
-    return form_page(
+    return pages.form_page(
         request, form, save, title=f"Edit {queue.name}", cancel_url=queue_url, submit_label="Save"
     )
 
@@ -83,8 +71,8 @@ def queue_edit(request, org_slug, workspace_slug, queue_id):
 @requires("annotation-queues:update")
 @require_http_methods(["GET", "POST"])
 def queue_run_remove(request, org_slug, workspace_slug, queue_id, run_id):
-    queue = one(request, AnnotationQueue, queue_id)
-    queue_url = url_for(request, "annotation-queue", queue.pk)
+    queue = pages.one(request, AnnotationQueue, queue_id)
+    queue_url = pages.url_for(request, "annotation-queue", queue.pk)
     item = get_object_or_404(
         QueuedRun.objects.filter(queue=queue).select_related("run"), run_id=run_id
     )
@@ -104,12 +92,12 @@ def queue_run_remove(request, org_slug, workspace_slug, queue_id, run_id):
 @requires("annotation-queues:delete")
 @require_http_methods(["GET", "POST"])
 def queue_delete(request, org_slug, workspace_slug, queue_id):
-    queue = one(request, AnnotationQueue, queue_id)
+    queue = pages.one(request, AnnotationQueue, queue_id)
     count = queue.items.count()
-    return delete_page(
+    return pages.delete_page(
         request,
         queue,
-        message=counted(
+        message=pages.counted(
             count,
             "Its one queued run leaves it; the run and its feedback stay.",
             "Its {n} queued runs leave it; the runs and their feedback stay.",
