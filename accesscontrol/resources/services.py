@@ -55,17 +55,20 @@ def _create_named(model, what, *, workspace, name, **fields):
         raise _duplicate(what, name) from None
 
 
-def _change(resource, what, **changes):
-    """Set the given (not None) fields; a new name must be free in the workspace."""
-    name = changes.pop("name", None)
-    if name is not None and name != resource.name:
-        _check_name_free(type(resource), resource.workspace, name, what)
-        resource.name = name
+def _set(resource, **changes):
+    """Set the fields given (None: left as it is) and save."""
     for field, value in changes.items():
         if value is not None:
             setattr(resource, field, value)
     resource.save()
     return resource
+
+
+def _change(resource, what, *, name=None, **changes):
+    """`_set`, where a new name must be free in the workspace."""
+    if name is not None and name != resource.name:
+        _check_name_free(type(resource), resource.workspace, name, what)
+    return _set(resource, name=name, **changes)
 
 
 # Projects
@@ -289,16 +292,7 @@ def update_example(
 ) -> models.Example:
     actor.require("datasets:update", workspace=example.workspace)
     split = None if split is None else _splits(split)
-    for field, value in (
-        ("inputs", inputs),
-        ("outputs", outputs),
-        ("metadata", metadata),
-        ("split", split),
-    ):
-        if value is not None:
-            setattr(example, field, value)
-    example.save()
-    return example
+    return _set(example, inputs=inputs, outputs=outputs, metadata=metadata, split=split)
 
 
 # Prompts
@@ -413,16 +407,13 @@ def update_annotation_queue(
 ) -> models.AnnotationQueue:
     """Queue names need not be unique (LangSmith allows twins)."""
     actor.require("annotation-queues:update", workspace=queue.workspace)
-    for field, value in (
-        ("name", name),
-        ("description", description),
-        ("rubric_instructions", rubric_instructions),
-        ("rubric_items", rubric_items),
-    ):
-        if value is not None:
-            setattr(queue, field, value)
-    queue.save()
-    return queue
+    return _set(
+        queue,
+        name=name,
+        description=description,
+        rubric_instructions=rubric_instructions,
+        rubric_items=rubric_items,
+    )
 
 
 # Feedback
