@@ -125,15 +125,14 @@ def service_key_for(workspace, role_name="Admin", *, org_scoped=False, **kwargs)
     from django.db.models import Q
 
     from accesscontrol.apikeys.services import create_service_key
+    from accesscontrol.rbac.actor import Actor
     from accesscontrol.rbac.models import Role
-    from accesscontrol.rbac.permissions import ALL_PERMISSIONS
 
     org = workspace.organization
     # Q(...) | Q(...), not organization__in=[None, org]: SQL IN never matches NULL.
     role = Role.objects.get(Q(organization=None) | Q(organization=org), name=role_name)
     return create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=Actor.system(),
         organization=org,
         workspace=None if org_scoped else workspace,
         name=f"{role_name} key",

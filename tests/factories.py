@@ -5,6 +5,8 @@ from accesscontrol.accounts.models import User
 from accesscontrol.organizations.models import Organization, OrganizationMembership, Plan
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ORG_ROLE_PERMISSIONS
+from accesscontrol.rbac.resolver import Access
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
 PASSWORD = "correct horse battery staple"
@@ -79,5 +81,50 @@ class WorkspaceMembershipFactory(DjangoModelFactory):
     role = factory.LazyFunction(lambda: system_role("Viewer"))
 
 
-# Who arranges a test's resources: the system, so a fixture never depends on a persona's role.
-SETUP = Actor.system("test setup")
+# Actors for service tests: the system, or someone holding exactly the permissions a test names.
+
+SYSTEM = Actor.system("test")
+
+
+class _FixedActor(Actor):
+    def access_in(self, workspace):
+        return self.access
+
+
+def actor_with(permissions, person=None, *, key=None) -> Actor:
+    """An actor (the person, or the key) that holds exactly `permissions` wherever it acts."""
+    access = Access(frozenset(permissions), "member", None, "test")
+    kind = "service_key" if key is not None else "user"
+    return _FixedActor(kind, access=access, user=person, key=key)
+
+
+def actor_of_key(key, workspace=None) -> Actor:
+    """The actor a key is when it makes a request (in `workspace`, or its own)."""
+    from accesscontrol.apikeys.authentication import (
+        Principal,
+        _pat_access,
+        _pat_workspaces,
+        service_key_access,
+        service_key_org_permissions,
+    )
+
+    if key.audit_kind == "service_key":
+        workspace = workspace or key.workspace
+        access = (
+            service_key_access(key, workspace)
+            if workspace is not None
+            else Access(service_key_org_permissions(key), None, key.role.name, "key_role")
+        )
+        kind, organization = "service_key", key.organization
+    else:
+        organization = key.org_membership.organization
+        row = _pat_workspaces(key).filter(pk=workspace.pk).first() if workspace else None
+        access = (
+            _pat_access(key, row)
+            if row is not None
+            else Access(
+                ORG_ROLE_PERMISSIONS[key.org_membership.org_role], key.org_membership.org_role
+            )
+        )
+        kind = "personal_access_token"
+    return Actor.for_principal(Principal(kind, key, organization, workspace, access))

@@ -44,6 +44,7 @@ from tests.factories import (
     UserFactory,
     WorkspaceFactory,
     WorkspaceMembershipFactory,
+    actor_with,
     system_role,
 )
 
@@ -153,8 +154,7 @@ def key_row(raw):
 def make_key(workspace, role, *, name, org_scoped=False, **kwargs):
     """A key made by the system (no creator), so any role can be given."""
     return create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=workspace.organization,
         workspace=None if org_scoped else workspace,
         name=name,

@@ -39,7 +39,15 @@ from accesscontrol.reviews import services as reviews
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import api_call, pat_for, service_key_for
-from tests.factories import PASSWORD, OrganizationMembershipFactory, UserFactory, system_role
+from tests.factories import (
+    PASSWORD,
+    SYSTEM,
+    OrganizationMembershipFactory,
+    UserFactory,
+    actor_of_key,
+    actor_with,
+    system_role,
+)
 
 SERVICE_MODULES = [accounts, organizations, workspaces, rbac, apikeys, reviews]
 
@@ -62,6 +70,8 @@ NOT_CHANGING_ACCESS = {
     "rbac.check_not_self": "pure check, raises or returns",
     "rbac.people_behind": "pure helper: the users an actor acts for",
     "rbac.person_behind": "pure helper: the user an actor acts for",
+    "apikeys.own_tokens": "selector: reads",
+    "apikeys.visible_service_keys": "selector: reads",
     "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
 }
@@ -289,7 +299,7 @@ def change_org_role_to_the_same_role_records_nothing(w, act):
 def demoting_the_last_admin_records_nothing(w, act):
     membership = org_membership(w.org_admin, w.org)
     with act, pytest.raises(ValidationError):
-        organizations.change_org_role(actor=None, membership=membership, org_role="member")
+        organizations.change_org_role(actor=SYSTEM, membership=membership, org_role="member")
     return []
 
 
@@ -348,12 +358,11 @@ def removing_the_last_admin_records_nothing(w, act):
 
 def invite(w, email="new.person@example.test"):
     return organizations.invite_member(
-        actor=w.org_admin,
+        actor=actor_with(ALL_PERMISSIONS, w.org_admin),
         organization=w.org,
         email=email,
         workspaces=[w.other_workspace, w.workspace],
         workspace_role=system_role("Viewer"),
-        grantor_permissions=ALL_PERMISSIONS,
     )[0]
 
 
@@ -539,11 +548,11 @@ def create_workspace(w, act):
 @scenario(workspaces.update_workspace)
 def archive_workspace(w, act):
     with act:
-        workspaces.update_workspace(actor=w.workspace_admin, workspace=w.workspace, archived=True)
+        workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, archived=True)
     return [
         E(
             "workspace.archived",
-            w.workspace_admin,
+            w.org_admin,
             w.workspace,
             workspace=w.workspace,
             changes={
@@ -605,11 +614,10 @@ def unchanged_workspace_records_nothing(w, act):
 def add_workspace_member(w, act):
     with act:
         membership = workspaces.add_workspace_member(
-            actor=w.workspace_admin,
+            actor=actor_with(ALL_PERMISSIONS, w.workspace_admin),
             workspace=w.workspace,
             user=w.member_without_workspace,
             role=system_role("Viewer"),
-            grantor_permissions=ALL_PERMISSIONS,
         )
     return [
         E(
@@ -637,10 +645,9 @@ def change_workspace_role(w, act):
     membership = ws_membership(w.editor, w.workspace)
     with act:
         workspaces.change_workspace_role(
-            actor=w.workspace_admin,
+            actor=actor_with(WORKSPACE_PERMISSIONS, w.workspace_admin),
             membership=membership,
             role=system_role("Viewer"),
-            grantor_permissions=WORKSPACE_PERMISSIONS,
         )
     return [
         E(
@@ -660,10 +667,9 @@ def escalating_a_workspace_role_records_nothing(w, act):
     editor_permissions = WORKSPACE_PERMISSIONS - {"workspaces:manage", "workspaces:manage-members"}
     with act, pytest.raises(ValidationError):
         workspaces.change_workspace_role(
-            actor=w.editor,
+            actor=actor_with(editor_permissions, w.editor),
             membership=membership,
             role=system_role("Admin"),
-            grantor_permissions=editor_permissions,
         )
     return []
 
@@ -673,10 +679,9 @@ def change_workspace_roles_in_bulk(w, act):
     editor, viewer = ws_membership(w.editor, w.workspace), ws_membership(w.viewer, w.workspace)
     with act:
         workspaces.change_workspace_roles(
-            actor=w.workspace_admin,
+            actor=actor_with(WORKSPACE_PERMISSIONS, w.workspace_admin),
             memberships=[editor, viewer],
             role=system_role("Viewer"),
-            grantor_permissions=WORKSPACE_PERMISSIONS,
         )
     # The viewer already was one: one event, for the one change.
     return [
@@ -697,10 +702,9 @@ def a_bulk_change_with_one_refusal_records_nothing(w, act):
     own = ws_membership(w.workspace_admin, w.workspace)  # nobody changes their own role
     with act, pytest.raises(ValidationError):
         workspaces.change_workspace_roles(
-            actor=w.workspace_admin,
+            actor=actor_with(WORKSPACE_PERMISSIONS, w.workspace_admin),
             memberships=[viewer, own],
             role=system_role("Editor"),
-            grantor_permissions=WORKSPACE_PERMISSIONS,
         )
     assert ws_membership(w.viewer, w.workspace).role.name == "Viewer"
     return []
@@ -877,7 +881,7 @@ def org_viewers_create_no_token_and_nothing_is_recorded(w, act):
 def revoke_personal_access_token_with_itself(w, act):
     token = key_of(pat_for(w.editor, w.org))
     with act:
-        apikeys.revoke_personal_access_token(actor=token, token=token)
+        apikeys.revoke_personal_access_token(actor=actor_of_key(token), token=token)
     token.refresh_from_db()
     return [
         E(
@@ -895,8 +899,7 @@ def revoke_personal_access_token_with_itself(w, act):
 def create_service_key(w, act):
     with act:
         key, _ = apikeys.create_service_key(
-            actor=w.workspace_admin,
-            grantor_permissions=WORKSPACE_PERMISSIONS,
+            actor=actor_with(WORKSPACE_PERMISSIONS, w.workspace_admin),
             organization=w.org,
             workspace=w.workspace,
             name="ci",
@@ -927,8 +930,7 @@ def create_org_scoped_service_key_by_a_key(w, act):
     maker = key_of(service_key_for(w.workspace, org_scoped=True))
     with act:
         key, _ = apikeys.create_service_key(
-            actor=maker,
-            grantor_permissions=ALL_PERMISSIONS,
+            actor=actor_with(ALL_PERMISSIONS, maker),
             organization=w.org,
             workspace=None,
             name="fleet",
@@ -958,8 +960,7 @@ def create_org_scoped_service_key_by_a_key(w, act):
 def escalating_service_key_records_nothing(w, act):
     with act, pytest.raises(ValidationError):
         apikeys.create_service_key(
-            actor=w.editor,
-            grantor_permissions=WORKSPACE_PERMISSIONS - {"workspaces:manage-members"},
+            actor=actor_with(WORKSPACE_PERMISSIONS - {"workspaces:manage-members"}, w.editor),
             organization=w.org,
             workspace=w.workspace,
             name="sneaky",
@@ -1070,7 +1071,7 @@ def start_a_workspace_review(w, act):
 def start_an_organization_review_by_a_key(w, act):
     maker = key_of(service_key_for(w.workspace, org_scoped=True))
     with act:
-        campaign = start(w, actor=maker)
+        campaign = start(w, actor=actor_of_key(maker))
     assert campaign.created_by_label == maker.audit_label
     # the organization's seven members and its one key
     return [

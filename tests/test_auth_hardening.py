@@ -23,7 +23,7 @@ from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.rbac import versions
 from tests import test_throttling as throttling
 from tests.conftest import api_call, pat_for, service_key_for
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, SYSTEM
 from tests.test_throttling import (
     IP_A,
     IP_B,
@@ -199,7 +199,7 @@ def test_a_burst_with_one_failing_key_gets_exactly_the_key_limit(
 ):
     limits(settings, key=(10, 60))
     raw = service_key_for(world.workspace, "Editor")
-    revoke_service_key(actor=None, key=ServiceKey.objects.get(name="Editor key"))
+    revoke_service_key(actor=SYSTEM, key=ServiceKey.objects.get(name="Editor key"))
 
     statuses = burst(lambda n: whoami(Client(), raw, ip=f"10.0.6.{n}").status_code)
 
@@ -295,7 +295,7 @@ def test_a_proven_key_that_fails_counts_against_its_address_again(client, world,
     limits(settings, key_ip=(3, 60), key=(3, 60))
     raw = service_key_for(world.workspace, "Editor")
     assert whoami(client, raw, ip=IP_A).status_code == 200
-    revoke_service_key(actor=None, key=ServiceKey.objects.get(name="Editor key"))
+    revoke_service_key(actor=SYSTEM, key=ServiceKey.objects.get(name="Editor key"))
 
     assert whoami(client, raw, ip=IP_A).json()["error"] == "revoked_api_key"
     for _ in range(2):

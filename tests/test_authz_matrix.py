@@ -74,7 +74,7 @@ from accesscontrol.resources.models import (
 from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import ANNOTATOR_CODES
-from tests.factories import RoleFactory
+from tests.factories import SYSTEM, RoleFactory, actor_with
 
 # --- what each principal may do in acme (ARCHITECTURE §4-5), independent of the resolver -----
 
@@ -634,15 +634,14 @@ def _service_key(world, principal):
         return raw
     role = Role.objects.get(Q(organization=None) | Q(organization=org), name=principal.role)
     key, raw = create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=org,
         workspace=None if principal.org_scoped else workspace,
         name=principal.name,
         role=role,
     )
     if principal.rejected == "revoked_api_key":
-        revoke_service_key(actor=None, key=key)
+        revoke_service_key(actor=SYSTEM, key=key)
     elif principal.rejected == "expired_api_key":
         expired = timezone.now() - datetime.timedelta(days=1)
         ServiceKey.objects.filter(pk=key.pk).update(expires_at=expired)
@@ -689,8 +688,7 @@ def matrix(world, settings):
         actor=world.org_admin, organization=org, email="pending@acme.test"
     )
     target_key, _ = create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=org,
         workspace=workspace,
         name="matrix target",

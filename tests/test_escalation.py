@@ -52,10 +52,13 @@ from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
 from tests.conftest import add_member, api_call, pat_for, service_key_for
 from tests.factories import (
+    SYSTEM,
     OrganizationFactory,
     OrganizationMembershipFactory,
     RoleFactory,
     WorkspaceFactory,
+    actor_of_key,
+    actor_with,
     system_role,
 )
 
@@ -248,7 +251,7 @@ def test_nobody_changes_their_own_org_role_over_the_api(client, world, second_ad
 @pytest.mark.parametrize("actor", ["user", "their token"])
 def test_nobody_changes_their_own_org_role_through_the_service(world, second_admin, actor):
     raw = pat_for(world.org_admin, world.org)
-    acting = world.org_admin if actor == "user" else key_row(raw)
+    acting = world.org_admin if actor == "user" else actor_of_key(key_row(raw))
     before = state()
 
     with pytest.raises(ValidationError) as exc:
@@ -350,10 +353,9 @@ def test_nobody_changes_their_own_workspace_role_through_the_service(world, acto
 
     with pytest.raises(ValidationError) as exc:
         change_workspace_role(
-            actor=acting,
+            actor=actor_with(WORKSPACE_PERMISSIONS, acting),
             membership=workspace_membership(world, world.workspace_admin),
             role=system_role("Viewer"),
-            grantor_permissions=WORKSPACE_PERMISSIONS,
         )
 
     assert exc.value.code == "permission"
@@ -478,18 +480,16 @@ def test_the_services_refuse_a_role_beyond_the_grantors_permissions(world, almos
     with pytest.raises(ValidationError) as exc:
         if operation == "add":
             add_workspace_member(
-                actor=almost_admin,
+                actor=actor_with(frozenset(ALMOST_ADMIN_CODES), almost_admin),
                 workspace=world.workspace,
                 user=world.member_without_workspace,
                 role=system_role("Admin"),
-                grantor_permissions=frozenset(ALMOST_ADMIN_CODES),
             )
         else:
             change_workspace_role(
-                actor=almost_admin,
+                actor=actor_with(frozenset(ALMOST_ADMIN_CODES), almost_admin),
                 membership=workspace_membership(world, world.viewer),
                 role=system_role("Admin"),
-                grantor_permissions=frozenset(ALMOST_ADMIN_CODES),
             )
     (error,) = exc.value.error_dict["role"]
     assert error.code == "escalation"
@@ -598,8 +598,7 @@ def test_the_key_service_refuses_a_grantor_weaker_than_the_role(world, almost_ad
     before = state()
     with pytest.raises(ValidationError) as exc:
         create_service_key(
-            actor=almost_admin,
-            grantor_permissions=frozenset(ALMOST_ADMIN_CODES),
+            actor=actor_with(frozenset(ALMOST_ADMIN_CODES), almost_admin),
             organization=world.org,
             workspace=world.workspace,
             name="stronger",
@@ -1187,10 +1186,10 @@ def test_the_last_admin_cannot_be_demoted_or_removed_through_the_service(world):
     membership = org_membership(world.org_admin, world.org)
     before = state()
     for attempt in (
-        lambda: change_org_role(actor=None, membership=membership, org_role="member"),
-        lambda: change_org_role(actor=None, membership=membership, org_role="viewer"),
+        lambda: change_org_role(actor=SYSTEM, membership=membership, org_role="member"),
+        lambda: change_org_role(actor=SYSTEM, membership=membership, org_role="viewer"),
         lambda: remove_org_member(actor=world.org_admin, membership=membership),
-        lambda: remove_org_member(actor=None, membership=membership),
+        lambda: remove_org_member(actor=SYSTEM, membership=membership),
     ):
         with pytest.raises(ValidationError) as exc:
             attempt()
@@ -1668,8 +1667,7 @@ def test_unknown_ids_never_turn_into_a_grant(client, world):
 def test_a_service_key_its_owner_made_cannot_change_its_owners_role(client, world):
     """A workspace admin makes an Admin key, is demoted, and tries to climb back with the key."""
     admin_key, _row = create_service_key(
-        actor=world.workspace_admin,
-        grantor_permissions=WORKSPACE_PERMISSIONS,
+        actor=actor_with(WORKSPACE_PERMISSIONS, world.workspace_admin),
         organization=world.org,
         workspace=world.workspace,
         name="mine",
@@ -1706,10 +1704,9 @@ def test_a_member_manager_cannot_change_someone_who_holds_more(world):
 
     with pytest.raises(ValidationError, match="holds permissions you do not"):
         change_workspace_role(
-            actor=world.editor,
+            actor=actor_with(manager_codes, world.editor),
             membership=admin,
             role=manager_role,
-            grantor_permissions=manager_codes,
         )
 
     assert state() == before

@@ -96,7 +96,7 @@ from accesscontrol.resources import services as resources
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.wsgi import application
 from tests.conftest import ANNOTATOR_CODES, api_call, pat_for, service_key_for
-from tests.factories import SETUP
+from tests.factories import SYSTEM
 
 OPENAPI = "/api/v1/openapi.json"
 SEED = 20240701
@@ -227,29 +227,29 @@ def build_fuzz_data(world):
     """
     org, ws = world.org, world.workspace
     globex_ws = world.other_workspace_of_other_org
-    project = resources.create_project(actor=SETUP, workspace=ws, name="fuzz project")
+    project = resources.create_project(actor=SYSTEM, workspace=ws, name="fuzz project")
     run_ids = [uuid.uuid4() for _ in range(3)]
     resources.ingest_runs(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=ws,
         posts=[
             {"id": run_id, "name": f"run {i}", "run_type": "chain", "session_name": project.name}
             for i, run_id in enumerate(run_ids)
         ],
     )
-    dataset = resources.create_dataset(actor=SETUP, workspace=ws, name="fuzz dataset")
+    dataset = resources.create_dataset(actor=SYSTEM, workspace=ws, name="fuzz dataset")
     examples = resources.create_examples(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=ws,
         examples=[{"dataset_id": dataset.id, "inputs": {"q": str(i)}} for i in range(3)],
     )
     prompt = resources.create_prompt(
-        actor=SETUP, workspace=ws, name="fuzz-prompt", template="Hi {name}"
+        actor=SYSTEM, workspace=ws, name="fuzz-prompt", template="Hi {name}"
     )
-    queue = resources.create_annotation_queue(actor=SETUP, workspace=ws, name="fuzz queue")
-    resources.queue_runs(actor=SETUP, queue=queue, run_ids=run_ids[:2])
+    queue = resources.create_annotation_queue(actor=SYSTEM, workspace=ws, name="fuzz queue")
+    resources.queue_runs(actor=SYSTEM, queue=queue, run_ids=run_ids[:2])
     feedback = resources.record_feedback(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=ws,
         run_id=run_ids[0],
         trace_id=run_ids[0],
@@ -257,17 +257,17 @@ def build_fuzz_data(world):
         key="score",
     )
     globex_project = resources.create_project(
-        actor=SETUP, workspace=globex_ws, name="globex project"
+        actor=SYSTEM, workspace=globex_ws, name="globex project"
     )
     globex_dataset = resources.create_dataset(
-        actor=SETUP, workspace=globex_ws, name="globex dataset"
+        actor=SYSTEM, workspace=globex_ws, name="globex dataset"
     )
     spare_key = ServiceKey.objects.get(digest=keys.digest(service_key_for(ws, "Viewer")))
     editor_pat = PersonalAccessToken.objects.get(digest=keys.digest(pat_for(world.editor, org)))
     unused_role = Role.objects.create(
         organization=org, name="Unused", permissions=ANNOTATOR_CODES[:3]
     )
-    invitation, _ = invite_member(actor=None, organization=org, email="invitee@example.test")
+    invitation, _ = invite_member(actor=SYSTEM, organization=org, email="invitee@example.test")
     pools = {
         "key_id": [spare_key.pk],
         "token_id": [editor_pat.pk],
@@ -838,7 +838,7 @@ def test_error_statuses_are_documented(client, world, method, path, template, wh
 def _run_patch_target(world):
     run_id = uuid.uuid4()
     resources.ingest_runs(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=world.workspace,
         posts=[{"id": run_id, "name": "r", "run_type": "chain"}],
     )
@@ -862,9 +862,9 @@ def test_non_object_json_bodies_are_refused(client, world, method, target, body)
     if target == "run":
         target = _run_patch_target(world)
     elif target == "session":
-        target = f"/sessions/{resources.create_project(actor=SETUP, workspace=ws, name='p').id}"
+        target = f"/sessions/{resources.create_project(actor=SYSTEM, workspace=ws, name='p').id}"
     elif target == "dataset":
-        target = f"/datasets/{resources.create_dataset(actor=SETUP, workspace=ws, name='d').id}"
+        target = f"/datasets/{resources.create_dataset(actor=SYSTEM, workspace=ws, name='d').id}"
     response = client.generic(
         method,
         f"/api/v1{target}",

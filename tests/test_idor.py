@@ -76,11 +76,12 @@ from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import Workspace
 from tests.conftest import pat_for, service_key_for
 from tests.factories import (
-    SETUP,
+    SYSTEM,
     OrganizationMembershipFactory,
     RoleFactory,
     UserFactory,
     WorkspaceMembershipFactory,
+    actor_with,
     system_role,
 )
 
@@ -362,14 +363,14 @@ class Family:
     @cached_property
     def project(self):
         return resources.create_project(
-            actor=SETUP, workspace=self.workspace, name=self._name("project")
+            actor=SYSTEM, workspace=self.workspace, name=self._name("project")
         )
 
     @cached_property
     def run(self):
         run_id = uuid.uuid4()
         resources.ingest_runs(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=self.workspace,
             posts=[
                 {
@@ -386,13 +387,13 @@ class Family:
     @cached_property
     def dataset(self):
         return resources.create_dataset(
-            actor=SETUP, workspace=self.workspace, name=self._name("dataset")
+            actor=SYSTEM, workspace=self.workspace, name=self._name("dataset")
         )
 
     @cached_property
     def example(self):
         (example,) = resources.create_examples(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=self.workspace,
             examples=[{"dataset_id": self.dataset.pk, "inputs": {"question": self.tag}}],
         )
@@ -401,21 +402,21 @@ class Family:
     @cached_property
     def feedback(self):
         return resources.add_feedback(
-            actor=SETUP, run=self.run, key=self._name("feedback"), score=1.0
+            actor=SYSTEM, run=self.run, key=self._name("feedback"), score=1.0
         )
 
     @cached_property
     def queue(self):
         queue = resources.create_annotation_queue(
-            actor=SETUP, workspace=self.workspace, name=self._name("queue")
+            actor=SYSTEM, workspace=self.workspace, name=self._name("queue")
         )
-        resources.queue_runs(actor=SETUP, queue=queue, run_ids=[self.run.pk])
+        resources.queue_runs(actor=SYSTEM, queue=queue, run_ids=[self.run.pk])
         return queue
 
     @cached_property
     def prompt(self):
         return resources.create_prompt(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=self.workspace,
             name=self._name("prompt"),
             template=f"{self.tag} {{x}}",
@@ -424,8 +425,7 @@ class Family:
     @cached_property
     def service_key(self):
         return create_service_key(
-            actor=None,
-            grantor_permissions=ALL_PERMISSIONS,
+            actor=actor_with(ALL_PERMISSIONS),
             organization=self.org,
             workspace=None if self.org_wide else self.workspace,
             name=self._name("key"),

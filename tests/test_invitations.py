@@ -29,7 +29,7 @@ from accesscontrol.organizations.services import (
 from accesscontrol.rbac.permissions import SYSTEM_ROLE_PERMISSIONS
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import api_call, pat_for
-from tests.factories import PASSWORD, RoleFactory, UserFactory, system_role
+from tests.factories import PASSWORD, RoleFactory, UserFactory, actor_with, system_role
 
 NEW_EMAIL = "new.person@example.test"
 INVALID_PAGE = "This invitation is not valid"
@@ -269,7 +269,12 @@ def test_invite_member_refuses_a_second_pending_invitation_until_the_first_is_ca
     assert len(mail.outbox) == 1
 
     # The same address in another organization is a different invitation.
-    invite(world, django_capture_on_commit_callbacks, organization=world.other_org)
+    invite(
+        world,
+        django_capture_on_commit_callbacks,
+        organization=world.other_org,
+        actor=world.outsider,  # Globex's admin
+    )
     # Once the first is cancelled, a new one may go out.
     cancel_invitation(actor=world.org_admin, invitation=first)
     second, _raw = invite(world, django_capture_on_commit_callbacks)
@@ -284,12 +289,14 @@ def test_invite_member_refuses_a_role_beyond_the_grantors_permissions(
 
     with pytest.raises(ValidationError) as exc, django_capture_on_commit_callbacks(execute=True):
         invite_member(
-            actor=world.org_admin,
+            # An organization manager who is only an Editor in the workspace.
+            actor=actor_with(
+                SYSTEM_ROLE_PERMISSIONS["Editor"] | {"organization:manage"}, world.org_admin
+            ),
             organization=world.org,
             email=NEW_EMAIL,
             workspaces=[world.workspace],
             workspace_role=system_role("Admin"),
-            grantor_permissions=SYSTEM_ROLE_PERMISSIONS["Editor"],
         )
 
     assert codes_of(exc.value) == {"escalation"}
@@ -303,7 +310,6 @@ def test_invite_member_refuses_a_role_beyond_the_grantors_permissions(
         django_capture_on_commit_callbacks,
         workspaces=[world.workspace],
         workspace_role=system_role("Editor"),
-        grantor_permissions=SYSTEM_ROLE_PERMISSIONS["Editor"],
     )
     assert invitation.workspace_role.name == "Editor"
 

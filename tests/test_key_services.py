@@ -30,6 +30,7 @@ from tests.factories import (
     OrganizationFactory,
     RoleFactory,
     WorkspaceFactory,
+    actor_with,
     system_role,
 )
 
@@ -175,8 +176,7 @@ def test_the_lifetime_cap_applies_to_service_keys_too(world):
     world.org.save()
     with pytest.raises(ValidationError) as excinfo:
         create_service_key(
-            actor=world.workspace_admin,
-            grantor_permissions=workspace_admin_permissions(world),
+            actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
             organization=world.org,
             workspace=world.workspace,
             name="too long",
@@ -184,8 +184,7 @@ def test_the_lifetime_cap_applies_to_service_keys_too(world):
         )
     assert "expires_at" in excinfo.value.message_dict
     key, _ = create_service_key(
-        actor=world.workspace_admin,
-        grantor_permissions=workspace_admin_permissions(world),
+        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
         organization=world.org,
         workspace=world.workspace,
         name="capped",
@@ -206,8 +205,7 @@ def test_an_expiry_in_the_past_is_refused(world, delta):
     assert "expires_at" in excinfo.value.message_dict
     with pytest.raises(ValidationError) as excinfo:
         create_service_key(
-            actor=world.workspace_admin,
-            grantor_permissions=workspace_admin_permissions(world),
+            actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
             organization=world.org,
             workspace=world.workspace,
             name="past",
@@ -241,8 +239,7 @@ def test_revoking_a_pat_is_idempotent_and_audited_once(world):
 
 def test_a_service_key_defaults_to_the_admin_role(world):
     key, raw = create_service_key(
-        actor=world.workspace_admin,
-        grantor_permissions=workspace_admin_permissions(world),
+        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
         organization=world.org,
         workspace=world.workspace,
         name="ci",
@@ -268,8 +265,7 @@ def test_a_grantor_without_workspaces_manage_is_refused(world, persona):
     for role_name in ("Admin", "Viewer"):
         with pytest.raises(ValidationError) as excinfo:
             create_service_key(
-                actor=world.persona(persona),
-                grantor_permissions=grantor,
+                actor=actor_with(grantor, world.persona(persona)),
                 organization=world.org,
                 workspace=world.workspace,
                 name="no",
@@ -284,8 +280,7 @@ def test_an_editor_level_grantor_cannot_mint_an_admin_key(world):
     for admin in (None, system_role("Admin")):
         with pytest.raises(ValidationError) as excinfo:
             create_service_key(
-                actor=world.editor,
-                grantor_permissions=KEY_MANAGER_PERMISSIONS,
+                actor=actor_with(KEY_MANAGER_PERMISSIONS, world.editor),
                 organization=world.org,
                 workspace=world.workspace,
                 name="stronger than me",
@@ -298,8 +293,7 @@ def test_an_editor_level_grantor_cannot_mint_an_admin_key(world):
     # Within its own permissions it may.
     for role_name in ("Editor", "Viewer", "Annotator"):
         key, _ = create_service_key(
-            actor=world.editor,
-            grantor_permissions=KEY_MANAGER_PERMISSIONS,
+            actor=actor_with(KEY_MANAGER_PERMISSIONS, world.editor),
             organization=world.org,
             workspace=world.workspace,
             name=role_name,
@@ -313,8 +307,7 @@ def test_a_key_cannot_mint_a_stronger_key_over_the_api(client, world):
         organization=world.org, name="Key manager", permissions=sorted(KEY_MANAGER_PERMISSIONS)
     )
     _, raw = create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=world.org,
         workspace=world.workspace,
         name="manager",
@@ -337,8 +330,7 @@ def test_a_key_cannot_mint_a_stronger_key_over_the_api(client, world):
 @pytest.mark.parametrize("role_name", ["Admin", "Editor", "Viewer", "Annotator"])
 def test_a_workspace_admin_can_mint_any_role_including_custom(world, role_name):
     key, _ = create_service_key(
-        actor=world.workspace_admin,
-        grantor_permissions=workspace_admin_permissions(world),
+        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
         organization=world.org,
         workspace=world.workspace,
         name=role_name,
@@ -357,8 +349,7 @@ def test_below_enterprise_only_admin_keys_can_be_made(db, plan):
     for refused in (custom, system_role("Viewer"), system_role("Editor")):
         with pytest.raises(ValidationError) as excinfo:
             create_service_key(
-                actor=None,
-                grantor_permissions=ALL_PERMISSIONS,
+                actor=actor_with(ALL_PERMISSIONS),
                 organization=org,
                 workspace=workspace,
                 name="no",
@@ -367,8 +358,7 @@ def test_below_enterprise_only_admin_keys_can_be_made(db, plan):
         assert "role" in excinfo.value.message_dict
     assert snapshot() == before
     key, _ = create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=org,
         workspace=workspace,
         name="admin",
@@ -382,8 +372,7 @@ def test_org_scoped_keys_need_organization_manage(world):
     for grantor in (workspace_admin_permissions(world), WORKSPACE_PERMISSIONS):
         with pytest.raises(ValidationError) as excinfo:
             create_service_key(
-                actor=world.workspace_admin,
-                grantor_permissions=grantor,
+                actor=actor_with(grantor, world.workspace_admin),
                 organization=world.org,
                 workspace=None,
                 name="org key",
@@ -392,8 +381,7 @@ def test_org_scoped_keys_need_organization_manage(world):
     assert snapshot() == before
 
     key, _ = create_service_key(
-        actor=world.org_admin,
-        grantor_permissions=org_admin_permissions(world),
+        actor=actor_with(org_admin_permissions(world), world.org_admin),
         organization=world.org,
         workspace=None,
         name="org key",
@@ -411,8 +399,7 @@ def test_a_role_of_another_org_is_refused(world):
     for workspace in (world.workspace, None):
         with pytest.raises(ValidationError) as excinfo:
             create_service_key(
-                actor=None,
-                grantor_permissions=ALL_PERMISSIONS,
+                actor=actor_with(ALL_PERMISSIONS),
                 organization=world.org,
                 workspace=workspace,
                 name="no",
@@ -426,8 +413,7 @@ def test_a_workspace_of_another_org_is_refused(world):
     before = snapshot()
     with pytest.raises(ValidationError):
         create_service_key(
-            actor=None,
-            grantor_permissions=ALL_PERMISSIONS,
+            actor=actor_with(ALL_PERMISSIONS),
             organization=world.org,
             workspace=world.other_workspace_of_other_org,
             name="no",
@@ -437,8 +423,7 @@ def test_a_workspace_of_another_org_is_refused(world):
 
 def test_the_key_outlives_its_creators_membership(client, world):
     key, raw = create_service_key(
-        actor=world.workspace_admin,
-        grantor_permissions=workspace_admin_permissions(world),
+        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
         organization=world.org,
         workspace=world.workspace,
         name="deploy",
@@ -471,15 +456,13 @@ def test_the_key_outlives_its_creators_membership(client, world):
 
 def test_a_key_made_by_a_key_is_labelled_with_that_key(world):
     parent, _ = create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=world.org,
         workspace=world.workspace,
         name="bootstrap",
     )
     child, _ = create_service_key(
-        actor=parent,
-        grantor_permissions=WORKSPACE_PERMISSIONS,
+        actor=actor_with(WORKSPACE_PERMISSIONS, parent),
         organization=world.org,
         workspace=world.workspace,
         name="child",
@@ -491,8 +474,7 @@ def test_a_key_made_by_a_key_is_labelled_with_that_key(world):
 
 def test_revoking_a_service_key_is_idempotent_and_audited_once(world):
     key, raw = create_service_key(
-        actor=world.workspace_admin,
-        grantor_permissions=workspace_admin_permissions(world),
+        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
         organization=world.org,
         workspace=world.workspace,
         name="ci",

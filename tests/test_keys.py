@@ -42,6 +42,7 @@ from tests.factories import (
     OrganizationMembershipFactory,
     UserFactory,
     WorkspaceMembershipFactory,
+    actor_with,
     system_role,
 )
 
@@ -92,8 +93,7 @@ def role_key(workspace, role_name, **kwargs) -> str:
     org = workspace.organization
     role = Role.objects.get(Q(organization=None) | Q(organization=org), name=role_name)
     return create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=org,
         workspace=workspace,
         name=f"{role_name} key",

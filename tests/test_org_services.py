@@ -19,6 +19,7 @@ from accesscontrol.organizations.services import (
 )
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.factories import (
+    SYSTEM,
     OrganizationFactory,
     OrganizationMembershipFactory,
     UserFactory,
@@ -357,7 +358,7 @@ def test_the_only_admin_cannot_be_demoted(world, new_role):
     before = snapshot()
 
     with pytest.raises(ValidationError) as exc:
-        change_org_role(actor=None, membership=membership, org_role=new_role)
+        change_org_role(actor=SYSTEM, membership=membership, org_role=new_role)
 
     assert exc.value.code == "last_admin"
     assert snapshot() == before
@@ -381,7 +382,7 @@ def test_the_admin_of_another_org_does_not_count(world):
     add_org_member(actor=world.org_admin, organization=world.org, user=world.outsider)
     with pytest.raises(ValidationError) as exc:
         change_org_role(
-            actor=None,
+            actor=SYSTEM,
             membership=membership_of(world.org_admin, world.org),
             org_role="member",
         )
@@ -398,7 +399,7 @@ def test_with_two_admins_one_can_be_demoted_but_then_not_the_other(world):
 
     assert admins_of(world.org) == {world.editor.email}
     with pytest.raises(ValidationError) as exc:
-        change_org_role(actor=None, membership=second, org_role="viewer")
+        change_org_role(actor=SYSTEM, membership=second, org_role="viewer")
     assert exc.value.code == "last_admin"
     assert admins_of(world.org) == {world.editor.email}
     assert actions() == ["org_member.role_changed", "org_member.role_changed"]

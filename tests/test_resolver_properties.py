@@ -56,11 +56,13 @@ from accesscontrol.rbac.permissions import (
 )
 from accesscontrol.rbac.resolver import compute_access, effective_permissions, resolve_access
 from tests.factories import (
+    SYSTEM,
     OrganizationFactory,
     OrganizationMembershipFactory,
     UserFactory,
     WorkspaceFactory,
     WorkspaceMembershipFactory,
+    actor_with,
 )
 
 WRITE_PERMISSIONS = WORKSPACE_PERMISSIONS - READ_PERMISSIONS
@@ -299,8 +301,7 @@ def test_resolve_access_and_keys_follow_the_rules_on_real_rows(
         service_key = None
         if db_role is not None:
             service_key = create_service_key(
-                actor=None,
-                grantor_permissions=ALL_PERMISSIONS,
+                actor=actor_with(ALL_PERMISSIONS),
                 organization=org,
                 workspace=workspace,
                 name="sk",
@@ -365,8 +366,7 @@ def _live_key(world, kind):
         )
         return token, raw
     return create_service_key(
-        actor=None,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS),
         organization=world.org,
         workspace=world.workspace,
         name="prop",
@@ -375,9 +375,9 @@ def _live_key(world, kind):
 
 def _revoke(key):
     if isinstance(key, authentication.ServiceKey):
-        revoke_service_key(actor=None, key=key)
+        revoke_service_key(actor=SYSTEM, key=key)
     else:
-        revoke_personal_access_token(actor=None, token=key)
+        revoke_personal_access_token(actor=SYSTEM, token=key)
 
 
 # Seconds from now: None (no expiry), in the past (or exactly now), or comfortably ahead.

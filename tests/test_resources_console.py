@@ -18,7 +18,7 @@ from django.utils import timezone
 from accesscontrol.rbac.permissions import READ_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.resources import models, services
 from tests.conftest import ANNOTATOR_CODES
-from tests.factories import SETUP
+from tests.factories import SYSTEM
 
 WS = ("acme", "production")
 T0 = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=1)
@@ -46,7 +46,7 @@ def body(response) -> str:
 def make_run(workspace, project, name, *, parent=None, trace=None, offset=0, **fields):
     run_id = uuid.uuid4()
     services.ingest_runs(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=workspace,
         posts=[
             {
@@ -71,7 +71,7 @@ class Resources:
 
     def __init__(self, workspace, tag):
         self.project = services.create_project(
-            actor=SETUP, workspace=workspace, name=f"{tag}-chatbot"
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-chatbot"
         )
         self.root = make_run(
             workspace,
@@ -102,25 +102,25 @@ class Resources:
             run_type="tool",
         )
         self.dataset = services.create_dataset(
-            actor=SETUP, workspace=workspace, name=f"{tag}-golden"
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-golden"
         )
         self.examples = services.create_examples(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=workspace,
             examples=[
                 {"dataset_id": self.dataset.pk, "inputs": {"q": f"question {n}"}} for n in range(2)
             ],
         )
         self.prompt = services.create_prompt(
-            actor=SETUP, workspace=workspace, name=f"{tag}-greeting", template="Hello {name}"
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-greeting", template="Hello {name}"
         )
         services.commit_prompt(
-            actor=SETUP, prompt=self.prompt, template="Hi {name}!", message="friendlier"
+            actor=SYSTEM, prompt=self.prompt, template="Hi {name}!", message="friendlier"
         )
         self.queue = services.create_annotation_queue(
-            actor=SETUP, workspace=workspace, name=f"{tag}-review"
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-review"
         )
-        services.queue_runs(actor=SETUP, queue=self.queue, run_ids=[self.root.pk])
+        services.queue_runs(actor=SYSTEM, queue=self.queue, run_ids=[self.root.pk])
 
 
 @pytest.fixture
@@ -351,8 +351,8 @@ def test_objects_of_another_workspace_are_not_found(client, world, res, elsewher
 
 
 def test_a_run_or_example_reached_through_the_wrong_parent_is_not_found(client, world, res):
-    other_project = services.create_project(actor=SETUP, workspace=world.workspace, name="other")
-    other_dataset = services.create_dataset(actor=SETUP, workspace=world.workspace, name="other")
+    other_project = services.create_project(actor=SYSTEM, workspace=world.workspace, name="other")
+    other_dataset = services.create_dataset(actor=SYSTEM, workspace=world.workspace, name="other")
     login(client, world, "editor")
     assert client.get(url("run", other_project.pk, res.root.pk)).status_code == 404
     example = res.examples[0]
@@ -391,7 +391,7 @@ def test_projects_list_shows_run_and_error_counts(client, world, res):
 
 
 def test_projects_search_and_htmx_fragment(client, world, res):
-    services.create_project(actor=SETUP, workspace=world.workspace, name="billing-agent")
+    services.create_project(actor=SYSTEM, workspace=world.workspace, name="billing-agent")
     login(client, world, "viewer")
     html = body(client.get(url("projects"), {"q": "BILLING"}))
     assert "billing-agent" in html and "prod-chatbot" not in html
@@ -413,7 +413,7 @@ def test_search_with_a_nul_character_is_harmless(client, world, res):
 
 def test_projects_paginate_by_50(client, world):
     for n in range(60):
-        services.create_project(actor=SETUP, workspace=world.workspace, name=f"p-{n:03d}")
+        services.create_project(actor=SYSTEM, workspace=world.workspace, name=f"p-{n:03d}")
     login(client, world, "viewer")
     first = body(client.get(url("projects")))
     assert first.count('<tr id="project-') == 50
@@ -429,11 +429,11 @@ def test_empty_states(client, world):
     assert "No datasets yet." in body(client.get(url("datasets")))
     assert "No prompts yet." in body(client.get(url("prompts")))
     assert "No annotation queues yet." in body(client.get(url("annotation-queues")))
-    project = services.create_project(actor=SETUP, workspace=world.workspace, name="quiet")
+    project = services.create_project(actor=SYSTEM, workspace=world.workspace, name="quiet")
     assert "No runs in this project yet." in body(client.get(url("project", project.pk)))
-    dataset = services.create_dataset(actor=SETUP, workspace=world.workspace, name="empty")
+    dataset = services.create_dataset(actor=SYSTEM, workspace=world.workspace, name="empty")
     assert "This dataset has no examples yet." in body(client.get(url("dataset", dataset.pk)))
-    queue = services.create_annotation_queue(actor=SETUP, workspace=world.workspace, name="q")
+    queue = services.create_annotation_queue(actor=SYSTEM, workspace=world.workspace, name="q")
     assert "No runs in this queue." in body(client.get(url("annotation-queue", queue.pk)))
 
 
@@ -524,7 +524,7 @@ def test_edit_project(client, world, res):
     assert response.status_code == 302
     res.project.refresh_from_db()
     assert (res.project.name, res.project.description) == ("renamed", "x")
-    other = services.create_project(actor=SETUP, workspace=world.workspace, name="taken")
+    other = services.create_project(actor=SYSTEM, workspace=world.workspace, name="taken")
     response = client.post(url("project-edit", other.pk), {"name": "renamed"})
     assert response.status_code == 422
 
@@ -635,7 +635,7 @@ def test_trace_with_a_missing_parent_or_a_cycle_still_renders(client, world, res
     )
     a, b = uuid.uuid4(), uuid.uuid4()
     services.ingest_runs(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=world.workspace,
         posts=[
             {
@@ -692,7 +692,7 @@ def test_run_page_shows_the_error(client, world, res):
 
 def test_feedback_is_listed_and_added(client, world, res):
     services.add_feedback(
-        actor=SETUP, run=res.root, key="helpfulness", score=0.5, comment="<b>meh</b>"
+        actor=SYSTEM, run=res.root, key="helpfulness", score=0.5, comment="<b>meh</b>"
     )
     login(client, world, "annotator")
     page = url("run", res.project.pk, res.root.pk)
@@ -732,14 +732,14 @@ def test_feedback_form_errors_are_422(client, world, res, data, message):
 
 
 def test_a_viewer_sees_feedback_without_the_form(client, world, res):
-    services.add_feedback(actor=SETUP, run=res.root, key="helpfulness", score=1)
+    services.add_feedback(actor=SYSTEM, run=res.root, key="helpfulness", score=1)
     login(client, world, "viewer")
     html = body(client.get(url("run", res.project.pk, res.root.pk)))
     assert "helpfulness" in html and "Add feedback" not in html
 
 
 def test_add_a_run_to_an_annotation_queue(client, world, res):
-    queue = services.create_annotation_queue(actor=SETUP, workspace=world.workspace, name="second")
+    queue = services.create_annotation_queue(actor=SYSTEM, workspace=world.workspace, name="second")
     login(client, world, "annotator")
     page = url("run", res.project.pk, res.child.pk)
     assert "This run is in no annotation queue." in body(client.get(page))
@@ -766,7 +766,7 @@ def test_add_to_queue_with_a_bad_choice_is_422(client, world, res, value):
 
 
 def test_datasets_list_shows_example_counts_and_searches(client, world, res):
-    services.create_dataset(actor=SETUP, workspace=world.workspace, name="other-set")
+    services.create_dataset(actor=SYSTEM, workspace=world.workspace, name="other-set")
     login(client, world, "viewer")
     html = body(client.get(url("datasets")))
     row = re.search(rf'<tr id="dataset-{res.dataset.pk}">(.*?)</tr>', html, re.S).group(1)
@@ -808,7 +808,7 @@ def test_delete_dataset_says_how_many_examples_go_with_it(client, world, res):
 
 def test_dataset_page_previews_examples_escaped(client, world, res):
     services.create_examples(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=world.workspace,
         examples=[
             {
@@ -916,7 +916,7 @@ def test_delete_example(client, world, res):
 
 def test_examples_paginate(client, world, res):
     services.create_examples(
-        actor=SETUP,
+        actor=SYSTEM,
         workspace=world.workspace,
         examples=[{"dataset_id": res.dataset.pk, "inputs": {"n": n}} for n in range(60)],
     )
@@ -1001,7 +1001,7 @@ def test_edit_and_delete_a_prompt(client, world, res):
 
 def test_queue_page_shows_the_rubric_and_links_to_runs(client, world, res):
     services.update_annotation_queue(
-        actor=SETUP,
+        actor=SYSTEM,
         queue=res.queue,
         rubric_instructions="Check facts.",
         rubric_items=[{"feedback_key": "correctness", "description": "Is it right?"}, "odd"],
@@ -1057,7 +1057,7 @@ def test_edit_a_queue(client, world, res):
 
 def test_editing_a_queue_keeps_rubric_items_it_cannot_show_as_lines(client, world, res):
     items = [{"feedback_key": "k", "description": "v"}, {"key": "sdk-shape", "min": 0}]
-    services.update_annotation_queue(actor=SETUP, queue=res.queue, rubric_items=items)
+    services.update_annotation_queue(actor=SYSTEM, queue=res.queue, rubric_items=items)
     login(client, world, "annotator")
     response = client.post(
         url("annotation-queue-edit", res.queue.pk), {"name": "renamed", "rubric_items": "k: v"}
@@ -1120,18 +1120,18 @@ def add_rows(world, kind, count):
     ws = world.workspace
     if kind == "projects":
         for n in range(count):
-            project = services.create_project(actor=SETUP, workspace=ws, name=f"bulk-{n:04d}")
+            project = services.create_project(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}")
             make_run(ws, project, "r")
     elif kind == "datasets":
         for n in range(count):
-            dataset = services.create_dataset(actor=SETUP, workspace=ws, name=f"bulk-{n:04d}")
+            dataset = services.create_dataset(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}")
             services.create_examples(
-                actor=SETUP, workspace=ws, examples=[{"dataset_id": dataset.pk, "inputs": {}}]
+                actor=SYSTEM, workspace=ws, examples=[{"dataset_id": dataset.pk, "inputs": {}}]
             )
     elif kind == "project-runs":
-        project = services.create_project(actor=SETUP, workspace=ws, name="bulk")
+        project = services.create_project(actor=SYSTEM, workspace=ws, name="bulk")
         services.ingest_runs(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=ws,
             posts=[
                 {
@@ -1148,9 +1148,9 @@ def add_rows(world, kind, count):
         )
         return url("project", project.pk)
     elif kind == "examples":
-        dataset = services.create_dataset(actor=SETUP, workspace=ws, name="bulk")
+        dataset = services.create_dataset(actor=SYSTEM, workspace=ws, name="bulk")
         services.create_examples(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=ws,
             examples=[
                 {"dataset_id": dataset.pk, "inputs": {"n": n}, "outputs": {"o": n}}
@@ -1160,22 +1160,22 @@ def add_rows(world, kind, count):
         return url("dataset", dataset.pk)
     elif kind == "prompts":
         for n in range(count):
-            services.create_prompt(actor=SETUP, workspace=ws, name=f"bulk-{n:04d}", template="t")
+            services.create_prompt(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}", template="t")
     elif kind == "annotation-queues":
         for n in range(count):
-            services.create_annotation_queue(actor=SETUP, workspace=ws, name=f"bulk-{n:04d}")
+            services.create_annotation_queue(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}")
     elif kind == "queue-runs":
-        project = services.create_project(actor=SETUP, workspace=ws, name="bulk")
-        queue = services.create_annotation_queue(actor=SETUP, workspace=ws, name="bulk")
+        project = services.create_project(actor=SYSTEM, workspace=ws, name="bulk")
+        queue = services.create_annotation_queue(actor=SYSTEM, workspace=ws, name="bulk")
         ids = [uuid.uuid4() for _ in range(count)]
         services.ingest_runs(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=ws,
             posts=[
                 {"id": i, "session_id": project.pk, "name": "r", "run_type": "llm"} for i in ids
             ],
         )
-        services.queue_runs(actor=SETUP, queue=queue, run_ids=ids)
+        services.queue_runs(actor=SYSTEM, queue=queue, run_ids=ids)
         return url("annotation-queue", queue.pk)
     return url(kind)
 

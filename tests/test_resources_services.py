@@ -9,28 +9,28 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.resources import services
 from accesscontrol.resources.models import Dataset, Project, Prompt, QueuedRun
-from tests.factories import SETUP
+from tests.factories import SYSTEM
 
 
 class Made:
     """One of each resource in the world's workspace, made by the system."""
 
     def __init__(self, ws):
-        self.project = services.create_project(actor=SETUP, workspace=ws, name="p")
+        self.project = services.create_project(actor=SYSTEM, workspace=ws, name="p")
         services.ingest_runs(
-            actor=SETUP,
+            actor=SYSTEM,
             workspace=ws,
             posts=[{"id": RUN_ID, "name": "r", "run_type": "chain", "session_id": self.project.pk}],
         )
         self.run = self.project.runs.get()
-        self.dataset = services.create_dataset(actor=SETUP, workspace=ws, name="d")
+        self.dataset = services.create_dataset(actor=SYSTEM, workspace=ws, name="d")
         (self.example,) = services.create_examples(
-            actor=SETUP, workspace=ws, examples=[{"dataset_id": self.dataset.pk, "inputs": {}}]
+            actor=SYSTEM, workspace=ws, examples=[{"dataset_id": self.dataset.pk, "inputs": {}}]
         )
-        self.prompt = services.create_prompt(actor=SETUP, workspace=ws, name="pr", template="t")
-        self.queue = services.create_annotation_queue(actor=SETUP, workspace=ws, name="q")
-        services.queue_runs(actor=SETUP, queue=self.queue, run_ids=[self.run.pk])
-        self.feedback = services.add_feedback(actor=SETUP, run=self.run, key="k", score=1)
+        self.prompt = services.create_prompt(actor=SYSTEM, workspace=ws, name="pr", template="t")
+        self.queue = services.create_annotation_queue(actor=SYSTEM, workspace=ws, name="q")
+        services.queue_runs(actor=SYSTEM, queue=self.queue, run_ids=[self.run.pk])
+        self.feedback = services.add_feedback(actor=SYSTEM, run=self.run, key="k", score=1)
 
 
 RUN_ID = "6a0f1c9e-2f7d-4a51-9a7e-3f8f7d2c1b00"
@@ -141,14 +141,14 @@ def test_deleting_a_whole_resource_is_audited_with_its_actor(world, kind, action
 
 def test_a_blank_template_creates_no_prompt(world):
     with pytest.raises(ValidationError):
-        services.create_prompt(actor=SETUP, workspace=world.workspace, name="x", template="  ")
+        services.create_prompt(actor=SYSTEM, workspace=world.workspace, name="x", template="  ")
     assert not Prompt.objects.filter(name="x").exists()
 
 
 def test_dequeue_touches_the_queue_only_when_a_run_left(world):
     made = Made(world.workspace)
     stamp = made.queue.updated_at
-    assert services.dequeue_run(actor=SETUP, queue=made.queue, run_id=made.run.pk) == 1
+    assert services.dequeue_run(actor=SYSTEM, queue=made.queue, run_id=made.run.pk) == 1
     made.queue.refresh_from_db()
     assert made.queue.updated_at > stamp
     assert not QueuedRun.objects.filter(queue=made.queue).exists()

@@ -8,7 +8,7 @@ from accesscontrol.rbac import permissions
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.services import create_role, delete_role, update_role
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
-from tests.factories import OrganizationFactory, RoleFactory, UserFactory, system_role
+from tests.factories import SYSTEM, OrganizationFactory, RoleFactory, system_role
 
 # ARCHITECTURE §5, written out by hand so the code's catalog is checked against the design.
 CATALOG = {
@@ -111,7 +111,7 @@ def test_create_role_needs_the_enterprise_plan(db, plan):
 
     with pytest.raises(ValidationError) as exc:
         create_role(
-            actor=UserFactory(), organization=org, name="Curator", permissions=["datasets:read"]
+            actor=SYSTEM, organization=org, name="Curator", permissions=["datasets:read"]
         )
 
     assert exc.value.code == "plan"

@@ -35,7 +35,7 @@ from accesscontrol.workspaces.services import (
     update_workspace,
 )
 from tests.conftest import add_member, api_call, pat_for, service_key_for
-from tests.factories import RoleFactory, UserFactory, system_role
+from tests.factories import RoleFactory, UserFactory, actor_with, system_role
 
 
 def ws_membership(user, workspace):
@@ -50,8 +50,7 @@ def key_made_by(user, workspace, role="Admin", *, org_scoped=False):
     """A service key its user made in the console (they held the power then)."""
     held = resolve_access(user, workspace.organization_id, workspace).grantable
     _key, raw = create_service_key(
-        actor=user,
-        grantor_permissions=held,
+        actor=actor_with(held, user),
         organization=workspace.organization,
         workspace=None if org_scoped else workspace,
         name=f"{user.email}'s key",
@@ -62,10 +61,9 @@ def key_made_by(user, workspace, role="Admin", *, org_scoped=False):
 
 def demote(world, user, role="Viewer"):
     change_workspace_role(
-        actor=world.org_admin,
+        actor=actor_with(ALL_PERMISSIONS, world.org_admin),
         membership=ws_membership(user, world.workspace),
         role=system_role(role),
-        grantor_permissions=ALL_PERMISSIONS,
     )
 
 
@@ -245,12 +243,12 @@ def test_whoever_may_not_change_someone_may_not_remove_them(world, actor_role, t
     other_role = system_role("Viewer" if target_role != "Viewer" else "Editor")
     change_refused = refused(
         lambda: change_workspace_role(
-            actor=actor, membership=target, role=other_role, grantor_permissions=held
+            actor=actor_with(held, actor), membership=target, role=other_role
         )
     )
     target = ws_membership(target_user, world.workspace)
     remove_refused = refused(
-        lambda: remove_workspace_member(actor=actor, membership=target, grantor_permissions=held)
+        lambda: remove_workspace_member(actor=actor_with(held, actor), membership=target)
     )
     held_by_target = roles[target_role].permission_set
     if not held_by_target <= held:
@@ -264,10 +262,8 @@ def test_org_level_remove_follows_change(world):
     second = add_member(world.org, org_role="admin")
     weaker = frozenset({"organization:read", "organization:manage"})
     for call in (
-        lambda m: change_org_role(
-            actor=None, membership=m, org_role="member", grantor_permissions=weaker
-        ),
-        lambda m: remove_org_member(actor=None, membership=m, grantor_permissions=weaker),
+        lambda m: change_org_role(actor=actor_with(weaker), membership=m, org_role="member"),
+        lambda m: remove_org_member(actor=actor_with(weaker), membership=m),
     ):
         with pytest.raises(ValidationError) as exc:
             call(org_membership(second, world.org))
@@ -309,11 +305,10 @@ def test_a_member_with_a_viewer_role_cannot_add_admins_on_a_lower_plan(client, w
 
 def _invite_second_self(world, inviter, **kwargs):
     invitation, raw = invite_member(
-        actor=inviter,
+        actor=actor_with(resolve_access(inviter, world.org.pk).grantable, inviter),
         organization=world.org,
         email="second.self@example.test",
         org_role="admin",
-        grantor_permissions=resolve_access(inviter, world.org.pk).grantable,
         **kwargs,
     )
     return invitation, raw
@@ -427,8 +422,7 @@ def test_an_archived_workspace_refuses_new_keys_and_renames(client, world):
 )
 def test_every_csv_export_escapes_formula_cells(client, world, url):
     create_service_key(
-        actor=world.org_admin,
-        grantor_permissions=ALL_PERMISSIONS,
+        actor=actor_with(ALL_PERMISSIONS, world.org_admin),
         organization=world.org,
         workspace=world.workspace,
         name='=HYPERLINK("http://evil.test","x")',

@@ -23,7 +23,7 @@ from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit.models import AuditEvent
 from tests.conftest import service_key_for
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, SYSTEM
 
 # 1_800_000_000 is a multiple of both windows used below (60 s and 900 s): START sits 5 seconds
 # into a window, so Retry-After is exactly window - 5.
@@ -412,7 +412,7 @@ def test_successful_requests_are_never_counted(client, world, settings, clock):
 def test_a_revoked_key_hammered_is_throttled_per_key_across_ips(client, world, settings, clock):
     limits(settings, key=(3, 60))
     raw = service_key_for(world.workspace, "Editor")
-    revoke_service_key(actor=None, key=ServiceKey.objects.get(name="Editor key"))
+    revoke_service_key(actor=SYSTEM, key=ServiceKey.objects.get(name="Editor key"))
     for n in range(3):
         response = whoami(client, raw, ip=f"10.0.1.{n}")
         assert response.status_code == 401
@@ -567,7 +567,7 @@ def test_cache_keys_never_hold_an_email_or_a_key(request, client, world, setting
     limits(settings, login_account=(2, 900), key=(2, 60))
     email = world.editor.email
     raw = service_key_for(world.workspace, "Editor")
-    revoke_service_key(actor=None, key=ServiceKey.objects.get(name="Editor key"))
+    revoke_service_key(actor=SYSTEM, key=ServiceKey.objects.get(name="Editor key"))
     bad_guess = unknown_key()
 
     for n in range(3):

@@ -16,9 +16,10 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
 from accesscontrol import storable
+from accesscontrol.api import registry
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
-from accesscontrol.rbac.gate import ApiError, Refused
+from accesscontrol.rbac.gate import ApiError
 
 # A refused business rule: which code means which status.
 VALIDATION_STATUS = {
@@ -58,10 +59,6 @@ def coded_error(api, request, exc):
     return api.create_response(request, exc.body(), status=exc.status)
 
 
-def refused_early(api, request, exc):
-    return exc.response
-
-
 def missing_key(api, request, exc):
     return api.create_response(
         request,
@@ -89,7 +86,7 @@ def refused(api, request, exc):
     status = max((VALIDATION_STATUS.get(c, 422) for c in codes), default=422)
     error = next((c for c in codes if c in VALIDATION_STATUS), "invalid")
     error = {"permission": "permission_denied"}.get(error, error)
-    body = {"error": error, "detail": detail}
+    body = {"error": error, "detail": detail, **getattr(exc, "explained", {})}
     if fields:
         body["fields"] = fields
     return api.create_response(request, body, status=status)
@@ -152,7 +149,6 @@ def conflict(api, request, exc):
 
 HANDLERS = {
     ApiError: coded_error,
-    Refused: refused_early,
     DataError: unstorable,
     RequestDataTooBig: too_big,
     IntegrityError: conflict,
@@ -175,6 +171,8 @@ class DepthLimitedParser(Parser):
 
 
 def build_api(namespace, routers, **options) -> NinjaAPI:
+    """A NinjaAPI that authenticates by key, answers errors in one shape, and is known to the
+    gate's registry (the system check rbac.E003 checks every operation it serves)."""
     new = NinjaAPI(
         auth=[ApiKeyHeader(), BearerKey()],
         urls_namespace=namespace,
@@ -185,6 +183,7 @@ def build_api(namespace, routers, **options) -> NinjaAPI:
         new.add_exception_handler(exc_class, functools.partial(handler, new))
     for router in routers:
         new.add_router("", router)
+    registry.record_api(new, [("", router) for router in routers])
     return new
 
 
@@ -222,10 +221,8 @@ APIS = (api, sdk_root_api)
 
 
 def operations():
-    """Every (path, method, view function) the APIs serve, for the gate's system check."""
+    """Every (path, method, gated view) the APIs serve, from the gate's registry."""
     for each in APIS:
-        for prefix, router in each._routers:
-            for path, path_view in router.path_operations.items():
-                for operation in path_view.operations:
-                    for method in operation.methods:
-                        yield prefix + path, method, operation.view_func
+        for path, operation in registry.operations_of(each):
+            for method in operation.methods:
+                yield path, method, operation.view

@@ -3,16 +3,14 @@
 import datetime
 import uuid
 
-from django.db.models import Q
 from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import services
-from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
-from accesscontrol.rbac.gate import api_error, authenticated, requires
+from accesscontrol.rbac.actor import Actor
+from accesscontrol.rbac.gate import ApiError, authenticated, requires
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.rbac.resolver import REASONS
 
 router = GatedRouter(tags=["keys"])
@@ -110,17 +108,14 @@ class ServiceKeyIn(Body):
     scope: str = Field("workspace", pattern="^(workspace|organization)$")
 
 
-def _visible_service_keys(principal):
-    keys = ServiceKey.objects.filter(organization=principal.organization).select_related("role")
-    if ORG_MANAGE in principal.access.permissions:
-        return keys.filter(Q(workspace=principal.workspace) | Q(workspace__isnull=True))
-    return keys.filter(workspace=principal.workspace)
+def _visible_service_keys(request):
+    return services.visible_service_keys(request.actor, request.auth.workspace)
 
 
 @router.get("/api-key", response=list[ServiceKeyOut], summary="List service keys")
 @requires("workspaces:manage")
 def list_service_keys(request):
-    return list(_visible_service_keys(request.auth).order_by("-created_at"))
+    return list(_visible_service_keys(request).order_by("-created_at"))
 
 
 @router.post("/api-key", response={201: ServiceKeyCreatedOut}, summary="Create a service key")
@@ -131,15 +126,14 @@ def create_service_key(request, payload: ServiceKeyIn):
     if payload.role_id is not None:
         role = Role.objects.usable_in(p.organization).filter(pk=payload.role_id).first()
         if role is None:
-            return api_error(
+            raise ApiError(
                 422,
                 "invalid",
                 "No such role in this organization.",
                 fields={"role_id": ["No such role in this organization."]},
             )
     key, raw = services.create_service_key(
-        actor=p.key,
-        grantor_permissions=p.access.grantable,
+        actor=request.actor,
         organization=p.organization,
         workspace=None if payload.scope == "organization" else p.workspace,
         name=payload.name,
@@ -153,8 +147,8 @@ def create_service_key(request, payload: ServiceKeyIn):
 @router.delete("/api-key/{key_id}", response=ServiceKeyOut, summary="Revoke a service key")
 @requires("workspaces:manage")
 def revoke_service_key(request, key_id: uuid.UUID):
-    key = _visible_service_keys(request.auth).get(pk=key_id)
-    return services.revoke_service_key(actor=request.auth.key, key=key)
+    key = _visible_service_keys(request).get(pk=key_id)
+    return services.revoke_service_key(actor=request.actor, key=key)
 
 
 # Personal access tokens
@@ -183,16 +177,14 @@ class PersonalAccessTokenIn(Body):
 def _own_tokens(principal):
     if principal.user is None:
         return None
-    return PersonalAccessToken.objects.filter(
-        org_membership__user=principal.user, org_membership__organization=principal.organization
-    )
+    return services.own_tokens(Actor.for_principal(principal))
 
 
 NO_USER = "Service keys act for no person, so they have no personal access tokens."
 
 
-def _no_user(principal):
-    return api_error(
+def _no_user(principal) -> ApiError:
+    return ApiError(
         403,
         "permission_denied",
         NO_USER,
@@ -212,7 +204,7 @@ def _no_user(principal):
 def list_personal_access_tokens(request):
     tokens = _own_tokens(request.auth)
     if tokens is None:
-        return _no_user(request.auth)
+        raise _no_user(request.auth)
     return list(tokens.order_by("-created_at"))
 
 
@@ -225,7 +217,7 @@ def list_personal_access_tokens(request):
 def create_personal_access_token(request, payload: PersonalAccessTokenIn):
     p = request.auth
     if p.user is None:
-        return _no_user(p)
+        raise _no_user(p)
     token, raw = services.create_personal_access_token(
         user=p.user,
         organization=p.organization,
@@ -245,7 +237,5 @@ def create_personal_access_token(request, payload: PersonalAccessTokenIn):
 def revoke_personal_access_token(request, token_id: uuid.UUID):
     tokens = _own_tokens(request.auth)
     if tokens is None:
-        return _no_user(request.auth)
-    return services.revoke_personal_access_token(
-        actor=request.auth.key, token=tokens.get(pk=token_id)
-    )
+        raise _no_user(request.auth)
+    return services.revoke_personal_access_token(actor=request.actor, token=tokens.get(pk=token_id))

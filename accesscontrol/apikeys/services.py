@@ -4,15 +4,17 @@ import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_PATS_CREATE, ORG_ROLE_PERMISSIONS
-from accesscontrol.rbac.services import check_role_assignable, person_behind
+from accesscontrol.rbac.services import check_role_assignable, people_behind, person_behind
 
 
 def _clean_name(name):
@@ -94,7 +96,21 @@ def create_personal_access_token(*, user, organization, name, expires_at=None, r
     return token, raw
 
 
+def own_tokens(actor):
+    """The actor's own personal access tokens in its organization (a service key has none)."""
+    if actor.user is None or actor.organization is None:
+        return PersonalAccessToken.objects.none()
+    return PersonalAccessToken.objects.filter(
+        org_membership__user=actor.user, org_membership__organization=actor.organization
+    )
+
+
 def revoke_personal_access_token(*, actor, token):
+    """One's own token, or any token of an organization one manages."""
+    organization = token.org_membership.organization
+    actor = as_actor(actor, organization)
+    if token.org_membership.user_id not in people_behind(actor):
+        actor.require(ORG_MANAGE)
     with transaction.atomic():
         token = (
             PersonalAccessToken.objects.select_for_update(of=("self",))
@@ -122,7 +138,6 @@ def revoke_personal_access_token(*, actor, token):
 def create_service_key(
     *,
     actor,
-    grantor_permissions,
     organization,
     workspace,
     name,
@@ -132,9 +147,13 @@ def create_service_key(
 ):
     """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only).
 
-    `grantor_permissions` are the creator's effective permissions where the key will act: no key
-    may be stronger than whoever made it.
+    No key may be stronger than whoever made it, where it will act (by the maker's own role,
+    whatever the plan).
     """
+    actor = as_actor(actor, organization, workspace)
+    grantor_permissions = (
+        actor.access_in(workspace).grantable if workspace is not None else actor.grantable
+    )
     name = _clean_name(name)
     if workspace is not None and workspace.organization_id != organization.pk:
         raise ValidationError({"workspace": "No such workspace in this organization."})
@@ -196,7 +215,23 @@ def create_service_key(
     return key, raw
 
 
+def visible_service_keys(actor, workspace):
+    """The service keys an actor sees from a workspace: its own, and org-wide ones to org
+    managers (the one rule for the console's key pages, the access review and the API)."""
+    keys = ServiceKey.objects.filter(organization_id=workspace.organization_id)
+    scope = Q(workspace=workspace)
+    if as_actor(actor, workspace.organization, workspace).access_in(workspace).allows(ORG_MANAGE):
+        scope |= Q(workspace__isnull=True)
+    return keys.filter(scope).select_related("role")
+
+
 def revoke_service_key(*, actor, key):
+    """A workspace's keys by who manages it; org-wide keys by organization managers."""
+    actor = as_actor(actor, key.organization, key.workspace)
+    if key.workspace_id is not None:
+        actor.require("workspaces:manage", workspace=key.workspace)
+    else:
+        actor.require(ORG_MANAGE)
     with transaction.atomic():
         key = (
             ServiceKey.objects.select_for_update(of=("self",))

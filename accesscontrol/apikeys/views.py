@@ -10,7 +10,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,9 +19,8 @@ from django.views.decorators.http import require_http_methods
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import services
-from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.rbac.gate import deny, requires
-from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_PATS_CREATE
+from accesscontrol.rbac.permissions import ORG_PATS_CREATE
 from accesscontrol.workspaces.services import assignable_roles
 
 PAGE_SIZE = 50
@@ -76,17 +74,8 @@ def _keys_url(request):
     return reverse("service-keys", args=[request.organization.slug, request.workspace.slug])
 
 
-def key_scope(request) -> Q:
-    """The service keys a workspace's pages show: its own, and org-wide ones to org managers."""
-    scope = Q(workspace=request.workspace)
-    if ORG_MANAGE in request.access.permissions:
-        scope |= Q(workspace__isnull=True)
-    return scope
-
-
 def _workspace_keys(request):
-    keys = ServiceKey.objects.filter(organization=request.organization).select_related("role")
-    return keys.filter(key_scope(request))
+    return services.visible_service_keys(request.actor, request.workspace)
 
 
 @requires("workspaces:manage")
@@ -99,8 +88,7 @@ def service_keys(request, org_slug, workspace_slug):
     if request.method == "POST" and form.is_valid():
         try:
             key, raw = services.create_service_key(
-                actor=request.user,
-                grantor_permissions=request.access.grantable,
+                actor=request.actor,
                 organization=request.organization,
                 workspace=request.workspace,
                 name=form.cleaned_data["name"],
@@ -144,14 +132,12 @@ def service_key_revoke(request, org_slug, workspace_slug, key_id):
             cancel_url=_keys_url(request),
             confirm_label="Revoke key",
         )
-    services.revoke_service_key(actor=request.user, key=key)
+    services.revoke_service_key(actor=request.actor, key=key)
     return console.done(request, f"{key.name} was revoked.", _keys_url(request))
 
 
 def _own_tokens(request):
-    return PersonalAccessToken.objects.filter(
-        org_membership__user=request.user, org_membership__organization=request.organization
-    )
+    return services.own_tokens(request.actor)
 
 
 def _tokens_url(request):
@@ -217,5 +203,5 @@ def personal_token_revoke(request, org_slug, token_id):
             cancel_url=_tokens_url(request),
             confirm_label="Revoke token",
         )
-    services.revoke_personal_access_token(actor=request.user, token=token)
+    services.revoke_personal_access_token(actor=request.actor, token=token)
     return console.done(request, f"{token.name} was revoked.", _tokens_url(request))

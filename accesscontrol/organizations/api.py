@@ -9,7 +9,7 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
 from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole
-from accesscontrol.rbac.gate import api_error, requires
+from accesscontrol.rbac.gate import ApiError, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.workspaces.models import Workspace
 
@@ -112,30 +112,25 @@ def invite_org_member(request, payload: InviteIn):
         Workspace.objects.filter(organization=p.organization, pk__in=payload.workspace_ids)
     )
     if len(workspaces) != len(set(payload.workspace_ids)):
-        return _bad("workspace_ids", "No such workspace in this organization.")
+        raise _bad("workspace_ids", "No such workspace in this organization.")
     role = None
     if payload.workspace_role_id is not None:
         role = Role.objects.usable_in(p.organization).filter(pk=payload.workspace_role_id).first()
         if role is None:
-            return _bad("workspace_role_id", "No such role in this organization.")
+            raise _bad("workspace_role_id", "No such role in this organization.")
     invitation, _raw = services.invite_member(
-        actor=p.key,
+        actor=request.actor,
         organization=p.organization,
         email=payload.email,
         org_role=payload.org_role,
         workspaces=workspaces,
         workspace_role=role,
-        grantor_permissions=(
-            frozenset.intersection(*(p.access_in(ws).grantable for ws in workspaces))
-            if workspaces
-            else p.access.grantable
-        ),
     )
     return Status(201, invitation)
 
 
-def _bad(field, message):
-    return api_error(422, "invalid", message, fields={field: [message]})
+def _bad(field, message) -> ApiError:
+    return ApiError(422, "invalid", message, fields={field: [message]})
 
 
 @router.patch(
@@ -148,10 +143,9 @@ def change_org_role(request, member_id: uuid.UUID, payload: OrgMemberPatch):
     org = request.auth.organization
     membership = services.get_membership(org, member_id)
     return services.change_org_role(
-        actor=request.auth.key,
+        actor=request.actor,
         membership=membership,
         org_role=payload.org_role,
-        grantor_permissions=request.auth.access.grantable,
     )
 
 
@@ -165,11 +159,10 @@ def remove_org_member(request, member_id: uuid.UUID):
     org = request.auth.organization
     invitation = _pending(org).filter(pk=member_id).first()
     if invitation is not None:
-        services.cancel_invitation(actor=request.auth.key, invitation=invitation)
+        services.cancel_invitation(actor=request.actor, invitation=invitation)
     else:
         services.remove_org_member(
-            actor=request.auth.key,
+            actor=request.actor,
             membership=services.get_membership(org, member_id),
-            grantor_permissions=request.auth.access.grantable,
         )
     return Status(204, None)

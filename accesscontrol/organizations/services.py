@@ -22,6 +22,7 @@ from accesscontrol.organizations.models import (
     OrgRole,
     Plan,
 )
+from accesscontrol.rbac.actor import SERVICE_KEY, as_actor
 from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_ROLE_PERMISSIONS
 from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.rbac.services import (
@@ -30,6 +31,7 @@ from accesscontrol.rbac.services import (
     check_holds_all,
     check_not_self,
     check_role_assignable,
+    people_behind,
     person_behind,
 )
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -97,9 +99,19 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
     return org
 
 
+def _org_manager(actor, organization):
+    """The actor, if it may manage this organization's people."""
+    actor = as_actor(actor, organization)
+    actor.require(ORG_MANAGE)
+    return actor
+
+
 def add_org_member(*, actor, organization, user, org_role=OrgRole.MEMBER):
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
+    actor = _org_manager(actor, organization)
+    check_not_self(actor, user, "You cannot add yourself to an organization.")
+    check_can_grant_org_role(org_role, actor.grantable)
     try:
         with transaction.atomic():
             membership = OrganizationMembership.objects.create(
@@ -155,13 +167,12 @@ def _standing(org_role) -> frozenset:
     return ORG_ROLE_PERMISSIONS[org_role] if org_role == OrgRole.ADMIN else frozenset()
 
 
-def change_org_role(
-    *, actor, membership, org_role, grantor_permissions=None
-) -> OrganizationMembership:
+def change_org_role(*, actor, membership, org_role) -> OrganizationMembership:
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
+    actor = _org_manager(actor, membership.organization)
     check_not_self(actor, membership.user, "You cannot change your own organization role.")
-    check_can_grant_org_role(org_role, grantor_permissions)
+    check_can_grant_org_role(org_role, actor.grantable)
     with transaction.atomic():
         membership = _lock_membership(membership)
         before = membership.org_role
@@ -171,7 +182,7 @@ def change_org_role(
             _ensure_another_admin(membership)
         check_holds_all(
             _standing(before),
-            grantor_permissions,
+            actor.grantable,
             f"{membership.user.email} is an organization {before}",
         )
         membership.org_role = org_role
@@ -188,22 +199,25 @@ def change_org_role(
     return membership
 
 
-def remove_org_member(*, actor, membership, grantor_permissions=None) -> None:
+def remove_org_member(*, actor, membership) -> None:
     """Remove someone from the organization, with every workspace membership they held.
 
     Whoever may not change someone's organization role may not remove them either; anyone may
     leave (but not come back on their own: see check_not_self).
     """
+    actor = as_actor(actor, membership.organization)
     with transaction.atomic():
         membership = _lock_membership(membership)
         if membership.org_role == OrgRole.ADMIN:
             _ensure_another_admin(membership)
         # Leaving is allowed (it only narrows); joining again is never self-service.
-        check_holds_all(
-            _standing(membership.org_role),
-            grantor_permissions,
-            f"{membership.user.email} is an organization {membership.org_role}",
-        )
+        if membership.user_id not in people_behind(actor):
+            actor = _org_manager(actor, membership.organization)
+            check_holds_all(
+                _standing(membership.org_role),
+                actor.grantable,
+                f"{membership.user.email} is an organization {membership.org_role}",
+            )
         workspaces = sorted(
             membership.workspace_memberships.values_list("workspace__slug", flat=True)
         )
@@ -279,9 +293,13 @@ def invite_member(
     org_role=OrgRole.MEMBER,
     workspaces=(),
     workspace_role=None,
-    grantor_permissions=None,
 ):
-    """Invite someone by email; returns (invitation, raw token). The email carries the link."""
+    """Invite someone by email; returns (invitation, raw token). The email carries the link.
+
+    The inviter must hold what the invitation hands out: the org role, and the workspace role
+    in every invited workspace (checked again when it is accepted).
+    """
+    actor = _org_manager(actor, organization)
     email = normalize_email(email)
     try:
         validate_email(email)
@@ -289,7 +307,7 @@ def invite_member(
         raise ValidationError({"email": "Enter a valid email address."}) from None
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
-    check_can_grant_org_role(org_role, grantor_permissions)
+    check_can_grant_org_role(org_role, actor.grantable)
     workspaces = list(workspaces)
     if any(ws.organization_id != organization.pk for ws in workspaces):
         raise ValidationError({"workspaces": "No such workspace in this organization."})
@@ -297,7 +315,8 @@ def invite_member(
         if workspace_role is None:
             raise ValidationError({"workspace_role": "Choose the role for those workspaces."})
         check_role_assignable(workspace_role, organization)
-        check_can_grant(workspace_role, grantor_permissions)
+        for workspace in workspaces:
+            check_can_grant(workspace_role, actor.access_in(workspace).grantable)
     if organization.memberships.filter(user__email=email).exists():
         raise ValidationError(f"{email} is already a member of {organization}.", code="duplicate")
     if organization.invitations.pending().filter(email=email).exists():
@@ -310,7 +329,7 @@ def invite_member(
         org_role=org_role,
         workspace_role=workspace_role if workspaces else None,
         created_by=person_behind(actor),
-        created_by_service_key=actor if getattr(actor, "audit_kind", "") == "service_key" else None,
+        created_by_service_key=actor.key if actor.kind == SERVICE_KEY else None,
         created_by_label=audit.describe_actor(actor)["actor_label"],
     )
     raw = _new_token(invitation)
@@ -357,6 +376,7 @@ def _lock_pending(invitation) -> Invitation:
 
 def resend_invitation(*, actor, invitation):
     """A fresh link and expiry; the old link stops working."""
+    actor = _org_manager(actor, invitation.organization)
     with transaction.atomic():
         invitation = _lock_pending(invitation)
         raw = _new_token(invitation)
@@ -375,6 +395,7 @@ def resend_invitation(*, actor, invitation):
 
 
 def cancel_invitation(*, actor, invitation):
+    actor = _org_manager(actor, invitation.organization)
     with transaction.atomic():
         invitation = _lock_pending(invitation)
         invitation.cancelled_at = timezone.now()
@@ -420,7 +441,7 @@ def _inviter_grantable(invitation, workspace=None):
         return service_key_access(key, workspace).grantable
     if invitation.created_by_id is None:
         # Sent by the system, or by someone whose account is gone: only the system's stand.
-        return None if invitation.created_by_label == "system" else frozenset()
+        return None if invitation.created_by_label.startswith("system") else frozenset()
     access = resolve_access(invitation.created_by, organization.pk, workspace)
     return access.grantable
 
@@ -505,6 +526,7 @@ def update_organization_settings(
     *, actor, organization, plan=None, max_key_lifetime_days=..., allow_personal_access_tokens=None
 ) -> Organization:
     """Plan and key policy. `max_key_lifetime_days=None` removes the cap (hence the ... default)."""
+    actor = _org_manager(actor, organization)
     if plan is not None and plan not in Plan.values:
         raise ValidationError({"plan": f"Unknown plan {plan!r}."})
     if max_key_lifetime_days not in (None, ...) and not 1 <= max_key_lifetime_days <= 3650:

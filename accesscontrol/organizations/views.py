@@ -21,7 +21,6 @@ from accesscontrol.organizations.services import find_invitation
 from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.reviews.views import with_progress
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
@@ -111,10 +110,9 @@ def org_member_role(request, org_slug, member_id):
     error = None
     try:
         membership = services.change_org_role(
-            actor=request.user,
+            actor=request.actor,
             membership=membership,
             org_role=request.POST.get("org_role", ""),
-            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -172,9 +170,8 @@ def org_member_remove(request, org_slug, member_id):
         )
     try:
         services.remove_org_member(
-            actor=request.user,
+            actor=request.actor,
             membership=membership,
-            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
@@ -206,12 +203,6 @@ class InviteForm(forms.Form):
         self.fields["workspace_role"].initial = roles.filter(name="Viewer").first()
 
 
-def _grantor_in(request, workspaces):
-    """What the inviter holds in every workspace the invitation hands out a role in."""
-    held = [resolve_access(request.user, ws.organization_id, ws).grantable for ws in workspaces]
-    return frozenset.intersection(*held) if held else request.access.grantable
-
-
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
 @sudo_required
@@ -222,13 +213,12 @@ def org_invite(request, org_slug):
         data = form.cleaned_data
         try:
             services.invite_member(
-                actor=request.user,
+                actor=request.actor,
                 organization=org,
                 email=data["email"],
                 org_role=data["org_role"],
                 workspaces=data["workspaces"],
                 workspace_role=data["workspace_role"],
-                grantor_permissions=_grantor_in(request, data["workspaces"]),
             )
         except ValidationError as exc:
             console.add_errors(form, exc)
@@ -250,7 +240,7 @@ def invitation_resend(request, org_slug, invitation_id):
     org = request.organization
     invitation = _pending_invitation(org, invitation_id)
     try:
-        services.resend_invitation(actor=request.user, invitation=invitation)
+        services.resend_invitation(actor=request.actor, invitation=invitation)
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
     return console.done(
@@ -273,7 +263,7 @@ def invitation_cancel(request, org_slug, invitation_id):
             confirm_label="Cancel invitation",
         )
     try:
-        services.cancel_invitation(actor=request.user, invitation=invitation)
+        services.cancel_invitation(actor=request.actor, invitation=invitation)
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
     return console.done(
@@ -318,7 +308,7 @@ def org_workspace_create(request, org_slug):
     if request.method == "POST" and form.is_valid():
         try:
             workspace = workspace_services.create_workspace(
-                actor=request.user,
+                actor=request.actor,
                 organization=org,
                 name=form.cleaned_data["name"],
                 slug=form.cleaned_data["slug"] or None,
@@ -370,7 +360,7 @@ def org_settings(request, org_slug):
     if request.method == "POST" and form.is_valid():
         try:
             services.update_organization_settings(
-                actor=request.user, organization=org, **form.cleaned_data
+                actor=request.actor, organization=org, **form.cleaned_data
             )
         except ValidationError as exc:
             console.add_errors(form, exc)

@@ -59,7 +59,7 @@ class Actor:
         )
 
     @classmethod
-    def system(cls, what: str, organization=None, workspace=None) -> "Actor":
+    def system(cls, what: str = "", organization=None, workspace=None) -> "Actor":
         """Work no person asked for in a request: audited as `system: <what>`."""
         return cls(SYSTEM, organization, workspace, SYSTEM_ACCESS, what=what)
 
@@ -115,9 +115,38 @@ class Actor:
         if not missing:
             return
         where = workspace or (self.workspace if missing[0] in WORKSPACE_PERMISSIONS else None)
-        raise ValidationError(
+        raise Denied(
             f"{self.label} needs {missing[0]}"
             + (f" in workspace '{where.name}'" if where is not None else "")
             + f"; {'its' if self.key is not None else 'your'} role is {access.role or 'none'}.",
-            code="permission",
+            required=missing[0],
+            principal=self.label,
+            role=access.role,
+            workspace=str(where.pk) if where is not None else None,
         )
+
+
+class Denied(ValidationError):
+    """The actor lacks a permission: a 403 that names it (as the gate's own denials do)."""
+
+    def __init__(self, message, *, required, principal, role, workspace):
+        super().__init__(message, code="permission")
+        self.explained = {
+            "required": required,
+            "principal": principal,
+            "role": role,
+            "workspace": workspace,
+        }
+
+
+def as_actor(actor, organization=None, workspace=None) -> Actor:
+    """The Actor a service acts for: an Actor as given, or a user's in that organization.
+
+    Callers that hold a user rather than a request (commands, tests) pass the user; their
+    access there is read from the database. The system must be named: Actor.system(what).
+    """
+    if isinstance(actor, Actor):
+        return actor
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        raise TypeError("a service needs its actor: a user, request.actor or Actor.system(what)")
+    return Actor.for_user(actor, organization, workspace)

@@ -84,7 +84,7 @@ def list_roles(request):
 @requires("organization:manage")
 def create_role(request, payload: RoleIn):
     role = services.create_role(
-        actor=request.auth.key,
+        actor=request.actor,
         organization=request.auth.organization,
         name=payload.name,
         description=payload.description,
@@ -98,7 +98,7 @@ def create_role(request, payload: RoleIn):
 def update_role(request, role_id: uuid.UUID, payload: RolePatch):
     role = _roles(request.auth.organization).get(pk=role_id)
     return services.update_role(
-        actor=request.auth.key,
+        actor=request.actor,
         role=role,
         name=payload.name,
         description=payload.description,
@@ -114,5 +114,5 @@ def update_role(request, role_id: uuid.UUID, payload: RolePatch):
 @requires("organization:manage")
 def delete_role(request, role_id: uuid.UUID):
     role = _roles(request.auth.organization).get(pk=role_id)
-    services.delete_role(actor=request.auth.key, role=role)
+    services.delete_role(actor=request.actor, role=role)
     return Status(204, None)

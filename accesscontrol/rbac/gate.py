@@ -145,6 +145,7 @@ def deny(request, missing):
 
 
 def api_error(status: int, error: str, detail: str, **extra) -> JsonResponse:
+    """The returned form of ApiError: left for resources/api.py until it raises ApiError too."""
     return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
 
 
@@ -167,28 +168,20 @@ def enforce(view_func):
     def gated(request, *args, **kwargs):
         if rule is None:
             logger.error("refused: API operation %s declares no access rule", view_name(view_func))
-            return api_error(403, "undeclared_operation", "This operation declares no permission.")
+            raise ApiError(403, "undeclared_operation", "This operation declares no permission.")
         if rule.kind == PERMISSION:
-            denied = _check_api_permission(request, rule, kwargs)
-            if denied is not None:
-                return denied
+            _check_api_permission(request, rule, kwargs)
         return view_func(request, *args, **kwargs)
 
     return gated
 
 
-class Refused(Exception):
-    """Raised during authentication when the operation's rule already refuses the principal."""
-
-    def __init__(self, response):
-        super().__init__(response.status_code)
-        self.response = response
-
-
 def check_before_input(request, principal) -> None:
     """The operation's rule, checked as soon as the key is known: before ninja reads the body.
 
-    Rules that name a workspace in the path are left to enforce(), which looks it up once.
+    The rules of the operations behind each URL pattern are put on its view by
+    accesscontrol.api.urls.gated_urls, from the API registry. Rules that name a workspace in the
+    path are left to enforce(), which looks it up once.
     """
     match = getattr(request, "resolver_match", None)
     rules = getattr(getattr(match, "func", None), "operation_rules", None) or {}
@@ -196,12 +189,10 @@ def check_before_input(request, principal) -> None:
     if rule is None or rule.kind != PERMISSION or rule.workspace_param is not None:
         return
     request.auth = principal
-    denied = _check_api_permission(request, rule, {})
-    if denied is not None:
-        raise Refused(denied)
+    _check_api_permission(request, rule, {})
 
 
-def _check_api_permission(request, rule, kwargs):
+def _check_api_permission(request, rule, kwargs) -> None:
     principal = request.auth
     access, workspace = principal.access, principal.workspace
     if rule.workspace_param is not None:
@@ -211,25 +202,25 @@ def _check_api_permission(request, rule, kwargs):
             .first()
         )
         if workspace is None:
-            return api_error(404, "not_found", "No such workspace.")
+            raise ApiError(404, "not_found", "No such workspace.")
         access = principal.access_in(workspace)
         if not access.permissions & WORKSPACE_PERMISSIONS:
             # A workspace this principal cannot act in at all looks like one that is not there.
-            return api_error(404, "not_found", "No such workspace.")
+            raise ApiError(404, "not_found", "No such workspace.")
         request.target_workspace = workspace
-    return api_denial(principal, access, workspace, rule.codes)
+    require_api_permission(principal, access, workspace, rule.codes)
 
 
-def api_denial(principal, access, workspace, codes):
-    """The 403 for the first of `codes` the principal lacks there, or None if it holds them.
+def require_api_permission(principal, access, workspace, codes) -> None:
+    """Raise the 403 for the first of `codes` the principal lacks there.
 
     For operations whose need depends on the input (archiving by PATCH needs more than renaming).
     """
     missing = access.missing(codes)
     if not missing:
-        return None
+        return
     if workspace is None and any(code in WORKSPACE_PERMISSIONS for code in missing):
-        return api_error(
+        raise ApiError(
             403,
             "workspace_required",
             f"{principal.label} acts in no workspace here: send the workspace id in the "
@@ -238,7 +229,7 @@ def api_denial(principal, access, workspace, codes):
             principal=principal.label,
             role=access.role,
         )
-    return api_error(
+    raise ApiError(
         403,
         "permission_denied",
         f"{principal.label} needs {missing[0]}"

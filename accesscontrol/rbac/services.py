@@ -4,8 +4,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accesscontrol.audit import services as audit
+from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ADMIN, ORG_ROLE_PERMISSIONS, WORKSPACE_PERMISSIONS
+from accesscontrol.rbac.permissions import (
+    ADMIN,
+    ORG_MANAGE,
+    ORG_ROLE_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
+)
 
 
 def clean_permissions(codes) -> list[str]:
@@ -50,7 +56,14 @@ def _ensure_not_system_name(name):
         raise ValidationError({"name": f"{name!r} is a built-in role name."})
 
 
+def _role_manager(actor, organization):
+    actor = as_actor(actor, organization)
+    actor.require(ORG_MANAGE)
+    return actor
+
+
 def create_role(*, actor, organization, name, description="", permissions=()) -> Role:
+    actor = _role_manager(actor, organization)
     _ensure_custom_roles_allowed(organization)
     name, description = _clean_role_fields(name, description)
     _ensure_not_system_name(name)
@@ -80,6 +93,7 @@ def update_role(*, actor, role, name=None, description=None, permissions=None) -
     """Change a custom role. The caller's `role` is left as it was; the saved role is returned."""
     if role.is_system:
         raise ValidationError("Built-in roles cannot be changed.", code="system_role")
+    actor = _role_manager(actor, role.organization)
     _ensure_custom_roles_allowed(role.organization)
     new_name, new_description = _clean_role_fields(
         role.name if name is None else name,
@@ -138,6 +152,7 @@ def role_usage(role) -> dict:
 def delete_role(*, actor, role) -> None:
     if role.is_system:
         raise ValidationError("Built-in roles cannot be deleted.", code="system_role")
+    actor = _role_manager(actor, role.organization)
     with transaction.atomic():
         role = Role.objects.select_for_update().get(pk=role.pk)
         usage = role_usage(role)
@@ -169,6 +184,7 @@ def person_behind(actor):
     A key minted by a key records this person as its creator, so the chain never loses them:
     a key its owner made is the owner too.
     """
+    actor = getattr(actor, "audit_actor", actor)  # an Actor: its key or user
     if actor is None:
         return None
     if hasattr(actor, "created_by_id"):  # a service key
@@ -179,6 +195,7 @@ def person_behind(actor):
 
 def people_behind(actor) -> set:
     """The ids of the users an actor acts for (no query for a service key)."""
+    actor = getattr(actor, "audit_actor", actor)  # an Actor: its key or user
     if actor is None:
         return set()
     for attribute in ("created_by_id", "user_id"):
@@ -199,12 +216,7 @@ def check_not_self(actor, member_user, message="You cannot change your own role.
 
 
 def check_holds_all(held, grantor_permissions, who: str) -> None:
-    """Nobody changes or removes someone who holds more than they do (remove >= change).
-
-    `grantor_permissions=None` is the system itself (seed, imports).
-    """
-    if grantor_permissions is None:
-        return
+    """Nobody changes or removes someone who holds more than they do (remove >= change)."""
     beyond = frozenset(held) - grantor_permissions
     if beyond:
         raise ValidationError(
@@ -216,7 +228,7 @@ def check_holds_all(held, grantor_permissions, who: str) -> None:
 
 def check_can_grant_org_role(org_role, grantor_permissions) -> None:
     """Making someone an org admin gives every permission: only who holds them all may."""
-    if grantor_permissions is None or org_role != "admin":
+    if org_role != "admin":
         return  # members and viewers hold nothing an organization manager could not grant
     beyond = ORG_ROLE_PERMISSIONS[org_role] - grantor_permissions
     if beyond:
@@ -231,11 +243,8 @@ def check_can_grant_org_role(org_role, grantor_permissions) -> None:
         )
 
 
-def check_can_grant(role, grantor_permissions, *, actor=None, member_user=None) -> None:
-    """Nobody hands out a permission they do not hold, and nobody changes their own role."""
-    check_not_self(actor, member_user)
-    if grantor_permissions is None:
-        return  # the system itself (seed, imports)
+def check_can_grant(role, grantor_permissions) -> None:
+    """Nobody hands out a permission they do not hold (unconditional: the system holds all)."""
     beyond = role.permission_set - grantor_permissions
     if beyond:
         message = f"The role {role.name!r} holds permissions you do not: " + ", ".join(

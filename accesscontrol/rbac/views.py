@@ -13,8 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accesscontrol import console, csv_export
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys.authentication import service_key_access
-from accesscontrol.apikeys.models import ServiceKey
-from accesscontrol.apikeys.views import key_scope
+from accesscontrol.apikeys.services import visible_service_keys
 from accesscontrol.rbac import review, services
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
@@ -120,7 +119,7 @@ def role_create(request, org_slug):
     form = RoleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            role = services.create_role(actor=request.user, organization=org, **form.cleaned_data)
+            role = services.create_role(actor=request.actor, organization=org, **form.cleaned_data)
         except ValidationError as exc:
             console.add_errors(form, exc)
         else:
@@ -145,7 +144,7 @@ def role_edit(request, org_slug, role_id):
     )
     if request.method == "POST" and form.is_valid():
         try:
-            role = services.update_role(actor=request.user, role=role, **form.cleaned_data)
+            role = services.update_role(actor=request.actor, role=role, **form.cleaned_data)
         except ValidationError as exc:
             console.add_errors(form, exc)
         else:
@@ -185,7 +184,7 @@ def role_delete(request, org_slug, role_id):
             confirm_label="Delete role",
         )
     try:
-        services.delete_role(actor=request.user, role=role)
+        services.delete_role(actor=request.actor, role=role)
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _roles_url(org), messages.ERROR)
     return console.done(request, f"Role {role.name} deleted.", _roles_url(org))
@@ -283,9 +282,9 @@ def member_access(request, org_slug, member_id):
 @require_GET
 def key_access(request, org_slug, workspace_slug, key_id):
     key = get_object_or_404(
-        ServiceKey.objects.filter(organization=request.organization)
-        .filter(key_scope(request))
-        .select_related("role", "organization", "workspace"),
+        visible_service_keys(request.actor, request.workspace).select_related(
+            "organization", "workspace"
+        ),
         pk=key_id,
     )
     access = service_key_access(key, request.workspace) if key.role else None

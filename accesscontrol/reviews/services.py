@@ -14,15 +14,24 @@ from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership, OrgRole
 from accesscontrol.organizations.services import remove_org_member
-from accesscontrol.rbac.resolver import resolve_access
+from accesscontrol.rbac.actor import as_actor
+from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.rbac.review import STALE_AFTER, latest_of
+from accesscontrol.rbac.services import person_behind
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import remove_workspace_member
 
 
+def _reviewer(actor, organization):
+    """The actor, if it may run this organization's access reviews."""
+    actor = as_actor(actor, organization)
+    actor.require(ORG_MANAGE)
+    return actor
+
+
 def _label(actor):
-    return getattr(actor, "audit_label", None) or actor.email
+    return actor.label
 
 
 def _stale(last, since, now):
@@ -93,6 +102,7 @@ def _snapshot(campaign, now):
 
 
 def start_campaign(*, actor, organization, name, deadline, workspace=None) -> Campaign:
+    actor = _reviewer(actor, organization)
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the review a name."})
@@ -109,7 +119,7 @@ def start_campaign(*, actor, organization, name, deadline, workspace=None) -> Ca
             workspace=workspace,
             name=name,
             deadline=deadline,
-            created_by=getattr(actor, "user", actor) if getattr(actor, "pk", None) else None,
+            created_by=person_behind(actor),
             created_by_label=_label(actor),
         )
         items = Item.objects.bulk_create(_snapshot(campaign, now))
@@ -140,6 +150,7 @@ def _open(campaign):
 
 def decide(*, actor, campaign, item_ids, decision) -> int:
     """Record keep/revoke for some items (one or many); each decision is its own event."""
+    actor = _reviewer(actor, campaign.organization)
     if decision not in (Item.KEEP, Item.REVOKE):
         raise ValidationError({"decision": "Choose keep or revoke."})
     with transaction.atomic():
@@ -171,17 +182,13 @@ def _apply(actor, item):
         membership = WorkspaceMembership.objects.filter(pk=item.subject_id).first()
         if membership is None:
             return "already removed"
-        held = resolve_access(actor, membership.workspace.organization_id, membership.workspace)
-        remove_workspace_member(
-            actor=actor, membership=membership, grantor_permissions=held.grantable
-        )
+        remove_workspace_member(actor=actor, membership=membership)
         return "removed from the workspace"
     if item.kind == Item.ORG_MEMBER:
         membership = OrganizationMembership.objects.filter(pk=item.subject_id).first()
         if membership is None:
             return "already removed"
-        held = resolve_access(actor, membership.organization_id)
-        remove_org_member(actor=actor, membership=membership, grantor_permissions=held.grantable)
+        remove_org_member(actor=actor, membership=membership)
         return "removed from the organization"
     key = ServiceKey.objects.filter(pk=item.subject_id).first()
     if key is None or key.revoked_at is not None:
@@ -191,6 +198,7 @@ def _apply(actor, item):
 
 
 def complete_campaign(*, actor, campaign) -> dict:
+    actor = _reviewer(actor, campaign.organization)
     with transaction.atomic():
         campaign = _open(campaign)
         items = list(campaign.items.all())

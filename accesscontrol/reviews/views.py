@@ -65,7 +65,7 @@ def campaigns(request, org_slug):
         )
         try:
             campaign = services.start_campaign(
-                actor=request.user,
+                actor=request.actor,
                 organization=org,
                 name=form.cleaned_data["name"],
                 workspace=form.cleaned_data["workspace"],
@@ -121,7 +121,7 @@ def campaign_decide(request, org_slug, campaign_id):
     ids = [i for i in map(str, ids) if console.is_uuid(i)]
     try:
         count = services.decide(
-            actor=request.user, campaign=campaign, item_ids=ids, decision=decision
+            actor=request.actor, campaign=campaign, item_ids=ids, decision=decision
         )
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), url, messages.ERROR)
@@ -155,7 +155,7 @@ def campaign_complete(request, org_slug, campaign_id):
             confirm_label="Complete and apply",
         )
     try:
-        result = services.complete_campaign(actor=request.user, campaign=campaign)
+        result = services.complete_campaign(actor=request.actor, campaign=campaign)
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), url, messages.ERROR)
     return console.done(

@@ -9,7 +9,7 @@ from ninja import Field, Schema, Status
 from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
-from accesscontrol.rbac.gate import api_denial, requires
+from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.workspaces import services
@@ -52,7 +52,7 @@ def list_workspaces(request):
 @requires("organization:manage")
 def create_workspace(request, payload: WorkspaceIn):
     workspace = services.create_workspace(
-        actor=request.auth.key,
+        actor=request.actor,
         organization=request.auth.organization,
         name=payload.name,
         slug=payload.slug,
@@ -73,14 +73,8 @@ def get_workspace(request, workspace_id: uuid.UUID):
 )
 @requires("workspaces:manage", workspace_param="workspace_id")
 def update_workspace(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
-    if payload.archived is not None:
-        # Archiving and restoring are the organization's decision, as in the console.
-        p, workspace = request.auth, request.target_workspace
-        denied = api_denial(p, p.access_in(workspace), workspace, (ORG_MANAGE,))
-        if denied is not None:
-            return denied
     return services.update_workspace(
-        actor=request.auth.key,
+        actor=request.actor,
         workspace=request.target_workspace,
         name=payload.name,
         archived=payload.archived,
@@ -95,7 +89,7 @@ def update_workspace(request, workspace_id: uuid.UUID, payload: WorkspacePatch):
 @requires("organization:manage", workspace_param="workspace_id")
 def archive_workspace(request, workspace_id: uuid.UUID):
     return services.update_workspace(
-        actor=request.auth.key, workspace=request.target_workspace, archived=True
+        actor=request.actor, workspace=request.target_workspace, archived=True
     )
 
 
@@ -171,11 +165,10 @@ def add_member(request, payload: MemberIn):
         message = services.NOT_AN_ORG_MEMBER.format(organization=p.organization)
         raise ValidationError({"email": message})
     membership = services.add_workspace_member(
-        actor=p.key,
+        actor=request.actor,
         workspace=p.workspace,
         user=user,
         role=_role(p.organization, payload.role_id),
-        grantor_permissions=p.access.grantable,
     )
     return Status(201, _members(p.workspace).get(pk=membership.pk))
 
@@ -188,10 +181,9 @@ def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
     p = request.auth
     membership = _members(p.workspace).get(pk=member_id)
     services.change_workspace_role(
-        actor=p.key,
+        actor=request.actor,
         membership=membership,
         role=_role(p.organization, payload.role_id),
-        grantor_permissions=p.access.grantable,
     )
     return _members(p.workspace).get(pk=member_id)
 
@@ -205,8 +197,7 @@ def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
 def remove_member(request, member_id: uuid.UUID):
     p = request.auth
     services.remove_workspace_member(
-        actor=p.key,
+        actor=request.actor,
         membership=_members(p.workspace).get(pk=member_id),
-        grantor_permissions=p.access.grantable,
     )
     return Status(204, None)

@@ -6,12 +6,15 @@ from django.db import IntegrityError, transaction
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
+from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
+from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.rbac.services import (
     check_can_grant,
     check_holds_all,
     check_not_self,
     check_role_assignable,
+    people_behind,
 )
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
@@ -23,6 +26,8 @@ NOT_AN_ORG_MEMBER = (
 
 
 def create_workspace(*, actor, organization, name, slug=None) -> Workspace:
+    actor = as_actor(actor, organization)
+    actor.require(ORG_MANAGE)
     name = clean_name(name)
     slug = clean_slug(slug) if slug else unique_slug(Workspace, name, organization=organization)
     try:
@@ -41,7 +46,12 @@ def create_workspace(*, actor, organization, name, slug=None) -> Workspace:
 
 
 def update_workspace(*, actor, workspace, name=None, archived=None) -> Workspace:
-    """Rename, archive (read-only for everyone) or restore a workspace."""
+    """Rename, archive (read-only for everyone) or restore a workspace.
+
+    Renaming needs workspaces:manage; archiving and restoring are the organization's decision.
+    """
+    actor = as_actor(actor, workspace.organization, workspace)
+    actor.require("workspaces:manage", workspace=workspace)
     with transaction.atomic():
         locked = (
             Workspace.objects.select_for_update()
@@ -60,23 +70,29 @@ def update_workspace(*, actor, workspace, name=None, archived=None) -> Workspace
         after = {"name": locked.name, "archived": locked.archived}
         if after == before:
             return locked
-        locked.save(update_fields=["name", "archived"])
         if before["archived"] != after["archived"]:
+            actor.require(ORG_MANAGE, workspace=workspace)
             action = "workspace.archived" if locked.archived else "workspace.restored"
         else:
             action = "workspace.renamed"
+        locked.save(update_fields=["name", "archived"])
         audit.record(actor, action, locked, workspace=locked, before=before, after=after)
     return locked
 
 
-def add_workspace_member(
-    *, actor, workspace, user, role, grantor_permissions=None
-) -> WorkspaceMembership:
-    """`grantor_permissions`: what the actor holds here (None only for the system itself)."""
+def _member_manager(actor, workspace):
+    """The actor, if it may manage this workspace's members; what it may hand out there."""
+    actor = as_actor(actor, workspace.organization, workspace)
+    actor.require("workspaces:manage-members", workspace=workspace)
+    return actor, actor.access_in(workspace).grantable
+
+
+def add_workspace_member(*, actor, workspace, user, role) -> WorkspaceMembership:
     organization = workspace.organization
+    actor, held = _member_manager(actor, workspace)
     check_role_assignable(role, organization)
     check_not_self(actor, user, "You cannot add yourself to a workspace.")
-    check_can_grant(role, grantor_permissions)
+    check_can_grant(role, held)
     org_membership = OrganizationMembership.objects.filter(
         organization=organization, user=user
     ).first()
@@ -114,27 +130,18 @@ def _lock_workspace_membership(membership) -> WorkspaceMembership:
     return locked
 
 
-def change_workspace_role(
-    *, actor, membership, role, grantor_permissions=None
-) -> WorkspaceMembership:
+def change_workspace_role(*, actor, membership, role) -> WorkspaceMembership:
     workspace = membership.workspace
+    actor, held = _member_manager(actor, workspace)
     check_role_assignable(role, workspace.organization)
-    check_can_grant(
-        role,
-        grantor_permissions,
-        actor=actor,
-        member_user=membership.org_membership.user,
-    )
+    check_not_self(actor, membership.org_membership.user)
+    check_can_grant(role, held)
     with transaction.atomic():
         membership = _lock_workspace_membership(membership)
         before = membership.role
         if before.pk == role.pk:
             return membership
-        check_holds_all(
-            before.permission_set,
-            grantor_permissions,
-            f"{membership.user.email} is {before.name}",
-        )
+        check_holds_all(before.permission_set, held, f"{membership.user.email} is {before.name}")
         membership.role = role
         membership.save(update_fields=["role"])
         audit.record(
@@ -149,24 +156,21 @@ def change_workspace_role(
     return membership
 
 
-def change_workspace_roles(*, actor, memberships, role, grantor_permissions=None) -> int:
+def change_workspace_roles(*, actor, memberships, role) -> int:
     """Several members to one role: all of them or, if any one is refused, none."""
     changed = 0
     with transaction.atomic():
         for membership in memberships:
             before = membership.role_id
-            change_workspace_role(
-                actor=actor,
-                membership=membership,
-                role=role,
-                grantor_permissions=grantor_permissions,
-            )
+            change_workspace_role(actor=actor, membership=membership, role=role)
             changed += before != role.pk
     return changed
 
 
 def delete_workspace(*, actor, workspace, confirmation: str) -> None:
     """Delete a workspace and everything in it, once its name is typed back."""
+    actor = as_actor(actor, workspace.organization, workspace)
+    actor.require("workspaces:manage", ORG_MANAGE, workspace=workspace)
     if confirmation.strip() != workspace.name:
         raise ValidationError(
             {"confirmation": f"Type the workspace's name, {workspace.name}, to confirm."}
@@ -183,17 +187,19 @@ def delete_workspace(*, actor, workspace, confirmation: str) -> None:
         workspace.delete()
 
 
-def remove_workspace_member(*, actor, membership, grantor_permissions=None) -> None:
-    """Whoever may not change someone's role may not remove them either."""
+def remove_workspace_member(*, actor, membership) -> None:
+    """Whoever may not change someone's role may not remove them either; anyone may leave."""
     workspace = membership.workspace
+    actor = as_actor(actor, workspace.organization, workspace)
     with transaction.atomic():
         membership = _lock_workspace_membership(membership)
-        # Leaving is allowed (it only narrows); joining again is never self-service.
-        check_holds_all(
-            membership.role.permission_set,
-            grantor_permissions,
-            f"{membership.user.email} is {membership.role.name}",
-        )
+        if membership.org_membership.user_id not in people_behind(actor):
+            actor, held = _member_manager(actor, workspace)
+            check_holds_all(
+                membership.role.permission_set,
+                held,
+                f"{membership.user.email} is {membership.role.name}",
+            )
         audit.record(
             actor,
             "workspace_member.removed",

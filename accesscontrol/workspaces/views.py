@@ -129,11 +129,10 @@ def workspace_member_add(request, org_slug, workspace_slug):
         user = form.cleaned_data["org_membership"].user
         try:
             services.add_workspace_member(
-                actor=request.user,
+                actor=request.actor,
                 workspace=request.workspace,
                 user=user,
                 role=form.cleaned_data["role"],
-                grantor_permissions=request.access.grantable,
             )
         except ValidationError as exc:
             console.add_errors(form, exc)
@@ -163,10 +162,9 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
         if role is None:
             raise ValidationError("Choose one of the roles offered.")
         membership = services.change_workspace_role(
-            actor=request.user,
+            actor=request.actor,
             membership=membership,
             role=role,
-            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -214,10 +212,9 @@ def workspace_members_bulk_role(request, org_slug, workspace_slug):
         if role is None:
             raise ValidationError("Choose one of the roles offered.")
         changed = services.change_workspace_roles(
-            actor=request.user,
+            actor=request.actor,
             memberships=memberships,
             role=role,
-            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         message = f"Nothing was changed: {console.errors_of(exc)}"
@@ -247,9 +244,8 @@ def workspace_member_remove(request, org_slug, workspace_slug, member_id):
         )
     try:
         services.remove_workspace_member(
-            actor=request.user,
+            actor=request.actor,
             membership=membership,
-            grantor_permissions=request.access.grantable,
         )
     except ValidationError as exc:
         return console.done(request, console.errors_of(exc), _members_url(request), messages.ERROR)
@@ -270,7 +266,7 @@ def workspace_settings(request, org_slug, workspace_slug):
     if request.method == "POST" and form.is_valid():
         try:
             services.update_workspace(
-                actor=request.user, workspace=workspace, name=form.cleaned_data["name"]
+                actor=request.actor, workspace=workspace, name=form.cleaned_data["name"]
             )
         except ValidationError as exc:
             console.add_errors(form, exc)
@@ -313,7 +309,7 @@ def workspace_archive(request, org_slug, workspace_slug):
             cancel_url=settings_url,
             confirm_label="Restore workspace",
         )
-    services.update_workspace(actor=request.user, workspace=workspace, archived=archive)
+    services.update_workspace(actor=request.actor, workspace=workspace, archived=archive)
     return console.done(
         request, f"{workspace.name} was {'archived' if archive else 'restored'}.", settings_url
     )
@@ -332,7 +328,7 @@ def workspace_delete(request, org_slug, workspace_slug):
     if request.method == "POST" and form.is_valid():
         try:
             services.delete_workspace(
-                actor=request.user,
+                actor=request.actor,
                 workspace=workspace,
                 confirmation=form.cleaned_data["confirmation"],
             )

@@ -19,7 +19,6 @@ from accesscontrol.rbac.permissions import (
     EDITOR,
     READ_PERMISSIONS,
     VIEWER,
-    WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
@@ -80,9 +79,7 @@ def ensure_workspace(org, slug, name, actor):
 def ensure_ws_member(ws, user, role, actor):
     exists = WorkspaceMembership.objects.filter(workspace=ws, org_membership__user=user).exists()
     if not exists:
-        workspaces.add_workspace_member(
-            actor=actor, workspace=ws, user=user, role=role, grantor_permissions=None
-        )
+        workspaces.add_workspace_member(actor=actor, workspace=ws, user=user, role=role)
 
 
 def demo_key(kind, label):
@@ -108,7 +105,6 @@ def ensure_service_key(workspace, role, actor):
     if not ServiceKey.objects.filter(digest=keys.digest(raw)).exists():
         key_services.create_service_key(
             actor=actor,
-            grantor_permissions=WORKSPACE_PERMISSIONS,
             organization=workspace.organization,
             workspace=workspace,
             name=f"demo {role.name.lower()} key",
