@@ -227,28 +227,41 @@ def build_fuzz_data(world):
     """
     org, ws = world.org, world.workspace
     globex_ws = world.other_workspace_of_other_org
-    project = resources.create_project(workspace=ws, name="fuzz project")
+    project = resources.create_project(actor=SYSTEM, workspace=ws, name="fuzz project")
     run_ids = [uuid.uuid4() for _ in range(3)]
     resources.ingest_runs(
+        actor=SYSTEM,
         workspace=ws,
         posts=[
             {"id": run_id, "name": f"run {i}", "run_type": "chain", "session_name": project.name}
             for i, run_id in enumerate(run_ids)
         ],
     )
-    dataset = resources.create_dataset(workspace=ws, name="fuzz dataset")
+    dataset = resources.create_dataset(actor=SYSTEM, workspace=ws, name="fuzz dataset")
     examples = resources.create_examples(
+        actor=SYSTEM,
         workspace=ws,
         examples=[{"dataset_id": dataset.id, "inputs": {"q": str(i)}} for i in range(3)],
     )
-    prompt = resources.create_prompt(workspace=ws, name="fuzz-prompt", template="Hi {name}")
-    queue = resources.create_annotation_queue(workspace=ws, name="fuzz queue")
-    resources.queue_runs(queue=queue, run_ids=run_ids[:2])
-    feedback = resources.record_feedback(
-        workspace=ws, run_id=run_ids[0], trace_id=run_ids[0], project_id=project.id, key="score"
+    prompt = resources.create_prompt(
+        actor=SYSTEM, workspace=ws, name="fuzz-prompt", template="Hi {name}"
     )
-    globex_project = resources.create_project(workspace=globex_ws, name="globex project")
-    globex_dataset = resources.create_dataset(workspace=globex_ws, name="globex dataset")
+    queue = resources.create_annotation_queue(actor=SYSTEM, workspace=ws, name="fuzz queue")
+    resources.queue_runs(actor=SYSTEM, queue=queue, run_ids=run_ids[:2])
+    feedback = resources.record_feedback(
+        actor=SYSTEM,
+        workspace=ws,
+        run_id=run_ids[0],
+        trace_id=run_ids[0],
+        project_id=project.id,
+        key="score",
+    )
+    globex_project = resources.create_project(
+        actor=SYSTEM, workspace=globex_ws, name="globex project"
+    )
+    globex_dataset = resources.create_dataset(
+        actor=SYSTEM, workspace=globex_ws, name="globex dataset"
+    )
     spare_key = ServiceKey.objects.get(digest=keys.digest(service_key_for(ws, "Viewer")))
     editor_pat = PersonalAccessToken.objects.get(digest=keys.digest(pat_for(world.editor, org)))
     unused_role = Role.objects.create(
@@ -825,7 +838,9 @@ def test_error_statuses_are_documented(client, world, method, path, template, wh
 def _run_patch_target(world):
     run_id = uuid.uuid4()
     resources.ingest_runs(
-        workspace=world.workspace, posts=[{"id": run_id, "name": "r", "run_type": "chain"}]
+        actor=SYSTEM,
+        workspace=world.workspace,
+        posts=[{"id": run_id, "name": "r", "run_type": "chain"}],
     )
     return f"/runs/{run_id}"
 
@@ -847,9 +862,9 @@ def test_non_object_json_bodies_are_refused(client, world, method, target, body)
     if target == "run":
         target = _run_patch_target(world)
     elif target == "session":
-        target = f"/sessions/{resources.create_project(workspace=ws, name='p').id}"
+        target = f"/sessions/{resources.create_project(actor=SYSTEM, workspace=ws, name='p').id}"
     elif target == "dataset":
-        target = f"/datasets/{resources.create_dataset(workspace=ws, name='d').id}"
+        target = f"/datasets/{resources.create_dataset(actor=SYSTEM, workspace=ws, name='d').id}"
     response = client.generic(
         method,
         f"/api/v1{target}",

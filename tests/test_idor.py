@@ -76,6 +76,7 @@ from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import Workspace
 from tests.conftest import pat_for, service_key_for
 from tests.factories import (
+    SYSTEM,
     OrganizationMembershipFactory,
     RoleFactory,
     UserFactory,
@@ -361,12 +362,15 @@ class Family:
 
     @cached_property
     def project(self):
-        return resources.create_project(workspace=self.workspace, name=self._name("project"))
+        return resources.create_project(
+            actor=SYSTEM, workspace=self.workspace, name=self._name("project")
+        )
 
     @cached_property
     def run(self):
         run_id = uuid.uuid4()
         resources.ingest_runs(
+            actor=SYSTEM,
             workspace=self.workspace,
             posts=[
                 {
@@ -378,15 +382,18 @@ class Family:
                 }
             ],
         )
-        return resources.Run.objects.get(pk=run_id)
+        return resources.models.Run.objects.get(pk=run_id)
 
     @cached_property
     def dataset(self):
-        return resources.create_dataset(workspace=self.workspace, name=self._name("dataset"))
+        return resources.create_dataset(
+            actor=SYSTEM, workspace=self.workspace, name=self._name("dataset")
+        )
 
     @cached_property
     def example(self):
         (example,) = resources.create_examples(
+            actor=SYSTEM,
             workspace=self.workspace,
             examples=[{"dataset_id": self.dataset.pk, "inputs": {"question": self.tag}}],
         )
@@ -394,20 +401,25 @@ class Family:
 
     @cached_property
     def feedback(self):
-        return resources.add_feedback(run=self.run, key=self._name("feedback"), score=1.0)
+        return resources.add_feedback(
+            actor=SYSTEM, run=self.run, key=self._name("feedback"), score=1.0
+        )
 
     @cached_property
     def queue(self):
         queue = resources.create_annotation_queue(
-            workspace=self.workspace, name=self._name("queue")
+            actor=SYSTEM, workspace=self.workspace, name=self._name("queue")
         )
-        resources.queue_runs(queue=queue, run_ids=[self.run.pk])
+        resources.queue_runs(actor=SYSTEM, queue=queue, run_ids=[self.run.pk])
         return queue
 
     @cached_property
     def prompt(self):
         return resources.create_prompt(
-            workspace=self.workspace, name=self._name("prompt"), template=f"{self.tag} {{x}}"
+            actor=SYSTEM,
+            workspace=self.workspace,
+            name=self._name("prompt"),
+            template=f"{self.tag} {{x}}",
         )
 
     @cached_property

@@ -20,6 +20,7 @@ from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.resources import services
 from accesscontrol.resources.models import Dataset, Example, Project, Run
 from tests.conftest import api_call, pat_for, service_key_for
+from tests.factories import SYSTEM
 
 PAST_9999 = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
 BEFORE_1 = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
@@ -281,6 +282,7 @@ def test_runs_and_examples_stored_outside_the_years_are_clamped_into_them(world,
     project = Project.objects.create(workspace=world.workspace, name="p")
     run_id = uuid.uuid4()
     services.ingest_runs(
+        actor=SYSTEM,
         workspace=world.workspace,
         posts=[{"id": run_id, "session_id": project.pk, "name": "r", "run_type": "chain"}],
     )

@@ -21,6 +21,7 @@ from accesscontrol.resources import services
 from accesscontrol.resources.models import Dataset, Example, Project, Run
 from accesscontrol.storable import MAX_JSON_DEPTH
 from tests.conftest import pat_for, service_key_for
+from tests.factories import SYSTEM
 
 DEPTH_DETAIL = f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} deep."
 
@@ -143,6 +144,7 @@ def stored_deep(world):
     project = Project.objects.create(workspace=world.workspace, name="p")
     run_id = uuid.uuid4()
     services.ingest_runs(
+        actor=SYSTEM,
         workspace=world.workspace,
         posts=[{"id": run_id, "session_id": project.pk, "name": "r", "run_type": "chain"}],
     )

@@ -27,38 +27,19 @@ from django.utils import timezone
 
 from accesscontrol.apikeys.services import create_personal_access_token
 from accesscontrol.organizations.models import OrganizationMembership
-from accesscontrol.resources.models import (
-    AnnotationQueue,
-    Dataset,
-    Example,
-    Feedback,
-    Project,
-    Prompt,
-    PromptCommit,
-    QueuedRun,
-    Run,
-)
+from accesscontrol.resources import models
 from tests import conftest
 from tests.conftest import api_call, service_key_for
+from tests.test_api import EDITOR, READ, WS
 
 V1 = "/api/v1"
 RESOURCES_MODULE = "accesscontrol.resources.api"
+T_PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
 # ---------------------------------------------------------------------------------------------
-# The permission model, from first principles (ARCHITECTURE §5), not imported from the code.
+# The permission model, from first principles (ARCHITECTURE §5): tests/test_api.py writes it
+# out by hand, not imported from the code.
 
-CATALOG = {
-    "projects": ["read", "create", "update", "delete"],
-    "runs": ["read", "create", "delete", "share"],
-    "datasets": ["read", "create", "update", "delete", "share"],
-    "prompts": ["read", "create", "update", "delete", "share"],
-    "annotation-queues": ["read", "create", "update", "delete"],
-    "feedback": ["read", "create", "update", "delete"],
-    "workspaces": ["read", "manage", "manage-members"],
-}
-WS = frozenset(f"{resource}:{action}" for resource, acts in CATALOG.items() for action in acts)
-READ = frozenset(code for code in WS if code.endswith(":read"))
-EDITOR = frozenset(code for code in WS if not code.startswith("workspaces:manage"))
 # The custom role "Annotator" of tests/conftest.py: all :read, plus feedback and queue
 # create/update (checked against GET /auth/whoami below).
 ANNOTATOR = READ | {
@@ -148,16 +129,16 @@ def body_of(resp):
 class Seed:
     workspace: Any
     tag: str
-    project: Project
-    root: Run  # queued in `queue`, has `feedback`
-    child: Run
-    spare: Run  # in no queue
-    dataset: Dataset
-    example: Example
-    feedback: Feedback
-    queue: AnnotationQueue
-    prompt: Prompt
-    commit: PromptCommit
+    project: models.Project
+    root: models.Run  # queued in `queue`, has `feedback`
+    child: models.Run
+    spare: models.Run  # in no queue
+    dataset: models.Dataset
+    example: models.Example
+    feedback: models.Feedback
+    queue: models.AnnotationQueue
+    prompt: models.Prompt
+    commit: models.PromptCommit
     new: dict = field(default_factory=dict)  # ids a request may choose for what it creates
 
     def ids(self) -> dict:
@@ -185,13 +166,13 @@ class Seed:
 
 def seed(workspace, tag) -> Seed:
     now = timezone.now()
-    project = Project.objects.create(
+    project = models.Project.objects.create(
         workspace=workspace, name=f"{tag} project", description=f"{tag} description"
     )
 
     def run(name, parent=None):
         run_id = uuid.uuid4()
-        return Run.objects.create(
+        return models.Run.objects.create(
             id=run_id,
             workspace=workspace,
             project=project,
@@ -210,11 +191,11 @@ def seed(workspace, tag) -> Seed:
     root = run("root")
     child = run("child", parent=root)
     spare = run("spare")
-    dataset = Dataset.objects.create(workspace=workspace, name=f"{tag} dataset")
-    example = Example.objects.create(
+    dataset = models.Dataset.objects.create(workspace=workspace, name=f"{tag} dataset")
+    example = models.Example.objects.create(
         workspace=workspace, dataset=dataset, inputs={"q": tag}, outputs={"a": tag}, split=["train"]
     )
-    feedback = Feedback.objects.create(
+    feedback = models.Feedback.objects.create(
         workspace=workspace,
         run_id=root.pk,
         trace_id=root.trace_id,
@@ -222,10 +203,12 @@ def seed(workspace, tag) -> Seed:
         key=f"{tag} correctness",
         score=1.0,
     )
-    queue = AnnotationQueue.objects.create(workspace=workspace, name=f"{tag} queue")
-    QueuedRun.objects.create(queue=queue, run=root)
-    prompt = Prompt.objects.create(workspace=workspace, name=f"{tag} prompt")
-    commit = PromptCommit.objects.create(prompt=prompt, template=f"Hello from {tag}, {{name}}")
+    queue = models.AnnotationQueue.objects.create(workspace=workspace, name=f"{tag} queue")
+    models.QueuedRun.objects.create(queue=queue, run=root)
+    prompt = models.Prompt.objects.create(workspace=workspace, name=f"{tag} prompt")
+    commit = models.PromptCommit.objects.create(
+        prompt=prompt, template=f"Hello from {tag}, {{name}}"
+    )
     new = {name: uuid.uuid4() for name in ("run", "batch_run", "example", "session", "dataset")}
     return Seed(
         workspace,
@@ -245,15 +228,15 @@ def seed(workspace, tag) -> Seed:
 
 
 SCOPE = {
-    Project: "workspace_id",
-    Run: "workspace_id",
-    Dataset: "workspace_id",
-    Example: "workspace_id",
-    Feedback: "workspace_id",
-    Prompt: "workspace_id",
-    AnnotationQueue: "workspace_id",
-    PromptCommit: "prompt__workspace_id",
-    QueuedRun: "queue__workspace_id",
+    models.Project: "workspace_id",
+    models.Run: "workspace_id",
+    models.Dataset: "workspace_id",
+    models.Example: "workspace_id",
+    models.Feedback: "workspace_id",
+    models.Prompt: "workspace_id",
+    models.AnnotationQueue: "workspace_id",
+    models.PromptCommit: "prompt__workspace_id",
+    models.QueuedRun: "queue__workspace_id",
 }
 
 
@@ -337,7 +320,7 @@ def check_sessions_listed(ctx, body):
 
 
 def check_session_created(ctx, body):
-    project = Project.objects.get(pk=body["id"])
+    project = models.Project.objects.get(pk=body["id"])
     _in_production(ctx, project)
     assert project.pk == ctx.mine.new["session"]
     assert project.name == "matrix session"
@@ -357,12 +340,12 @@ def check_session_updated(ctx, body):
 
 
 def check_session_deleted(ctx, body):
-    assert not Project.objects.filter(pk=ctx.mine.project.pk).exists()
-    assert not Run.objects.filter(project_id=ctx.mine.project.pk).exists()
+    assert not models.Project.objects.filter(pk=ctx.mine.project.pk).exists()
+    assert not models.Run.objects.filter(project_id=ctx.mine.project.pk).exists()
 
 
 def check_run_created(ctx, body):
-    run = Run.objects.get(pk=ctx.mine.new["run"])
+    run = models.Run.objects.get(pk=ctx.mine.new["run"])
     _in_production(ctx, run)
     assert run.project_id == ctx.mine.project.pk
     assert run.inputs == {"question": "matrix"}
@@ -377,7 +360,7 @@ def check_run_patched(ctx, body):
 
 
 def check_batch_ingested(ctx, body):
-    run = Run.objects.get(pk=ctx.mine.new["batch_run"])
+    run = models.Run.objects.get(pk=ctx.mine.new["batch_run"])
     _in_production(ctx, run)
     assert run.project_id == ctx.mine.project.pk
     assert run.outputs == {"answer": "merged"}  # its own patch, in the same batch
@@ -403,7 +386,7 @@ def check_datasets_listed(ctx, body):
 
 
 def check_dataset_created(ctx, body):
-    dataset = Dataset.objects.get(pk=body["id"])
+    dataset = models.Dataset.objects.get(pk=body["id"])
     _in_production(ctx, dataset)
     assert dataset.pk == ctx.mine.new["dataset"]
     assert (dataset.name, dataset.data_type) == ("matrix dataset", "llm")
@@ -420,8 +403,8 @@ def check_dataset_updated(ctx, body):
 
 
 def check_dataset_deleted(ctx, body):
-    assert not Dataset.objects.filter(pk=ctx.mine.dataset.pk).exists()
-    assert not Example.objects.filter(pk=ctx.mine.example.pk).exists()
+    assert not models.Dataset.objects.filter(pk=ctx.mine.dataset.pk).exists()
+    assert not models.Example.objects.filter(pk=ctx.mine.example.pk).exists()
 
 
 def check_examples_listed(ctx, body):
@@ -430,7 +413,7 @@ def check_examples_listed(ctx, body):
 
 
 def check_example_created(ctx, body):
-    example = Example.objects.get(pk=body["id"])
+    example = models.Example.objects.get(pk=body["id"])
     _in_production(ctx, example)
     assert example.pk == ctx.mine.new["example"]
     assert example.dataset_id == ctx.mine.dataset.pk
@@ -439,7 +422,7 @@ def check_example_created(ctx, body):
 
 def check_examples_bulk_created(ctx, body):
     assert isinstance(body, list) and len(body) == 2
-    examples = Example.objects.filter(pk__in=[e["id"] for e in body])
+    examples = models.Example.objects.filter(pk__in=[e["id"] for e in body])
     assert len(examples) == 2
     for example in examples:
         _in_production(ctx, example)
@@ -458,11 +441,11 @@ def check_example_updated(ctx, body):
 
 
 def check_example_deleted(ctx, body):
-    assert not Example.objects.filter(pk=ctx.mine.example.pk).exists()
+    assert not models.Example.objects.filter(pk=ctx.mine.example.pk).exists()
 
 
 def check_feedback_created(ctx, body):
-    feedback = Feedback.objects.get(pk=body["id"])
+    feedback = models.Feedback.objects.get(pk=body["id"])
     _in_production(ctx, feedback)
     assert feedback.run_id == ctx.mine.root.pk
     assert feedback.project_id == ctx.mine.project.pk
@@ -486,7 +469,7 @@ def check_feedback_updated(ctx, body):
 
 
 def check_feedback_deleted(ctx, body):
-    assert not Feedback.objects.filter(pk=ctx.mine.feedback.pk).exists()
+    assert not models.Feedback.objects.filter(pk=ctx.mine.feedback.pk).exists()
 
 
 def check_queues_listed(ctx, body):
@@ -494,7 +477,7 @@ def check_queues_listed(ctx, body):
 
 
 def check_queue_created(ctx, body):
-    queue = AnnotationQueue.objects.get(pk=body["id"])
+    queue = models.AnnotationQueue.objects.get(pk=body["id"])
     _in_production(ctx, queue)
     assert queue.name == "matrix queue"
     assert queue.rubric_items == [{"key": "correct"}]
@@ -511,12 +494,14 @@ def check_queue_updated(ctx, body):
 
 
 def check_queue_deleted(ctx, body):
-    assert not AnnotationQueue.objects.filter(pk=ctx.mine.queue.pk).exists()
-    assert Run.objects.filter(pk=ctx.mine.root.pk).exists()
+    assert not models.AnnotationQueue.objects.filter(pk=ctx.mine.queue.pk).exists()
+    assert models.Run.objects.filter(pk=ctx.mine.root.pk).exists()
 
 
 def check_runs_queued(ctx, body):
-    queued = set(QueuedRun.objects.filter(queue=ctx.mine.queue).values_list("run_id", flat=True))
+    queued = set(
+        models.QueuedRun.objects.filter(queue=ctx.mine.queue).values_list("run_id", flat=True)
+    )
     assert queued == {ctx.mine.root.pk, ctx.mine.spare.pk}
     assert body["count"] == 1
 
@@ -531,8 +516,8 @@ def check_queue_run_at(ctx, body):
 
 
 def check_queue_run_removed(ctx, body):
-    assert not QueuedRun.objects.filter(queue=ctx.mine.queue).exists()
-    assert Run.objects.filter(pk=ctx.mine.root.pk).exists()
+    assert not models.QueuedRun.objects.filter(queue=ctx.mine.queue).exists()
+    assert models.Run.objects.filter(pk=ctx.mine.root.pk).exists()
 
 
 def check_prompts_listed(ctx, body):
@@ -542,7 +527,7 @@ def check_prompts_listed(ctx, body):
 
 
 def check_prompt_created(ctx, body):
-    prompt = Prompt.objects.get(pk=body["id"])
+    prompt = models.Prompt.objects.get(pk=body["id"])
     _in_production(ctx, prompt)
     assert prompt.name == "matrix prompt"
     (commit,) = prompt.commits.all()
@@ -562,8 +547,8 @@ def check_prompt_updated(ctx, body):
 
 
 def check_prompt_deleted(ctx, body):
-    assert not Prompt.objects.filter(pk=ctx.mine.prompt.pk).exists()
-    assert not PromptCommit.objects.filter(pk=ctx.mine.commit.pk).exists()
+    assert not models.Prompt.objects.filter(pk=ctx.mine.prompt.pk).exists()
+    assert not models.PromptCommit.objects.filter(pk=ctx.mine.commit.pk).exists()
 
 
 def check_commits_listed(ctx, body):
@@ -571,7 +556,7 @@ def check_commits_listed(ctx, body):
 
 
 def check_commit_created(ctx, body):
-    commit = PromptCommit.objects.get(pk=body["id"])
+    commit = models.PromptCommit.objects.get(pk=body["id"])
     assert commit.prompt_id == ctx.mine.prompt.pk
     assert commit.template == "Bye {name}"
     assert commit.created_by == ctx.caller.label
@@ -1093,7 +1078,7 @@ def test_writes_at_either_mount_reach_the_same_data(client, ctx):
     read = call(client, "GET", f"/runs/{run_id}", key)
     assert read.status_code == 200, read.content
     assert read.json()["session_id"] == created.json()["id"]
-    assert Run.objects.get(pk=run_id).workspace_id == ctx.world.workspace.pk
+    assert models.Run.objects.get(pk=run_id).workspace_id == ctx.world.workspace.pk
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1151,6 +1136,18 @@ def test_a_queue_takes_no_runs_of_another_workspace(client, ctx, keys):
         resp = api_call(client, "DELETE", f"{url}/{ctx.globex.root.pk}", keys["production"])
         assert resp.status_code == 404, resp.content
     assert snapshot() == before
+
+
+def test_taking_a_run_out_of_a_queue_touches_the_queue_as_the_console_does(client, ctx, keys):
+    """Drift fixed: the API's dequeue once left the queue's updated_at alone."""
+    queue = ctx.mine.queue
+    models.AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=T_PAST)
+    url = f"/annotation-queues/{queue.pk}/runs/{ctx.mine.root.pk}"
+    resp = api_call(client, "DELETE", url, keys["production"])
+    assert resp.status_code == 202, resp.content
+    queue.refresh_from_db()
+    assert queue.updated_at > T_PAST
+    assert not models.QueuedRun.objects.filter(queue=queue, run=ctx.mine.root).exists()
 
 
 LISTINGS = [
@@ -1216,7 +1213,7 @@ def test_objects_created_with_a_staging_key_stay_in_staging(client, ctx, keys):
     for path, resp in made.items():
         assert resp.status_code == 201, (path, resp.content)
         object_id = resp.json()["id"]
-        for model in (Project, Dataset, AnnotationQueue, Prompt):
+        for model in (models.Project, models.Dataset, models.AnnotationQueue, models.Prompt):
             obj = model.objects.filter(pk=object_id).first()
             if obj is not None:
                 assert obj.workspace_id == ctx.world.other_workspace.pk
@@ -1238,7 +1235,7 @@ def test_ingest_into_another_tenants_project_is_refused(client, ctx, keys, path,
     assert resp.status_code in {404, 422}, resp.content
     assert resp.json()["error"] in {"not_found", "invalid", "validation_error"}
     assert snapshot() == before, "a refused ingest wrote something"
-    assert not Run.objects.filter(pk__in=[good["id"], bad["id"]]).exists()
+    assert not models.Run.objects.filter(pk__in=[good["id"], bad["id"]]).exists()
 
 
 @pytest.mark.parametrize("path", ["/runs", "/runs/batch"])
@@ -1322,7 +1319,7 @@ def test_feedback_never_links_to_another_tenants_run_or_project(client, ctx, key
     resp = api_call(client, "POST", "/feedback", keys["production"], json=body)
     assert resp.status_code == 201, resp.content
     assert resp.json()["session_id"] is None
-    feedback = Feedback.objects.get(pk=resp.json()["id"])
+    feedback = models.Feedback.objects.get(pk=resp.json()["id"])
     assert feedback.workspace_id == ctx.world.workspace.pk
     assert feedback.project_id is None
     assert_unchanged_except(before, snapshot(), ctx.world.workspace)
@@ -1427,6 +1424,8 @@ INVALID = [
     ("POST", "/prompts", {}),
     ("POST", "/prompts", {"name": ""}),
     ("POST", "/prompts", {"name": "p", "template": 5}),
+    # Drift fixed: a blank template was refused but its prompt was kept.
+    ("POST", "/prompts", {"name": "p", "template": "   "}),
     ("PATCH", "/prompts/{prompt_id}", {"name": ""}),
     ("POST", "/prompts/{prompt_id}/commits", {}),
     ("POST", "/prompts/{prompt_id}/commits", {"template": ""}),
@@ -1501,7 +1500,7 @@ def test_examples_for_a_dataset_of_another_workspace_are_404_and_write_nothing(
 
 
 def test_sessions_by_name_is_a_list_and_empty_when_none(client, ctx, editor_key):
-    Project.objects.create(workspace=ctx.world.workspace, name="mine project 2")
+    models.Project.objects.create(workspace=ctx.world.workspace, name="mine project 2")
     found = api_call(client, "GET", "/sessions?name=mine%20project", editor_key)
     assert found.status_code == 200
     assert [p["id"] for p in found.json()] == [str(ctx.mine.project.pk)]
@@ -1535,7 +1534,7 @@ def test_creating_a_session_twice_is_a_409_and_upsert_returns_the_existing(clien
     # Upsert creates when the name is new; the same name in another workspace is no conflict.
     new = api_call(client, "POST", "/sessions?upsert=true", editor_key, json={"name": "fresh"})
     assert new.status_code == 201
-    assert Project.objects.get(pk=new.json()["id"]).workspace_id == ctx.world.workspace.pk
+    assert models.Project.objects.get(pk=new.json()["id"]).workspace_id == ctx.world.workspace.pk
     same_name = api_call(client, "POST", "/sessions", editor_key, json={"name": "globex project"})
     assert same_name.status_code == 201, same_name.content
 
@@ -1575,7 +1574,7 @@ def test_a_batch_merges_the_post_and_patch_of_the_same_run(client, ctx, editor_k
     assert body["extra"] == {"metadata": {"k": "v"}}
     assert body["end_time"].startswith("2030-01-01T00:00:05")
     assert body["status"] == "success"
-    assert Run.objects.filter(pk=run_id).count() == 1
+    assert models.Run.objects.filter(pk=run_id).count() == 1
 
 
 @pytest.mark.parametrize("via", ["PATCH /runs/{id}", "POST /runs/batch"])
@@ -1626,7 +1625,7 @@ def test_a_patch_with_null_fields_erases_nothing(client, ctx, editor_key, via):
 
 
 def test_runs_query_cursor_walks_every_run_exactly_once(client, ctx, editor_key):
-    project = Project.objects.create(workspace=ctx.world.workspace, name="paged")
+    project = models.Project.objects.create(workspace=ctx.world.workspace, name="paged")
     base = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
     # Seven distinct start times: most runs share one with others, so the order needs its
     # tie-breaker to be stable across pages.
@@ -1657,27 +1656,27 @@ def test_runs_query_cursor_walks_every_run_exactly_once(client, ctx, editor_key)
     assert cursors[-1] is None and all(cursors[:-1])
     assert len(seen) == len(set(seen)) == 250
     assert set(seen) == {p["id"] for p in posts}
-    starts = [Run.objects.get(pk=i).start_time for i in seen]
+    starts = [models.Run.objects.get(pk=i).start_time for i in seen]
     assert starts == sorted(starts, reverse=True)
 
 
 def _five_of_each(world):
     """Five more objects of every listed kind in production (plus one in staging)."""
     ws = world.workspace
-    queue = AnnotationQueue.objects.create(workspace=ws, name="paged queue")
-    prompt = Prompt.objects.create(workspace=ws, name="paged prompt")
-    dataset = Dataset.objects.create(workspace=ws, name="paged dataset")
-    project = Project.objects.create(workspace=ws, name="paged project")
+    queue = models.AnnotationQueue.objects.create(workspace=ws, name="paged queue")
+    prompt = models.Prompt.objects.create(workspace=ws, name="paged prompt")
+    dataset = models.Dataset.objects.create(workspace=ws, name="paged dataset")
+    project = models.Project.objects.create(workspace=ws, name="paged project")
     now = timezone.now()
     for i in range(5):
-        Project.objects.create(workspace=ws, name=f"p{i}")
-        Dataset.objects.create(workspace=ws, name=f"d{i}")
-        Example.objects.create(workspace=ws, dataset=dataset, inputs={"i": i})
-        Feedback.objects.create(workspace=ws, key=f"f{i}")
-        AnnotationQueue.objects.create(workspace=ws, name=f"q{i}")
-        Prompt.objects.create(workspace=ws, name=f"pr{i}")
-        PromptCommit.objects.create(prompt=prompt, template=f"t{i}")
-        run = Run.objects.create(
+        models.Project.objects.create(workspace=ws, name=f"p{i}")
+        models.Dataset.objects.create(workspace=ws, name=f"d{i}")
+        models.Example.objects.create(workspace=ws, dataset=dataset, inputs={"i": i})
+        models.Feedback.objects.create(workspace=ws, key=f"f{i}")
+        models.AnnotationQueue.objects.create(workspace=ws, name=f"q{i}")
+        models.Prompt.objects.create(workspace=ws, name=f"pr{i}")
+        models.PromptCommit.objects.create(prompt=prompt, template=f"t{i}")
+        run = models.Run.objects.create(
             workspace=ws,
             project=project,
             trace_id=uuid.uuid4(),
@@ -1685,7 +1684,7 @@ def _five_of_each(world):
             run_type="llm",
             start_time=now,
         )
-        QueuedRun.objects.create(queue=queue, run=run)
+        models.QueuedRun.objects.create(queue=queue, run=run)
     return {"queue_id": queue.pk, "prompt_id": prompt.pk, "dataset_id": dataset.pk}
 
 
@@ -1732,7 +1731,7 @@ def test_lists_page_with_limit_and_offset_and_return_bare_arrays(
 def test_feedback_scores_that_are_numbers_are_stored(client, ctx, editor_key, score, stored):
     resp = api_call(client, "POST", "/feedback", editor_key, json={"key": "k", "score": score})
     assert resp.status_code == 201, resp.content
-    assert Feedback.objects.get(pk=resp.json()["id"]).score == stored
+    assert models.Feedback.objects.get(pk=resp.json()["id"]).score == stored
 
 
 def test_examples_bulk_without_ids_generates_them(client, ctx, editor_key):
@@ -1748,7 +1747,7 @@ def test_examples_bulk_without_ids_generates_them(client, ctx, editor_key):
     ids = [uuid.UUID(item["id"]) for item in body]
     assert len(set(ids)) == 3
     assert [item["inputs"] for item in body] == [{"i": i} for i in range(3)]
-    stored = {e.pk: e for e in Example.objects.filter(pk__in=ids)}
+    stored = {e.pk: e for e in models.Example.objects.filter(pk__in=ids)}
     assert set(stored) == set(ids)
     for i, example_id in enumerate(ids):
         example = stored[example_id]
@@ -1758,7 +1757,7 @@ def test_examples_bulk_without_ids_generates_them(client, ctx, editor_key):
 
 
 def test_examples_filter_by_splits(client, ctx, editor_key):
-    dataset = Dataset.objects.create(workspace=ctx.world.workspace, name="split dataset")
+    dataset = models.Dataset.objects.create(workspace=ctx.world.workspace, name="split dataset")
     splits = {"train": "train", "test": ["test"], "both": ["train", "validation"], "none": None}
     payload = [
         {"dataset_id": str(dataset.pk), "inputs": {"name": name}, "split": split}
@@ -1808,7 +1807,7 @@ def _count(client, key, payload):
 def test_batch_ingest_of_1000_runs_uses_a_bounded_number_of_queries(
     client, world, editor_key, django_assert_num_queries
 ):
-    Project.objects.create(workspace=world.workspace, name="budget")
+    models.Project.objects.create(workspace=world.workspace, name="budget")
     # A fresh last_used_at: the key is not touched again during the measured requests.
     assert api_call(client, "GET", "/info", editor_key).status_code == 200
     assert api_call(client, "GET", "/sessions", editor_key).status_code == 200
@@ -1826,7 +1825,9 @@ def test_batch_ingest_of_1000_runs_uses_a_bounded_number_of_queries(
             client, "POST", "/runs/batch", editor_key, json={"post": _posts(1000, "budget")}
         )
     assert resp.status_code == 202, resp.content
-    assert Run.objects.filter(workspace=world.workspace, project__name="budget").count() == 2100
+    assert (
+        models.Run.objects.filter(workspace=world.workspace, project__name="budget").count() == 2100
+    )
 
     # A batch that creates its project costs its two queries (insert, read back) once.
     n_new = _count(client, editor_key, {"post": _posts(1000, "brand new project")})
@@ -1836,17 +1837,17 @@ def test_batch_ingest_of_1000_runs_uses_a_bounded_number_of_queries(
     patches = [{"id": p["id"], "outputs": {"o": 1}, "end_time": END} for p in posts]
     n_merged = _count(client, editor_key, {"post": posts, "patch": patches})
     assert n_merged == n1000, f"1,000 posts + their patches: {n_merged} queries, posts {n1000}"
-    assert Run.objects.filter(pk=posts[-1]["id"], outputs={"o": 1}).exists()
+    assert models.Run.objects.filter(pk=posts[-1]["id"], outputs={"o": 1}).exists()
 
 
 def test_batch_of_1000_patches_uses_a_bounded_number_of_queries(
     client, world, editor_key, django_assert_num_queries
 ):
-    project = Project.objects.create(workspace=world.workspace, name="budget")
+    project = models.Project.objects.create(workspace=world.workspace, name="budget")
     now = timezone.now()
-    runs = Run.objects.bulk_create(
+    runs = models.Run.objects.bulk_create(
         [
-            Run(
+            models.Run(
                 workspace=world.workspace,
                 project=project,
                 trace_id=uuid.uuid4(),
@@ -1878,7 +1879,7 @@ def test_batch_of_1000_patches_uses_a_bounded_number_of_queries(
     with django_assert_num_queries(PATCHES_1000_QUERIES):
         resp = api_call(client, "POST", "/runs/batch", editor_key, json=patches(runs[1100:], "c"))
     assert resp.status_code == 202, resp.content
-    stored = Run.objects.filter(project=project)
+    stored = models.Run.objects.filter(project=project)
     assert stored.filter(outputs={"answer": "c"}).count() == 1000
     assert stored.filter(outputs={"answer": "b"}).count() == 1000
     assert stored.filter(end_time__isnull=True).count() == 0

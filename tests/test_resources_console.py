@@ -16,19 +16,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accesscontrol.rbac.permissions import READ_PERMISSIONS, WORKSPACE_PERMISSIONS
-from accesscontrol.resources import services
-from accesscontrol.resources.models import (
-    AnnotationQueue,
-    Dataset,
-    Example,
-    Feedback,
-    Project,
-    Prompt,
-    PromptCommit,
-    QueuedRun,
-    Run,
-)
+from accesscontrol.resources import models, services
 from tests.conftest import ANNOTATOR_CODES
+from tests.factories import SYSTEM
 
 WS = ("acme", "production")
 T0 = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=1)
@@ -56,6 +46,7 @@ def body(response) -> str:
 def make_run(workspace, project, name, *, parent=None, trace=None, offset=0, **fields):
     run_id = uuid.uuid4()
     services.ingest_runs(
+        actor=SYSTEM,
         workspace=workspace,
         posts=[
             {
@@ -71,7 +62,7 @@ def make_run(workspace, project, name, *, parent=None, trace=None, offset=0, **f
             }
         ],
     )
-    return Run.objects.get(pk=run_id)
+    return models.Run.objects.get(pk=run_id)
 
 
 class Resources:
@@ -79,7 +70,9 @@ class Resources:
     a prompt with two versions, a queue holding the trace's root run."""
 
     def __init__(self, workspace, tag):
-        self.project = services.create_project(workspace=workspace, name=f"{tag}-chatbot")
+        self.project = services.create_project(
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-chatbot"
+        )
         self.root = make_run(
             workspace,
             self.project,
@@ -108,19 +101,26 @@ class Resources:
             offset=2,
             run_type="tool",
         )
-        self.dataset = services.create_dataset(workspace=workspace, name=f"{tag}-golden")
+        self.dataset = services.create_dataset(
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-golden"
+        )
         self.examples = services.create_examples(
+            actor=SYSTEM,
             workspace=workspace,
             examples=[
                 {"dataset_id": self.dataset.pk, "inputs": {"q": f"question {n}"}} for n in range(2)
             ],
         )
         self.prompt = services.create_prompt(
-            workspace=workspace, name=f"{tag}-greeting", template="Hello {name}"
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-greeting", template="Hello {name}"
         )
-        services.commit_prompt(prompt=self.prompt, template="Hi {name}!", message="friendlier")
-        self.queue = services.create_annotation_queue(workspace=workspace, name=f"{tag}-review")
-        services.queue_runs(queue=self.queue, run_ids=[self.root.pk])
+        services.commit_prompt(
+            actor=SYSTEM, prompt=self.prompt, template="Hi {name}!", message="friendlier"
+        )
+        self.queue = services.create_annotation_queue(
+            actor=SYSTEM, workspace=workspace, name=f"{tag}-review"
+        )
+        services.queue_runs(actor=SYSTEM, queue=self.queue, run_ids=[self.root.pk])
 
 
 @pytest.fixture
@@ -289,15 +289,15 @@ def write_posts(r, other_queue_id=None):
 def snapshot():
     """Everything a forged write could change."""
     return {
-        "projects": sorted(Project.objects.values_list("name", flat=True)),
-        "runs": Run.objects.count(),
-        "feedback": Feedback.objects.count(),
-        "datasets": sorted(Dataset.objects.values_list("name", "description")),
-        "examples": sorted(str(e) for e in Example.objects.values_list("id", "inputs")),
-        "prompts": sorted(Prompt.objects.values_list("name", flat=True)),
-        "commits": PromptCommit.objects.count(),
-        "queues": sorted(AnnotationQueue.objects.values_list("name", flat=True)),
-        "queued": QueuedRun.objects.count(),
+        "projects": sorted(models.Project.objects.values_list("name", flat=True)),
+        "runs": models.Run.objects.count(),
+        "feedback": models.Feedback.objects.count(),
+        "datasets": sorted(models.Dataset.objects.values_list("name", "description")),
+        "examples": sorted(str(e) for e in models.Example.objects.values_list("id", "inputs")),
+        "prompts": sorted(models.Prompt.objects.values_list("name", flat=True)),
+        "commits": models.PromptCommit.objects.count(),
+        "queues": sorted(models.AnnotationQueue.objects.values_list("name", flat=True)),
+        "queued": models.QueuedRun.objects.count(),
     }
 
 
@@ -351,14 +351,14 @@ def test_objects_of_another_workspace_are_not_found(client, world, res, elsewher
 
 
 def test_a_run_or_example_reached_through_the_wrong_parent_is_not_found(client, world, res):
-    other_project = services.create_project(workspace=world.workspace, name="other")
-    other_dataset = services.create_dataset(workspace=world.workspace, name="other")
+    other_project = services.create_project(actor=SYSTEM, workspace=world.workspace, name="other")
+    other_dataset = services.create_dataset(actor=SYSTEM, workspace=world.workspace, name="other")
     login(client, world, "editor")
     assert client.get(url("run", other_project.pk, res.root.pk)).status_code == 404
     example = res.examples[0]
     assert client.get(url("example-edit", other_dataset.pk, example.pk)).status_code == 404
     assert client.post(url("example-delete", other_dataset.pk, example.pk)).status_code == 404
-    assert Example.objects.filter(pk=example.pk).exists()
+    assert models.Example.objects.filter(pk=example.pk).exists()
 
 
 def test_a_queue_of_another_workspace_cannot_be_chosen(client, world, res, elsewhere):
@@ -368,7 +368,7 @@ def test_a_queue_of_another_workspace_cannot_be_chosen(client, world, res, elsew
     )
     assert response.status_code == 422
     assert "Select a valid choice" in body(response)
-    assert not QueuedRun.objects.filter(queue=elsewhere.queue, run=res.root).exists()
+    assert not models.QueuedRun.objects.filter(queue=elsewhere.queue, run=res.root).exists()
 
 
 def test_unknown_ids_and_workspaces_are_not_found(client, world, res):
@@ -391,7 +391,7 @@ def test_projects_list_shows_run_and_error_counts(client, world, res):
 
 
 def test_projects_search_and_htmx_fragment(client, world, res):
-    services.create_project(workspace=world.workspace, name="billing-agent")
+    services.create_project(actor=SYSTEM, workspace=world.workspace, name="billing-agent")
     login(client, world, "viewer")
     html = body(client.get(url("projects"), {"q": "BILLING"}))
     assert "billing-agent" in html and "prod-chatbot" not in html
@@ -413,7 +413,7 @@ def test_search_with_a_nul_character_is_harmless(client, world, res):
 
 def test_projects_paginate_by_50(client, world):
     for n in range(60):
-        services.create_project(workspace=world.workspace, name=f"p-{n:03d}")
+        services.create_project(actor=SYSTEM, workspace=world.workspace, name=f"p-{n:03d}")
     login(client, world, "viewer")
     first = body(client.get(url("projects")))
     assert first.count('<tr id="project-') == 50
@@ -429,11 +429,11 @@ def test_empty_states(client, world):
     assert "No datasets yet." in body(client.get(url("datasets")))
     assert "No prompts yet." in body(client.get(url("prompts")))
     assert "No annotation queues yet." in body(client.get(url("annotation-queues")))
-    project = services.create_project(workspace=world.workspace, name="quiet")
+    project = services.create_project(actor=SYSTEM, workspace=world.workspace, name="quiet")
     assert "No runs in this project yet." in body(client.get(url("project", project.pk)))
-    dataset = services.create_dataset(workspace=world.workspace, name="empty")
+    dataset = services.create_dataset(actor=SYSTEM, workspace=world.workspace, name="empty")
     assert "This dataset has no examples yet." in body(client.get(url("dataset", dataset.pk)))
-    queue = services.create_annotation_queue(workspace=world.workspace, name="q")
+    queue = services.create_annotation_queue(actor=SYSTEM, workspace=world.workspace, name="q")
     assert "No runs in this queue." in body(client.get(url("annotation-queue", queue.pk)))
 
 
@@ -460,22 +460,47 @@ def test_project_page_shows_the_error_badge_of_a_failed_root(client, world, res)
 def test_create_project(client, world):
     login(client, world, "editor")
     response = client.post(url("project-create"), {"name": "support-bot", "description": "d"})
-    project = Project.objects.in_workspace(world.workspace).get(name="support-bot")
+    project = models.Project.objects.in_workspace(world.workspace).get(name="support-bot")
     assert response.status_code == 302
     assert response["Location"] == url("project", project.pk)
 
 
-def test_create_project_errors_are_422_with_messages(client, world, res):
+CREATE_ERRORS = [
+    ("project-create", "Project", {"name": ""}, "This field is required."),
+    (
+        "project-create",
+        "Project",
+        {"name": "prod-chatbot"},
+        "A project named &#x27;prod-chatbot&#x27; already exists",
+    ),
+    ("project-create", "Project", {"name": "x" * 256}, "at most 255 characters"),
+    ("dataset-create", "Dataset", {"name": "", "data_type": "kv"}, "This field is required."),
+    (
+        "dataset-create",
+        "Dataset",
+        {"name": "prod-golden", "data_type": "kv"},
+        "already exists in this workspace",
+    ),
+    ("dataset-create", "Dataset", {"name": "new", "data_type": "xml"}, "Select a valid choice."),
+    ("prompt-create", "Prompt", {"name": "prod-greeting", "template": "x"}, "A prompt named"),
+    ("prompt-create", "Prompt", {"name": "new", "template": ""}, "This field is required."),
+    ("prompt-create", "Prompt", {"name": "new", "template": "   "}, "This field is required."),
+    ("prompt-create", "Prompt", {"name": "", "template": "x"}, "This field is required."),
+    ("annotation-queue-create", "AnnotationQueue", {"name": ""}, "This field is required."),
+]
+
+
+@pytest.mark.parametrize(("page", "model", "data", "message"), CREATE_ERRORS)
+def test_create_errors_are_422_with_messages_and_create_nothing(
+    client, world, res, page, model, data, message
+):
     login(client, world, "editor")
-    response = client.post(url("project-create"), {"name": ""})
+    rows = getattr(models, model).objects
+    before = rows.count()
+    response = client.post(url(page), data)
     assert response.status_code == 422
-    assert "This field is required." in body(response)
-    response = client.post(url("project-create"), {"name": "prod-chatbot"})
-    assert response.status_code == 422
-    assert "A project named &#x27;prod-chatbot&#x27; already exists" in body(response)
-    response = client.post(url("project-create"), {"name": "x" * 256})
-    assert response.status_code == 422
-    assert Project.objects.in_workspace(world.workspace).count() == 1
+    assert message in body(response)
+    assert rows.count() == before
 
 
 def test_create_project_in_a_dialog_with_htmx(client, world):
@@ -486,7 +511,7 @@ def test_create_project_in_a_dialog_with_htmx(client, world):
     invalid = client.post(url("project-create"), {"name": ""}, headers=hx)
     assert invalid.status_code == 422 and body(invalid).lstrip().startswith("<form")
     done = client.post(url("project-create"), {"name": "dialog-made"}, headers=hx)
-    project = Project.objects.get(name="dialog-made")
+    project = models.Project.objects.get(name="dialog-made")
     assert done.status_code == 204
     assert done["HX-Redirect"] == url("project", project.pk)
 
@@ -499,7 +524,7 @@ def test_edit_project(client, world, res):
     assert response.status_code == 302
     res.project.refresh_from_db()
     assert (res.project.name, res.project.description) == ("renamed", "x")
-    other = services.create_project(workspace=world.workspace, name="taken")
+    other = services.create_project(actor=SYSTEM, workspace=world.workspace, name="taken")
     response = client.post(url("project-edit", other.pk), {"name": "renamed"})
     assert response.status_code == 422
 
@@ -511,9 +536,9 @@ def test_delete_project_confirms_with_the_run_count_then_deletes_its_runs(client
     assert "Its 3 runs are deleted with it." in body(confirm)
     response = client.post(url("project-delete", res.project.pk))
     assert response.status_code == 302 and response["Location"] == url("projects")
-    assert not Project.objects.filter(pk=res.project.pk).exists()
-    assert not Run.objects.filter(project_id=res.project.pk).exists()
-    assert not QueuedRun.objects.filter(queue=res.queue).exists()
+    assert not models.Project.objects.filter(pk=res.project.pk).exists()
+    assert not models.Run.objects.filter(project_id=res.project.pk).exists()
+    assert not models.QueuedRun.objects.filter(queue=res.queue).exists()
 
 
 # --- runs ---------------------------------------------------------------------------------
@@ -610,6 +635,7 @@ def test_trace_with_a_missing_parent_or_a_cycle_still_renders(client, world, res
     )
     a, b = uuid.uuid4(), uuid.uuid4()
     services.ingest_runs(
+        actor=SYSTEM,
         workspace=world.workspace,
         posts=[
             {
@@ -665,7 +691,9 @@ def test_run_page_shows_the_error(client, world, res):
 
 
 def test_feedback_is_listed_and_added(client, world, res):
-    services.add_feedback(run=res.root, key="helpfulness", score=0.5, comment="<b>meh</b>")
+    services.add_feedback(
+        actor=SYSTEM, run=res.root, key="helpfulness", score=0.5, comment="<b>meh</b>"
+    )
     login(client, world, "annotator")
     page = url("run", res.project.pk, res.root.pk)
     html = body(client.get(page))
@@ -675,7 +703,7 @@ def test_feedback_is_listed_and_added(client, world, res):
         {"key": "correctness", "score": "1", "comment": "right"},
     )
     assert response.status_code == 302 and response["Location"] == page + "#feedback"
-    feedback = Feedback.objects.get(key="correctness")
+    feedback = models.Feedback.objects.get(key="correctness")
     assert (feedback.run_id, feedback.trace_id, feedback.project_id) == (
         res.root.pk,
         res.root.trace_id,
@@ -700,29 +728,29 @@ def test_feedback_form_errors_are_422(client, world, res, data, message):
     assert response.status_code == 422
     assert message in body(response)
     assert "prod-agent" in body(response)  # the run page again, with the form's errors
-    assert not Feedback.objects.exists()
+    assert not models.Feedback.objects.exists()
 
 
 def test_a_viewer_sees_feedback_without_the_form(client, world, res):
-    services.add_feedback(run=res.root, key="helpfulness", score=1)
+    services.add_feedback(actor=SYSTEM, run=res.root, key="helpfulness", score=1)
     login(client, world, "viewer")
     html = body(client.get(url("run", res.project.pk, res.root.pk)))
     assert "helpfulness" in html and "Add feedback" not in html
 
 
 def test_add_a_run_to_an_annotation_queue(client, world, res):
-    queue = services.create_annotation_queue(workspace=world.workspace, name="second")
+    queue = services.create_annotation_queue(actor=SYSTEM, workspace=world.workspace, name="second")
     login(client, world, "annotator")
     page = url("run", res.project.pk, res.child.pk)
     assert "This run is in no annotation queue." in body(client.get(page))
     response = client.post(url("run-queue-add", res.project.pk, res.child.pk), {"queue": queue.pk})
     assert response.status_code == 302 and response["Location"] == page
-    assert QueuedRun.objects.filter(queue=queue, run=res.child).exists()
+    assert models.QueuedRun.objects.filter(queue=queue, run=res.child).exists()
     html = body(client.get(page))
     assert url("annotation-queue", queue.pk) in html
     again = client.post(url("run-queue-add", res.project.pk, res.child.pk), {"queue": queue.pk})
     assert again.status_code == 302  # already there: nothing to do
-    assert QueuedRun.objects.filter(queue=queue, run=res.child).count() == 1
+    assert models.QueuedRun.objects.filter(queue=queue, run=res.child).count() == 1
 
 
 @pytest.mark.parametrize("value", ["", "not-a-uuid", "0b5c2f0e-58f4-4a07-9d5e-3d1f3c0c1a11"])
@@ -731,14 +759,14 @@ def test_add_to_queue_with_a_bad_choice_is_422(client, world, res, value):
     response = client.post(url("run-queue-add", res.project.pk, res.root.pk), {"queue": value})
     assert response.status_code == 422
     assert "field-error" in body(response)
-    assert QueuedRun.objects.count() == 1
+    assert models.QueuedRun.objects.count() == 1
 
 
 # --- datasets and examples ---------------------------------------------------------------
 
 
 def test_datasets_list_shows_example_counts_and_searches(client, world, res):
-    services.create_dataset(workspace=world.workspace, name="other-set")
+    services.create_dataset(actor=SYSTEM, workspace=world.workspace, name="other-set")
     login(client, world, "viewer")
     html = body(client.get(url("datasets")))
     row = re.search(rf'<tr id="dataset-{res.dataset.pk}">(.*?)</tr>', html, re.S).group(1)
@@ -752,25 +780,9 @@ def test_create_dataset(client, world):
     response = client.post(
         url("dataset-create"), {"name": "qa", "description": "questions", "data_type": "chat"}
     )
-    dataset = Dataset.objects.in_workspace(world.workspace).get(name="qa")
+    dataset = models.Dataset.objects.in_workspace(world.workspace).get(name="qa")
     assert response["Location"] == url("dataset", dataset.pk)
     assert (dataset.description, dataset.data_type) == ("questions", "chat")
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        ({"name": "", "data_type": "kv"}, "This field is required."),
-        ({"name": "prod-golden", "data_type": "kv"}, "already exists in this workspace"),
-        ({"name": "new", "data_type": "xml"}, "Select a valid choice."),
-    ],
-)
-def test_create_dataset_errors_are_422(client, world, res, data, message):
-    login(client, world, "editor")
-    response = client.post(url("dataset-create"), data)
-    assert response.status_code == 422
-    assert message in body(response)
-    assert Dataset.objects.in_workspace(world.workspace).count() == 1
 
 
 def test_edit_dataset(client, world, res):
@@ -790,12 +802,13 @@ def test_delete_dataset_says_how_many_examples_go_with_it(client, world, res):
     assert "Its 2 examples are deleted with it." in confirm
     response = client.post(url("dataset-delete", res.dataset.pk))
     assert response["Location"] == url("datasets")
-    assert not Dataset.objects.filter(pk=res.dataset.pk).exists()
-    assert not Example.objects.filter(dataset_id=res.dataset.pk).exists()
+    assert not models.Dataset.objects.filter(pk=res.dataset.pk).exists()
+    assert not models.Example.objects.filter(dataset_id=res.dataset.pk).exists()
 
 
 def test_dataset_page_previews_examples_escaped(client, world, res):
     services.create_examples(
+        actor=SYSTEM,
         workspace=world.workspace,
         examples=[
             {
@@ -826,7 +839,7 @@ def test_add_example(client, world, res):
         },
     )
     assert response.status_code == 302 and response["Location"] == url("dataset", res.dataset.pk)
-    example = Example.objects.get(inputs={"question": "2+2?"})
+    example = models.Example.objects.get(inputs={"question": "2+2?"})
     assert (example.outputs, example.metadata, example.split) == (
         {"answer": 4},
         None,
@@ -857,7 +870,7 @@ def test_bad_json_in_the_example_form_is_a_422_form_error(client, world, res, in
     html = body(response)
     assert message.replace("'", "&#x27;").replace('"', "&quot;") in html
     assert "field-error" in html
-    assert Example.objects.filter(dataset=res.dataset).count() == 2
+    assert models.Example.objects.filter(dataset=res.dataset).count() == 2
 
 
 def test_bad_json_in_outputs_is_reported_on_that_field(client, world, res):
@@ -897,12 +910,13 @@ def test_delete_example(client, world, res):
     assert client.get(url("example-delete", res.dataset.pk, example.pk)).status_code == 200
     response = client.post(url("example-delete", res.dataset.pk, example.pk))
     assert response["Location"] == url("dataset", res.dataset.pk)
-    assert not Example.objects.filter(pk=example.pk).exists()
-    assert Example.objects.filter(pk=res.examples[1].pk).exists()
+    assert not models.Example.objects.filter(pk=example.pk).exists()
+    assert models.Example.objects.filter(pk=res.examples[1].pk).exists()
 
 
 def test_examples_paginate(client, world, res):
     services.create_examples(
+        actor=SYSTEM,
         workspace=world.workspace,
         examples=[{"dataset_id": res.dataset.pk, "inputs": {"n": n}} for n in range(60)],
     )
@@ -941,26 +955,10 @@ def test_create_prompt_with_its_first_version(client, world):
     response = client.post(
         url("prompt-create"), {"name": "summarize", "description": "", "template": "Sum {text}"}
     )
-    prompt = Prompt.objects.in_workspace(world.workspace).get(name="summarize")
+    prompt = models.Prompt.objects.in_workspace(world.workspace).get(name="summarize")
     assert response["Location"] == url("prompt", prompt.pk)
     commit = prompt.commits.get()
     assert (commit.template, commit.created_by) == ("Sum {text}", world.editor.email)
-
-
-@pytest.mark.parametrize(
-    ("data", "message"),
-    [
-        ({"name": "prod-greeting", "template": "x"}, "A prompt named"),
-        ({"name": "new", "template": ""}, "This field is required."),
-        ({"name": "", "template": "x"}, "This field is required."),
-    ],
-)
-def test_create_prompt_errors_are_422(client, world, res, data, message):
-    login(client, world, "editor")
-    response = client.post(url("prompt-create"), data)
-    assert response.status_code == 422
-    assert message in body(response)
-    assert Prompt.objects.count() == 1
 
 
 def test_save_a_new_prompt_version(client, world, res):
@@ -995,7 +993,7 @@ def test_edit_and_delete_a_prompt(client, world, res):
     confirm = body(client.get(url("prompt-delete", res.prompt.pk)))
     assert "All 2 versions are deleted with it." in confirm
     assert client.post(url("prompt-delete", res.prompt.pk))["Location"] == url("prompts")
-    assert not Prompt.objects.exists() and not PromptCommit.objects.exists()
+    assert not models.Prompt.objects.exists() and not models.PromptCommit.objects.exists()
 
 
 # --- annotation queues ------------------------------------------------------------------
@@ -1003,6 +1001,7 @@ def test_edit_and_delete_a_prompt(client, world, res):
 
 def test_queue_page_shows_the_rubric_and_links_to_runs(client, world, res):
     services.update_annotation_queue(
+        actor=SYSTEM,
         queue=res.queue,
         rubric_instructions="Check facts.",
         rubric_items=[{"feedback_key": "correctness", "description": "Is it right?"}, "odd"],
@@ -1031,7 +1030,7 @@ def test_create_a_queue_with_a_rubric(client, world):
             "rubric_items": "correctness: right answer?\n\nhelpfulness\n",
         },
     )
-    queue = AnnotationQueue.objects.in_workspace(world.workspace).get(name="triage")
+    queue = models.AnnotationQueue.objects.in_workspace(world.workspace).get(name="triage")
     assert response["Location"] == url("annotation-queue", queue.pk)
     assert queue.rubric_items == [
         {"feedback_key": "correctness", "description": "right answer?"},
@@ -1058,7 +1057,7 @@ def test_edit_a_queue(client, world, res):
 
 def test_editing_a_queue_keeps_rubric_items_it_cannot_show_as_lines(client, world, res):
     items = [{"feedback_key": "k", "description": "v"}, {"key": "sdk-shape", "min": 0}]
-    services.update_annotation_queue(queue=res.queue, rubric_items=items)
+    services.update_annotation_queue(actor=SYSTEM, queue=res.queue, rubric_items=items)
     login(client, world, "annotator")
     response = client.post(
         url("annotation-queue-edit", res.queue.pk), {"name": "renamed", "rubric_items": "k: v"}
@@ -1074,8 +1073,8 @@ def test_remove_a_run_from_a_queue(client, world, res):
     assert confirm.status_code == 200 and "The run itself and its feedback stay." in body(confirm)
     response = client.post(url("annotation-queue-run-remove", res.queue.pk, res.root.pk))
     assert response["Location"] == url("annotation-queue", res.queue.pk)
-    assert not QueuedRun.objects.exists()
-    assert Run.objects.filter(pk=res.root.pk).exists()
+    assert not models.QueuedRun.objects.exists()
+    assert models.Run.objects.filter(pk=res.root.pk).exists()
     gone = client.post(url("annotation-queue-run-remove", res.queue.pk, res.root.pk))
     assert gone.status_code == 404
 
@@ -1087,8 +1086,8 @@ def test_delete_a_queue_keeps_its_runs(client, world, res):
     )
     response = client.post(url("annotation-queue-delete", res.queue.pk))
     assert response["Location"] == url("annotation-queues")
-    assert not AnnotationQueue.objects.exists()
-    assert Run.objects.count() == 3
+    assert not models.AnnotationQueue.objects.exists()
+    assert models.Run.objects.count() == 3
 
 
 def test_delete_through_htmx_redirects_the_page(client, world, res):
@@ -1121,17 +1120,18 @@ def add_rows(world, kind, count):
     ws = world.workspace
     if kind == "projects":
         for n in range(count):
-            project = services.create_project(workspace=ws, name=f"bulk-{n:04d}")
+            project = services.create_project(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}")
             make_run(ws, project, "r")
     elif kind == "datasets":
         for n in range(count):
-            dataset = services.create_dataset(workspace=ws, name=f"bulk-{n:04d}")
+            dataset = services.create_dataset(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}")
             services.create_examples(
-                workspace=ws, examples=[{"dataset_id": dataset.pk, "inputs": {}}]
+                actor=SYSTEM, workspace=ws, examples=[{"dataset_id": dataset.pk, "inputs": {}}]
             )
     elif kind == "project-runs":
-        project = services.create_project(workspace=ws, name="bulk")
+        project = services.create_project(actor=SYSTEM, workspace=ws, name="bulk")
         services.ingest_runs(
+            actor=SYSTEM,
             workspace=ws,
             posts=[
                 {
@@ -1148,8 +1148,9 @@ def add_rows(world, kind, count):
         )
         return url("project", project.pk)
     elif kind == "examples":
-        dataset = services.create_dataset(workspace=ws, name="bulk")
+        dataset = services.create_dataset(actor=SYSTEM, workspace=ws, name="bulk")
         services.create_examples(
+            actor=SYSTEM,
             workspace=ws,
             examples=[
                 {"dataset_id": dataset.pk, "inputs": {"n": n}, "outputs": {"o": n}}
@@ -1159,21 +1160,22 @@ def add_rows(world, kind, count):
         return url("dataset", dataset.pk)
     elif kind == "prompts":
         for n in range(count):
-            services.create_prompt(workspace=ws, name=f"bulk-{n:04d}", template="t")
+            services.create_prompt(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}", template="t")
     elif kind == "annotation-queues":
         for n in range(count):
-            services.create_annotation_queue(workspace=ws, name=f"bulk-{n:04d}")
+            services.create_annotation_queue(actor=SYSTEM, workspace=ws, name=f"bulk-{n:04d}")
     elif kind == "queue-runs":
-        project = services.create_project(workspace=ws, name="bulk")
-        queue = services.create_annotation_queue(workspace=ws, name="bulk")
+        project = services.create_project(actor=SYSTEM, workspace=ws, name="bulk")
+        queue = services.create_annotation_queue(actor=SYSTEM, workspace=ws, name="bulk")
         ids = [uuid.uuid4() for _ in range(count)]
         services.ingest_runs(
+            actor=SYSTEM,
             workspace=ws,
             posts=[
                 {"id": i, "session_id": project.pk, "name": "r", "run_type": "llm"} for i in ids
             ],
         )
-        services.queue_runs(queue=queue, run_ids=ids)
+        services.queue_runs(actor=SYSTEM, queue=queue, run_ids=ids)
         return url("annotation-queue", queue.pk)
     return url(kind)
 
@@ -1210,11 +1212,9 @@ def test_a_run_page_shows_feedback_whatever_shape_its_source_has(client, world):
 
     from django.utils import timezone
 
-    from accesscontrol.resources.models import Feedback, Project, Run
-
-    project = Project.objects.create(workspace=world.workspace, name="p")
+    project = models.Project.objects.create(workspace=world.workspace, name="p")
     run_id = uuid.uuid4()
-    run = Run.objects.create(
+    run = models.Run.objects.create(
         id=run_id,
         trace_id=run_id,
         workspace=world.workspace,
@@ -1224,7 +1224,7 @@ def test_a_run_page_shows_feedback_whatever_shape_its_source_has(client, world):
         start_time=timezone.now(),
     )
     for source in ({}, {"user": "bob"}, {"type": "app"}, {"type": None}):
-        Feedback.objects.create(
+        models.Feedback.objects.create(
             workspace=world.workspace, run_id=run.pk, key=f"k{len(source)}", feedback_source=source
         )
     client.force_login(world.viewer)

@@ -27,6 +27,7 @@ from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from tests.conftest import add_member, service_key_for
 from tests.factories import (
     PASSWORD,
+    SYSTEM,
     OrganizationMembershipFactory,
     RoleFactory,
     UserFactory,
@@ -43,7 +44,6 @@ BULK_URL = f"{WS}/members/bulk-role/"
 DELETE_URL = f"{WS}/settings/delete/"
 ORG_WORKSPACES_URL = "/o/acme/workspaces/"
 NOTHING_CHANGED = "Confirm your password to continue; nothing was changed."
-
 
 
 def membership(world, user, workspace=None):
@@ -578,7 +578,7 @@ def test_bulk_role_cannot_hand_out_more_than_the_actor_holds(client, world):
 
 def test_deleting_with_the_wrong_name_is_a_form_error_and_deletes_nothing(client, world):
     client.force_login(world.org_admin)
-    dataset = resources.create_dataset(workspace=world.workspace, name="evals")
+    dataset = resources.create_dataset(actor=SYSTEM, workspace=world.workspace, name="evals")
     before = snapshot()
 
     response = client.post(DELETE_URL, {"confirmation": "Production"})
@@ -604,11 +604,13 @@ def test_deleting_with_the_wrong_name_over_htmx_returns_the_form_fragment(client
 def test_deleting_with_the_right_name_deletes_the_workspace_and_everything_in_it(client, world):
     client.force_login(world.org_admin)
     ws = world.workspace
-    dataset = resources.create_dataset(workspace=ws, name="evals")
-    resources.create_examples(workspace=ws, examples=[{"dataset_id": dataset.pk, "inputs": {}}])
-    project = resources.create_project(workspace=ws, name="chatbot")
+    dataset = resources.create_dataset(actor=SYSTEM, workspace=ws, name="evals")
+    resources.create_examples(
+        actor=SYSTEM, workspace=ws, examples=[{"dataset_id": dataset.pk, "inputs": {}}]
+    )
+    project = resources.create_project(actor=SYSTEM, workspace=ws, name="chatbot")
     service_key_for(ws, "Editor")
-    kept = resources.create_dataset(workspace=world.other_workspace, name="evals")
+    kept = resources.create_dataset(actor=SYSTEM, workspace=world.other_workspace, name="evals")
     member_ids = list(ws.memberships.values_list("pk", flat=True))
     assert member_ids and Example.objects.filter(workspace=ws).exists()
 

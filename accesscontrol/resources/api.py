@@ -1,52 +1,89 @@
 """LangSmith-compatible endpoints for a workspace's resources.
 
 Paths, payloads and response shapes follow what the official `langsmith` SDK sends and reads
-(see docs/langsmith.md). They are served under /api/v1/ and at the root paths the SDK uses when
-LANGSMITH_ENDPOINT is the bare server URL. The workspace is the key's, or X-Tenant-Id.
+(see docs/langsmith.md; the payloads are in resources/schemas.py). They are served under /api/v1/
+and at the root paths the SDK uses when LANGSMITH_ENDPOINT is the bare server URL. The workspace
+is the key's, or X-Tenant-Id. Handlers parse, read inside the workspace, and make every change
+through resources/services.py with the request's actor.
 """
 
-import datetime
 import json
 import uuid
-from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Schema, Status
-from pydantic import StrictBool, StrictFloat, StrictInt
+from ninja import Query, Status
 
 from accesscontrol.api.router import GatedRouter
-from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.rbac.gate import public, requires
-from accesscontrol.resources import services
-from accesscontrol.resources.models import (
-    AnnotationQueue,
-    Dataset,
-    Example,
-    Feedback,
-    Project,
-    Prompt,
-    QueuedRun,
-    Run,
+from accesscontrol.resources import models, services
+from accesscontrol.resources.schemas import (
+    CommitIn,
+    CommitOut,
+    DatasetFilter,
+    DatasetIn,
+    DatasetOut,
+    DatasetPatch,
+    ExampleFilter,
+    ExampleIn,
+    ExampleOut,
+    ExamplePatch,
+    FeedbackFilter,
+    FeedbackIn,
+    FeedbackOut,
+    FeedbackPatch,
+    Page,
+    PromptIn,
+    PromptOut,
+    PromptPatch,
+    QueuedRunOut,
+    QueueFilter,
+    QueueIn,
+    QueueOut,
+    QueuePatch,
+    RunBatch,
+    RunIn,
+    RunOut,
+    RunPatchBody,
+    RunQuery,
+    RunQueryOut,
+    SessionFilter,
+    SessionIn,
+    SessionOut,
+    SessionPatch,
 )
 
 router = GatedRouter(tags=["resources (LangSmith-compatible)"])
 
-MAX_LIMIT = 100
-
-
-class Page(Schema):
-    limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+DELETED = Status(202, None)
 
 
 def page(qs, p: Page):
     return list(qs[p.offset : p.offset + p.limit])
 
 
+def filtered(qs, filters, **lookups):
+    """`qs` narrowed by each filter the request gave: `name=lookup` maps it to the ORM."""
+    for name, lookup in lookups.items():
+        value = getattr(filters, name)
+        if value:
+            qs = qs.filter(**{lookup: value})
+    return qs
+
+
 def ws(request):
     return request.auth.workspace
+
+
+def one(request, model, pk):
+    """An object of the request's workspace; any other id is a 404."""
+    return get_object_or_404(model.objects.in_workspace(ws(request)), pk=pk)
+
+
+def delete(request, model, pk):
+    services.delete_resource(actor=request.actor, resource=one(request, model, pk))
+    return DELETED
 
 
 # Server info
@@ -74,55 +111,15 @@ def info(request):
 # Projects ("sessions")
 
 
-class SessionOut(Schema):
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    name: str
-    description: str | None
-    start_time: datetime.datetime
-    end_time: datetime.datetime | None = None
-    extra: dict | None
-    reference_dataset_id: uuid.UUID | None
-    run_count: int | None = None
-
-    @staticmethod
-    def resolve_tenant_id(p):
-        return p.workspace_id
-
-
-class SessionIn(Body):
-    name: str = Field(min_length=1, max_length=255)
-    id: uuid.UUID | None = None
-    description: str | None = Field(None, max_length=10000)
-    extra: dict | None = None
-
-
-class SessionPatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
-    extra: dict | None = None
-
-
-class SessionFilter(Page):
-    name: str | None = None
-    name_contains: str | None = None
-    id: list[uuid.UUID] | None = None
-
-
 def _projects(request):
-    return Project.objects.in_workspace(ws(request)).annotate(run_count=Count("runs"))
+    return models.Project.objects.in_workspace(ws(request)).annotate(run_count=Count("runs"))
 
 
 @router.get("/sessions", response=list[SessionOut], summary="List projects")
 @requires("projects:read")
 def list_sessions(request, filters: Query[SessionFilter]):
     qs = _projects(request).order_by("-start_time", "id")
-    if filters.name:
-        qs = qs.filter(name=filters.name)
-    if filters.name_contains:
-        qs = qs.filter(name__icontains=filters.name_contains)
-    if filters.id:
-        qs = qs.filter(id__in=filters.id)
+    qs = filtered(qs, filters, name="name", name_contains="name__icontains", id="id__in")
     return page(qs, filters)
 
 
@@ -130,6 +127,7 @@ def list_sessions(request, filters: Query[SessionFilter]):
 @requires("projects:create")
 def create_session(request, payload: SessionIn, upsert: bool = False):
     project = services.create_project(
+        actor=request.actor,
         workspace=ws(request),
         name=payload.name,
         description=payload.description or "",
@@ -149,8 +147,8 @@ def read_session(request, session_id: uuid.UUID):
 @router.patch("/sessions/{uuid:session_id}", response=SessionOut, summary="Change a project")
 @requires("projects:update")
 def update_session(request, session_id: uuid.UUID, payload: SessionPatch):
-    project = get_object_or_404(Project.objects.in_workspace(ws(request)), pk=session_id)
-    services.update_project(project=project, **payload.dict())
+    project = one(request, models.Project, session_id)
+    services.update_project(actor=request.actor, project=project, **payload.dict())
     return _projects(request).get(pk=project.pk)
 
 
@@ -159,87 +157,22 @@ def update_session(request, session_id: uuid.UUID, payload: SessionPatch):
 )
 @requires("projects:delete")
 def delete_session(request, session_id: uuid.UUID):
-    get_object_or_404(Project.objects.in_workspace(ws(request)), pk=session_id).delete()
-    return Status(202, None)
+    return delete(request, models.Project, session_id)
 
 
 # Runs
 
 
-class RunIn(Body):
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    trace_id: uuid.UUID | None = None
-    parent_run_id: uuid.UUID | None = None
-    dotted_order: str | None = Field(None, max_length=4000)
-    session_name: str | None = Field(None, max_length=255)
-    session_id: uuid.UUID | None = None
-    name: str = Field(min_length=1, max_length=255)
-    run_type: str = Field(min_length=1, max_length=32)
-    inputs: dict | None = None
-    outputs: dict | None = None
-    error: str | None = None
-    start_time: UtcDateTime | None = None
-    end_time: UtcDateTime | None = None
-    tags: list[str] | None = None
-    extra: dict | None = None
-    events: list[Any] | None = None
-    reference_example_id: uuid.UUID | None = None
-
-
-class RunPatch(Body):
-    id: uuid.UUID
-    name: str | None = Field(None, max_length=255)
-    run_type: str | None = Field(None, max_length=32)
-    parent_run_id: uuid.UUID | None = None
-    dotted_order: str | None = Field(None, max_length=4000)
-    inputs: dict | None = None
-    outputs: dict | None = None
-    error: str | None = None
-    start_time: UtcDateTime | None = None
-    end_time: UtcDateTime | None = None
-    tags: list[str] | None = None
-    extra: dict | None = None
-    events: list[Any] | None = None
-    reference_example_id: uuid.UUID | None = None
-
-
-class RunPatchBody(RunPatch):
-    id: uuid.UUID | None = None  # the path names the run
-
-
-class RunBatch(Body):
-    post: list[RunIn] | None = None
-    patch: list[RunPatch] | None = None
-
-
-class RunOut(Schema):
-    id: uuid.UUID
-    trace_id: uuid.UUID
-    parent_run_id: uuid.UUID | None
-    dotted_order: str
-    session_id: uuid.UUID
-    name: str
-    run_type: str
-    inputs: dict
-    outputs: dict | None
-    error: str | None
-    start_time: datetime.datetime
-    end_time: datetime.datetime | None
-    tags: list[str]
-    extra: dict
-    events: list[Any]
-    reference_example_id: uuid.UUID | None
-    status: str
-
-    @staticmethod
-    def resolve_session_id(run):
-        return run.project_id
+def _ingest(request, posts=(), patches=()):
+    return services.ingest_runs(
+        actor=request.actor, workspace=ws(request), posts=posts, patches=patches
+    )
 
 
 @router.post("/runs", response={202: dict}, summary="Create a run")
 @requires("runs:create")
 def create_run(request, payload: RunIn):
-    services.ingest_runs(workspace=ws(request), posts=[payload.dict()])
+    _ingest(request, posts=[payload.dict()])
     return Status(202, {"message": "Run created"})
 
 
@@ -247,16 +180,16 @@ def create_run(request, payload: RunIn):
 @requires("runs:create")
 def update_run(request, run_id: uuid.UUID, payload: RunPatchBody):
     # Batches skip unknown runs (a patch may race its post); one run by id is a 404 like any other.
-    get_object_or_404(Run.objects.in_workspace(ws(request)).only("pk"), pk=run_id)
-    services.ingest_runs(workspace=ws(request), patches=[{**payload.dict(), "id": run_id}])
+    get_object_or_404(models.Run.objects.in_workspace(ws(request)).only("pk"), pk=run_id)
+    _ingest(request, patches=[{**payload.dict(), "id": run_id}])
     return Status(202, {"message": "Run updated"})
 
 
 @router.post("/runs/batch", response={202: dict}, summary="Create and complete runs in bulk")
 @requires("runs:create")
 def batch_runs(request, payload: RunBatch):
-    result = services.ingest_runs(
-        workspace=ws(request),
+    result = _ingest(
+        request,
         posts=[r.dict() for r in payload.post or ()],
         patches=[r.dict() for r in payload.patch or ()],
     )
@@ -266,51 +199,27 @@ def batch_runs(request, payload: RunBatch):
 @router.get("/runs/{uuid:run_id}", response=RunOut, summary="One run")
 @requires("runs:read")
 def read_run(request, run_id: uuid.UUID):
-    return get_object_or_404(Run.objects.in_workspace(ws(request)), pk=run_id)
-
-
-class RunQuery(Body):
-    session: list[uuid.UUID] | None = None
-    id: list[uuid.UUID] | None = None
-    trace: uuid.UUID | None = None
-    parent_run: uuid.UUID | None = None
-    run_type: str | None = None
-    is_root: bool | None = None
-    error: bool | None = None
-    reference_example: list[uuid.UUID] | None = None
-    limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(None, pattern=r"^\d{1,9}$")
-
-
-class RunQueryOut(Schema):
-    runs: list[RunOut]
-    cursors: dict[str, str | None]
+    return one(request, models.Run, run_id)
 
 
 @router.post("/runs/query", response=RunQueryOut, summary="Query runs (cursor pagination)")
 @requires("runs:read")
 def query_runs(request, payload: RunQuery):
-    qs = Run.objects.in_workspace(ws(request)).order_by("-start_time", "id")
-    if payload.session:
-        qs = qs.filter(project_id__in=payload.session)
-    if payload.id:
-        qs = qs.filter(id__in=payload.id)
-    if payload.trace:
-        qs = qs.filter(trace_id=payload.trace)
-    if payload.parent_run:
-        qs = qs.filter(parent_run_id=payload.parent_run)
-    if payload.run_type:
-        qs = qs.filter(run_type=payload.run_type)
+    qs = models.Run.objects.in_workspace(ws(request)).order_by("-start_time", "id")
+    qs = filtered(
+        qs,
+        payload,
+        session="project_id__in",
+        id="id__in",
+        trace="trace_id",
+        parent_run="parent_run_id",
+        run_type="run_type",
+        reference_example="reference_example_id__in",
+    )
     if payload.is_root is not None:
         qs = qs.filter(parent_run_id__isnull=payload.is_root)
     if payload.error is not None:
-        qs = (
-            qs.exclude(error__isnull=payload.error)
-            if payload.error is False
-            else qs.filter(error__isnull=False)
-        )
-    if payload.reference_example:
-        qs = qs.filter(reference_example_id__in=payload.reference_example)
+        qs = qs.filter(error__isnull=not payload.error)
     offset = int(payload.cursor or 0)
     runs = list(qs[offset : offset + payload.limit + 1])
     more = len(runs) > payload.limit
@@ -323,76 +232,37 @@ def query_runs(request, payload: RunQuery):
 # Datasets
 
 
-class DatasetOut(Schema):
-    id: uuid.UUID
-    name: str
-    description: str | None
-    data_type: str | None
-    created_at: datetime.datetime
-    modified_at: datetime.datetime | None
-    example_count: int | None = None
-    metadata: dict | None
-    inputs_schema_definition: dict | None
-    outputs_schema_definition: dict | None
-    tenant_id: uuid.UUID
-
-    @staticmethod
-    def resolve_tenant_id(d):
-        return d.workspace_id
-
-
-class DatasetIn(Body):
-    name: str = Field(min_length=1, max_length=255)
-    id: uuid.UUID | None = None
-    description: str | None = Field(None, max_length=10000)
-    data_type: str | None = Field("kv", pattern="^(kv|llm|chat)$")
-    extra: dict | None = None
-    inputs_schema_definition: dict | None = None
-    outputs_schema_definition: dict | None = None
-
-
-class DatasetPatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
-    metadata: dict | None = None
-
-
-class DatasetFilter(Page):
-    name: str | None = None
-    name_contains: str | None = None
-    id: list[uuid.UUID] | None = None
-    data_type: str | None = None
-
-
 def _datasets(request):
-    return Dataset.objects.in_workspace(ws(request)).annotate(example_count=Count("examples"))
+    return models.Dataset.objects.in_workspace(ws(request)).annotate(
+        example_count=Count("examples")
+    )
 
 
 @router.get("/datasets", response=list[DatasetOut], summary="List datasets")
 @requires("datasets:read")
 def list_datasets(request, filters: Query[DatasetFilter]):
     qs = _datasets(request).order_by("-created_at", "id")
-    if filters.name:
-        qs = qs.filter(name=filters.name)
-    if filters.name_contains:
-        qs = qs.filter(name__icontains=filters.name_contains)
-    if filters.id:
-        qs = qs.filter(id__in=filters.id)
-    if filters.data_type:
-        qs = qs.filter(data_type=filters.data_type)
+    qs = filtered(
+        qs,
+        filters,
+        name="name",
+        name_contains="name__icontains",
+        id="id__in",
+        data_type="data_type",
+    )
     return page(qs, filters)
 
 
 @router.post("/datasets", response={201: DatasetOut}, summary="Create a dataset")
 @requires("datasets:create")
 def create_dataset(request, payload: DatasetIn):
-    metadata = (payload.extra or {}).get("metadata")
     dataset = services.create_dataset(
+        actor=request.actor,
         workspace=ws(request),
         name=payload.name,
         description=payload.description or "",
         data_type=payload.data_type,
-        metadata=metadata,
+        metadata=(payload.extra or {}).get("metadata"),
         dataset_id=payload.id,
         inputs_schema=payload.inputs_schema_definition,
         outputs_schema=payload.outputs_schema_definition,
@@ -409,8 +279,8 @@ def read_dataset(request, dataset_id: uuid.UUID):
 @router.patch("/datasets/{uuid:dataset_id}", response=DatasetOut, summary="Change a dataset")
 @requires("datasets:update")
 def update_dataset(request, dataset_id: uuid.UUID, payload: DatasetPatch):
-    dataset = get_object_or_404(Dataset.objects.in_workspace(ws(request)), pk=dataset_id)
-    services.update_dataset(dataset=dataset, **payload.dict())
+    dataset = one(request, models.Dataset, dataset_id)
+    services.update_dataset(actor=request.actor, dataset=dataset, **payload.dict())
     return _datasets(request).get(pk=dataset.pk)
 
 
@@ -419,173 +289,83 @@ def update_dataset(request, dataset_id: uuid.UUID, payload: DatasetPatch):
 )
 @requires("datasets:delete")
 def delete_dataset(request, dataset_id: uuid.UUID):
-    get_object_or_404(Dataset.objects.in_workspace(ws(request)), pk=dataset_id).delete()
-    return Status(202, None)
+    return delete(request, models.Dataset, dataset_id)
 
 
 # Examples
 
 
-class ExampleOut(Schema):
-    id: uuid.UUID
-    dataset_id: uuid.UUID
-    inputs: dict
-    outputs: dict | None
-    metadata: dict | None
-    split: list[str] | None = None
-    source_run_id: uuid.UUID | None
-    created_at: datetime.datetime
-    modified_at: datetime.datetime | None
-
-
-class ExampleIn(Body):
-    dataset_id: uuid.UUID
-    id: uuid.UUID | None = None
-    inputs: dict
-    outputs: dict | None = None
-    metadata: dict | None = None
-    split: str | list[str] | None = None
-    source_run_id: uuid.UUID | None = None
-    created_at: UtcDateTime | None = None
-
-
-class ExamplePatch(Body):
-    inputs: dict | None = None
-    outputs: dict | None = None
-    metadata: dict | None = None
-    split: str | list[str] | None = None
-
-
-class ExampleFilter(Page):
-    dataset: uuid.UUID | None = None
-    id: list[uuid.UUID] | None = None
-    splits: list[str] | None = None
+def _split_filter(splits):
+    split_filter = Q()
+    for split in splits:
+        if connection.features.supports_json_field_contains:
+            split_filter |= Q(split__contains=[split])
+        else:  # SQLite: match the name as a JSON string inside the stored list
+            split_filter |= Q(split__icontains=json.dumps(split))
+    return split_filter
 
 
 @router.get("/examples", response=list[ExampleOut], summary="List examples")
 @requires("datasets:read")
 def list_examples(request, filters: Query[ExampleFilter]):
-    qs = Example.objects.in_workspace(ws(request)).order_by("created_at", "id")
-    if filters.dataset:
-        qs = qs.filter(dataset_id=filters.dataset)
-    if filters.id:
-        qs = qs.filter(id__in=filters.id)
+    qs = models.Example.objects.in_workspace(ws(request)).order_by("created_at", "id")
+    qs = filtered(qs, filters, dataset="dataset_id", id="id__in")
     if filters.splits:
-        split_filter = Q()
-        for split in filters.splits:
-            if connection.features.supports_json_field_contains:
-                split_filter |= Q(split__contains=[split])
-            else:  # SQLite: match the name as a JSON string inside the stored list
-                split_filter |= Q(split__icontains=json.dumps(split))
-        qs = qs.filter(split_filter)
+        qs = qs.filter(_split_filter(filters.splits))
     return page(qs, filters)
+
+
+def _create_examples(request, payloads):
+    return services.create_examples(
+        actor=request.actor, workspace=ws(request), examples=[e.dict() for e in payloads]
+    )
 
 
 @router.post("/examples", response={201: ExampleOut}, summary="Create an example")
 @requires("datasets:update")
 def create_example(request, payload: ExampleIn):
-    (example,) = services.create_examples(workspace=ws(request), examples=[payload.dict()])
+    (example,) = _create_examples(request, [payload])
     return Status(201, example)
 
 
 @router.post("/examples/bulk", response={201: list[ExampleOut]}, summary="Create many examples")
 @requires("datasets:update")
 def create_examples(request, payload: list[ExampleIn]):
-    return Status(
-        201, services.create_examples(workspace=ws(request), examples=[e.dict() for e in payload])
-    )
+    return Status(201, _create_examples(request, payload))
 
 
 @router.get("/examples/{uuid:example_id}", response=ExampleOut, summary="One example")
 @requires("datasets:read")
 def read_example(request, example_id: uuid.UUID):
-    return get_object_or_404(Example.objects.in_workspace(ws(request)), pk=example_id)
+    return one(request, models.Example, example_id)
 
 
 @router.patch("/examples/{uuid:example_id}", response=ExampleOut, summary="Change an example")
 @requires("datasets:update")
 def update_example(request, example_id: uuid.UUID, payload: ExamplePatch):
-    example = get_object_or_404(Example.objects.in_workspace(ws(request)), pk=example_id)
-    return services.update_example(example=example, **payload.dict())
+    example = one(request, models.Example, example_id)
+    return services.update_example(actor=request.actor, example=example, **payload.dict())
 
 
 @router.delete("/examples/{uuid:example_id}", response={202: None}, summary="Delete an example")
 @requires("datasets:update")
 def delete_example(request, example_id: uuid.UUID):
-    get_object_or_404(Example.objects.in_workspace(ws(request)), pk=example_id).delete()
-    return Status(202, None)
+    return delete(request, models.Example, example_id)
 
 
 # Feedback
 
 
-class FeedbackOut(Schema):
-    id: uuid.UUID
-    run_id: uuid.UUID | None
-    trace_id: uuid.UUID | None
-    session_id: uuid.UUID | None
-    key: str
-    score: float | None
-    value: Any = None
-    comment: str | None
-    correction: Any = None
-    feedback_source: dict | None
-    created_at: datetime.datetime
-    modified_at: datetime.datetime
-
-    @staticmethod
-    def resolve_session_id(f):
-        return f.project_id
-
-
-class FeedbackIn(Body):
-    key: str = Field(min_length=1, max_length=255)
-    id: uuid.UUID | None = None
-    run_id: uuid.UUID | None = None
-    trace_id: uuid.UUID | None = None
-    session_id: uuid.UUID | None = None
-    score: StrictBool | StrictInt | StrictFloat | None = None  # as strict as the SDK
-    value: Any = None
-    comment: str | None = Field(None, max_length=10000)
-    correction: Any = None
-    feedback_source: dict | None = None
-
-
-class FeedbackPatch(Body):
-    score: StrictBool | StrictInt | StrictFloat | None = None  # as strict as the SDK
-    value: Any = None
-    comment: str | None = Field(None, max_length=10000)
-    correction: Any = None
-
-
-class FeedbackFilter(Page):
-    run: list[uuid.UUID] | None = None
-    key: list[str] | None = None
-
-
 @router.post("/feedback", response={201: FeedbackOut}, summary="Add feedback to a run")
 @requires("feedback:create")
 def create_feedback(request, payload: FeedbackIn):
-    workspace = ws(request)
     run_id = payload.run_id or payload.trace_id
-    project_id = payload.session_id
-    if (
-        project_id is not None
-        and not Project.objects.in_workspace(workspace).filter(pk=project_id).exists()
-    ):
-        project_id = None
-    if project_id is None and run_id is not None:
-        project_id = (
-            Run.objects.in_workspace(workspace)
-            .filter(pk=run_id)
-            .values_list("project_id", flat=True)
-            .first()
-        )
     feedback = services.record_feedback(
-        workspace=workspace,
+        actor=request.actor,
+        workspace=ws(request),
         run_id=run_id,
         trace_id=payload.trace_id or run_id,
-        project_id=project_id,
+        project_id=payload.session_id,
         key=payload.key,
         score=None if payload.score is None else float(payload.score),
         value=payload.value,
@@ -600,104 +380,46 @@ def create_feedback(request, payload: FeedbackIn):
 @router.get("/feedback", response=list[FeedbackOut], summary="List feedback")
 @requires("feedback:read")
 def list_feedback(request, filters: Query[FeedbackFilter]):
-    qs = Feedback.objects.in_workspace(ws(request)).order_by("-created_at", "id")
-    if filters.run:
-        qs = qs.filter(run_id__in=filters.run)
-    if filters.key:
-        qs = qs.filter(key__in=filters.key)
-    return page(qs, filters)
+    qs = models.Feedback.objects.in_workspace(ws(request)).order_by("-created_at", "id")
+    return page(filtered(qs, filters, run="run_id__in", key="key__in"), filters)
 
 
 @router.get("/feedback/{uuid:feedback_id}", response=FeedbackOut, summary="One piece of feedback")
 @requires("feedback:read")
 def read_feedback(request, feedback_id: uuid.UUID):
-    return get_object_or_404(Feedback.objects.in_workspace(ws(request)), pk=feedback_id)
+    return one(request, models.Feedback, feedback_id)
 
 
 @router.patch("/feedback/{uuid:feedback_id}", response=FeedbackOut, summary="Change feedback")
 @requires("feedback:update")
 def update_feedback(request, feedback_id: uuid.UUID, payload: FeedbackPatch):
-    feedback = get_object_or_404(Feedback.objects.in_workspace(ws(request)), pk=feedback_id)
-    for field, value in payload.dict(exclude_unset=True).items():
-        if field == "score" and value is not None:
-            value = float(value)
-        if field == "comment":
-            value = value or ""
-        setattr(feedback, field, value)
-    feedback.save()
-    return feedback
+    return services.update_feedback(
+        actor=request.actor,
+        feedback=one(request, models.Feedback, feedback_id),
+        changes=payload.dict(exclude_unset=True),
+    )
 
 
 @router.delete("/feedback/{uuid:feedback_id}", response={202: None}, summary="Delete feedback")
 @requires("feedback:delete")
 def delete_feedback(request, feedback_id: uuid.UUID):
-    get_object_or_404(Feedback.objects.in_workspace(ws(request)), pk=feedback_id).delete()
-    return Status(202, None)
+    return delete(request, models.Feedback, feedback_id)
 
 
 # Annotation queues
 
 
-class QueueOut(Schema):
-    id: uuid.UUID
-    tenant_id: uuid.UUID
-    name: str
-    description: str | None
-    rubric_instructions: str | None
-    rubric_items: list[Any] | None
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    run_count: int | None = None
-
-    @staticmethod
-    def resolve_tenant_id(q):
-        return q.workspace_id
-
-
-class QueueIn(Body):
-    name: str = Field(min_length=1, max_length=255)
-    id: uuid.UUID | None = None
-    description: str | None = Field(None, max_length=10000)
-    rubric_instructions: str | None = Field(None, max_length=10000)
-    rubric_items: list[Any] | None = None
-
-
-class QueuePatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
-    rubric_instructions: str | None = Field(None, max_length=10000)
-    rubric_items: list[Any] | None = None
-
-
-class QueueFilter(Page):
-    ids: list[uuid.UUID] | None = None
-    name: str | None = None
-    name_contains: str | None = None
-
-
-class QueuedRunOut(RunOut):
-    added_at: datetime.datetime | None = None
-    last_reviewed_time: datetime.datetime | None = None
-
-
 def _queues(request):
-    return AnnotationQueue.objects.in_workspace(ws(request)).annotate(run_count=Count("items"))
-
-
-def _queue(request, queue_id):
-    return get_object_or_404(AnnotationQueue.objects.in_workspace(ws(request)), pk=queue_id)
+    return models.AnnotationQueue.objects.in_workspace(ws(request)).annotate(
+        run_count=Count("items")
+    )
 
 
 @router.get("/annotation-queues", response=list[QueueOut], summary="List annotation queues")
 @requires("annotation-queues:read")
 def list_queues(request, filters: Query[QueueFilter]):
     qs = _queues(request).order_by("-created_at", "id")
-    if filters.ids:
-        qs = qs.filter(id__in=filters.ids)
-    if filters.name:
-        qs = qs.filter(name=filters.name)
-    if filters.name_contains:
-        qs = qs.filter(name__icontains=filters.name_contains)
+    qs = filtered(qs, filters, ids="id__in", name="name", name_contains="name__icontains")
     return page(qs, filters)
 
 
@@ -705,6 +427,7 @@ def list_queues(request, filters: Query[QueueFilter]):
 @requires("annotation-queues:create")
 def create_queue(request, payload: QueueIn):
     queue = services.create_annotation_queue(
+        actor=request.actor,
         workspace=ws(request),
         name=payload.name,
         description=payload.description,
@@ -724,18 +447,15 @@ def read_queue(request, queue_id: uuid.UUID):
 @router.patch("/annotation-queues/{uuid:queue_id}", response=QueueOut, summary="Change a queue")
 @requires("annotation-queues:update")
 def update_queue(request, queue_id: uuid.UUID, payload: QueuePatch):
-    queue = _queue(request, queue_id)
-    for field, value in payload.dict(exclude_none=True).items():
-        setattr(queue, field, value)
-    queue.save()
+    queue = one(request, models.AnnotationQueue, queue_id)
+    services.update_annotation_queue(actor=request.actor, queue=queue, **payload.dict())
     return _queues(request).get(pk=queue.pk)
 
 
 @router.delete("/annotation-queues/{uuid:queue_id}", response={202: None}, summary="Delete a queue")
 @requires("annotation-queues:delete")
 def delete_queue(request, queue_id: uuid.UUID):
-    _queue(request, queue_id).delete()
-    return Status(202, None)
+    return delete(request, models.AnnotationQueue, queue_id)
 
 
 @router.post(
@@ -745,12 +465,13 @@ def delete_queue(request, queue_id: uuid.UUID):
 )
 @requires("annotation-queues:update")
 def add_runs_to_queue(request, queue_id: uuid.UUID, payload: list[uuid.UUID]):
-    added = services.queue_runs(queue=_queue(request, queue_id), run_ids=payload)
+    queue = one(request, models.AnnotationQueue, queue_id)
+    added = services.queue_runs(actor=request.actor, queue=queue, run_ids=payload)
     return Status(202, {"message": "Runs added", "count": added})
 
 
 def _queued_runs(queue):
-    items = QueuedRun.objects.filter(queue=queue).select_related("run")
+    items = models.QueuedRun.objects.filter(queue=queue).select_related("run")
     runs = []
     for item in items:
         item.run.added_at, item.run.last_reviewed_time = item.added_at, item.last_reviewed_time
@@ -765,7 +486,7 @@ def _queued_runs(queue):
 )
 @requires("annotation-queues:read")
 def list_queue_runs(request, queue_id: uuid.UUID, p: Query[Page]):
-    queue = _queue(request, queue_id)
+    queue = one(request, models.AnnotationQueue, queue_id)
     return _queued_runs(queue)[p.offset : p.offset + p.limit]
 
 
@@ -776,9 +497,9 @@ def list_queue_runs(request, queue_id: uuid.UUID, p: Query[Page]):
 )
 @requires("annotation-queues:read")
 def queue_run_at(request, queue_id: uuid.UUID, index: int):
-    runs = _queued_runs(_queue(request, queue_id))
+    runs = _queued_runs(one(request, models.AnnotationQueue, queue_id))
     if not 0 <= index < len(runs):
-        return get_object_or_404(Run.objects.none())
+        return get_object_or_404(models.Run.objects.none())
     return runs[index]
 
 
@@ -789,48 +510,13 @@ def queue_run_at(request, queue_id: uuid.UUID, index: int):
 )
 @requires("annotation-queues:update")
 def remove_queue_run(request, queue_id: uuid.UUID, run_id: uuid.UUID):
-    get_object_or_404(
-        QueuedRun.objects.filter(queue=_queue(request, queue_id)), run_id=run_id
-    ).delete()
-    return Status(202, None)
+    queue = one(request, models.AnnotationQueue, queue_id)
+    get_object_or_404(models.QueuedRun.objects.filter(queue=queue), run_id=run_id)
+    services.dequeue_run(actor=request.actor, queue=queue, run_id=run_id)
+    return DELETED
 
 
 # Prompts (ours; the SDK's prompt hub API is not served)
-
-
-class PromptOut(Schema):
-    id: uuid.UUID
-    name: str
-    description: str
-    created_at: datetime.datetime
-    updated_at: datetime.datetime
-    latest_commit: str | None = None
-    template: str | None = None
-
-
-class PromptIn(Body):
-    name: str = Field(min_length=1, max_length=255)
-    description: str = Field("", max_length=10000)
-    template: str | None = Field(None, max_length=200000)
-
-
-class PromptPatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
-
-
-class CommitIn(Body):
-    template: str = Field(min_length=1, max_length=200000)
-    message: str = Field("", max_length=255)
-
-
-class CommitOut(Schema):
-    id: uuid.UUID
-    commit_hash: str
-    template: str
-    message: str
-    created_by: str
-    created_at: datetime.datetime
 
 
 def _prompt_out(prompt):
@@ -840,71 +526,46 @@ def _prompt_out(prompt):
     return prompt
 
 
-def _prompt(request, prompt_id):
-    return get_object_or_404(Prompt.objects.in_workspace(ws(request)), pk=prompt_id)
-
-
 @router.get("/prompts", response=list[PromptOut], summary="List prompts")
 @requires("prompts:read")
 def list_prompts(request, p: Query[Page]):
-    return [
-        _prompt_out(x)
-        for x in page(
-            Prompt.objects.in_workspace(ws(request)).prefetch_related("commits").order_by("name"), p
-        )
-    ]
+    prompts = (
+        models.Prompt.objects.in_workspace(ws(request)).prefetch_related("commits").order_by("name")
+    )
+    return [_prompt_out(x) for x in page(prompts, p)]
 
 
 @router.post("/prompts", response={201: PromptOut}, summary="Create a prompt")
 @requires("prompts:create")
 def create_prompt(request, payload: PromptIn):
-    workspace = ws(request)
-    if Prompt.objects.in_workspace(workspace).filter(name=payload.name).exists():
-        return _conflict(f"A prompt named {payload.name!r} already exists in this workspace.")
-    prompt = Prompt.objects.create(
-        workspace=workspace, name=payload.name, description=payload.description
+    prompt = services.create_prompt(
+        actor=request.actor,
+        workspace=ws(request),
+        name=payload.name,
+        description=payload.description,
+        template=payload.template or None,  # "" or left out: a prompt with no version yet
     )
-    if payload.template:
-        services.commit_prompt(
-            prompt=prompt,
-            template=payload.template,
-            message="first version",
-            author=request.auth.label,
-        )
     return Status(201, _prompt_out(prompt))
-
-
-def _conflict(detail):
-    from accesscontrol.rbac.gate import api_error
-
-    return api_error(409, "duplicate", detail)
 
 
 @router.get("/prompts/{uuid:prompt_id}", response=PromptOut, summary="One prompt")
 @requires("prompts:read")
 def read_prompt(request, prompt_id: uuid.UUID):
-    return _prompt_out(_prompt(request, prompt_id))
+    return _prompt_out(one(request, models.Prompt, prompt_id))
 
 
 @router.patch("/prompts/{uuid:prompt_id}", response=PromptOut, summary="Rename or describe")
 @requires("prompts:update")
 def update_prompt(request, prompt_id: uuid.UUID, payload: PromptPatch):
-    prompt = _prompt(request, prompt_id)
-    if payload.name and payload.name != prompt.name:
-        if Prompt.objects.in_workspace(prompt.workspace).filter(name=payload.name).exists():
-            return _conflict(f"A prompt named {payload.name!r} already exists.")
-        prompt.name = payload.name
-    if payload.description is not None:
-        prompt.description = payload.description
-    prompt.save()
+    prompt = one(request, models.Prompt, prompt_id)
+    services.update_prompt(actor=request.actor, prompt=prompt, **payload.dict())
     return _prompt_out(prompt)
 
 
 @router.delete("/prompts/{uuid:prompt_id}", response={202: None}, summary="Delete a prompt")
 @requires("prompts:delete")
 def delete_prompt(request, prompt_id: uuid.UUID):
-    _prompt(request, prompt_id).delete()
-    return Status(202, None)
+    return delete(request, models.Prompt, prompt_id)
 
 
 @router.get(
@@ -914,7 +575,7 @@ def delete_prompt(request, prompt_id: uuid.UUID):
 )
 @requires("prompts:read")
 def list_commits(request, prompt_id: uuid.UUID, p: Query[Page]):
-    return page(_prompt(request, prompt_id).commits.all(), p)
+    return page(one(request, models.Prompt, prompt_id).commits.all(), p)
 
 
 @router.post(
@@ -925,9 +586,9 @@ def list_commits(request, prompt_id: uuid.UUID, p: Query[Page]):
 @requires("prompts:update")
 def create_commit(request, prompt_id: uuid.UUID, payload: CommitIn):
     commit = services.commit_prompt(
-        prompt=_prompt(request, prompt_id),
+        actor=request.actor,
+        prompt=one(request, models.Prompt, prompt_id),
         template=payload.template,
         message=payload.message,
-        author=request.auth.label,
     )
     return Status(201, commit)

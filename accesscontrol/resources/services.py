@@ -1,7 +1,10 @@
-"""Writes to a workspace's resources. Each takes the workspace; nothing crosses it.
+"""Every write to a workspace's resources, for the console, the API and fixtures alike.
 
-Resource writes are not access changes, so they are not in the audit log (who may write them
-is; see rbac). Run ingest is bulk: a batch of N runs costs a constant number of queries.
+Each service takes the acting `actor` (ARCHITECTURE §11) and checks its own permission in the
+resource's workspace: the gate's check is the first, coarse one, this is the authority. Nothing
+crosses the workspace. Resource writes are data, not access, so only deleting a whole resource
+(a project, dataset, prompt or queue, with everything under it) is in the audit log. Run ingest
+is bulk: a batch of N runs costs a constant number of queries.
 """
 
 import uuid
@@ -10,17 +13,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accesscontrol.resources.models import (
-    AnnotationQueue,
-    Dataset,
-    Example,
-    Feedback,
-    Project,
-    Prompt,
-    PromptCommit,
-    QueuedRun,
-    Run,
-)
+from accesscontrol.audit import services as audit
+from accesscontrol.resources import models
 
 BULK_BATCH = 500
 RUN_FIELDS = (
@@ -46,66 +40,95 @@ def _duplicate(what, name):
     )
 
 
+def _check_name_free(model, workspace, name, what) -> None:
+    if model.objects.in_workspace(workspace).filter(name=name).exists():
+        raise _duplicate(what, name)
+
+
+def _create_named(model, what, *, workspace, name, **fields):
+    """Insert a named resource; a name or client-chosen id already taken is a duplicate."""
+    _check_name_free(model, workspace, name, what)
+    try:
+        with transaction.atomic():
+            return model.objects.create(workspace=workspace, name=name, **fields)
+    except IntegrityError:
+        raise _duplicate(what, name) from None
+
+
+def _set(resource, **changes):
+    """Set the fields given (None: left as it is) and save."""
+    for field, value in changes.items():
+        if value is not None:
+            setattr(resource, field, value)
+    resource.save()
+    return resource
+
+
+def _change(resource, what, *, name=None, **changes):
+    """`_set`, where a new name must be free in the workspace."""
+    if name is not None and name != resource.name:
+        _check_name_free(type(resource), resource.workspace, name, what)
+    return _set(resource, name=name, **changes)
+
+
 # Projects
 
 
 def create_project(
-    *, workspace, name, description="", extra=None, project_id=None, upsert=False
-) -> Project:
-    existing = Project.objects.in_workspace(workspace).filter(name=name).first()
-    if existing is not None:
-        if upsert:
+    *, actor, workspace, name, description="", extra=None, project_id=None, upsert=False
+) -> models.Project:
+    actor.require("projects:create", workspace=workspace)
+    if upsert:
+        existing = models.Project.objects.in_workspace(workspace).filter(name=name).first()
+        if existing is not None:
             return existing
-        raise _duplicate("project", name)
-    try:
-        with transaction.atomic():
-            return Project.objects.create(
-                id=project_id or uuid.uuid4(),
-                workspace=workspace,
-                name=name,
-                description=description or "",
-                extra=extra or {},
-            )
-    except IntegrityError:
-        raise _duplicate("project", name) from None
+    return _create_named(
+        models.Project,
+        "project",
+        workspace=workspace,
+        name=name,
+        id=project_id or uuid.uuid4(),
+        description=description or "",
+        extra=extra or {},
+    )
 
 
-def update_project(*, project, name=None, description=None, extra=None) -> Project:
-    if name is not None and name != project.name:
-        if Project.objects.in_workspace(project.workspace).filter(name=name).exists():
-            raise _duplicate("project", name)
-        project.name = name
-    if description is not None:
-        project.description = description
-    if extra is not None:
-        project.extra = extra
-    project.save()
-    return project
+def update_project(*, actor, project, name=None, description=None, extra=None) -> models.Project:
+    actor.require("projects:update", workspace=project.workspace)
+    return _change(project, "project", name=name, description=description, extra=extra)
 
 
 def _projects_for(workspace, names, ids):
     """Projects by name (created when missing, as LangSmith does on ingest) and by id."""
-    by_name = {p.name: p for p in Project.objects.in_workspace(workspace).filter(name__in=names)}
+    by_name = {
+        p.name: p for p in models.Project.objects.in_workspace(workspace).filter(name__in=names)
+    }
     missing = [n for n in names if n not in by_name]
     if missing:
-        Project.objects.bulk_create(
-            [Project(workspace=workspace, name=n) for n in missing], ignore_conflicts=True
+        models.Project.objects.bulk_create(
+            [models.Project(workspace=workspace, name=n) for n in missing], ignore_conflicts=True
         )
         by_name.update(
-            {p.name: p for p in Project.objects.in_workspace(workspace).filter(name__in=missing)}
+            {
+                p.name: p
+                for p in models.Project.objects.in_workspace(workspace).filter(name__in=missing)
+            }
         )
     by_id = (
-        {p.id: p for p in Project.objects.in_workspace(workspace).filter(id__in=ids)} if ids else {}
+        {p.id: p for p in models.Project.objects.in_workspace(workspace).filter(id__in=ids)}
+        if ids
+        else {}
     )
     return by_name, by_id
 
 
-def ingest_runs(*, workspace, posts=(), patches=(), default_project="default") -> dict:
+def ingest_runs(*, actor, workspace, posts=(), patches=(), default_project="default") -> dict:
     """Create and complete runs in bulk. Runs are dicts of the API's validated fields.
 
     A patch of a run posted in the same batch is merged into the post. Posting an id that
     exists is ignored (the SDK retries), as is patching a run this workspace does not have.
     """
+    actor.require("runs:create", workspace=workspace)
     posts = [dict(p) for p in posts]
     patches = [dict(p) for p in patches]
     posted = {p["id"]: p for p in posts}
@@ -134,7 +157,7 @@ def ingest_runs(*, workspace, posts=(), patches=(), default_project="default") -
                 else by_name[p.get("session_name") or default_project]
             )
             runs.append(
-                Run(
+                models.Run(
                     id=p["id"],
                     workspace=workspace,
                     project=project,
@@ -154,7 +177,7 @@ def ingest_runs(*, workspace, posts=(), patches=(), default_project="default") -
                     reference_example_id=p.get("reference_example_id"),
                 )
             )
-        Run.objects.bulk_create(runs, batch_size=BULK_BATCH, ignore_conflicts=True)
+        models.Run.objects.bulk_create(runs, batch_size=BULK_BATCH, ignore_conflicts=True)
         updated = _apply_patches(workspace, late_patches)
     return {"created": len(runs), "updated": updated}
 
@@ -164,7 +187,9 @@ def _apply_patches(workspace, patches) -> int:
         return 0
     runs = {
         r.id: r
-        for r in Run.objects.in_workspace(workspace).filter(id__in=[p["id"] for p in patches])
+        for r in models.Run.objects.in_workspace(workspace).filter(
+            id__in=[p["id"] for p in patches]
+        )
     }
     changed, fields = [], set()
     for patch in patches:
@@ -178,7 +203,7 @@ def _apply_patches(workspace, patches) -> int:
                 fields.add(field)
         changed.append(run)
     if changed and fields:
-        Run.objects.bulk_update(changed, sorted(fields), batch_size=BULK_BATCH)
+        models.Run.objects.bulk_update(changed, sorted(fields), batch_size=BULK_BATCH)
     return len(changed)
 
 
@@ -187,6 +212,7 @@ def _apply_patches(workspace, patches) -> int:
 
 def create_dataset(
     *,
+    actor,
     workspace,
     name,
     description="",
@@ -195,36 +221,25 @@ def create_dataset(
     inputs_schema=None,
     outputs_schema=None,
     dataset_id=None,
-) -> Dataset:
-    if Dataset.objects.in_workspace(workspace).filter(name=name).exists():
-        raise _duplicate("dataset", name)
-    try:
-        with transaction.atomic():
-            return Dataset.objects.create(
-                id=dataset_id or uuid.uuid4(),
-                workspace=workspace,
-                name=name,
-                description=description or "",
-                data_type=data_type or "kv",
-                metadata=metadata,
-                inputs_schema_definition=inputs_schema,
-                outputs_schema_definition=outputs_schema,
-            )
-    except IntegrityError:
-        raise _duplicate("dataset", name) from None
+) -> models.Dataset:
+    actor.require("datasets:create", workspace=workspace)
+    return _create_named(
+        models.Dataset,
+        "dataset",
+        workspace=workspace,
+        name=name,
+        id=dataset_id or uuid.uuid4(),
+        description=description or "",
+        data_type=data_type or "kv",
+        metadata=metadata,
+        inputs_schema_definition=inputs_schema,
+        outputs_schema_definition=outputs_schema,
+    )
 
 
-def update_dataset(*, dataset, name=None, description=None, metadata=None) -> Dataset:
-    if name is not None and name != dataset.name:
-        if Dataset.objects.in_workspace(dataset.workspace).filter(name=name).exists():
-            raise _duplicate("dataset", name)
-        dataset.name = name
-    if description is not None:
-        dataset.description = description
-    if metadata is not None:
-        dataset.metadata = metadata
-    dataset.save()
-    return dataset
+def update_dataset(*, actor, dataset, name=None, description=None, metadata=None) -> models.Dataset:
+    actor.require("datasets:update", workspace=dataset.workspace)
+    return _change(dataset, "dataset", name=name, description=description, metadata=metadata)
 
 
 def _splits(split):
@@ -233,11 +248,12 @@ def _splits(split):
     return [split] if isinstance(split, str) else list(split)
 
 
-def create_examples(*, workspace, examples) -> list[Example]:
+def create_examples(*, actor, workspace, examples) -> list[models.Example]:
     """Examples of one or more datasets of this workspace, in one insert."""
+    actor.require("datasets:update", workspace=workspace)
     dataset_ids = {e["dataset_id"] for e in examples}
     found = set(
-        Dataset.objects.in_workspace(workspace)
+        models.Dataset.objects.in_workspace(workspace)
         .filter(id__in=dataset_ids)
         .values_list("id", flat=True)
     )
@@ -248,7 +264,7 @@ def create_examples(*, workspace, examples) -> list[Example]:
         )
     now = timezone.now()
     rows = [
-        Example(
+        models.Example(
             id=e.get("id") or uuid.uuid4(),
             workspace=workspace,
             dataset_id=e["dataset_id"],
@@ -263,7 +279,7 @@ def create_examples(*, workspace, examples) -> list[Example]:
     ]
     try:
         with transaction.atomic():
-            Example.objects.bulk_create(rows, batch_size=BULK_BATCH)
+            models.Example.objects.bulk_create(rows, batch_size=BULK_BATCH)
     except IntegrityError:
         raise ValidationError(
             "An example with one of these ids exists already.", code="duplicate"
@@ -271,41 +287,71 @@ def create_examples(*, workspace, examples) -> list[Example]:
     return rows
 
 
-def update_example(*, example, inputs=None, outputs=None, metadata=None, split=None) -> Example:
-    if inputs is not None:
-        example.inputs = inputs
-    if outputs is not None:
-        example.outputs = outputs
-    if metadata is not None:
-        example.metadata = metadata
-    if split is not None:
-        example.split = _splits(split)
-    example.save()
-    return example
+def update_example(
+    *, actor, example, inputs=None, outputs=None, metadata=None, split=None
+) -> models.Example:
+    actor.require("datasets:update", workspace=example.workspace)
+    split = None if split is None else _splits(split)
+    return _set(example, inputs=inputs, outputs=outputs, metadata=metadata, split=split)
 
 
 # Prompts
 
 
-def commit_prompt(*, prompt, template, message="", author="") -> PromptCommit:
+def _check_template(template) -> None:
     if not (template or "").strip():
         raise ValidationError({"template": "The template is empty."})
-    with transaction.atomic():
-        commit = PromptCommit.objects.create(
-            prompt=prompt, template=template, message=message or "", created_by=author
-        )
-        prompt.save(update_fields=["updated_at"])
+
+
+def _commit(actor, prompt, template, message) -> models.PromptCommit:
+    commit = models.PromptCommit.objects.create(
+        prompt=prompt, template=template, message=message or "", created_by=actor.label
+    )
+    prompt.save(update_fields=["updated_at"])
     return commit
+
+
+def commit_prompt(*, actor, prompt, template, message="") -> models.PromptCommit:
+    """A new version of the prompt, written by the actor."""
+    actor.require("prompts:update", workspace=prompt.workspace)
+    _check_template(template)
+    with transaction.atomic():
+        return _commit(actor, prompt, template, message)
+
+
+def create_prompt(*, actor, workspace, name, description="", template=None) -> models.Prompt:
+    """A prompt and, when a template is given, its first version; a blank template writes
+    nothing (the API once kept the prompt while refusing its template)."""
+    actor.require("prompts:create", workspace=workspace)
+    if template is not None:
+        _check_template(template)
+    with transaction.atomic():
+        prompt = _create_named(
+            models.Prompt, "prompt", workspace=workspace, name=name, description=description or ""
+        )
+        if template is not None:
+            _commit(actor, prompt, template, "first version")
+    return prompt
+
+
+def update_prompt(*, actor, prompt, name=None, description=None) -> models.Prompt:
+    actor.require("prompts:update", workspace=prompt.workspace)
+    return _change(prompt, "prompt", name=name, description=description)
 
 
 # Annotation queues
 
 
-def queue_runs(*, queue, run_ids) -> int:
+def _touch(queue) -> None:
+    models.AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=timezone.now())
+
+
+def queue_runs(*, actor, queue, run_ids) -> int:
     """Add runs of the queue's workspace; any id it does not have makes the whole call fail."""
+    actor.require("annotation-queues:update", workspace=queue.workspace)
     run_ids = set(run_ids)
     runs = list(
-        Run.objects.in_workspace(queue.workspace)
+        models.Run.objects.in_workspace(queue.workspace)
         .filter(id__in=run_ids)
         .values_list("id", flat=True)
     )
@@ -314,51 +360,37 @@ def queue_runs(*, queue, run_ids) -> int:
             {"run_ids": ValidationError("No such run in this workspace.", code="not_found")}
         )
     with transaction.atomic():
-        QueuedRun.objects.bulk_create(
-            [QueuedRun(queue=queue, run_id=r) for r in runs], ignore_conflicts=True
+        models.QueuedRun.objects.bulk_create(
+            [models.QueuedRun(queue=queue, run_id=r) for r in runs], ignore_conflicts=True
         )
-        AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=timezone.now())
+        _touch(queue)
     return len(runs)
 
 
-# For the console: the writes its pages make that the API above does not need a service for.
-
-
-def create_prompt(*, workspace, name, description="", template="", author="") -> Prompt:
-    """A prompt and, when a template is given, its first version."""
-    if Prompt.objects.in_workspace(workspace).filter(name=name).exists():
-        raise _duplicate("prompt", name)
-    try:
-        with transaction.atomic():
-            prompt = Prompt.objects.create(
-                workspace=workspace, name=name, description=description or ""
-            )
-            if (template or "").strip():
-                commit_prompt(
-                    prompt=prompt, template=template, message="first version", author=author
-                )
-    except IntegrityError:
-        raise _duplicate("prompt", name) from None
-    return prompt
-
-
-def update_prompt(*, prompt, name=None, description=None) -> Prompt:
-    if name is not None and name != prompt.name:
-        if Prompt.objects.in_workspace(prompt.workspace).filter(name=name).exists():
-            raise _duplicate("prompt", name)
-        prompt.name = name
-    if description is not None:
-        prompt.description = description
-    prompt.save()
-    return prompt
+def dequeue_run(*, actor, queue, run_id) -> int:
+    """Take a run out of a queue; returns how many entries went (0 or 1)."""
+    actor.require("annotation-queues:update", workspace=queue.workspace)
+    with transaction.atomic():
+        removed, _ = models.QueuedRun.objects.filter(queue=queue, run_id=run_id).delete()
+        if removed:
+            _touch(queue)
+    return removed
 
 
 def create_annotation_queue(
-    *, workspace, name, description="", rubric_instructions="", rubric_items=None, queue_id=None
-) -> AnnotationQueue:
+    *,
+    actor,
+    workspace,
+    name,
+    description="",
+    rubric_instructions="",
+    rubric_items=None,
+    queue_id=None,
+) -> models.AnnotationQueue:
+    actor.require("annotation-queues:create", workspace=workspace)
     try:
         with transaction.atomic():
-            return AnnotationQueue.objects.create(
+            return models.AnnotationQueue.objects.create(
                 id=queue_id or uuid.uuid4(),
                 workspace=workspace,
                 name=name,
@@ -371,32 +403,26 @@ def create_annotation_queue(
 
 
 def update_annotation_queue(
-    *, queue, name=None, description=None, rubric_instructions=None, rubric_items=None
-) -> AnnotationQueue:
-    for field, value in (
-        ("name", name),
-        ("description", description),
-        ("rubric_instructions", rubric_instructions),
-        ("rubric_items", rubric_items),
-    ):
-        if value is not None:
-            setattr(queue, field, value)
-    queue.save()
-    return queue
+    *, actor, queue, name=None, description=None, rubric_instructions=None, rubric_items=None
+) -> models.AnnotationQueue:
+    """Queue names need not be unique (LangSmith allows twins)."""
+    actor.require("annotation-queues:update", workspace=queue.workspace)
+    return _set(
+        queue,
+        name=name,
+        description=description,
+        rubric_instructions=rubric_instructions,
+        rubric_items=rubric_items,
+    )
 
 
-def dequeue_run(*, queue, run_id) -> int:
-    """Take a run out of a queue; returns how many entries went (0 or 1)."""
-    with transaction.atomic():
-        removed, _ = QueuedRun.objects.filter(queue=queue, run_id=run_id).delete()
-        if removed:
-            AnnotationQueue.objects.filter(pk=queue.pk).update(updated_at=timezone.now())
-    return removed
+# Feedback
 
 
-def add_feedback(*, run, key, score=None, value=None, comment="", source=None) -> Feedback:
-    """Feedback on a run of this workspace, from the console."""
-    return record_feedback(
+def add_feedback(*, actor, run, key, score=None, value=None, comment="") -> models.Feedback:
+    """Feedback on a run of this workspace, from the console: the source names the person."""
+    actor.require("feedback:create", workspace=run.workspace)
+    return _save_feedback(
         workspace=run.workspace,
         run_id=run.id,
         trace_id=run.trace_id,
@@ -405,12 +431,13 @@ def add_feedback(*, run, key, score=None, value=None, comment="", source=None) -
         score=score,
         value=value,
         comment=comment,
-        source=source or {"type": "app"},
+        source={"type": "app"} if actor.is_system else {"type": "app", "user": actor.label},
     )
 
 
 def record_feedback(
     *,
+    actor,
     workspace,
     run_id,
     trace_id,
@@ -422,30 +449,86 @@ def record_feedback(
     correction=None,
     source=None,
     feedback_id=None,
-) -> Feedback:
-    """Feedback in this workspace. The run may not be ingested yet (the SDK allows that)."""
+) -> models.Feedback:
+    """Feedback in this workspace. The run may not be ingested yet (the SDK allows that).
+
+    It never links to another workspace's project: one not here is dropped, and the project
+    is then the run's, when the run is here.
+    """
+    actor.require("feedback:create", workspace=workspace)
+    if (
+        project_id is not None
+        and not models.Project.objects.in_workspace(workspace).filter(pk=project_id).exists()
+    ):
+        project_id = None
+    if project_id is None and run_id is not None:
+        project_id = (
+            models.Run.objects.in_workspace(workspace)
+            .filter(pk=run_id)
+            .values_list("project_id", flat=True)
+            .first()
+        )
+    return _save_feedback(
+        workspace=workspace,
+        run_id=run_id,
+        trace_id=trace_id,
+        project_id=project_id,
+        key=key,
+        score=score,
+        value=value,
+        comment=comment,
+        correction=correction,
+        source=source or {"type": "api"},
+        feedback_id=feedback_id,
+    )
+
+
+def _save_feedback(*, feedback_id=None, comment="", source, **fields) -> models.Feedback:
     try:
         with transaction.atomic():
-            return Feedback.objects.create(
+            return models.Feedback.objects.create(
                 id=feedback_id or uuid.uuid4(),
-                workspace=workspace,
-                run_id=run_id,
-                trace_id=trace_id,
-                project_id=project_id,
-                key=key,
-                score=score,
-                value=value,
                 comment=comment or "",
-                correction=correction,
-                feedback_source=source or {"type": "api"},
+                feedback_source=source,
+                **fields,
             )
     except IntegrityError:
         raise ValidationError("That feedback id is taken.", code="duplicate") from None
 
 
-def delete_resource(resource) -> None:
-    """Delete a project, dataset, example, prompt or queue and what hangs off it (cascades)."""
-    if not isinstance(resource, (Project, Dataset, Example, Prompt, AnnotationQueue)):
+def update_feedback(*, actor, feedback, changes: dict) -> models.Feedback:
+    """Set the fields in `changes` (null clears a score, value or correction)."""
+    actor.require("feedback:update", workspace=feedback.workspace)
+    for field, value in changes.items():
+        if field == "score" and value is not None:
+            value = float(value)
+        if field == "comment":
+            value = value or ""
+        setattr(feedback, field, value)
+    feedback.save()
+    return feedback
+
+
+# Deleting
+
+# What deleting each kind of resource needs, and its audit event (None: data, not audited).
+DELETION = {
+    models.Project: ("projects:delete", "project.deleted"),
+    models.Dataset: ("datasets:delete", "dataset.deleted"),
+    models.Example: ("datasets:update", None),
+    models.Prompt: ("prompts:delete", "prompt.deleted"),
+    models.AnnotationQueue: ("annotation-queues:delete", "annotation_queue.deleted"),
+    models.Feedback: ("feedback:delete", None),
+}
+
+
+def delete_resource(*, actor, resource) -> None:
+    """Delete a resource and what hangs off it (cascades); whole resources are audited."""
+    if type(resource) not in DELETION:
         raise TypeError(f"not a deletable resource: {type(resource).__name__}")
+    permission, action = DELETION[type(resource)]
+    actor.require(permission, workspace=resource.workspace)
     with transaction.atomic():
+        if action is not None:
+            audit.record(actor, action, resource, workspace=resource.workspace)
         resource.delete()

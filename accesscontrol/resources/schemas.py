@@ -1,0 +1,341 @@
+"""The payloads of the LangSmith-compatible resource API (resources/api.py), as the SDK
+sends and reads them: `...In` bodies, `...Patch` changes, `...Filter` query strings, `...Out`
+responses. Limits here are the input ranges; anything else is refused as a 422 at the edge.
+"""
+
+import datetime
+import uuid
+from typing import Any
+
+from ninja import Field, Schema
+from pydantic import StrictBool, StrictFloat, StrictInt
+
+from accesscontrol.api.schemas import Body, UtcDateTime
+
+MAX_LIMIT = 100
+
+
+class Page(Schema):
+    limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
+    offset: int = Field(0, ge=0)
+
+
+class SessionOut(Schema):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    description: str | None
+    start_time: datetime.datetime
+    end_time: datetime.datetime | None = None
+    extra: dict | None
+    reference_dataset_id: uuid.UUID | None
+    run_count: int | None = None
+
+    @staticmethod
+    def resolve_tenant_id(p):
+        return p.workspace_id
+
+
+class SessionIn(Body):
+    name: str = Field(min_length=1, max_length=255)
+    id: uuid.UUID | None = None
+    description: str | None = Field(None, max_length=10000)
+    extra: dict | None = None
+
+
+class SessionPatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10000)
+    extra: dict | None = None
+
+
+class SessionFilter(Page):
+    name: str | None = None
+    name_contains: str | None = None
+    id: list[uuid.UUID] | None = None
+
+
+class RunIn(Body):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    trace_id: uuid.UUID | None = None
+    parent_run_id: uuid.UUID | None = None
+    dotted_order: str | None = Field(None, max_length=4000)
+    session_name: str | None = Field(None, max_length=255)
+    session_id: uuid.UUID | None = None
+    name: str = Field(min_length=1, max_length=255)
+    run_type: str = Field(min_length=1, max_length=32)
+    inputs: dict | None = None
+    outputs: dict | None = None
+    error: str | None = None
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    tags: list[str] | None = None
+    extra: dict | None = None
+    events: list[Any] | None = None
+    reference_example_id: uuid.UUID | None = None
+
+
+class RunPatch(Body):
+    id: uuid.UUID
+    name: str | None = Field(None, max_length=255)
+    run_type: str | None = Field(None, max_length=32)
+    parent_run_id: uuid.UUID | None = None
+    dotted_order: str | None = Field(None, max_length=4000)
+    inputs: dict | None = None
+    outputs: dict | None = None
+    error: str | None = None
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    tags: list[str] | None = None
+    extra: dict | None = None
+    events: list[Any] | None = None
+    reference_example_id: uuid.UUID | None = None
+
+
+class RunPatchBody(RunPatch):
+    id: uuid.UUID | None = None  # the path names the run
+
+
+class RunBatch(Body):
+    post: list[RunIn] | None = None
+    patch: list[RunPatch] | None = None
+
+
+class RunOut(Schema):
+    id: uuid.UUID
+    trace_id: uuid.UUID
+    parent_run_id: uuid.UUID | None
+    dotted_order: str
+    session_id: uuid.UUID
+    name: str
+    run_type: str
+    inputs: dict
+    outputs: dict | None
+    error: str | None
+    start_time: datetime.datetime
+    end_time: datetime.datetime | None
+    tags: list[str]
+    extra: dict
+    events: list[Any]
+    reference_example_id: uuid.UUID | None
+    status: str
+
+    @staticmethod
+    def resolve_session_id(run):
+        return run.project_id
+
+
+class RunQuery(Body):
+    session: list[uuid.UUID] | None = None
+    id: list[uuid.UUID] | None = None
+    trace: uuid.UUID | None = None
+    parent_run: uuid.UUID | None = None
+    run_type: str | None = None
+    is_root: bool | None = None
+    error: bool | None = None
+    reference_example: list[uuid.UUID] | None = None
+    limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
+    cursor: str | None = Field(None, pattern=r"^\d{1,9}$")
+
+
+class RunQueryOut(Schema):
+    runs: list[RunOut]
+    cursors: dict[str, str | None]
+
+
+class DatasetOut(Schema):
+    id: uuid.UUID
+    name: str
+    description: str | None
+    data_type: str | None
+    created_at: datetime.datetime
+    modified_at: datetime.datetime | None
+    example_count: int | None = None
+    metadata: dict | None
+    inputs_schema_definition: dict | None
+    outputs_schema_definition: dict | None
+    tenant_id: uuid.UUID
+
+    @staticmethod
+    def resolve_tenant_id(d):
+        return d.workspace_id
+
+
+class DatasetIn(Body):
+    name: str = Field(min_length=1, max_length=255)
+    id: uuid.UUID | None = None
+    description: str | None = Field(None, max_length=10000)
+    data_type: str | None = Field("kv", pattern="^(kv|llm|chat)$")
+    extra: dict | None = None
+    inputs_schema_definition: dict | None = None
+    outputs_schema_definition: dict | None = None
+
+
+class DatasetPatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10000)
+    metadata: dict | None = None
+
+
+class DatasetFilter(Page):
+    name: str | None = None
+    name_contains: str | None = None
+    id: list[uuid.UUID] | None = None
+    data_type: str | None = None
+
+
+class ExampleOut(Schema):
+    id: uuid.UUID
+    dataset_id: uuid.UUID
+    inputs: dict
+    outputs: dict | None
+    metadata: dict | None
+    split: list[str] | None = None
+    source_run_id: uuid.UUID | None
+    created_at: datetime.datetime
+    modified_at: datetime.datetime | None
+
+
+class ExampleIn(Body):
+    dataset_id: uuid.UUID
+    id: uuid.UUID | None = None
+    inputs: dict
+    outputs: dict | None = None
+    metadata: dict | None = None
+    split: str | list[str] | None = None
+    source_run_id: uuid.UUID | None = None
+    created_at: UtcDateTime | None = None
+
+
+class ExamplePatch(Body):
+    inputs: dict | None = None
+    outputs: dict | None = None
+    metadata: dict | None = None
+    split: str | list[str] | None = None
+
+
+class ExampleFilter(Page):
+    dataset: uuid.UUID | None = None
+    id: list[uuid.UUID] | None = None
+    splits: list[str] | None = None
+
+
+class FeedbackOut(Schema):
+    id: uuid.UUID
+    run_id: uuid.UUID | None
+    trace_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    key: str
+    score: float | None
+    value: Any = None
+    comment: str | None
+    correction: Any = None
+    feedback_source: dict | None
+    created_at: datetime.datetime
+    modified_at: datetime.datetime
+
+    @staticmethod
+    def resolve_session_id(f):
+        return f.project_id
+
+
+class FeedbackIn(Body):
+    key: str = Field(min_length=1, max_length=255)
+    id: uuid.UUID | None = None
+    run_id: uuid.UUID | None = None
+    trace_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    score: StrictBool | StrictInt | StrictFloat | None = None  # as strict as the SDK
+    value: Any = None
+    comment: str | None = Field(None, max_length=10000)
+    correction: Any = None
+    feedback_source: dict | None = None
+
+
+class FeedbackPatch(Body):
+    score: StrictBool | StrictInt | StrictFloat | None = None  # as strict as the SDK
+    value: Any = None
+    comment: str | None = Field(None, max_length=10000)
+    correction: Any = None
+
+
+class FeedbackFilter(Page):
+    run: list[uuid.UUID] | None = None
+    key: list[str] | None = None
+
+
+class QueueOut(Schema):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    description: str | None
+    rubric_instructions: str | None
+    rubric_items: list[Any] | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    run_count: int | None = None
+
+    @staticmethod
+    def resolve_tenant_id(q):
+        return q.workspace_id
+
+
+class QueueIn(Body):
+    name: str = Field(min_length=1, max_length=255)
+    id: uuid.UUID | None = None
+    description: str | None = Field(None, max_length=10000)
+    rubric_instructions: str | None = Field(None, max_length=10000)
+    rubric_items: list[Any] | None = None
+
+
+class QueuePatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10000)
+    rubric_instructions: str | None = Field(None, max_length=10000)
+    rubric_items: list[Any] | None = None
+
+
+class QueueFilter(Page):
+    ids: list[uuid.UUID] | None = None
+    name: str | None = None
+    name_contains: str | None = None
+
+
+class QueuedRunOut(RunOut):
+    added_at: datetime.datetime | None = None
+    last_reviewed_time: datetime.datetime | None = None
+
+
+class PromptOut(Schema):
+    id: uuid.UUID
+    name: str
+    description: str
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+    latest_commit: str | None = None
+    template: str | None = None
+
+
+class PromptIn(Body):
+    name: str = Field(min_length=1, max_length=255)
+    description: str = Field("", max_length=10000)
+    template: str | None = Field(None, max_length=200000)
+
+
+class PromptPatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10000)
+
+
+class CommitIn(Body):
+    template: str = Field(min_length=1, max_length=200000)
+    message: str = Field("", max_length=255)
+
+
+class CommitOut(Schema):
+    id: uuid.UUID
+    commit_hash: str
+    template: str
+    message: str
+    created_by: str
+    created_at: datetime.datetime
