@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.shortcuts import render
 
 from accesscontrol.organizations.models import Organization
@@ -142,11 +142,6 @@ def deny(request, missing):
 
 # The REST API's side of the gate. API requests never use the session: the principal is the
 # key that ninja's auth resolved (request.auth), and the rule is the operation's declaration.
-
-
-def api_error(status: int, error: str, detail: str, **extra) -> JsonResponse:
-    """The returned form of ApiError: left for resources/api.py until it raises ApiError too."""
-    return JsonResponse({"error": error, "detail": detail, **extra}, status=status)
 
 
 class ApiError(Exception):
