@@ -72,6 +72,8 @@ NOT_CHANGING_ACCESS = {
     "rbac.person_behind": "pure helper: the user an actor acts for",
     "apikeys.own_tokens": "selector: reads",
     "apikeys.visible_service_keys": "selector: reads",
+    "reviews.with_progress": "selector: reads",
+    "reviews.overdue_campaigns": "selector: reads",
     "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
 }

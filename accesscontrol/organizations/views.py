@@ -7,7 +7,6 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accesscontrol import console
@@ -22,21 +21,11 @@ from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
-from accesscontrol.reviews.views import with_progress
+from accesscontrol.reviews.services import overdue_campaigns
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
 
 PAGE_SIZE = 50
-
-
-def _overdue_reviews(request):
-    """Reviews past their deadline with items nobody decided: flagged for admins."""
-    if "organization:manage" not in request.access.permissions:
-        return []
-    overdue = request.organization.review_campaigns.filter(
-        completed_at__isnull=True, deadline__lte=timezone.now()
-    )
-    return [c for c in with_progress(overdue) if c.undecided]
 
 
 @requires("organization:read")
@@ -53,7 +42,7 @@ def org_overview(request, org_slug):
             "counts": counts,
             "workspace_count": org.workspaces.filter(archived=False).count(),
             "workspaces": switcher_workspaces(request.user, org, request.access),
-            "overdue_reviews": _overdue_reviews(request),
+            "overdue_reviews": overdue_campaigns(request.actor, request.organization),
         },
     )
 

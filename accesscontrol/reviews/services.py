@@ -6,7 +6,7 @@ uses (so each removal is audited as usual); if one cannot be applied, none is.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
@@ -21,6 +21,23 @@ from accesscontrol.rbac.services import person_behind
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import remove_workspace_member
+
+
+def with_progress(campaigns):
+    """Campaigns with their item count and how many are still undecided."""
+    return campaigns.annotate(
+        total=Count("items"), undecided=Count("items", filter=Q(items__decision=""))
+    )
+
+
+def overdue_campaigns(actor, organization) -> list:
+    """Reviews past their deadline with items nobody decided, for who may run reviews."""
+    if not as_actor(actor, organization).holds(ORG_MANAGE):
+        return []
+    overdue = organization.review_campaigns.filter(
+        completed_at__isnull=True, deadline__lte=timezone.now()
+    )
+    return [c for c in with_progress(overdue) if c.undecided]
 
 
 def _reviewer(actor, organization):

@@ -3,7 +3,6 @@ import datetime
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -48,12 +47,6 @@ def _campaign(request, campaign_id):
     )
 
 
-def with_progress(campaigns):
-    return campaigns.annotate(
-        total=Count("items"), undecided=Count("items", filter=Q(items__decision=""))
-    )
-
-
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
 def campaigns(request, org_slug):
@@ -79,7 +72,7 @@ def campaigns(request, org_slug):
                 f"Review “{campaign.name}” started with {campaign.items.count()} item(s).",
                 reverse("review", args=[org.slug, campaign.pk]),
             )
-    listed = with_progress(org.review_campaigns.select_related("workspace"))
+    listed = services.with_progress(org.review_campaigns.select_related("workspace"))
     return render(
         request,
         "reviews/campaigns.html",
