@@ -168,3 +168,38 @@ def test_every_org_role_is_described_by_the_table():
             assert {"organization:manage", "organization:pats:create"} <= spec.permissions
         if spec.read_only:
             assert "organization:pats:create" not in spec.permissions
+
+
+# The gate's floor ------------------------------------------------------------------------------
+
+FLOOR = ["permissions", "resolver", "versions", "gate", "actor"]
+ABOVE_THE_FLOOR = ("apikeys", "audit", "resources", "reviews", "api", "accounts")
+
+
+def imported_apps(source: str) -> set[str]:
+    """The accesscontrol apps a module imports (at any depth of the module)."""
+    apps = set()
+    for node in ast.walk(ast.parse(source)):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "accesscontrol" and len(parts) > 1:
+                apps.add(parts[1])
+    return apps
+
+
+@pytest.mark.parametrize("module", FLOOR)
+def test_the_gate_floor_imports_no_app_above_it(module):
+    """Authentication and the apps above import the floor, never the other way round: each app
+    registers what moves the authorization version (rbac.versions.track) in its own ready()."""
+    source = (PACKAGE / "rbac" / f"{module}.py").read_text()
+    assert not imported_apps(source) & set(ABOVE_THE_FLOOR)
+
+
+def test_the_floor_check_catches_a_planted_import():
+    planted = "def f():\n    from accesscontrol.apikeys.models import ServiceKey\n"
+    assert imported_apps(planted) & set(ABOVE_THE_FLOOR) == {"apikeys"}

@@ -9,5 +9,6 @@ class RbacConfig(AppConfig):
             checks,  # noqa: F401  (registers the gate's system check)
             versions,
         )
+        from accesscontrol.rbac.models import Role
 
-        versions.connect()
+        versions.track(Role, lambda role: [role.organization_id])

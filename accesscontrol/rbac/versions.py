@@ -41,72 +41,23 @@ def bump(organization_id) -> None:
     transaction.on_commit(lambda: cache.set(name, uuid.uuid4().hex, None))
 
 
-# Which organization each access-bearing row belongs to.
+# What moves a version. Each app registers its own access-bearing models in its AppConfig.ready
+# (this module imports no app), saying which organization(s) a row belongs to.
 
 
-def _org_of(instance):
-    from accesscontrol.apikeys.models import PersonalAccessToken
-    from accesscontrol.organizations.models import Organization
-    from accesscontrol.workspaces.models import WorkspaceMembership
+def track(model, organizations_of, *, when=None) -> None:
+    """Saving or deleting a `model` row moves the version of each organization it belongs to.
 
-    if isinstance(instance, Organization):
-        return [instance.pk]
-    if isinstance(instance, WorkspaceMembership):
-        return [_membership_org(instance.org_membership_id)]
-    if isinstance(instance, PersonalAccessToken):
-        return [_membership_org(instance.org_membership_id)]
-    return [instance.organization_id]
+    `organizations_of(instance)` returns organization ids; `when(instance, **signal kwargs)`,
+    if given, says whether a save matters at all (a sign-in saves last_login, not access).
+    """
 
+    def changed(sender, instance, **kwargs):
+        if when is not None and not when(instance, **kwargs):
+            return
+        for organization_id in organizations_of(instance):
+            bump(organization_id)
 
-def _membership_org(org_membership_id):
-    from accesscontrol.organizations.models import OrganizationMembership
-
-    return (
-        OrganizationMembership.objects.filter(pk=org_membership_id)
-        .values_list("organization_id", flat=True)
-        .first()
-    )
-
-
-def _orgs_of_user(user):
-    from accesscontrol.organizations.models import OrganizationMembership
-
-    return OrganizationMembership.objects.filter(user_id=user.pk).values_list(
-        "organization_id", flat=True
-    )
-
-
-def _changed(sender, instance, **kwargs):
-    for organization_id in _org_of(instance):
-        bump(organization_id)
-
-
-def _user_changed(sender, instance, created=False, update_fields=None, **kwargs):
-    if created or (update_fields is not None and "is_active" not in update_fields):
-        return  # only deactivation matters here (sign-ins save last_login on every login)
-    for organization_id in _orgs_of_user(instance):
-        bump(organization_id)
-
-
-def connect() -> None:
-    from django.contrib.auth import get_user_model
-
-    from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
-    from accesscontrol.organizations.models import Organization, OrganizationMembership
-    from accesscontrol.rbac.models import Role
-    from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
-
-    for model in (
-        Organization,
-        OrganizationMembership,
-        Workspace,
-        WorkspaceMembership,
-        Role,
-        PersonalAccessToken,
-        ServiceKey,
-    ):
-        post_save.connect(_changed, sender=model, dispatch_uid=f"authz-version-{model.__name__}")
-        post_delete.connect(
-            _changed, sender=model, dispatch_uid=f"authz-version-del-{model.__name__}"
-        )
-    post_save.connect(_user_changed, sender=get_user_model(), dispatch_uid="authz-version-user")
+    uid = f"authz-version-{model._meta.label}"
+    post_save.connect(changed, sender=model, dispatch_uid=uid, weak=False)
+    post_delete.connect(changed, sender=model, dispatch_uid=f"{uid}-deleted", weak=False)
