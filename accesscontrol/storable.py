@@ -92,3 +92,31 @@ class RefuseNulInQuery:
         if rule is not None and rule.kind == API:
             return JsonResponse({"error": "invalid", "detail": detail}, status=422)
         return HttpResponse(detail, status=400, content_type="text/plain; charset=utf-8")
+
+
+def datetime_repair(app_label: str, columns: dict, last: str = "9999-12-31 23:59:59.999999+00"):
+    """A data migration's function: clamp the date-time `columns` ({model: [column]}) of rows
+    stored before the range check into years 1-9999 in UTC, so they can be read back.
+
+    In SQL, since psycopg cannot even read such a row; PostgreSQL only (SQLite stores text).
+    """
+    first = "0001-01-01 00:00:00+00"
+
+    def repair(apps, schema_editor):
+        connection = schema_editor.connection
+        if connection.vendor != "postgresql":
+            return
+        qn = connection.ops.quote_name
+        with connection.cursor() as cursor:
+            for model_name, names in columns.items():
+                table = qn(apps.get_model(app_label, model_name)._meta.db_table)
+                for column in map(qn, names):
+                    # Names are the models' own, quoted; values are parameters.
+                    cursor.execute(
+                        f"UPDATE {table} SET {column} = GREATEST(LEAST({column}, "  # noqa: S608
+                        f"%s::timestamptz), %s::timestamptz) WHERE {column} > %s::timestamptz "
+                        f"OR {column} < %s::timestamptz",
+                        [last, first, last, first],
+                    )
+
+    return repair

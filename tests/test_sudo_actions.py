@@ -155,13 +155,18 @@ def state():
     return (AuditEvent.objects.count(), Invitation.objects.count())
 
 
-@pytest.mark.parametrize("name", sorted(WIDENING))
-def test_a_lapsed_sudo_window_refuses_every_widening_action(client, world, name):
-    url, data = request_for(world, name)
+def lapsed(client, world):
+    """The org admin, signed in longer ago than the sudo window."""
     client.force_login(world.org_admin)
     session = client.session
     session[sudo.SESSION_KEY] = 0
     session.save()
+
+
+@pytest.mark.parametrize("name", sorted(WIDENING))
+def test_a_lapsed_sudo_window_refuses_every_widening_action(client, world, name):
+    url, data = request_for(world, name)
+    lapsed(client, world)
     before = state()
 
     response = client.post(url, data)
@@ -179,10 +184,7 @@ def test_a_lapsed_sudo_window_refuses_every_widening_action(client, world, name)
 @pytest.mark.parametrize("name", sorted(WIDENING))
 def test_a_lapsed_sudo_window_over_htmx_gets_a_redirect_to_the_confirmation(client, world, name):
     url, data = request_for(world, name)
-    client.force_login(world.org_admin)
-    session = client.session
-    session[sudo.SESSION_KEY] = 0
-    session.save()
+    lapsed(client, world)
     before = state()
 
     response = client.post(url, data, headers={"HX-Request": "true"})

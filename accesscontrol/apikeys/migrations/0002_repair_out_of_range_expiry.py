@@ -9,26 +9,13 @@ UTC before writing there, and the write itself failed.
 
 from django.db import migrations
 
-LAST = "9999-12-31 23:59:59+00"
-FIRST = "0001-01-01 00:00:00+00"
-COLUMNS = {"PersonalAccessToken": ["expires_at"], "ServiceKey": ["expires_at"]}
+from accesscontrol.storable import datetime_repair
 
-
-def repair(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for model_name, columns in COLUMNS.items():
-            table = qn(apps.get_model("apikeys", model_name)._meta.db_table)
-            for column in map(qn, columns):
-                cursor.execute(
-                    f"UPDATE {table} SET {column} = GREATEST(LEAST({column}, %s::timestamptz), "
-                    f"%s::timestamptz) WHERE {column} > %s::timestamptz "
-                    f"OR {column} < %s::timestamptz",
-                    [LAST, FIRST, LAST, FIRST],
-                )
+repair = datetime_repair(
+    "apikeys",
+    {"PersonalAccessToken": ["expires_at"], "ServiceKey": ["expires_at"]},
+    last="9999-12-31 23:59:59+00",
+)
 
 
 class Migration(migrations.Migration):

@@ -9,26 +9,9 @@ writing there, and the write itself failed.
 
 from django.db import migrations
 
-LAST = "9999-12-31 23:59:59.999999+00"
-FIRST = "0001-01-01 00:00:00+00"
-COLUMNS = {"Run": ["start_time", "end_time"], "Example": ["created_at"]}
+from accesscontrol.storable import datetime_repair
 
-
-def repair(apps, schema_editor):
-    connection = schema_editor.connection
-    if connection.vendor != "postgresql":
-        return
-    qn = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        for model_name, columns in COLUMNS.items():
-            table = qn(apps.get_model("resources", model_name)._meta.db_table)
-            for column in map(qn, columns):
-                cursor.execute(
-                    f"UPDATE {table} SET {column} = GREATEST(LEAST({column}, %s::timestamptz), "
-                    f"%s::timestamptz) WHERE {column} > %s::timestamptz "
-                    f"OR {column} < %s::timestamptz",
-                    [LAST, FIRST, LAST, FIRST],
-                )
+repair = datetime_repair("resources", {"Run": ["start_time", "end_time"], "Example": ["created_at"]})
 
 
 class Migration(migrations.Migration):
