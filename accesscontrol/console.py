@@ -13,11 +13,25 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 
-def confirm(request, *, title, message, action, cancel_url, confirm_label, consequences=()):
-    template = "confirm.html#dialog" if request.htmx else "confirm.html"
+def page_or_fragment(request, template, fragment):
+    """The whole page, or for an htmx request only its `{% partialdef fragment %}`."""
+    return f"{template}#{fragment}" if request.htmx else template
+
+
+def form_page(request, template, form, context=None):
+    """A page with a form (its `form` fragment for htmx); 422 while the form has errors."""
     return render(
         request,
-        template,
+        page_or_fragment(request, template, "form"),
+        {"form": form, **(context or {})},
+        status=422 if form.errors else 200,
+    )
+
+
+def confirm(request, *, title, message, action, cancel_url, confirm_label, consequences=()):
+    return render(
+        request,
+        page_or_fragment(request, "confirm.html", "dialog"),
         {
             "title": title,
             "message": message,
@@ -37,6 +51,19 @@ def done(request, message, url, level=messages.SUCCESS):
         response["HX-Redirect"] = url
         return response
     return redirect(url)
+
+
+def row_changed(request, template, row, message, url, error=None):
+    """After an inline change of one table row: for htmx the row again (422 and its error
+    when refused) with a toast; without JavaScript, flash the outcome and go to `url`.
+    `row()` gives the row's context; it is called only when the row is drawn."""
+    if not request.htmx:
+        return done(request, message, url, messages.ERROR if error else messages.SUCCESS)
+    response = render(
+        request, template, {**row(), "row_error": error}, status=422 if error else 200
+    )
+    response["HX-Trigger"] = toast_header(message, "error" if error else "success")
+    return response
 
 
 def toast_header(message, level="success") -> str:

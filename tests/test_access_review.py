@@ -27,7 +27,7 @@ from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.apikeys.services import create_service_key
 from accesscontrol.organizations.models import Organization, OrganizationMembership
-from accesscontrol.rbac import review
+from accesscontrol.rbac import who_has_access
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
     ALL_PERMISSIONS,
@@ -280,7 +280,7 @@ def test_the_review_lists_every_principal_with_role_reason_and_permissions(
 
 
 def test_the_review_agrees_with_the_resolver_and_whoami(client, world, world_keys):
-    reviewed = {r.label: r for r in review.workspace_access(world.workspace)}
+    reviewed = {r.label: r for r in who_has_access.workspace_access(world.workspace)}
     for email in expected_people(world):
         user = User.objects.get(email=email)
         assert reviewed[email].permissions == effective_permissions(user, world.workspace)
@@ -423,7 +423,7 @@ def test_an_archived_workspace_can_still_be_reviewed_by_org_admins(admin, world)
 def test_the_review_function_of_an_archived_workspace(world):
     Workspace.objects.filter(pk=world.workspace.pk).update(archived=True)
     world.workspace.refresh_from_db()
-    reviewed = {r.label: r for r in review.workspace_access(world.workspace)}
+    reviewed = {r.label: r for r in who_has_access.workspace_access(world.workspace)}
     read_and_manage = READ_PERMISSIONS | {"workspaces:manage"}
     assert reviewed[world.org_admin.email].permissions & WORKSPACE_PERMISSIONS == read_and_manage
     assert reviewed[world.editor.email].permissions & WORKSPACE_PERMISSIONS == READ_PERMISSIONS
@@ -757,7 +757,7 @@ def test_the_review_equals_the_resolver_for_every_principal(client, db, spec):
 
 def check_generated_organization(client, spec, n):
     org, here, reviewer, people, raws = build(spec, n)
-    reviewed = {r.label: r for r in review.workspace_access(here)}
+    reviewed = {r.label: r for r in who_has_access.workspace_access(here)}
 
     # The page and the CSV say the same, and say what the review computed. (An archived
     # workspace's page is refused to everyone: see

@@ -18,7 +18,7 @@ from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import OrganizationMembership
-from accesscontrol.rbac import review
+from accesscontrol.rbac import who_has_access
 from accesscontrol.reviews import services
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -195,7 +195,7 @@ def test_stale_flags_agree_with_the_access_review(world):
     PersonalAccessToken.objects.filter(digest=keys.digest(raw)).update(
         last_used_at=timezone.now() - DAY
     )
-    reviewed = {r.label: r.stale for r in review.workspace_access(world.workspace)}
+    reviewed = {r.label: r.stale for r in who_has_access.workspace_access(world.workspace)}
     assert reviewed[world.editor.email] is False
     snapshot = {label: i.stale for (_, label), i in items_of(start(world, world.workspace)).items()}
     for label, stale in snapshot.items():

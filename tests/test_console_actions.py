@@ -517,13 +517,13 @@ COVERED_ELSEWHERE = {
     "workspace-members",
     "sudo",  # tests/test_sudo.py
 }
-# Pages of other features (audit log, access review), with their own test files.
+# Pages of other features (audit log, who has access), with their own test files.
 OTHER_FEATURES = {
     "audit-log",
     "audit-export",
     "member-access",
-    "access-review",
-    "access-review-export",
+    "workspace-access",
+    "workspace-access-export",
     "key-access",
 }
 

@@ -1276,7 +1276,7 @@ def test_an_access_review_that_revokes_every_admin_applies_nothing(client, world
     client.force_login(world.org_admin)
     before = state()
 
-    response = client.post(org_url("review-complete", campaign_id=campaign.pk))
+    response = client.post(org_url("campaign-complete", campaign_id=campaign.pk))
 
     assert response.status_code == 302
     ((level, message),) = flashes(response)

@@ -13,9 +13,10 @@ from accesscontrol.accounts import sudo
 from accesscontrol.accounts.models import normalize_email
 from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
 from accesscontrol.organizations.models import OrganizationMembership
-from accesscontrol.rbac.context_processors import switcher_workspaces
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import authenticated, public
 from accesscontrol.rbac.resolver import Access
+from accesscontrol.workspaces.services import enterable_workspaces
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -162,8 +163,10 @@ def home(request):
         .order_by("organization__name")
     )
     for membership in memberships:
-        access = Access(org_role=membership.org_role)
-        workspaces = switcher_workspaces(request.user, membership.organization, access)
+        actor = Actor.for_user(
+            request.user, membership.organization, access=Access(org_role=membership.org_role)
+        )
+        workspaces = enterable_workspaces(actor)
         if workspaces:
             return redirect("workspace-home", membership.organization.slug, workspaces[0].slug)
     if memberships:

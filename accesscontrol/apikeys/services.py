@@ -13,8 +13,19 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ADMIN, ORG_MANAGE, ORG_PATS_CREATE, ORG_ROLE_PERMISSIONS
-from accesscontrol.rbac.services import check_role_assignable, people_behind, person_behind
+from accesscontrol.rbac.permissions import (
+    ADMIN,
+    ORG_MANAGE,
+    ORG_PATS_CREATE,
+    ORG_ROLE_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
+)
+from accesscontrol.rbac.services import (
+    check_can_grant,
+    check_role_assignable,
+    people_behind,
+    person_behind,
+)
 
 
 def _clean_name(name):
@@ -175,13 +186,9 @@ def create_service_key(
         raise ValidationError(
             "Creating service keys needs workspaces:manage in the workspace.", code="permission"
         )
-    beyond = role.permission_set - grantor_permissions
-    if beyond and not (workspace is None and ORG_MANAGE in grantor_permissions):
-        message = f"The role {role.name!r} holds permissions you do not: " + ", ".join(
-            sorted(beyond)
-        )
-        # Django drops the code of a dict-shaped ValidationError; it goes on the inner one.
-        raise ValidationError({"role": ValidationError(message, code="escalation")})
+    if workspace is None:  # only organization managers get here: Admin in every workspace
+        grantor_permissions = grantor_permissions | WORKSPACE_PERMISSIONS
+    check_can_grant(role, grantor_permissions)
     expires_at = clean_expiry(organization, expires_at)
     raw = _raw_key(keys.SERVICE, raw_key)
     creator = person_behind(actor)

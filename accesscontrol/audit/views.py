@@ -42,11 +42,8 @@ def audit_log(request, org_slug):
             .distinct()
         ),
     }
-    if request.htmx and request.GET.get("cursor"):
-        return render(request, "audit/log.html#more-rows", context)
-    if request.htmx:
-        return render(request, "audit/log.html#results", context)
-    return render(request, "audit/log.html", context)
+    fragment = "more-rows" if request.GET.get("cursor") else "results"
+    return render(request, console.page_or_fragment(request, "audit/log.html", fragment), context)
 
 
 @requires("organization:manage")

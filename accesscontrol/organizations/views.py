@@ -17,7 +17,6 @@ from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole, Plan
 from accesscontrol.organizations.services import accept_invitation as accept_invitation_service
 from accesscontrol.organizations.services import find_invitation
-from accesscontrol.rbac.context_processors import switcher_workspaces
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
@@ -41,7 +40,7 @@ def org_overview(request, org_slug):
         {
             "counts": counts,
             "workspace_count": org.workspaces.filter(archived=False).count(),
-            "workspaces": switcher_workspaces(request.user, org, request.access),
+            "workspaces": workspace_services.enterable_workspaces(request.actor),
             "overdue_reviews": overdue_campaigns(request.actor, request.organization),
         },
     )
@@ -61,9 +60,6 @@ def org_members(request, org_slug):
             Q(user__email__icontains=query) | Q(user__full_name__icontains=query)
         )
     page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
-    template = "organizations/members.html"
-    if request.htmx:
-        template += "#member-rows"
     can_manage = "organization:manage" in request.access.permissions
     pending = []
     if can_manage and not request.htmx:
@@ -75,7 +71,7 @@ def org_members(request, org_slug):
         )
     return render(
         request,
-        template,
+        console.page_or_fragment(request, "organizations/members.html", "member-rows"),
         {
             "page": page,
             "q": query,
@@ -110,31 +106,19 @@ def org_member_role(request, org_slug, member_id):
         if current is None:  # removed by someone else meanwhile: the row has nothing to show
             return console.done(request, error, _members_url(org), messages.ERROR)
         membership = current
-    if not request.htmx:
-        level = messages.ERROR if error else messages.SUCCESS
-        return console.done(
-            request,
-            error or f"{membership.user.email} is now {membership.get_org_role_display().lower()}.",
-            _members_url(org),
-            level,
-        )
-    membership.workspace_count = membership.workspace_memberships.count()
-    response = render(
+
+    def row():
+        membership.workspace_count = membership.workspace_memberships.count()
+        return {"m": membership, "can_manage": True, "org_roles": OrgRole.choices}
+
+    return console.row_changed(
         request,
         "organizations/members.html#member-row",
-        {
-            "m": membership,
-            "can_manage": True,
-            "org_roles": OrgRole.choices,
-            "row_error": error,
-        },
-        status=422 if error else 200,
-    )
-    response["HX-Trigger"] = console.toast_header(
+        row,
         error or f"{membership.user.email} is now {membership.get_org_role_display().lower()}.",
-        "error" if error else "success",
+        _members_url(org),
+        error,
     )
-    return response
 
 
 @requires("organization:manage")
@@ -214,9 +198,7 @@ def org_invite(request, org_slug):
             console.add_errors(form, exc)
         else:
             return console.done(request, f"Invitation sent to {data['email']}.", _members_url(org))
-    template = "organizations/invite.html#form" if request.htmx else "organizations/invite.html"
-    status = 422 if form.errors else 200
-    return render(request, template, {"form": form}, status=status)
+    return console.form_page(request, "organizations/invite.html", form)
 
 
 def _pending_invitation(org, invitation_id):
@@ -275,7 +257,7 @@ class WorkspaceForm(forms.Form):
 @require_GET
 def org_workspaces(request, org_slug):
     org = request.organization
-    visible = {ws.pk for ws in switcher_workspaces(request.user, org, request.access)}
+    visible = {ws.pk for ws in workspace_services.enterable_workspaces(request.actor)}
     workspaces = list(
         org.workspaces.annotate(member_count=Count("memberships")).order_by("archived", "name")
     )
@@ -311,10 +293,7 @@ def org_workspace_create(request, org_slug):
                 f"Workspace {workspace.name} created.",
                 reverse("workspace-home", args=[org.slug, workspace.slug]),
             )
-    template = "organizations/workspace_new.html"
-    if request.htmx:
-        template += "#form"
-    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+    return console.form_page(request, "organizations/workspace_new.html", form)
 
 
 class OrgSettingsForm(forms.Form):

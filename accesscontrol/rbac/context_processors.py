@@ -1,18 +1,9 @@
 from django.utils.functional import SimpleLazyObject
 
 from accesscontrol.organizations.models import OrganizationMembership
-from accesscontrol.rbac.permissions import org_role
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.resolver import NO_ACCESS
-from accesscontrol.workspaces.models import Workspace
-
-
-def switcher_workspaces(user, organization, access):
-    """Workspaces of the organization this user can enter: all of them for org admins."""
-    workspaces = Workspace.objects.filter(organization=organization, archived=False)
-    spec = org_role(access.org_role)
-    if spec is None or not spec.admin_everywhere:
-        workspaces = workspaces.filter(memberships__org_membership__user=user)
-    return list(workspaces.order_by("name"))
+from accesscontrol.workspaces.services import enterable_workspaces
 
 
 def access(request):
@@ -33,7 +24,10 @@ def access(request):
     def workspaces():
         if organization is None:
             return []
-        return switcher_workspaces(user, organization, current)
+        actor = getattr(request, "actor", None) or Actor.for_user(
+            user, organization, access=current
+        )
+        return enterable_workspaces(actor)
 
     return {
         "access": current,

@@ -26,6 +26,28 @@ RESOURCE_LABELS = {
     "workspaces": "Workspace",
 }
 
+ACTIONS: list[str] = sorted(
+    {a for actions in WORKSPACE_RESOURCES.values() for a in actions},
+    key=["read", "create", "update", "delete", "share", "manage", "manage-members"].index,
+)
+
+
+def permission_matrix(granted):
+    """The one permission grid: rows of (resource, label, cells), a cell per `ACTIONS` entry,
+    (action, code, held) or None where the resource has no such action."""
+    return [
+        (
+            resource,
+            RESOURCE_LABELS[resource],
+            [
+                (a, f"{resource}:{a}", f"{resource}:{a}" in granted) if a in actions else None
+                for a in ACTIONS
+            ],
+        )
+        for resource, actions in WORKSPACE_RESOURCES.items()
+    ]
+
+
 WORKSPACE_PERMISSIONS: frozenset[str] = frozenset(
     f"{resource}:{action}"
     for resource, actions in WORKSPACE_RESOURCES.items()

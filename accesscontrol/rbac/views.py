@@ -1,4 +1,4 @@
-"""Roles in the console: system roles read-only, custom roles (enterprise) with a grid."""
+"""Roles in the console (system roles read-only, custom roles with a grid) and who has access."""
 
 from django import forms
 from django.contrib import messages
@@ -14,33 +14,12 @@ from accesscontrol import console, csv_export
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys.authentication import service_key_access
 from accesscontrol.apikeys.services import visible_service_keys
-from accesscontrol.rbac import review, services
+from accesscontrol.rbac import services, who_has_access
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import (
-    RESOURCE_LABELS,
-    WORKSPACE_PERMISSIONS,
-    WORKSPACE_RESOURCES,
-)
+from accesscontrol.rbac.permissions import ACTIONS, WORKSPACE_PERMISSIONS, permission_matrix
 
-REVIEW_PAGE_SIZE = 100  # principals per page; the CSV export has them all
-
-ALL_ACTIONS = sorted(
-    {a for actions in WORKSPACE_RESOURCES.values() for a in actions},
-    key=["read", "create", "update", "delete", "share", "manage", "manage-members"].index,
-)
-
-
-def permission_matrix(granted):
-    """Rows of (resource, label, cells); a cell is (action, code, held) or None if no such code."""
-    rows = []
-    for resource, actions in WORKSPACE_RESOURCES.items():
-        cells = [
-            (a, f"{resource}:{a}", f"{resource}:{a}" in granted) if a in actions else None
-            for a in ALL_ACTIONS
-        ]
-        rows.append((resource, RESOURCE_LABELS[resource], cells))
-    return rows
+PAGE_SIZE = 100  # principals per page on who-has-access; the CSV export has them all
 
 
 class RoleForm(forms.Form):
@@ -81,7 +60,7 @@ def roles(request, org_slug):
         {
             "system_roles": [(r, permission_matrix(r.permission_set)) for r in system],
             "custom_roles": custom,
-            "actions": ALL_ACTIONS,
+            "actions": ACTIONS,
             "can_manage": "organization:manage" in request.access.permissions,
             "enterprise": org.has_workspace_rbac,
         },
@@ -97,7 +76,7 @@ def _role_form_page(request, form, role=None, usage=None):
             "form": form,
             "role": role,
             "usage": usage,
-            "actions": ALL_ACTIONS,
+            "actions": ACTIONS,
             "matrix": permission_matrix(granted),
         },
         status=422 if form.errors else 200,
@@ -172,7 +151,7 @@ def role_delete(request, org_slug, role_id):
         if in_use:
             return render(
                 request,
-                "rbac/role_in_use.html#dialog" if request.htmx else "rbac/role_in_use.html",
+                console.page_or_fragment(request, "rbac/role_in_use.html", "dialog"),
                 {"role": role, "in_use": in_use},
             )
         return console.confirm(
@@ -190,41 +169,40 @@ def role_delete(request, org_slug, role_id):
     return console.done(request, f"Role {role.name} deleted.", _roles_url(org))
 
 
-# Access review
+# Who has access (a workspace page; recertification campaigns are the reviews app)
 
 
-def _review(request):
-    reviewed = review.workspace_access(request.workspace)
+def _principals(request):
+    principals = who_has_access.workspace_access(request.workspace)
     code = request.GET.get("permission", "").strip()
     if code and code not in WORKSPACE_PERMISSIONS:
         code = ""
-    return (review.who_can(reviewed, code) if code else reviewed), code
+    return (who_has_access.who_can(principals, code) if code else principals), code
 
 
 @requires("workspaces:manage")
 @require_GET
-def access_review(request, org_slug, workspace_slug):
-    reviewed, code = _review(request)
-    template = "rbac/access_review.html#principals" if request.htmx else "rbac/access_review.html"
-    page = Paginator(reviewed, REVIEW_PAGE_SIZE).get_page(request.GET.get("page"))
+def workspace_access(request, org_slug, workspace_slug):
+    principals, code = _principals(request)
+    page = Paginator(principals, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
-        template,
+        console.page_or_fragment(request, "rbac/workspace_access.html", "principals"),
         {
-            "reviewed": page.object_list,
-            "total": len(reviewed),
+            "principals": page.object_list,
+            "total": len(principals),
             "page": page,
             "code": code,
             "codes": sorted(WORKSPACE_PERMISSIONS),
-            "stale_days": review.STALE_AFTER.days,
+            "stale_days": who_has_access.STALE_AFTER.days,
         },
     )
 
 
 @requires("workspaces:manage")
 @require_GET
-def access_review_export(request, org_slug, workspace_slug):
-    reviewed, code = _review(request)
+def workspace_access_export(request, org_slug, workspace_slug):
+    principals, code = _principals(request)
 
     header = [
         "principal",
@@ -247,7 +225,7 @@ def access_review_export(request, org_slug, workspace_slug):
             "yes" if r.stale else "no",
             r.tokens,
         ]
-        for r in reviewed
+        for r in principals
     )
     response = StreamingHttpResponse(
         csv_export.lines(header, rows), content_type="text/csv; charset=utf-8"
@@ -272,7 +250,7 @@ def member_access(request, org_slug, member_id):
         "rbac/member_access.html",
         {
             "member": membership,
-            "rows": review.user_access(membership),
+            "rows": who_has_access.user_access(membership),
             "tokens": tokens,
         },
     )
@@ -295,6 +273,6 @@ def key_access(request, org_slug, workspace_slug, key_id):
             "key": key,
             "access": access,
             "matrix": permission_matrix(access.permissions if access else frozenset()),
-            "actions": ALL_ACTIONS,
+            "actions": ACTIONS,
         },
     )

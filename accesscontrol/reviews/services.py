@@ -6,18 +6,18 @@ uses (so each removal is audited as usual); if one cannot be applied, none is.
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
+from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import remove_org_member
 from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE
-from accesscontrol.rbac.review import STALE_AFTER, latest_of
 from accesscontrol.rbac.services import person_behind
+from accesscontrol.rbac.who_has_access import is_stale, person_last_active, tokens_in_use
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import remove_workspace_member
@@ -51,20 +51,10 @@ def _label(actor):
     return actor.label
 
 
-def _stale(last, since, now):
-    return (last or since) < now - STALE_AFTER
-
-
 def _snapshot(campaign, now):
     org, workspace = campaign.organization, campaign.workspace
-    # Someone who works only through a token is active, as the access review counts it.
-    token_use = dict(
-        PersonalAccessToken.objects.active()
-        .filter(org_membership__organization=org)
-        .values("org_membership_id")
-        .annotate(last=Max("last_used_at"))
-        .values_list("org_membership_id", "last")
-    )
+    # Someone who works only through a token is active, as who-has-access counts it.
+    tokens = tokens_in_use(org)
     items = []
     if workspace is not None:
         for m in (
@@ -80,11 +70,7 @@ def _snapshot(campaign, now):
                     subject_id=m.pk,
                     label=user.email,
                     detail=f"{m.role.name} in {workspace.name}",
-                    stale=_stale(
-                        latest_of(user.last_login, token_use.get(m.org_membership_id)),
-                        m.created_at,
-                        now,
-                    ),
+                    stale=is_stale(person_last_active(m.org_membership, tokens), m.created_at, now),
                 )
             )
         keys = ServiceKey.objects.active().filter(organization=org, workspace=workspace)
@@ -97,9 +83,7 @@ def _snapshot(campaign, now):
                     subject_id=m.pk,
                     label=m.user.email,
                     detail=f"organization {m.org_role}",
-                    stale=_stale(
-                        latest_of(m.user.last_login, token_use.get(m.pk)), m.created_at, now
-                    ),
+                    stale=is_stale(person_last_active(m, tokens), m.created_at, now),
                 )
             )
         keys = ServiceKey.objects.active().filter(organization=org)
@@ -112,7 +96,7 @@ def _snapshot(campaign, now):
                 subject_id=key.pk,
                 label=key.audit_label,
                 detail=f"{key.role.name if key.role else 'no role'}, {scope}",
-                stale=_stale(key.last_used_at, key.created_at, now),
+                stale=is_stale(key.last_used_at, key.created_at, now),
             )
         )
     return items

@@ -37,7 +37,7 @@ class CampaignForm(forms.Form):
 
 
 def _campaigns_url(org):
-    return reverse("reviews", args=[org.slug])
+    return reverse("campaigns", args=[org.slug])
 
 
 def _campaign(request, campaign_id):
@@ -70,7 +70,7 @@ def campaigns(request, org_slug):
             return console.done(
                 request,
                 f"Review “{campaign.name}” started with {campaign.items.count()} item(s).",
-                reverse("review", args=[org.slug, campaign.pk]),
+                reverse("campaign", args=[org.slug, campaign.pk]),
             )
     listed = services.with_progress(org.review_campaigns.select_related("workspace"))
     return render(
@@ -103,7 +103,7 @@ def campaign_detail(request, org_slug, campaign_id):
 def campaign_decide(request, org_slug, campaign_id):
     """One item (the row's buttons) or many (the checkboxes), keep or revoke."""
     campaign = _campaign(request, campaign_id)
-    url = reverse("review", args=[request.organization.slug, campaign.pk])
+    url = reverse("campaign", args=[request.organization.slug, campaign.pk])
     if "item" in request.GET:  # a row's own button: that item only
         ids, decision = [request.GET["item"]], request.GET.get("decision", "")
     elif request.POST.get("scope") == "undecided":
@@ -134,7 +134,7 @@ def campaign_decide(request, org_slug, campaign_id):
 @require_http_methods(["GET", "POST"])
 def campaign_complete(request, org_slug, campaign_id):
     campaign = _campaign(request, campaign_id)
-    url = reverse("review", args=[request.organization.slug, campaign.pk])
+    url = reverse("campaign", args=[request.organization.slug, campaign.pk])
     if request.method == "GET":
         revokes = list(campaign.items.filter(decision=Item.REVOKE))
         return console.confirm(

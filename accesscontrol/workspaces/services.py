@@ -8,7 +8,7 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
 from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ORG_MANAGE
+from accesscontrol.rbac.permissions import ORG_MANAGE, org_role
 from accesscontrol.rbac.services import (
     check_can_grant,
     check_holds_all,
@@ -23,6 +23,16 @@ from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 NOT_AN_ORG_MEMBER = (
     "No member of {organization} has this email; invite them to the organization first."
 )
+
+
+def enterable_workspaces(actor) -> list[Workspace]:
+    """The workspaces of the actor's organization it can enter (the switcher, the overview,
+    the home redirect): every active one for org admins, else those it is a member of."""
+    workspaces = Workspace.objects.filter(organization=actor.organization, archived=False)
+    spec = org_role(actor.access.org_role)
+    if spec is None or not spec.admin_everywhere:
+        workspaces = workspaces.filter(memberships__org_membership__user=actor.user)
+    return list(workspaces.order_by("name"))
 
 
 def create_workspace(*, actor, organization, name, slug=None) -> Workspace:

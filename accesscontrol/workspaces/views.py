@@ -12,29 +12,11 @@ from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import (
-    ADMIN_EVERYWHERE_ROLES,
-    RESOURCE_LABELS,
-    WORKSPACE_RESOURCES,
-)
+from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, permission_matrix
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.workspaces import services
 
 PAGE_SIZE = 50
-
-
-def permission_grid(granted):
-    """Rows of (resource label, [(action, code, held)]) for drawing a permission table."""
-    return [
-        (
-            RESOURCE_LABELS[resource],
-            [
-                (action, f"{resource}:{action}", f"{resource}:{action}" in granted)
-                for action in actions
-            ],
-        )
-        for resource, actions in WORKSPACE_RESOURCES.items()
-    ]
 
 
 @requires("workspaces:read")
@@ -45,7 +27,7 @@ def workspace_home(request, org_slug, workspace_slug):
         request,
         "workspaces/home.html",
         {
-            "grid": permission_grid(access.permissions),
+            "matrix": permission_matrix(access.permissions),
             "reason": REASONS.get(access.reason, "").format(plan=request.organization.plan),
         },
     )
@@ -69,13 +51,10 @@ def workspace_members(request, org_slug, workspace_slug):
         .select_related("user")
         .order_by("user__email")
     )
-    template = "workspaces/members.html"
-    if request.htmx:
-        template += "#member-rows"
     can_manage = "workspaces:manage-members" in request.access.permissions
     return render(
         request,
-        template,
+        console.page_or_fragment(request, "workspaces/members.html", "member-rows"),
         {
             "page": page,
             "q": query,
@@ -147,10 +126,7 @@ def workspace_member_add(request, org_slug, workspace_slug):
                 f"{form.cleaned_data['role'].name}.",
                 _members_url(request),
             )
-    template = "workspaces/member_add.html"
-    if request.htmx:
-        template += "#form"
-    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+    return console.form_page(request, "workspaces/member_add.html", form)
 
 
 @requires("workspaces:manage-members")
@@ -174,24 +150,14 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
         error = console.errors_of(exc)
         membership = _membership(request, member_id)
     email = membership.org_membership.user.email
-    message = error or f"{email} is now {membership.role.name} in {request.workspace.name}."
-    if not request.htmx:
-        return console.done(
-            request, message, _members_url(request), messages.ERROR if error else messages.SUCCESS
-        )
-    response = render(
+    return console.row_changed(
         request,
         "workspaces/members.html#member-row",
-        {
-            "m": membership,
-            "can_manage": True,
-            "roles": grantable_roles(request),
-            "row_error": error,
-        },
-        status=422 if error else 200,
+        lambda: {"m": membership, "can_manage": True, "roles": grantable_roles(request)},
+        error or f"{email} is now {membership.role.name} in {request.workspace.name}.",
+        _members_url(request),
+        error,
     )
-    response["HX-Trigger"] = console.toast_header(message, "error" if error else "success")
-    return response
 
 
 @requires("workspaces:manage-members")
@@ -344,5 +310,4 @@ def workspace_delete(request, org_slug, workspace_slug):
                 f"{workspace.name} and everything in it was deleted.",
                 reverse("org-workspaces", args=[org_slug]),
             )
-    template = "workspaces/delete.html#form" if request.htmx else "workspaces/delete.html"
-    return render(request, template, {"form": form}, status=422 if form.errors else 200)
+    return console.form_page(request, "workspaces/delete.html", form)

@@ -77,7 +77,7 @@ def list_page(request, name, rows, search=("name",), **context):
         for field in search:
             match |= Q(**{f"{field}__icontains": query})
         rows = rows.filter(match)
-    template = f"resources/{name}.html#rows" if request.htmx else f"resources/{name}.html"
+    template = console.page_or_fragment(request, f"resources/{name}.html", "rows")
     return render(request, template, {"page": paginate(request, rows), "q": query, **context})
 
 
@@ -96,7 +96,7 @@ def form_page(request, form, save, *, title, submit_label, cancel_url, intro="")
             return console.done(request, message, url)
     return render(
         request,
-        "resources/form.html#form" if request.htmx else "resources/form.html",
+        console.page_or_fragment(request, "resources/form.html", "form"),
         {
             "form": form,
             "title": title,

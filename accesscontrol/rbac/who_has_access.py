@@ -1,7 +1,7 @@
-"""Access review: every principal that can act in a workspace, what it may do, and why.
+"""Who has access: every principal that can act in a workspace, what it may do, and why.
 
-Permissions come from the same rules as the request gate (`compute_access`), so the review and
-the gate cannot disagree. A review costs four queries whatever the size of the organization.
+Permissions come from the same rules as the request gate (`compute_access`), so this page and
+the gate cannot disagree. It costs four queries whatever the size of the organization.
 """
 
 import datetime
@@ -20,11 +20,11 @@ from accesscontrol.rbac.permissions import (
 )
 from accesscontrol.rbac.resolver import REASONS, compute_access
 
-STALE_AFTER = datetime.timedelta(days=90)
+STALE_AFTER = datetime.timedelta(days=90)  # no activity for this long: marked stale
 
 
 @dataclass
-class Reviewed:
+class Principal:
     kind: str  # member | org_admin | service_key
     label: str
     role: str | None
@@ -58,35 +58,47 @@ def latest_of(*moments):
     return max(present) if present else None
 
 
-def _is_stale(last_active, since, now):
+def is_stale(last_active, since, now) -> bool:
+    """The one staleness rule (this page and access reviews): no activity since `STALE_AFTER`
+    before `now`; never active counts from `since` (when the access was given)."""
     return (last_active or since) < now - STALE_AFTER
 
 
-def workspace_access(workspace, now=None) -> list[Reviewed]:
-    now = now or timezone.now()
-    org = workspace.organization
-    tokens = {
+def tokens_in_use(organization) -> dict:
+    """Per organization membership: how many active personal access tokens, last used when."""
+    return {
         row["org_membership_id"]: row
         for row in PersonalAccessToken.objects.active()
-        .filter(org_membership__organization=org)
+        .filter(org_membership__organization=organization)
         .values("org_membership_id")
         .annotate(count=Count("id"), last=Max("last_used_at"))
     }
-    reviewed = []
+
+
+def person_last_active(membership, tokens):
+    """A person is active when they sign in or when one of their tokens is used."""
+    return latest_of(membership.user.last_login, tokens.get(membership.pk, {}).get("last"))
+
+
+def workspace_access(workspace, now=None) -> list[Principal]:
+    now = now or timezone.now()
+    org = workspace.organization
+    tokens = tokens_in_use(org)
+    principals = []
     admins = (
         OrganizationMembership.objects.filter(organization=org, org_role__in=ADMIN_EVERYWHERE_ROLES)
         .select_related("user")
         .order_by("user__email")
     )
     for m in admins:
-        reviewed.append(_person(m, "org_admin", None, None, None, workspace, tokens, now))
+        principals.append(_person(m, "org_admin", None, None, None, workspace, tokens, now))
     members = (
         workspace.memberships.exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
         .select_related("org_membership__user", "role")
         .order_by("org_membership__user__email")
     )
     for wm in members:
-        reviewed.append(
+        principals.append(
             _person(
                 wm.org_membership,
                 "member",
@@ -110,8 +122,8 @@ def workspace_access(workspace, now=None) -> list[Reviewed]:
         if key.role is None:
             continue
         access = service_key_access(key, workspace)
-        reviewed.append(
-            Reviewed(
+        principals.append(
+            Principal(
                 kind="service_key",
                 label=key.audit_label,
                 role=access.role,
@@ -119,7 +131,7 @@ def workspace_access(workspace, now=None) -> list[Reviewed]:
                 + REASONS[access.reason],
                 permissions=access.permissions,
                 last_active=key.last_used_at,
-                stale=_is_stale(key.last_used_at, key.created_at, now),
+                stale=is_stale(key.last_used_at, key.created_at, now),
                 object_id=str(key.pk),
                 details={
                     "hint": key.hint,
@@ -129,7 +141,7 @@ def workspace_access(workspace, now=None) -> list[Reviewed]:
                 },
             )
         )
-    return reviewed
+    return principals
 
 
 def _person(
@@ -145,15 +157,15 @@ def _person(
     )
     token_row = tokens.get(membership.pk, {})
     user = membership.user
-    last_active = latest_of(user.last_login, token_row.get("last"))
-    return Reviewed(
+    last_active = person_last_active(membership, tokens)
+    return Principal(
         kind=kind,
         label=user.email,
         role=access.role,
         reason=REASONS[access.reason].format(plan=workspace.organization.plan),
         permissions=access.permissions,
         last_active=last_active,
-        stale=_is_stale(last_active, since or membership.created_at, now),
+        stale=is_stale(last_active, since or membership.created_at, now),
         object_id=str(membership.pk),
         user_id=user.pk,
         tokens=token_row.get("count", 0),
@@ -161,8 +173,8 @@ def _person(
     )
 
 
-def who_can(reviewed, code):
-    return [r for r in reviewed if code in r.permissions]
+def who_can(principals, code):
+    return [r for r in principals if code in r.permissions]
 
 
 def user_access(membership, now=None):
