@@ -43,6 +43,23 @@ def confirm(request, *, title, message, action, cancel_url, confirm_label, conse
     )
 
 
+def confirm_then(request, act, *, success, cancel_url, **confirmation):
+    """A destructive action: GET asks (`confirm`), POST runs `act()` and reports (`attempt`)."""
+    if request.method == "GET":
+        return confirm(request, action=request.path, cancel_url=cancel_url, **confirmation)
+    return attempt(request, act, success, cancel_url)
+
+
+def attempt(request, act, success, url):
+    """Run `act()` (one service call) and go to `url` with `success` (or `success(result)`);
+    a refusal (ValidationError) is flashed as the error instead."""
+    try:
+        result = act()
+    except ValidationError as exc:
+        return done(request, errors_of(exc), url, messages.ERROR)
+    return done(request, success(result) if callable(success) else success, url)
+
+
 def done(request, message, url, level=messages.SUCCESS):
     """After a change: flash the outcome and go to `url` (HX-Redirect for htmx requests)."""
     messages.add_message(request, level, message)

@@ -74,6 +74,7 @@ NOT_CHANGING_ACCESS = {
     "apikeys.visible_service_keys": "selector: reads",
     "reviews.with_progress": "selector: reads",
     "reviews.overdue_campaigns": "selector: reads",
+    "workspaces.enterable_workspaces": "selector: reads",
     "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
 }

@@ -119,21 +119,19 @@ def service_keys(request, org_slug, workspace_slug):
 @require_http_methods(["GET", "POST"])
 def service_key_revoke(request, org_slug, workspace_slug, key_id):
     key = get_object_or_404(_workspace_keys(request).filter(revoked_at__isnull=True), pk=key_id)
-    if request.method == "GET":
-        return console.confirm(
-            request,
-            title=f"Revoke {key.name}?",
-            message=f"Requests with {key.hint} fail with 401 from the next one on.",
-            consequences=[
-                "Programs using it stop working until they get a new key.",
-                "This cannot be undone.",
-            ],
-            action=request.path,
-            cancel_url=_keys_url(request),
-            confirm_label="Revoke key",
-        )
-    services.revoke_service_key(actor=request.actor, key=key)
-    return console.done(request, f"{key.name} was revoked.", _keys_url(request))
+    return console.confirm_then(
+        request,
+        lambda: services.revoke_service_key(actor=request.actor, key=key),
+        success=f"{key.name} was revoked.",
+        cancel_url=_keys_url(request),
+        title=f"Revoke {key.name}?",
+        message=f"Requests with {key.hint} fail with 401 from the next one on.",
+        consequences=[
+            "Programs using it stop working until they get a new key.",
+            "This cannot be undone.",
+        ],
+        confirm_label="Revoke key",
+    )
 
 
 def _own_tokens(request):
@@ -194,14 +192,12 @@ def personal_tokens(request, org_slug):
 @require_http_methods(["GET", "POST"])
 def personal_token_revoke(request, org_slug, token_id):
     token = get_object_or_404(_own_tokens(request).filter(revoked_at__isnull=True), pk=token_id)
-    if request.method == "GET":
-        return console.confirm(
-            request,
-            title=f"Revoke {token.name}?",
-            message=f"Requests with {token.hint} fail with 401 from the next one on.",
-            action=request.path,
-            cancel_url=_tokens_url(request),
-            confirm_label="Revoke token",
-        )
-    services.revoke_personal_access_token(actor=request.actor, token=token)
-    return console.done(request, f"{token.name} was revoked.", _tokens_url(request))
+    return console.confirm_then(
+        request,
+        lambda: services.revoke_personal_access_token(actor=request.actor, token=token),
+        success=f"{token.name} was revoked.",
+        cancel_url=_tokens_url(request),
+        title=f"Revoke {token.name}?",
+        message=f"Requests with {token.hint} fail with 401 from the next one on.",
+        confirm_label="Revoke token",
+    )

@@ -126,31 +126,24 @@ def org_member_role(request, org_slug, member_id):
 def org_member_remove(request, org_slug, member_id):
     org = request.organization
     membership = get_object_or_404(org.memberships.select_related("user"), pk=member_id)
+    consequences = []
     if request.method == "GET":
         tokens = membership.personal_access_tokens.filter(revoked_at__isnull=True).count()
         workspaces = membership.workspace_memberships.count()
-        return console.confirm(
-            request,
-            title=f"Remove {membership.user.email}?",
-            message=f"They lose access to {org.name} at once.",
-            consequences=[
-                f"Their membership in {workspaces} workspace(s) ends.",
-                f"Their {tokens} active personal access token(s) are deleted.",
-                "Service keys they created keep working.",
-            ],
-            action=request.path,
-            cancel_url=_members_url(org),
-            confirm_label="Remove member",
-        )
-    try:
-        services.remove_org_member(
-            actor=request.actor,
-            membership=membership,
-        )
-    except ValidationError as exc:
-        return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
-    return console.done(
-        request, f"{membership.user.email} was removed from {org.name}.", _members_url(org)
+        consequences = [
+            f"Their membership in {workspaces} workspace(s) ends.",
+            f"Their {tokens} active personal access token(s) are deleted.",
+            "Service keys they created keep working.",
+        ]
+    return console.confirm_then(
+        request,
+        lambda: services.remove_org_member(actor=request.actor, membership=membership),
+        success=f"{membership.user.email} was removed from {org.name}.",
+        cancel_url=_members_url(org),
+        title=f"Remove {membership.user.email}?",
+        message=f"They lose access to {org.name} at once.",
+        consequences=consequences,
+        confirm_label="Remove member",
     )
 
 
@@ -211,12 +204,11 @@ def _pending_invitation(org, invitation_id):
 def invitation_resend(request, org_slug, invitation_id):
     org = request.organization
     invitation = _pending_invitation(org, invitation_id)
-    try:
-        services.resend_invitation(actor=request.actor, invitation=invitation)
-    except ValidationError as exc:
-        return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
-    return console.done(
-        request, f"A new invitation link went to {invitation.email}.", _members_url(org)
+    return console.attempt(
+        request,
+        lambda: services.resend_invitation(actor=request.actor, invitation=invitation),
+        f"A new invitation link went to {invitation.email}.",
+        _members_url(org),
     )
 
 
@@ -225,21 +217,14 @@ def invitation_resend(request, org_slug, invitation_id):
 def invitation_cancel(request, org_slug, invitation_id):
     org = request.organization
     invitation = _pending_invitation(org, invitation_id)
-    if request.method == "GET":
-        return console.confirm(
-            request,
-            title=f"Cancel the invitation of {invitation.email}?",
-            message="The link in their email stops working. You can invite them again later.",
-            action=request.path,
-            cancel_url=_members_url(org),
-            confirm_label="Cancel invitation",
-        )
-    try:
-        services.cancel_invitation(actor=request.actor, invitation=invitation)
-    except ValidationError as exc:
-        return console.done(request, console.errors_of(exc), _members_url(org), messages.ERROR)
-    return console.done(
-        request, f"The invitation of {invitation.email} was cancelled.", _members_url(org)
+    return console.confirm_then(
+        request,
+        lambda: services.cancel_invitation(actor=request.actor, invitation=invitation),
+        success=f"The invitation of {invitation.email} was cancelled.",
+        cancel_url=_members_url(org),
+        title=f"Cancel the invitation of {invitation.email}?",
+        message="The link in their email stops working. You can invite them again later.",
+        confirm_label="Cancel invitation",
     )
 
 

@@ -147,26 +147,21 @@ def role_delete(request, org_slug, role_id):
         f"{k.audit_label} ({k.workspace.name if k.workspace else 'organization'})"
         for k in usage["service_keys"]
     ]
-    if request.method == "GET":
-        if in_use:
-            return render(
-                request,
-                console.page_or_fragment(request, "rbac/role_in_use.html", "dialog"),
-                {"role": role, "in_use": in_use},
-            )
-        return console.confirm(
+    if request.method == "GET" and in_use:
+        return render(
             request,
-            title=f"Delete the role {role.name}?",
-            message="Nobody holds it. This cannot be undone.",
-            action=request.path,
-            cancel_url=_roles_url(org),
-            confirm_label="Delete role",
+            console.page_or_fragment(request, "rbac/role_in_use.html", "dialog"),
+            {"role": role, "in_use": in_use},
         )
-    try:
-        services.delete_role(actor=request.actor, role=role)
-    except ValidationError as exc:
-        return console.done(request, console.errors_of(exc), _roles_url(org), messages.ERROR)
-    return console.done(request, f"Role {role.name} deleted.", _roles_url(org))
+    return console.confirm_then(
+        request,
+        lambda: services.delete_role(actor=request.actor, role=role),
+        success=f"Role {role.name} deleted.",
+        cancel_url=_roles_url(org),
+        title=f"Delete the role {role.name}?",
+        message="Nobody holds it. This cannot be undone.",
+        confirm_label="Delete role",
+    )
 
 
 # Who has access (a workspace page; recertification campaigns are the reviews app)

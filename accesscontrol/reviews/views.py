@@ -147,10 +147,9 @@ def campaign_complete(request, org_slug, campaign_id):
             cancel_url=url,
             confirm_label="Complete and apply",
         )
-    try:
-        result = services.complete_campaign(actor=request.actor, campaign=campaign)
-    except ValidationError as exc:
-        return console.done(request, console.errors_of(exc), url, messages.ERROR)
-    return console.done(
-        request, f"Review completed: {result['revoked']} revoked, {result['kept']} kept.", url
+    return console.attempt(
+        request,
+        lambda: services.complete_campaign(actor=request.actor, campaign=campaign),
+        lambda result: f"Review completed: {result['revoked']} revoked, {result['kept']} kept.",
+        url,
     )

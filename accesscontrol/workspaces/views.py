@@ -202,25 +202,15 @@ def workspace_members_bulk_role(request, org_slug, workspace_slug):
 def workspace_member_remove(request, org_slug, workspace_slug, member_id):
     membership = _membership(request, member_id)
     email = membership.org_membership.user.email
-    if request.method == "GET":
-        return console.confirm(
-            request,
-            title=f"Remove {email} from {request.workspace.name}?",
-            message="They lose their role here at once; they stay in the organization.",
-            consequences=["Their personal access tokens stop working in this workspace."],
-            action=request.path,
-            cancel_url=_members_url(request),
-            confirm_label="Remove",
-        )
-    try:
-        services.remove_workspace_member(
-            actor=request.actor,
-            membership=membership,
-        )
-    except ValidationError as exc:
-        return console.done(request, console.errors_of(exc), _members_url(request), messages.ERROR)
-    return console.done(
-        request, f"{email} was removed from {request.workspace.name}.", _members_url(request)
+    return console.confirm_then(
+        request,
+        lambda: services.remove_workspace_member(actor=request.actor, membership=membership),
+        success=f"{email} was removed from {request.workspace.name}.",
+        cancel_url=_members_url(request),
+        title=f"Remove {email} from {request.workspace.name}?",
+        message="They lose their role here at once; they stay in the organization.",
+        consequences=["Their personal access tokens stop working in this workspace."],
+        confirm_label="Remove",
     )
 
 
@@ -260,28 +250,27 @@ def workspace_archive(request, org_slug, workspace_slug):
     workspace = request.workspace
     settings_url = reverse("workspace-settings", args=[org_slug, workspace_slug])
     archive = not workspace.archived
-    if request.method == "GET":
-        if archive:
-            return console.confirm(
-                request,
-                title=f"Archive {workspace.name}?",
-                message="Everything in it becomes read-only for everyone, keys included.",
-                consequences=["Nothing is deleted; you can restore it from this page."],
-                action=request.path,
-                cancel_url=settings_url,
-                confirm_label="Archive workspace",
-            )
-        return console.confirm(
-            request,
-            title=f"Restore {workspace.name}?",
-            message="Members and keys get their full roles back at once.",
-            action=request.path,
-            cancel_url=settings_url,
-            confirm_label="Restore workspace",
-        )
-    services.update_workspace(actor=request.actor, workspace=workspace, archived=archive)
-    return console.done(
-        request, f"{workspace.name} was {'archived' if archive else 'restored'}.", settings_url
+    if archive:
+        confirmation = {
+            "title": f"Archive {workspace.name}?",
+            "message": "Everything in it becomes read-only for everyone, keys included.",
+            "consequences": ["Nothing is deleted; you can restore it from this page."],
+            "confirm_label": "Archive workspace",
+        }
+    else:
+        confirmation = {
+            "title": f"Restore {workspace.name}?",
+            "message": "Members and keys get their full roles back at once.",
+            "confirm_label": "Restore workspace",
+        }
+    return console.confirm_then(
+        request,
+        lambda: services.update_workspace(
+            actor=request.actor, workspace=workspace, archived=archive
+        ),
+        success=f"{workspace.name} was {'archived' if archive else 'restored'}.",
+        cancel_url=settings_url,
+        **confirmation,
     )
 
 
