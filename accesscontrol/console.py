@@ -9,6 +9,8 @@ import uuid
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
@@ -18,13 +20,45 @@ def page_or_fragment(request, template, fragment):
     return f"{template}#{fragment}" if request.htmx else template
 
 
-def form_page(request, template, form, context=None):
-    """A page with a form (its `form` fragment for htmx); 422 while the form has errors."""
+def saved(request, form, save):
+    """On a valid POST, `save(cleaned_data)` calls the service and answers (message, next URL):
+    flash it and go there. A ValidationError it raises goes on the form's fields; then, as on
+    GET, the answer is None and the caller shows the form again."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        message, url = save(form.cleaned_data)
+    except ValidationError as exc:
+        add_errors(form, exc)
+        return None
+    return done(request, message, url)
+
+
+def form_page(request, template, form, context=None, fragment="form"):
+    """A page with a form (only its `fragment` for htmx); 422 while the form has errors."""
     return render(
         request,
-        page_or_fragment(request, template, "form"),
+        page_or_fragment(request, template, fragment) if fragment else template,
         {"form": form, **(context or {})},
         status=422 if form.errors else 200,
+    )
+
+
+def form_dialog(request, form, save, *, title, submit_label, cancel_url, intro="", page_title=""):
+    """A create/edit form (form_dialog.html): a page of its own, or the dialog's body for htmx.
+    `save` as for `saved`."""
+    return saved(request, form, save) or form_page(
+        request,
+        "form_dialog.html",
+        form,
+        {
+            "title": title,
+            "page_title": page_title,
+            "intro": intro,
+            "action": request.path,
+            "cancel_url": cancel_url,
+            "submit_label": submit_label,
+        },
     )
 
 
@@ -101,6 +135,22 @@ def add_errors(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def searched(request, rows, *fields):
+    """`rows` with `?q=` in any of `fields` (case-insensitive), and the query, trimmed."""
+    query = request.GET.get("q", "").strip()
+    if query:
+        match = Q()
+        for field in fields:
+            match |= Q(**{f"{field}__icontains": query})
+        rows = rows.filter(match)
+    return rows, query
+
+
+def page_of(request, rows, per_page):
+    """The `?page=` of `rows` (the first or last for a page out of range or not a number)."""
+    return Paginator(rows, per_page).get_page(request.GET.get("page"))
 
 
 def is_uuid(value) -> bool:

@@ -6,6 +6,8 @@ names and emails are chosen by people, some of them outside the organization.
 
 import csv
 
+from django.http import StreamingHttpResponse
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -26,3 +28,10 @@ def lines(header, rows):
     yield writer.writerow(header)
     for row in rows:
         yield writer.writerow([safe_cell(value) for value in row])
+
+
+def download(filename, csv_lines):
+    """A streamed CSV attachment of `csv_lines` (from `lines`)."""
+    response = StreamingHttpResponse(csv_lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -9,7 +9,6 @@ import datetime
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -101,7 +100,7 @@ def service_keys(request, org_slug, workspace_slug):
             created = {"key": key, "raw": raw}
             form = ServiceKeyForm(request.organization)
     keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
-    page = Paginator(keys, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = console.page_of(request, keys, PAGE_SIZE)
     return render(
         request,
         "apikeys/service_keys.html",

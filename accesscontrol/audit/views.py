@@ -1,11 +1,10 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accesscontrol import console
+from accesscontrol import console, csv_export
 from accesscontrol.audit import log
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.rbac.gate import requires
@@ -56,10 +55,8 @@ def audit_export(request, org_slug):
         response = audit_log(request, org_slug)
         response.status_code = 400
         return response
-    rows = log.csv_rows(log.events(request.organization, filters))
-    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = (
-        f'attachment; filename="audit-{request.organization.slug}-{stamp}.csv"'
+    return csv_export.download(
+        f"audit-{request.organization.slug}-{stamp}.csv",
+        log.csv_rows(log.events(request.organization, filters)),
     )
-    return response

@@ -2,7 +2,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -49,17 +48,13 @@ def org_overview(request, org_slug):
 @requires("organization:read")
 @require_GET
 def org_members(request, org_slug):
-    query = request.GET.get("q", "").strip()
     memberships = (
         request.organization.memberships.select_related("user")
         .annotate(workspace_count=Count("workspace_memberships"))
         .order_by("user__email")
     )
-    if query:
-        memberships = memberships.filter(
-            Q(user__email__icontains=query) | Q(user__full_name__icontains=query)
-        )
-    page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
+    memberships, query = console.searched(request, memberships, "user__email", "user__full_name")
+    page = console.page_of(request, memberships, PAGE_SIZE)
     can_manage = "organization:manage" in request.access.permissions
     pending = []
     if can_manage and not request.htmx:
@@ -175,23 +170,28 @@ class InviteForm(forms.Form):
 @sudo_required
 def org_invite(request, org_slug):
     org = request.organization
-    form = InviteForm(org, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.invite_member(
-                actor=request.actor,
-                organization=org,
-                email=data["email"],
-                org_role=data["org_role"],
-                workspaces=data["workspaces"],
-                workspace_role=data["workspace_role"],
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(request, f"Invitation sent to {data['email']}.", _members_url(org))
-    return console.form_page(request, "organizations/invite.html", form)
+
+    def invite(data):
+        services.invite_member(
+            actor=request.actor,
+            organization=org,
+            email=data["email"],
+            org_role=data["org_role"],
+            workspaces=data["workspaces"],
+            workspace_role=data["workspace_role"],
+        )
+        return f"Invitation sent to {data['email']}.", _members_url(org)
+
+    return console.form_dialog(
+        request,
+        InviteForm(org, request.POST or None),
+        invite,
+        page_title="Invite people",
+        title=f"Invite someone to {org.name}",
+        intro="They get an email with a link that works once and expires in a week.",
+        submit_label="Send invitation",
+        cancel_url=_members_url(org),
+    )
 
 
 def _pending_invitation(org, invitation_id):
@@ -261,24 +261,22 @@ def org_workspaces(request, org_slug):
 @require_http_methods(["GET", "POST"])
 def org_workspace_create(request, org_slug):
     org = request.organization
-    form = WorkspaceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            workspace = workspace_services.create_workspace(
-                actor=request.actor,
-                organization=org,
-                name=form.cleaned_data["name"],
-                slug=form.cleaned_data["slug"] or None,
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(
-                request,
-                f"Workspace {workspace.name} created.",
-                reverse("workspace-home", args=[org.slug, workspace.slug]),
-            )
-    return console.form_page(request, "organizations/workspace_new.html", form)
+
+    def create(data):
+        workspace = workspace_services.create_workspace(
+            actor=request.actor, organization=org, name=data["name"], slug=data["slug"] or None
+        )
+        url = reverse("workspace-home", args=[org.slug, workspace.slug])
+        return f"Workspace {workspace.name} created.", url
+
+    return console.form_dialog(
+        request,
+        WorkspaceForm(request.POST or None),
+        create,
+        title="New workspace",
+        submit_label="Create workspace",
+        cancel_url=reverse("org-workspaces", args=[org.slug]),
+    )
 
 
 class OrgSettingsForm(forms.Form):
@@ -311,19 +309,13 @@ def org_settings(request, org_slug):
         "allow_personal_access_tokens": org.allow_personal_access_tokens,
     }
     form = OrgSettingsForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.update_organization_settings(
-                actor=request.actor, organization=org, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(
-                request, "Settings saved.", reverse("org-settings", args=[org.slug])
-            )
-    return render(
-        request, "organizations/settings.html", {"form": form}, status=422 if form.errors else 200
+
+    def save(data):
+        services.update_organization_settings(actor=request.actor, organization=org, **data)
+        return "Settings saved.", reverse("org-settings", args=[org.slug])
+
+    return console.saved(request, form, save) or console.form_page(
+        request, "organizations/settings.html", form, fragment=None
     )
 
 

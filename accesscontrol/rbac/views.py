@@ -2,10 +2,7 @@
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -96,14 +93,12 @@ def role_create(request, org_slug):
             messages.ERROR,
         )
     form = RoleForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            role = services.create_role(actor=request.actor, organization=org, **form.cleaned_data)
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(request, f"Role {role.name} created.", _roles_url(org))
-    return _role_form_page(request, form)
+
+    def create(data):
+        role = services.create_role(actor=request.actor, organization=org, **data)
+        return f"Role {role.name} created.", _roles_url(org)
+
+    return console.saved(request, form, create) or _role_form_page(request, form)
 
 
 @requires("organization:manage")
@@ -121,20 +116,17 @@ def role_edit(request, org_slug, role_id):
             "permissions": role.permissions,
         },
     )
-    if request.method == "POST" and form.is_valid():
-        try:
-            role = services.update_role(actor=request.actor, role=role, **form.cleaned_data)
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            affected = len(usage["memberships"]) + len(usage["service_keys"])
-            return console.done(
-                request,
-                f"Role {role.name} saved; it applies at once to the "
-                f"{affected} member(s) and key(s) holding it.",
-                _roles_url(org),
-            )
-    return _role_form_page(request, form, role, usage)
+
+    def save(data):
+        saved = services.update_role(actor=request.actor, role=role, **data)
+        affected = len(usage["memberships"]) + len(usage["service_keys"])
+        message = (
+            f"Role {saved.name} saved; it applies at once to the "
+            f"{affected} member(s) and key(s) holding it."
+        )
+        return message, _roles_url(org)
+
+    return console.saved(request, form, save) or _role_form_page(request, form, role, usage)
 
 
 @requires("organization:manage")
@@ -179,7 +171,7 @@ def _principals(request):
 @require_GET
 def workspace_access(request, org_slug, workspace_slug):
     principals, code = _principals(request)
-    page = Paginator(principals, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = console.page_of(request, principals, PAGE_SIZE)
     return render(
         request,
         console.page_or_fragment(request, "rbac/workspace_access.html", "principals"),
@@ -222,15 +214,9 @@ def workspace_access_export(request, org_slug, workspace_slug):
         ]
         for r in principals
     )
-    response = StreamingHttpResponse(
-        csv_export.lines(header, rows), content_type="text/csv; charset=utf-8"
-    )
     suffix = f"-{code.replace(':', '-')}" if code else ""
-    response["Content-Disposition"] = (
-        f'attachment; filename="access-{request.organization.slug}-'
-        f'{request.workspace.slug}{suffix}.csv"'
-    )
-    return response
+    filename = f"access-{request.organization.slug}-{request.workspace.slug}{suffix}.csv"
+    return csv_export.download(filename, csv_export.lines(header, rows))
 
 
 @requires("organization:manage")

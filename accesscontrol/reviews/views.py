@@ -1,4 +1,5 @@
 import datetime
+from datetime import UTC
 
 from django import forms
 from django.contrib import messages
@@ -52,32 +53,24 @@ def _campaign(request, campaign_id):
 def campaigns(request, org_slug):
     org = request.organization
     form = CampaignForm(org, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        deadline = datetime.datetime.combine(
-            form.cleaned_data["deadline"], datetime.time(23, 59), tzinfo=datetime.UTC
+
+    def start(data):
+        deadline = datetime.datetime.combine(data["deadline"], datetime.time(23, 59), tzinfo=UTC)
+        campaign = services.start_campaign(
+            actor=request.actor,
+            organization=org,
+            name=data["name"],
+            workspace=data["workspace"],
+            deadline=deadline,
         )
-        try:
-            campaign = services.start_campaign(
-                actor=request.actor,
-                organization=org,
-                name=form.cleaned_data["name"],
-                workspace=form.cleaned_data["workspace"],
-                deadline=deadline,
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(
-                request,
-                f"Review “{campaign.name}” started with {campaign.items.count()} item(s).",
-                reverse("campaign", args=[org.slug, campaign.pk]),
-            )
+        message = f"Review “{campaign.name}” started with {campaign.items.count()} item(s)."
+        return message, reverse("campaign", args=[org.slug, campaign.pk])
+
+    if response := console.saved(request, form, start):
+        return response
     listed = services.with_progress(org.review_campaigns.select_related("workspace"))
-    return render(
-        request,
-        "reviews/campaigns.html",
-        {"form": form, "campaigns": listed},
-        status=422 if form.errors else 200,
+    return console.form_page(
+        request, "reviews/campaigns.html", form, {"campaigns": listed}, fragment=None
     )
 
 

@@ -1,8 +1,6 @@
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -36,16 +34,13 @@ def workspace_home(request, org_slug, workspace_slug):
 @requires("workspaces:read")
 @require_GET
 def workspace_members(request, org_slug, workspace_slug):
-    query = request.GET.get("q", "").strip()
     memberships = request.workspace.memberships.select_related(
         "org_membership__user", "role"
     ).order_by("org_membership__user__email")
-    if query:
-        memberships = memberships.filter(
-            Q(org_membership__user__email__icontains=query)
-            | Q(org_membership__user__full_name__icontains=query)
-        )
-    page = Paginator(memberships, PAGE_SIZE).get_page(request.GET.get("page"))
+    memberships, query = console.searched(
+        request, memberships, "org_membership__user__email", "org_membership__user__full_name"
+    )
+    page = console.page_of(request, memberships, PAGE_SIZE)
     org_admins = (
         request.organization.memberships.filter(org_role__in=ADMIN_EVERYWHERE_ROLES)
         .select_related("user")
@@ -70,6 +65,14 @@ def grantable_roles(request):
     """The roles this user may hand out here: none stronger than what they hold."""
     held = request.access.grantable
     return [r for r in services.assignable_roles(request.organization) if r.permission_set <= held]
+
+
+def _chosen_role(request):
+    """The role picked in the posted form, if it is one of this organization's; else None."""
+    role_id = request.POST.get("role", "")
+    if not console.is_uuid(role_id):
+        return None
+    return services.assignable_roles(request.organization).filter(pk=role_id).first()
 
 
 def _members_url(request):
@@ -108,25 +111,18 @@ class AddMemberForm(forms.Form):
 @sudo_required
 def workspace_member_add(request, org_slug, workspace_slug):
     form = AddMemberForm(request.workspace, grantable_roles(request), request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.cleaned_data["org_membership"].user
-        try:
-            services.add_workspace_member(
-                actor=request.actor,
-                workspace=request.workspace,
-                user=user,
-                role=form.cleaned_data["role"],
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(
-                request,
-                f"{user.email} joined {request.workspace.name} as "
-                f"{form.cleaned_data['role'].name}.",
-                _members_url(request),
-            )
-    return console.form_page(request, "workspaces/member_add.html", form)
+
+    def add(data):
+        user, role = data["org_membership"].user, data["role"]
+        services.add_workspace_member(
+            actor=request.actor, workspace=request.workspace, user=user, role=role
+        )
+        message = f"{user.email} joined {request.workspace.name} as {role.name}."
+        return message, _members_url(request)
+
+    return console.saved(request, form, add) or console.form_page(
+        request, "workspaces/member_add.html", form
+    )
 
 
 @requires("workspaces:manage-members")
@@ -134,9 +130,7 @@ def workspace_member_add(request, org_slug, workspace_slug):
 @sudo_required(return_to=lambda request: _members_url(request))
 def workspace_member_role(request, org_slug, workspace_slug, member_id):
     membership = _membership(request, member_id)
-    role_id = request.POST.get("role", "")
-    roles = services.assignable_roles(request.organization)
-    role = roles.filter(pk=role_id).first() if console.is_uuid(role_id) else None
+    role = _chosen_role(request)
     error = None
     try:
         if role is None:
@@ -165,12 +159,7 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
 @sudo_required(return_to=lambda request: _members_url(request))
 def workspace_members_bulk_role(request, org_slug, workspace_slug):
     ids = [value for value in request.POST.getlist("members") if console.is_uuid(value)]
-    role_id = request.POST.get("role", "")
-    role = (
-        services.assignable_roles(request.organization).filter(pk=role_id).first()
-        if console.is_uuid(role_id)
-        else None
-    )
+    role = _chosen_role(request)
     memberships = list(
         request.workspace.memberships.select_related("org_membership__user", "role", "workspace")
         .filter(pk__in=ids)
@@ -223,23 +212,14 @@ class WorkspaceSettingsForm(forms.Form):
 def workspace_settings(request, org_slug, workspace_slug):
     workspace = request.workspace
     form = WorkspaceSettingsForm(request.POST or None, initial={"name": workspace.name})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.update_workspace(
-                actor=request.actor, workspace=workspace, name=form.cleaned_data["name"]
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(request, "Workspace renamed.", request.path)
-    return render(
-        request,
-        "workspaces/settings.html",
-        {
-            "form": form,
-            "can_archive": "organization:manage" in request.access.permissions,
-        },
-        status=422 if form.errors else 200,
+
+    def rename(data):
+        services.update_workspace(actor=request.actor, workspace=workspace, name=data["name"])
+        return "Workspace renamed.", request.path
+
+    can_archive = "organization:manage" in request.access.permissions
+    return console.saved(request, form, rename) or console.form_page(
+        request, "workspaces/settings.html", form, {"can_archive": can_archive}, fragment=None
     )
 
 
@@ -284,19 +264,14 @@ class DeleteWorkspaceForm(forms.Form):
 def workspace_delete(request, org_slug, workspace_slug):
     workspace = request.workspace
     form = DeleteWorkspaceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.delete_workspace(
-                actor=request.actor,
-                workspace=workspace,
-                confirmation=form.cleaned_data["confirmation"],
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(
-                request,
-                f"{workspace.name} and everything in it was deleted.",
-                reverse("org-workspaces", args=[org_slug]),
-            )
-    return console.form_page(request, "workspaces/delete.html", form)
+
+    def delete(data):
+        services.delete_workspace(
+            actor=request.actor, workspace=workspace, confirmation=data["confirmation"]
+        )
+        message = f"{workspace.name} and everything in it was deleted."
+        return message, reverse("org-workspaces", args=[org_slug])
+
+    return console.saved(request, form, delete) or console.form_page(
+        request, "workspaces/delete.html", form
+    )

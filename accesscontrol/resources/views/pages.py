@@ -1,7 +1,6 @@
 """The pages every resource has, written once: a searchable list, a create/edit form, a delete
 confirmation. Each takes what differs (the query, the service call, the words) from its view."""
 
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
@@ -81,32 +80,7 @@ def list_page(request, name, rows, search=("name",), **context):
     return render(request, template, {"page": paginate(request, rows), "q": query, **context})
 
 
-def form_page(request, form, save, *, title, submit_label, cancel_url, intro=""):
-    """A create/edit form: a page of its own, or the dialog's body for htmx.
-
-    On a valid POST, `save(cleaned_data)` calls the service and answers (message, next URL);
-    a ValidationError it raises goes on the form's fields.
-    """
-    if request.method == "POST" and form.is_valid():
-        try:
-            message, url = save(form.cleaned_data)
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            return console.done(request, message, url)
-    return render(
-        request,
-        console.page_or_fragment(request, "resources/form.html", "form"),
-        {
-            "form": form,
-            "title": title,
-            "intro": intro,
-            "action": request.path,
-            "cancel_url": cancel_url,
-            "submit_label": submit_label,
-        },
-        status=422 if form.errors else 200,
-    )
+form_page = console.form_dialog  # the console's one create/edit form
 
 
 def create_page(request, model, form_class, create, intro=""):
