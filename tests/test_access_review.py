@@ -1,8 +1,8 @@
-"""The access review (who can act in a workspace, what exactly, and why), its CSV, the member
+"""Who has access (who can act in a workspace, what exactly, and why), its CSV, the member
 access page and the "what can this key do?" page.
 
 The property-based test generates organizations and checks that, for every principal, the
-review's permissions are the resolver's (people) and what the key itself is told by the real
+page's permissions are the resolver's (people) and what the key itself is told by the real
 `GET /api/v1/auth/whoami` (keys), and that the page and the CSV say the same.
 """
 

@@ -188,7 +188,7 @@ def test_the_snapshot_marks_stale_members_and_keys(world):
     assert org_items[world.viewer.email] is False
 
 
-def test_stale_flags_agree_with_the_access_review(world):
+def test_stale_flags_agree_with_who_has_access(world):
     """A member who works through a personal access token is active, as the review says."""
     make_stale(world)
     raw = pat_for(world.editor, world.org)
