@@ -58,6 +58,25 @@ def _describe_expiry(expires_at):
     return expires_at.isoformat() if expires_at else None
 
 
+def _revoke(actor, locked, action, organization, workspace=None):
+    """Revoke a token or key (locked by the caller's transaction) once, audited; revoking it
+    again changes nothing and records nothing."""
+    if locked.revoked_at is not None:
+        return locked
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    audit.record(
+        actor,
+        action,
+        locked,
+        organization=organization,
+        workspace=workspace,
+        target_label=locked.audit_label,
+        after={"revoked_at": locked.revoked_at.isoformat()},
+    )
+    return locked
+
+
 # Personal access tokens
 
 
@@ -128,19 +147,9 @@ def revoke_personal_access_token(*, actor, token):
             .select_related("org_membership__user", "org_membership__organization")
             .get(pk=token.pk)
         )
-        if token.revoked_at is not None:
-            return token
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit.record(
-            actor,
-            "personal_access_token.revoked",
-            token,
-            organization=token.org_membership.organization,
-            target_label=token.audit_label,
-            after={"revoked_at": token.revoked_at.isoformat()},
+        return _revoke(
+            actor, token, "personal_access_token.revoked", token.org_membership.organization
         )
-    return token
 
 
 # Service keys
@@ -245,20 +254,7 @@ def revoke_service_key(*, actor, key):
             .select_related("organization", "workspace", "role")
             .get(pk=key.pk)
         )
-        if key.revoked_at is not None:
-            return key
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
-        audit.record(
-            actor,
-            "service_key.revoked",
-            key,
-            organization=key.organization,
-            workspace=key.workspace,
-            target_label=key.audit_label,
-            after={"revoked_at": key.revoked_at.isoformat()},
-        )
-    return key
+        return _revoke(actor, key, "service_key.revoked", key.organization, key.workspace)
 
 
 def import_legacy_key(*, raw, workspace, name):
