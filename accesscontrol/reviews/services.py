@@ -55,49 +55,53 @@ def _snapshot(campaign, now):
     org, workspace = campaign.organization, campaign.workspace
     # Someone who works only through a token is active, as who-has-access counts it.
     tokens = tokens_in_use(org)
-    items = []
+
+    def item(kind, subject, label, detail, last_active):
+        stale = is_stale(last_active, subject.created_at, now)
+        return Item(
+            campaign=campaign,
+            kind=kind,
+            subject_id=subject.pk,
+            label=label,
+            detail=detail,
+            stale=stale,
+        )
+
     if workspace is not None:
-        for m in (
+        members = (
             WorkspaceMembership.objects.filter(workspace=workspace)
             .exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
             .select_related("org_membership__user", "role")
-        ):
-            user = m.org_membership.user
-            items.append(
-                Item(
-                    campaign=campaign,
-                    kind=Item.WORKSPACE_MEMBER,
-                    subject_id=m.pk,
-                    label=user.email,
-                    detail=f"{m.role.name} in {workspace.name}",
-                    stale=is_stale(person_last_active(m.org_membership, tokens), m.created_at, now),
-                )
+        )
+        items = [
+            item(
+                Item.WORKSPACE_MEMBER,
+                m,
+                m.org_membership.user.email,
+                f"{m.role.name} in {workspace.name}",
+                person_last_active(m.org_membership, tokens),
             )
+            for m in members
+        ]
         keys = ServiceKey.objects.active().filter(organization=org, workspace=workspace)
     else:
-        for m in OrganizationMembership.objects.filter(organization=org).select_related("user"):
-            items.append(
-                Item(
-                    campaign=campaign,
-                    kind=Item.ORG_MEMBER,
-                    subject_id=m.pk,
-                    label=m.user.email,
-                    detail=f"organization {m.org_role}",
-                    stale=is_stale(person_last_active(m, tokens), m.created_at, now),
-                )
+        members = OrganizationMembership.objects.filter(organization=org).select_related("user")
+        items = [
+            item(
+                Item.ORG_MEMBER,
+                m,
+                m.user.email,
+                f"organization {m.org_role}",
+                person_last_active(m, tokens),
             )
+            for m in members
+        ]
         keys = ServiceKey.objects.active().filter(organization=org)
     for key in keys.select_related("role", "workspace"):
         scope = key.workspace.name if key.workspace else "organization-wide"
+        role = key.role.name if key.role else "no role"
         items.append(
-            Item(
-                campaign=campaign,
-                kind=Item.SERVICE_KEY,
-                subject_id=key.pk,
-                label=key.audit_label,
-                detail=f"{key.role.name if key.role else 'no role'}, {scope}",
-                stale=is_stale(key.last_used_at, key.created_at, now),
-            )
+            item(Item.SERVICE_KEY, key, key.audit_label, f"{role}, {scope}", key.last_used_at)
         )
     return items
 
