@@ -73,7 +73,7 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import ANNOTATOR_CODES
+from tests.conftest import ANNOTATOR_CODES, Snapshot, the_world
 from tests.factories import SYSTEM, RoleFactory, actor_with
 
 # --- what each principal may do in acme (ARCHITECTURE §4-5), independent of the resolver -----
@@ -648,15 +648,9 @@ def _service_key(world, principal):
     return raw
 
 
-@pytest.fixture
-def matrix(world, settings):
-    stack = list(settings.MIDDLEWARE)
-    assert GATE_MIDDLEWARE in stack, f"{GATE_MIDDLEWARE} is not in MIDDLEWARE: teach the matrix"
-    stack.insert(stack.index(GATE_MIDDLEWARE) + 1, f"{__name__}.GatePassed")
-    settings.MIDDLEWARE = stack
-    settings.LEGACY_API_KEY_SUNSET = datetime.date(2024, 7, 1)  # passed: ls__ keys are refused
-    client = Client(raise_request_exception=False)
-
+def _matrix_rows() -> dict:
+    """Everything a cell may name: the world, a key per principal, one object of each kind."""
+    world = the_world.restore()
     org, workspace = world.org, world.workspace
     memberships = {
         persona: OrganizationMembership.objects.get(user=world.persona(persona))
@@ -694,10 +688,8 @@ def matrix(world, settings):
         name="matrix target",
         role=Role.objects.system("Viewer"),
     )
-    return Matrix(
+    return dict(
         world=world,
-        client=client,
-        sessions={},
         tokens=tokens,
         raw_keys=raw_keys,
         project=project,
@@ -723,6 +715,26 @@ def matrix(world, settings):
         workspace_membership=WorkspaceMembership.objects.get(
             org_membership=memberships["viewer"], workspace=workspace
         ),
+    )
+
+
+_matrix_rows_snapshot = Snapshot(_matrix_rows)
+
+
+@pytest.fixture
+def matrix(db, settings):
+    stack = list(settings.MIDDLEWARE)
+    assert GATE_MIDDLEWARE in stack, f"{GATE_MIDDLEWARE} is not in MIDDLEWARE: teach the matrix"
+    stack.insert(stack.index(GATE_MIDDLEWARE) + 1, f"{__name__}.GatePassed")
+    settings.MIDDLEWARE = stack
+    settings.LEGACY_API_KEY_SUNSET = datetime.date(2024, 7, 1)  # passed: ls__ keys are refused
+    # The rows are made once per worker and put back for each test (tests/conftest.py Snapshot);
+    # sessions are signed in per test, on first use, so sudo mode is always as fresh as a real
+    # sign-in's.
+    return Matrix(
+        client=Client(raise_request_exception=False),
+        sessions={},
+        **_matrix_rows_snapshot.restore(),
     )
 
 

@@ -864,7 +864,7 @@ def shared(django_db_setup, django_db_blocker):
         override_settings(PASSWORD_HASHERS=hashers),
         transaction.atomic(),
     ):
-        world = conftest.world.__wrapped__(None)  # the fixture's own body, at module scope
+        world = conftest.build_world()
         callers = {spec.name: make_caller(world, spec) for spec in PRINCIPALS}
         yield Ctx(
             world=world,
