@@ -8,7 +8,6 @@ from ninja import Field, Schema, Status
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import services
-from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import ApiError, authenticated, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.resolver import REASONS
@@ -174,10 +173,11 @@ class PersonalAccessTokenIn(Body):
     expires_at: UtcDateTime | None = None
 
 
-def _own_tokens(principal):
-    if principal.user is None:
-        return None
-    return services.own_tokens(Actor.for_principal(principal))
+def _own_tokens(request):
+    """The caller's own tokens; a service key has none (a 403 that says so)."""
+    if request.actor.user is None:
+        raise _no_user(request.auth)
+    return services.own_tokens(request.actor)
 
 
 NO_USER = "Service keys act for no person, so they have no personal access tokens."
@@ -202,10 +202,7 @@ def _no_user(principal) -> ApiError:
 )
 @requires("organization:read")
 def list_personal_access_tokens(request):
-    tokens = _own_tokens(request.auth)
-    if tokens is None:
-        raise _no_user(request.auth)
-    return list(tokens.order_by("-created_at"))
+    return list(_own_tokens(request).order_by("-created_at"))
 
 
 @router.post(
@@ -235,7 +232,5 @@ def create_personal_access_token(request, payload: PersonalAccessTokenIn):
 )
 @requires("organization:read")
 def revoke_personal_access_token(request, token_id: uuid.UUID):
-    tokens = _own_tokens(request.auth)
-    if tokens is None:
-        raise _no_user(request.auth)
-    return services.revoke_personal_access_token(actor=request.actor, token=tokens.get(pk=token_id))
+    token = _own_tokens(request).get(pk=token_id)
+    return services.revoke_personal_access_token(actor=request.actor, token=token)

@@ -115,28 +115,33 @@ class Actor:
         if not missing:
             return
         where = workspace or (self.workspace if missing[0] in WORKSPACE_PERMISSIONS else None)
-        raise Denied(
-            f"{self.label} needs {missing[0]}"
-            + (f" in workspace '{where.name}'" if where is not None else "")
-            + f"; {'its' if self.key is not None else 'your'} role is {access.role or 'none'}.",
-            required=missing[0],
-            principal=self.label,
-            role=access.role,
-            workspace=str(where.pk) if where is not None else None,
-        )
+        pronoun = "its" if self.key is not None else "your"
+        raise Denied(*explain_denial(self.label, missing[0], access.role, where, pronoun))
+
+
+def explain_denial(label, code, role, workspace, pronoun="its") -> tuple[str, dict]:
+    """The sentence and the fields of a refusal that names what was needed: one wording for the
+    gate's 403s and the services' (the most common complaint about LangSmith is a bare 403)."""
+    message = (
+        f"{label} needs {code}"
+        + (f" in workspace '{workspace.name}'" if workspace is not None else "")
+        + f"; {pronoun} role is {role or 'none'}."
+    )
+    fields = {
+        "required": code,
+        "principal": label,
+        "role": role,
+        "workspace": str(workspace.pk) if workspace is not None else None,
+    }
+    return message, fields
 
 
 class Denied(ValidationError):
     """The actor lacks a permission: a 403 that names it (as the gate's own denials do)."""
 
-    def __init__(self, message, *, required, principal, role, workspace):
+    def __init__(self, message, explained: dict):
         super().__init__(message, code="permission")
-        self.explained = {
-            "required": required,
-            "principal": principal,
-            "role": role,
-            "workspace": workspace,
-        }
+        self.explained = explained
 
 
 def as_actor(actor, organization=None, workspace=None) -> Actor:

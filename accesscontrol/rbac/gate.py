@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from accesscontrol.organizations.models import Organization
-from accesscontrol.rbac.actor import Actor
+from accesscontrol.rbac.actor import Actor, explain_denial
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.rbac.resolver import NO_ACCESS, REASONS, resolve_access
 from accesscontrol.workspaces.models import Workspace
@@ -224,14 +224,5 @@ def require_api_permission(principal, access, workspace, codes) -> None:
             principal=principal.label,
             role=access.role,
         )
-    raise ApiError(
-        403,
-        "permission_denied",
-        f"{principal.label} needs {missing[0]}"
-        + (f" in workspace '{workspace.name}'" if workspace else "")
-        + f"; its role is {access.role or 'none'}.",
-        required=missing[0],
-        principal=principal.label,
-        role=access.role,
-        workspace=str(workspace.pk) if workspace else None,
-    )
+    message, fields = explain_denial(principal.label, missing[0], access.role, workspace)
+    raise ApiError(403, "permission_denied", message, **fields)
