@@ -1,5 +1,5 @@
 # gunicorn's settings for `make serve` (deploy/serve.sh passes the address and worker count);
-# tests/test_log_redaction.py starts gunicorn with this file too.
+# tests/project/test_log_redaction.py starts gunicorn with this file too.
 
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

@@ -1,7 +1,7 @@
 """Findings 4, 5, 8, 9 and 10 of the outside review (issue #12), each with the class it belongs to.
 
 4. Nobody adds, changes or removes-and-adds themself back, through any key in their chain.
-5. Every action that widens access asks for sudo (tests/test_sudo_actions.py lists them); a
+5. Every action that widens access asks for sudo (tests/accounts/test_sudo_actions.py lists them); a
    plan switched down and up leaves no key stronger than its grantor's own role.
 8. Remove >= change: whoever may not change someone may not remove them.
 9. An invitation hands out only what its sender may still hand out when it is accepted.

@@ -20,7 +20,7 @@ from accesscontrol.resources import urls as resource_urls
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import update_workspace
 from tests.factories import system_role
-from tests.test_authz_matrix import accepted_methods, walk
+from tests.rbac.test_authz_matrix import accepted_methods, walk
 
 WIDENING = {
     "org-settings": "the plan (lower plans make every member Admin) and the PAT policy",

@@ -21,10 +21,10 @@ from accesscontrol.apikeys.authentication import forget_cached_principals
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.rbac import versions
-from tests import test_throttling as throttling
+from tests.project import test_throttling as throttling
 from tests.conftest import api_call, pat_for, service_key_for
 from tests.factories import PASSWORD, SYSTEM
-from tests.test_throttling import (
+from tests.project.test_throttling import (
     IP_A,
     IP_B,
     assert_login_throttled,

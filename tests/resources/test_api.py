@@ -1,6 +1,6 @@
 """The LangSmith-compatible resource endpoints (issue 5): who may call what, tenancy, validation.
 
-Like tests/test_api.py, the expectations are derived, not listed: a table of endpoints with the
+Like tests/api/test_endpoints.py, the expectations are derived, not listed: a table of endpoints with the
 permission each declares (checked against the code's declarations), a table of principals with
 the permissions they should hold (worked out by hand from ARCHITECTURE §5 and checked against
 GET /auth/whoami), and one rule turning the two into a status and an error body. Database
@@ -30,14 +30,14 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.resources import models
 from tests import conftest
 from tests.conftest import api_call, service_key_for
-from tests.test_api import EDITOR, READ, WS
+from tests.api.test_endpoints import EDITOR, READ, WS
 
 V1 = "/api/v1"
 RESOURCES_MODULE = "accesscontrol.resources.api"
 T_PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
 # ---------------------------------------------------------------------------------------------
-# The permission model, from first principles (ARCHITECTURE §5): tests/test_api.py writes it
+# The permission model, from first principles (ARCHITECTURE §5): tests/api/test_endpoints.py writes it
 # out by hand, not imported from the code.
 
 # The custom role "Annotator" of tests/conftest.py: all :read, plus feedback and queue

@@ -16,7 +16,7 @@ validates input before the gate's check runs, so an invalid body would hide the 
 
 Every cell runs in a savepoint that is rolled back, with the cache (rate-limit counters,
 authorization versions) and the per-process principal cache emptied first, so no cell sees
-another's effects. `pytest -s tests/test_authz_matrix.py` prints the matrix size.
+another's effects. `pytest -s tests/rbac/test_authz_matrix.py` prints the matrix size.
 """
 
 import datetime
@@ -460,7 +460,7 @@ def fill(route: str, pattern: re.Pattern, matrix) -> str:
         if name not in PATH_PARAMS:
             pytest.fail(
                 f"route {route!r} has the path parameter {name!r}, which the authorization "
-                "matrix cannot fill: add it to PATH_PARAMS in tests/test_authz_matrix.py "
+                "matrix cannot fill: add it to PATH_PARAMS in tests/rbac/test_authz_matrix.py "
                 "(an object of acme/production the test creates)."
             )
         return str(PATH_PARAMS[name].value(matrix, route))

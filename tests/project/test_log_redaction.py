@@ -23,9 +23,9 @@ from django.core.wsgi import get_wsgi_application
 
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.redaction import REDACTED, RedactKeysFilter
-from tests.test_immediate_effect import free_port, wait_until_up
+from tests.rbac.test_immediate_effect import free_port, wait_until_up
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def get(url) -> int:

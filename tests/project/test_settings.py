@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accesscontrol.settings import cache_from_url, env_bool, env_date, env_list
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_env_bool(monkeypatch):

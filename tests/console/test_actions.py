@@ -1,4 +1,4 @@
-"""The console's actions: every page and form beyond the read-only ones in test_console.py.
+"""The console's actions: every page and form beyond the read-only ones in tests/console/test_pages.py.
 
 One table (CASES) says what each page and action needs; each persona's permissions are written
 down once (PERSONA_PERMISSIONS) from the product rules, and the expected status of every
@@ -260,7 +260,7 @@ def things(world):
     )
 
 
-# --- the table: every console page and action not covered in test_console.py ---------------
+# --- the table: every console page and action not covered in tests/console/test_pages.py ---------------
 
 
 @dataclass(frozen=True)
@@ -504,7 +504,7 @@ DECLARED = {
     "service-keys": (MANAGE,),
     "service-key-revoke": (MANAGE,),
 }
-# Covered by test_console.py (and the public or personal pages outside the tenant gate).
+# Covered by tests/console/test_pages.py (and the public or personal pages outside the tenant gate).
 COVERED_ELSEWHERE = {
     "home",
     "login",
@@ -515,7 +515,7 @@ COVERED_ELSEWHERE = {
     "org-members",
     "workspace-home",
     "workspace-members",
-    "sudo",  # tests/test_sudo.py
+    "sudo",  # tests/accounts/test_sudo.py
 }
 # Pages of other features (audit log, who has access), with their own test files.
 OTHER_FEATURES = {

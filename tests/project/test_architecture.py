@@ -16,7 +16,7 @@ import pytest
 
 from accesscontrol.rbac.permissions import ORG_ROLES, OrgRoleSpec
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "accesscontrol"
 
 WRITES = {"save", "delete", "create", "update", "bulk_create", "bulk_update"}

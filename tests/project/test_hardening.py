@@ -18,7 +18,7 @@ from accesscontrol.audit.models import AuditEvent
 from tests.conftest import api_call, pat_for, service_key_for
 from tests.factories import system_role
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {
     "DEBUG": "0",
     "SECRET_KEY": "x7Hq2-production-like-secret-key-of-sufficient-length-9Zp4W!",

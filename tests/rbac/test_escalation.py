@@ -1513,7 +1513,7 @@ API_RACES = {
 }
 # An org-scoped Admin key demoting both admins is no race any more: it may demote neither
 # (it lacks organization:pats:create, so it holds less than an org admin; see
-# tests/test_security_rules.py).
+# tests/rbac/test_security_rules.py).
 
 
 @pytest.mark.django_db(transaction=True)
