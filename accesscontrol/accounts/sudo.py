@@ -66,7 +66,7 @@ def sudo_required(view=None, *, return_to=None):
             return response
         return redirect(url)
 
-    # The declaration, read by tests/accounts/test_sudo_actions.py, which lists every action that must
-    # carry it (whatever widens access: plan, roles, members, invitations, keys).
+    # The declaration, read by tests/accounts/test_sudo_actions.py, which lists every action
+    # that must carry it (whatever widens access: plan, roles, members, invitations, keys).
     wrapped.sudo_required = True
     return wrapped
