@@ -21,10 +21,8 @@ from accesscontrol.apikeys.authentication import forget_cached_principals
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.rbac import versions
-from tests.project import test_throttling as throttling
-from tests.conftest import api_call, pat_for, service_key_for
-from tests.factories import PASSWORD, SYSTEM
-from tests.project.test_throttling import (
+from tests.factories import PASSWORD, SYSTEM, api_call, pat_for, service_key_for
+from tests.support.throttling import (
     IP_A,
     IP_B,
     assert_login_throttled,
@@ -36,10 +34,6 @@ from tests.project.test_throttling import (
     unknown_key,
     whoami,
 )
-
-# The throttle's frozen clock and the cache backends, shared with the throttling tests.
-clock = throttling.clock
-locmem_cache, redis_cache = throttling.locmem_cache, throttling.redis_cache
 
 
 def fullwidth(text: str) -> str:
@@ -127,11 +121,6 @@ def burst(send) -> list[int]:
     for thread in threads:
         thread.join()
     return statuses
-
-
-@pytest.fixture(params=["locmem", "redis"])
-def shared_cache(request):
-    return request.getfixturevalue(f"{request.param}_cache")
 
 
 @pytest.mark.django_db(transaction=True)

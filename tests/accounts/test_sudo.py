@@ -24,7 +24,6 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.resources import services as resources
 from accesscontrol.resources.models import Dataset, Example, Project
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
-from tests.conftest import add_member, service_key_for
 from tests.factories import (
     PASSWORD,
     SYSTEM,
@@ -32,6 +31,8 @@ from tests.factories import (
     RoleFactory,
     UserFactory,
     WorkspaceMembershipFactory,
+    add_member,
+    service_key_for,
     system_role,
 )
 

@@ -37,12 +37,14 @@ from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, READ_PERMISSIONS
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
-from tests.conftest import api_call, pat_for, service_key_for
 from tests.factories import (
     OrganizationMembershipFactory,
     UserFactory,
     WorkspaceMembershipFactory,
     actor_with,
+    api_call,
+    pat_for,
+    service_key_for,
     system_role,
 )
 

@@ -25,12 +25,12 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.resolver import effective_permissions, resolve_access
-from tests.conftest import api_call
 from tests.factories import (
     OrganizationFactory,
     RoleFactory,
     WorkspaceFactory,
     actor_with,
+    api_call,
     system_role,
 )
 

@@ -21,8 +21,7 @@ from accesscontrol.audit import log
 from accesscontrol.audit import services as audit
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.workspaces import services as workspaces
-from tests.conftest import api_call, pat_for, service_key_for
-from tests.factories import WorkspaceFactory, system_role
+from tests.factories import WorkspaceFactory, api_call, pat_for, service_key_for, system_role
 
 PAGE = "/o/acme/audit/"
 EXPORT = "/o/acme/audit/export.csv"

@@ -38,7 +38,6 @@ from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSION
 from accesscontrol.reviews import services as reviews
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import api_call, pat_for, service_key_for
 from tests.factories import (
     PASSWORD,
     SYSTEM,
@@ -46,6 +45,9 @@ from tests.factories import (
     UserFactory,
     actor_of_key,
     actor_with,
+    api_call,
+    pat_for,
+    service_key_for,
     system_role,
 )
 

@@ -1,4 +1,4 @@
-"""The console's actions: every page and form beyond the read-only ones in tests/console/test_pages.py.
+"""The console's actions: every page and form beyond the read-only ones of console/test_pages.py.
 
 One table (CASES) says what each page and action needs; each persona's permissions are written
 down once (PERSONA_PERMISSIONS) from the product rules, and the expected status of every
@@ -32,8 +32,15 @@ from accesscontrol.rbac.gate import PERMISSION
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import WORKSPACE_PERMISSIONS
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
-from tests.conftest import ANNOTATOR_CODES, add_member, pat_for, service_key_for
-from tests.factories import RoleFactory, WorkspaceFactory, system_role
+from tests.factories import (
+    ANNOTATOR_CODES,
+    RoleFactory,
+    WorkspaceFactory,
+    add_member,
+    pat_for,
+    service_key_for,
+    system_role,
+)
 
 ORG_READ, ORG_MANAGE, ORG_PATS = (
     "organization:read",
@@ -260,7 +267,7 @@ def things(world):
     )
 
 
-# --- the table: every console page and action not covered in tests/console/test_pages.py ---------------
+# --- the table: every console page and action not covered in tests/console/test_pages.py ---
 
 
 @dataclass(frozen=True)

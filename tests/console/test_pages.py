@@ -11,8 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accesscontrol.audit.models import AuditEvent
-from tests.conftest import add_member
-from tests.factories import PASSWORD, UserFactory, system_role
+from tests.factories import PASSWORD, UserFactory, add_member, system_role
 
 ACME = {"org_slug": "acme"}
 PRODUCTION = {"org_slug": "acme", "workspace_slug": "production"}

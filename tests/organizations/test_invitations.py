@@ -28,8 +28,15 @@ from accesscontrol.organizations.services import (
 )
 from accesscontrol.rbac.permissions import SYSTEM_ROLE_PERMISSIONS
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import api_call, pat_for
-from tests.factories import PASSWORD, RoleFactory, UserFactory, actor_with, system_role
+from tests.factories import (
+    PASSWORD,
+    RoleFactory,
+    UserFactory,
+    actor_with,
+    api_call,
+    pat_for,
+    system_role,
+)
 
 NEW_EMAIL = "new.person@example.test"
 INVALID_PAGE = "This invitation is not valid"

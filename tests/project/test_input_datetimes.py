@@ -19,8 +19,7 @@ from accesscontrol.api.api import APIS
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.resources import services
 from accesscontrol.resources.models import Dataset, Example, Project, Run
-from tests.conftest import api_call, pat_for, service_key_for
-from tests.factories import SYSTEM
+from tests.factories import SYSTEM, api_call, pat_for, service_key_for
 
 PAST_9999 = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
 BEFORE_1 = "0001-01-01T00:00:00+14:00"  # year 0 in UTC

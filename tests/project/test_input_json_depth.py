@@ -20,8 +20,7 @@ from accesscontrol.api.api import APIS
 from accesscontrol.resources import services
 from accesscontrol.resources.models import Dataset, Example, Project, Run
 from accesscontrol.storable import MAX_JSON_DEPTH
-from tests.conftest import pat_for, service_key_for
-from tests.factories import SYSTEM
+from tests.factories import SYSTEM, pat_for, service_key_for
 
 DEPTH_DETAIL = f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} deep."
 

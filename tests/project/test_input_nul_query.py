@@ -12,7 +12,7 @@ import pytest
 from django.urls import URLResolver, get_resolver
 
 from accesscontrol.rbac import gate
-from tests.conftest import api_call, service_key_for
+from tests.factories import api_call, service_key_for
 
 # Every query parameter a console page reads today, each holding NUL.
 CONSOLE_PARAMS = (

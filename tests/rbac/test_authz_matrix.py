@@ -73,8 +73,8 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import ANNOTATOR_CODES, Snapshot, the_world
-from tests.factories import SYSTEM, RoleFactory, actor_with
+from tests.conftest import Snapshot, the_world
+from tests.factories import ANNOTATOR_CODES, SYSTEM, RoleFactory, actor_with
 
 # --- what each principal may do in acme (ARCHITECTURE §4-5), independent of the resolver -----
 

@@ -50,7 +50,6 @@ from accesscontrol.reviews import services as reviews
 from accesscontrol.reviews.models import Item
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
-from tests.conftest import add_member, api_call, pat_for, service_key_for
 from tests.factories import (
     SYSTEM,
     OrganizationFactory,
@@ -59,6 +58,10 @@ from tests.factories import (
     WorkspaceFactory,
     actor_of_key,
     actor_with,
+    add_member,
+    api_call,
+    pat_for,
+    service_key_for,
     system_role,
 )
 

@@ -34,8 +34,16 @@ from accesscontrol.workspaces.services import (
     remove_workspace_member,
     update_workspace,
 )
-from tests.conftest import add_member, api_call, pat_for, service_key_for
-from tests.factories import RoleFactory, UserFactory, actor_with, system_role
+from tests.factories import (
+    RoleFactory,
+    UserFactory,
+    actor_with,
+    add_member,
+    api_call,
+    pat_for,
+    service_key_for,
+    system_role,
+)
 
 
 def ws_membership(user, workspace):

@@ -36,7 +36,6 @@ from accesscontrol.rbac.permissions import (
 )
 from accesscontrol.rbac.resolver import effective_permissions
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
-from tests.conftest import api_call, pat_for
 from tests.factories import (
     OrganizationFactory,
     OrganizationMembershipFactory,
@@ -45,6 +44,8 @@ from tests.factories import (
     WorkspaceFactory,
     WorkspaceMembershipFactory,
     actor_with,
+    api_call,
+    pat_for,
     system_role,
 )
 

@@ -17,8 +17,7 @@ from django.utils import timezone
 
 from accesscontrol.rbac.permissions import READ_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.resources import models, services
-from tests.conftest import ANNOTATOR_CODES
-from tests.factories import SYSTEM
+from tests.factories import ANNOTATOR_CODES, SYSTEM
 
 WS = ("acme", "production")
 T0 = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=1)

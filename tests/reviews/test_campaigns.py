@@ -22,7 +22,7 @@ from accesscontrol.rbac import who_has_access
 from accesscontrol.reviews import services
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import api_call, pat_for, service_key_for
+from tests.factories import api_call, pat_for, service_key_for
 
 DAY = datetime.timedelta(days=1)
 HTMX = {"HTTP_HX_REQUEST": "true"}

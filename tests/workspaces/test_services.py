@@ -17,13 +17,13 @@ from accesscontrol.workspaces.services import (
     create_workspace,
     remove_workspace_member,
 )
-from tests.conftest import add_member
 from tests.factories import (
     OrganizationFactory,
     OrganizationMembershipFactory,
     RoleFactory,
     UserFactory,
     WorkspaceFactory,
+    add_member,
     system_role,
 )
 
