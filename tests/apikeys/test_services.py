@@ -1,6 +1,7 @@
 """apikeys.services: who may create which key, for how long, and what the audit log keeps."""
 
 import datetime
+from functools import partial
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -33,6 +34,7 @@ from tests.factories import (
     api_call,
     system_role,
 )
+from tests.support.db import row_counts
 
 EDITOR_PERMISSIONS = SYSTEM_ROLE_PERMISSIONS["Editor"]
 # A custom "key manager": everything an Editor holds, plus managing the workspace's settings and
@@ -46,12 +48,8 @@ def codes_of(exc: ValidationError) -> set:
     return {e.code for e in exc.error_list}
 
 
-def snapshot():
-    return (
-        PersonalAccessToken.objects.count(),
-        ServiceKey.objects.count(),
-        AuditEvent.objects.count(),
-    )
+# What these services may write, counted.
+snapshot = partial(row_counts, PersonalAccessToken, ServiceKey, AuditEvent)
 
 
 def assert_not_in_audit(raw):

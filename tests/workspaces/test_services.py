@@ -1,5 +1,6 @@
 """Workspaces and workspace membership: atomic, audited, and held in shape by the database."""
 
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -26,16 +27,10 @@ from tests.factories import (
     add_member,
     system_role,
 )
+from tests.support.db import row_counts
 
-
-def snapshot():
-    """Everything these services may write, counted."""
-    return (
-        Workspace.objects.count(),
-        WorkspaceMembership.objects.count(),
-        OrganizationMembership.objects.count(),
-        AuditEvent.objects.count(),
-    )
+# Everything these services may write, counted.
+snapshot = partial(row_counts, Workspace, WorkspaceMembership, OrganizationMembership, AuditEvent)
 
 
 def membership_in(workspace, user):
