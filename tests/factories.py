@@ -2,6 +2,7 @@ import uuid
 from dataclasses import dataclass
 
 import factory
+from django.db import transaction
 from factory.django import DjangoModelFactory
 
 from accesscontrol.accounts.models import User
@@ -154,6 +155,24 @@ def build_world() -> World:
     )
 
 
+PERSONAS = (
+    "org_admin",
+    "workspace_admin",
+    "editor",
+    "viewer",
+    "annotator",
+    "org_viewer",
+    "member_without_workspace",
+    "outsider",
+)
+
+
+def persona_statuses(*allowed) -> list[tuple[str, int]]:
+    """(persona, status) for every persona: 200 for the `allowed`, 404 for the outsider (another
+    organization's: not told the page exists), 403 for the rest."""
+    return [(p, 200 if p in allowed else 404 if p == "outsider" else 403) for p in PERSONAS]
+
+
 # API keys for the personas. Each returns the raw key, as a caller would hold it.
 
 
@@ -198,6 +217,19 @@ def api_call(client, method, path, key=None, *, tenant=None, json=None, bearer=F
     if json is not None:
         kwargs.update(data=json, content_type="application/json")
     return getattr(client, method.lower())(path if root else f"/api/v1{path}", **kwargs)
+
+
+# Audit rows, recorded the way a service records them.
+
+
+def audit_event(world, action="workspace.created", **kwargs):
+    """One audit row by the org admin about 'production' (its own transaction, as audit needs)."""
+    from accesscontrol.audit import services as audit
+
+    with transaction.atomic():
+        return audit.record(
+            world.org_admin, action, world.workspace, workspace=world.workspace, **kwargs
+        )
 
 
 # Actors for service tests: the system, or someone holding exactly the permissions a test names.

@@ -12,16 +12,23 @@ import re
 from unittest import mock
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accesscontrol.apikeys.authentication import forget_cached_principals
 from accesscontrol.audit import log
-from accesscontrol.audit import services as audit
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.workspaces import services as workspaces
-from tests.factories import WorkspaceFactory, api_call, pat_for, service_key_for, system_role
+from tests.factories import (
+    WorkspaceFactory,
+    api_call,
+    audit_event,
+    pat_for,
+    persona_statuses,
+    service_key_for,
+    system_role,
+)
 
 PAGE = "/o/acme/audit/"
 EXPORT = "/o/acme/audit/export.csv"
@@ -86,18 +93,7 @@ def admin(client, world):
 # Who may read it ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("persona", "status"),
-    [
-        ("org_admin", 200),
-        ("workspace_admin", 403),
-        ("editor", 403),
-        ("viewer", 403),
-        ("org_viewer", 403),
-        ("member_without_workspace", 403),
-        ("outsider", 404),
-    ],
-)
+@pytest.mark.parametrize(("persona", "status"), persona_statuses("org_admin"))
 @pytest.mark.parametrize("url", [PAGE, EXPORT])
 def test_only_organization_managers_read_the_log(client, world, persona, status, url):
     bulk_events(world.org, 3)
@@ -371,14 +367,7 @@ FORMULAS = ['=HYPERLINK("http://evil.test")', "+1+1", "-2-3", "@SUM(A1)", "\tx",
 
 @pytest.mark.parametrize("formula", FORMULAS)
 def test_export_neutralises_spreadsheet_formulas_in_labels(admin, world, formula):
-    with transaction.atomic():
-        audit.record(
-            world.org_admin,
-            "workspace.renamed",
-            world.workspace,
-            workspace=world.workspace,
-            target_label=formula,
-        )
+    audit_event(world, "workspace.renamed", target_label=formula)
     bulk_events(world.org, 1, actor_label=formula, user_agent=formula)
     header, *rows = export(admin)
     for column in ("actor", "target", "user_agent"):
@@ -436,15 +425,8 @@ def test_api_workspace_filter(client, world, varied, admin_key):
 
 
 def test_api_event_shape(client, world, admin_key):
-    with transaction.atomic():
-        audit.record(
-            world.org_admin,
-            "workspace_member.role_changed",
-            world.workspace,
-            workspace=world.workspace,
-            before={"role": "Viewer"},
-            after={"role": "Editor"},
-        )
+    role_change = {"before": {"role": "Viewer"}, "after": {"role": "Editor"}}
+    audit_event(world, "workspace_member.role_changed", **role_change)
     body = api(client, admin_key, action="workspace_member").json()
     (event,) = body["events"]
     assert body["next_cursor"] is None

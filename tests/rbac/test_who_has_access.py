@@ -46,6 +46,7 @@ from tests.factories import (
     actor_with,
     api_call,
     pat_for,
+    persona_statuses,
     system_role,
 )
 
@@ -202,19 +203,7 @@ def world_keys(world):
 # Who may see it ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("persona", "status"),
-    [
-        ("org_admin", 200),
-        ("workspace_admin", 200),
-        ("editor", 403),
-        ("viewer", 403),
-        ("annotator", 403),
-        ("org_viewer", 403),
-        ("member_without_workspace", 403),
-        ("outsider", 404),
-    ],
-)
+@pytest.mark.parametrize(("persona", "status"), persona_statuses("org_admin", "workspace_admin"))
 @pytest.mark.parametrize("url", [REVIEW, EXPORT])
 def test_the_review_needs_workspaces_manage(client, world, persona, status, url):
     client.force_login(world.persona(persona))

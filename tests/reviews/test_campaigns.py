@@ -22,7 +22,7 @@ from accesscontrol.rbac import who_has_access
 from accesscontrol.reviews import services
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.factories import api_call, pat_for, service_key_for
+from tests.factories import api_call, pat_for, persona_statuses, service_key_for
 
 DAY = datetime.timedelta(days=1)
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -471,17 +471,7 @@ def admin(client, world):
     return client
 
 
-@pytest.mark.parametrize(
-    ("persona", "status"),
-    [
-        ("org_admin", 200),
-        ("workspace_admin", 403),
-        ("editor", 403),
-        ("viewer", 403),
-        ("org_viewer", 403),
-        ("outsider", 404),
-    ],
-)
+@pytest.mark.parametrize(("persona", "status"), persona_statuses("org_admin"))
 def test_reviews_are_for_organization_managers_only(client, world, persona, status):
     campaign = start(world, world.workspace)
     client.force_login(world.persona(persona))
