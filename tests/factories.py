@@ -219,6 +219,29 @@ def api_call(client, method, path, key=None, *, tenant=None, json=None, bearer=F
     return getattr(client, method.lower())(path if root else f"/api/v1{path}", **kwargs)
 
 
+def api_set_member_role(client, key, membership, role_name):
+    """The API's way to give a workspace membership a system role."""
+    path = f"/workspaces/current/members/{membership.pk}"
+    return api_call(client, "PATCH", path, key, json={"role_id": str(system_role(role_name).pk)})
+
+
+# Resources.
+
+
+def run_and_example(workspace):
+    """A run, ingested the way the API ingests one, and an example of a new dataset."""
+    from accesscontrol.resources import services
+    from accesscontrol.resources.models import Dataset, Example, Project, Run
+
+    project = Project.objects.create(workspace=workspace, name="p")
+    run_id = uuid.uuid4()
+    post = {"id": run_id, "session_id": project.pk, "name": "r", "run_type": "chain"}
+    services.ingest_runs(actor=SYSTEM, workspace=workspace, posts=[post])
+    dataset = Dataset.objects.create(workspace=workspace, name="d")
+    example = Example.objects.create(workspace=workspace, dataset=dataset, inputs={})
+    return Run.objects.get(pk=run_id), example
+
+
 # Audit rows, recorded the way a service records them.
 
 

@@ -37,6 +37,7 @@ from tests.factories import (
     UserFactory,
     WorkspaceMembershipFactory,
     api_call,
+    api_set_member_role,
     as_member,
     make_caller,
     pat_for,
@@ -1083,13 +1084,7 @@ def test_nobody_changes_their_own_workspace_role(client, world):
         org_membership__user=world.workspace_admin, workspace=world.workspace
     )
     before = db_state()
-    resp = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{own.pk}",
-        key,
-        json={"role_id": str(system_role("Viewer").pk)},
-    )
+    resp = api_set_member_role(client, key, own, "Viewer")
     assert resp.status_code == 403, resp.content
     assert resp.json()["error"] in {"permission", "permission_denied"}
     assert "own role" in resp.json()["detail"]

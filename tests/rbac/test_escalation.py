@@ -51,6 +51,7 @@ from accesscontrol.reviews.models import Item
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
 from tests.factories import (
+    PERSONAS,
     SYSTEM,
     OrganizationFactory,
     OrganizationMembershipFactory,
@@ -60,6 +61,7 @@ from tests.factories import (
     actor_with,
     add_member,
     api_call,
+    api_set_member_role,
     pat_for,
     service_key_for,
     system_role,
@@ -892,13 +894,7 @@ def test_an_org_viewer_with_a_workspace_admin_role_manages_nothing(client, world
         ws_url("workspace-member-role", member_id=target.pk), {"role": system_role("Admin").pk}
     )
     keys_page = client.post(ws_url("service-keys"), key_form(system_role("Viewer")))
-    api = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{target.pk}",
-        raw,
-        json={"role_id": str(system_role("Admin").pk)},
-    )
+    api = api_set_member_role(client, raw, target, "Admin")
     api_key = api_call(client, "POST", "/api-key", raw, json={"name": "k"})
 
     assert_page_refused(page, MANAGE_MEMBERS)
@@ -911,14 +907,7 @@ def test_an_org_viewer_with_a_workspace_admin_role_manages_nothing(client, world
 # =============================================================================================
 # 5. Organization members who are not admins create no workspaces.
 
-NOT_ORG_ADMINS = [
-    "workspace_admin",
-    "editor",
-    "viewer",
-    "annotator",
-    "member_without_workspace",
-    "org_viewer",
-]
+NOT_ORG_ADMINS = [p for p in PERSONAS if p not in ("org_admin", "outsider")]
 
 
 @pytest.mark.parametrize("persona", NOT_ORG_ADMINS)
@@ -1680,13 +1669,7 @@ def test_a_service_key_its_owner_made_cannot_change_its_owners_role(client, worl
     change_workspace_role(actor=world.org_admin, membership=own, role=system_role("Viewer"))
     before = state()
 
-    response = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{own.pk}",
-        admin_key,
-        json={"role_id": str(system_role("Admin").pk)},
-    )
+    response = api_set_member_role(client, admin_key, own, "Admin")
 
     assert response.status_code == 403, response.content
     assert "your own role" in response.json()["detail"]
@@ -1724,13 +1707,8 @@ def test_an_org_scoped_admin_key_cannot_make_anyone_an_org_admin(client, world):
     promoted = api_call(
         client, "PATCH", f"/orgs/current/members/{target.pk}", raw, json={"org_role": "admin"}
     )
-    invited = api_call(
-        client,
-        "POST",
-        "/orgs/current/members",
-        raw,
-        json={"email": "new-admin@acme.test", "org_role": "admin"},
-    )
+    invite = {"email": "new-admin@acme.test", "org_role": "admin"}
+    invited = api_call(client, "POST", "/orgs/current/members", raw, json=invite)
 
     for response in (promoted, invited):
         assert response.status_code == 403, response.content

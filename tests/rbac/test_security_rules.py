@@ -40,6 +40,7 @@ from tests.factories import (
     actor_with,
     add_member,
     api_call,
+    api_set_member_role,
     pat_for,
     service_key_for,
     system_role,
@@ -115,13 +116,7 @@ def test_a_key_minted_by_a_key_keeps_the_creator_so_it_cannot_promote_them(clien
 
     member = ws_membership(world.workspace_admin, world.workspace)
     for key in (minted.json()["key"], grandchild.json()["key"]):
-        response = api_call(
-            client,
-            "PATCH",
-            f"/workspaces/current/members/{member.pk}",
-            key,
-            json={"role_id": str(system_role("Admin").pk)},
-        )
+        response = api_set_member_role(client, key, member, "Admin")
         assert response.status_code in (403, 422), response.content
     assert ws_membership(world.workspace_admin, world.workspace).role.name == "Viewer"
 
