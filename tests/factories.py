@@ -203,6 +203,11 @@ def service_key_for(workspace, role_name="Admin", *, org_scoped=False, **kwargs)
     )[1]
 
 
+def secret_of(raw: str) -> str:
+    """The secret part of a raw key (either format)."""
+    return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
+
+
 def api_call(client, method, path, key=None, *, tenant=None, json=None, bearer=False, root=False):
     """One API request the way an SDK makes it: key in a header, JSON body.
 

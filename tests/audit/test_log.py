@@ -29,6 +29,7 @@ from tests.factories import (
     service_key_for,
     system_role,
 )
+from tests.support.pages import open_as
 
 PAGE = "/o/acme/audit/"
 EXPORT = "/o/acme/audit/export.csv"
@@ -97,11 +98,7 @@ def admin(client, world):
 @pytest.mark.parametrize("url", [PAGE, EXPORT])
 def test_only_organization_managers_read_the_log(client, world, persona, status, url):
     bulk_events(world.org, 3)
-    client.force_login(world.persona(persona))
-    response = client.get(url)
-    assert response.status_code == status
-    if status == 403:
-        assert response["X-Required-Permission"] == "organization:manage"
+    response = open_as(client, world, persona, url, status, "organization:manage")
     if status != 200:
         assert not labels(response)
 

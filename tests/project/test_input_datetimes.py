@@ -73,16 +73,16 @@ def test_service_key_with_an_expiry_past_year_9999_in_utc_is_refused(client, wor
     assert api_call(client, "GET", "/api-key", key).status_code == 200
 
 
+def post_run(client, key, **times):
+    """POST /runs: a run of project 'p' with these times."""
+    run = {"name": "r", "run_type": "chain", "session_name": "p", **times}
+    return api_call(client, "POST", "/runs", key, json=run)
+
+
 @pytest.mark.parametrize("when", OUT_OF_RANGE)
 def test_run_with_a_start_time_outside_the_years_in_utc_is_refused(client, world, when):
     key = service_key_for(world.workspace)
-    response = api_call(
-        client,
-        "POST",
-        "/runs",
-        key,
-        json={"name": "r", "run_type": "chain", "session_name": "p", "start_time": when},
-    )
+    response = post_run(client, key, start_time=when)
     assert response.status_code == 422, response.content
     assert errors_at(response, "start_time")
     assert not Run.objects.exists()
@@ -108,13 +108,7 @@ def test_example_with_a_created_at_outside_the_years_in_utc_is_refused(client, w
 def test_the_edges_of_the_range_are_accepted(client, world):
     key = service_key_for(world.workspace)
     for when in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59", "0001-01-01T00:00:00Z"):
-        response = api_call(
-            client,
-            "POST",
-            "/runs",
-            key,
-            json={"name": "r", "run_type": "chain", "session_name": "p", "start_time": when},
-        )
+        response = post_run(client, key, start_time=when)
         assert response.status_code == 202, (when, response.content)
     assert api_call(client, "POST", "/runs/query", key, json={}).status_code == 200
 

@@ -51,6 +51,9 @@ from accesscontrol.reviews.models import Item
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
 from tests.factories import (
+    ORG_ADMIN_CODES,
+    ORG_MANAGE,
+    ORG_PATS,
     PERSONAS,
     SYSTEM,
     OrganizationFactory,
@@ -69,7 +72,6 @@ from tests.factories import (
 
 HX = {"HX-Request": "true"}
 MANAGE, MANAGE_MEMBERS = "workspaces:manage", "workspaces:manage-members"
-ORG_MANAGE, ORG_PATS = "organization:manage", "organization:pats:create"
 READ_CODES = frozenset(c for c in WORKSPACE_PERMISSIONS if c.endswith(":read"))
 # A strong custom role: everything in the workspace, members and keys included, except one
 # permission. Whoever holds it may hand out nothing that holds datasets:delete.
@@ -1022,12 +1024,7 @@ def test_a_workspace_admin_cannot_archive_by_patching_either(client, world, prin
 # =============================================================================================
 # 6. Custom roles hold workspace permissions only; a key's role is not edited upwards.
 
-ORG_LEVEL_CODES = [
-    "organization:read",
-    "organization:manage",
-    "organization:pats:create",
-    "organization:*",
-]
+ORG_LEVEL_CODES = [*sorted(ORG_ADMIN_CODES), "organization:*"]  # every org code, and a wildcard
 
 
 @pytest.mark.parametrize("code", ORG_LEVEL_CODES)

@@ -1,0 +1,11 @@
+"""Console pages as a persona opens them."""
+
+
+def open_as(client, world, persona, url, status, required):
+    """GET `url` signed in as `persona`: it answers `status`, and a 403 names `required`."""
+    client.force_login(world.persona(persona))
+    response = client.get(url)
+    assert response.status_code == status, url
+    if status == 403:
+        assert response["X-Required-Permission"] == required
+    return response
