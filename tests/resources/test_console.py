@@ -633,28 +633,12 @@ def test_trace_with_a_missing_parent_or_a_cycle_still_renders(client, world, res
         world.workspace, res.project, "orphan", parent=uuid.uuid4(), trace=res.root.pk, offset=9
     )
     a, b = uuid.uuid4(), uuid.uuid4()
-    services.ingest_runs(
-        actor=SYSTEM,
-        workspace=world.workspace,
-        posts=[
-            {
-                "id": a,
-                "trace_id": res.root.pk,
-                "parent_run_id": b,
-                "session_id": res.project.pk,
-                "name": "loop-a",
-                "run_type": "chain",
-            },
-            {
-                "id": b,
-                "trace_id": res.root.pk,
-                "parent_run_id": a,
-                "session_id": res.project.pk,
-                "name": "loop-b",
-                "run_type": "chain",
-            },
-        ],
-    )
+    in_the_trace = {"trace_id": res.root.pk, "session_id": res.project.pk, "run_type": "chain"}
+    loop = [
+        {**in_the_trace, "id": a, "parent_run_id": b, "name": "loop-a"},
+        {**in_the_trace, "id": b, "parent_run_id": a, "name": "loop-b"},
+    ]
+    services.ingest_runs(actor=SYSTEM, workspace=world.workspace, posts=loop)
     login(client, world, "viewer")
     response = client.get(url("run", res.project.pk, orphan.pk))
     assert response.status_code == 200
