@@ -224,10 +224,11 @@ def api_call(client, method, path, key=None, *, tenant=None, json=None, bearer=F
     return getattr(client, method.lower())(path if root else f"/api/v1{path}", **kwargs)
 
 
-def api_set_member_role(client, key, membership, role_name):
-    """The API's way to give a workspace membership a system role."""
+def api_set_member_role(client, key, membership, role):
+    """The API's way to give a workspace membership a role: a system role's name, or an id."""
+    role_id = system_role(role).pk if isinstance(role, str) else role
     path = f"/workspaces/current/members/{membership.pk}"
-    return api_call(client, "PATCH", path, key, json={"role_id": str(system_role(role_name).pk)})
+    return api_call(client, "PATCH", path, key, json={"role_id": str(role_id)})
 
 
 # Resources.

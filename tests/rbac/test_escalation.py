@@ -134,6 +134,25 @@ def toast(response):
     return json.loads(response["HX-Trigger"])["toast"]
 
 
+def assert_console_refused(response, htmx, message, *, back_to):
+    """A refused console form: re-rendered with the message in a toast (htmx), or the message
+    flashed on the way back to `back_to`."""
+    if htmx:
+        assert response.status_code == 422
+        assert message in text(response)
+        assert toast(response) == {"message": message, "level": "error"}
+    else:
+        assert response.status_code == 302
+        assert response["Location"] == back_to
+        assert flashes(response) == [("error", message)]
+
+
+def post_role(client, membership, role, htmx):
+    """The members page's role form, sent for `membership`."""
+    url = ws_url("workspace-member-role", member_id=membership.pk)
+    return client.post(url, {"role": role.pk}, headers=HX if htmx else {})
+
+
 def assert_page_refused(response, code):
     """The console's 403: it names the permission that was missing."""
     assert response.status_code == 403, text(response)[:400]
@@ -229,14 +248,7 @@ def test_nobody_changes_their_own_org_role_in_the_console(
         headers=HX if htmx else {},
     )
 
-    if htmx:
-        assert response.status_code == 422
-        assert SELF_ORG in text(response)
-        assert toast(response) == {"message": SELF_ORG, "level": "error"}
-    else:
-        assert response.status_code == 302
-        assert response["Location"] == org_url("org-members")
-        assert flashes(response) == [("error", SELF_ORG)]
+    assert_console_refused(response, htmx, SELF_ORG, back_to=org_url("org-members"))
     assert state() == before
     assert org_membership(world.org_admin, world.org).org_role == "admin"
 
@@ -289,20 +301,9 @@ def test_nobody_changes_their_own_workspace_role_in_the_console(
     client.force_login(user)
     before = state()
 
-    response = client.post(
-        ws_url("workspace-member-role", member_id=own.pk),
-        {"role": role_named(world, new_role).pk},
-        headers=HX if htmx else {},
-    )
+    response = post_role(client, own, role_named(world, new_role), htmx)
 
-    if htmx:
-        assert response.status_code == 422
-        assert SELF_WORKSPACE in text(response)
-        assert toast(response)["level"] == "error"
-    else:
-        assert response.status_code == 302
-        assert response["Location"] == ws_url("workspace-members")
-        assert flashes(response) == [("error", SELF_WORKSPACE)]
+    assert_console_refused(response, htmx, SELF_WORKSPACE, back_to=ws_url("workspace-members"))
     assert state() == before
 
 
@@ -340,13 +341,7 @@ def test_nobody_changes_their_own_workspace_role_over_the_api(
     own = workspace_membership(world, user)
     before = state()
 
-    response = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{own.pk}",
-        key,
-        json={"role_id": str(role_named(world, new_role).pk)},
-    )
+    response = api_set_member_role(client, key, own, role_named(world, new_role).pk)
 
     assert_api_refused(response, 403, "permission_denied", SELF_WORKSPACE)
     assert state() == before
@@ -382,19 +377,9 @@ def test_a_role_beyond_the_grantors_own_is_not_granted_in_the_console(
     client.force_login(almost_admin)
     before = state()
 
-    response = client.post(
-        ws_url("workspace-member-role", member_id=target.pk),
-        {"role": role_named(world, role_name).pk},
-        headers=HX if htmx else {},
-    )
+    response = post_role(client, target, role_named(world, role_name), htmx)
 
-    if htmx:
-        assert response.status_code == 422
-        assert beyond(role_name) in text(response)
-        assert toast(response) == {"message": beyond(role_name), "level": "error"}
-    else:
-        assert response.status_code == 302
-        assert flashes(response) == [("error", beyond(role_name))]
+    assert_console_refused(response, htmx, beyond(role_name), back_to=ws_url("workspace-members"))
     assert state() == before
     assert workspace_membership(world, world.viewer).role.name == "Viewer"
 
@@ -584,13 +569,19 @@ def test_an_org_scoped_key_without_org_admin_builds_nothing_beyond_its_role(
     assert state() == before
 
 
-@pytest.mark.parametrize("maker", ["workspace Admin key", "workspace admin's PAT"])
+WORKSPACE_ADMIN_CREDENTIALS = ["workspace Admin key", "workspace admin's PAT"]
+
+
+def workspace_admin_credential(world, kind):
+    """A workspace Admin service key of 'production', or its workspace admin's PAT."""
+    if kind == "workspace Admin key":
+        return service_key_for(world.workspace, "Admin")
+    return pat_for(world.workspace_admin, world.org)
+
+
+@pytest.mark.parametrize("maker", WORKSPACE_ADMIN_CREDENTIALS)
 def test_only_org_admins_build_organization_scoped_keys(client, world, maker):
-    key = (
-        service_key_for(world.workspace, "Admin")
-        if maker == "workspace Admin key"
-        else pat_for(world.workspace_admin, world.org)
-    )
+    key = workspace_admin_credential(world, maker)
     before = state()
 
     response = api_call(
@@ -1004,13 +995,9 @@ def test_archiving_a_workspace_is_for_org_admins_in_the_console_and_by_delete(cl
     assert state() == before
 
 
-@pytest.mark.parametrize("principal", ["workspace Admin key", "workspace admin's PAT"])
+@pytest.mark.parametrize("principal", WORKSPACE_ADMIN_CREDENTIALS)
 def test_a_workspace_admin_cannot_archive_by_patching_either(client, world, principal):
-    key = (
-        service_key_for(world.workspace, "Admin")
-        if principal == "workspace Admin key"
-        else pat_for(world.workspace_admin, world.org)
-    )
+    key = workspace_admin_credential(world, principal)
     before = state()
 
     response = api_call(
@@ -1639,13 +1626,7 @@ def test_unknown_ids_never_turn_into_a_grant(client, world):
             client, "POST", "/api-key", key, json={"name": "x", "role_id": str(role_id)}
         )
         assert_api_refused(made, 422, "invalid", "No such role in this organization.")
-        changed = api_call(
-            client,
-            "PATCH",
-            f"/workspaces/current/members/{target.pk}",
-            key,
-            json={"role_id": str(role_id)},
-        )
+        changed = api_set_member_role(client, key, target, role_id)
         assert_api_refused(changed, 422, "invalid", "No such role in this organization.")
     assert state() == before
 
