@@ -233,6 +233,21 @@ def snapshot():
     }
 
 
+def assert_form_refused(client, path, data, error, *, htmx_too=False):
+    """The form post is answered 422 with `error` on the page, and nothing is written; with
+    `htmx_too`, the same post from htmx gets the form alone back, also 422."""
+    before = snapshot()
+    response = client.post(path, data)
+    assert response.status_code == 422
+    assert error in html.unescape(text_of(response))
+    if htmx_too:
+        fragment = client.post(path, data, headers=HX)
+        assert fragment.status_code == 422
+        assert text_of(fragment).lstrip().startswith("<form")
+    assert snapshot() == before
+    return response
+
+
 # --- objects the actions act on -----------------------------------------------------------
 
 
@@ -779,16 +794,11 @@ def test_invalid_invite_is_422_with_the_error_and_writes_nothing(
             if data.get("workspaces") == ["W"]:
                 data["workspaces"] = [world.workspace.pk]
             client.force_login(world.org_admin)
-            before = snapshot()
             with django_capture_on_commit_callbacks(execute=True):
-                response = client.post(url("org-invite"), data)
-                fragment = client.post(url("org-invite"), data, headers=HX)
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
+                response = assert_form_refused(
+                    client, url("org-invite"), data, error, htmx_too=True
+                )
             assert 'class="field-error"' in text_of(response) or 'role="alert"' in text_of(response)
-            assert fragment.status_code == 422
-            assert text_of(fragment).lstrip().startswith("<form")
-            assert snapshot() == before
 
 
 def test_invite_cannot_name_a_workspace_of_another_organization(client, world):
@@ -1103,14 +1113,7 @@ def test_invalid_workspace_is_422_and_creates_nothing(client, world, subtests):
     for data, error in INVALID_WORKSPACES:
         with subtests.test(data=data, error=error):
             client.force_login(world.org_admin)
-            before = snapshot()
-            response = client.post(url("org-workspace-create"), data)
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
-            fragment = client.post(url("org-workspace-create"), data, headers=HX)
-            assert fragment.status_code == 422
-            assert text_of(fragment).lstrip().startswith("<form")
-            assert snapshot() == before
+            assert_form_refused(client, url("org-workspace-create"), data, error, htmx_too=True)
 
 
 # --- organization: settings ---------------------------------------------------------------
@@ -1178,11 +1181,7 @@ def test_invalid_settings_are_422_and_change_nothing(client, world, subtests):
     for overrides, error in INVALID_SETTINGS:
         with subtests.test(overrides=overrides, error=error):
             client.force_login(world.org_admin)
-            before = snapshot()
-            response = client.post(url("org-settings"), settings_form(**overrides))
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
-            assert snapshot() == before
+            assert_form_refused(client, url("org-settings"), settings_form(**overrides), error)
 
 
 def test_turning_off_personal_access_tokens(client, world):
@@ -1319,11 +1318,7 @@ def test_invalid_or_forged_role_is_refused_with_422(client, world, subtests):
     for data, error in INVALID_ROLES:
         with subtests.test(data=data, error=error):
             client.force_login(world.org_admin)
-            before = snapshot()
-            response = client.post(url("role-create"), data)
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
-            assert snapshot() == before
+            assert_form_refused(client, url("role-create"), data, error)
 
 
 def test_role_edit_page_shows_how_many_members_and_keys_it_affects(client, world):
