@@ -2037,10 +2037,21 @@ def test_another_users_token_is_404(client, world, owner):
 # --- role-awareness: controls are rendered only for those who may use them ------------------
 
 
-def assert_controls(response, controls, *, shown):
-    """Each of `controls` (text of the page) is on it if `shown`, and none is otherwise."""
-    body = text_of(response)
-    assert {c: c in body for c in controls} == dict.fromkeys(controls, shown)
+def assert_controls_follow(
+    client, world, subtests, path, personas, needed, controls, selects=(), always=()
+):
+    """On `path`, each persona is shown the `controls` (text of the page) and the `selects`
+    (select fields) exactly when it holds `needed` (a code, and "org" or "workspace"); the text
+    in `always`, whatever it holds."""
+    code, scope = needed
+    for persona in personas:
+        with subtests.test(persona=persona):
+            response = opened_as(client, world, persona, path)
+            body, fields = text_of(response), page(response).selects
+            shown = code in permissions_of(persona, scope)
+            assert {c: c in body for c in controls} == dict.fromkeys(controls, shown)
+            assert {f: f in fields for f in selects} == dict.fromkeys(selects, shown)
+            assert all(text in body for text in always)
 
 
 def test_org_members_page_shows_management_controls_only_to_org_admins(client, world, subtests):
@@ -2050,33 +2061,29 @@ def test_org_members_page_shows_management_controls_only_to_org_admins(client, w
         ">Remove</a>",
         "Pending invitations",
     ]
-    for persona in MEMBERS:
-        with subtests.test(persona=persona):
-            response = opened_as(client, world, persona, ORG_MEMBERS)
-            manages = ORG_MANAGE in permissions_of(persona, "org")
-            assert_controls(response, controls, shown=manages)
-            assert ("org_role" in page(response).selects) is manages
+    needed = (ORG_MANAGE, "org")
+    assert_controls_follow(
+        client, world, subtests, ORG_MEMBERS, MEMBERS, needed, controls, selects=["org_role"]
+    )
 
 
 def test_workspace_members_page_shows_controls_only_to_member_managers(client, world, subtests):
     controls = ["Add member", f'href="{url("workspace-member-add")}"', ">Remove</a>"]
-    for persona in [p for p in MEMBERS if p != "member_without_workspace"]:
-        with subtests.test(persona=persona):
-            response = opened_as(client, world, persona, WS_MEMBERS)
-            manages = MANAGE_MEMBERS in permissions_of(persona, "workspace")
-            assert_controls(response, controls, shown=manages)
-            assert ("role" in page(response).selects) is manages
+    personas = [p for p in MEMBERS if p != "member_without_workspace"]
+    needed = (MANAGE_MEMBERS, "workspace")
+    assert_controls_follow(
+        client, world, subtests, WS_MEMBERS, personas, needed, controls, selects=["role"]
+    )
 
 
 def test_roles_page_shows_role_controls_only_to_org_admins(client, world, subtests):
     annotator = Role.objects.get(organization=world.org, name="Annotator")
     controls = ["New custom role", url("role-edit", annotator.pk), url("role-delete", annotator.pk)]
-    for persona in MEMBERS:
-        with subtests.test(persona=persona):
-            response = opened_as(client, world, persona, url("roles"))
-            manages = ORG_MANAGE in permissions_of(persona, "org")
-            assert_controls(response, controls, shown=manages)
-            assert "Annotator" in text_of(response)  # everyone may see which roles exist
+    needed = (ORG_MANAGE, "org")
+    # Everyone may see which roles exist.
+    assert_controls_follow(
+        client, world, subtests, url("roles"), MEMBERS, needed, controls, always=["Annotator"]
+    )
 
 
 def test_workspaces_page_offers_new_workspace_only_to_org_admins(client, world, subtests):
