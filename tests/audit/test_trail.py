@@ -784,6 +784,11 @@ def creating_a_role_on_a_lower_plan_records_nothing(w, act):
     return []
 
 
+def role_fields(name, permissions, description=""):
+    """A role as its audit events spell it out."""
+    return {"name": name, "description": description, "permissions": permissions}
+
+
 @scenario(rbac.update_role)
 def update_role_records_the_permission_diff(w, act):
     role = custom_role(w)
@@ -802,15 +807,9 @@ def update_role_records_the_permission_diff(w, act):
             "Triager",
             organization=w.org,
             changes={
-                "before": {
-                    "name": "Triage",
-                    "description": "",
-                    "permissions": ["feedback:create", "runs:read"],
-                },
+                "before": role_fields("Triage", ["feedback:create", "runs:read"]),
                 "after": {
-                    "name": "Triager",
-                    "description": "",
-                    "permissions": ["datasets:read", "runs:read"],
+                    **role_fields("Triager", ["datasets:read", "runs:read"]),
                     "added": ["datasets:read"],
                     "removed": ["feedback:create"],
                 },
