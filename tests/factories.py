@@ -6,6 +6,7 @@ from django.db import transaction
 from factory.django import DjangoModelFactory
 
 from accesscontrol.accounts.models import User
+from accesscontrol.apikeys import keys
 from accesscontrol.organizations.models import Organization, OrganizationMembership, Plan
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
@@ -203,32 +204,14 @@ def service_key_for(workspace, role_name="Admin", *, org_scoped=False, **kwargs)
     )[1]
 
 
+def unknown_key() -> str:
+    """Well-formed, right checksum, in no database: a guess."""
+    return keys.generate(keys.SERVICE)
+
+
 def secret_of(raw: str) -> str:
     """The secret part of a raw key (either format)."""
     return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
-
-
-def api_call(client, method, path, key=None, *, tenant=None, json=None, bearer=False, root=False):
-    """One API request the way an SDK makes it: key in a header, JSON body.
-
-    At /api/v1<path>, or with `root` at /<path>, where the LangSmith SDK sends it.
-    """
-    headers = {}
-    if key is not None:
-        headers["Authorization" if bearer else "X-API-Key"] = f"Bearer {key}" if bearer else key
-    if tenant is not None:
-        headers["X-Tenant-Id"] = str(tenant)
-    kwargs = {"headers": headers}
-    if json is not None:
-        kwargs.update(data=json, content_type="application/json")
-    return getattr(client, method.lower())(path if root else f"/api/v1{path}", **kwargs)
-
-
-def api_set_member_role(client, key, membership, role):
-    """The API's way to give a workspace membership a role: a system role's name, or an id."""
-    role_id = system_role(role).pk if isinstance(role, str) else role
-    path = f"/workspaces/current/members/{membership.pk}"
-    return api_call(client, "PATCH", path, key, json={"role_id": str(role_id)})
 
 
 # Resources.

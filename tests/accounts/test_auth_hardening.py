@@ -21,17 +21,17 @@ from accesscontrol.apikeys.authentication import forget_cached_principals
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.rbac import versions
-from tests.factories import PASSWORD, SYSTEM, api_call, pat_for, service_key_for
+from tests.factories import PASSWORD, SYSTEM, pat_for, service_key_for, unknown_key
+from tests.support.api import api_call
+from tests.support.db import failed_logins
+from tests.support.pages import signed_in
 from tests.support.throttling import (
     IP_A,
     IP_B,
     assert_login_throttled,
-    failed_logins,
     limits,
     login_blocked,
     sign_in,
-    signed_in,
-    unknown_key,
     whoami,
 )
 

@@ -36,14 +36,13 @@ from tests.factories import (
     RoleFactory,
     UserFactory,
     WorkspaceMembershipFactory,
-    api_call,
-    api_set_member_role,
     as_member,
     make_caller,
     pat_for,
     service_key_for,
     system_role,
 )
+from tests.support.api import api_call, api_set_member_role
 
 KEY_RE = re.compile(r"^lsv2_(pt|sk)_[0-9a-f]{32}_[0-9a-f]{8}$")
 

@@ -20,7 +20,8 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.urls import gated_urls
 from accesscontrol.rbac.checks import api_gate_errors, check_every_api_operation_is_gated
 from accesscontrol.rbac.gate import API, PERMISSION, AccessRule, requires
-from tests.factories import api_call, pat_for
+from tests.factories import pat_for
+from tests.support.api import api_call
 
 
 @pytest.fixture

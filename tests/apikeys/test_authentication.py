@@ -42,12 +42,12 @@ from tests.factories import (
     UserFactory,
     WorkspaceMembershipFactory,
     actor_with,
-    api_call,
     pat_for,
     secret_of,
     service_key_for,
     system_role,
 )
+from tests.support.api import api_call
 from tests.support.db import assert_no_key_in_audit
 
 KEY_FORMAT = re.compile(r"^lsv2_(pt|sk)_([0-9a-f]{32})_([0-9a-f]{8})$")

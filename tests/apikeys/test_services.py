@@ -31,9 +31,9 @@ from tests.factories import (
     RoleFactory,
     WorkspaceFactory,
     actor_with,
-    api_call,
     system_role,
 )
+from tests.support.api import api_call
 from tests.support.db import row_counts
 
 EDITOR_PERMISSIONS = SYSTEM_ROLE_PERMISSIONS["Editor"]

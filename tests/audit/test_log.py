@@ -22,13 +22,13 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.workspaces import services as workspaces
 from tests.factories import (
     WorkspaceFactory,
-    api_call,
     audit_event,
     pat_for,
     persona_statuses,
     service_key_for,
     system_role,
 )
+from tests.support.api import api_call
 from tests.support.pages import open_as
 
 PAGE = "/o/acme/audit/"

@@ -44,11 +44,11 @@ from tests.factories import (
     UserFactory,
     actor_of_key,
     actor_with,
-    api_call,
     pat_for,
     service_key_for,
     system_role,
 )
+from tests.support.api import api_call
 from tests.support.db import KEY, assert_no_key_in_audit
 
 SERVICE_MODULES = [accounts, organizations, workspaces, rbac, apikeys, reviews]

@@ -29,15 +29,8 @@ from accesscontrol.organizations.services import (
 )
 from accesscontrol.rbac.permissions import SYSTEM_ROLE_PERMISSIONS
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.factories import (
-    PASSWORD,
-    RoleFactory,
-    UserFactory,
-    actor_with,
-    api_call,
-    pat_for,
-    system_role,
-)
+from tests.factories import PASSWORD, RoleFactory, UserFactory, actor_with, pat_for, system_role
+from tests.support.api import api_call
 from tests.support.db import audit_actions, row_counts
 
 NEW_EMAIL = "new.person@example.test"

@@ -17,7 +17,8 @@ from django.db import DataError, connection
 
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.resources.models import Dataset, Example, Run
-from tests.factories import api_call, pat_for, run_and_example, service_key_for
+from tests.factories import pat_for, run_and_example, service_key_for
+from tests.support.api import api_call
 from tests.support.openapi import documented_operations, json_body_schema
 
 PAST_9999 = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC

@@ -18,19 +18,18 @@ from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit.models import AuditEvent
-from tests.factories import PASSWORD, SYSTEM, service_key_for
+from tests.factories import PASSWORD, SYSTEM, service_key_for, unknown_key
+from tests.support.db import failed_logins
+from tests.support.pages import signed_in
 from tests.support.throttling import (
     IP_A,
     IP_B,
     WINDOW_START,
     assert_api_throttled,
     assert_login_throttled,
-    failed_logins,
     limits,
     login_blocked,
     sign_in,
-    signed_in,
-    unknown_key,
     whoami,
 )
 

@@ -63,12 +63,11 @@ from tests.factories import (
     actor_of_key,
     actor_with,
     add_member,
-    api_call,
-    api_set_member_role,
     pat_for,
     service_key_for,
     system_role,
 )
+from tests.support.api import api_call, api_set_member_role
 
 HX = {"HX-Request": "true"}
 MANAGE, MANAGE_MEMBERS = "workspaces:manage", "workspaces:manage-members"

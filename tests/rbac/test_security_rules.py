@@ -39,12 +39,11 @@ from tests.factories import (
     UserFactory,
     actor_with,
     add_member,
-    api_call,
-    api_set_member_role,
     pat_for,
     service_key_for,
     system_role,
 )
+from tests.support.api import api_call, api_set_member_role
 
 
 def ws_membership(user, workspace):

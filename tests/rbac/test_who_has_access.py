@@ -44,11 +44,11 @@ from tests.factories import (
     WorkspaceFactory,
     WorkspaceMembershipFactory,
     actor_with,
-    api_call,
     pat_for,
     persona_statuses,
     system_role,
 )
+from tests.support.api import api_call
 from tests.support.pages import open_as
 
 REVIEW = "/o/acme/w/production/access/"

@@ -27,15 +27,8 @@ from django.utils import timezone
 
 from accesscontrol.resources import models
 from tests.factories import PRINCIPALS as ALL_PRINCIPALS
-from tests.factories import (
-    WS,
-    Caller,
-    PrincipalSpec,
-    api_call,
-    build_world,
-    make_caller,
-    service_key_for,
-)
+from tests.factories import WS, Caller, PrincipalSpec, build_world, make_caller, service_key_for
+from tests.support.api import api_call
 
 V1 = "/api/v1"
 RESOURCES_MODULE = "accesscontrol.resources.api"

@@ -22,7 +22,8 @@ from accesscontrol.rbac import who_has_access
 from accesscontrol.reviews import services
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.factories import api_call, pat_for, persona_statuses, service_key_for
+from tests.factories import pat_for, persona_statuses, service_key_for
+from tests.support.api import api_call
 from tests.support.pages import open_as
 
 DAY = datetime.timedelta(days=1)

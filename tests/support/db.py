@@ -29,3 +29,7 @@ def assert_no_key_in_audit(raws):
                 assert raw not in value, (event.action, field.name)
                 assert secret_of(raw)[:12] not in value, (event.action, field.name)
             assert not KEY.search(value), (event.action, field.name)
+
+
+def failed_logins():
+    return AuditEvent.objects.filter(action="login.failed")

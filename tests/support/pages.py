@@ -1,4 +1,6 @@
-"""Console pages as a persona opens them."""
+"""Console pages as a persona opens them, and the session behind them."""
+
+from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 
 
 def open_as(client, world, persona, url, status, required):
@@ -9,3 +11,7 @@ def open_as(client, world, persona, url, status, required):
     if status == 403:
         assert response["X-Required-Permission"] == required
     return response
+
+
+def signed_in(client) -> bool:
+    return AUTH_SESSION_KEY in client.session

@@ -10,12 +10,9 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.core.cache import cache
 
 from accesscontrol import throttle
-from accesscontrol.apikeys import keys
-from accesscontrol.audit.models import AuditEvent
 
 # 1_800_000_000 is a multiple of both windows used below (60 s and 900 s): START sits 5 seconds
 # into a window, so Retry-After is exactly window - 5.
@@ -54,24 +51,11 @@ def sign_in(client, email, password, ip=IP_A, **extra):
     )
 
 
-def signed_in(client) -> bool:
-    return AUTH_SESSION_KEY in client.session
-
-
 def whoami(client, key, ip=IP_A, *, tenant=None, bearer=False, **extra):
     headers = {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
     if tenant is not None:
         headers["X-Tenant-Id"] = str(tenant)
     return client.get("/api/v1/auth/whoami", headers=headers, REMOTE_ADDR=ip, **extra)
-
-
-def unknown_key() -> str:
-    """Well-formed, right checksum, in no database: a guess."""
-    return keys.generate(keys.SERVICE)
-
-
-def failed_logins():
-    return AuditEvent.objects.filter(action="login.failed")
 
 
 def assert_login_throttled(response, window):
@@ -100,6 +84,11 @@ def login_blocked(email, ip=IP_A):
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
+def one_cache(backend, location, **options) -> dict:
+    """CACHES holding the default cache alone."""
+    return {"default": {"BACKEND": backend, "LOCATION": location, **options}}
+
+
 @pytest.fixture
 def redis_cache(settings):
     """The Django cache on Redis (db 15, a prefix of our own, removed afterwards)."""
@@ -109,13 +98,7 @@ def redis_cache(settings):
     except redis.RedisError as exc:
         pytest.skip(f"needs Redis at {REDIS_URL}: {exc}")
     prefix = f"test-throttle-{uuid.uuid4().hex}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "accesscontrol.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
+    settings.CACHES = one_cache("accesscontrol.cache.RedisCache", REDIS_URL, KEY_PREFIX=prefix)
     client = redis.Redis.from_url(REDIS_URL)
 
     def stored_keys():
@@ -128,12 +111,8 @@ def redis_cache(settings):
 
 @pytest.fixture
 def locmem_cache(settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"test-throttle-{uuid.uuid4().hex}",
-        }
-    }
+    locmem = "django.core.cache.backends.locmem.LocMemCache"
+    settings.CACHES = one_cache(locmem, f"test-throttle-{uuid.uuid4().hex}")
     yield SimpleNamespace(names=lambda: list(cache._cache))
     cache.clear()
 
