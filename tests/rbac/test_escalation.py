@@ -542,26 +542,12 @@ def test_an_org_scoped_key_without_org_admin_builds_nothing_beyond_its_role(
     key = service_key_for(world.workspace, "Almost admin", org_scoped=True)
     before = state()
 
-    stronger = api_call(
-        client,
-        "POST",
-        "/api-key",
-        key,
-        tenant=world.workspace.pk,
-        json={"name": "stronger", "role_id": str(system_role("Admin").pk)},
-    )
-    org_wide = api_call(
-        client,
-        "POST",
-        "/api-key",
-        key,
-        tenant=world.workspace.pk,
-        json={
-            "name": "org-wide",
-            "role_id": str(system_role("Viewer").pk),
-            "scope": "organization",
-        },
-    )
+    def ask_for(name, role_name, **more):
+        body = {"name": name, "role_id": str(system_role(role_name).pk), **more}
+        return api_call(client, "POST", "/api-key", key, tenant=world.workspace.pk, json=body)
+
+    stronger = ask_for("stronger", "Admin")
+    org_wide = ask_for("org-wide", "Viewer", scope="organization")
 
     assert_api_refused(stronger, 403, "escalation", beyond("Admin"))
     assert_api_refused(org_wide, 403, "permission_denied", ORG_KEYS_ONLY_FOR_ADMINS)
@@ -1041,20 +1027,10 @@ def test_a_custom_role_with_an_org_permission_is_refused_over_the_api(client, wo
     key = service_key_for(world.workspace, "Admin", org_scoped=True)
     before = state()
 
-    created = api_call(
-        client,
-        "POST",
-        "/orgs/current/roles",
-        key,
-        json={"name": "Org boss", "permissions": ["datasets:read", code]},
-    )
-    edited = api_call(
-        client,
-        "PATCH",
-        f"/orgs/current/roles/{annotator.pk}",
-        key,
-        json={"permissions": [*annotator.permissions, code]},
-    )
+    new_role = {"name": "Org boss", "permissions": ["datasets:read", code]}
+    created = api_call(client, "POST", "/orgs/current/roles", key, json=new_role)
+    wider = {"permissions": [*annotator.permissions, code]}
+    edited = api_call(client, "PATCH", f"/orgs/current/roles/{annotator.pk}", key, json=wider)
 
     expected = f"Custom roles hold only workspace permissions; not allowed: {code}"
     for response in (created, edited):
