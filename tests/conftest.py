@@ -1,91 +1,15 @@
 """Personas shared by every test: one enterprise org (Acme-like) and an outsider org."""
 
 import copy
-from dataclasses import dataclass
 
 import pytest
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 
-from accesscontrol.accounts.models import User
-from accesscontrol.organizations.models import Organization
-from accesscontrol.workspaces.models import Workspace
-from tests.factories import (
-    OrganizationFactory,
-    OrganizationMembershipFactory,
-    RoleFactory,
-    UserFactory,
-    WorkspaceFactory,
-    WorkspaceMembershipFactory,
-    system_role,
-)
+from tests.factories import World, build_world
 
-ANNOTATOR_CODES = [
-    "projects:read",
-    "runs:read",
-    "datasets:read",
-    "prompts:read",
-    "annotation-queues:read",
-    "feedback:read",
-    "workspaces:read",
-    "feedback:create",
-    "feedback:update",
-    "annotation-queues:create",
-    "annotation-queues:update",
-]
-
-
-@dataclass
-class World:
-    org: Organization
-    workspace: Workspace
-    other_workspace: Workspace
-    org_admin: User
-    workspace_admin: User
-    editor: User
-    viewer: User
-    annotator: User
-    member_without_workspace: User
-    org_viewer: User
-    outsider: User
-    other_org: Organization
-    other_workspace_of_other_org: Workspace
-
-    def persona(self, name: str) -> User:
-        return getattr(self, name)
-
-
-def add_member(org, workspace=None, role=None, org_role="member"):
-    user = UserFactory()
-    membership = OrganizationMembershipFactory(user=user, organization=org, org_role=org_role)
-    if workspace is not None:
-        WorkspaceMembershipFactory(org_membership=membership, workspace=workspace, role=role)
-    return user
-
-
-def build_world() -> World:
-    """The personas, made by the factories (one query or two per row)."""
-    org = OrganizationFactory(name="Acme", slug="acme", plan="enterprise")
-    workspace = WorkspaceFactory(organization=org, name="production", slug="production")
-    other_workspace = WorkspaceFactory(organization=org, name="staging", slug="staging")
-    annotator_role = RoleFactory(organization=org, name="Annotator", permissions=ANNOTATOR_CODES)
-    other_org = OrganizationFactory(name="Globex", slug="globex", plan="enterprise")
-    other_ws = WorkspaceFactory(organization=other_org, name="default", slug="default")
-    return World(
-        org=org,
-        workspace=workspace,
-        other_workspace=other_workspace,
-        org_admin=add_member(org, org_role="admin"),
-        workspace_admin=add_member(org, workspace, system_role("Admin")),
-        editor=add_member(org, workspace, system_role("Editor")),
-        viewer=add_member(org, workspace, system_role("Viewer")),
-        annotator=add_member(org, workspace, annotator_role),
-        member_without_workspace=add_member(org),
-        org_viewer=add_member(org, workspace, system_role("Editor"), org_role="viewer"),
-        outsider=add_member(other_org, other_ws, system_role("Admin"), org_role="admin"),
-        other_org=other_org,
-        other_workspace_of_other_org=other_ws,
-    )
+# The throttle's fixtures (its frozen clock, its cache backends) for every module that needs them.
+pytest_plugins = ["tests.support.throttling"]
 
 
 class Snapshot:
@@ -186,46 +110,3 @@ def fresh_caches():
 def fast_password_hashing(settings):
     # The production hasher is deliberately slow; tests only need passwords to round-trip.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-# API keys for the personas. Each returns the raw key, as a caller would hold it.
-
-
-def pat_for(user, org, **kwargs) -> str:
-    from accesscontrol.apikeys.services import create_personal_access_token
-
-    return create_personal_access_token(user=user, organization=org, name="test token", **kwargs)[1]
-
-
-def service_key_for(workspace, role_name="Admin", *, org_scoped=False, **kwargs) -> str:
-    """A service key made by the system (no creator), so any role can be handed out."""
-    from django.db.models import Q
-
-    from accesscontrol.apikeys.services import create_service_key
-    from accesscontrol.rbac.actor import Actor
-    from accesscontrol.rbac.models import Role
-
-    org = workspace.organization
-    # Q(...) | Q(...), not organization__in=[None, org]: SQL IN never matches NULL.
-    role = Role.objects.get(Q(organization=None) | Q(organization=org), name=role_name)
-    return create_service_key(
-        actor=Actor.system(),
-        organization=org,
-        workspace=None if org_scoped else workspace,
-        name=f"{role_name} key",
-        role=role,
-        **kwargs,
-    )[1]
-
-
-def api_call(client, method, path, key=None, *, tenant=None, json=None, bearer=False):
-    """One API request the way an SDK makes it: key in a header, JSON body."""
-    headers = {}
-    if key is not None:
-        headers["Authorization" if bearer else "X-API-Key"] = f"Bearer {key}" if bearer else key
-    if tenant is not None:
-        headers["X-Tenant-Id"] = str(tenant)
-    kwargs = {"headers": headers}
-    if json is not None:
-        kwargs.update(data=json, content_type="application/json")
-    return getattr(client, method.lower())(f"/api/v1{path}", **kwargs)

@@ -1,7 +1,12 @@
+import uuid
+from dataclasses import dataclass
+
 import factory
+from django.db import transaction
 from factory.django import DjangoModelFactory
 
 from accesscontrol.accounts.models import User
+from accesscontrol.apikeys import keys
 from accesscontrol.organizations.models import Organization, OrganizationMembership, Plan
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
@@ -81,6 +86,164 @@ class WorkspaceMembershipFactory(DjangoModelFactory):
     role = factory.LazyFunction(lambda: system_role("Viewer"))
 
 
+# The personas every test shares (tests/conftest.py puts them in the database once).
+
+ANNOTATOR_CODES = [
+    "projects:read",
+    "runs:read",
+    "datasets:read",
+    "prompts:read",
+    "annotation-queues:read",
+    "feedback:read",
+    "workspaces:read",
+    "feedback:create",
+    "feedback:update",
+    "annotation-queues:create",
+    "annotation-queues:update",
+]
+
+
+@dataclass
+class World:
+    org: Organization
+    workspace: Workspace
+    other_workspace: Workspace
+    org_admin: User
+    workspace_admin: User
+    editor: User
+    viewer: User
+    annotator: User
+    member_without_workspace: User
+    org_viewer: User
+    outsider: User
+    other_org: Organization
+    other_workspace_of_other_org: Workspace
+
+    def persona(self, name: str) -> User:
+        return getattr(self, name)
+
+
+def add_member(org, workspace=None, role=None, org_role="member"):
+    user = UserFactory()
+    membership = OrganizationMembershipFactory(user=user, organization=org, org_role=org_role)
+    if workspace is not None:
+        WorkspaceMembershipFactory(org_membership=membership, workspace=workspace, role=role)
+    return user
+
+
+def build_world() -> World:
+    """The personas, made by the factories (one query or two per row)."""
+    org = OrganizationFactory(name="Acme", slug="acme", plan="enterprise")
+    workspace = WorkspaceFactory(organization=org, name="production", slug="production")
+    other_workspace = WorkspaceFactory(organization=org, name="staging", slug="staging")
+    annotator_role = RoleFactory(organization=org, name="Annotator", permissions=ANNOTATOR_CODES)
+    other_org = OrganizationFactory(name="Globex", slug="globex", plan="enterprise")
+    other_ws = WorkspaceFactory(organization=other_org, name="default", slug="default")
+    return World(
+        org=org,
+        workspace=workspace,
+        other_workspace=other_workspace,
+        org_admin=add_member(org, org_role="admin"),
+        workspace_admin=add_member(org, workspace, system_role("Admin")),
+        editor=add_member(org, workspace, system_role("Editor")),
+        viewer=add_member(org, workspace, system_role("Viewer")),
+        annotator=add_member(org, workspace, annotator_role),
+        member_without_workspace=add_member(org),
+        org_viewer=add_member(org, workspace, system_role("Editor"), org_role="viewer"),
+        outsider=add_member(other_org, other_ws, system_role("Admin"), org_role="admin"),
+        other_org=other_org,
+        other_workspace_of_other_org=other_ws,
+    )
+
+
+PERSONAS = (
+    "org_admin",
+    "workspace_admin",
+    "editor",
+    "viewer",
+    "annotator",
+    "org_viewer",
+    "member_without_workspace",
+    "outsider",
+)
+
+
+def persona_statuses(*allowed) -> list[tuple[str, int]]:
+    """(persona, status) for every persona: 200 for the `allowed`, 404 for the outsider (another
+    organization's: not told the page exists), 403 for the rest."""
+    return [(p, 200 if p in allowed else 404 if p == "outsider" else 403) for p in PERSONAS]
+
+
+# API keys for the personas. Each returns the raw key, as a caller would hold it.
+
+
+def pat_for(user, org, **kwargs) -> str:
+    from accesscontrol.apikeys.services import create_personal_access_token
+
+    return create_personal_access_token(user=user, organization=org, name="test token", **kwargs)[1]
+
+
+def service_key_for(workspace, role_name="Admin", *, org_scoped=False, **kwargs) -> str:
+    """A service key made by the system (no creator), so any role can be handed out."""
+    from django.db.models import Q
+
+    from accesscontrol.apikeys.services import create_service_key
+    from accesscontrol.rbac.actor import Actor
+    from accesscontrol.rbac.models import Role
+
+    org = workspace.organization
+    # Q(...) | Q(...), not organization__in=[None, org]: SQL IN never matches NULL.
+    role = Role.objects.get(Q(organization=None) | Q(organization=org), name=role_name)
+    return create_service_key(
+        actor=Actor.system(),
+        organization=org,
+        workspace=None if org_scoped else workspace,
+        name=f"{role_name} key",
+        role=role,
+        **kwargs,
+    )[1]
+
+
+def unknown_key() -> str:
+    """Well-formed, right checksum, in no database: a guess."""
+    return keys.generate(keys.SERVICE)
+
+
+def secret_of(raw: str) -> str:
+    """The secret part of a raw key (either format)."""
+    return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
+
+
+# Resources.
+
+
+def run_and_example(workspace):
+    """A run, ingested the way the API ingests one, and an example of a new dataset."""
+    from accesscontrol.resources import services
+    from accesscontrol.resources.models import Dataset, Example, Project, Run
+
+    project = Project.objects.create(workspace=workspace, name="p")
+    run_id = uuid.uuid4()
+    post = {"id": run_id, "session_id": project.pk, "name": "r", "run_type": "chain"}
+    services.ingest_runs(actor=SYSTEM, workspace=workspace, posts=[post])
+    dataset = Dataset.objects.create(workspace=workspace, name="d")
+    example = Example.objects.create(workspace=workspace, dataset=dataset, inputs={})
+    return Run.objects.get(pk=run_id), example
+
+
+# Audit rows, recorded the way a service records them.
+
+
+def audit_event(world, action="workspace.created", **kwargs):
+    """One audit row by the org admin about 'production' (its own transaction, as audit needs)."""
+    from accesscontrol.audit import services as audit
+
+    with transaction.atomic():
+        return audit.record(
+            world.org_admin, action, world.workspace, workspace=world.workspace, **kwargs
+        )
+
+
 # Actors for service tests: the system, or someone holding exactly the permissions a test names.
 
 SYSTEM = Actor.system("test")
@@ -128,3 +291,130 @@ def actor_of_key(key, workspace=None) -> Actor:
         )
         kind = "personal_access_token"
     return Actor.for_principal(Principal(kind, key, organization, workspace, access))
+
+
+# API callers for the personas, and what each should be able to do in Acme's 'production'.
+# The permission model is written from first principles (ARCHITECTURE §5), not imported from the
+# code, so tests hold the code to it.
+
+CATALOG = {
+    "projects": ["read", "create", "update", "delete"],
+    "runs": ["read", "create", "delete", "share"],
+    "datasets": ["read", "create", "update", "delete", "share"],
+    "prompts": ["read", "create", "update", "delete", "share"],
+    "annotation-queues": ["read", "create", "update", "delete"],
+    "feedback": ["read", "create", "update", "delete"],
+    "workspaces": ["read", "manage", "manage-members"],
+}
+WS = frozenset(f"{resource}:{action}" for resource, acts in CATALOG.items() for action in acts)
+READ = frozenset(code for code in WS if code.endswith(":read"))
+EDITOR = frozenset(code for code in WS if not code.startswith("workspaces:manage"))
+ANNOTATOR = frozenset(ANNOTATOR_CODES)
+ORG_READ, ORG_MANAGE, ORG_PATS = (
+    "organization:read",
+    "organization:manage",
+    "organization:pats:create",
+)
+ORG_ADMIN_CODES = frozenset({ORG_READ, ORG_MANAGE, ORG_PATS})
+ORG_MEMBER_CODES = frozenset({ORG_READ, ORG_PATS})
+ORG_VIEWER_CODES = frozenset({ORG_READ})
+
+
+@dataclass(frozen=True)
+class PrincipalSpec:
+    """One caller and what it should be able to do, in the workspace 'production' of Acme."""
+
+    name: str
+    kind: str  # pat | sk | sk_org
+    perms: frozenset[str]
+    role: str | None
+    persona: str | None = None  # PATs: whose token
+    key_role: str | None = None  # service keys: the role given to the key
+    tenant: bool = False  # send X-Tenant-Id: production
+    has_workspace: bool = True
+    # Permissions in 'production' when it is addressed by path (/workspaces/{id}); differs from
+    # `perms` only for an org-scoped key that selected no workspace.
+    perms_in_production: frozenset[str] | None = None
+
+    @property
+    def is_service_key(self):
+        return self.kind != "pat"
+
+    def perms_for(self, endpoint) -> frozenset[str]:
+        if endpoint.workspace_param and self.perms_in_production is not None:
+            return self.perms_in_production
+        return self.perms
+
+
+PRINCIPALS = [
+    # PATs act with the user's permissions in their default workspace: 'production' for all of
+    # them (the org admin's is the first by name; the others are members of 'production' only).
+    PrincipalSpec("pat:org_admin", "pat", WS | ORG_ADMIN_CODES, "Admin", persona="org_admin"),
+    PrincipalSpec(
+        "pat:workspace_admin", "pat", WS | ORG_MEMBER_CODES, "Admin", persona="workspace_admin"
+    ),
+    PrincipalSpec("pat:editor", "pat", EDITOR | ORG_MEMBER_CODES, "Editor", persona="editor"),
+    PrincipalSpec("pat:viewer", "pat", READ | ORG_MEMBER_CODES, "Viewer", persona="viewer"),
+    PrincipalSpec(
+        "pat:annotator", "pat", ANNOTATOR | ORG_MEMBER_CODES, "Annotator", persona="annotator"
+    ),
+    # An org viewer who is Editor in 'production' is read-only there, and cannot make PATs.
+    PrincipalSpec("pat:org_viewer", "pat", READ | ORG_VIEWER_CODES, "Editor", persona="org_viewer"),
+    PrincipalSpec("sk:Admin", "sk", WS | {ORG_READ}, "Admin", key_role="Admin"),
+    PrincipalSpec("sk:Editor", "sk", EDITOR | {ORG_READ}, "Editor", key_role="Editor"),
+    PrincipalSpec("sk:Viewer", "sk", READ | {ORG_READ}, "Viewer", key_role="Viewer"),
+    PrincipalSpec("sk:Annotator", "sk", ANNOTATOR | {ORG_READ}, "Annotator", key_role="Annotator"),
+    PrincipalSpec(
+        "sk_org:Admin+tenant",
+        "sk_org",
+        WS | {ORG_READ, ORG_MANAGE},
+        "Admin",
+        key_role="Admin",
+        tenant=True,
+    ),
+    PrincipalSpec(
+        "sk_org:Admin-no-tenant",
+        "sk_org",
+        frozenset({ORG_READ, ORG_MANAGE}),
+        "Admin",
+        key_role="Admin",
+        has_workspace=False,
+        perms_in_production=WS | {ORG_READ, ORG_MANAGE},
+    ),
+]
+
+
+@dataclass
+class Caller:
+    spec: PrincipalSpec
+    key: str
+    tenant: uuid.UUID | None
+    label: str
+    user: object | None
+
+
+def as_member(user, org, make):
+    """Run `make()`; an org viewer is briefly a member, as if demoted after making a token."""
+    membership = OrganizationMembership.objects.get(user=user, organization=org)
+    if membership.org_role != "viewer":
+        return make()
+    OrganizationMembership.objects.filter(pk=membership.pk).update(org_role="member")
+    try:
+        return make()
+    finally:
+        OrganizationMembership.objects.filter(pk=membership.pk).update(org_role="viewer")
+
+
+def pat_of(user, org) -> str:
+    return as_member(user, org, lambda: pat_for(user, org))
+
+
+def make_caller(world, spec: PrincipalSpec) -> Caller:
+    if spec.kind == "pat":
+        user = world.persona(spec.persona)
+        key = pat_of(user, world.org)
+        label = f"personal access token 'test token' of {user.email}"
+        return Caller(spec, key, None, label, user)
+    key = service_key_for(world.workspace, spec.key_role, org_scoped=spec.kind == "sk_org")
+    tenant = world.workspace.pk if spec.tenant else None
+    return Caller(spec, key, tenant, f"service key '{spec.key_role} key'", None)

@@ -24,7 +24,6 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.resources import services as resources
 from accesscontrol.resources.models import Dataset, Example, Project
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
-from tests.conftest import add_member, service_key_for
 from tests.factories import (
     PASSWORD,
     SYSTEM,
@@ -32,6 +31,8 @@ from tests.factories import (
     RoleFactory,
     UserFactory,
     WorkspaceMembershipFactory,
+    add_member,
+    service_key_for,
     system_role,
 )
 
@@ -56,6 +57,12 @@ def make_stale(client):
     session = client.session
     session[sudo.SESSION_KEY] = 0
     session.save()
+
+
+def sign_in_stale(client, user):
+    """Signed in as `user`, with the sudo window long lapsed."""
+    client.force_login(user)
+    make_stale(client)
 
 
 def sudo_until(client):
@@ -222,8 +229,7 @@ def test_the_default_is_fifteen_minutes(settings):
 
 @each_action
 def test_a_stale_post_asks_for_the_password_and_changes_nothing(client, world, action):
-    client.force_login(world.persona(action.persona))
-    make_stale(client)
+    sign_in_stale(client, world.persona(action.persona))
     before = snapshot()
 
     response = client.post(
@@ -238,8 +244,7 @@ def test_a_stale_post_asks_for_the_password_and_changes_nothing(client, world, a
 
 @each_action
 def test_a_stale_htmx_post_gets_an_hx_redirect_and_changes_nothing(client, world, action):
-    client.force_login(world.persona(action.persona))
-    make_stale(client)
+    sign_in_stale(client, world.persona(action.persona))
     before = snapshot()
     current = f"http://testserver{action.page}?q=x"
 
@@ -253,8 +258,7 @@ def test_a_stale_htmx_post_gets_an_hx_redirect_and_changes_nothing(client, world
 
 
 def test_without_a_referer_the_user_comes_back_to_the_url_posted_to(client, world):
-    client.force_login(world.workspace_admin)
-    make_stale(client)
+    sign_in_stale(client, world.workspace_admin)
 
     response = client.post(KEYS_URL, ACTIONS[0].data(world))
 
@@ -267,8 +271,7 @@ def test_without_a_referer_the_user_comes_back_to_the_url_posted_to(client, worl
 def test_an_off_site_referer_or_current_url_is_not_where_the_user_is_sent_back(
     client, world, origin
 ):
-    client.force_login(world.workspace_admin)
-    make_stale(client)
+    sign_in_stale(client, world.workspace_admin)
 
     by_referer = client.post(KEYS_URL, ACTIONS[0].data(world), HTTP_REFERER=origin)
     by_htmx = client.post(
@@ -281,8 +284,7 @@ def test_an_off_site_referer_or_current_url_is_not_where_the_user_is_sent_back(
 
 @pytest.mark.parametrize("url", [KEYS_URL, TOKENS_URL, DELETE_URL])
 def test_pages_are_shown_without_sudo(client, world, url):
-    client.force_login(world.org_admin)
-    make_stale(client)
+    sign_in_stale(client, world.org_admin)
     before = snapshot()
 
     response = client.get(url)
@@ -306,8 +308,7 @@ def test_the_gate_comes_first_a_stale_session_without_the_permission_gets_403(cl
 
 @each_action
 def test_confirming_the_password_grants_sudo_and_returns_to_the_page(client, world, action):
-    client.force_login(world.persona(action.persona))
-    make_stale(client)
+    sign_in_stale(client, world.persona(action.persona))
     page = f"http://testserver{action.page}"
     asked = client.post(action.url, action.data(world), HTTP_REFERER=page)
 
@@ -324,8 +325,7 @@ def test_confirming_the_password_grants_sudo_and_returns_to_the_page(client, wor
 
 def test_confirming_lasts_sudo_mode_seconds(client, world, settings):
     settings.SUDO_MODE_SECONDS = 120
-    client.force_login(world.workspace_admin)
-    make_stale(client)
+    sign_in_stale(client, world.workspace_admin)
 
     client.post(SUDO_URL, {"password": PASSWORD})
 
@@ -333,8 +333,7 @@ def test_confirming_lasts_sudo_mode_seconds(client, world, settings):
 
 
 def test_a_wrong_password_is_a_form_error_and_grants_nothing(client, world):
-    client.force_login(world.workspace_admin)
-    make_stale(client)
+    sign_in_stale(client, world.workspace_admin)
 
     response = client.post(SUDO_URL, {"password": "not it", "next": KEYS_URL})
 
@@ -351,8 +350,7 @@ def test_a_wrong_password_is_a_form_error_and_grants_nothing(client, world):
 
 
 def test_an_empty_password_is_a_form_error_too(client, world):
-    client.force_login(world.workspace_admin)
-    make_stale(client)
+    sign_in_stale(client, world.workspace_admin)
 
     response = client.post(SUDO_URL, {"password": ""})
 
@@ -371,8 +369,7 @@ def test_an_empty_password_is_a_form_error_too(client, world):
     ],
 )
 def test_an_off_site_next_is_not_followed(client, world, target):
-    client.force_login(world.workspace_admin)
-    make_stale(client)
+    sign_in_stale(client, world.workspace_admin)
 
     page = client.get(SUDO_URL, {"next": target})
     response = client.post(SUDO_URL, {"password": PASSWORD, "next": target})
@@ -391,8 +388,7 @@ def test_the_confirmation_page_needs_a_signed_in_user(client, db):
 
 
 def test_the_confirmation_page_shows_the_password_form(client, world):
-    client.force_login(world.workspace_admin)
-    make_stale(client)
+    sign_in_stale(client, world.workspace_admin)
     asked = client.post(KEYS_URL, ACTIONS[0].data(world), HTTP_REFERER=KEYS_URL)
 
     page = client.get(asked["Location"]).content.decode()

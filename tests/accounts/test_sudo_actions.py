@@ -8,7 +8,7 @@ nothing; with sudo fresh, the very same request changes something (so the refusa
 """
 
 import pytest
-from django.urls import URLResolver, get_resolver, reverse
+from django.urls import get_resolver, reverse
 
 from accesscontrol.accounts import sudo
 from accesscontrol.audit.models import AuditEvent
@@ -20,7 +20,7 @@ from accesscontrol.resources import urls as resource_urls
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import update_workspace
 from tests.factories import system_role
-from tests.rbac.test_authz_matrix import accepted_methods, walk
+from tests.support.urls import accepted_methods, walk
 
 WIDENING = {
     "org-settings": "the plan (lower plans make every member Admin) and the PAT policy",
@@ -60,15 +60,8 @@ NOT_WIDENING = {
 }
 
 
-def _resource_route_names(patterns):
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _resource_route_names(pattern.url_patterns)
-        elif pattern.name:
-            yield pattern.name
-
-
-RESOURCE_DATA = set(_resource_route_names(resource_urls.urlpatterns))  # data, never access
+# Routes of resource data, never of access.
+RESOURCE_DATA = {pattern.name for _, pattern, _ in walk(resource_urls.urlpatterns) if pattern.name}
 
 
 def console_post_routes():

@@ -21,141 +21,30 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Invitation, OrganizationMembership
 from accesscontrol.rbac.models import Role
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
-from tests.conftest import ANNOTATOR_CODES, api_call, pat_for, service_key_for
 from tests.factories import (
+    EDITOR,
+    ORG_ADMIN_CODES,
+    ORG_MANAGE,
+    ORG_PATS,
+    ORG_READ,
+    PRINCIPALS,
+    READ,
+    WS,
+    Caller,
     OrganizationMembershipFactory,
+    PrincipalSpec,
     RoleFactory,
     UserFactory,
     WorkspaceMembershipFactory,
+    as_member,
+    make_caller,
+    pat_for,
+    service_key_for,
     system_role,
 )
-
-# ---------------------------------------------------------------------------------------------
-# The permission model, from first principles (ARCHITECTURE §5), not imported from the code.
-
-CATALOG = {
-    "projects": ["read", "create", "update", "delete"],
-    "runs": ["read", "create", "delete", "share"],
-    "datasets": ["read", "create", "update", "delete", "share"],
-    "prompts": ["read", "create", "update", "delete", "share"],
-    "annotation-queues": ["read", "create", "update", "delete"],
-    "feedback": ["read", "create", "update", "delete"],
-    "workspaces": ["read", "manage", "manage-members"],
-}
-WS = frozenset(f"{resource}:{action}" for resource, acts in CATALOG.items() for action in acts)
-READ = frozenset(code for code in WS if code.endswith(":read"))
-EDITOR = frozenset(code for code in WS if not code.startswith("workspaces:manage"))
-ANNOTATOR = frozenset(ANNOTATOR_CODES)
-ORG_READ, ORG_MANAGE, ORG_PATS = (
-    "organization:read",
-    "organization:manage",
-    "organization:pats:create",
-)
-ORG_ADMIN_CODES = frozenset({ORG_READ, ORG_MANAGE, ORG_PATS})
-ORG_MEMBER_CODES = frozenset({ORG_READ, ORG_PATS})
-ORG_VIEWER_CODES = frozenset({ORG_READ})
+from tests.support.api import api_call, api_set_member_role
 
 KEY_RE = re.compile(r"^lsv2_(pt|sk)_[0-9a-f]{32}_[0-9a-f]{8}$")
-
-
-@dataclass(frozen=True)
-class PrincipalSpec:
-    """One caller and what it should be able to do, in the workspace 'production' of Acme."""
-
-    name: str
-    kind: str  # pat | sk | sk_org
-    perms: frozenset[str]
-    role: str | None
-    persona: str | None = None  # PATs: whose token
-    key_role: str | None = None  # service keys: the role given to the key
-    tenant: bool = False  # send X-Tenant-Id: production
-    has_workspace: bool = True
-    # Permissions in 'production' when it is addressed by path (/workspaces/{id}); differs from
-    # `perms` only for an org-scoped key that selected no workspace.
-    perms_in_production: frozenset[str] | None = None
-
-    @property
-    def is_service_key(self):
-        return self.kind != "pat"
-
-    def perms_for(self, endpoint) -> frozenset[str]:
-        if endpoint.workspace_param and self.perms_in_production is not None:
-            return self.perms_in_production
-        return self.perms
-
-
-PRINCIPALS = [
-    # PATs act with the user's permissions in their default workspace: 'production' for all of
-    # them (the org admin's is the first by name; the others are members of 'production' only).
-    PrincipalSpec("pat:org_admin", "pat", WS | ORG_ADMIN_CODES, "Admin", persona="org_admin"),
-    PrincipalSpec(
-        "pat:workspace_admin", "pat", WS | ORG_MEMBER_CODES, "Admin", persona="workspace_admin"
-    ),
-    PrincipalSpec("pat:editor", "pat", EDITOR | ORG_MEMBER_CODES, "Editor", persona="editor"),
-    PrincipalSpec("pat:viewer", "pat", READ | ORG_MEMBER_CODES, "Viewer", persona="viewer"),
-    PrincipalSpec(
-        "pat:annotator", "pat", ANNOTATOR | ORG_MEMBER_CODES, "Annotator", persona="annotator"
-    ),
-    # An org viewer who is Editor in 'production' is read-only there, and cannot make PATs.
-    PrincipalSpec("pat:org_viewer", "pat", READ | ORG_VIEWER_CODES, "Editor", persona="org_viewer"),
-    PrincipalSpec("sk:Admin", "sk", WS | {ORG_READ}, "Admin", key_role="Admin"),
-    PrincipalSpec("sk:Editor", "sk", EDITOR | {ORG_READ}, "Editor", key_role="Editor"),
-    PrincipalSpec("sk:Viewer", "sk", READ | {ORG_READ}, "Viewer", key_role="Viewer"),
-    PrincipalSpec("sk:Annotator", "sk", ANNOTATOR | {ORG_READ}, "Annotator", key_role="Annotator"),
-    PrincipalSpec(
-        "sk_org:Admin+tenant",
-        "sk_org",
-        WS | {ORG_READ, ORG_MANAGE},
-        "Admin",
-        key_role="Admin",
-        tenant=True,
-    ),
-    PrincipalSpec(
-        "sk_org:Admin-no-tenant",
-        "sk_org",
-        frozenset({ORG_READ, ORG_MANAGE}),
-        "Admin",
-        key_role="Admin",
-        has_workspace=False,
-        perms_in_production=WS | {ORG_READ, ORG_MANAGE},
-    ),
-]
-
-
-@dataclass
-class Caller:
-    spec: PrincipalSpec
-    key: str
-    tenant: uuid.UUID | None
-    label: str
-    user: object | None
-
-
-def as_member(user, org, make):
-    """Run `make()`; an org viewer is briefly a member, as if demoted after making a token."""
-    membership = OrganizationMembership.objects.get(user=user, organization=org)
-    if membership.org_role != "viewer":
-        return make()
-    OrganizationMembership.objects.filter(pk=membership.pk).update(org_role="member")
-    try:
-        return make()
-    finally:
-        OrganizationMembership.objects.filter(pk=membership.pk).update(org_role="viewer")
-
-
-def pat_of(user, org) -> str:
-    return as_member(user, org, lambda: pat_for(user, org))
-
-
-def make_caller(world, spec: PrincipalSpec) -> Caller:
-    if spec.kind == "pat":
-        user = world.persona(spec.persona)
-        key = pat_of(user, world.org)
-        label = f"personal access token 'test token' of {user.email}"
-        return Caller(spec, key, None, label, user)
-    key = service_key_for(world.workspace, spec.key_role, org_scoped=spec.kind == "sk_org")
-    tenant = world.workspace.pk if spec.tenant else None
-    return Caller(spec, key, tenant, f"service key '{spec.key_role} key'", None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1194,13 +1083,7 @@ def test_nobody_changes_their_own_workspace_role(client, world):
         org_membership__user=world.workspace_admin, workspace=world.workspace
     )
     before = db_state()
-    resp = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{own.pk}",
-        key,
-        json={"role_id": str(system_role("Viewer").pk)},
-    )
+    resp = api_set_member_role(client, key, own, "Viewer")
     assert resp.status_code == 403, resp.content
     assert resp.json()["error"] in {"permission", "permission_denied"}
     assert "own role" in resp.json()["detail"]

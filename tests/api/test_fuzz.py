@@ -95,8 +95,8 @@ from accesscontrol.rbac.models import Role
 from accesscontrol.resources import services as resources
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.wsgi import application
-from tests.conftest import ANNOTATOR_CODES, api_call, pat_for, service_key_for
-from tests.factories import SYSTEM
+from tests.factories import ANNOTATOR_CODES, SYSTEM, pat_for, service_key_for
+from tests.support.api import api_call
 
 OPENAPI = "/api/v1/openapi.json"
 SEED = 20240701

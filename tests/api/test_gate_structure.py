@@ -20,7 +20,8 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.urls import gated_urls
 from accesscontrol.rbac.checks import api_gate_errors, check_every_api_operation_is_gated
 from accesscontrol.rbac.gate import API, PERMISSION, AccessRule, requires
-from tests.conftest import api_call, pat_for
+from tests.factories import pat_for
+from tests.support.api import api_call
 
 
 @pytest.fixture
@@ -205,27 +206,23 @@ def test_a_ninja_api_mounted_without_the_gate_fails_manage_py_check(db, settings
     assert "rbac.E001" in str(failed.value)  # the console half of the gate refuses it too
 
 
-def test_a_plain_router_operation_fails_manage_py_check(db, settings, planted):
+@pytest.mark.parametrize(
+    ("router_class", "path", "error"),
+    [
+        pytest.param(Router, "/plain", "E003", id="a-plain-router-operation-is-not-gated"),
+        pytest.param(GatedRouter, "/no-rule", "E002", id="a-gated-operation-without-a-rule"),
+    ],
+)
+def test_a_planted_operation_fails_manage_py_check(
+    db, settings, planted, router_class, path, error
+):
     settings.AUTHZ_CACHE = False
-    plain = Router()
+    router = router_class()
 
-    @plain.get("/plain")
-    def plain_operation(request):
-        return []
-
-    planted(plain)
-    with pytest.raises(SystemCheckError, match=r"rbac\.E003.*GET /plain"):
-        call_command("check")
-
-
-def test_an_operation_without_a_rule_fails_manage_py_check(db, settings, planted):
-    settings.AUTHZ_CACHE = False
-    router = GatedRouter()
-
-    @router.get("/no-rule")
-    def no_rule(request):
+    @router.get(path)
+    def operation(request):
         return []
 
     planted(router)
-    with pytest.raises(SystemCheckError, match=r"rbac\.E002.*GET /no-rule"):
+    with pytest.raises(SystemCheckError, match=rf"rbac\.{error}.*GET {path}"):
         call_command("check")

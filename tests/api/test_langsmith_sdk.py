@@ -27,7 +27,7 @@ from accesscontrol.resources.models import (
     QueuedRun,
     Run,
 )
-from tests.conftest import pat_for, service_key_for
+from tests.factories import pat_for, service_key_for
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),

@@ -1,6 +1,7 @@
 """apikeys.services: who may create which key, for how long, and what the audit log keeps."""
 
 import datetime
+from functools import partial
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -25,7 +26,6 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.resolver import effective_permissions, resolve_access
-from tests.conftest import api_call
 from tests.factories import (
     OrganizationFactory,
     RoleFactory,
@@ -33,6 +33,8 @@ from tests.factories import (
     actor_with,
     system_role,
 )
+from tests.support.api import api_call
+from tests.support.db import row_counts
 
 EDITOR_PERMISSIONS = SYSTEM_ROLE_PERMISSIONS["Editor"]
 # A custom "key manager": everything an Editor holds, plus managing the workspace's settings and
@@ -46,12 +48,8 @@ def codes_of(exc: ValidationError) -> set:
     return {e.code for e in exc.error_list}
 
 
-def snapshot():
-    return (
-        PersonalAccessToken.objects.count(),
-        ServiceKey.objects.count(),
-        AuditEvent.objects.count(),
-    )
+# What these services may write, counted.
+snapshot = partial(row_counts, PersonalAccessToken, ServiceKey, AuditEvent)
 
 
 def assert_not_in_audit(raw):
@@ -73,6 +71,16 @@ def role(name, org=None):
 
 def workspace_admin_permissions(world):
     return effective_permissions(world.workspace_admin, world.workspace)
+
+
+def key_of_the_workspace_admin(world, **kwargs):
+    """A key of 'production' that its workspace admin makes."""
+    return create_service_key(
+        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
+        organization=world.org,
+        workspace=world.workspace,
+        **kwargs,
+    )
 
 
 def org_admin_permissions(world):
@@ -175,20 +183,9 @@ def test_the_lifetime_cap_applies_to_service_keys_too(world):
     world.org.max_key_lifetime_days = 7
     world.org.save()
     with pytest.raises(ValidationError) as excinfo:
-        create_service_key(
-            actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
-            organization=world.org,
-            workspace=world.workspace,
-            name="too long",
-            expires_at=in_days(8),
-        )
+        key_of_the_workspace_admin(world, name="too long", expires_at=in_days(8))
     assert "expires_at" in excinfo.value.message_dict
-    key, _ = create_service_key(
-        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
-        organization=world.org,
-        workspace=world.workspace,
-        name="capped",
-    )
+    key, _ = key_of_the_workspace_admin(world, name="capped")
     assert abs(key.expires_at - in_days(7)) < datetime.timedelta(minutes=1)
 
 
@@ -204,13 +201,7 @@ def test_an_expiry_in_the_past_is_refused(world, delta):
         )
     assert "expires_at" in excinfo.value.message_dict
     with pytest.raises(ValidationError) as excinfo:
-        create_service_key(
-            actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
-            organization=world.org,
-            workspace=world.workspace,
-            name="past",
-            expires_at=timezone.now() + delta,
-        )
+        key_of_the_workspace_admin(world, name="past", expires_at=timezone.now() + delta)
     assert "expires_at" in excinfo.value.message_dict
     assert snapshot() == before
 
@@ -238,12 +229,7 @@ def test_revoking_a_pat_is_idempotent_and_audited_once(world):
 
 
 def test_a_service_key_defaults_to_the_admin_role(world):
-    key, raw = create_service_key(
-        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
-        organization=world.org,
-        workspace=world.workspace,
-        name="ci",
-    )
+    key, raw = key_of_the_workspace_admin(world, name="ci")
     assert key.role == system_role("Admin")
     assert key.workspace == world.workspace
     assert key.legacy is False
@@ -329,13 +315,7 @@ def test_a_key_cannot_mint_a_stronger_key_over_the_api(client, world):
 
 @pytest.mark.parametrize("role_name", ["Admin", "Editor", "Viewer", "Annotator"])
 def test_a_workspace_admin_can_mint_any_role_including_custom(world, role_name):
-    key, _ = create_service_key(
-        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
-        organization=world.org,
-        workspace=world.workspace,
-        name=role_name,
-        role=role(role_name, world.org),
-    )
+    key, _ = key_of_the_workspace_admin(world, name=role_name, role=role(role_name, world.org))
     assert key.role.name == role_name
     assert key.created_by == world.workspace_admin
 
@@ -422,13 +402,7 @@ def test_a_workspace_of_another_org_is_refused(world):
 
 
 def test_the_key_outlives_its_creators_membership(client, world):
-    key, raw = create_service_key(
-        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
-        organization=world.org,
-        workspace=world.workspace,
-        name="deploy",
-        role=system_role("Editor"),
-    )
+    key, raw = key_of_the_workspace_admin(world, name="deploy", role=system_role("Editor"))
     assert key.created_by == world.workspace_admin
     assert key.created_by_label == world.workspace_admin.email
 
@@ -473,12 +447,7 @@ def test_a_key_made_by_a_key_is_labelled_with_that_key(world):
 
 
 def test_revoking_a_service_key_is_idempotent_and_audited_once(world):
-    key, raw = create_service_key(
-        actor=actor_with(workspace_admin_permissions(world), world.workspace_admin),
-        organization=world.org,
-        workspace=world.workspace,
-        name="ci",
-    )
+    key, raw = key_of_the_workspace_admin(world, name="ci")
     first = revoke_service_key(actor=world.workspace_admin, key=key)
     assert first.revoked_at is not None
     second = revoke_service_key(actor=world.org_admin, key=key)

@@ -4,47 +4,32 @@ from django.db import DatabaseError, connection, transaction
 from accesscontrol.audit import context
 from accesscontrol.audit import services as audit
 from accesscontrol.audit.models import AppendOnlyError, AuditEvent
+from tests.factories import audit_event
 
 
 @pytest.fixture
 def event(world):
-    with transaction.atomic():
-        return audit.record(
-            world.org_admin,
-            "workspace.created",
-            world.workspace,
-            workspace=world.workspace,
-            after={"name": "production"},
-        )
+    return audit_event(world, after={"name": "production"})
 
 
 def test_record_fills_every_column(world):
     token = context.bind(context.RequestContext("203.0.113.9", "curl/8", "req-42"))
     try:
-        with transaction.atomic():
-            e = audit.record(
-                world.org_admin,
-                "workspace_member.role_changed",
-                world.workspace,
-                workspace=world.workspace,
-                before={"role": "Viewer"},
-                after={"role": "Editor"},
-                target_label="editor@acme.test",
-            )
+        e = audit_event(
+            world,
+            "workspace_member.role_changed",
+            before={"role": "Viewer"},
+            after={"role": "Editor"},
+            target_label="editor@acme.test",
+        )
     finally:
         context.reset(token)
     e.refresh_from_db()
     assert (e.organization_id, e.workspace_id) == (world.org.pk, world.workspace.pk)
-    assert (e.actor_kind, e.actor_label, e.actor_user_id) == (
-        "user",
-        world.org_admin.email,
-        world.org_admin.pk,
-    )
-    assert (e.target_type, e.target_id, e.target_label) == (
-        "workspace",
-        str(world.workspace.pk),
-        "editor@acme.test",
-    )
+    admin, workspace = world.org_admin, world.workspace
+    assert (e.actor_kind, e.actor_label, e.actor_user_id) == ("user", admin.email, admin.pk)
+    target = (e.target_type, e.target_id, e.target_label)
+    assert target == ("workspace", str(workspace.pk), "editor@acme.test")
     assert e.changes == {"before": {"role": "Viewer"}, "after": {"role": "Editor"}}
     assert (e.ip_address, e.user_agent, e.request_id) == ("203.0.113.9", "curl/8", "req-42")
     assert e.created_at is not None

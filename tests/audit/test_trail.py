@@ -15,7 +15,6 @@ ever contains a key.
 import copy
 import datetime
 import inspect
-import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -38,7 +37,6 @@ from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSION
 from accesscontrol.reviews import services as reviews
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import api_call, pat_for, service_key_for
 from tests.factories import (
     PASSWORD,
     SYSTEM,
@@ -46,8 +44,12 @@ from tests.factories import (
     UserFactory,
     actor_of_key,
     actor_with,
+    pat_for,
+    service_key_for,
     system_role,
 )
+from tests.support.api import api_call
+from tests.support.db import KEY, assert_no_key_in_audit
 
 SERVICE_MODULES = [accounts, organizations, workspaces, rbac, apikeys, reviews]
 
@@ -782,6 +784,11 @@ def creating_a_role_on_a_lower_plan_records_nothing(w, act):
     return []
 
 
+def role_fields(name, permissions, description=""):
+    """A role as its audit events spell it out."""
+    return {"name": name, "description": description, "permissions": permissions}
+
+
 @scenario(rbac.update_role)
 def update_role_records_the_permission_diff(w, act):
     role = custom_role(w)
@@ -800,15 +807,9 @@ def update_role_records_the_permission_diff(w, act):
             "Triager",
             organization=w.org,
             changes={
-                "before": {
-                    "name": "Triage",
-                    "description": "",
-                    "permissions": ["feedback:create", "runs:read"],
-                },
+                "before": role_fields("Triage", ["feedback:create", "runs:read"]),
                 "after": {
-                    "name": "Triager",
-                    "description": "",
-                    "permissions": ["datasets:read", "runs:read"],
+                    **role_fields("Triager", ["datasets:read", "runs:read"]),
                     "added": ["datasets:read"],
                     "removed": ["feedback:create"],
                 },
@@ -1475,12 +1476,6 @@ def test_an_unknown_legacy_key_after_the_sunset_records_nothing(client, world, f
 
 # No key ever reaches the audit log -----------------------------------------------------------
 
-KEY = re.compile(r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{8}")
-
-
-def secret_of(raw):
-    return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
-
 
 def test_no_audit_row_ever_contains_a_raw_key(client, world, settings, fresh_cache):
     raws = []
@@ -1546,10 +1541,4 @@ def test_no_audit_row_ever_contains_a_raw_key(client, world, settings, fresh_cac
         "personal_access_token.revoked",
         "personal_access_token.deleted",
     } <= actions
-    for row in rows:
-        for f in AuditEvent._meta.concrete_fields:
-            value = str(f.value_from_object(row))
-            for raw in raws:
-                assert raw not in value, (row.action, f.name)
-                assert secret_of(raw)[:16] not in value, (row.action, f.name)
-            assert not KEY.search(value), (row.action, f.name)
+    assert_no_key_in_audit(raws)

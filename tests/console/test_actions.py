@@ -1,4 +1,4 @@
-"""The console's actions: every page and form beyond the read-only ones in tests/console/test_pages.py.
+"""The console's actions: every page and form beyond the read-only ones of console/test_pages.py.
 
 One table (CASES) says what each page and action needs; each persona's permissions are written
 down once (PERSONA_PERMISSIONS) from the product rules, and the expected status of every
@@ -32,8 +32,15 @@ from accesscontrol.rbac.gate import PERMISSION
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import WORKSPACE_PERMISSIONS
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
-from tests.conftest import ANNOTATOR_CODES, add_member, pat_for, service_key_for
-from tests.factories import RoleFactory, WorkspaceFactory, system_role
+from tests.factories import (
+    ANNOTATOR_CODES,
+    RoleFactory,
+    WorkspaceFactory,
+    add_member,
+    pat_for,
+    service_key_for,
+    system_role,
+)
 
 ORG_READ, ORG_MANAGE, ORG_PATS = (
     "organization:read",
@@ -185,6 +192,20 @@ def page(response):
     return Page(text_of(response))
 
 
+def opened_as(client, world, persona, path):
+    """`path` as `persona` sees it (it must open for them)."""
+    client.force_login(world.persona(persona))
+    response = client.get(path)
+    assert response.status_code == 200
+    return response
+
+
+def annotator_role_in_use(world):
+    """The Annotator role, held by the annotator and now by a service key of 'production'."""
+    service_key_for(world.workspace, "Annotator")
+    return Role.objects.get(organization=world.org, name="Annotator")
+
+
 # --- the state a refused request must leave alone -----------------------------------------
 
 
@@ -210,6 +231,21 @@ def snapshot():
         "tokens": rows(PersonalAccessToken.objects, "id", "revoked_at"),
         "mail": len(mail.outbox),
     }
+
+
+def assert_form_refused(client, path, data, error, *, htmx_too=False):
+    """The form post is answered 422 with `error` on the page, and nothing is written; with
+    `htmx_too`, the same post from htmx gets the form alone back, also 422."""
+    before = snapshot()
+    response = client.post(path, data)
+    assert response.status_code == 422
+    assert error in html.unescape(text_of(response))
+    if htmx_too:
+        fragment = client.post(path, data, headers=HX)
+        assert fragment.status_code == 422
+        assert text_of(fragment).lstrip().startswith("<form")
+    assert snapshot() == before
+    return response
 
 
 # --- objects the actions act on -----------------------------------------------------------
@@ -260,7 +296,7 @@ def things(world):
     )
 
 
-# --- the table: every console page and action not covered in tests/console/test_pages.py ---------------
+# --- the table: every console page and action not covered in tests/console/test_pages.py ---
 
 
 @dataclass(frozen=True)
@@ -663,10 +699,18 @@ def test_garbage_ids_in_urls_are_404_not_500(client, world, name):
 # --- organization: invite -----------------------------------------------------------------
 
 
+def invite_form(email, workspace, role_name):
+    """The invite form: `email` as a member, with a system role in one workspace."""
+    return {
+        "email": email,
+        "org_role": "member",
+        "workspaces": [workspace.pk],
+        "workspace_role": system_role(role_name).pk,
+    }
+
+
 def test_invite_form_offers_email_roles_and_workspaces(client, world):
-    client.force_login(world.org_admin)
-    response = client.get(url("org-invite"))
-    assert response.status_code == 200
+    response = opened_as(client, world, "org_admin", url("org-invite"))
     form = next(f for f in page(response).forms if f["attrs"].get("action") == url("org-invite"))
     assert {"email", "org_role", "workspaces", "workspace_role"} <= set(form["fields"])
     body = text_of(response)
@@ -684,15 +728,8 @@ def test_invite_sends_an_invitation_redirects_and_flashes(
 ):
     client.force_login(world.org_admin)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(
-            url("org-invite"),
-            {
-                "email": "New.Person@Acme.TEST",
-                "org_role": "member",
-                "workspaces": [world.workspace.pk],
-                "workspace_role": system_role("Editor").pk,
-            },
-        )
+        form = invite_form("New.Person@Acme.TEST", world.workspace, "Editor")
+        response = client.post(url("org-invite"), form)
     assert response.status_code == 302
     assert response["Location"] == url("org-members")
 
@@ -757,30 +794,18 @@ def test_invalid_invite_is_422_with_the_error_and_writes_nothing(
             if data.get("workspaces") == ["W"]:
                 data["workspaces"] = [world.workspace.pk]
             client.force_login(world.org_admin)
-            before = snapshot()
             with django_capture_on_commit_callbacks(execute=True):
-                response = client.post(url("org-invite"), data)
-                fragment = client.post(url("org-invite"), data, headers=HX)
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
+                response = assert_form_refused(
+                    client, url("org-invite"), data, error, htmx_too=True
+                )
             assert 'class="field-error"' in text_of(response) or 'role="alert"' in text_of(response)
-            assert fragment.status_code == 422
-            assert text_of(fragment).lstrip().startswith("<form")
-            assert snapshot() == before
 
 
 def test_invite_cannot_name_a_workspace_of_another_organization(client, world):
     client.force_login(world.org_admin)
     before = snapshot()
-    response = client.post(
-        url("org-invite"),
-        {
-            "email": "a@acme.test",
-            "org_role": "member",
-            "workspaces": [world.other_workspace_of_other_org.pk],
-            "workspace_role": system_role("Viewer").pk,
-        },
-    )
+    form = invite_form("a@acme.test", world.other_workspace_of_other_org, "Viewer")
+    response = client.post(url("org-invite"), form)
     assert response.status_code == 422
     assert snapshot() == before
 
@@ -878,10 +903,7 @@ def test_remove_confirmation_says_what_happens(client, world):
     pat_for(world.viewer, world.org)
     pat_for(world.viewer, world.org)
     make_token(membership, name="old", revoked_at=timezone.now())
-    client.force_login(world.org_admin)
-
-    response = client.get(url("org-member-remove", membership.pk))
-    assert response.status_code == 200
+    response = opened_as(client, world, "org_admin", url("org-member-remove", membership.pk))
     body = html.unescape(text_of(response))
     assert f"Remove {world.viewer.email}?" in body
     assert "Their membership in 1 workspace(s) ends." in body
@@ -1031,9 +1053,7 @@ def test_members_page_lists_pending_invitations_with_controls_for_admins(client,
 
 def test_workspaces_list_shows_every_workspace_and_what_you_can_enter(client, world):
     WorkspaceFactory(organization=world.org, name="Old", slug="old", archived=True)
-    client.force_login(world.editor)
-    response = client.get(url("org-workspaces"))
-    assert response.status_code == 200
+    response = opened_as(client, world, "editor", url("org-workspaces"))
     body = text_of(response)
     assert f'href="{reverse("workspace-home", args=["acme", "production"])}"' in body
     assert reverse("workspace-home", args=["acme", "staging"]) not in body
@@ -1093,14 +1113,7 @@ def test_invalid_workspace_is_422_and_creates_nothing(client, world, subtests):
     for data, error in INVALID_WORKSPACES:
         with subtests.test(data=data, error=error):
             client.force_login(world.org_admin)
-            before = snapshot()
-            response = client.post(url("org-workspace-create"), data)
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
-            fragment = client.post(url("org-workspace-create"), data, headers=HX)
-            assert fragment.status_code == 422
-            assert text_of(fragment).lstrip().startswith("<form")
-            assert snapshot() == before
+            assert_form_refused(client, url("org-workspace-create"), data, error, htmx_too=True)
 
 
 # --- organization: settings ---------------------------------------------------------------
@@ -1114,9 +1127,7 @@ def settings_form(**overrides):
 
 def test_settings_page_shows_the_current_values(client, world):
     Organization.objects.filter(pk=world.org.pk).update(max_key_lifetime_days=45)
-    client.force_login(world.org_admin)
-    response = client.get(url("org-settings"))
-    assert response.status_code == 200
+    response = opened_as(client, world, "org_admin", url("org-settings"))
     body = text_of(response)
     assert '<option value="enterprise" selected>' in body
     assert 'name="max_key_lifetime_days" value="45"' in body
@@ -1170,11 +1181,7 @@ def test_invalid_settings_are_422_and_change_nothing(client, world, subtests):
     for overrides, error in INVALID_SETTINGS:
         with subtests.test(overrides=overrides, error=error):
             client.force_login(world.org_admin)
-            before = snapshot()
-            response = client.post(url("org-settings"), settings_form(**overrides))
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
-            assert snapshot() == before
+            assert_form_refused(client, url("org-settings"), settings_form(**overrides), error)
 
 
 def test_turning_off_personal_access_tokens(client, world):
@@ -1200,9 +1207,7 @@ def test_emptying_the_key_lifetime_removes_the_cap(client, world):
 
 
 def test_roles_page_shows_system_roles_read_only(client, world):
-    client.force_login(world.org_admin)
-    response = client.get(url("roles"))
-    assert response.status_code == 200
+    response = opened_as(client, world, "org_admin", url("roles"))
     body = text_of(response)
     for name in ("Admin", "Editor", "Viewer"):
         assert f"<h3>{name}</h3>" in body
@@ -1246,9 +1251,7 @@ def test_below_enterprise_the_roles_page_explains_custom_roles_are_unavailable(
     client, world, persona, plan
 ):
     Organization.objects.filter(pk=world.org.pk).update(plan=plan)
-    client.force_login(world.persona(persona))
-    response = client.get(url("roles"))
-    assert response.status_code == 200
+    response = opened_as(client, world, persona, url("roles"))
     body = text_of(response)
     assert "Custom roles are an Enterprise feature." in body
     assert "New custom role" not in body
@@ -1270,9 +1273,7 @@ def test_below_enterprise_role_creation_is_refused(client, world):
 
 
 def test_role_form_is_a_permission_grid(client, world):
-    client.force_login(world.org_admin)
-    response = client.get(url("role-create"))
-    assert response.status_code == 200
+    response = opened_as(client, world, "org_admin", url("role-create"))
     boxes = {b["value"] for b in page(response).checkboxes if b.get("name") == "permissions"}
     assert boxes == set(WORKSPACE_PERMISSIONS)
     assert "Select all read" in text_of(response)
@@ -1317,19 +1318,12 @@ def test_invalid_or_forged_role_is_refused_with_422(client, world, subtests):
     for data, error in INVALID_ROLES:
         with subtests.test(data=data, error=error):
             client.force_login(world.org_admin)
-            before = snapshot()
-            response = client.post(url("role-create"), data)
-            assert response.status_code == 422
-            assert error in html.unescape(text_of(response))
-            assert snapshot() == before
+            assert_form_refused(client, url("role-create"), data, error)
 
 
 def test_role_edit_page_shows_how_many_members_and_keys_it_affects(client, world):
-    service_key_for(world.workspace, "Annotator")
-    role = Role.objects.get(organization=world.org, name="Annotator")
-    client.force_login(world.org_admin)
-    response = client.get(url("role-edit", role.pk))
-    assert response.status_code == 200
+    role = annotator_role_in_use(world)
+    response = opened_as(client, world, "org_admin", url("role-edit", role.pk))
     body = html.unescape(text_of(response))
     assert "Saving changes what 1 member and 1 service key may do" in body
     assert f"{world.annotator.email} in production" in body
@@ -1394,12 +1388,8 @@ def test_deleting_an_unused_role_confirms_then_deletes(client, world, things):
 
 
 def test_a_role_in_use_lists_where_and_is_not_deleted(client, world):
-    service_key_for(world.workspace, "Annotator")
-    role = Role.objects.get(organization=world.org, name="Annotator")
-    client.force_login(world.org_admin)
-
-    response = client.get(url("role-delete", role.pk))
-    assert response.status_code == 200
+    role = annotator_role_in_use(world)
+    response = opened_as(client, world, "org_admin", url("role-delete", role.pk))
     body = html.unescape(text_of(response))
     assert "Annotator cannot be deleted yet" in body
     assert f"{world.annotator.email} in production" in body
@@ -1419,9 +1409,7 @@ def test_a_role_in_use_lists_where_and_is_not_deleted(client, world):
 
 
 def test_add_member_form_offers_org_members_not_yet_here(client, world):
-    client.force_login(world.workspace_admin)
-    response = client.get(url("workspace-member-add"))
-    assert response.status_code == 200
+    response = opened_as(client, world, "workspace_admin", url("workspace-member-add"))
     body = text_of(response)
     assert world.member_without_workspace.email in body
     assert world.viewer.email not in body  # already a member
@@ -1944,9 +1932,7 @@ def test_personal_tokens_page_lists_only_your_own_tokens(client, world):
 
 
 def test_org_viewer_sees_no_create_form(client, world):
-    client.force_login(world.org_viewer)
-    response = client.get(url("personal-tokens"))
-    assert response.status_code == 200
+    response = opened_as(client, world, "org_viewer", url("personal-tokens"))
     body = text_of(response)
     assert "Organization viewers cannot create personal access tokens." in body
     assert "Create token" not in body
@@ -2051,48 +2037,53 @@ def test_another_users_token_is_404(client, world, owner):
 # --- role-awareness: controls are rendered only for those who may use them ------------------
 
 
-def test_org_members_page_shows_management_controls_only_to_org_admins(client, world, subtests):
-    for persona in MEMBERS:
+def assert_controls_follow(
+    client, world, subtests, path, personas, needed, controls, selects=(), always=()
+):
+    """On `path`, each persona is shown the `controls` (text of the page) and the `selects`
+    (select fields) exactly when it holds `needed` (a code, and "org" or "workspace"); the text
+    in `always`, whatever it holds."""
+    code, scope = needed
+    for persona in personas:
         with subtests.test(persona=persona):
-            client.force_login(world.persona(persona))
-            response = client.get(ORG_MEMBERS)
-            assert response.status_code == 200
-            body = text_of(response)
-            manages = ORG_MANAGE in permissions_of(persona, "org")
-            assert ("Invite people" in body) is manages
-            assert (f'href="{url("org-invite")}"' in body) is manages
-            assert ("org_role" in page(response).selects) is manages
-            assert (">Remove</a>" in body) is manages
-            assert ("Pending invitations" in body) is manages
+            response = opened_as(client, world, persona, path)
+            body, fields = text_of(response), page(response).selects
+            shown = code in permissions_of(persona, scope)
+            assert {c: c in body for c in controls} == dict.fromkeys(controls, shown)
+            assert {f: f in fields for f in selects} == dict.fromkeys(selects, shown)
+            assert all(text in body for text in always)
+
+
+def test_org_members_page_shows_management_controls_only_to_org_admins(client, world, subtests):
+    controls = [
+        "Invite people",
+        f'href="{url("org-invite")}"',
+        ">Remove</a>",
+        "Pending invitations",
+    ]
+    needed = (ORG_MANAGE, "org")
+    assert_controls_follow(
+        client, world, subtests, ORG_MEMBERS, MEMBERS, needed, controls, selects=["org_role"]
+    )
 
 
 def test_workspace_members_page_shows_controls_only_to_member_managers(client, world, subtests):
-    for persona in [p for p in MEMBERS if p != "member_without_workspace"]:
-        with subtests.test(persona=persona):
-            client.force_login(world.persona(persona))
-            response = client.get(WS_MEMBERS)
-            assert response.status_code == 200
-            body = text_of(response)
-            manages = MANAGE_MEMBERS in permissions_of(persona, "workspace")
-            assert ("Add member" in body) is manages
-            assert (f'href="{url("workspace-member-add")}"' in body) is manages
-            assert ("role" in page(response).selects) is manages
-            assert (">Remove</a>" in body) is manages
+    controls = ["Add member", f'href="{url("workspace-member-add")}"', ">Remove</a>"]
+    personas = [p for p in MEMBERS if p != "member_without_workspace"]
+    needed = (MANAGE_MEMBERS, "workspace")
+    assert_controls_follow(
+        client, world, subtests, WS_MEMBERS, personas, needed, controls, selects=["role"]
+    )
 
 
 def test_roles_page_shows_role_controls_only_to_org_admins(client, world, subtests):
-    for persona in MEMBERS:
-        with subtests.test(persona=persona):
-            client.force_login(world.persona(persona))
-            response = client.get(url("roles"))
-            assert response.status_code == 200
-            body = text_of(response)
-            manages = ORG_MANAGE in permissions_of(persona, "org")
-            annotator = Role.objects.get(organization=world.org, name="Annotator")
-            assert ("New custom role" in body) is manages
-            assert (url("role-edit", annotator.pk) in body) is manages
-            assert (url("role-delete", annotator.pk) in body) is manages
-            assert "Annotator" in body  # everyone may see which roles exist
+    annotator = Role.objects.get(organization=world.org, name="Annotator")
+    controls = ["New custom role", url("role-edit", annotator.pk), url("role-delete", annotator.pk)]
+    needed = (ORG_MANAGE, "org")
+    # Everyone may see which roles exist.
+    assert_controls_follow(
+        client, world, subtests, url("roles"), MEMBERS, needed, controls, always=["Annotator"]
+    )
 
 
 def test_workspaces_page_offers_new_workspace_only_to_org_admins(client, world, subtests):

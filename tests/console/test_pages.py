@@ -11,8 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accesscontrol.audit.models import AuditEvent
-from tests.conftest import add_member
-from tests.factories import PASSWORD, UserFactory, system_role
+from tests.factories import PASSWORD, UserFactory, add_member, system_role
 
 ACME = {"org_slug": "acme"}
 PRODUCTION = {"org_slug": "acme", "workspace_slug": "production"}
@@ -129,6 +128,14 @@ def without_csrf_tokens(html: str) -> str:
 # --- sign in and out ---------------------------------------------------------------------
 
 
+def redirect_for(user, client, path):
+    """Where `path` sends `user` (it must send them somewhere)."""
+    client.force_login(user)
+    response = client.get(path)
+    assert response.status_code == 302
+    return response["Location"]
+
+
 def test_login_page_is_public(client, db):
     response = client.get(url("login"))
     assert response.status_code == 200
@@ -137,10 +144,7 @@ def test_login_page_is_public(client, db):
 
 
 def test_signed_in_user_visiting_login_goes_home(client, world):
-    client.force_login(world.editor)
-    response = client.get(url("login"))
-    assert response.status_code == 302
-    assert response["Location"] == url("home")
+    assert redirect_for(world.editor, client, url("login")) == url("home")
 
 
 def test_login_with_right_password_lands_on_first_workspace_home(client, world):
@@ -280,26 +284,17 @@ def test_anonymous_visitor_keeps_the_query_string_in_next(client, world):
 
 @pytest.mark.parametrize("persona", ["org_admin", "editor", "viewer", "annotator", "org_viewer"])
 def test_home_sends_members_to_a_workspace_home(client, world, persona):
-    client.force_login(world.persona(persona))
-    response = client.get(url("home"))
-    assert response.status_code == 302
-    assert response["Location"] == page_url("workspace-home")
+    assert redirect_for(world.persona(persona), client, url("home")) == page_url("workspace-home")
 
 
 def test_home_sends_member_without_workspace_to_the_org_overview(client, world):
-    client.force_login(world.member_without_workspace)
-    response = client.get(url("home"))
-    assert response.status_code == 302
-    assert response["Location"] == page_url("org-overview")
+    overview = page_url("org-overview")
+    assert redirect_for(world.member_without_workspace, client, url("home")) == overview
 
 
 def test_home_sends_the_outsider_to_their_own_workspace(client, world):
-    client.force_login(world.outsider)
-    response = client.get(url("home"))
-    assert response.status_code == 302
-    assert response["Location"] == url(
-        "workspace-home", org_slug="globex", workspace_slug="default"
-    )
+    globex_home = url("workspace-home", org_slug="globex", workspace_slug="default")
+    assert redirect_for(world.outsider, client, url("home")) == globex_home
 
 
 def test_home_of_a_user_without_organization_shows_the_empty_state(client, db):

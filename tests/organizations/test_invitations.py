@@ -7,6 +7,7 @@ once, until it expires, is replaced by a resend, or is cancelled.
 import datetime
 import hashlib
 import re
+from functools import partial
 
 import pytest
 from django.contrib.auth import SESSION_KEY
@@ -28,27 +29,19 @@ from accesscontrol.organizations.services import (
 )
 from accesscontrol.rbac.permissions import SYSTEM_ROLE_PERMISSIONS
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import api_call, pat_for
-from tests.factories import PASSWORD, RoleFactory, UserFactory, actor_with, system_role
+from tests.factories import PASSWORD, RoleFactory, UserFactory, actor_with, pat_for, system_role
+from tests.support.api import api_call
+from tests.support.db import audit_actions, row_counts
 
 NEW_EMAIL = "new.person@example.test"
 INVALID_PAGE = "This invitation is not valid"
 GOOD_PASSWORD = "violet-otter-harbour-91"
 
 
-def snapshot():
-    """Everything inviting and accepting may write, counted."""
-    return (
-        User.objects.count(),
-        Invitation.objects.count(),
-        OrganizationMembership.objects.count(),
-        WorkspaceMembership.objects.count(),
-        AuditEvent.objects.count(),
-    )
-
-
-def actions():
-    return list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+# Everything inviting and accepting may write, counted.
+snapshot = partial(
+    row_counts, User, Invitation, OrganizationMembership, WorkspaceMembership, AuditEvent
+)
 
 
 def path_of(raw):
@@ -153,99 +146,70 @@ def test_invite_member_stores_only_the_digest_and_emails_the_link_on_commit(
     assert find_invitation(raw) == stored
 
 
+def refused_invitation(world, capture_on_commit, **kwargs) -> ValidationError:
+    """The org admin invites (NEW_EMAIL unless told): refused, nothing written, no mail sent."""
+    before = snapshot()
+    with pytest.raises(ValidationError) as exc, capture_on_commit(execute=True):
+        invite_member(
+            actor=world.org_admin, organization=world.org, **{"email": NEW_EMAIL, **kwargs}
+        )
+    assert snapshot() == before
+    assert mail.outbox == []
+    return exc.value
+
+
 @pytest.mark.parametrize("email", ["", "   ", "not-an-email", "someone@", "a b@example.test"])
 def test_invite_member_refuses_a_bad_email_and_writes_nothing(
     world, django_capture_on_commit_callbacks, email
 ):
-    before = snapshot()
-
-    with pytest.raises(ValidationError) as exc, django_capture_on_commit_callbacks(execute=True):
-        invite_member(actor=world.org_admin, organization=world.org, email=email)
-
-    assert "email" in exc.value.error_dict
-    assert snapshot() == before
-    assert mail.outbox == []
+    error = refused_invitation(world, django_capture_on_commit_callbacks, email=email)
+    assert "email" in error.error_dict
 
 
 def test_invite_member_refuses_an_unknown_org_role(world, django_capture_on_commit_callbacks):
-    before = snapshot()
-
-    with pytest.raises(ValidationError) as exc, django_capture_on_commit_callbacks(execute=True):
-        invite_member(
-            actor=world.org_admin, organization=world.org, email=NEW_EMAIL, org_role="owner"
-        )
-
-    assert "org_role" in exc.value.error_dict
-    assert snapshot() == before
-    assert mail.outbox == []
+    error = refused_invitation(world, django_capture_on_commit_callbacks, org_role="owner")
+    assert "org_role" in error.error_dict
 
 
 def test_invite_member_refuses_a_workspace_of_another_organization(
     world, django_capture_on_commit_callbacks
 ):
-    before = snapshot()
-
-    with pytest.raises(ValidationError) as exc, django_capture_on_commit_callbacks(execute=True):
-        invite_member(
-            actor=world.org_admin,
-            organization=world.org,
-            email=NEW_EMAIL,
-            workspaces=[world.workspace, world.other_workspace_of_other_org],
-            workspace_role=system_role("Viewer"),
-        )
-
-    assert "workspaces" in exc.value.error_dict
-    assert snapshot() == before
-    assert mail.outbox == []
+    workspaces = [world.workspace, world.other_workspace_of_other_org]
+    error = refused_invitation(
+        world,
+        django_capture_on_commit_callbacks,
+        workspaces=workspaces,
+        workspace_role=system_role("Viewer"),
+    )
+    assert "workspaces" in error.error_dict
 
 
 def test_invite_member_needs_a_workspace_role_when_workspaces_are_given(
     world, django_capture_on_commit_callbacks
 ):
-    before = snapshot()
-
-    with pytest.raises(ValidationError) as exc, django_capture_on_commit_callbacks(execute=True):
-        invite_member(
-            actor=world.org_admin,
-            organization=world.org,
-            email=NEW_EMAIL,
-            workspaces=[world.workspace],
-        )
-
-    assert "workspace_role" in exc.value.error_dict
-    assert snapshot() == before
-    assert mail.outbox == []
+    error = refused_invitation(
+        world, django_capture_on_commit_callbacks, workspaces=[world.workspace]
+    )
+    assert "workspace_role" in error.error_dict
 
 
 def test_invite_member_refuses_a_custom_role_of_another_organization(
     world, django_capture_on_commit_callbacks
 ):
     foreign_role = RoleFactory(organization=world.other_org, name="Foreign")
-    before = snapshot()
-
-    with pytest.raises(ValidationError), django_capture_on_commit_callbacks(execute=True):
-        invite_member(
-            actor=world.org_admin,
-            organization=world.org,
-            email=NEW_EMAIL,
-            workspaces=[world.workspace],
-            workspace_role=foreign_role,
-        )
-
-    assert snapshot() == before
-    assert mail.outbox == []
+    refused_invitation(
+        world,
+        django_capture_on_commit_callbacks,
+        workspaces=[world.workspace],
+        workspace_role=foreign_role,
+    )
 
 
 @pytest.mark.parametrize("case", [str.lower, str.upper])
 def test_invite_member_refuses_an_existing_member(world, django_capture_on_commit_callbacks, case):
-    before = snapshot()
-
-    with pytest.raises(ValidationError) as exc, django_capture_on_commit_callbacks(execute=True):
-        invite_member(actor=world.org_admin, organization=world.org, email=case(world.editor.email))
-
-    assert exc.value.code == "duplicate"
-    assert snapshot() == before
-    assert mail.outbox == []
+    email = case(world.editor.email)
+    error = refused_invitation(world, django_capture_on_commit_callbacks, email=email)
+    assert error.code == "duplicate"
 
 
 def test_a_member_of_another_organization_can_be_invited(world, django_capture_on_commit_callbacks):
@@ -340,7 +304,7 @@ def test_resend_issues_a_new_link_and_the_old_one_stops_working(
     assert find_invitation(new_raw) == stored
     assert client.get(path_of(old_raw)).status_code == 404
     assert client.get(path_of(new_raw)).status_code == 200
-    assert actions() == ["invitation.sent", "invitation.resent"]
+    assert audit_actions() == ["invitation.sent", "invitation.resent"]
     event = AuditEvent.objects.get(action="invitation.resent")
     assert (event.organization_id, event.target_label) == (world.org.pk, NEW_EMAIL)
     assert new_raw not in str(event.changes)
@@ -358,7 +322,7 @@ def test_cancel_makes_the_link_invalid_and_cannot_be_undone_by_resend(
     response = client.get(path_of(raw))
     assert response.status_code == 404
     assert INVALID_PAGE in response.text
-    assert actions() == ["invitation.sent", "invitation.cancelled"]
+    assert audit_actions() == ["invitation.sent", "invitation.cancelled"]
     event = AuditEvent.objects.get(action="invitation.cancelled")
     assert (event.organization_id, event.target_label, event.actor_user_id) == (
         world.org.pk,
@@ -419,7 +383,7 @@ def test_accept_invitation_adds_the_memberships_and_records_the_events(
     assert Invitation.objects.get().status == "accepted"
     assert find_invitation(raw) is None
 
-    assert actions() == [
+    assert audit_actions() == [
         "invitation.sent",
         "org_member.added",
         "workspace_member.added",
@@ -521,7 +485,7 @@ def test_a_new_person_signs_up_through_the_link_and_joins(
         )
     ) == {("production", "Viewer"), ("staging", "Viewer")}
     assert Invitation.objects.get().status == "accepted"
-    assert actions()[-4:] == [
+    assert audit_actions()[-4:] == [
         "org_member.added",
         "workspace_member.added",
         "workspace_member.added",
@@ -701,14 +665,9 @@ def test_a_garbage_token_shows_the_invalid_page_to_a_signed_in_user(world, clien
 def test_api_org_admin_invites_lists_and_cancels(world, client, django_capture_on_commit_callbacks):
     key = pat_for(world.org_admin, world.org)
 
+    invite = {"email": "API.Person@example.test", "org_role": "viewer"}
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_call(
-            client,
-            "POST",
-            "/orgs/current/members",
-            key,
-            json={"email": "API.Person@example.test", "org_role": "viewer"},
-        )
+        response = api_call(client, "POST", "/orgs/current/members", key, json=invite)
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -755,18 +714,13 @@ def test_api_invitation_into_workspaces_is_accepted_through_the_link(
     """Org admins are Admin in every workspace, so they may invite with any workspace role."""
     key = pat_for(world.org_admin, world.org)
 
+    invite = {
+        "email": NEW_EMAIL,
+        "workspace_ids": [str(world.workspace.pk)],
+        "workspace_role_id": str(system_role("Editor").pk),
+    }
     with django_capture_on_commit_callbacks(execute=True):
-        response = api_call(
-            client,
-            "POST",
-            "/orgs/current/members",
-            key,
-            json={
-                "email": NEW_EMAIL,
-                "workspace_ids": [str(world.workspace.pk)],
-                "workspace_role_id": str(system_role("Editor").pk),
-            },
-        )
+        response = api_call(client, "POST", "/orgs/current/members", key, json=invite)
 
     assert response.status_code == 201, response.content
     body = response.json()

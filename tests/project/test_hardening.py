@@ -15,8 +15,8 @@ from django.views.debug import ExceptionReporter
 
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.audit.models import AuditEvent
-from tests.conftest import api_call, pat_for, service_key_for
-from tests.factories import system_role
+from tests.factories import pat_for, service_key_for, system_role
+from tests.support.api import api_call
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION = {

@@ -15,12 +15,11 @@ import pytest
 from django.apps import apps
 from django.db import DataError, connection
 
-from accesscontrol.api.api import APIS
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
-from accesscontrol.resources import services
-from accesscontrol.resources.models import Dataset, Example, Project, Run
-from tests.conftest import api_call, pat_for, service_key_for
-from tests.factories import SYSTEM
+from accesscontrol.resources.models import Dataset, Example, Run
+from tests.factories import pat_for, run_and_example, service_key_for
+from tests.support.api import api_call
+from tests.support.openapi import documented_operations, json_body_schema
 
 PAST_9999 = "9999-12-31T23:59:59-14:00"  # year 10000 in UTC
 BEFORE_1 = "0001-01-01T00:00:00+14:00"  # year 0 in UTC
@@ -75,16 +74,16 @@ def test_service_key_with_an_expiry_past_year_9999_in_utc_is_refused(client, wor
     assert api_call(client, "GET", "/api-key", key).status_code == 200
 
 
+def post_run(client, key, **times):
+    """POST /runs: a run of project 'p' with these times."""
+    run = {"name": "r", "run_type": "chain", "session_name": "p", **times}
+    return api_call(client, "POST", "/runs", key, json=run)
+
+
 @pytest.mark.parametrize("when", OUT_OF_RANGE)
 def test_run_with_a_start_time_outside_the_years_in_utc_is_refused(client, world, when):
     key = service_key_for(world.workspace)
-    response = api_call(
-        client,
-        "POST",
-        "/runs",
-        key,
-        json={"name": "r", "run_type": "chain", "session_name": "p", "start_time": when},
-    )
+    response = post_run(client, key, start_time=when)
     assert response.status_code == 422, response.content
     assert errors_at(response, "start_time")
     assert not Run.objects.exists()
@@ -110,13 +109,7 @@ def test_example_with_a_created_at_outside_the_years_in_utc_is_refused(client, w
 def test_the_edges_of_the_range_are_accepted(client, world):
     key = service_key_for(world.workspace)
     for when in ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59", "0001-01-01T00:00:00Z"):
-        response = api_call(
-            client,
-            "POST",
-            "/runs",
-            key,
-            json={"name": "r", "run_type": "chain", "session_name": "p", "start_time": when},
-        )
+        response = post_run(client, key, start_time=when)
         assert response.status_code == 202, (when, response.content)
     assert api_call(client, "POST", "/runs/query", key, json={}).status_code == 200
 
@@ -171,33 +164,22 @@ def sample(schema, components, force=None, value=None):
 
 
 def body_cases():
-    cases = []
-    for each in APIS:
-        document = each.get_openapi_schema()
-        components = document.get("components", {}).get("schemas", {})
-        for path, item in document["paths"].items():
-            for method, operation in item.items():
-                content = operation.get("requestBody", {}).get("content", {})
-                schema = content.get("application/json", {}).get("schema")
-                if schema is None:
-                    continue
-                for where in datetime_paths(schema, components):
-                    cases.append((path, method.upper(), schema, components, where))
-    return cases
+    return [
+        (path, method, schema, components, where)
+        for path, method, operation, components in documented_operations()
+        if (schema := json_body_schema(operation)) is not None
+        for where in datetime_paths(schema, components)
+    ]
 
 
 def query_cases():
-    cases = []
-    for each in APIS:
-        document = each.get_openapi_schema()
-        components = document.get("components", {}).get("schemas", {})
-        for path, item in document["paths"].items():
-            for method, operation in item.items():
-                for param in operation.get("parameters", ()):
-                    schema = _resolve(param.get("schema", {}), components)
-                    if param["in"] == "query" and schema.get("format") == "date-time":
-                        cases.append((path, method.upper(), param["name"]))
-    return cases
+    return [
+        (path, method, param["name"])
+        for path, method, operation, components in documented_operations()
+        for param in operation.get("parameters", ())
+        if param["in"] == "query"
+        and _resolve(param.get("schema", {}), components).get("format") == "date-time"
+    ]
 
 
 BODY_CASES = body_cases()
@@ -279,15 +261,7 @@ def test_keys_stored_past_year_9999_are_repaired_to_the_last_readable_instant(wo
 
 
 def test_runs_and_examples_stored_outside_the_years_are_clamped_into_them(world, on_postgres):
-    project = Project.objects.create(workspace=world.workspace, name="p")
-    run_id = uuid.uuid4()
-    services.ingest_runs(
-        actor=SYSTEM,
-        workspace=world.workspace,
-        posts=[{"id": run_id, "session_id": project.pk, "name": "r", "run_type": "chain"}],
-    )
-    dataset = Dataset.objects.create(workspace=world.workspace, name="d")
-    Example.objects.create(workspace=world.workspace, dataset=dataset, inputs={})
+    run_and_example(world.workspace)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Run._meta.db_table} SET start_time = '0001-01-01 00:00+14'::timestamptz, "

@@ -16,12 +16,10 @@ from django.apps import apps
 from django.db import connection
 from django.urls import reverse
 
-from accesscontrol.api.api import APIS
-from accesscontrol.resources import services
-from accesscontrol.resources.models import Dataset, Example, Project, Run
+from accesscontrol.resources.models import Dataset, Example, Run
 from accesscontrol.storable import MAX_JSON_DEPTH
-from tests.conftest import pat_for, service_key_for
-from tests.factories import SYSTEM
+from tests.factories import pat_for, run_and_example, service_key_for
+from tests.support.openapi import documented_operations, json_body_schema
 
 DEPTH_DETAIL = f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} deep."
 
@@ -84,13 +82,11 @@ def test_even_with_debug_on_a_deep_body_is_a_quick_422(client, world, settings):
 
 
 def body_operations():
-    found = []
-    for each in APIS:
-        for path, item in each.get_openapi_schema()["paths"].items():
-            for method, operation in item.items():
-                if "application/json" in operation.get("requestBody", {}).get("content", {}):
-                    found.append((path, method.upper()))
-    return found
+    return [
+        (path, method)
+        for path, method, operation, _ in documented_operations()
+        if json_body_schema(operation) is not None
+    ]
 
 
 BODY_OPERATIONS = body_operations()
@@ -141,15 +137,7 @@ def test_a_body_over_the_upload_limit_gets_a_json_413(client, world, settings, p
 @pytest.fixture
 def stored_deep(world):
     """A run and an example holding JSON 900 deep, as rows stored before the limit may."""
-    project = Project.objects.create(workspace=world.workspace, name="p")
-    run_id = uuid.uuid4()
-    services.ingest_runs(
-        actor=SYSTEM,
-        workspace=world.workspace,
-        posts=[{"id": run_id, "session_id": project.pk, "name": "r", "run_type": "chain"}],
-    )
-    dataset = Dataset.objects.create(workspace=world.workspace, name="d")
-    example = Example.objects.create(workspace=world.workspace, dataset=dataset, inputs={})
+    _, example = run_and_example(world.workspace)
     deep = f'{{"x": {nested(900)}}}'
     with connection.cursor() as cursor:  # SQL, as the API no longer takes it
         cursor.execute(f"UPDATE {Run._meta.db_table} SET inputs = %s, outputs = %s", [deep, deep])

@@ -12,7 +12,8 @@ import pytest
 from django.urls import URLResolver, get_resolver
 
 from accesscontrol.rbac import gate
-from tests.conftest import api_call, service_key_for
+from tests.factories import service_key_for
+from tests.support.api import api_call
 
 # Every query parameter a console page reads today, each holding NUL.
 CONSOLE_PARAMS = (

@@ -23,7 +23,7 @@ from django.core.wsgi import get_wsgi_application
 
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.redaction import REDACTED, RedactKeysFilter
-from tests.rbac.test_immediate_effect import free_port, wait_until_up
+from tests.support.servers import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,12 +9,8 @@ fixed windows.
 """
 
 import threading
-import time
-import uuid
-from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth import SESSION_KEY as AUTH_SESSION_KEY
 from django.core.cache import cache
 
 from accesscontrol import throttle
@@ -22,93 +18,25 @@ from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit.models import AuditEvent
-from tests.conftest import service_key_for
-from tests.factories import PASSWORD, SYSTEM
-
-# 1_800_000_000 is a multiple of both windows used below (60 s and 900 s): START sits 5 seconds
-# into a window, so Retry-After is exactly window - 5.
-WINDOW_START = 1_800_000_000.0
-START = WINDOW_START + 5
-
-IP_A, IP_B = "203.0.113.10", "198.51.100.20"
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """The throttle's clock only: frozen at START; `clock.now = None` lets real time run."""
-    state = SimpleNamespace(now=START)
-    monkeypatch.setattr(
-        throttle,
-        "time",
-        SimpleNamespace(time=lambda: time.time() if state.now is None else state.now),
-    )
-    return state
-
-
-def limits(settings, **scopes):
-    """Small limits for the scopes named (login_ip=(3, 900) ...), generous ones for the others."""
-    generous = {
-        "login-ip": (1000, 900),
-        "login-account": (1000, 900),
-        "key-ip": (1000, 60),
-        "key": (1000, 60),
-    }
-    settings.THROTTLES = {**generous, **{name.replace("_", "-"): v for name, v in scopes.items()}}
-
-
-def sign_in(client, email, password, ip=IP_A, **extra):
-    return client.post(
-        "/login/", {"username": email, "password": password}, REMOTE_ADDR=ip, **extra
-    )
-
-
-def signed_in(client) -> bool:
-    return AUTH_SESSION_KEY in client.session
-
-
-def whoami(client, key, ip=IP_A, *, tenant=None, bearer=False, **extra):
-    headers = {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
-    if tenant is not None:
-        headers["X-Tenant-Id"] = str(tenant)
-    return client.get("/api/v1/auth/whoami", headers=headers, REMOTE_ADDR=ip, **extra)
-
-
-def unknown_key() -> str:
-    """Well-formed, right checksum, in no database: a guess."""
-    return keys.generate(keys.SERVICE)
-
-
-def failed_logins():
-    return AuditEvent.objects.filter(action="login.failed")
-
-
-def assert_login_throttled(response, window):
-    assert response.status_code == 429
-    assert 1 <= int(response["Retry-After"]) <= window
-    assert "Too many failed sign-in attempts. Try again in" in response.content.decode()
-    assert response.templates[0].name == "accounts/login.html"
-
-
-def assert_api_throttled(response, window):
-    assert response.status_code == 429, response.content
-    body = response.json()
-    assert body["error"] == "too_many_requests"
-    assert "retry in" in body["detail"]
-    assert 1 <= int(response["Retry-After"]) <= window
-
+from tests.factories import PASSWORD, SYSTEM, service_key_for, unknown_key
+from tests.support.db import failed_logins
+from tests.support.pages import signed_in
+from tests.support.throttling import (
+    IP_A,
+    IP_B,
+    WINDOW_START,
+    assert_api_throttled,
+    assert_login_throttled,
+    limits,
+    login_blocked,
+    sign_in,
+    whoami,
+)
 
 # --- sign-in --------------------------------------------------------------------------------------
 
 # The counting rules are also checked through `login_blocked`, which asks the throttle the
 # question the sign-in form asks before it looks at a password.
-
-
-def login_blocked(email, ip=IP_A):
-    """What the sign-in form asks the throttle before it looks at a password (views.login_view)."""
-    return throttle.blocked(
-        (throttle.limit("login-ip"), ip),
-        (throttle.limit("login-account"), email.strip().lower()),
-    )
 
 
 def test_an_account_is_locked_after_n_failures_whatever_ip_they_come_from(
@@ -483,51 +411,6 @@ def test_x_api_key_and_bearer_share_the_count(client, world, settings, clock):
 
 
 # --- the counters: atomic, and never holding what they count --------------------------------------
-
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-@pytest.fixture
-def redis_cache(settings):
-    """The Django cache on Redis (db 15, a prefix of our own, removed afterwards)."""
-    redis = pytest.importorskip("redis")
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
-    except redis.RedisError as exc:
-        pytest.skip(f"needs Redis at {REDIS_URL}: {exc}")
-    prefix = f"test-throttle-{uuid.uuid4().hex}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "accesscontrol.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    client = redis.Redis.from_url(REDIS_URL)
-
-    def stored_keys():
-        return [k.decode() for k in client.scan_iter(match=f"{prefix}:*")]
-
-    yield SimpleNamespace(names=stored_keys)
-    for key in stored_keys():
-        client.delete(key)
-
-
-@pytest.fixture
-def locmem_cache(settings):
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
-            "LOCATION": f"test-throttle-{uuid.uuid4().hex}",
-        }
-    }
-    yield SimpleNamespace(names=lambda: list(cache._cache))
-    cache.clear()
-
-
-@pytest.fixture(params=["locmem", "redis"])
-def shared_cache(request):
-    return request.getfixturevalue(f"{request.param}_cache")
 
 
 def test_counters_are_atomic_under_concurrency(shared_cache, clock):

@@ -20,7 +20,6 @@ another's effects. `pytest -s tests/rbac/test_authz_matrix.py` prints the matrix
 """
 
 import datetime
-import inspect
 import json
 import re
 import secrets
@@ -36,8 +35,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.shortcuts import resolve_url
 from django.test import Client
-from django.urls import NoReverseMatch, Resolver404, URLResolver, get_resolver, resolve, reverse
-from django.urls.resolvers import RoutePattern
+from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 from django.utils import timezone
 
 from accesscontrol.api.api import APIS, operations
@@ -73,8 +71,9 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import ANNOTATOR_CODES, Snapshot, the_world
-from tests.factories import SYSTEM, RoleFactory, actor_with
+from tests.conftest import Snapshot, the_world
+from tests.factories import ANNOTATOR_CODES, SYSTEM, RoleFactory, actor_with
+from tests.support.urls import METHODS, accepted_methods, walk
 
 # --- what each principal may do in acme (ARCHITECTURE §4-5), independent of the resolver -----
 
@@ -273,30 +272,6 @@ PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 API_PARAM = re.compile(r"{(?:[^}:]+:)?(?P<name>[^}]+)}")
 # Values that match each converter, only to see which view a URL reaches at collection time.
 PROBE = {"slug": "acme", "uuid": str(uuid.UUID(int=1)), "uuidstr": str(uuid.UUID(int=1))}
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-
-def walk(patterns, prefix="", plain=True):
-    """(route, URL pattern, whether every level is a path() route rather than a regex)."""
-    for pattern in patterns:
-        plain_here = plain and isinstance(pattern.pattern, RoutePattern)
-        if isinstance(pattern, URLResolver):
-            yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), plain_here)
-        else:
-            yield prefix + str(pattern.pattern), pattern, plain_here
-
-
-def accepted_methods(view) -> tuple[str, ...]:
-    """The methods a view's require_http_methods (require_GET, require_POST...) lets through."""
-    while view is not None:
-        try:
-            declared = inspect.getclosurevars(view).nonlocals.get("request_method_list")
-        except TypeError:  # not a plain function (functools.partial...)
-            declared = None
-        if declared is not None:
-            return tuple(m for m in METHODS if m in declared)
-        view = getattr(view, "__wrapped__", None)
-    return ("GET", "POST")  # no restriction declared: a page and a form post
 
 
 @dataclass(frozen=True)

@@ -50,8 +50,11 @@ from accesscontrol.reviews import services as reviews
 from accesscontrol.reviews.models import Item
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
-from tests.conftest import add_member, api_call, pat_for, service_key_for
 from tests.factories import (
+    ORG_ADMIN_CODES,
+    ORG_MANAGE,
+    ORG_PATS,
+    PERSONAS,
     SYSTEM,
     OrganizationFactory,
     OrganizationMembershipFactory,
@@ -59,12 +62,15 @@ from tests.factories import (
     WorkspaceFactory,
     actor_of_key,
     actor_with,
+    add_member,
+    pat_for,
+    service_key_for,
     system_role,
 )
+from tests.support.api import api_call, api_set_member_role
 
 HX = {"HX-Request": "true"}
 MANAGE, MANAGE_MEMBERS = "workspaces:manage", "workspaces:manage-members"
-ORG_MANAGE, ORG_PATS = "organization:manage", "organization:pats:create"
 READ_CODES = frozenset(c for c in WORKSPACE_PERMISSIONS if c.endswith(":read"))
 # A strong custom role: everything in the workspace, members and keys included, except one
 # permission. Whoever holds it may hand out nothing that holds datasets:delete.
@@ -125,6 +131,25 @@ def flashes(response):
 
 def toast(response):
     return json.loads(response["HX-Trigger"])["toast"]
+
+
+def assert_console_refused(response, htmx, message, *, back_to):
+    """A refused console form: re-rendered with the message in a toast (htmx), or the message
+    flashed on the way back to `back_to`."""
+    if htmx:
+        assert response.status_code == 422
+        assert message in text(response)
+        assert toast(response) == {"message": message, "level": "error"}
+    else:
+        assert response.status_code == 302
+        assert response["Location"] == back_to
+        assert flashes(response) == [("error", message)]
+
+
+def post_role(client, membership, role, htmx):
+    """The members page's role form, sent for `membership`."""
+    url = ws_url("workspace-member-role", member_id=membership.pk)
+    return client.post(url, {"role": role.pk}, headers=HX if htmx else {})
 
 
 def assert_page_refused(response, code):
@@ -222,14 +247,7 @@ def test_nobody_changes_their_own_org_role_in_the_console(
         headers=HX if htmx else {},
     )
 
-    if htmx:
-        assert response.status_code == 422
-        assert SELF_ORG in text(response)
-        assert toast(response) == {"message": SELF_ORG, "level": "error"}
-    else:
-        assert response.status_code == 302
-        assert response["Location"] == org_url("org-members")
-        assert flashes(response) == [("error", SELF_ORG)]
+    assert_console_refused(response, htmx, SELF_ORG, back_to=org_url("org-members"))
     assert state() == before
     assert org_membership(world.org_admin, world.org).org_role == "admin"
 
@@ -282,20 +300,9 @@ def test_nobody_changes_their_own_workspace_role_in_the_console(
     client.force_login(user)
     before = state()
 
-    response = client.post(
-        ws_url("workspace-member-role", member_id=own.pk),
-        {"role": role_named(world, new_role).pk},
-        headers=HX if htmx else {},
-    )
+    response = post_role(client, own, role_named(world, new_role), htmx)
 
-    if htmx:
-        assert response.status_code == 422
-        assert SELF_WORKSPACE in text(response)
-        assert toast(response)["level"] == "error"
-    else:
-        assert response.status_code == 302
-        assert response["Location"] == ws_url("workspace-members")
-        assert flashes(response) == [("error", SELF_WORKSPACE)]
+    assert_console_refused(response, htmx, SELF_WORKSPACE, back_to=ws_url("workspace-members"))
     assert state() == before
 
 
@@ -333,13 +340,7 @@ def test_nobody_changes_their_own_workspace_role_over_the_api(
     own = workspace_membership(world, user)
     before = state()
 
-    response = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{own.pk}",
-        key,
-        json={"role_id": str(role_named(world, new_role).pk)},
-    )
+    response = api_set_member_role(client, key, own, role_named(world, new_role).pk)
 
     assert_api_refused(response, 403, "permission_denied", SELF_WORKSPACE)
     assert state() == before
@@ -375,19 +376,9 @@ def test_a_role_beyond_the_grantors_own_is_not_granted_in_the_console(
     client.force_login(almost_admin)
     before = state()
 
-    response = client.post(
-        ws_url("workspace-member-role", member_id=target.pk),
-        {"role": role_named(world, role_name).pk},
-        headers=HX if htmx else {},
-    )
+    response = post_role(client, target, role_named(world, role_name), htmx)
 
-    if htmx:
-        assert response.status_code == 422
-        assert beyond(role_name) in text(response)
-        assert toast(response) == {"message": beyond(role_name), "level": "error"}
-    else:
-        assert response.status_code == 302
-        assert flashes(response) == [("error", beyond(role_name))]
+    assert_console_refused(response, htmx, beyond(role_name), back_to=ws_url("workspace-members"))
     assert state() == before
     assert workspace_membership(world, world.viewer).role.name == "Viewer"
 
@@ -551,39 +542,31 @@ def test_an_org_scoped_key_without_org_admin_builds_nothing_beyond_its_role(
     key = service_key_for(world.workspace, "Almost admin", org_scoped=True)
     before = state()
 
-    stronger = api_call(
-        client,
-        "POST",
-        "/api-key",
-        key,
-        tenant=world.workspace.pk,
-        json={"name": "stronger", "role_id": str(system_role("Admin").pk)},
-    )
-    org_wide = api_call(
-        client,
-        "POST",
-        "/api-key",
-        key,
-        tenant=world.workspace.pk,
-        json={
-            "name": "org-wide",
-            "role_id": str(system_role("Viewer").pk),
-            "scope": "organization",
-        },
-    )
+    def ask_for(name, role_name, **more):
+        body = {"name": name, "role_id": str(system_role(role_name).pk), **more}
+        return api_call(client, "POST", "/api-key", key, tenant=world.workspace.pk, json=body)
+
+    stronger = ask_for("stronger", "Admin")
+    org_wide = ask_for("org-wide", "Viewer", scope="organization")
 
     assert_api_refused(stronger, 403, "escalation", beyond("Admin"))
     assert_api_refused(org_wide, 403, "permission_denied", ORG_KEYS_ONLY_FOR_ADMINS)
     assert state() == before
 
 
-@pytest.mark.parametrize("maker", ["workspace Admin key", "workspace admin's PAT"])
+WORKSPACE_ADMIN_CREDENTIALS = ["workspace Admin key", "workspace admin's PAT"]
+
+
+def workspace_admin_credential(world, kind):
+    """A workspace Admin service key of 'production', or its workspace admin's PAT."""
+    if kind == "workspace Admin key":
+        return service_key_for(world.workspace, "Admin")
+    return pat_for(world.workspace_admin, world.org)
+
+
+@pytest.mark.parametrize("maker", WORKSPACE_ADMIN_CREDENTIALS)
 def test_only_org_admins_build_organization_scoped_keys(client, world, maker):
-    key = (
-        service_key_for(world.workspace, "Admin")
-        if maker == "workspace Admin key"
-        else pat_for(world.workspace_admin, world.org)
-    )
+    key = workspace_admin_credential(world, maker)
     before = state()
 
     response = api_call(
@@ -889,13 +872,7 @@ def test_an_org_viewer_with_a_workspace_admin_role_manages_nothing(client, world
         ws_url("workspace-member-role", member_id=target.pk), {"role": system_role("Admin").pk}
     )
     keys_page = client.post(ws_url("service-keys"), key_form(system_role("Viewer")))
-    api = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{target.pk}",
-        raw,
-        json={"role_id": str(system_role("Admin").pk)},
-    )
+    api = api_set_member_role(client, raw, target, "Admin")
     api_key = api_call(client, "POST", "/api-key", raw, json={"name": "k"})
 
     assert_page_refused(page, MANAGE_MEMBERS)
@@ -908,14 +885,7 @@ def test_an_org_viewer_with_a_workspace_admin_role_manages_nothing(client, world
 # =============================================================================================
 # 5. Organization members who are not admins create no workspaces.
 
-NOT_ORG_ADMINS = [
-    "workspace_admin",
-    "editor",
-    "viewer",
-    "annotator",
-    "member_without_workspace",
-    "org_viewer",
-]
+NOT_ORG_ADMINS = [p for p in PERSONAS if p not in ("org_admin", "outsider")]
 
 
 @pytest.mark.parametrize("persona", NOT_ORG_ADMINS)
@@ -1010,13 +980,9 @@ def test_archiving_a_workspace_is_for_org_admins_in_the_console_and_by_delete(cl
     assert state() == before
 
 
-@pytest.mark.parametrize("principal", ["workspace Admin key", "workspace admin's PAT"])
+@pytest.mark.parametrize("principal", WORKSPACE_ADMIN_CREDENTIALS)
 def test_a_workspace_admin_cannot_archive_by_patching_either(client, world, principal):
-    key = (
-        service_key_for(world.workspace, "Admin")
-        if principal == "workspace Admin key"
-        else pat_for(world.workspace_admin, world.org)
-    )
+    key = workspace_admin_credential(world, principal)
     before = state()
 
     response = api_call(
@@ -1030,12 +996,7 @@ def test_a_workspace_admin_cannot_archive_by_patching_either(client, world, prin
 # =============================================================================================
 # 6. Custom roles hold workspace permissions only; a key's role is not edited upwards.
 
-ORG_LEVEL_CODES = [
-    "organization:read",
-    "organization:manage",
-    "organization:pats:create",
-    "organization:*",
-]
+ORG_LEVEL_CODES = [*sorted(ORG_ADMIN_CODES), "organization:*"]  # every org code, and a wildcard
 
 
 @pytest.mark.parametrize("code", ORG_LEVEL_CODES)
@@ -1066,20 +1027,10 @@ def test_a_custom_role_with_an_org_permission_is_refused_over_the_api(client, wo
     key = service_key_for(world.workspace, "Admin", org_scoped=True)
     before = state()
 
-    created = api_call(
-        client,
-        "POST",
-        "/orgs/current/roles",
-        key,
-        json={"name": "Org boss", "permissions": ["datasets:read", code]},
-    )
-    edited = api_call(
-        client,
-        "PATCH",
-        f"/orgs/current/roles/{annotator.pk}",
-        key,
-        json={"permissions": [*annotator.permissions, code]},
-    )
+    new_role = {"name": "Org boss", "permissions": ["datasets:read", code]}
+    created = api_call(client, "POST", "/orgs/current/roles", key, json=new_role)
+    wider = {"permissions": [*annotator.permissions, code]}
+    edited = api_call(client, "PATCH", f"/orgs/current/roles/{annotator.pk}", key, json=wider)
 
     expected = f"Custom roles hold only workspace permissions; not allowed: {code}"
     for response in (created, edited):
@@ -1650,13 +1601,7 @@ def test_unknown_ids_never_turn_into_a_grant(client, world):
             client, "POST", "/api-key", key, json={"name": "x", "role_id": str(role_id)}
         )
         assert_api_refused(made, 422, "invalid", "No such role in this organization.")
-        changed = api_call(
-            client,
-            "PATCH",
-            f"/workspaces/current/members/{target.pk}",
-            key,
-            json={"role_id": str(role_id)},
-        )
+        changed = api_set_member_role(client, key, target, role_id)
         assert_api_refused(changed, 422, "invalid", "No such role in this organization.")
     assert state() == before
 
@@ -1677,13 +1622,7 @@ def test_a_service_key_its_owner_made_cannot_change_its_owners_role(client, worl
     change_workspace_role(actor=world.org_admin, membership=own, role=system_role("Viewer"))
     before = state()
 
-    response = api_call(
-        client,
-        "PATCH",
-        f"/workspaces/current/members/{own.pk}",
-        admin_key,
-        json={"role_id": str(system_role("Admin").pk)},
-    )
+    response = api_set_member_role(client, admin_key, own, "Admin")
 
     assert response.status_code == 403, response.content
     assert "your own role" in response.json()["detail"]
@@ -1721,13 +1660,8 @@ def test_an_org_scoped_admin_key_cannot_make_anyone_an_org_admin(client, world):
     promoted = api_call(
         client, "PATCH", f"/orgs/current/members/{target.pk}", raw, json={"org_role": "admin"}
     )
-    invited = api_call(
-        client,
-        "POST",
-        "/orgs/current/members",
-        raw,
-        json={"email": "new-admin@acme.test", "org_role": "admin"},
-    )
+    invite = {"email": "new-admin@acme.test", "org_role": "admin"}
+    invited = api_call(client, "POST", "/orgs/current/members", raw, json=invite)
 
     for response in (promoted, invited):
         assert response.status_code == 403, response.content

@@ -5,6 +5,7 @@ from django.core.management.base import SystemCheckError
 
 from accesscontrol.rbac.checks import check_every_view_declares_access
 from accesscontrol.rbac.gate import requires
+from tests.factories import persona_statuses
 
 pytestmark = pytest.mark.urls("tests.gate_urls")
 
@@ -37,17 +38,7 @@ def test_authenticated_view_takes_any_signed_in_user(client, world):
 
 
 @pytest.mark.parametrize(
-    ("persona", "status"),
-    [
-        ("org_admin", 200),
-        ("workspace_admin", 200),
-        ("editor", 200),
-        ("viewer", 403),
-        ("annotator", 403),
-        ("member_without_workspace", 403),
-        ("org_viewer", 403),
-        ("outsider", 404),
-    ],
+    ("persona", "status"), persona_statuses("org_admin", "workspace_admin", "editor")
 )
 def test_declared_permission_is_checked_for_each_persona(client, world, persona, status):
     client.force_login(world.persona(persona))

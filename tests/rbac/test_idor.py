@@ -74,7 +74,6 @@ from accesscontrol.resources import services as resources
 from accesscontrol.resources.models import Dataset
 from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import Workspace
-from tests.conftest import pat_for, service_key_for
 from tests.factories import (
     SYSTEM,
     OrganizationMembershipFactory,
@@ -82,6 +81,8 @@ from tests.factories import (
     UserFactory,
     WorkspaceMembershipFactory,
     actor_with,
+    pat_for,
+    service_key_for,
     system_role,
 )
 

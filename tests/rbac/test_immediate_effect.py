@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -27,8 +26,8 @@ from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.rbac import services as rbac
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import pat_for, service_key_for
-from tests.factories import system_role
+from tests.factories import pat_for, service_key_for, system_role
+from tests.support.servers import free_port, wait_until_up
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -62,12 +61,6 @@ def shared_redis(settings, on_postgres):
     client = redis.Redis.from_url(REDIS_URL)
     for key in client.scan_iter(f"{prefix}:*"):
         client.delete(key)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def database_url() -> str:
@@ -120,19 +113,6 @@ def two_servers(cache_url, prefix):
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-
-
-def wait_until_up(url, process):
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stderr.read().decode()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"server at {url} did not come up in 30 s")
 
 
 def call(base, method, path, key, tenant=None, body=None):

@@ -7,8 +7,7 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.resolver import effective_permissions, resolve_access
-from tests.conftest import ANNOTATOR_CODES, add_member
-from tests.factories import RoleFactory, system_role
+from tests.factories import ANNOTATOR_CODES, RoleFactory, add_member, system_role
 
 MEMBER_ORG = frozenset({"organization:read", "organization:pats:create"})
 

@@ -138,7 +138,16 @@ def expected_workspace_codes(org_role, plan, archived, role) -> frozenset[str]:
     return codes
 
 
-def check_invariants(access, *, org_role, plan, archived, role, org_permissions):
+def access_for(org_role, plan, archived, role, **extra):
+    """compute_access for a role drawn by the strategies: (name, organization id, codes) or None."""
+    fields = dict(zip(("role_name", "role_org_id", "role_codes"), role or (None, None, None)))
+    return compute_access(org_role=org_role, plan=plan, archived=archived, **fields, **extra)
+
+
+def check_invariants(access, *, org_role, plan, archived, role, org_permissions=None):
+    """What must hold whatever the inputs; `org_permissions` default to the org role's."""
+    if org_permissions is None:
+        org_permissions = ORG_ROLE_PERMISSIONS[org_role]
     codes = access.permissions
     workspace_codes = codes & WORKSPACE_PERMISSIONS
     held = roles_held(org_role, plan, role)
@@ -161,23 +170,8 @@ def check_invariants(access, *, org_role, plan, archived, role, org_permissions)
 def test_compute_access_for_people_grants_only_what_their_roles_grant(
     org_role, plan, archived, role
 ):
-    name, organization_id, codes = role or (None, None, None)
-    access = compute_access(
-        org_role=org_role,
-        plan=plan,
-        archived=archived,
-        role_name=name,
-        role_org_id=organization_id,
-        role_codes=codes,
-    )
-    check_invariants(
-        access,
-        org_role=org_role,
-        plan=plan,
-        archived=archived,
-        role=role,
-        org_permissions=ORG_ROLE_PERMISSIONS[org_role],
-    )
+    access = access_for(org_role, plan, archived, role)
+    check_invariants(access, org_role=org_role, plan=plan, archived=archived, role=role)
     assert access.org_role == org_role
     assert access.reason == (
         "org_admin"
@@ -200,16 +194,7 @@ def test_compute_access_for_people_grants_only_what_their_roles_grant(
 def test_compute_access_for_service_keys_grants_only_the_keys_role(
     plan, archived, role, org_permissions
 ):
-    name, organization_id, codes = role
-    access = compute_access(
-        org_role=None,
-        plan=plan,
-        archived=archived,
-        role_name=name,
-        role_org_id=organization_id,
-        role_codes=codes,
-        org_permissions=org_permissions,
-    )
+    access = access_for(None, plan, archived, role, org_permissions=org_permissions)
     check_invariants(
         access,
         org_role=None,
@@ -223,20 +208,8 @@ def test_compute_access_for_service_keys_grants_only_the_keys_role(
 @PURE
 @given(org_role=ORG_ROLES, plan=PLANS, role=workspace_roles)
 def test_archiving_and_demotion_never_add_a_permission(org_role, plan, role):
-    name, organization_id, codes = role or (None, None, None)
-
     def codes_for(org_role, archived):
-        return (
-            compute_access(
-                org_role=org_role,
-                plan=plan,
-                archived=archived,
-                role_name=name,
-                role_org_id=organization_id,
-                role_codes=codes,
-            ).permissions
-            & WORKSPACE_PERMISSIONS
-        )
+        return access_for(org_role, plan, archived, role).permissions & WORKSPACE_PERMISSIONS
 
     for each in (org_role, "viewer"):
         assert codes_for(each, True) <= codes_for(each, False)
@@ -320,14 +293,7 @@ def test_resolve_access_and_keys_follow_the_rules_on_real_rows(
             assert access.permissions == frozenset()
             assert effective_permissions(user, workspace) == frozenset()
         else:
-            check_invariants(
-                access,
-                org_role=org_role,
-                plan=plan,
-                archived=archived,
-                role=role,
-                org_permissions=ORG_ROLE_PERMISSIONS[org_role],
-            )
+            check_invariants(access, org_role=org_role, plan=plan, archived=archived, role=role)
             assert effective_permissions(user, workspace) == access.permissions
             assert resolve_access(user, org.pk).permissions == ORG_ROLE_PERMISSIONS[org_role]
             next_door = resolve_access(user, org.pk, neighbour).permissions

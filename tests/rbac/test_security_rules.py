@@ -34,8 +34,16 @@ from accesscontrol.workspaces.services import (
     remove_workspace_member,
     update_workspace,
 )
-from tests.conftest import add_member, api_call, pat_for, service_key_for
-from tests.factories import RoleFactory, UserFactory, actor_with, system_role
+from tests.factories import (
+    RoleFactory,
+    UserFactory,
+    actor_with,
+    add_member,
+    pat_for,
+    service_key_for,
+    system_role,
+)
+from tests.support.api import api_call, api_set_member_role
 
 
 def ws_membership(user, workspace):
@@ -107,13 +115,7 @@ def test_a_key_minted_by_a_key_keeps_the_creator_so_it_cannot_promote_them(clien
 
     member = ws_membership(world.workspace_admin, world.workspace)
     for key in (minted.json()["key"], grandchild.json()["key"]):
-        response = api_call(
-            client,
-            "PATCH",
-            f"/workspaces/current/members/{member.pk}",
-            key,
-            json={"role_id": str(system_role("Admin").pk)},
-        )
+        response = api_set_member_role(client, key, member, "Admin")
         assert response.status_code in (403, 422), response.content
     assert ws_membership(world.workspace_admin, world.workspace).role.name == "Viewer"
 

@@ -1,11 +1,11 @@
 """The LangSmith-compatible resource endpoints (issue 5): who may call what, tenancy, validation.
 
-Like tests/api/test_endpoints.py, the expectations are derived, not listed: a table of endpoints with the
-permission each declares (checked against the code's declarations), a table of principals with
-the permissions they should hold (worked out by hand from ARCHITECTURE §5 and checked against
-GET /auth/whoami), and one rule turning the two into a status and an error body. Database
-snapshots, grouped by workspace, prove that refused requests change nothing and that accepted
-writes land in the caller's workspace and nowhere else.
+Like tests/api/test_endpoints.py, the expectations are derived, not listed: a table of endpoints
+with the permission each declares (checked against the code's declarations), the principals of
+tests/factories.py with the permissions they should hold (checked against GET /auth/whoami), and
+one rule turning the two into a status and an error body. Database snapshots, grouped by
+workspace, prove that refused requests change nothing and that accepted writes land in the
+caller's workspace and nowhere else.
 """
 
 import copy
@@ -25,96 +25,20 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.utils import timezone
 
-from accesscontrol.apikeys.services import create_personal_access_token
-from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.resources import models
-from tests import conftest
-from tests.conftest import api_call, service_key_for
-from tests.api.test_endpoints import EDITOR, READ, WS
+from tests.factories import PRINCIPALS as ALL_PRINCIPALS
+from tests.factories import WS, Caller, PrincipalSpec, build_world, make_caller, service_key_for
+from tests.support.api import api_call
 
 V1 = "/api/v1"
 RESOURCES_MODULE = "accesscontrol.resources.api"
 T_PAST = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
-# ---------------------------------------------------------------------------------------------
-# The permission model, from first principles (ARCHITECTURE §5): tests/api/test_endpoints.py writes it
-# out by hand, not imported from the code.
-
-# The custom role "Annotator" of tests/conftest.py: all :read, plus feedback and queue
-# create/update (checked against GET /auth/whoami below).
-ANNOTATOR = READ | {
-    "feedback:create",
-    "feedback:update",
-    "annotation-queues:create",
-    "annotation-queues:update",
-}
-
-
-@dataclass(frozen=True)
-class PrincipalSpec:
-    """One caller, acting in the workspace 'production' of Acme, and its workspace permissions."""
-
-    name: str
-    perms: frozenset[str]
-    role: str
-    persona: str | None = None  # PATs: whose token
-    key_role: str | None = None  # service keys: the role given to the key
-
-
+# The callers of tests/factories.py that act in a workspace (the org-scoped keys and the org
+# admin are left to tests/api/test_endpoints.py).
 PRINCIPALS = [
-    PrincipalSpec("pat:workspace_admin", WS, "Admin", persona="workspace_admin"),
-    PrincipalSpec("pat:editor", EDITOR, "Editor", persona="editor"),
-    PrincipalSpec("pat:viewer", READ, "Viewer", persona="viewer"),
-    PrincipalSpec("pat:annotator", ANNOTATOR, "Annotator", persona="annotator"),
-    # An org viewer who is Editor in 'production' is read-only there.
-    PrincipalSpec("pat:org_viewer", READ, "Editor", persona="org_viewer"),
-    PrincipalSpec("sk:Admin", WS, "Admin", key_role="Admin"),
-    PrincipalSpec("sk:Editor", EDITOR, "Editor", key_role="Editor"),
-    PrincipalSpec("sk:Viewer", READ, "Viewer", key_role="Viewer"),
-    PrincipalSpec("sk:Annotator", ANNOTATOR, "Annotator", key_role="Annotator"),
+    spec for spec in ALL_PRINCIPALS if spec.kind != "sk_org" and spec.persona != "org_admin"
 ]
-
-
-@dataclass
-class Caller:
-    spec: PrincipalSpec
-    key: str
-    label: str
-
-
-def _pat(user, org) -> str:
-    """A PAT of `user`; an org viewer is briefly a member, as if demoted after making it."""
-    membership = OrganizationMembership.objects.get(user=user, organization=org)
-    demoted = membership.org_role == "viewer"
-    if demoted:
-        OrganizationMembership.objects.filter(pk=membership.pk).update(org_role="member")
-    try:
-        return create_personal_access_token(user=user, organization=org, name="test token")[1]
-    finally:
-        if demoted:
-            OrganizationMembership.objects.filter(pk=membership.pk).update(org_role="viewer")
-
-
-def make_caller(world, spec: PrincipalSpec) -> Caller:
-    if spec.persona:
-        user = world.persona(spec.persona)
-        label = f"personal access token 'test token' of {user.email}"
-        return Caller(spec, _pat(user, world.org), label)
-    key = service_key_for(world.workspace, spec.key_role)
-    return Caller(spec, key, f"service key '{spec.key_role} key'")
-
-
-def call(client, method, path, key=None, *, json=None, tenant=None, root=False):
-    """api_call at /api/v1/<path>, or the same request at the SDK's root path /<path>."""
-    if not root:
-        return api_call(client, method, path, key, tenant=tenant, json=json)
-    headers = {} if key is None else {"X-API-Key": key}
-    if tenant is not None:
-        headers["X-Tenant-Id"] = str(tenant)
-    kwargs = {"headers": headers}
-    if json is not None:
-        kwargs.update(data=json, content_type="application/json")
-    return getattr(client, method.lower())(path, **kwargs)
 
 
 def body_of(resp):
@@ -864,7 +788,7 @@ def shared(django_db_setup, django_db_blocker):
         override_settings(PASSWORD_HASHERS=hashers),
         transaction.atomic(),
     ):
-        world = conftest.build_world()
+        world = build_world()
         callers = {spec.name: make_caller(world, spec) for spec in PRINCIPALS}
         yield Ctx(
             world=world,
@@ -909,7 +833,7 @@ def editor_key(ctx) -> str:
 
 def send(client, endpoint, key, own: Seed, ids=None, root=False):
     body = endpoint.body(own) if endpoint.body else None
-    return call(client, endpoint.method, endpoint.url(own, ids), key, json=body, root=root)
+    return api_call(client, endpoint.method, endpoint.url(own, ids), key, json=body, root=root)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -951,7 +875,7 @@ def test_whoami_states_the_expected_workspace_permissions(client, ctx, spec):
     resp = api_call(client, "GET", "/auth/whoami", caller.key)
     assert resp.status_code == 200, resp.content
     body = resp.json()
-    assert set(body["permissions"]) & WS == spec.perms
+    assert set(body["permissions"]) & WS == spec.perms & WS
     assert body["role"] == spec.role
     assert body["principal"] == caller.label
     assert body["workspace"]["id"] == str(ctx.world.workspace.pk)
@@ -1056,8 +980,8 @@ def test_both_mounts_refuse_the_same(client, ctx):
         ("POST", "/runs/query", viewer, "{not json", 422, "invalid_json"),
         ("GET", "/sessions", None, None, 401, "missing_api_key"),
     ]:
-        v1 = call(client, method, path, key, json=body)
-        root = call(client, method, path, key, json=body, root=True)
+        v1 = api_call(client, method, path, key, json=body)
+        root = api_call(client, method, path, key, json=body, root=True)
         assert v1.status_code == root.status_code == status, (path, v1.content, root.content)
         assert v1.json()["error"] == root.json()["error"] == error
         if status == 403:
@@ -1067,15 +991,15 @@ def test_both_mounts_refuse_the_same(client, ctx):
 
 def test_writes_at_either_mount_reach_the_same_data(client, ctx):
     key = ctx.callers["sk:Editor"].key
-    created = call(client, "POST", "/sessions", key, json={"name": "both mounts"}, root=True)
+    created = api_call(client, "POST", "/sessions", key, json={"name": "both mounts"}, root=True)
     assert created.status_code == 201, created.content
-    again = call(client, "POST", "/sessions", key, json={"name": "both mounts"})
+    again = api_call(client, "POST", "/sessions", key, json={"name": "both mounts"})
     assert again.status_code == 409 and again.json()["error"] == "duplicate"
     run_id = str(uuid.uuid4())
     post = {"id": run_id, "name": "r", "run_type": "chain", "session_name": "both mounts"}
-    resp = call(client, "POST", "/runs/batch", key, json={"post": [post]}, root=True)
+    resp = api_call(client, "POST", "/runs/batch", key, json={"post": [post]}, root=True)
     assert resp.status_code == 202, resp.content
-    read = call(client, "GET", f"/runs/{run_id}", key)
+    read = api_call(client, "GET", f"/runs/{run_id}", key)
     assert read.status_code == 200, read.content
     assert read.json()["session_id"] == created.json()["id"]
     assert models.Run.objects.get(pk=run_id).workspace_id == ctx.world.workspace.pk
@@ -1469,7 +1393,7 @@ def test_a_malformed_uuid_in_the_path_is_refused_without_a_500(client, ctx, keys
     url = path.format(bad=NOT_A_UUID, queue_id=ctx.mine.queue.pk)
     before = snapshot()
     for root in (False, True):
-        resp = call(client, method, url, keys["production"], json={}, root=root)
+        resp = api_call(client, method, url, keys["production"], json={}, root=root)
         assert resp.status_code in {404, 422}, resp.content[:300]
     assert snapshot() == before
 

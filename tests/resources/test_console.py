@@ -6,6 +6,7 @@ import datetime
 import json
 import re
 import uuid
+from functools import partial
 from html import unescape
 from html.parser import HTMLParser
 
@@ -17,8 +18,7 @@ from django.utils import timezone
 
 from accesscontrol.rbac.permissions import READ_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.resources import models, services
-from tests.conftest import ANNOTATOR_CODES
-from tests.factories import SYSTEM
+from tests.factories import ANNOTATOR_CODES, SYSTEM
 
 WS = ("acme", "production")
 T0 = timezone.now().replace(microsecond=0) - datetime.timedelta(hours=1)
@@ -43,8 +43,12 @@ def body(response) -> str:
     return response.content.decode()
 
 
-def make_run(workspace, project, name, *, parent=None, trace=None, offset=0, **fields):
+def make_run(workspace, project, name, *, under=None, parent=None, trace=None, offset=0, **fields):
+    """A run ingested into `project`, `offset` seconds after T0: a root, or a child `under` a run
+    (or given its `parent` id and `trace` id outright, existing or not)."""
     run_id = uuid.uuid4()
+    if under is not None:
+        parent, trace = under.pk, under.trace_id
     services.ingest_runs(
         actor=SYSTEM,
         workspace=workspace,
@@ -73,34 +77,19 @@ class Resources:
         self.project = services.create_project(
             actor=SYSTEM, workspace=workspace, name=f"{tag}-chatbot"
         )
-        self.root = make_run(
-            workspace,
-            self.project,
+        run = partial(make_run, workspace, self.project)
+        self.root = run(
             f"{tag}-agent",
             inputs={"question": "<script>alert('x')</script>", "lang": "en"},
             outputs={"answer": "Paris"},
             extra={"metadata": {"user": "u-1"}},
             tags=["prod"],
         )
-        self.child = make_run(
-            workspace,
-            self.project,
-            f"{tag}-llm-call",
-            parent=self.root.pk,
-            trace=self.root.pk,
-            offset=1,
-            run_type="llm",
-            error="RateLimitError: slow down",
+        slow_down = "RateLimitError: slow down"
+        self.child = run(
+            f"{tag}-llm-call", under=self.root, offset=1, run_type="llm", error=slow_down
         )
-        self.grandchild = make_run(
-            workspace,
-            self.project,
-            f"{tag}-tokenizer",
-            parent=self.child.pk,
-            trace=self.root.pk,
-            offset=2,
-            run_type="tool",
-        )
+        self.grandchild = run(f"{tag}-tokenizer", under=self.child, offset=2, run_type="tool")
         self.dataset = services.create_dataset(
             actor=SYSTEM, workspace=workspace, name=f"{tag}-golden"
         )
@@ -457,12 +446,31 @@ def test_project_page_shows_the_error_badge_of_a_failed_root(client, world, res)
     assert "ValueError: &lt;bad&gt;" in html
 
 
-def test_create_project(client, world):
-    login(client, world, "editor")
-    response = client.post(url("project-create"), {"name": "support-bot", "description": "d"})
-    project = models.Project.objects.in_workspace(world.workspace).get(name="support-bot")
+# Each resource model's prefix in the console's URL names ("project-create", "project"...).
+URL_NAME = {
+    models.Project: "project",
+    models.Dataset: "dataset",
+    models.Prompt: "prompt",
+    models.AnnotationQueue: "annotation-queue",
+}
+
+
+def create_in_console(client, world, persona, model, form):
+    """`persona` fills in the create form of a `model`; it redirects to the new object's page.
+    The object, read back from the database."""
+    login(client, world, persona)
+    response = client.post(url(f"{URL_NAME[model]}-create"), form)
+    made = model.objects.in_workspace(world.workspace).get(name=form["name"])
     assert response.status_code == 302
-    assert response["Location"] == url("project", project.pk)
+    assert response["Location"] == url(URL_NAME[model], made.pk)
+    return made
+
+
+def test_create_project(client, world):
+    project = create_in_console(
+        client, world, "editor", models.Project, {"name": "support-bot", "description": "d"}
+    )
+    assert project.description == "d"
 
 
 CREATE_ERRORS = [
@@ -516,16 +524,22 @@ def test_create_project_in_a_dialog_with_htmx(client, world):
     assert done["HX-Redirect"] == url("project", project.pk)
 
 
-def test_edit_project(client, world, res):
+@pytest.mark.parametrize("kind", ["project", "dataset"])
+def test_edit_name_and_description(client, world, res, kind):
+    edited = getattr(res, kind)
     login(client, world, "editor")
-    response = client.post(
-        url("project-edit", res.project.pk), {"name": "renamed", "description": "x"}
-    )
+    edit = url(f"{kind}-edit", edited.pk)
+    response = client.post(edit, {"name": "renamed", "description": "x"})
     assert response.status_code == 302
-    res.project.refresh_from_db()
-    assert (res.project.name, res.project.description) == ("renamed", "x")
+    edited.refresh_from_db()
+    assert (edited.name, edited.description) == ("renamed", "x")
+    assert client.post(edit, {"name": ""}).status_code == 422
+
+
+def test_a_project_cannot_take_a_name_in_use(client, world, res):
+    login(client, world, "editor")
     other = services.create_project(actor=SYSTEM, workspace=world.workspace, name="taken")
-    response = client.post(url("project-edit", other.pk), {"name": "renamed"})
+    response = client.post(url("project-edit", other.pk), {"name": res.project.name})
     assert response.status_code == 422
 
 
@@ -591,14 +605,7 @@ def trace_of(html):
 
 
 def test_run_page_draws_the_trace_tree_nested(client, world, res):
-    sibling = make_run(
-        world.workspace,
-        res.project,
-        "prod-retriever",
-        parent=res.root.pk,
-        trace=res.root.pk,
-        offset=5,
-    )
+    sibling = make_run(world.workspace, res.project, "prod-retriever", under=res.root, offset=5)
     login(client, world, "viewer")
     html = body(client.get(url("run", res.project.pk, res.child.pk)))
     assert trace_of(html) == [
@@ -620,7 +627,7 @@ def test_trace_tree_is_one_query_however_many_runs(client, world, res):
         parent = make_run(
             world.workspace, res.project, f"deep-{n}", parent=parent, trace=res.root.pk, offset=n
         ).pk
-        make_run(world.workspace, res.project, f"wide-{n}", parent=res.root.pk, trace=res.root.pk)
+        make_run(world.workspace, res.project, f"wide-{n}", under=res.root)
     with CaptureQueriesContext(connection) as large:
         html = body(client.get(page))
     assert len(large) == len(small)
@@ -634,28 +641,12 @@ def test_trace_with_a_missing_parent_or_a_cycle_still_renders(client, world, res
         world.workspace, res.project, "orphan", parent=uuid.uuid4(), trace=res.root.pk, offset=9
     )
     a, b = uuid.uuid4(), uuid.uuid4()
-    services.ingest_runs(
-        actor=SYSTEM,
-        workspace=world.workspace,
-        posts=[
-            {
-                "id": a,
-                "trace_id": res.root.pk,
-                "parent_run_id": b,
-                "session_id": res.project.pk,
-                "name": "loop-a",
-                "run_type": "chain",
-            },
-            {
-                "id": b,
-                "trace_id": res.root.pk,
-                "parent_run_id": a,
-                "session_id": res.project.pk,
-                "name": "loop-b",
-                "run_type": "chain",
-            },
-        ],
-    )
+    in_the_trace = {"trace_id": res.root.pk, "session_id": res.project.pk, "run_type": "chain"}
+    loop = [
+        {**in_the_trace, "id": a, "parent_run_id": b, "name": "loop-a"},
+        {**in_the_trace, "id": b, "parent_run_id": a, "name": "loop-b"},
+    ]
+    services.ingest_runs(actor=SYSTEM, workspace=world.workspace, posts=loop)
     login(client, world, "viewer")
     response = client.get(url("run", res.project.pk, orphan.pk))
     assert response.status_code == 200
@@ -776,24 +767,9 @@ def test_datasets_list_shows_example_counts_and_searches(client, world, res):
 
 
 def test_create_dataset(client, world):
-    login(client, world, "editor")
-    response = client.post(
-        url("dataset-create"), {"name": "qa", "description": "questions", "data_type": "chat"}
-    )
-    dataset = models.Dataset.objects.in_workspace(world.workspace).get(name="qa")
-    assert response["Location"] == url("dataset", dataset.pk)
+    form = {"name": "qa", "description": "questions", "data_type": "chat"}
+    dataset = create_in_console(client, world, "editor", models.Dataset, form)
     assert (dataset.description, dataset.data_type) == ("questions", "chat")
-
-
-def test_edit_dataset(client, world, res):
-    login(client, world, "editor")
-    response = client.post(
-        url("dataset-edit", res.dataset.pk), {"name": "gold", "description": "v2"}
-    )
-    assert response.status_code == 302
-    res.dataset.refresh_from_db()
-    assert (res.dataset.name, res.dataset.description) == ("gold", "v2")
-    assert client.post(url("dataset-edit", res.dataset.pk), {"name": ""}).status_code == 422
 
 
 def test_delete_dataset_says_how_many_examples_go_with_it(client, world, res):
@@ -951,12 +927,8 @@ def test_prompt_page_shows_the_template_and_history_newest_first(client, world, 
 
 
 def test_create_prompt_with_its_first_version(client, world):
-    login(client, world, "editor")
-    response = client.post(
-        url("prompt-create"), {"name": "summarize", "description": "", "template": "Sum {text}"}
-    )
-    prompt = models.Prompt.objects.in_workspace(world.workspace).get(name="summarize")
-    assert response["Location"] == url("prompt", prompt.pk)
+    form = {"name": "summarize", "description": "", "template": "Sum {text}"}
+    prompt = create_in_console(client, world, "editor", models.Prompt, form)
     commit = prompt.commits.get()
     assert (commit.template, commit.created_by) == ("Sum {text}", world.editor.email)
 
@@ -1021,17 +993,12 @@ def test_queues_list_counts_runs(client, world, res):
 
 
 def test_create_a_queue_with_a_rubric(client, world):
-    login(client, world, "annotator")
-    response = client.post(
-        url("annotation-queue-create"),
-        {
-            "name": "triage",
-            "rubric_instructions": "Be kind.",
-            "rubric_items": "correctness: right answer?\n\nhelpfulness\n",
-        },
-    )
-    queue = models.AnnotationQueue.objects.in_workspace(world.workspace).get(name="triage")
-    assert response["Location"] == url("annotation-queue", queue.pk)
+    form = {
+        "name": "triage",
+        "rubric_instructions": "Be kind.",
+        "rubric_items": "correctness: right answer?\n\nhelpfulness\n",
+    }
+    queue = create_in_console(client, world, "annotator", models.AnnotationQueue, form)
     assert queue.rubric_items == [
         {"feedback_key": "correctness", "description": "right answer?"},
         {"feedback_key": "helpfulness", "description": ""},

@@ -22,7 +22,9 @@ from accesscontrol.rbac import who_has_access
 from accesscontrol.reviews import services
 from accesscontrol.reviews.models import Campaign, Item
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.conftest import api_call, pat_for, service_key_for
+from tests.factories import pat_for, persona_statuses, service_key_for
+from tests.support.api import api_call
+from tests.support.pages import open_as
 
 DAY = datetime.timedelta(days=1)
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -471,25 +473,11 @@ def admin(client, world):
     return client
 
 
-@pytest.mark.parametrize(
-    ("persona", "status"),
-    [
-        ("org_admin", 200),
-        ("workspace_admin", 403),
-        ("editor", 403),
-        ("viewer", 403),
-        ("org_viewer", 403),
-        ("outsider", 404),
-    ],
-)
+@pytest.mark.parametrize(("persona", "status"), persona_statuses("org_admin"))
 def test_reviews_are_for_organization_managers_only(client, world, persona, status):
     campaign = start(world, world.workspace)
-    client.force_login(world.persona(persona))
     for url in (REVIEWS, review_url(campaign), review_url(campaign, "complete/")):
-        response = client.get(url)
-        assert response.status_code == status, url
-        if status == 403:
-            assert response["X-Required-Permission"] == "organization:manage"
+        open_as(client, world, persona, url, status, "organization:manage")
 
 
 def test_starting_a_review_from_the_console(admin, world):
@@ -548,13 +536,16 @@ def test_an_archived_workspace_cannot_be_chosen(admin, world):
     assert f'value="{world.other_workspace.pk}"' not in body
 
 
-def test_another_organizations_campaign_is_not_found(admin, world):
-    globex = services.start_campaign(
-        actor=world.outsider,
-        organization=world.other_org,
-        name="Globex review",
-        deadline=timezone.now() + DAY,
+def globex_campaign(world):
+    """A review Globex's admin started, due tomorrow."""
+    deadline = timezone.now() + DAY
+    return services.start_campaign(
+        actor=world.outsider, organization=world.other_org, name="Globex", deadline=deadline
     )
+
+
+def test_another_organizations_campaign_is_not_found(admin, world):
+    globex = globex_campaign(world)
     item = globex.items.first()
     for url in (
         f"/o/acme/reviews/{globex.pk}/",
@@ -727,12 +718,7 @@ def test_decided_or_completed_reviews_are_not_flagged(admin, world):
 
 
 def test_a_globex_overdue_review_is_not_flagged_at_acme(admin, world):
-    globex = services.start_campaign(
-        actor=world.outsider,
-        organization=world.other_org,
-        name="Globex late",
-        deadline=timezone.now() + DAY,
-    )
+    globex = globex_campaign(world)
     past_deadline(globex)
     assert overdue_alerts(admin) == []
     assert len(overdue_alerts_of(signed_in(world.outsider), "globex")) == 1

@@ -1,5 +1,6 @@
 """Workspaces and workspace membership: atomic, audited, and held in shape by the database."""
 
+from functools import partial
 from types import SimpleNamespace
 
 import pytest
@@ -17,25 +18,19 @@ from accesscontrol.workspaces.services import (
     create_workspace,
     remove_workspace_member,
 )
-from tests.conftest import add_member
 from tests.factories import (
     OrganizationFactory,
     OrganizationMembershipFactory,
     RoleFactory,
     UserFactory,
     WorkspaceFactory,
+    add_member,
     system_role,
 )
+from tests.support.db import row_counts
 
-
-def snapshot():
-    """Everything these services may write, counted."""
-    return (
-        Workspace.objects.count(),
-        WorkspaceMembership.objects.count(),
-        OrganizationMembership.objects.count(),
-        AuditEvent.objects.count(),
-    )
+# Everything these services may write, counted.
+snapshot = partial(row_counts, Workspace, WorkspaceMembership, OrganizationMembership, AuditEvent)
 
 
 def membership_in(workspace, user):
@@ -129,30 +124,32 @@ def test_create_workspace_rejects_bad_input_and_writes_nothing(world, name, slug
     assert snapshot() == before
 
 
+def the_member_event(world, membership, user):
+    """The one audit row the org admin's change to `user`'s membership wrote: who, where, what."""
+    (event,) = AuditEvent.objects.all()
+    assert (event.organization_id, event.workspace_id) == (world.org.pk, membership.workspace_id)
+    assert event.actor_label == world.org_admin.email
+    target = (event.target_type, event.target_id, event.target_label)
+    assert target == ("workspacemembership", str(membership.pk), user.email)
+    return event
+
+
 # add_workspace_member
 
 
 def test_add_workspace_member_adds_an_org_member_and_records_it(world):
+    newcomer = world.member_without_workspace
     membership = add_workspace_member(
-        actor=world.org_admin,
-        workspace=world.workspace,
-        user=world.member_without_workspace,
-        role=system_role("Editor"),
+        actor=world.org_admin, workspace=world.workspace, user=newcomer, role=system_role("Editor")
     )
 
-    assert membership_in(world.workspace, world.member_without_workspace) == membership
+    assert membership_in(world.workspace, newcomer) == membership
     assert membership.role.name == "Editor"
-    (event,) = AuditEvent.objects.all()
-    assert event.action == "workspace_member.added"
-    assert event.organization_id == world.org.pk
-    assert event.workspace_id == world.workspace.pk
-    assert event.actor_label == world.org_admin.email
-    assert (event.target_type, event.target_id, event.target_label) == (
-        "workspacemembership",
-        str(membership.pk),
-        world.member_without_workspace.email,
+    event = the_member_event(world, membership, newcomer)
+    assert (event.action, event.changes) == (
+        "workspace_member.added",
+        {"after": {"role": "Editor"}},
     )
-    assert event.changes == {"after": {"role": "Editor"}}
 
 
 def test_add_workspace_member_accepts_a_custom_role_of_the_organization(world):
@@ -168,50 +165,35 @@ def test_add_workspace_member_accepts_a_custom_role_of_the_organization(world):
     assert event.changes == {"after": {"role": "Annotator"}}
 
 
+def refused_to_add(world, user, role) -> ValidationError:
+    """The org admin adds `user` to 'production': refused, and nothing is written."""
+    before = snapshot()
+    with pytest.raises(ValidationError) as exc:
+        add_workspace_member(actor=world.org_admin, workspace=world.workspace, user=user, role=role)
+    assert snapshot() == before
+    return exc.value
+
+
 @pytest.mark.parametrize("persona", ["outsider", "someone_new"])
 def test_add_workspace_member_requires_organization_membership(world, persona):
     user = UserFactory() if persona == "someone_new" else world.outsider
-    before = snapshot()
+    error = refused_to_add(world, user, system_role("Viewer"))
 
-    with pytest.raises(ValidationError) as exc:
-        add_workspace_member(
-            actor=world.org_admin, workspace=world.workspace, user=user, role=system_role("Viewer")
-        )
-
-    assert exc.value.messages[0].startswith("No member of Acme has this email")
-    assert snapshot() == before
+    assert error.messages[0].startswith("No member of Acme has this email")
 
 
 def test_add_workspace_member_twice_is_a_validation_error_and_writes_nothing(world):
-    before = snapshot()
+    error = refused_to_add(world, world.viewer, system_role("Admin"))
 
-    with pytest.raises(ValidationError) as exc:
-        add_workspace_member(
-            actor=world.org_admin,
-            workspace=world.workspace,
-            user=world.viewer,
-            role=system_role("Admin"),
-        )
-
-    assert "already a member" in exc.value.messages[0]
-    assert snapshot() == before
+    assert "already a member" in error.messages[0]
     assert role_in(world.workspace, world.viewer) == "Viewer"
 
 
 def test_add_workspace_member_rejects_a_role_of_another_organization(world):
     theirs = RoleFactory(organization=world.other_org, name="Globex reviewer")
-    before = snapshot()
+    error = refused_to_add(world, world.member_without_workspace, theirs)
 
-    with pytest.raises(ValidationError) as exc:
-        add_workspace_member(
-            actor=world.org_admin,
-            workspace=world.workspace,
-            user=world.member_without_workspace,
-            role=theirs,
-        )
-
-    assert "role" in exc.value.message_dict
-    assert snapshot() == before
+    assert "role" in error.message_dict
 
 
 @pytest.fixture(params=["developer", "plus"])
@@ -266,13 +248,11 @@ def test_change_workspace_role_changes_it_and_records_before_and_after(world):
 
     assert changed.role.name == "Viewer"
     assert role_in(world.workspace, world.editor) == "Viewer"
-    (event,) = AuditEvent.objects.all()
-    assert event.action == "workspace_member.role_changed"
-    assert event.organization_id == world.org.pk
-    assert event.workspace_id == world.workspace.pk
-    assert event.actor_label == world.org_admin.email
-    assert (event.target_id, event.target_label) == (str(membership.pk), world.editor.email)
-    assert event.changes == {"before": {"role": "Editor"}, "after": {"role": "Viewer"}}
+    event = the_member_event(world, membership, world.editor)
+    assert (event.action, event.changes) == (
+        "workspace_member.role_changed",
+        {"before": {"role": "Editor"}, "after": {"role": "Viewer"}},
+    )
 
 
 def test_change_workspace_role_to_the_same_role_records_nothing(world):
@@ -330,17 +310,11 @@ def test_remove_workspace_member_removes_only_that_membership_and_records_it(wor
     assert not WorkspaceMembership.objects.filter(pk=membership.pk).exists()
     assert OrganizationMembership.objects.filter(user=world.editor, organization=world.org).exists()
     assert role_in(world.workspace, world.viewer) == "Viewer"
-    (event,) = AuditEvent.objects.all()
-    assert event.action == "workspace_member.removed"
-    assert event.organization_id == world.org.pk
-    assert event.workspace_id == world.workspace.pk
-    assert event.actor_label == world.org_admin.email
-    assert (event.target_type, event.target_id, event.target_label) == (
-        "workspacemembership",
-        str(membership.pk),
-        world.editor.email,
+    event = the_member_event(world, membership, world.editor)
+    assert (event.action, event.changes) == (
+        "workspace_member.removed",
+        {"before": {"role": "Editor"}},
     )
-    assert event.changes == {"before": {"role": "Editor"}}
 
 
 def test_removing_a_workspace_member_twice_records_one_event(world):

@@ -1,0 +1,35 @@
+"""What the database holds, read the way tests compare it: before and after a call."""
+
+import re
+
+from accesscontrol.audit.models import AuditEvent
+from tests.factories import secret_of
+
+KEY = re.compile(r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{8}")
+
+
+def row_counts(*models) -> tuple[int, ...]:
+    """How many rows each model has: enough to show that a refused call wrote nothing."""
+    return tuple(model.objects.count() for model in models)
+
+
+def audit_actions() -> list[str]:
+    """The audit log's actions, oldest first."""
+    return list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+
+
+def assert_no_key_in_audit(raws):
+    """No column of any audit row holds one of the `raws`, the start of its secret, or a key."""
+    events = list(AuditEvent.objects.all())
+    assert events
+    for event in events:
+        for field in AuditEvent._meta.concrete_fields:
+            value = str(field.value_from_object(event))
+            for raw in raws:
+                assert raw not in value, (event.action, field.name)
+                assert secret_of(raw)[:12] not in value, (event.action, field.name)
+            assert not KEY.search(value), (event.action, field.name)
+
+
+def failed_logins():
+    return AuditEvent.objects.filter(action="login.failed")
