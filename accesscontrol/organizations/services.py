@@ -23,7 +23,7 @@ from accesscontrol.organizations.models import (
     Plan,
 )
 from accesscontrol.rbac.actor import SERVICE_KEY, as_actor
-from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_ROLES
+from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_READ, ORG_ROLES
 from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.rbac.services import (
     check_can_grant,
@@ -34,7 +34,7 @@ from accesscontrol.rbac.services import (
     people_behind,
     person_behind,
 )
-from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
 
 def unique_slug(model, name, **scope) -> str:
@@ -244,11 +244,34 @@ def remove_org_member(*, actor, membership) -> None:
         membership.delete()
 
 
-def get_membership(organization, membership_id) -> OrganizationMembership:
-    """A membership of this organization; one of another organization is simply not found."""
-    return OrganizationMembership.objects.select_related("user").get(
-        organization=organization, pk=membership_id
+# Selectors: what an actor may see of its organization's people
+
+
+def org_members(actor):
+    """The members of the actor's organization, for whoever may read the organization (the
+    console's members page and the API alike); any other id is simply not found."""
+    if actor.organization is None or not actor.holds(ORG_READ):
+        return OrganizationMembership.objects.none()
+    return actor.organization.memberships.select_related("user").order_by("user__email")
+
+
+def pending_invitations(actor):
+    """The organization's open invitations, for whoever manages it (who may resend or cancel
+    them); nobody else sees who was invited."""
+    if actor.organization is None or not actor.holds(ORG_MANAGE):
+        return Invitation.objects.none()
+    return (
+        actor.organization.invitations.pending()
+        .select_related("workspace_role")
+        .prefetch_related("workspaces")
+        .order_by("email")
     )
+
+
+def invitable_workspaces(actor):
+    """The workspaces an invitation may name: the actor's organization's active ones (as
+    invite_member insists; an archived workspace takes nobody in)."""
+    return Workspace.objects.filter(organization=actor.organization, archived=False)
 
 
 # Invitations
@@ -310,7 +333,7 @@ def invite_member(
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
     check_can_grant_org_role(org_role, actor.grantable)
     workspaces = list(workspaces)
-    if any(ws.organization_id != organization.pk for ws in workspaces):
+    if any(ws.organization_id != organization.pk or ws.archived for ws in workspaces):
         raise ValidationError({"workspaces": "No such workspace in this organization."})
     if workspaces:
         if workspace_role is None:
