@@ -118,18 +118,30 @@ def service_keys(request, org_slug, workspace_slug):
 @require_http_methods(["GET", "POST"])
 def service_key_revoke(request, org_slug, workspace_slug, key_id):
     key = get_object_or_404(_workspace_keys(request).filter(revoked_at__isnull=True), pk=key_id)
-    return console.confirm_then(
+    return _revoke_page(
         request,
+        key,
         lambda: services.revoke_service_key(actor=request.actor, key=key),
-        success=f"{key.name} was revoked.",
-        cancel_url=_keys_url(request),
-        title=f"Revoke {key.name}?",
-        message=f"Requests with {key.hint} fail with 401 from the next one on.",
+        _keys_url(request),
+        "Revoke key",
         consequences=[
             "Programs using it stop working until they get a new key.",
             "This cannot be undone.",
         ],
-        confirm_label="Revoke key",
+    )
+
+
+def _revoke_page(request, key, revoke, cancel_url, confirm_label, consequences=()):
+    """Revoking a service key or a token: the same question, the same answer."""
+    return console.confirm_then(
+        request,
+        revoke,
+        success=f"{key.name} was revoked.",
+        cancel_url=cancel_url,
+        title=f"Revoke {key.name}?",
+        message=f"Requests with {key.hint} fail with 401 from the next one on.",
+        consequences=consequences,
+        confirm_label=confirm_label,
     )
 
 
@@ -191,12 +203,10 @@ def personal_tokens(request, org_slug):
 @require_http_methods(["GET", "POST"])
 def personal_token_revoke(request, org_slug, token_id):
     token = get_object_or_404(_own_tokens(request).filter(revoked_at__isnull=True), pk=token_id)
-    return console.confirm_then(
+    return _revoke_page(
         request,
+        token,
         lambda: services.revoke_personal_access_token(actor=request.actor, token=token),
-        success=f"{token.name} was revoked.",
-        cancel_url=_tokens_url(request),
-        title=f"Revoke {token.name}?",
-        message=f"Requests with {token.hint} fail with 401 from the next one on.",
-        confirm_label="Revoke token",
+        _tokens_url(request),
+        "Revoke token",
     )

@@ -58,10 +58,11 @@ def clean_slug(slug: str) -> str:
     return slug
 
 
-def clean_name(name: str) -> str:
+def clean_name(name: str, missing: str = "A name is required.") -> str:
+    """A name of up to 100 characters, trimmed; `missing` says what an empty one needs."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "A name is required."})
+        raise ValidationError({"name": missing})
     if len(name) > 100:
         raise ValidationError({"name": "Keep the name under 100 characters."})
     return name
@@ -76,9 +77,6 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
     try:
         with transaction.atomic():
             org = Organization.objects.create(name=name, slug=slug, plan=plan)
-            membership = OrganizationMembership.objects.create(
-                user=creator, organization=org, org_role=OrgRole.ADMIN
-            )
             audit.record(
                 creator,
                 "organization.created",
@@ -86,17 +84,24 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
                 organization=org,
                 after={"name": name, "slug": slug, "plan": plan},
             )
-            audit.record(
-                creator,
-                "org_member.added",
-                membership,
-                organization=org,
-                target_label=creator.email,
-                after={"org_role": OrgRole.ADMIN},
-            )
+            _join(creator, org, creator, OrgRole.ADMIN)
     except IntegrityError:
         raise ValidationError({"slug": f"The slug {slug!r} is taken."}) from None
     return org
+
+
+def _join(actor, organization, user, org_role, **how) -> OrganizationMembership:
+    """A new member of the organization, audited (in the caller's transaction)."""
+    membership = organization.memberships.create(user=user, org_role=org_role)
+    audit.record(
+        actor,
+        "org_member.added",
+        membership,
+        organization=organization,
+        target_label=user.email,
+        after={"org_role": org_role, **how},
+    )
+    return membership
 
 
 def _org_manager(actor, organization):
@@ -114,17 +119,7 @@ def add_org_member(*, actor, organization, user, org_role=OrgRole.MEMBER):
     check_can_grant_org_role(org_role, actor.grantable)
     try:
         with transaction.atomic():
-            membership = OrganizationMembership.objects.create(
-                user=user, organization=organization, org_role=org_role
-            )
-            audit.record(
-                actor,
-                "org_member.added",
-                membership,
-                organization=organization,
-                target_label=user.email,
-                after={"org_role": org_role},
-            )
+            membership = _join(actor, organization, user, org_role)
     except IntegrityError:
         raise ValidationError(f"{user.email} is already a member of {organization}.") from None
     return membership
@@ -509,17 +504,7 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
             organization=organization, user=user
         ).first()
         if membership is None:
-            membership = OrganizationMembership.objects.create(
-                user=user, organization=organization, org_role=invitation.org_role
-            )
-            audit.record(
-                user,
-                "org_member.added",
-                membership,
-                organization=organization,
-                target_label=user.email,
-                after={"org_role": invitation.org_role, "via": "invitation"},
-            )
+            membership = _join(user, organization, user, invitation.org_role, via="invitation")
         role = invitation.workspace_role
         for workspace in invitation.workspaces.all() if role else ():
             ws_membership, created = WorkspaceMembership.objects.get_or_create(

@@ -63,11 +63,11 @@ def workspace_members(request, org_slug, workspace_slug):
 
 
 def _chosen_role(request):
-    """The role picked in the posted form, if it is one of this organization's; else None."""
+    """The role picked in the posted form; refused unless it is one of this organization's."""
     try:
         return role_by_id(request.actor, request.POST.get("role", ""))
     except NoSuchRole:
-        return None
+        raise ValidationError("Choose one of the roles offered.") from None
 
 
 def _members_url(request):
@@ -128,15 +128,10 @@ def workspace_member_add(request, org_slug, workspace_slug):
 @sudo_required(return_to=lambda request: _members_url(request))
 def workspace_member_role(request, org_slug, workspace_slug, member_id):
     membership = _membership(request, member_id)
-    role = _chosen_role(request)
     error = None
     try:
-        if role is None:
-            raise ValidationError("Choose one of the roles offered.")
         membership = services.change_workspace_role(
-            actor=request.actor,
-            membership=membership,
-            role=role,
+            actor=request.actor, membership=membership, role=_chosen_role(request)
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -161,19 +156,15 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
 @sudo_required(return_to=lambda request: _members_url(request))
 def workspace_members_bulk_role(request, org_slug, workspace_slug):
     ids = [value for value in request.POST.getlist("members") if console.is_uuid(value)]
-    role = _chosen_role(request)
     memberships = list(
         services.workspace_members(request.actor, request.workspace).filter(pk__in=ids)
     )
     try:
         if not memberships:
             raise ValidationError("Select at least one member.")
-        if role is None:
-            raise ValidationError("Choose one of the roles offered.")
+        role = _chosen_role(request)
         changed = services.change_workspace_roles(
-            actor=request.actor,
-            memberships=memberships,
-            role=role,
+            actor=request.actor, memberships=memberships, role=role
         )
     except ValidationError as exc:
         message = f"Nothing was changed: {console.errors_of(exc)}"
