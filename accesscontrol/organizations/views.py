@@ -23,8 +23,6 @@ from accesscontrol.reviews.services import overdue_campaigns
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
 
-PAGE_SIZE = 50
-
 
 @requires("organization:read")
 @require_GET
@@ -48,22 +46,16 @@ def org_overview(request, org_slug):
 @requires("organization:read")
 @require_GET
 def org_members(request, org_slug):
-    memberships = services.org_members(request.actor).annotate(
-        workspace_count=Count("workspace_memberships")
-    )
-    memberships, query = console.searched(request, memberships, "user__email", "user__full_name")
-    page = console.page_of(request, memberships, PAGE_SIZE)
-    pending = [] if request.htmx else list(services.pending_invitations(request.actor))
-    return render(
+    return console.members_page(
         request,
-        console.page_or_fragment(request, "organizations/members.html", "member-rows"),
-        {
-            "page": page,
-            "q": query,
-            "pending": pending,
-            "can_manage": "organization:manage" in request.access.permissions,
-            "org_roles": OrgRole.choices,
-        },
+        "organizations/members.html",
+        services.org_members(request.actor).annotate(
+            workspace_count=Count("workspace_memberships")
+        ),
+        ("user__email", "user__full_name"),
+        pending=[] if request.htmx else list(services.pending_invitations(request.actor)),
+        can_manage="organization:manage" in request.access.permissions,
+        org_roles=OrgRole.choices,
     )
 
 

@@ -8,14 +8,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.organizations.services import org_members
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, permission_matrix
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.rbac.services import NoSuchRole, role_by_id
 from accesscontrol.workspaces import services
-
-PAGE_SIZE = 50
 
 
 @requires("workspaces:read")
@@ -35,30 +34,16 @@ def workspace_home(request, org_slug, workspace_slug):
 @requires("workspaces:read")
 @require_GET
 def workspace_members(request, org_slug, workspace_slug):
-    memberships = services.workspace_members(request.actor, request.workspace)
-    memberships, query = console.searched(
-        request, memberships, "org_membership__user__email", "org_membership__user__full_name"
-    )
-    page = console.page_of(request, memberships, PAGE_SIZE)
-    org_admins = (
-        request.organization.memberships.filter(org_role__in=ADMIN_EVERYWHERE_ROLES)
-        .select_related("user")
-        .order_by("user__email")
-    )
     can_manage = "workspaces:manage-members" in request.access.permissions
-    return render(
+    return console.members_page(
         request,
-        console.page_or_fragment(request, "workspaces/members.html", "member-rows"),
-        {
-            "page": page,
-            "q": query,
-            "org_admins": org_admins,
-            "can_manage": can_manage,
-            "roles": services.grantable_roles(request.actor, request.workspace)
-            if can_manage
-            else [],
-            "plan_makes_admin": not request.organization.has_workspace_rbac,
-        },
+        "workspaces/members.html",
+        services.workspace_members(request.actor, request.workspace),
+        ("org_membership__user__email", "org_membership__user__full_name"),
+        org_admins=org_members(request.actor).filter(org_role__in=ADMIN_EVERYWHERE_ROLES),
+        can_manage=can_manage,
+        roles=services.grantable_roles(request.actor, request.workspace) if can_manage else [],
+        plan_makes_admin=not request.organization.has_workspace_rbac,
     )
 
 
