@@ -83,22 +83,20 @@ def _workspace_keys(request):
 @sudo_required
 def service_keys(request, org_slug, workspace_slug):
     form = ServiceKeyForm(request.organization, request.POST or None)
-    created = None
-    if request.method == "POST" and form.is_valid():
-        try:
-            key, raw = services.create_service_key(
-                actor=request.actor,
-                organization=request.organization,
-                workspace=request.workspace,
-                name=form.cleaned_data["name"],
-                role=form.cleaned_data["role"],
-                expires_at=expiry_from(form.cleaned_data["expires_in"]),
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            created = {"key": key, "raw": raw}
-            form = ServiceKeyForm(request.organization)
+
+    def create(data):
+        return services.create_service_key(
+            actor=request.actor,
+            organization=request.organization,
+            workspace=request.workspace,
+            name=data["name"],
+            role=data["role"],
+            expires_at=expiry_from(data["expires_in"]),
+        )
+
+    created = _created(request, form, create)
+    if created:
+        form = ServiceKeyForm(request.organization)
     keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
     page = console.page_of(request, keys, PAGE_SIZE)
     return render(
@@ -145,6 +143,19 @@ def _revoke_page(request, key, revoke, cancel_url, confirm_label, consequences=(
     )
 
 
+def _created(request, form, create):
+    """On a valid POST, `create(cleaned_data)` makes a key and answers (key, raw key): what the
+    page shows this once. A refusal goes on the form, and nothing is shown."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        key, raw = create(form.cleaned_data)
+    except ValidationError as exc:
+        console.add_errors(form, exc)
+        return None
+    return {"key": key, "raw": raw}
+
+
 def _own_tokens(request):
     return services.own_tokens(request.actor)
 
@@ -172,19 +183,18 @@ def personal_tokens(request, org_slug):
                 _tokens_url(request),
                 messages.ERROR,
             )
-        if form.is_valid():
-            try:
-                token, raw = services.create_personal_access_token(
-                    user=request.user,
-                    organization=org,
-                    name=form.cleaned_data["name"],
-                    expires_at=expiry_from(form.cleaned_data["expires_in"]),
-                )
-            except ValidationError as exc:
-                console.add_errors(form, exc)
-            else:
-                created = {"key": token, "raw": raw}
-                form = KeyForm(org)
+        created = _created(
+            request,
+            form,
+            lambda data: services.create_personal_access_token(
+                user=request.user,
+                organization=org,
+                name=data["name"],
+                expires_at=expiry_from(data["expires_in"]),
+            ),
+        )
+        if created:
+            form = KeyForm(org)
     return render(
         request,
         "apikeys/personal_tokens.html",
