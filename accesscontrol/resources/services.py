@@ -63,11 +63,13 @@ def _create_named(model, what, workspace, name, description, pk=None, **fields):
 
 
 def _set(resource, **changes):
-    """Set the fields given (None: left as it is) and save."""
+    """Set the fields given (None: left as it is) and save. In a savepoint of its own: a value
+    the database refuses must not leave a caller's transaction unusable."""
     for field, value in changes.items():
         if value is not None:
             setattr(resource, field, value)
-    resource.save()
+    with transaction.atomic():
+        resource.save()
     return resource
 
 
@@ -504,7 +506,8 @@ def update_feedback(*, actor, feedback, changes: dict) -> models.Feedback:
         if field == "comment":
             value = value or ""
         setattr(feedback, field, value)
-    feedback.save()
+    with transaction.atomic():
+        feedback.save()
     return feedback
 
 
