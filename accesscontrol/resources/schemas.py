@@ -13,11 +13,12 @@ from pydantic import StrictBool, StrictFloat, StrictInt
 from accesscontrol.api.schemas import Body, UtcDateTime
 
 MAX_LIMIT = 100
+MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint: a larger one fails in the database
 
 
 class Page(Schema):
     limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
 # What projects, datasets and annotation queues share: a name and a description in a workspace.
