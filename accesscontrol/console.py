@@ -148,6 +148,20 @@ def searched(request, rows, *fields):
     return rows, query
 
 
+MEMBERS_PER_PAGE = 50
+
+
+def members_page(request, template, memberships, search, **context):
+    """A page of people (an organization's or a workspace's), searched by `?q=` in the
+    `search` fields; for htmx only its `{% partialdef member-rows %}`."""
+    memberships, query = searched(request, memberships, *search)
+    return render(
+        request,
+        page_or_fragment(request, template, "member-rows"),
+        {"page": page_of(request, memberships, MEMBERS_PER_PAGE), "q": query, **context},
+    )
+
+
 def page_of(request, rows, per_page):
     """The `?page=` of `rows` (the first or last for a page out of range or not a number)."""
     return Paginator(rows, per_page).get_page(request.GET.get("page"))

@@ -9,8 +9,8 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import services
 from accesscontrol.rbac.gate import ApiError, authenticated, requires
-from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.resolver import REASONS
+from accesscontrol.rbac.services import role_by_id
 
 router = GatedRouter(tags=["keys"])
 
@@ -123,14 +123,7 @@ def create_service_key(request, payload: ServiceKeyIn):
     p = request.auth
     role = None
     if payload.role_id is not None:
-        role = Role.objects.usable_in(p.organization).filter(pk=payload.role_id).first()
-        if role is None:
-            raise ApiError(
-                422,
-                "invalid",
-                "No such role in this organization.",
-                fields={"role_id": ["No such role in this organization."]},
-            )
+        role = role_by_id(request.actor, payload.role_id, field="role_id")
     key, raw = services.create_service_key(
         actor=request.actor,
         organization=p.organization,

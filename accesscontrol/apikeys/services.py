@@ -11,6 +11,7 @@ from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.organizations.services import clean_name
 from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
@@ -29,12 +30,7 @@ from accesscontrol.rbac.services import (
 
 
 def _clean_name(name):
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError({"name": "Give the key a name, so you know what it is for."})
-    if len(name) > 100:
-        raise ValidationError({"name": "Keep the name under 100 characters."})
-    return name
+    return clean_name(name, "Give the key a name, so you know what it is for.")
 
 
 def clean_expiry(organization, expires_at):

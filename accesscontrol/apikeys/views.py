@@ -83,22 +83,20 @@ def _workspace_keys(request):
 @sudo_required
 def service_keys(request, org_slug, workspace_slug):
     form = ServiceKeyForm(request.organization, request.POST or None)
-    created = None
-    if request.method == "POST" and form.is_valid():
-        try:
-            key, raw = services.create_service_key(
-                actor=request.actor,
-                organization=request.organization,
-                workspace=request.workspace,
-                name=form.cleaned_data["name"],
-                role=form.cleaned_data["role"],
-                expires_at=expiry_from(form.cleaned_data["expires_in"]),
-            )
-        except ValidationError as exc:
-            console.add_errors(form, exc)
-        else:
-            created = {"key": key, "raw": raw}
-            form = ServiceKeyForm(request.organization)
+
+    def create(data):
+        return services.create_service_key(
+            actor=request.actor,
+            organization=request.organization,
+            workspace=request.workspace,
+            name=data["name"],
+            role=data["role"],
+            expires_at=expiry_from(data["expires_in"]),
+        )
+
+    created = _created(request, form, create)
+    if created:
+        form = ServiceKeyForm(request.organization)
     keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
     page = console.page_of(request, keys, PAGE_SIZE)
     return render(
@@ -118,19 +116,44 @@ def service_keys(request, org_slug, workspace_slug):
 @require_http_methods(["GET", "POST"])
 def service_key_revoke(request, org_slug, workspace_slug, key_id):
     key = get_object_or_404(_workspace_keys(request).filter(revoked_at__isnull=True), pk=key_id)
-    return console.confirm_then(
+    return _revoke_page(
         request,
+        key,
         lambda: services.revoke_service_key(actor=request.actor, key=key),
-        success=f"{key.name} was revoked.",
-        cancel_url=_keys_url(request),
-        title=f"Revoke {key.name}?",
-        message=f"Requests with {key.hint} fail with 401 from the next one on.",
+        _keys_url(request),
+        "Revoke key",
         consequences=[
             "Programs using it stop working until they get a new key.",
             "This cannot be undone.",
         ],
-        confirm_label="Revoke key",
     )
+
+
+def _revoke_page(request, key, revoke, cancel_url, confirm_label, consequences=()):
+    """Revoking a service key or a token: the same question, the same answer."""
+    return console.confirm_then(
+        request,
+        revoke,
+        success=f"{key.name} was revoked.",
+        cancel_url=cancel_url,
+        title=f"Revoke {key.name}?",
+        message=f"Requests with {key.hint} fail with 401 from the next one on.",
+        consequences=consequences,
+        confirm_label=confirm_label,
+    )
+
+
+def _created(request, form, create):
+    """On a valid POST, `create(cleaned_data)` makes a key and answers (key, raw key): what the
+    page shows this once. A refusal goes on the form, and nothing is shown."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        key, raw = create(form.cleaned_data)
+    except ValidationError as exc:
+        console.add_errors(form, exc)
+        return None
+    return {"key": key, "raw": raw}
 
 
 def _own_tokens(request):
@@ -160,19 +183,18 @@ def personal_tokens(request, org_slug):
                 _tokens_url(request),
                 messages.ERROR,
             )
-        if form.is_valid():
-            try:
-                token, raw = services.create_personal_access_token(
-                    user=request.user,
-                    organization=org,
-                    name=form.cleaned_data["name"],
-                    expires_at=expiry_from(form.cleaned_data["expires_in"]),
-                )
-            except ValidationError as exc:
-                console.add_errors(form, exc)
-            else:
-                created = {"key": token, "raw": raw}
-                form = KeyForm(org)
+        created = _created(
+            request,
+            form,
+            lambda data: services.create_personal_access_token(
+                user=request.user,
+                organization=org,
+                name=data["name"],
+                expires_at=expiry_from(data["expires_in"]),
+            ),
+        )
+        if created:
+            form = KeyForm(org)
     return render(
         request,
         "apikeys/personal_tokens.html",
@@ -191,12 +213,10 @@ def personal_tokens(request, org_slug):
 @require_http_methods(["GET", "POST"])
 def personal_token_revoke(request, org_slug, token_id):
     token = get_object_or_404(_own_tokens(request).filter(revoked_at__isnull=True), pk=token_id)
-    return console.confirm_then(
+    return _revoke_page(
         request,
+        token,
         lambda: services.revoke_personal_access_token(actor=request.actor, token=token),
-        success=f"{token.name} was revoked.",
-        cancel_url=_tokens_url(request),
-        title=f"Revoke {token.name}?",
-        message=f"Requests with {token.hint} fail with 401 from the next one on.",
-        confirm_label="Revoke token",
+        _tokens_url(request),
+        "Revoke token",
     )

@@ -3,15 +3,15 @@
 import datetime
 import uuid
 
+from django.core.exceptions import ValidationError
 from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
 from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole
-from accesscontrol.rbac.gate import ApiError, requires
-from accesscontrol.rbac.models import Role
-from accesscontrol.workspaces.models import Workspace
+from accesscontrol.rbac.gate import requires
+from accesscontrol.rbac.services import role_by_id
 
 router = GatedRouter(tags=["organization"])
 
@@ -75,15 +75,6 @@ class OrgMemberPatch(Body):
     org_role: str = Field(pattern=ORG_ROLE_PATTERN)
 
 
-def _pending(organization):
-    return (
-        organization.invitations.pending()
-        .select_related("workspace_role")
-        .prefetch_related("workspaces")
-        .order_by("email")
-    )
-
-
 @router.get(
     "/orgs/current/members",
     response=OrgMembersOut,
@@ -91,10 +82,9 @@ def _pending(organization):
 )
 @requires("organization:read")
 def list_org_members(request):
-    org = request.auth.organization
     return {
-        "members": list(org.memberships.select_related("user").order_by("user__email")),
-        "pending": list(_pending(org)),
+        "members": list(services.org_members(request.actor)),
+        "pending": list(services.pending_invitations(request.actor)),
     }
 
 
@@ -109,15 +99,13 @@ def list_org_members(request):
 def invite_org_member(request, payload: InviteIn):
     p = request.auth
     workspaces = list(
-        Workspace.objects.filter(organization=p.organization, pk__in=payload.workspace_ids)
+        services.invitable_workspaces(request.actor).filter(pk__in=payload.workspace_ids)
     )
     if len(workspaces) != len(set(payload.workspace_ids)):
-        raise _bad("workspace_ids", "No such workspace in this organization.")
+        raise ValidationError({"workspace_ids": "No such workspace in this organization."})
     role = None
     if payload.workspace_role_id is not None:
-        role = Role.objects.usable_in(p.organization).filter(pk=payload.workspace_role_id).first()
-        if role is None:
-            raise _bad("workspace_role_id", "No such role in this organization.")
+        role = role_by_id(request.actor, payload.workspace_role_id, field="workspace_role_id")
     invitation, _raw = services.invite_member(
         actor=request.actor,
         organization=p.organization,
@@ -129,10 +117,6 @@ def invite_org_member(request, payload: InviteIn):
     return Status(201, invitation)
 
 
-def _bad(field, message) -> ApiError:
-    return ApiError(422, "invalid", message, fields={field: [message]})
-
-
 @router.patch(
     "/orgs/current/members/{member_id}",
     response=OrgMemberOut,
@@ -140,11 +124,9 @@ def _bad(field, message) -> ApiError:
 )
 @requires("organization:manage")
 def change_org_role(request, member_id: uuid.UUID, payload: OrgMemberPatch):
-    org = request.auth.organization
-    membership = services.get_membership(org, member_id)
     return services.change_org_role(
         actor=request.actor,
-        membership=membership,
+        membership=services.org_members(request.actor).get(pk=member_id),
         org_role=payload.org_role,
     )
 
@@ -156,13 +138,10 @@ def change_org_role(request, member_id: uuid.UUID, payload: OrgMemberPatch):
 )
 @requires("organization:manage")
 def remove_org_member(request, member_id: uuid.UUID):
-    org = request.auth.organization
-    invitation = _pending(org).filter(pk=member_id).first()
+    invitation = services.pending_invitations(request.actor).filter(pk=member_id).first()
     if invitation is not None:
         services.cancel_invitation(actor=request.actor, invitation=invitation)
     else:
-        services.remove_org_member(
-            actor=request.actor,
-            membership=services.get_membership(org, member_id),
-        )
+        membership = services.org_members(request.actor).get(pk=member_id)
+        services.remove_org_member(actor=request.actor, membership=membership)
     return Status(204, None)

@@ -23,7 +23,7 @@ from accesscontrol.organizations.models import (
     Plan,
 )
 from accesscontrol.rbac.actor import SERVICE_KEY, as_actor
-from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_ROLES
+from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_READ, ORG_ROLES
 from accesscontrol.rbac.resolver import resolve_access
 from accesscontrol.rbac.services import (
     check_can_grant,
@@ -34,7 +34,7 @@ from accesscontrol.rbac.services import (
     people_behind,
     person_behind,
 )
-from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
 
 def unique_slug(model, name, **scope) -> str:
@@ -58,10 +58,11 @@ def clean_slug(slug: str) -> str:
     return slug
 
 
-def clean_name(name: str) -> str:
+def clean_name(name: str, missing: str = "A name is required.") -> str:
+    """A name of up to 100 characters, trimmed; `missing` says what an empty one needs."""
     name = (name or "").strip()
     if not name:
-        raise ValidationError({"name": "A name is required."})
+        raise ValidationError({"name": missing})
     if len(name) > 100:
         raise ValidationError({"name": "Keep the name under 100 characters."})
     return name
@@ -76,9 +77,6 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
     try:
         with transaction.atomic():
             org = Organization.objects.create(name=name, slug=slug, plan=plan)
-            membership = OrganizationMembership.objects.create(
-                user=creator, organization=org, org_role=OrgRole.ADMIN
-            )
             audit.record(
                 creator,
                 "organization.created",
@@ -86,17 +84,24 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
                 organization=org,
                 after={"name": name, "slug": slug, "plan": plan},
             )
-            audit.record(
-                creator,
-                "org_member.added",
-                membership,
-                organization=org,
-                target_label=creator.email,
-                after={"org_role": OrgRole.ADMIN},
-            )
+            _join(creator, org, creator, OrgRole.ADMIN)
     except IntegrityError:
         raise ValidationError({"slug": f"The slug {slug!r} is taken."}) from None
     return org
+
+
+def _join(actor, organization, user, org_role, **how) -> OrganizationMembership:
+    """A new member of the organization, audited (in the caller's transaction)."""
+    membership = organization.memberships.create(user=user, org_role=org_role)
+    audit.record(
+        actor,
+        "org_member.added",
+        membership,
+        organization=organization,
+        target_label=user.email,
+        after={"org_role": org_role, **how},
+    )
+    return membership
 
 
 def _org_manager(actor, organization):
@@ -114,17 +119,7 @@ def add_org_member(*, actor, organization, user, org_role=OrgRole.MEMBER):
     check_can_grant_org_role(org_role, actor.grantable)
     try:
         with transaction.atomic():
-            membership = OrganizationMembership.objects.create(
-                user=user, organization=organization, org_role=org_role
-            )
-            audit.record(
-                actor,
-                "org_member.added",
-                membership,
-                organization=organization,
-                target_label=user.email,
-                after={"org_role": org_role},
-            )
+            membership = _join(actor, organization, user, org_role)
     except IntegrityError:
         raise ValidationError(f"{user.email} is already a member of {organization}.") from None
     return membership
@@ -244,11 +239,34 @@ def remove_org_member(*, actor, membership) -> None:
         membership.delete()
 
 
-def get_membership(organization, membership_id) -> OrganizationMembership:
-    """A membership of this organization; one of another organization is simply not found."""
-    return OrganizationMembership.objects.select_related("user").get(
-        organization=organization, pk=membership_id
+# Selectors: what an actor may see of its organization's people
+
+
+def org_members(actor):
+    """The members of the actor's organization, for whoever may read the organization (the
+    console's members page and the API alike); any other id is simply not found."""
+    if actor.organization is None or not actor.holds(ORG_READ):
+        return OrganizationMembership.objects.none()
+    return actor.organization.memberships.select_related("user").order_by("user__email")
+
+
+def pending_invitations(actor):
+    """The organization's open invitations, for whoever manages it (who may resend or cancel
+    them); nobody else sees who was invited."""
+    if actor.organization is None or not actor.holds(ORG_MANAGE):
+        return Invitation.objects.none()
+    return (
+        actor.organization.invitations.pending()
+        .select_related("workspace_role")
+        .prefetch_related("workspaces")
+        .order_by("email")
     )
+
+
+def invitable_workspaces(actor):
+    """The workspaces an invitation may name: the actor's organization's active ones (as
+    invite_member insists; an archived workspace takes nobody in)."""
+    return Workspace.objects.filter(organization=actor.organization, archived=False)
 
 
 # Invitations
@@ -310,7 +328,7 @@ def invite_member(
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
     check_can_grant_org_role(org_role, actor.grantable)
     workspaces = list(workspaces)
-    if any(ws.organization_id != organization.pk for ws in workspaces):
+    if any(ws.organization_id != organization.pk or ws.archived for ws in workspaces):
         raise ValidationError({"workspaces": "No such workspace in this organization."})
     if workspaces:
         if workspace_role is None:
@@ -486,17 +504,7 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
             organization=organization, user=user
         ).first()
         if membership is None:
-            membership = OrganizationMembership.objects.create(
-                user=user, organization=organization, org_role=invitation.org_role
-            )
-            audit.record(
-                user,
-                "org_member.added",
-                membership,
-                organization=organization,
-                target_label=user.email,
-                after={"org_role": invitation.org_role, "via": "invitation"},
-            )
+            membership = _join(user, organization, user, invitation.org_role, via="invitation")
         role = invitation.workspace_role
         for workspace in invitation.workspaces.all() if role else ():
             ws_membership, created = WorkspaceMembership.objects.get_or_create(

@@ -23,8 +23,6 @@ from accesscontrol.reviews.services import overdue_campaigns
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
 
-PAGE_SIZE = 50
-
 
 @requires("organization:read")
 @require_GET
@@ -48,37 +46,25 @@ def org_overview(request, org_slug):
 @requires("organization:read")
 @require_GET
 def org_members(request, org_slug):
-    memberships = (
-        request.organization.memberships.select_related("user")
-        .annotate(workspace_count=Count("workspace_memberships"))
-        .order_by("user__email")
-    )
-    memberships, query = console.searched(request, memberships, "user__email", "user__full_name")
-    page = console.page_of(request, memberships, PAGE_SIZE)
-    can_manage = "organization:manage" in request.access.permissions
-    pending = []
-    if can_manage and not request.htmx:
-        pending = list(
-            request.organization.invitations.pending()
-            .select_related("workspace_role")
-            .prefetch_related("workspaces")
-            .order_by("email")
-        )
-    return render(
+    return console.members_page(
         request,
-        console.page_or_fragment(request, "organizations/members.html", "member-rows"),
-        {
-            "page": page,
-            "q": query,
-            "pending": pending,
-            "can_manage": can_manage,
-            "org_roles": OrgRole.choices,
-        },
+        "organizations/members.html",
+        services.org_members(request.actor).annotate(
+            workspace_count=Count("workspace_memberships")
+        ),
+        ("user__email", "user__full_name"),
+        pending=[] if request.htmx else list(services.pending_invitations(request.actor)),
+        can_manage="organization:manage" in request.access.permissions,
+        org_roles=OrgRole.choices,
     )
 
 
 def _members_url(org):
     return reverse("org-members", args=[org.slug])
+
+
+def _member(request, member_id):
+    return get_object_or_404(services.org_members(request.actor), pk=member_id)
 
 
 @requires("organization:manage")
@@ -87,7 +73,7 @@ def _members_url(org):
 def org_member_role(request, org_slug, member_id):
     """Inline change of an organization role: htmx swaps the row, or a plain form redirects."""
     org = request.organization
-    membership = get_object_or_404(org.memberships.select_related("user"), pk=member_id)
+    membership = _member(request, member_id)
     error = None
     try:
         membership = services.change_org_role(
@@ -97,7 +83,7 @@ def org_member_role(request, org_slug, member_id):
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
-        current = org.memberships.select_related("user").filter(pk=member_id).first()
+        current = services.org_members(request.actor).filter(pk=member_id).first()
         if current is None:  # removed by someone else meanwhile: the row has nothing to show
             return console.done(request, error, _members_url(org), messages.ERROR)
         membership = current
@@ -120,7 +106,7 @@ def org_member_role(request, org_slug, member_id):
 @require_http_methods(["GET", "POST"])
 def org_member_remove(request, org_slug, member_id):
     org = request.organization
-    membership = get_object_or_404(org.memberships.select_related("user"), pk=member_id)
+    membership = _member(request, member_id)
     consequences = []
     if request.method == "GET":
         tokens = membership.personal_access_tokens.filter(revoked_at__isnull=True).count()
@@ -157,10 +143,10 @@ class InviteForm(forms.Form):
         label="Role in those workspaces", queryset=Role.objects.none(), required=False
     )
 
-    def __init__(self, organization, *args, **kwargs):
+    def __init__(self, actor, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["workspaces"].queryset = organization.workspaces.filter(archived=False)
-        roles = workspace_services.assignable_roles(organization)
+        self.fields["workspaces"].queryset = services.invitable_workspaces(actor)
+        roles = workspace_services.assignable_roles(actor.organization)
         self.fields["workspace_role"].queryset = roles
         self.fields["workspace_role"].initial = roles.filter(name="Viewer").first()
 
@@ -184,7 +170,7 @@ def org_invite(request, org_slug):
 
     return console.form_dialog(
         request,
-        InviteForm(org, request.POST or None),
+        InviteForm(request.actor, request.POST or None),
         invite,
         page_title="Invite people",
         title=f"Invite someone to {org.name}",
@@ -194,8 +180,8 @@ def org_invite(request, org_slug):
     )
 
 
-def _pending_invitation(org, invitation_id):
-    return get_object_or_404(org.invitations.pending(), pk=invitation_id)
+def _pending_invitation(request, invitation_id):
+    return get_object_or_404(services.pending_invitations(request.actor), pk=invitation_id)
 
 
 @requires("organization:manage")
@@ -203,7 +189,7 @@ def _pending_invitation(org, invitation_id):
 @sudo_required
 def invitation_resend(request, org_slug, invitation_id):
     org = request.organization
-    invitation = _pending_invitation(org, invitation_id)
+    invitation = _pending_invitation(request, invitation_id)
     return console.attempt(
         request,
         lambda: services.resend_invitation(actor=request.actor, invitation=invitation),
@@ -216,7 +202,7 @@ def invitation_resend(request, org_slug, invitation_id):
 @require_http_methods(["GET", "POST"])
 def invitation_cancel(request, org_slug, invitation_id):
     org = request.organization
-    invitation = _pending_invitation(org, invitation_id)
+    invitation = _pending_invitation(request, invitation_id)
     return console.confirm_then(
         request,
         lambda: services.cancel_invitation(actor=request.actor, invitation=invitation),

@@ -2,7 +2,6 @@
 
 import uuid
 
-from django.db.models import Q
 from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
@@ -68,10 +67,6 @@ class RolePatch(Body):
     permissions: list[str] | None = None
 
 
-def _roles(organization):
-    return Role.objects.filter(Q(organization__isnull=True) | Q(organization=organization))
-
-
 @router.get("/orgs/current/roles", response=list[RoleOut], summary="System and custom roles")
 @requires("organization:read")
 def list_roles(request):
@@ -96,10 +91,9 @@ def create_role(request, payload: RoleIn):
 @router.patch("/orgs/current/roles/{role_id}", response=RoleOut, summary="Change a custom role")
 @requires("organization:manage")
 def update_role(request, role_id: uuid.UUID, payload: RolePatch):
-    role = _roles(request.auth.organization).get(pk=role_id)
     return services.update_role(
         actor=request.actor,
-        role=role,
+        role=services.role_by_id(request.actor, role_id),
         name=payload.name,
         description=payload.description,
         permissions=payload.permissions,
@@ -113,6 +107,6 @@ def update_role(request, role_id: uuid.UUID, payload: RolePatch):
 )
 @requires("organization:manage")
 def delete_role(request, role_id: uuid.UUID):
-    role = _roles(request.auth.organization).get(pk=role_id)
+    role = services.role_by_id(request.actor, role_id)
     services.delete_role(actor=request.actor, role=role)
     return Status(204, None)

@@ -1,7 +1,10 @@
 """Custom roles: created, edited and deleted per organization (enterprise plan). Audited."""
 
+import uuid
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac.actor import as_actor
@@ -13,6 +16,40 @@ from accesscontrol.rbac.permissions import (
     ORG_ROLES,
     WORKSPACE_PERMISSIONS,
 )
+
+NO_SUCH_ROLE = "No such role in this organization."
+
+
+class NoSuchRole(ValidationError):
+    """A role id the actor's organization does not have: the same answer whether it is missing
+    or another organization's, so ids do not leak. Addressed in a URL it is not found (404);
+    named in a field of a form or body, that field is invalid (422)."""
+
+    def __init__(self, field=None):
+        if field is None:
+            super().__init__(NO_SUCH_ROLE, code="not_found")
+        else:
+            super().__init__({field: ValidationError(NO_SUCH_ROLE, code="invalid")})
+
+
+def role_by_id(actor, role_id, *, field=None) -> Role:
+    """A role of the actor's organization, by id: a system role or the organization's own.
+
+    Whether the organization's plan lets it assign the role is the assigning service's rule
+    (check_role_assignable), not this lookup's. Raises NoSuchRole (see there for `field`).
+    """
+    try:
+        role_id = uuid.UUID(str(role_id))
+    except ValueError:
+        raise NoSuchRole(field) from None
+    role = (
+        Role.objects.filter(Q(organization__isnull=True) | Q(organization=actor.organization))
+        .filter(pk=role_id)
+        .first()
+    )
+    if role is None:
+        raise NoSuchRole(field)
+    return role
 
 
 def clean_permissions(codes) -> list[str]:
@@ -258,7 +295,7 @@ def check_can_grant(role, grantor_permissions) -> None:
 def check_role_assignable(role, organization) -> None:
     """The role must exist for this organization; below enterprise only Admin is assignable."""
     if role.organization_id not in (None, organization.pk):
-        raise ValidationError({"role": "No such role in this organization."})
+        raise ValidationError({"role": NO_SUCH_ROLE})
     if not organization.has_workspace_rbac and not (role.is_system and role.name == ADMIN):
         raise ValidationError(
             {"role": "Workspace roles other than Admin need the Enterprise plan."}

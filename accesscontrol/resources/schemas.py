@@ -13,16 +13,43 @@ from pydantic import StrictBool, StrictFloat, StrictInt
 from accesscontrol.api.schemas import Body, UtcDateTime
 
 MAX_LIMIT = 100
+MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint: a larger one fails in the database
 
 
 class Page(Schema):
     limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
 
 
-class SessionOut(Schema):
+# What projects, datasets and annotation queues share: a name and a description in a workspace.
+
+
+class InWorkspaceOut(Schema):
     id: uuid.UUID
     tenant_id: uuid.UUID
+
+    @staticmethod
+    def resolve_tenant_id(obj):
+        return obj.workspace_id
+
+
+class NamedIn(Body):
+    name: str = Field(min_length=1, max_length=255)
+    id: uuid.UUID | None = None
+    description: str | None = Field(None, max_length=10000)
+
+
+class NamedPatch(Body):
+    name: str | None = Field(None, min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=10000)
+
+
+class NamedFilter(Page):
+    name: str | None = None
+    name_contains: str | None = None
+
+
+class SessionOut(InWorkspaceOut):
     name: str
     description: str | None
     start_time: datetime.datetime
@@ -31,65 +58,48 @@ class SessionOut(Schema):
     reference_dataset_id: uuid.UUID | None
     run_count: int | None = None
 
-    @staticmethod
-    def resolve_tenant_id(p):
-        return p.workspace_id
 
-
-class SessionIn(Body):
-    name: str = Field(min_length=1, max_length=255)
-    id: uuid.UUID | None = None
-    description: str | None = Field(None, max_length=10000)
+class SessionIn(NamedIn):
     extra: dict | None = None
 
 
-class SessionPatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
+class SessionPatch(NamedPatch):
     extra: dict | None = None
 
 
-class SessionFilter(Page):
-    name: str | None = None
-    name_contains: str | None = None
+class SessionFilter(NamedFilter):
     id: list[uuid.UUID] | None = None
 
 
-class RunIn(Body):
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
-    trace_id: uuid.UUID | None = None
+class RunFields(Body):
+    """What a run's post and its patch may both carry."""
+
     parent_run_id: uuid.UUID | None = None
     dotted_order: str | None = Field(None, max_length=4000)
+    inputs: dict | None = None
+    outputs: dict | None = None
+    error: str | None = None
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    tags: list[str] | None = None
+    extra: dict | None = None
+    events: list[Any] | None = None
+    reference_example_id: uuid.UUID | None = None
+
+
+class RunIn(RunFields):
+    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    trace_id: uuid.UUID | None = None
     session_name: str | None = Field(None, max_length=255)
     session_id: uuid.UUID | None = None
     name: str = Field(min_length=1, max_length=255)
     run_type: str = Field(min_length=1, max_length=32)
-    inputs: dict | None = None
-    outputs: dict | None = None
-    error: str | None = None
-    start_time: UtcDateTime | None = None
-    end_time: UtcDateTime | None = None
-    tags: list[str] | None = None
-    extra: dict | None = None
-    events: list[Any] | None = None
-    reference_example_id: uuid.UUID | None = None
 
 
-class RunPatch(Body):
+class RunPatch(RunFields):
     id: uuid.UUID
     name: str | None = Field(None, max_length=255)
     run_type: str | None = Field(None, max_length=32)
-    parent_run_id: uuid.UUID | None = None
-    dotted_order: str | None = Field(None, max_length=4000)
-    inputs: dict | None = None
-    outputs: dict | None = None
-    error: str | None = None
-    start_time: UtcDateTime | None = None
-    end_time: UtcDateTime | None = None
-    tags: list[str] | None = None
-    extra: dict | None = None
-    events: list[Any] | None = None
-    reference_example_id: uuid.UUID | None = None
 
 
 class RunPatchBody(RunPatch):
@@ -143,8 +153,7 @@ class RunQueryOut(Schema):
     cursors: dict[str, str | None]
 
 
-class DatasetOut(Schema):
-    id: uuid.UUID
+class DatasetOut(InWorkspaceOut):
     name: str
     description: str | None
     data_type: str | None
@@ -154,32 +163,20 @@ class DatasetOut(Schema):
     metadata: dict | None
     inputs_schema_definition: dict | None
     outputs_schema_definition: dict | None
-    tenant_id: uuid.UUID
-
-    @staticmethod
-    def resolve_tenant_id(d):
-        return d.workspace_id
 
 
-class DatasetIn(Body):
-    name: str = Field(min_length=1, max_length=255)
-    id: uuid.UUID | None = None
-    description: str | None = Field(None, max_length=10000)
+class DatasetIn(NamedIn):
     data_type: str | None = Field("kv", pattern="^(kv|llm|chat)$")
     extra: dict | None = None
     inputs_schema_definition: dict | None = None
     outputs_schema_definition: dict | None = None
 
 
-class DatasetPatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
+class DatasetPatch(NamedPatch):
     metadata: dict | None = None
 
 
-class DatasetFilter(Page):
-    name: str | None = None
-    name_contains: str | None = None
+class DatasetFilter(NamedFilter):
     id: list[uuid.UUID] | None = None
     data_type: str | None = None
 
@@ -264,9 +261,7 @@ class FeedbackFilter(Page):
     key: list[str] | None = None
 
 
-class QueueOut(Schema):
-    id: uuid.UUID
-    tenant_id: uuid.UUID
+class QueueOut(InWorkspaceOut):
     name: str
     description: str | None
     rubric_instructions: str | None
@@ -275,30 +270,19 @@ class QueueOut(Schema):
     updated_at: datetime.datetime
     run_count: int | None = None
 
-    @staticmethod
-    def resolve_tenant_id(q):
-        return q.workspace_id
 
-
-class QueueIn(Body):
-    name: str = Field(min_length=1, max_length=255)
-    id: uuid.UUID | None = None
-    description: str | None = Field(None, max_length=10000)
+class QueueIn(NamedIn):
     rubric_instructions: str | None = Field(None, max_length=10000)
     rubric_items: list[Any] | None = None
 
 
-class QueuePatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
+class QueuePatch(NamedPatch):
     rubric_instructions: str | None = Field(None, max_length=10000)
     rubric_items: list[Any] | None = None
 
 
-class QueueFilter(Page):
+class QueueFilter(NamedFilter):
     ids: list[uuid.UUID] | None = None
-    name: str | None = None
-    name_contains: str | None = None
 
 
 class QueuedRunOut(RunOut):
@@ -322,9 +306,8 @@ class PromptIn(Body):
     template: str | None = Field(None, max_length=200000)
 
 
-class PromptPatch(Body):
-    name: str | None = Field(None, min_length=1, max_length=255)
-    description: str | None = Field(None, max_length=10000)
+class PromptPatch(NamedPatch):
+    """A prompt's name and description; its template changes by a new commit."""
 
 
 class CommitIn(Body):

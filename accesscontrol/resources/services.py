@@ -45,22 +45,31 @@ def _check_name_free(model, workspace, name, what) -> None:
         raise _duplicate(what, name)
 
 
-def _create_named(model, what, *, workspace, name, **fields):
-    """Insert a named resource; a name or client-chosen id already taken is a duplicate."""
+def _create_named(model, what, workspace, name, description, pk=None, **fields):
+    """Insert a named resource (with the client's id, if it chose one); a name or id already
+    taken is a duplicate."""
     _check_name_free(model, workspace, name, what)
     try:
         with transaction.atomic():
-            return model.objects.create(workspace=workspace, name=name, **fields)
+            return model.objects.create(
+                id=pk or uuid.uuid4(),
+                workspace=workspace,
+                name=name,
+                description=description or "",
+                **fields,
+            )
     except IntegrityError:
         raise _duplicate(what, name) from None
 
 
 def _set(resource, **changes):
-    """Set the fields given (None: left as it is) and save."""
+    """Set the fields given (None: left as it is) and save. In a savepoint of its own: a value
+    the database refuses must not leave a caller's transaction unusable."""
     for field, value in changes.items():
         if value is not None:
             setattr(resource, field, value)
-    resource.save()
+    with transaction.atomic():
+        resource.save()
     return resource
 
 
@@ -83,13 +92,7 @@ def create_project(
         if existing is not None:
             return existing
     return _create_named(
-        models.Project,
-        "project",
-        workspace=workspace,
-        name=name,
-        id=project_id or uuid.uuid4(),
-        description=description or "",
-        extra=extra or {},
+        models.Project, "project", workspace, name, description, project_id, extra=extra or {}
     )
 
 
@@ -226,10 +229,10 @@ def create_dataset(
     return _create_named(
         models.Dataset,
         "dataset",
-        workspace=workspace,
-        name=name,
-        id=dataset_id or uuid.uuid4(),
-        description=description or "",
+        workspace,
+        name,
+        description,
+        dataset_id,
         data_type=data_type or "kv",
         metadata=metadata,
         inputs_schema_definition=inputs_schema,
@@ -326,9 +329,7 @@ def create_prompt(*, actor, workspace, name, description="", template=None) -> m
     if template is not None:
         _check_template(template)
     with transaction.atomic():
-        prompt = _create_named(
-            models.Prompt, "prompt", workspace=workspace, name=name, description=description or ""
-        )
+        prompt = _create_named(models.Prompt, "prompt", workspace, name, description)
         if template is not None:
             _commit(actor, prompt, template, "first version")
     return prompt
@@ -505,7 +506,8 @@ def update_feedback(*, actor, feedback, changes: dict) -> models.Feedback:
         if field == "comment":
             value = value or ""
         setattr(feedback, field, value)
-    feedback.save()
+    with transaction.atomic():
+        feedback.save()
     return feedback
 
 

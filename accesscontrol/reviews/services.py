@@ -181,20 +181,26 @@ def decide(*, actor, campaign, item_ids, decision) -> int:
     return len(items)
 
 
+# What revoking a membership item does: (its model, the service that removes it, the outcome).
+REMOVALS = {
+    Item.WORKSPACE_MEMBER: (
+        WorkspaceMembership,
+        remove_workspace_member,
+        "removed from the workspace",
+    ),
+    Item.ORG_MEMBER: (OrganizationMembership, remove_org_member, "removed from the organization"),
+}
+
+
 def _apply(actor, item):
     """Revoke one item; returns what happened. Raises ValidationError if it cannot."""
-    if item.kind == Item.WORKSPACE_MEMBER:
-        membership = WorkspaceMembership.objects.filter(pk=item.subject_id).first()
+    if item.kind in REMOVALS:
+        model, remove, outcome = REMOVALS[item.kind]
+        membership = model.objects.filter(pk=item.subject_id).first()
         if membership is None:
             return "already removed"
-        remove_workspace_member(actor=actor, membership=membership)
-        return "removed from the workspace"
-    if item.kind == Item.ORG_MEMBER:
-        membership = OrganizationMembership.objects.filter(pk=item.subject_id).first()
-        if membership is None:
-            return "already removed"
-        remove_org_member(actor=actor, membership=membership)
-        return "removed from the organization"
+        remove(actor=actor, membership=membership)
+        return outcome
     key = ServiceKey.objects.filter(pk=item.subject_id).first()
     if key is None or key.revoked_at is not None:
         return "already revoked"

@@ -10,8 +10,8 @@ from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
 from accesscontrol.rbac.gate import requires
-from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ORG_MANAGE
+from accesscontrol.rbac.services import role_by_id
 from accesscontrol.workspaces import services
 from accesscontrol.workspaces.models import Workspace
 
@@ -131,15 +131,8 @@ class MemberPatch(Body):
     role_id: uuid.UUID
 
 
-def _members(workspace):
-    return workspace.memberships.select_related("org_membership__user", "role")
-
-
-def _role(organization, role_id):
-    role = Role.objects.usable_in(organization).filter(pk=role_id).first()
-    if role is None:
-        raise ValidationError({"role_id": "No such role in this organization."})
-    return role
+def _members(request):
+    return services.workspace_members(request.actor, request.auth.workspace)
 
 
 @router.get(
@@ -149,7 +142,7 @@ def _role(organization, role_id):
 )
 @requires("workspaces:read")
 def list_members(request):
-    return list(_members(request.auth.workspace).order_by("org_membership__user__email"))
+    return list(_members(request))
 
 
 @router.post(
@@ -168,9 +161,9 @@ def add_member(request, payload: MemberIn):
         actor=request.actor,
         workspace=p.workspace,
         user=user,
-        role=_role(p.organization, payload.role_id),
+        role=role_by_id(request.actor, payload.role_id, field="role_id"),
     )
-    return Status(201, _members(p.workspace).get(pk=membership.pk))
+    return Status(201, _members(request).get(pk=membership.pk))
 
 
 @router.patch(
@@ -178,14 +171,13 @@ def add_member(request, payload: MemberIn):
 )
 @requires("workspaces:manage-members")
 def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
-    p = request.auth
-    membership = _members(p.workspace).get(pk=member_id)
+    membership = _members(request).get(pk=member_id)
     services.change_workspace_role(
         actor=request.actor,
         membership=membership,
-        role=_role(p.organization, payload.role_id),
+        role=role_by_id(request.actor, payload.role_id, field="role_id"),
     )
-    return _members(p.workspace).get(pk=member_id)
+    return _members(request).get(pk=member_id)
 
 
 @router.delete(
@@ -195,9 +187,6 @@ def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
 )
 @requires("workspaces:manage-members")
 def remove_member(request, member_id: uuid.UUID):
-    p = request.auth
-    services.remove_workspace_member(
-        actor=request.actor,
-        membership=_members(p.workspace).get(pk=member_id),
-    )
+    membership = _members(request).get(pk=member_id)
+    services.remove_workspace_member(actor=request.actor, membership=membership)
     return Status(204, None)

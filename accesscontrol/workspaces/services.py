@@ -223,3 +223,19 @@ def remove_workspace_member(*, actor, membership) -> None:
 
 def assignable_roles(organization):
     return Role.objects.usable_in(organization).order_by("organization_id", "name")
+
+
+def grantable_roles(actor, workspace) -> list[Role]:
+    """The roles the actor may hand out in this workspace: those its organization may assign,
+    none holding a permission the actor lacks there."""
+    held = actor.access_in(workspace).grantable
+    return [r for r in assignable_roles(workspace.organization) if r.permission_set <= held]
+
+
+def workspace_members(actor, workspace):
+    """A workspace's members, for whoever may read the workspace (console and API alike)."""
+    if not actor.access_in(workspace).allows("workspaces:read"):
+        return WorkspaceMembership.objects.none()
+    return workspace.memberships.select_related(
+        "org_membership__user", "role", "workspace"
+    ).order_by("org_membership__user__email")

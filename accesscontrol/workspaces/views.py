@@ -8,13 +8,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.organizations.services import org_members
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, permission_matrix
 from accesscontrol.rbac.resolver import REASONS
+from accesscontrol.rbac.services import NoSuchRole, role_by_id
 from accesscontrol.workspaces import services
-
-PAGE_SIZE = 50
 
 
 @requires("workspaces:read")
@@ -34,45 +34,25 @@ def workspace_home(request, org_slug, workspace_slug):
 @requires("workspaces:read")
 @require_GET
 def workspace_members(request, org_slug, workspace_slug):
-    memberships = request.workspace.memberships.select_related(
-        "org_membership__user", "role"
-    ).order_by("org_membership__user__email")
-    memberships, query = console.searched(
-        request, memberships, "org_membership__user__email", "org_membership__user__full_name"
-    )
-    page = console.page_of(request, memberships, PAGE_SIZE)
-    org_admins = (
-        request.organization.memberships.filter(org_role__in=ADMIN_EVERYWHERE_ROLES)
-        .select_related("user")
-        .order_by("user__email")
-    )
     can_manage = "workspaces:manage-members" in request.access.permissions
-    return render(
+    return console.members_page(
         request,
-        console.page_or_fragment(request, "workspaces/members.html", "member-rows"),
-        {
-            "page": page,
-            "q": query,
-            "org_admins": org_admins,
-            "can_manage": can_manage,
-            "roles": grantable_roles(request) if can_manage else [],
-            "plan_makes_admin": not request.organization.has_workspace_rbac,
-        },
+        "workspaces/members.html",
+        services.workspace_members(request.actor, request.workspace),
+        ("org_membership__user__email", "org_membership__user__full_name"),
+        org_admins=org_members(request.actor).filter(org_role__in=ADMIN_EVERYWHERE_ROLES),
+        can_manage=can_manage,
+        roles=services.grantable_roles(request.actor, request.workspace) if can_manage else [],
+        plan_makes_admin=not request.organization.has_workspace_rbac,
     )
-
-
-def grantable_roles(request):
-    """The roles this user may hand out here: none stronger than what they hold."""
-    held = request.access.grantable
-    return [r for r in services.assignable_roles(request.organization) if r.permission_set <= held]
 
 
 def _chosen_role(request):
-    """The role picked in the posted form, if it is one of this organization's; else None."""
-    role_id = request.POST.get("role", "")
-    if not console.is_uuid(role_id):
-        return None
-    return services.assignable_roles(request.organization).filter(pk=role_id).first()
+    """The role picked in the posted form; refused unless it is one of this organization's."""
+    try:
+        return role_by_id(request.actor, request.POST.get("role", ""))
+    except NoSuchRole:
+        raise ValidationError("Choose one of the roles offered.") from None
 
 
 def _members_url(request):
@@ -81,8 +61,7 @@ def _members_url(request):
 
 def _membership(request, member_id):
     return get_object_or_404(
-        request.workspace.memberships.select_related("org_membership__user", "role"),
-        pk=member_id,
+        services.workspace_members(request.actor, request.workspace), pk=member_id
     )
 
 
@@ -110,7 +89,11 @@ class AddMemberForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 @sudo_required
 def workspace_member_add(request, org_slug, workspace_slug):
-    form = AddMemberForm(request.workspace, grantable_roles(request), request.POST or None)
+    form = AddMemberForm(
+        request.workspace,
+        services.grantable_roles(request.actor, request.workspace),
+        request.POST or None,
+    )
 
     def add(data):
         user, role = data["org_membership"].user, data["role"]
@@ -130,15 +113,10 @@ def workspace_member_add(request, org_slug, workspace_slug):
 @sudo_required(return_to=lambda request: _members_url(request))
 def workspace_member_role(request, org_slug, workspace_slug, member_id):
     membership = _membership(request, member_id)
-    role = _chosen_role(request)
     error = None
     try:
-        if role is None:
-            raise ValidationError("Choose one of the roles offered.")
         membership = services.change_workspace_role(
-            actor=request.actor,
-            membership=membership,
-            role=role,
+            actor=request.actor, membership=membership, role=_chosen_role(request)
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -147,7 +125,11 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
     return console.row_changed(
         request,
         "workspaces/members.html#member-row",
-        lambda: {"m": membership, "can_manage": True, "roles": grantable_roles(request)},
+        lambda: {
+            "m": membership,
+            "can_manage": True,
+            "roles": services.grantable_roles(request.actor, request.workspace),
+        },
         error or f"{email} is now {membership.role.name} in {request.workspace.name}.",
         _members_url(request),
         error,
@@ -159,21 +141,15 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
 @sudo_required(return_to=lambda request: _members_url(request))
 def workspace_members_bulk_role(request, org_slug, workspace_slug):
     ids = [value for value in request.POST.getlist("members") if console.is_uuid(value)]
-    role = _chosen_role(request)
     memberships = list(
-        request.workspace.memberships.select_related("org_membership__user", "role", "workspace")
-        .filter(pk__in=ids)
-        .order_by("org_membership__user__email")
+        services.workspace_members(request.actor, request.workspace).filter(pk__in=ids)
     )
     try:
         if not memberships:
             raise ValidationError("Select at least one member.")
-        if role is None:
-            raise ValidationError("Choose one of the roles offered.")
+        role = _chosen_role(request)
         changed = services.change_workspace_roles(
-            actor=request.actor,
-            memberships=memberships,
-            role=role,
+            actor=request.actor, memberships=memberships, role=role
         )
     except ValidationError as exc:
         message = f"Nothing was changed: {console.errors_of(exc)}"

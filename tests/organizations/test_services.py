@@ -15,7 +15,6 @@ from accesscontrol.organizations.services import (
     add_org_member,
     change_org_role,
     create_organization,
-    get_membership,
     remove_org_member,
 )
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -317,20 +316,6 @@ def test_audit_events_carry_the_request_context(world):
         "pytest",
         "req-1",
     )
-
-
-# get_membership
-
-
-def test_get_membership_finds_a_membership_of_this_organization(world):
-    membership = membership_of(world.viewer, world.org)
-    assert get_membership(world.org, membership.pk) == membership
-
-
-def test_get_membership_of_another_organization_is_not_found(world):
-    theirs = membership_of(world.outsider, world.other_org)
-    with pytest.raises(OrganizationMembership.DoesNotExist):
-        get_membership(world.org, theirs.pk)
 
 
 # The last admin

@@ -1,7 +1,6 @@
 """The pages every resource has, written once: a searchable list, a create/edit form, a delete
 confirmation. Each takes what differs (the query, the service call, the words) from its view."""
 
-from django.core.paginator import Paginator
 from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, render
@@ -34,7 +33,7 @@ def search_term(request) -> str:
 
 
 def paginate(request, queryset):
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return console.page_of(request, queryset, PAGE_SIZE)
 
 
 def url_for(request, name, *args) -> str:
