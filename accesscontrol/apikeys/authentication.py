@@ -21,7 +21,7 @@ from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from accesscontrol import throttle
-from accesscontrol.apikeys import keys
+from accesscontrol.apikeys import keys, lookup
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac import versions
@@ -30,7 +30,6 @@ from accesscontrol.rbac.permissions import (
     ORG_MANAGE,
     ORG_READ,
     ORG_ROLE_PERMISSIONS,
-    org_role,
 )
 from accesscontrol.rbac.resolver import Access, compute_access
 from accesscontrol.workspaces.models import Workspace
@@ -293,11 +292,7 @@ def _pat_access(token, workspace) -> Access:
 
 
 def _authenticate_pat(presented_digest, tenant_id) -> Principal:
-    token = _unique(
-        PersonalAccessToken.objects.select_related(
-            "org_membership__user", "org_membership__organization"
-        ).filter(digest=presented_digest)
-    )
+    token, workspace = lookup.personal_access_token(presented_digest, tenant_id)
     _check_usable(token, presented_digest)
     membership = token.org_membership
     if not membership.user.is_active:
@@ -311,17 +306,10 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
             "ask for a service key instead.",
             status=403,
         )
-    workspaces = _pat_workspaces(token)
-    if tenant_id is not None:
-        workspace = workspaces.filter(pk=tenant_id).first()
-        if workspace is None:
-            raise _not_accessible(tenant_id)
-    else:
-        # The default workspace: the first one joined (any, for org admins).
-        workspaces = workspaces.filter(archived=False)
-        if not org_role(membership.org_role).admin_everywhere:
-            workspaces = workspaces.filter(m__isnull=False)
-        workspace = workspaces.order_by(F("joined_at").asc(nulls_last=True), "name").first()
+    # Without X-Tenant-Id the workspace is the default one: the first one joined (any, for
+    # org admins; archived ones never), chosen by the same statement.
+    if tenant_id is not None and workspace is None:
+        raise _not_accessible(tenant_id)
     if workspace is None:
         access = Access(
             ORG_ROLE_PERMISSIONS[membership.org_role],
@@ -356,23 +344,12 @@ def service_key_access(key, workspace) -> Access:
 
 
 def _authenticate_service_key(presented_digest, tenant_id, kind) -> Principal:
-    key = _unique(
-        ServiceKey.objects.select_related("organization", "workspace", "role").filter(
-            digest=presented_digest, legacy=(kind == keys.LEGACY)
-        )
-    )
+    key, workspace = lookup.service_key(presented_digest, tenant_id, kind == keys.LEGACY)
     _check_usable(key, presented_digest)
-    if key.workspace_id is not None:
-        if tenant_id is not None and tenant_id != key.workspace_id:
-            raise _not_accessible(tenant_id)
-        workspace = key.workspace
-    elif tenant_id is not None:
-        workspace = Workspace.objects.filter(
-            pk=tenant_id, organization_id=key.organization_id
-        ).first()
-        if workspace is None:
-            raise _not_accessible(tenant_id)
-    else:
+    if tenant_id is not None and (workspace is None or workspace.pk != tenant_id):
+        # Another workspace than a workspace key's own, or one outside the key's organization.
+        raise _not_accessible(tenant_id)
+    if workspace is None:
         access = Access(
             service_key_org_permissions(key), None, key.role.name, "no_workspace_selected"
         )
