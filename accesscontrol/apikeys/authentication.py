@@ -1,11 +1,11 @@
 """API key authentication: from a presented key and X-Tenant-Id to a principal with its access.
 
-Budget (ARCHITECTURE §9): at most two SQL queries, one for the key (with everything needed to
-authorize a workspace-scoped service key) and one for the selected workspace and role; none when
-the principal is cached. The cache is per process, keyed by (key digest, tenant), and an entry is
-used only while its organization's authorization version (rbac/versions.py, in the shared cache)
-is the one it was computed under: one cache read per request, and any change to roles,
-memberships or keys is seen by every process on the next request.
+Budget (ARCHITECTURE §9): one SQL statement for the key with its organization, workspace and
+role (apikeys/lookup.py); none, and no Redis round trip either, when the principal is cached.
+The cache is per process, keyed by (key digest, tenant), and an entry is used only while its
+organization's authorization version is the one it was computed under. This process knows that
+without asking: Redis pushes every change of a version to it (rbac/versions.py), so any change
+to roles, memberships or keys is still seen by every process on the next request.
 """
 
 import dataclasses
@@ -96,8 +96,10 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
     A key proven valid (it authenticated before: cached in this process, or marked proven in the
     shared cache) is not refused for other keys' failures from its address; any other key from an
     address past its limit gets 429 without being looked up, so a guesser there cannot tell a
-    right guess from a wrong one. On the hot path (a cached principal) the key's counter and the
-    organization's authorization version are read in one cache round trip, and nothing else is.
+    right guess from a wrong one. On the hot path (a principal cached in this process whose
+    organization's version this process still trusts) nothing is read at all: a key proven
+    here is no guess, so its counter cannot matter; otherwise the key's counter and the
+    organization's version are read in one cache round trip.
     """
     ip_checks = [] if client_ip is None else [(throttle.limit("key-ip"), client_ip)]
     parsed = keys.parse(raw_key)
@@ -107,16 +109,25 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
             raise Throttled(attempt.retry_after)
         raise KeyRejected("invalid_api_key", "The API key is malformed or its checksum is wrong.")
     tenant_id = _parse_tenant(tenant)  # a bad selection is no guess: not counted
+    entry = _principals.get((parsed.digest, tenant_id))
+    principal = _trusted(entry)
+    if principal is not None:
+        # This very key authenticated in this process and nothing about its access changed
+        # since: no guess, so no rate limit to consult, and nothing to ask the network.
+        _touch(principal.key)
+        return principal
+
     key_check = (throttle.limit("key"), parsed.digest)
     [(counter, rule, wait)] = throttle.counters(key_check)
-    entry = _principals.get((parsed.digest, tenant_id))
     proof = _proof_key(parsed.digest)
     wanted = [counter, versions.key(entry[0])] if entry is not None else [counter, proof]
+    mark = versions.mark()
     known = cache.get_many(wanted)
     if known.get(counter, 0) >= rule.attempts:
         raise Throttled(wait)
     principal, organization_id, version = _cached(entry, known)
     if principal is not None:
+        versions.learn(organization_id, version, mark)
         _touch(principal.key)
         return principal
 
@@ -147,6 +158,8 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
     attempt.release()
     cache.set(proof, True, PROOF_SECONDS)
     _remember(parsed.digest, tenant_id, principal, organization_id, version)
+    if organization_id == principal.organization.pk:
+        versions.learn(organization_id, version, mark)
     _touch(principal.key)
     return principal
 
@@ -181,6 +194,22 @@ def _refuse_after_sunset(digest):
 _principals: dict = {}
 CACHE_SIZE = 10_000
 CACHE_SECONDS = 300
+
+
+def _trusted(entry):
+    """The cached principal, if this process knows its organization's version is unchanged
+    (rbac/versions.py: Redis pushes every change here), without any network round trip."""
+    if entry is None or not settings.AUTHZ_CACHE:
+        return None
+    organization_id, version, stale_after, principal = entry
+    if version is None or time.monotonic() >= stale_after:
+        return None
+    if versions.trusted(organization_id) != version:
+        return None
+    expires_at = principal.key.expires_at
+    if expires_at is not None and expires_at <= timezone.now():
+        return None
+    return dataclasses.replace(principal)
 
 
 def _cached(entry, known):
@@ -219,6 +248,7 @@ def _remember(digest, tenant_id, principal, organization_id, version):
 
 def forget_cached_principals() -> None:
     _principals.clear()
+    versions.forget_trusted()
 
 
 def _parse_tenant(tenant):

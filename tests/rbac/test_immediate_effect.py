@@ -2,7 +2,8 @@
 
 Two real server processes (gunicorn, one worker each) share PostgreSQL and Redis, as two app
 nodes behind a load balancer would. Each caches API principals in memory; the authorization
-version in Redis is what tells them a cached principal is out of date. The control test runs the
+version in Redis, whose every change Redis pushes to each process (rbac/versions.py), is what
+tells them a cached principal is out of date. The control test runs the
 same scenario with a per-process cache and shows the stale answer this design exists to prevent,
 so the main test could fail if the versions stopped being shared.
 """
@@ -29,39 +30,11 @@ from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import pat_for, service_key_for
 from tests.factories import system_role
+from tests.rbac.conftest import REDIS_URL
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-REDIS_URL = "redis://127.0.0.1:6379/13"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def shared_redis(settings, on_postgres):
-    if not redis_answers():
-        pytest.skip("Redis is not answering on 127.0.0.1:6379")
-    prefix = f"test-immediate-{uuid.uuid4().hex[:12]}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "accesscontrol.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    yield prefix
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
 
 
 def free_port() -> int:
@@ -72,9 +45,7 @@ def free_port() -> int:
 
 def database_url() -> str:
     db = connection.settings_dict
-    return (
-        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @contextmanager

@@ -1,0 +1,36 @@
+"""Fixtures of the rbac tests that need the real Redis (shared by several processes)."""
+
+import socket
+import uuid
+
+import pytest
+
+REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+def redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def shared_redis(settings, on_postgres):
+    if not redis_answers():
+        pytest.skip("Redis is not answering on 127.0.0.1:6379")
+    prefix = f"test-immediate-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "accesscontrol.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    yield prefix
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
