@@ -118,20 +118,28 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
         return principal
 
     key_check = (throttle.limit("key"), parsed.digest)
-    [(counter, rule, wait)] = throttle.counters(key_check)
     proof = _proof_key(parsed.digest)
-    wanted = [counter, versions.key(entry[0])] if entry is not None else [counter, proof]
     mark = versions.mark()
-    known = cache.get_many(wanted)
-    if known.get(counter, 0) >= rule.attempts:
-        raise Throttled(wait)
-    principal, organization_id, version = _cached(entry, known)
-    if principal is not None:
-        versions.learn(organization_id, version, mark)
-        _touch(principal.key)
-        return principal
+    if entry is not None:
+        # Proven in this process, but its organization's access changed since (or the process
+        # lost track of it): still no guess, so only the version is read, and only if this
+        # process does not know it already.
+        organization_id = entry[0]
+        version = versions.trusted(organization_id) or versions.current(organization_id)
+        principal = _cached(entry, version)
+        if principal is not None:
+            versions.learn(organization_id, version, mark)
+            _touch(principal.key)
+            return principal
+        proven = True
+    else:
+        [(counter, rule, wait)] = throttle.counters(key_check)
+        known = cache.get_many([counter, proof])
+        if known.get(counter, 0) >= rule.attempts:
+            raise Throttled(wait)
+        organization_id = version = None
+        proven = proof in known
 
-    proven = entry is not None or proof in known
     # A proven key is no guess: it is looked up without a reservation, so a burst of its own
     # good requests (all cold after an access change) cannot use up its limit; if it fails now,
     # the failure is counted below.
@@ -156,7 +164,8 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
             throttle.record_failure(key_check, *ip_checks)
         raise
     attempt.release()
-    cache.set(proof, True, PROOF_SECONDS)
+    if entry is None:
+        cache.set(proof, True, PROOF_SECONDS)
     _remember(parsed.digest, tenant_id, principal, organization_id, version)
     if organization_id == principal.organization.pk:
         versions.learn(organization_id, version, mark)
@@ -212,21 +221,18 @@ def _trusted(entry):
     return dataclasses.replace(principal)
 
 
-def _cached(entry, known):
-    """(principal, organization id, version): a usable cached principal, or what a miss knows.
+def _cached(entry, version):
+    """The cached principal if it was computed under `version`, the organization's current one.
 
-    On a miss the version is read before the database is, so a result is stored under the
+    On a miss the version was read before the database is, so a result is stored under the
     version that was current before it was computed, never under a later one.
     """
-    if entry is None or not settings.AUTHZ_CACHE:
-        return None, None, None
-    organization_id, version, stale_after, principal = entry
-    current = versions.current(organization_id, known.get(versions.key(organization_id)))
-    if current == version and time.monotonic() < stale_after:
+    _, computed_under, stale_after, principal = entry
+    if computed_under == version and time.monotonic() < stale_after:
         expires_at = principal.key.expires_at
         if expires_at is None or expires_at > timezone.now():
-            return dataclasses.replace(principal), organization_id, current
-    return None, organization_id, current
+            return dataclasses.replace(principal)
+    return None
 
 
 def _remember(digest, tenant_id, principal, organization_id, version):
