@@ -104,7 +104,7 @@ def learn(organization_id, version, mark) -> None:
 def forget_trusted() -> None:
     """Forget every kept version (tests; the cache was emptied)."""
     channel = _channels.get("current")
-    if channel is not None:
+    if isinstance(channel, _Channel):
         channel.reset()
 
 
@@ -113,20 +113,42 @@ RETRY_SECONDS = 1.0  # after a failed connection, how long the database path is 
 
 
 def _channel():
-    if not isinstance(caches["default"], RedisCache):
-        return None
+    """This process's channel, for the cache backend in use (tests swap it), or None without
+    Redis. Checked on every request, so it compares identities before building anything; the
+    cache's settings, not its backend object, which Django makes per thread."""
     config = settings.CACHES["default"]
+    channel = _channels.get("current")
+    pid = os.getpid()  # a forked child (gunicorn --preload) opens its own connection
+    if channel is not None and channel.config is config and channel.pid == pid:
+        return channel if isinstance(channel, _Channel) else None
+    if channel is not None:
+        channel.close()
+        del _channels["current"]
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        _channels["current"] = _NoChannel(config, pid)
+        return None
     location = config["LOCATION"]
     if not isinstance(location, str):
         location = location[0]
-    location = location.split(",")[0]
-    ident = (location, cache.make_key(PREFIX), os.getpid(), channel_name(cache.key_prefix))
-    channel = _channels.get("current")
-    if channel is None or channel.ident != ident:
-        if channel is not None:
-            channel.close()
-        channel = _channels["current"] = _Channel(ident)
+    ident = (
+        location.split(",")[0],
+        backend.make_key(PREFIX),
+        pid,
+        channel_name(backend.key_prefix),
+    )
+    channel = _channels["current"] = _Channel(ident, config)
     return channel
+
+
+class _NoChannel:
+    """Remembers that the cache in use is not Redis (see _channel)."""
+
+    def __init__(self, config, pid):
+        self.config, self.pid = config, pid
+
+    def close(self):
+        pass
 
 
 def channel_name(key_prefix) -> str:
@@ -137,8 +159,8 @@ def channel_name(key_prefix) -> str:
 class _Channel:
     """One RESP3 connection on which Redis pushes every change of a version (module doc)."""
 
-    def __init__(self, ident):
-        self.ident = ident
+    def __init__(self, ident, config):
+        self.ident, self.config, self.pid = ident, config, ident[2]
         self.lock = threading.Lock()
         self.connection = None
         self.known: dict[str, str] = {}
