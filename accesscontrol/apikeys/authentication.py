@@ -119,21 +119,20 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
 
     key_check = (throttle.limit("key"), parsed.digest)
     proof = _proof_key(parsed.digest)
-    mark = versions.mark()
     if entry is not None:
         # Proven in this process, but its organization's access changed since (or the process
-        # lost track of it): still no guess, so only the version is read, and only if this
-        # process does not know it already.
+        # lost track of it): still no guess, so no rate limit is read, and the version only if
+        # this process cannot tell it.
         organization_id = entry[0]
-        version = versions.trusted(organization_id) or versions.current(organization_id)
+        version = versions.before_read(organization_id)
         principal = _cached(entry, version)
         if principal is not None:
-            versions.learn(organization_id, version, mark)
             _touch(principal.key)
             return principal
         proven = True
     else:
         [(counter, rule, wait)] = throttle.counters(key_check)
+        snapshot = versions.snapshot()
         known = cache.get_many([counter, proof])
         if known.get(counter, 0) >= rule.attempts:
             raise Throttled(wait)
@@ -166,9 +165,11 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
     attempt.release()
     if entry is None:
         cache.set(proof, True, PROOF_SECONDS)
+        # First sight: the organization was not known before the read; its version then is, if
+        # nothing was pushed to this process meanwhile (else the next request reads it again).
+        organization_id = principal.organization.pk
+        version = versions.since(snapshot, organization_id)
     _remember(parsed.digest, tenant_id, principal, organization_id, version)
-    if organization_id == principal.organization.pk:
-        versions.learn(organization_id, version, mark)
     _touch(principal.key)
     return principal
 
@@ -241,8 +242,8 @@ def _remember(digest, tenant_id, principal, organization_id, version):
     if len(_principals) >= CACHE_SIZE:
         _principals.pop(next(iter(_principals)), None)
     if organization_id != principal.organization.pk:
-        # First sight of this key: remember its organization, so the next request can read the
-        # version before the database; until then nothing is trusted from here.
+        # Read under another organization's version (a key never moves, but if it did):
+        # remember the right organization, trust nothing until it is read again.
         version = None
     _principals[(digest, tenant_id)] = (
         principal.organization.pk,

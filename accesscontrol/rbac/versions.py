@@ -8,25 +8,29 @@ process on its very next request (ASVS 8.3.2).
 Versions are random tokens, not counters: if the cache loses one, the replacement can never equal
 a version some process still holds.
 
-A warm request asks Redis nothing (ARCHITECTURE §9): each process keeps the versions it has read
-(`trusted`), and Redis pushes every change of one to it (RESP3 `CLIENT TRACKING ... BCAST` on
-the versions' prefix, one connection per process). Before a kept version is used, the
-invalidations already delivered to that connection are applied: a non-blocking read of a local
-socket, no round trip. Why no process can use a version after the change's response returned:
-the writer sets the new version and then makes one more round trip (`bump`); Redis sends a
-broadcast invalidation in the same event-loop turn that ran the SET, before it reads the
-writer's next command, so by the time the writer's request can answer, the invalidation is in
-every tracking connection's receive buffer (on one host; across hosts it has left Redis first),
-and the next request anywhere reads it before trusting anything. A version is kept only if no
-invalidation arrived while it was being read (`mark` / `learn`), so a read that raced a change
-is never kept.
+A warm request asks Redis nothing (ARCHITECTURE §9): Redis pushes every change of a version to
+each process (RESP3 `CLIENT TRACKING ... BCAST` on the versions' prefix, one connection per
+process), and the process counts the changes pushed for each organization. A cached result is
+stored under that count as it was before the database was read (`before_read`, `snapshot` /
+`since`) and trusted while the count is unchanged (`trusted`). Before the count is read, the
+invalidations already delivered to the connection are applied: a non-blocking read of a local
+socket, no round trip. A change committed after the read moves the version after the commit,
+so its push moves the count and the result is not trusted again.
+
+Why no process can use a result after the change's response returned: the writer sets the new
+version and then makes one more round trip (`bump`); Redis sends a broadcast invalidation in
+the same event-loop turn that ran the SET, before it reads the writer's next command, so by the
+time the writer's request can answer, the invalidation is in every tracking connection's
+receive buffer (on one host; across hosts it has left Redis first), and the next request
+anywhere applies it before trusting anything.
 
 Fail safe: if the connection is lost (Redis restarts, the connection is killed or breaks), the
-process forgets every kept version and trusts none until a new connection is tracking; versions
-are then read from Redis again, as on a cold start. Silent network partitions are detected by
-TCP keepalive on that connection.
+process trusts nothing stored so far (a new session) and, until a new connection is tracking,
+reads versions from Redis before the database, as without the channel. Silent network
+partitions are detected by TCP keepalive on that connection.
 """
 
+import itertools
 import os
 import threading
 import time
@@ -72,43 +76,56 @@ def _set_and_wait(name) -> None:
     cache.get(name)
 
 
-# The versions this process has read, kept true by Redis pushing every change.
+# What this process knows without asking: with Redis, the channel's own count of the changes
+# pushed to it per organization, within one connection's life (a "session").
 
 
-def trusted(organization_id) -> str | None:
-    """The organization's version as this process knows it, asking Redis nothing.
+def trusted(organization_id):
+    """The organization's version as far as this process can tell without a round trip, to
+    compare with the one a cached result was stored under; None if it cannot tell.
 
-    None when it is not known here (never read, changed since, or the channel is down): the
-    caller then reads it from the cache, between mark() and learn(). With an in-process cache
-    (one process, tests) the cache itself is read: that is no I/O either.
+    With Redis: (session, changes pushed for this organization), None while the channel is down.
+    With an in-process cache (one process, tests): the cache's version, which is no I/O either.
     """
     channel = _channel()
     if channel is None:
         return cache.get(key(organization_id))
-    return channel.trusted(str(organization_id))
+    return channel.local(str(organization_id))
 
 
-def mark():
-    """Before a version is read from the cache: what learn() needs to know if it raced a change."""
+def before_read(organization_id):
+    """The version to store a result under, read before the database is: what trusted() says
+    if it can tell, else the shared cache's (one round trip)."""
     channel = _channel()
-    return channel.mark() if channel is not None else None
+    version = channel.local(str(organization_id)) if channel is not None else None
+    return version if version is not None else current(organization_id)
 
 
-def learn(organization_id, version, mark) -> None:
-    """Keep a version read from the cache after mark(), unless a change arrived meanwhile."""
+def snapshot():
+    """Before a database read whose organization is not known yet; see since()."""
     channel = _channel()
-    if channel is not None and version is not None:
-        channel.learn(str(organization_id), version, mark)
+    return channel.snapshot() if channel is not None else None
+
+
+def since(snapshot, organization_id):
+    """The organization's version as of snapshot(), if this process can vouch that nothing at
+    all was pushed to it in between; else None (the result is then not trusted)."""
+    channel = _channel()
+    if channel is None or snapshot is None:
+        return None
+    return channel.since(snapshot, str(organization_id))
 
 
 def forget_trusted() -> None:
-    """Forget every kept version (tests; the cache was emptied)."""
+    """Trust nothing seen so far (tests; the cache was emptied)."""
     channel = _channels.get("current")
     if isinstance(channel, _Channel):
-        channel.reset()
+        with channel.lock:
+            channel.new_session()
 
 
 _channels: dict = {}
+_sessions = itertools.count(1)
 RETRY_SECONDS = 1.0  # after a failed connection, how long the database path is used before retrying
 
 
@@ -157,37 +174,42 @@ def channel_name(key_prefix) -> str:
 
 
 class _Channel:
-    """One RESP3 connection on which Redis pushes every change of a version (module doc)."""
+    """One RESP3 connection on which Redis pushes every change of a version (module doc).
+
+    Versions seen here are (session, count of changes pushed for the organization): a session
+    is one connection's life, unique in the process, so nothing stored under an earlier
+    connection, or before a flush, is ever trusted again.
+    """
 
     def __init__(self, ident, config):
         self.ident, self.config, self.pid = ident, config, ident[2]
         self.lock = threading.Lock()
         self.connection = None
-        self.known: dict[str, str] = {}
-        self.changes = 0  # invalidations and resets seen; learn() keeps nothing read across one
         self.retry_at = 0.0
+        self.new_session()
+
+    def new_session(self):
+        self.session = next(_sessions)
+        self.changes: dict[str, int] = {}
+        self.pushed = 0  # every change pushed in this session, whatever its organization
 
     # --- reading ------------------------------------------------------------------------------
 
-    def trusted(self, organization_id):
+    def local(self, organization_id):
         with self.lock:
             if not self._drain():
                 return None
-            return self.known.get(organization_id)
+            return (self.session, self.changes.get(organization_id, 0))
 
-    def mark(self):
+    def snapshot(self):
         with self.lock:
-            return self.changes if self._drain() else None
+            return (self.session, self.pushed) if self._drain() else None
 
-    def learn(self, organization_id, version, mark):
+    def since(self, snapshot, organization_id):
         with self.lock:
-            if mark is not None and mark == self.changes and self._drain() and mark == self.changes:
-                self.known[organization_id] = version
-
-    def reset(self):
-        with self.lock:
-            self.known.clear()
-            self.changes += 1
+            if not self._drain() or snapshot != (self.session, self.pushed):
+                return None
+            return (self.session, self.changes.get(organization_id, 0))
 
     # --- the connection -----------------------------------------------------------------------
 
@@ -230,27 +252,26 @@ class _Channel:
             return False
         # Whatever changed while there was no channel was not pushed here: start from nothing.
         self.connection = connection
-        self.known.clear()
-        self.changes += 1
+        self.new_session()
         return True
 
     def _lost(self):
-        self.known.clear()
-        self.changes += 1
+        self.new_session()
         if self.connection is not None:
             self.connection.disconnect()
             self.connection = None
 
     def _invalidated(self, message):
         # [b"invalidate", [key, ...]], or [b"invalidate", None] when Redis was flushed.
-        self.changes += 1
+        self.pushed += 1
         prefix = self.ident[1]
         try:
             for name in message[1]:
                 name = name.decode() if isinstance(name, bytes) else str(name)
-                self.known.pop(name[len(prefix) :], None)
+                organization_id = name[len(prefix) :]
+                self.changes[organization_id] = self.changes.get(organization_id, 0) + 1
         except Exception:
-            self.known.clear()  # None (a flush), or a message we do not understand
+            self.new_session()  # None (a flush), or a message we do not understand
         return message
 
     def close(self):

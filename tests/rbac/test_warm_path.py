@@ -121,3 +121,25 @@ def test_a_lost_channel_costs_round_trips_until_it_is_back(client, world, shared
     with redis_commands() as sent:
         assert whoami(client, raw).status_code == 200
     assert sent == []  # resynchronised: warm again
+
+
+def test_after_an_access_change_a_known_key_costs_one_statement_and_no_round_trip(
+    client, world, shared_redis, django_assert_num_queries
+):
+    raw = service_key_for(world.workspace, "Editor")
+    for _ in range(2):
+        assert whoami(client, raw).status_code == 200
+    versions.bump(world.org.pk)  # any change to access in the organization
+    with redis_commands() as sent, django_assert_num_queries(1):
+        assert whoami(client, raw).status_code == 200
+    assert sent == []  # the push told this process the version moved; nothing to ask
+
+
+def test_a_new_key_is_warm_from_its_second_request(
+    client, world, shared_redis, django_assert_num_queries
+):
+    raw = service_key_for(world.workspace, "Editor")
+    assert whoami(client, raw).status_code == 200  # first sight: rate limit read, key proven
+    with redis_commands() as sent, django_assert_num_queries(0):
+        assert whoami(client, raw).status_code == 200
+    assert sent == []
