@@ -26,11 +26,13 @@ _UUID = UUIDField()
 class _Select:
     """The columns of some models under table aliases, and how to turn a row back into them."""
 
-    def __init__(self, vendor_connection, *parts):
-        self.parts, self.columns, self.converters = [], [], []
+    def __init__(self, vendor_connection, only=None, **models):
+        """`models`: alias=Model, every column; `only`: {alias: fields} for fewer."""
+        self.parts, self.columns, self.converters, self.tables = [], [], [], {}
         qn = vendor_connection.ops.quote_name
-        for alias, model, fields in parts:
-            fields = fields or model._meta.concrete_fields
+        for alias, model in models.items():
+            self.tables[alias] = qn(model._meta.db_table)
+            fields = (only or {}).get(alias) or model._meta.concrete_fields
             start = len(self.columns)
             for field in fields:
                 self.columns.append(f"{alias}.{qn(field.column)}")
@@ -60,21 +62,10 @@ def _instance(model, values, db):
     return model.from_db(db, None, values) if values[0] is not None else None
 
 
-def _tables(**models):
-    qn = connection.ops.quote_name
-    return {name: qn(model._meta.db_table) for name, model in models.items()}
-
-
 @functools.cache
 def _service_key_statement(vendor):
-    select = _Select(
-        connection,
-        ("k", ServiceKey, None),
-        ("o", Organization, None),
-        ("w", Workspace, None),
-        ("r", Role, None),
-    )
-    t = _tables(k=ServiceKey, o=Organization, w=Workspace, r=Role)
+    select = _Select(connection, k=ServiceKey, o=Organization, w=Workspace, r=Role)
+    t = select.tables
     # A workspace key acts in its own workspace; an organization key in the one X-Tenant-Id
     # selects, if it belongs to the key's organization.
     sql = (
@@ -90,26 +81,19 @@ def _service_key_statement(vendor):
 
 @functools.cache
 def _token_statement(vendor):
-    role_fields = [Role._meta.get_field(name) for name in ("name", "organization", "permissions")]
+    role = [Role._meta.get_field(name) for name in ("name", "organization", "permissions")]
     select = _Select(
         connection,
-        ("t", PersonalAccessToken, None),
-        ("m", OrganizationMembership, None),
-        ("u", User, None),
-        ("o", Organization, None),
-        ("w", Workspace, None),
-        ("r", Role, role_fields),
-        ("wm", WorkspaceMembership, [WorkspaceMembership._meta.get_field("created_at")]),
-    )
-    t = _tables(
+        only={"r": role, "wm": [WorkspaceMembership._meta.get_field("created_at")]},
         t=PersonalAccessToken,
         m=OrganizationMembership,
         u=User,
         o=Organization,
         w=Workspace,
-        wm=WorkspaceMembership,
         r=Role,
+        wm=WorkspaceMembership,
     )
+    t = select.tables
     admins = ", ".join("%s" for _ in ADMIN_EVERYWHERE_ROLES) or "NULL"
     # Without X-Tenant-Id: the default workspace, the first one joined that is not archived
     # (any, for the organization's admins), as authentication.py documents.

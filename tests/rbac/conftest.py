@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 
+from accesscontrol.settings import cache_from_url
+
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
@@ -21,13 +23,7 @@ def shared_redis(settings, on_postgres):
     if not redis_answers():
         pytest.skip("Redis is not answering on 127.0.0.1:6379")
     prefix = f"test-immediate-{uuid.uuid4().hex[:12]}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "accesscontrol.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
+    settings.CACHES = {"default": {**cache_from_url(REDIS_URL), "KEY_PREFIX": prefix}}
     yield prefix
     import redis
 
