@@ -235,10 +235,11 @@ THROTTLES = {
     "key-ip": env_rate("THROTTLE_KEY_IP", "60/60"),
     "key": env_rate("THROTTLE_KEY", "20/60"),
 }
-# Cache authenticated API principals per process, checked against the organization's
-# authorization version in the shared cache on every request (apikeys/authentication.py). On by
-# default only with Redis: with a per-process cache, other processes would not see a version
-# move (rbac.W001 says so if it is forced on).
+# Cache authenticated API principals per process, each trusted while its organization's
+# authorization version is unchanged; Redis pushes every version change to each process
+# (rbac/versions.py), so a warm request asks the network nothing. On by default only with Redis:
+# with a per-process cache, other processes would not see a version move (rbac.W001 says so if
+# it is forced on).
 AUTHZ_CACHE = env_bool("AUTHZ_CACHE", SHARED_CACHE)
 
 # Sudo mode: creating keys, changing roles in bulk and deleting a workspace ask for the

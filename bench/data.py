@@ -22,8 +22,9 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations import services as org_services
 from accesscontrol.organizations.models import OrganizationMembership, Plan
 from accesscontrol.rbac import services as role_services
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ALL_PERMISSIONS, READ_PERMISSIONS
+from accesscontrol.rbac.permissions import READ_PERMISSIONS
 from accesscontrol.resources.models import Dataset
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -62,8 +63,7 @@ class Tenant:
 
     def service_key(self, role_name="Editor") -> str:
         return key_services.create_service_key(
-            actor=None,
-            grantor_permissions=ALL_PERMISSIONS,
+            actor=Actor.system("bench"),
             organization=self.org,
             workspace=self.workspace,
             name=f"bench {role_name.lower()} key",

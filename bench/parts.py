@@ -6,6 +6,8 @@ whole stack is measured: middleware, the gate, django-ninja, the view, the respo
 """
 
 import datetime
+import functools
+import hashlib
 import json
 import os
 import time
@@ -16,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 
+from accesscontrol.rbac import versions
 from bench import data
 from bench.timing import (
     Request,
@@ -103,9 +106,11 @@ def api_overhead() -> dict:
     token = tenant.personal_token()
     drf_key = data.drf_api_key()
     tenant_id = str(tenant.workspace.pk)
+    floor_keys(service_key)
     wsgi = Wsgi()
     requests = {
         "healthz": Request("GET", "/healthz"),
+        "floor": Request("GET", "/bench/floor", {"X-API-Key": service_key}),
         "ninja_public": Request("GET", "/api/v1/info"),
         "whoami_service_key": Request("GET", "/api/v1/auth/whoami", {"X-API-Key": service_key}),
         "whoami_pat_tenant": Request(
@@ -122,11 +127,35 @@ def api_overhead() -> dict:
         "drf_has_api_key": Request("GET", "/bench/drf/has-api-key", {"X-API-Key": drf_key}),
     }
     variants = [http_variant(wsgi, name, request) for name, request in requests.items()]
+    # Cold: the organization's access just changed (its version moved, off the clock), so no
+    # principal of it is trusted and the key is read from the database: one statement. An
+    # organization of their own, so the warm variants stay warm.
+    other = data.Tenant(f"bench-{label}-cold")
+    changed = functools.partial(versions.bump, other.org.pk)
+    cold = {
+        "whoami_service_key_cold": {"X-API-Key": other.service_key("Editor")},
+        "whoami_pat_tenant_cold": {
+            "X-API-Key": other.personal_token(),
+            "X-Tenant-Id": str(other.workspace.pk),
+        },
+    }
+    for name, headers in cold.items():
+        request = Request("GET", "/api/v1/auth/whoami", headers)
+        variants.append(http_variant(wsgi, name, request, before=changed))
     progress(f"[{label}] {ROUNDS} interleaved rounds of {len(variants)} requests")
     return {
         "configuration": configuration(),
         "variants": _measure(variants, ROUNDS, max(30, ROUNDS // 10), label, cold=cache.clear),
     }
+
+
+def floor_keys(*raw_keys):
+    """The floor endpoint's dict (bench/urls.py): these keys among 10,000 others."""
+    from bench.urls import FLOOR_KEYS
+
+    FLOOR_KEYS.clear()
+    FLOOR_KEYS.update({hashlib.sha256(os.urandom(16)).hexdigest(): "other" for _ in range(10_000)})
+    FLOOR_KEYS.update({hashlib.sha256(raw.encode()).hexdigest(): "bench" for raw in raw_keys})
 
 
 # Section 3: permission resolution with 100 vs. 100,000 members, keys and roles

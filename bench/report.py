@@ -59,15 +59,26 @@ def _api_figures(results) -> list[Figure]:
         v = run["variants"]
         base = v["healthz"]["median_ms"]
         cached = run["configuration"]["authz_cache"] is True
+        floor = v["floor"]["median_ms"] if "floor" in v else None
         for name, label in WHOAMI.items():
             ratio = v[name]["median_ms"] / base
             figures.append(
                 Figure(
                     "1",
                     f"{label} / healthz [{config}]",
-                    f"{ratio:.2f}x ({ms(v[name]['median_ms'])} vs {ms(base)})",
-                    "<= 1.5x",
-                    ratio <= 1.5,
+                    f"{ratio:.2f}x ({ms(v[name]['median_ms'])} vs {ms(base)})"
+                    + (f"; / floor {v[name]['median_ms'] / floor:.2f}x" if floor else ""),
+                    "<= 1.3x",
+                    ratio <= 1.3,
+                )
+            )
+        if floor:
+            figures.append(
+                Figure(
+                    "1",
+                    f"floor (ninja, SHA-256 + dict lookup) / healthz [{config}]",
+                    f"{floor / base:.2f}x ({ms(floor)} vs {ms(base)})",
+                    "report: the least a key check costs here",
                 )
             )
         cpu = {name: v[name]["cpu_median_ms"] / v["healthz"]["cpu_median_ms"] for name in WHOAMI}
@@ -89,7 +100,7 @@ def _api_figures(results) -> list[Figure]:
                 "report (it writes runs)",
             )
         )
-        warm_limit = 1 if cached else 2
+        warm_limit = 0 if cached else 1
         counts = ", ".join(
             f"{'SK' if 'service' in name else 'PAT'} {v[name]['queries']}/{v[name]['queries_cold']}"
             for name in WHOAMI
@@ -99,13 +110,24 @@ def _api_figures(results) -> list[Figure]:
                 "1",
                 f"SQL per whoami, warm/cold [{config}]",
                 counts,
-                f"<= {warm_limit} warm, <= 2 cold",
+                f"<= {warm_limit} warm, <= 1 cold",
                 all(
-                    v[name]["queries"] <= warm_limit and v[name]["queries_cold"] <= 2
+                    v[name]["queries"] <= warm_limit and v[name]["queries_cold"] <= 1
                     for name in WHOAMI
                 ),
             )
         )
+        if cached and run["configuration"]["cache"] == "RedisCache":
+            trips = {name: len(v[name]["redis"]) for name in WHOAMI}
+            figures.append(
+                Figure(
+                    "1",
+                    f"Redis round trips per warm whoami [{config}]",
+                    f"SK {trips['whoami_service_key']}, PAT {trips['whoami_pat_tenant']}",
+                    "0",
+                    not any(trips.values()),
+                )
+            )
     for key, config in CONFIGS.items():
         run = results.get(key)
         if not run or "skipped" in run:
@@ -130,6 +152,31 @@ def _api_figures(results) -> list[Figure]:
                 "report",
             )
         )
+        if cached:
+            figures.append(
+                Figure(
+                    "2",
+                    f"DRF HasAPIKey / warm whoami (service key) [{config}]",
+                    f"{drf / ours:.2f}x faster",
+                    ">= 2x",
+                    drf / ours >= 2,
+                )
+            )
+        for name, label in WHOAMI.items():
+            cold = v.get(f"{name}_cold")
+            if cold is None:
+                continue
+            figures.append(
+                Figure(
+                    "2",
+                    f"DRF HasAPIKey / cold {label} (after an access change) [{config}]",
+                    f"{drf / cold['median_ms']:.2f}x faster ({ms(cold['median_ms'])} vs "
+                    f"{ms(drf)}; CPU {ms(cold['cpu_median_ms'])} vs "
+                    f"{ms(v['drf_has_api_key']['cpu_median_ms'])})",
+                    ">= 2x",
+                    drf / cold["median_ms"] >= 2,
+                )
+            )
     return figures
 
 
@@ -153,8 +200,8 @@ def _scale_figures(scale) -> list[Figure]:
                 f"{label}: 100k / 100 rows",
                 f"{ratio:.2f}x (100: {ms(medians[0])}, 100k: {ms(medians[1])}, "
                 f"100 again: {ms(medians[2])})",
-                "<= 1.2x",
-                ratio <= 1.2,
+                "<= 1.1x",
+                ratio <= 1.1,
             )
         )
     queries = {
@@ -190,14 +237,17 @@ def _list_figures(lists) -> list[Figure]:
     for page in pages:
         small, large = v[f"{page}|small"], v[f"{page}|large"]
         ratio = large["median_ms"] / small["median_ms"]
+        same = small["queries"] == large["queries"]
+        # The access review is paginated in SQL: its time must not grow with the rows.
+        timed = page == "access review"
         figures.append(
             Figure(
                 "4",
                 f"{page}: 10 -> 1,000 rows",
                 f"SQL {small['queries']}->{large['queries']}; time {ratio:.2f}x "
                 f"({ms(small['median_ms'])} -> {ms(large['median_ms'])})",
-                "same SQL count",
-                small["queries"] == large["queries"],
+                "same SQL count" + (", <= 2x" if timed else ""),
+                same and (ratio <= 2 if timed else True),
             )
         )
     return figures
@@ -222,15 +272,17 @@ def _http_figures(http) -> list[Figure]:
         return [Figure("6", "throughput under gunicorn", http["skipped"], "", None)]
     h, w = http["variants"]["healthz"], http["variants"]["whoami_service_key"]
     ratio = h["requests_per_second"] / w["requests_per_second"]
+    p50 = w["p50_ms"] / h["p50_ms"]
     figures = [
         Figure(
             "6",
             "requests/s, healthz / whoami (service key)",
             f"{ratio:.2f}x ({h['requests_per_second']:,.0f} vs "
             f"{w['requests_per_second']:,.0f} req/s)",
-            "<= 1.5x",
-            ratio <= 1.5,
+            "<= 1.2x",
+            ratio <= 1.2,
         ),
+        Figure("6", "latency p50, whoami / healthz", f"{p50:.2f}x", "<= 1.2x", p50 <= 1.2),
         Figure("6", "latency p50 / p99, healthz", f"{ms(h['p50_ms'])} / {ms(h['p99_ms'])}"),
         Figure("6", "latency p50 / p99, whoami", f"{ms(w['p50_ms'])} / {ms(w['p99_ms'])}"),
     ]

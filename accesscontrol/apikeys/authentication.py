@@ -1,11 +1,11 @@
 """API key authentication: from a presented key and X-Tenant-Id to a principal with its access.
 
-Budget (ARCHITECTURE §9): at most two SQL queries, one for the key (with everything needed to
-authorize a workspace-scoped service key) and one for the selected workspace and role; none when
-the principal is cached. The cache is per process, keyed by (key digest, tenant), and an entry is
-used only while its organization's authorization version (rbac/versions.py, in the shared cache)
-is the one it was computed under: one cache read per request, and any change to roles,
-memberships or keys is seen by every process on the next request.
+Budget (ARCHITECTURE §9): one SQL statement for the key with its organization, workspace and
+role (apikeys/lookup.py); none, and no Redis round trip either, when the principal is cached.
+The cache is per process, keyed by (key digest, tenant), and an entry is used only while its
+organization's authorization version is the one it was computed under. This process knows that
+without asking: Redis pushes every change of a version to it (rbac/versions.py), so any change
+to roles, memberships or keys is still seen by every process on the next request.
 """
 
 import dataclasses
@@ -21,7 +21,7 @@ from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from accesscontrol import throttle
-from accesscontrol.apikeys import keys
+from accesscontrol.apikeys import keys, lookup
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac import versions
@@ -30,7 +30,6 @@ from accesscontrol.rbac.permissions import (
     ORG_MANAGE,
     ORG_READ,
     ORG_ROLE_PERMISSIONS,
-    org_role,
 )
 from accesscontrol.rbac.resolver import Access, compute_access
 from accesscontrol.workspaces.models import Workspace
@@ -97,8 +96,10 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
     A key proven valid (it authenticated before: cached in this process, or marked proven in the
     shared cache) is not refused for other keys' failures from its address; any other key from an
     address past its limit gets 429 without being looked up, so a guesser there cannot tell a
-    right guess from a wrong one. On the hot path (a cached principal) the key's counter and the
-    organization's authorization version are read in one cache round trip, and nothing else is.
+    right guess from a wrong one. On the hot path (a principal cached in this process whose
+    organization's version this process still trusts) nothing is read at all: a key proven
+    here is no guess, so its counter cannot matter; otherwise the key's counter and the
+    organization's version are read in one cache round trip.
     """
     ip_checks = [] if client_ip is None else [(throttle.limit("key-ip"), client_ip)]
     parsed = keys.parse(raw_key)
@@ -108,20 +109,36 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
             raise Throttled(attempt.retry_after)
         raise KeyRejected("invalid_api_key", "The API key is malformed or its checksum is wrong.")
     tenant_id = _parse_tenant(tenant)  # a bad selection is no guess: not counted
-    key_check = (throttle.limit("key"), parsed.digest)
-    [(counter, rule, wait)] = throttle.counters(key_check)
     entry = _principals.get((parsed.digest, tenant_id))
-    proof = _proof_key(parsed.digest)
-    wanted = [counter, versions.key(entry[0])] if entry is not None else [counter, proof]
-    known = cache.get_many(wanted)
-    if known.get(counter, 0) >= rule.attempts:
-        raise Throttled(wait)
-    principal, organization_id, version = _cached(entry, known)
+    principal = _trusted(entry)
     if principal is not None:
+        # This very key authenticated in this process and nothing about its access changed
+        # since: no guess, so no rate limit to consult, and nothing to ask the network.
         _touch(principal.key)
         return principal
 
-    proven = entry is not None or proof in known
+    key_check = (throttle.limit("key"), parsed.digest)
+    proof = _proof_key(parsed.digest)
+    if entry is not None:
+        # Proven in this process, but its organization's access changed since (or the process
+        # lost track of it): still no guess, so no rate limit is read, and the version only if
+        # this process cannot tell it.
+        organization_id = entry[0]
+        version = versions.before_read(organization_id)
+        principal = _cached(entry, version)
+        if principal is not None:
+            _touch(principal.key)
+            return principal
+        proven = True
+    else:
+        [(counter, rule, wait)] = throttle.counters(key_check)
+        snapshot = versions.snapshot()
+        known = cache.get_many([counter, proof])
+        if known.get(counter, 0) >= rule.attempts:
+            raise Throttled(wait)
+        organization_id = version = None
+        proven = proof in known
+
     # A proven key is no guess: it is looked up without a reservation, so a burst of its own
     # good requests (all cold after an access change) cannot use up its limit; if it fails now,
     # the failure is counted below.
@@ -146,7 +163,12 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
             throttle.record_failure(key_check, *ip_checks)
         raise
     attempt.release()
-    cache.set(proof, True, PROOF_SECONDS)
+    if entry is None:
+        cache.set(proof, True, PROOF_SECONDS)
+        # First sight: the organization was not known before the read; its version then is, if
+        # nothing was pushed to this process meanwhile (else the next request reads it again).
+        organization_id = principal.organization.pk
+        version = versions.since(snapshot, organization_id)
     _remember(parsed.digest, tenant_id, principal, organization_id, version)
     _touch(principal.key)
     return principal
@@ -184,21 +206,34 @@ CACHE_SIZE = 10_000
 CACHE_SECONDS = 300
 
 
-def _cached(entry, known):
-    """(principal, organization id, version): a usable cached principal, or what a miss knows.
+def _trusted(entry):
+    """The cached principal, if this process knows its organization's version is unchanged
+    (rbac/versions.py: Redis pushes every change here), without any network round trip."""
+    if entry is None or not settings.AUTHZ_CACHE:
+        return None
+    organization_id, version, stale_after, principal = entry
+    if version is None or time.monotonic() >= stale_after:
+        return None
+    if versions.trusted(organization_id) != version:
+        return None
+    expires_at = principal.key.expires_at
+    if expires_at is not None and expires_at <= timezone.now():
+        return None
+    return dataclasses.replace(principal)
 
-    On a miss the version is read before the database is, so a result is stored under the
+
+def _cached(entry, version):
+    """The cached principal if it was computed under `version`, the organization's current one.
+
+    On a miss the version was read before the database is, so a result is stored under the
     version that was current before it was computed, never under a later one.
     """
-    if entry is None or not settings.AUTHZ_CACHE:
-        return None, None, None
-    organization_id, version, stale_after, principal = entry
-    current = versions.current(organization_id, known.get(versions.key(organization_id)))
-    if current == version and time.monotonic() < stale_after:
+    _, computed_under, stale_after, principal = entry
+    if computed_under == version and time.monotonic() < stale_after:
         expires_at = principal.key.expires_at
         if expires_at is None or expires_at > timezone.now():
-            return dataclasses.replace(principal), organization_id, current
-    return None, organization_id, current
+            return dataclasses.replace(principal)
+    return None
 
 
 def _remember(digest, tenant_id, principal, organization_id, version):
@@ -207,8 +242,8 @@ def _remember(digest, tenant_id, principal, organization_id, version):
     if len(_principals) >= CACHE_SIZE:
         _principals.pop(next(iter(_principals)), None)
     if organization_id != principal.organization.pk:
-        # First sight of this key: remember its organization, so the next request can read the
-        # version before the database; until then nothing is trusted from here.
+        # Read under another organization's version (a key never moves, but if it did):
+        # remember the right organization, trust nothing until it is read again.
         version = None
     _principals[(digest, tenant_id)] = (
         principal.organization.pk,
@@ -220,6 +255,7 @@ def _remember(digest, tenant_id, principal, organization_id, version):
 
 def forget_cached_principals() -> None:
     _principals.clear()
+    versions.forget_trusted()
 
 
 def _parse_tenant(tenant):
@@ -293,11 +329,7 @@ def _pat_access(token, workspace) -> Access:
 
 
 def _authenticate_pat(presented_digest, tenant_id) -> Principal:
-    token = _unique(
-        PersonalAccessToken.objects.select_related(
-            "org_membership__user", "org_membership__organization"
-        ).filter(digest=presented_digest)
-    )
+    token, workspace = lookup.personal_access_token(presented_digest, tenant_id)
     _check_usable(token, presented_digest)
     membership = token.org_membership
     if not membership.user.is_active:
@@ -311,17 +343,10 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
             "ask for a service key instead.",
             status=403,
         )
-    workspaces = _pat_workspaces(token)
-    if tenant_id is not None:
-        workspace = workspaces.filter(pk=tenant_id).first()
-        if workspace is None:
-            raise _not_accessible(tenant_id)
-    else:
-        # The default workspace: the first one joined (any, for org admins).
-        workspaces = workspaces.filter(archived=False)
-        if not org_role(membership.org_role).admin_everywhere:
-            workspaces = workspaces.filter(m__isnull=False)
-        workspace = workspaces.order_by(F("joined_at").asc(nulls_last=True), "name").first()
+    # Without X-Tenant-Id the workspace is the default one: the first one joined (any, for
+    # org admins; archived ones never), chosen by the same statement.
+    if tenant_id is not None and workspace is None:
+        raise _not_accessible(tenant_id)
     if workspace is None:
         access = Access(
             ORG_ROLE_PERMISSIONS[membership.org_role],
@@ -356,23 +381,12 @@ def service_key_access(key, workspace) -> Access:
 
 
 def _authenticate_service_key(presented_digest, tenant_id, kind) -> Principal:
-    key = _unique(
-        ServiceKey.objects.select_related("organization", "workspace", "role").filter(
-            digest=presented_digest, legacy=(kind == keys.LEGACY)
-        )
-    )
+    key, workspace = lookup.service_key(presented_digest, tenant_id, kind == keys.LEGACY)
     _check_usable(key, presented_digest)
-    if key.workspace_id is not None:
-        if tenant_id is not None and tenant_id != key.workspace_id:
-            raise _not_accessible(tenant_id)
-        workspace = key.workspace
-    elif tenant_id is not None:
-        workspace = Workspace.objects.filter(
-            pk=tenant_id, organization_id=key.organization_id
-        ).first()
-        if workspace is None:
-            raise _not_accessible(tenant_id)
-    else:
+    if tenant_id is not None and (workspace is None or workspace.pk != tenant_id):
+        # Another workspace than a workspace key's own, or one outside the key's organization.
+        raise _not_accessible(tenant_id)
+    if workspace is None:
         access = Access(
             service_key_org_permissions(key), None, key.role.name, "no_workspace_selected"
         )

@@ -7,11 +7,39 @@ process on its very next request (ASVS 8.3.2).
 
 Versions are random tokens, not counters: if the cache loses one, the replacement can never equal
 a version some process still holds.
+
+A warm request asks Redis nothing (ARCHITECTURE §9): Redis pushes every change of a version to
+each process (RESP3 `CLIENT TRACKING ... BCAST` on the versions' prefix, one connection per
+process), and the process counts the changes pushed for each organization. A cached result is
+stored under that count as it was before the database was read (`before_read`, `snapshot` /
+`since`) and trusted while the count is unchanged (`trusted`). Before the count is read, the
+invalidations already delivered to the connection are applied: a non-blocking read of a local
+socket, no round trip. A change committed after the read moves the version after the commit,
+so its push moves the count and the result is not trusted again.
+
+Why no process can use a result after the change's response returned: the writer sets the new
+version and then makes one more round trip (`bump`); Redis sends a broadcast invalidation in
+the same event-loop turn that ran the SET, before it reads the writer's next command, so by the
+time the writer's request can answer, the invalidation is in every tracking connection's
+receive buffer (on one host; across hosts it has left Redis first), and the next request
+anywhere applies it before trusting anything.
+
+Fail safe: if the connection is lost (Redis restarts, the connection is killed or breaks), the
+process trusts nothing stored so far (a new session) and, until a new connection is tracking,
+reads versions from Redis before the database, as without the channel. Silent network
+partitions are detected by TCP keepalive on that connection.
 """
 
+import itertools
+import os
+import threading
+import time
 import uuid
 
-from django.core.cache import cache
+import redis
+from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
@@ -38,7 +66,218 @@ def bump(organization_id) -> None:
     cache.set(name, uuid.uuid4().hex, None)
     # Again once the change is committed: a request that read the old rows between the first
     # bump and the commit must not have its result trusted under the new version.
-    transaction.on_commit(lambda: cache.set(name, uuid.uuid4().hex, None))
+    transaction.on_commit(lambda: _set_and_wait(name))
+
+
+def _set_and_wait(name) -> None:
+    cache.set(name, uuid.uuid4().hex, None)
+    # The barrier of the module's docstring: Redis reads this only after it has written the
+    # SET's invalidations to every process tracking the versions.
+    cache.get(name)
+
+
+# What this process knows without asking: with Redis, the channel's own count of the changes
+# pushed to it per organization, within one connection's life (a "session").
+
+
+def trusted(organization_id):
+    """The organization's version as far as this process can tell without a round trip, to
+    compare with the one a cached result was stored under; None if it cannot tell.
+
+    With Redis: (session, changes pushed for this organization), None while the channel is down.
+    With an in-process cache (one process, tests): the cache's version, which is no I/O either.
+    """
+    channel = _channel()
+    if channel is None:
+        return cache.get(key(organization_id))
+    return channel.local(str(organization_id))
+
+
+def before_read(organization_id):
+    """The version to store a result under, read before the database is: what trusted() says
+    if it can tell, else the shared cache's (one round trip)."""
+    channel = _channel()
+    version = channel.local(str(organization_id)) if channel is not None else None
+    return version if version is not None else current(organization_id)
+
+
+def snapshot():
+    """Before a database read whose organization is not known yet; see since()."""
+    channel = _channel()
+    return channel.snapshot() if channel is not None else None
+
+
+def since(snapshot, organization_id):
+    """The organization's version as of snapshot(), if this process can vouch that nothing at
+    all was pushed to it in between; else None (the result is then not trusted)."""
+    channel = _channel()
+    if channel is None or snapshot is None:
+        return None
+    return channel.since(snapshot, str(organization_id))
+
+
+def forget_trusted() -> None:
+    """Trust nothing seen so far (tests; the cache was emptied)."""
+    channel = _channels.get("current")
+    if isinstance(channel, _Channel):
+        with channel.lock:
+            channel.new_session()
+
+
+_channels: dict = {}
+_sessions = itertools.count(1)
+RETRY_SECONDS = 1.0  # after a failed connection, how long the database path is used before retrying
+
+
+def _channel():
+    """This process's channel, for the cache backend in use (tests swap it), or None without
+    Redis. Checked on every request, so it compares identities before building anything; the
+    cache's settings, not its backend object, which Django makes per thread."""
+    config = settings.CACHES["default"]
+    channel = _channels.get("current")
+    pid = os.getpid()  # a forked child (gunicorn --preload) opens its own connection
+    if channel is not None and channel.config is config and channel.pid == pid:
+        return channel if isinstance(channel, _Channel) else None
+    if channel is not None:
+        channel.close()
+        del _channels["current"]
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        _channels["current"] = _NoChannel(config, pid)
+        return None
+    location = config["LOCATION"]
+    if not isinstance(location, str):
+        location = location[0]
+    ident = (
+        location.split(",")[0],
+        backend.make_key(PREFIX),
+        pid,
+        channel_name(backend.key_prefix),
+    )
+    channel = _channels["current"] = _Channel(ident, config)
+    return channel
+
+
+class _NoChannel:
+    """Remembers that the cache in use is not Redis (see _channel)."""
+
+    def __init__(self, config, pid):
+        self.config, self.pid = config, pid
+
+    def close(self):
+        pass
+
+
+def channel_name(key_prefix) -> str:
+    """The Redis client name of the push connections of processes using this cache prefix."""
+    return "accesscontrol-versions:" + "_".join(str(key_prefix).split())
+
+
+class _Channel:
+    """One RESP3 connection on which Redis pushes every change of a version (module doc).
+
+    Versions seen here are (session, count of changes pushed for the organization): a session
+    is one connection's life, unique in the process, so nothing stored under an earlier
+    connection, or before a flush, is ever trusted again.
+    """
+
+    def __init__(self, ident, config):
+        self.ident, self.config, self.pid = ident, config, ident[2]
+        self.lock = threading.Lock()
+        self.connection = None
+        self.retry_at = 0.0
+        self.new_session()
+
+    def new_session(self):
+        self.session = next(_sessions)
+        self.changes: dict[str, int] = {}
+        self.pushed = 0  # every change pushed in this session, whatever its organization
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def local(self, organization_id):
+        with self.lock:
+            if not self._drain():
+                return None
+            return (self.session, self.changes.get(organization_id, 0))
+
+    def snapshot(self):
+        with self.lock:
+            return (self.session, self.pushed) if self._drain() else None
+
+    def since(self, snapshot, organization_id):
+        with self.lock:
+            if not self._drain() or snapshot != (self.session, self.pushed):
+                return None
+            return (self.session, self.changes.get(organization_id, 0))
+
+    # --- the connection -----------------------------------------------------------------------
+
+    def _drain(self) -> bool:
+        """Apply every invalidation already delivered; False (nothing trusted) if down."""
+        if self.connection is None:
+            return self._connect()
+        try:
+            while self.connection.can_read(timeout=0):
+                # A message that has begun to arrive is read to its end (socket timeout).
+                self.connection.read_response(push_request=True)
+        except (redis.RedisError, OSError):
+            self._lost()
+            return False
+        return True
+
+    def _connect(self) -> bool:
+        if time.monotonic() < self.retry_at:
+            return False
+        location, prefix, _, name = self.ident
+        kwargs = redis.connection.parse_url(location)
+        connection_class = kwargs.pop("connection_class", redis.Connection)
+        connection = connection_class(
+            **kwargs,
+            client_name=name,
+            protocol=3,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+        )
+        try:
+            connection.connect()
+            connection._parser.set_invalidation_push_handler(self._invalidated)
+            connection.send_command("CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", prefix)
+            if connection.read_response() not in (b"OK", "OK"):
+                raise redis.ConnectionError("CLIENT TRACKING was refused")
+        except (redis.RedisError, OSError):
+            connection.disconnect()
+            self.retry_at = time.monotonic() + RETRY_SECONDS
+            return False
+        # Whatever changed while there was no channel was not pushed here: start from nothing.
+        self.connection = connection
+        self.new_session()
+        return True
+
+    def _lost(self):
+        self.new_session()
+        if self.connection is not None:
+            self.connection.disconnect()
+            self.connection = None
+
+    def _invalidated(self, message):
+        # [b"invalidate", [key, ...]], or [b"invalidate", None] when Redis was flushed.
+        self.pushed += 1
+        prefix = self.ident[1]
+        try:
+            for name in message[1]:
+                name = name.decode() if isinstance(name, bytes) else str(name)
+                organization_id = name[len(prefix) :]
+                self.changes[organization_id] = self.changes.get(organization_id, 0) + 1
+        except Exception:
+            self.new_session()  # None (a flush), or a message we do not understand
+        return message
+
+    def close(self):
+        if self.connection is not None:
+            self.connection.disconnect()
+            self.connection = None
 
 
 # What moves a version. Each app registers its own access-bearing models in its AppConfig.ready

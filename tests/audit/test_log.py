@@ -554,9 +554,9 @@ def test_api_a_globex_key_sees_only_globex_events(client, world):
 #     organizations, sidebar workspaces = 9
 #   CSV: session, user, organization, access, the events (organization and workspace joined,
 #     streamed) = 5
-#   API: the key (with membership, user, organization), the default workspace with the role,
-#     the events = 3
-PAGE_QUERIES, CSV_QUERIES, API_QUERIES = 9, 5, 3
+#   API: the key (with membership, user, organization, the default workspace and the role in
+#     one statement), the events = 2
+PAGE_QUERIES, CSV_QUERIES, API_QUERIES = 9, 5, 2
 
 
 def many_events(world, n):

@@ -12,8 +12,8 @@ from accesscontrol.organizations.services import (
     pending_invitations,
 )
 from accesscontrol.rbac.actor import Actor
-from tests.conftest import api_call, pat_for
-from tests.factories import SYSTEM, WorkspaceFactory, actor_with
+from tests.factories import SYSTEM, WorkspaceFactory, actor_with, pat_for
+from tests.support.api import api_call
 
 
 def actor_of(world, persona):

@@ -2,21 +2,13 @@
 
 Two real server processes (gunicorn, one worker each) share PostgreSQL and Redis, as two app
 nodes behind a load balancer would. Each caches API principals in memory; the authorization
-version in Redis is what tells them a cached principal is out of date. The control test runs the
+version in Redis, whose every change Redis pushes to each process (rbac/versions.py), is what
+tells them a cached principal is out of date. The control test runs the
 same scenario with a per-process cache and shows the stale answer this design exists to prevent,
 so the main test could fail if the versions stopped being shared.
 """
 
-import json
-import os
-import socket
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 import uuid
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -27,107 +19,9 @@ from accesscontrol.rbac import services as rbac
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.factories import pat_for, service_key_for, system_role
-from tests.support.servers import free_port, wait_until_up
+from tests.support.servers import REDIS_URL, call, two_servers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-REDIS_URL = "redis://127.0.0.1:6379/13"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture
-def shared_redis(settings, on_postgres):
-    if not redis_answers():
-        pytest.skip("Redis is not answering on 127.0.0.1:6379")
-    prefix = f"test-immediate-{uuid.uuid4().hex[:12]}"
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "accesscontrol.cache.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": prefix,
-        }
-    }
-    yield prefix
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{prefix}:*"):
-        client.delete(key)
-
-
-def database_url() -> str:
-    db = connection.settings_dict
-    return (
-        f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
-
-
-@contextmanager
-def two_servers(cache_url, prefix):
-    """Two app processes on the test database; yields their base URLs."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "CACHE_URL": cache_url,
-        "CACHE_KEY_PREFIX": prefix,
-        "AUTHZ_CACHE": "1",
-        "SECRET_KEY": "test-only-insecure-secret-key",
-        "DEBUG": "0",
-        "HTTPS": "0",
-        "ALLOWED_HOSTS": "127.0.0.1",
-    }
-    processes, urls = [], []
-    try:
-        for _ in range(2):
-            port = free_port()
-            processes.append(
-                subprocess.Popen(
-                    [
-                        *(sys.executable, "-m", "gunicorn", "accesscontrol.wsgi:application"),
-                        *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
-                        *("--log-level", "warning"),
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.PIPE,
-                )
-            )
-            urls.append(f"http://127.0.0.1:{port}")
-        for url, process in zip(urls, processes, strict=True):
-            wait_until_up(url, process)
-        yield urls
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def call(base, method, path, key, tenant=None, body=None):
-    headers = {"X-API-Key": key, "Content-Type": "application/json"}
-    if tenant is not None:
-        headers["X-Tenant-Id"] = str(tenant)
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        f"{base}/api/v1{path}", data=data, headers=headers, method=method
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def new_dataset(base, key, tenant=None):

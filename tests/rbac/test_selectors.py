@@ -6,8 +6,8 @@ import pytest
 
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.services import NO_SUCH_ROLE, NoSuchRole, role_by_id
-from tests.conftest import api_call, pat_for
-from tests.factories import RoleFactory, system_role
+from tests.factories import RoleFactory, pat_for, system_role
+from tests.support.api import api_call
 
 
 def admin_of(world):

@@ -4,8 +4,8 @@ from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.permissions import WORKSPACE_PERMISSIONS
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import grantable_roles, workspace_members
-from tests.conftest import api_call, pat_for
-from tests.factories import RoleFactory, actor_with
+from tests.factories import RoleFactory, actor_with, pat_for
+from tests.support.api import api_call
 
 
 def actor_in(world, persona, workspace=None):
