@@ -672,6 +672,24 @@ class Fuzzer:
         except (Exception, BaseExceptionGroup) as exc:
             self.record(operation.label, mode.value, exc)
 
+    def foreign(self, operation):
+        """One case per combination that names another tenant's object, whatever hypothesis drew:
+        the tenancy check must not depend on the draw (which shifts when the schema does)."""
+        pinned = pinned_path_parameters(operation, self.pools, self.by_path)
+        for path in pinned:
+            if not self.checks.foreign_ids & set(path.values()):
+                continue
+
+            @settings(max_examples=1, **HYPOTHESIS)
+            @given(case=operation.as_strategy(GenerationMode.POSITIVE, path_parameters=path))
+            def example(case):
+                self.run_case(case, "foreign")
+
+            try:
+                example()
+            except (Exception, BaseExceptionGroup) as exc:
+                self.record(operation.label, "foreign", exc)
+
     def stateful(self, scenarios, steps):
         fuzzer = self
 
@@ -795,6 +813,7 @@ def test_every_operation_survives_fuzzing(world, tmp_path, identity, part):
                 fuzzer.coverage(operation)
             fuzzer.generated(operation, GenerationMode.POSITIVE, budget["positive"])
             fuzzer.generated(operation, GenerationMode.NEGATIVE, budget["negative"])
+            fuzzer.foreign(operation)
         if part == "stateful":
             fuzzer.stateful(*budget["stateful"])
     per_operation = fuzzer.cases_per_operation()
