@@ -4,6 +4,7 @@ Every error body is JSON with `error` (a stable code) and `detail` (for people).
 is by API key only (X-API-Key or Authorization: Bearer); the session is never consulted.
 """
 
+import copy
 import functools
 
 from django.conf import settings
@@ -170,10 +171,29 @@ class DepthLimitedParser(Parser):
         return storable.load_json(request.body)
 
 
+class DocumentedOnceAPI(NinjaAPI):
+    """A NinjaAPI that generates its OpenAPI document once per URL prefix.
+
+    Generating it (pydantic's JSON schema of every operation) costs a few hundred milliseconds
+    of CPU, on every GET of openapi.json and every system check. It cannot change once made:
+    ninja freezes an API's routers the first time it binds them, which building the document
+    does, so no operation can be added afterwards. Each caller gets its own copy, free to change.
+    """
+
+    def get_openapi_schema(self, *, path_prefix=None, path_params=None):
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        documents = self.__dict__.setdefault("_documents", {})
+        if path_prefix not in documents:
+            documents[path_prefix] = super().get_openapi_schema(path_prefix=path_prefix)
+        # The document keeps a reference to its API: that is shared, not copied.
+        return copy.deepcopy(documents[path_prefix], {id(self): self})
+
+
 def build_api(namespace, routers, **options) -> NinjaAPI:
     """A NinjaAPI that authenticates by key, answers errors in one shape, and is known to the
     gate's registry (the system check rbac.E003 checks every operation it serves)."""
-    new = NinjaAPI(
+    new = DocumentedOnceAPI(
         auth=[ApiKeyHeader(), BearerKey()],
         urls_namespace=namespace,
         parser=DepthLimitedParser(),
