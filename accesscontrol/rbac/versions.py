@@ -50,9 +50,9 @@ def key(organization_id) -> str:
     return f"{PREFIX}{organization_id}"
 
 
-def current(organization_id, known: str | None = None) -> str:
-    """The organization's version; `known` is one already read in a batch with other keys."""
-    version = known if known is not None else cache.get(key(organization_id))
+def current(organization_id) -> str:
+    """The organization's version, made if the cache has none."""
+    version = cache.get(key(organization_id))
     if version is None:
         cache.add(key(organization_id), uuid.uuid4().hex, None)
         version = cache.get(key(organization_id))
