@@ -6,7 +6,8 @@
 - Query-string text must not hold NUL: PostgreSQL text refuses it, so a search for `%00` failed
   with a 500 (`RefuseNulInQuery`).
 - JSON must not nest deeper than MAX_JSON_DEPTH: rendering or re-serialising a thousand-deep
-  value hits Python's recursion limit.
+  value hits Python's recursion limit. Its text must not hold NUL (jsonb refuses it) nor an
+  unpaired surrogate (it cannot be encoded): `json_unstorable`.
 """
 
 import datetime
@@ -53,12 +54,37 @@ def json_too_deep(value, limit: int = MAX_JSON_DEPTH) -> bool:
     return False
 
 
+def json_unstorable(value) -> str | None:
+    """Why a parsed JSON value cannot be stored (PostgreSQL's jsonb refuses NUL), if it can't."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "Text in JSON cannot contain the NUL character (\\u0000)."
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "Text in JSON contains an unpaired surrogate (\\ud800 to \\udfff)."
+    return None
+
+
 class JsonTooDeep(ValueError):
     pass
 
 
+class JsonUnstorable(ValueError):
+    """Text the database refuses: the same answer as its own refusal would give, earlier."""
+
+
 def load_json(text: str | bytes):
-    """json.loads, refusing values nested deeper than MAX_JSON_DEPTH (JsonTooDeep)."""
+    """json.loads, refusing values nested deeper than MAX_JSON_DEPTH or that the database
+    cannot store (JsonTooDeep, JsonUnstorable)."""
     message = f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} deep."
     try:
         value = json.loads(text)
@@ -66,6 +92,9 @@ def load_json(text: str | bytes):
         raise JsonTooDeep(message) from None
     if json_too_deep(value):
         raise JsonTooDeep(message)
+    problem = json_unstorable(value)
+    if problem:
+        raise JsonUnstorable(problem)
     return value
 
 

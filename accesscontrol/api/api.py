@@ -98,11 +98,12 @@ def not_found(api, request, exc):
 
 
 def http_error(api, request, exc):
-    if isinstance(exc.__cause__, storable.JsonTooDeep):
-        # ninja wraps whatever the parser raises in "Cannot parse request body"; say why.
-        return api.create_response(
-            request, {"error": "invalid_json", "detail": str(exc.__cause__)}, status=422
-        )
+    cause = exc.__cause__
+    if isinstance(cause, storable.JsonTooDeep | storable.JsonUnstorable):
+        # ninja wraps whatever the parser raises in "Cannot parse request body"; say why. Text
+        # the database refuses keeps the code the database's own refusal has (unstorable).
+        code = "invalid_json" if isinstance(cause, storable.JsonTooDeep) else "invalid"
+        return api.create_response(request, {"error": code, "detail": str(cause)}, status=422)
     if exc.status_code == 400:
         # Ninja's "Cannot parse request body": bad input like any other, so a 422.
         return api.create_response(
@@ -164,8 +165,9 @@ HANDLERS = {
 
 
 class DepthLimitedParser(Parser):
-    """Request bodies are JSON nested at most storable.MAX_JSON_DEPTH deep: deeper values were
-    stored and then broke every page that pretty-prints them."""
+    """Request bodies are JSON nested at most storable.MAX_JSON_DEPTH deep (deeper values were
+    stored and then broke every page that pretty-prints them), with no text the database
+    refuses: both answered 422 before any handler runs."""
 
     def parse_body(self, request):
         return storable.load_json(request.body)

@@ -18,26 +18,6 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not JSON (use null or a number)")
 
 
-def _unstorable(value) -> str | None:
-    """Why a parsed JSON value cannot be stored (PostgreSQL's jsonb refuses NUL), if it can't."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, str):
-            if "\x00" in item:
-                return "Text in JSON cannot contain the NUL character (\\u0000)."
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "Text in JSON contains an unpaired surrogate (\\ud800 to \\udfff)."
-    return None
-
-
 class JSONObjectField(forms.CharField):
     """A textarea that must hold a JSON object; the cleaned value is the dict."""
 
@@ -66,7 +46,7 @@ class JSONObjectField(forms.CharField):
             raise ValidationError(
                 'Enter a JSON object, e.g. {"question": "…"}.', code="json_object"
             )
-        problem = _unstorable(parsed)
+        problem = storable.json_unstorable(parsed)
         if problem:
             raise ValidationError(problem, code="json")
         return parsed
