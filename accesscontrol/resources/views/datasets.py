@@ -97,18 +97,20 @@ def example_create(request, org_slug, workspace_slug, dataset_id):
     )
 
 
-def _example(request, dataset, example_id):
+def _example(request, dataset_id, example_id):
+    """An example of that dataset, with its dataset, in one query; any other pair is a 404."""
     return get_object_or_404(
-        Example.objects.in_workspace(request.workspace).filter(dataset=dataset), pk=example_id
+        Example.objects.in_workspace(request.workspace).select_related("dataset"),
+        dataset_id=dataset_id,
+        pk=example_id,
     )
 
 
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    example = _example(request, dataset, example_id)
-    dataset_url = pages.url_for(request, "dataset", dataset.pk)
+    example = _example(request, dataset_id, example_id)
+    dataset_url = pages.url_for(request, "dataset", dataset_id)
 
     def save(data):
         services.update_example(
@@ -125,7 +127,7 @@ def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
         request,
         ExampleForm(request.POST or None, initial=ExampleForm.initial_for(example)),
         save,
-        title=f"Edit an example of {dataset.name}",
+        title=f"Edit an example of {example.dataset.name}",
         cancel_url=dataset_url,
         submit_label="Save",
     )
@@ -134,14 +136,13 @@ def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_delete(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    example = _example(request, dataset, example_id)
-    dataset_url = pages.url_for(request, "dataset", dataset.pk)
+    example = _example(request, dataset_id, example_id)
+    dataset_url = pages.url_for(request, "dataset", dataset_id)
     return pages.delete_page(
         request,
         example,
         title="Delete this example?",
-        message=f"Inputs {json_preview(example.inputs)} leave {dataset.name}.",
+        message=f"Inputs {json_preview(example.inputs)} leave {example.dataset.name}.",
         consequences=["This cannot be undone."],
         cancel_url=dataset_url,
         confirm_label="Delete example",
