@@ -1,33 +1,14 @@
 """Datasets and their examples."""
 
-from functools import partial
-
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
-from accesscontrol.resources.forms import ExampleForm, NewDatasetForm
+from accesscontrol.resources.forms import ExampleForm
 from accesscontrol.resources.models import Dataset, Example
 from accesscontrol.resources.templatetags.resource_display import json_preview
 from accesscontrol.resources.views import pages
-
-
-@requires("datasets:read")
-@require_GET
-def datasets(request, org_slug, workspace_slug):
-    rows = (
-        Dataset.objects.in_workspace(request.workspace)
-        .annotate(example_count=pages.count_of(Example.objects.all(), "dataset"))
-        .order_by("-created_at", "id")
-    )
-    return pages.list_page(request, "datasets", rows)
-
-
-@requires("datasets:create")
-@require_http_methods(["GET", "POST"])
-def dataset_create(request, org_slug, workspace_slug):
-    return pages.create_page(request, Dataset, NewDatasetForm, services.create_dataset)
 
 
 @requires("datasets:read")
@@ -41,33 +22,6 @@ def dataset_detail(request, org_slug, workspace_slug, dataset_id):
     )
     page = pages.paginate(request, examples)
     return render(request, "resources/dataset.html", {"dataset": dataset, "page": page})
-
-
-@requires("datasets:update")
-@require_http_methods(["GET", "POST"])
-def dataset_edit(request, org_slug, workspace_slug, dataset_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    return pages.edit_page(
-        request, dataset, partial(services.update_dataset, actor=request.actor, dataset=dataset)
-    )
-
-
-@requires("datasets:delete")
-@require_http_methods(["GET", "POST"])
-def dataset_delete(request, org_slug, workspace_slug, dataset_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    count = Example.objects.in_workspace(request.workspace).filter(dataset=dataset).count()
-    return pages.delete_page(
-        request,
-        dataset,
-        message=pages.counted(
-            count, "Its one example is deleted with it.", "Its {n} examples are deleted with it."
-        ),
-        consequences=[
-            "Experiments that used it lose their reference.",
-            "This cannot be undone.",
-        ],
-    )
 
 
 # Examples
