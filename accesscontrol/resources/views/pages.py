@@ -47,8 +47,8 @@ class Kind:
     rows: Callable  # (workspace) -> the list's rows, ordered, with what the list counts
     new_title: str
     new_form: type
-    create: Callable  # the service; takes actor, workspace and the form's fields
-    update: Callable | None  # the service; takes actor, the resource as <noun>=, and changes
+    create_service: Callable  # takes actor, workspace and the form's fields
+    update_service: Callable | None  # takes actor, the resource as <noun>=, and changes
     children: str  # the related objects deleted with one
     deleted_with: tuple[str, str]  # that, for one and for {n} of them
     consequences: tuple[str, ...]
@@ -115,7 +115,7 @@ form_page = console.form_dialog  # the console's one create/edit form
 
 def create_page(request, kind):
     def save(data):
-        resource = kind.create(actor=request.actor, workspace=request.workspace, **data)
+        resource = kind.create_service(actor=request.actor, workspace=request.workspace, **data)
         return (
             f"{kind.noun.capitalize()} {resource.name} created.",
             url_for(request, kind.name, resource.pk),
@@ -135,7 +135,7 @@ def create_page(request, kind):
 def edit_page(request, kind, resource):
     """Rename or describe a resource with its kind's update service."""
     resource_url = url_for(request, kind.name, resource.pk)
-    update = partial(kind.update, actor=request.actor, **{kind.noun: resource})
+    update = partial(kind.update_service, actor=request.actor, **{kind.noun: resource})
 
     def save(data):
         update(**data)
@@ -186,8 +186,8 @@ def delete_kind_page(request, kind, resource):
 
 
 def views_of(kind) -> dict:
-    """The list, create, edit and delete views of a kind (edit: None when its update is None);
-    edit and delete find the resource by its `kind.id_param`."""
+    """The list, create, edit and delete views of a kind (edit: None without an update_service).
+    Edit and delete find the resource by its `kind.id_param`."""
 
     @requires(f"{kind.plural}:read")
     @require_GET
@@ -212,7 +212,7 @@ def views_of(kind) -> dict:
     return {
         "listing": listing,
         "create": create,
-        "edit": edit if kind.update else None,
+        "edit": edit if kind.update_service else None,
         "delete": delete,
     }
 
@@ -240,8 +240,8 @@ PROJECTS = Kind(
     new_title="New tracing project",
     new_form=NamedForm,
     new_intro="Runs sent with this project name (LANGSMITH_PROJECT) land here.",
-    create=services.create_project,
-    update=services.update_project,
+    create_service=services.create_project,
+    update_service=services.update_project,
     edit_intro="SDK clients that send the old name will create a new project with it.",
     children="runs",
     deleted_with=("Its one run is deleted with it.", "Its {n} runs are deleted with it."),
@@ -261,8 +261,8 @@ DATASETS = Kind(
     ),
     new_title="New dataset",
     new_form=NewDatasetForm,
-    create=services.create_dataset,
-    update=services.update_dataset,
+    create_service=services.create_dataset,
+    update_service=services.update_dataset,
     children="examples",
     deleted_with=("Its one example is deleted with it.", "Its {n} examples are deleted with it."),
     consequences=("Experiments that used it lose their reference.", "This cannot be undone."),
@@ -290,8 +290,8 @@ PROMPTS = Kind(
     search=("name", "description"),
     new_title="New prompt",
     new_form=NewPromptForm,
-    create=services.create_prompt,
-    update=services.update_prompt,
+    create_service=services.create_prompt,
+    update_service=services.update_prompt,
     children="commits",
     deleted_with=("Its one version is deleted with it.", "All {n} versions are deleted with it."),
     consequences=("Code that pulls it by name will fail.", "This cannot be undone."),
@@ -311,8 +311,8 @@ QUEUES = Kind(
     new_title="New annotation queue",
     new_form=QueueForm,
     new_intro="Add runs to it from their run pages.",
-    create=services.create_annotation_queue,
-    update=None,  # its own edit page (views/queues.py), for the rubric too
+    create_service=services.create_annotation_queue,
+    update_service=None,  # its own edit page (views/queues.py), for the rubric too
     children="items",
     deleted_with=(
         "Its one queued run leaves it; the run and its feedback stay.",
