@@ -232,6 +232,13 @@ def _in_production(ctx, obj):
     assert obj.workspace_id == ctx.world.workspace.pk
 
 
+def _created(ctx, body, model):
+    """The object the response names, made in production."""
+    made = model.objects.get(pk=body["id"])
+    _in_production(ctx, made)
+    return made
+
+
 # What a success must have done, for each endpoint (by its id in the table below).
 CHECKS = {}
 
@@ -243,6 +250,64 @@ def checks(endpoint_id):
         return function
 
     return register
+
+
+def description_changed(name):
+    """The check of a PATCH that changes the description of production's `name`."""
+
+    def check(ctx, body):
+        changed = getattr(ctx.mine, name)
+        changed.refresh_from_db()
+        assert changed.description == "changed by the matrix"
+
+    return check
+
+
+def lists(name):
+    """The check of a listing that shows production's `name` and nothing of elsewhere."""
+
+    def check(ctx, body):
+        _listed(ctx, body, getattr(ctx.mine, name))
+
+    return check
+
+
+def reads(name, /, **fields):
+    """The check of a read of production's `name`: its id, and these fields as they are."""
+
+    def check(ctx, body):
+        assert body["id"] == str(getattr(ctx.mine, name).pk)
+        assert {key: body[key] for key in fields} == fields
+
+    return check
+
+
+def deletes(name, *children):
+    """The check of a DELETE: production's `name` is gone, and its `children` with it."""
+
+    def check(ctx, body):
+        for attr in (name, *children):
+            row = getattr(ctx.mine, attr)
+            assert not type(row).objects.filter(pk=row.pk).exists(), f"{attr} still there"
+
+    return check
+
+
+checks("GET /sessions/{session_id}")(reads("project", name="mine project", run_count=3))
+checks("GET /datasets/{dataset_id}")(reads("dataset", example_count=1))
+checks("GET /examples/{example_id}")(reads("example", inputs={"q": "mine"}))
+checks("GET /feedback/{feedback_id}")(reads("feedback", score=1.0))
+checks("GET /annotation-queues/{queue_id}")(reads("queue", run_count=1))
+checks("GET /datasets")(lists("dataset"))
+checks("GET /feedback")(lists("feedback"))
+checks("GET /annotation-queues")(lists("queue"))
+checks("PATCH /datasets/{dataset_id}")(description_changed("dataset"))
+checks("PATCH /annotation-queues/{queue_id}")(description_changed("queue"))
+checks("PATCH /prompts/{prompt_id}")(description_changed("prompt"))
+checks("DELETE /datasets/{dataset_id}")(deletes("dataset", "example"))
+checks("DELETE /examples/{example_id}")(deletes("example"))
+checks("DELETE /feedback/{feedback_id}")(deletes("feedback"))
+checks("DELETE /prompts/{prompt_id}")(deletes("prompt", "commit"))
 
 
 @checks("GET /info")
@@ -260,18 +325,10 @@ def check_sessions_listed(ctx, body):
 
 @checks("POST /sessions")
 def check_session_created(ctx, body):
-    project = models.Project.objects.get(pk=body["id"])
-    _in_production(ctx, project)
+    project = _created(ctx, body, models.Project)
     assert project.pk == ctx.mine.new["session"]
     assert project.name == "matrix session"
     assert body["tenant_id"] == str(ctx.world.workspace.pk)
-
-
-@checks("GET /sessions/{session_id}")
-def check_session_read(ctx, body):
-    assert body["id"] == str(ctx.mine.project.pk)
-    assert body["name"] == "mine project"
-    assert body["run_count"] == 3
 
 
 @checks("PATCH /sessions/{session_id}")
@@ -329,35 +386,11 @@ def check_runs_queried(ctx, body):
     assert body["cursors"]["next"] is None
 
 
-@checks("GET /datasets")
-def check_datasets_listed(ctx, body):
-    _listed(ctx, body, ctx.mine.dataset)
-
-
 @checks("POST /datasets")
 def check_dataset_created(ctx, body):
-    dataset = models.Dataset.objects.get(pk=body["id"])
-    _in_production(ctx, dataset)
+    dataset = _created(ctx, body, models.Dataset)
     assert dataset.pk == ctx.mine.new["dataset"]
     assert (dataset.name, dataset.data_type) == ("matrix dataset", "llm")
-
-
-@checks("GET /datasets/{dataset_id}")
-def check_dataset_read(ctx, body):
-    assert body["id"] == str(ctx.mine.dataset.pk)
-    assert body["example_count"] == 1
-
-
-@checks("PATCH /datasets/{dataset_id}")
-def check_dataset_updated(ctx, body):
-    ctx.mine.dataset.refresh_from_db()
-    assert ctx.mine.dataset.description == "changed by the matrix"
-
-
-@checks("DELETE /datasets/{dataset_id}")
-def check_dataset_deleted(ctx, body):
-    assert not models.Dataset.objects.filter(pk=ctx.mine.dataset.pk).exists()
-    assert not models.Example.objects.filter(pk=ctx.mine.example.pk).exists()
 
 
 @checks("GET /examples")
@@ -368,8 +401,7 @@ def check_examples_listed(ctx, body):
 
 @checks("POST /examples")
 def check_example_created(ctx, body):
-    example = models.Example.objects.get(pk=body["id"])
-    _in_production(ctx, example)
+    example = _created(ctx, body, models.Example)
     assert example.pk == ctx.mine.new["example"]
     assert example.dataset_id == ctx.mine.dataset.pk
     assert example.split == ["test"]
@@ -385,12 +417,6 @@ def check_examples_bulk_created(ctx, body):
         assert example.dataset_id == ctx.mine.dataset.pk
 
 
-@checks("GET /examples/{example_id}")
-def check_example_read(ctx, body):
-    assert body["id"] == str(ctx.mine.example.pk)
-    assert body["inputs"] == {"q": "mine"}
-
-
 @checks("PATCH /examples/{example_id}")
 def check_example_updated(ctx, body):
     ctx.mine.example.refresh_from_db()
@@ -398,30 +424,13 @@ def check_example_updated(ctx, body):
     assert ctx.mine.example.inputs == {"q": "mine"}
 
 
-@checks("DELETE /examples/{example_id}")
-def check_example_deleted(ctx, body):
-    assert not models.Example.objects.filter(pk=ctx.mine.example.pk).exists()
-
-
 @checks("POST /feedback")
 def check_feedback_created(ctx, body):
-    feedback = models.Feedback.objects.get(pk=body["id"])
-    _in_production(ctx, feedback)
+    feedback = _created(ctx, body, models.Feedback)
     assert feedback.run_id == ctx.mine.root.pk
     assert feedback.project_id == ctx.mine.project.pk
     assert (feedback.key, feedback.score) == ("matrix", 0.5)
     assert body["session_id"] == str(ctx.mine.project.pk)
-
-
-@checks("GET /feedback")
-def check_feedback_listed(ctx, body):
-    _listed(ctx, body, ctx.mine.feedback)
-
-
-@checks("GET /feedback/{feedback_id}")
-def check_feedback_read(ctx, body):
-    assert body["id"] == str(ctx.mine.feedback.pk)
-    assert body["score"] == 1.0
 
 
 @checks("PATCH /feedback/{feedback_id}")
@@ -431,34 +440,11 @@ def check_feedback_updated(ctx, body):
     assert ctx.mine.feedback.score == 1.0
 
 
-@checks("DELETE /feedback/{feedback_id}")
-def check_feedback_deleted(ctx, body):
-    assert not models.Feedback.objects.filter(pk=ctx.mine.feedback.pk).exists()
-
-
-@checks("GET /annotation-queues")
-def check_queues_listed(ctx, body):
-    _listed(ctx, body, ctx.mine.queue)
-
-
 @checks("POST /annotation-queues")
 def check_queue_created(ctx, body):
-    queue = models.AnnotationQueue.objects.get(pk=body["id"])
-    _in_production(ctx, queue)
+    queue = _created(ctx, body, models.AnnotationQueue)
     assert queue.name == "matrix queue"
     assert queue.rubric_items == [{"key": "correct"}]
-
-
-@checks("GET /annotation-queues/{queue_id}")
-def check_queue_read(ctx, body):
-    assert body["id"] == str(ctx.mine.queue.pk)
-    assert body["run_count"] == 1
-
-
-@checks("PATCH /annotation-queues/{queue_id}")
-def check_queue_updated(ctx, body):
-    ctx.mine.queue.refresh_from_db()
-    assert ctx.mine.queue.description == "changed by the matrix"
 
 
 @checks("DELETE /annotation-queues/{queue_id}")
@@ -502,8 +488,7 @@ def check_prompts_listed(ctx, body):
 
 @checks("POST /prompts")
 def check_prompt_created(ctx, body):
-    prompt = models.Prompt.objects.get(pk=body["id"])
-    _in_production(ctx, prompt)
+    prompt = _created(ctx, body, models.Prompt)
     assert prompt.name == "matrix prompt"
     (commit,) = prompt.commits.all()
     assert commit.template == "Hi {name}"
@@ -515,18 +500,6 @@ def check_prompt_created(ctx, body):
 def check_prompt_read(ctx, body):
     assert body["id"] == str(ctx.mine.prompt.pk)
     assert body["template"] == ctx.mine.commit.template
-
-
-@checks("PATCH /prompts/{prompt_id}")
-def check_prompt_updated(ctx, body):
-    ctx.mine.prompt.refresh_from_db()
-    assert ctx.mine.prompt.description == "changed by the matrix"
-
-
-@checks("DELETE /prompts/{prompt_id}")
-def check_prompt_deleted(ctx, body):
-    assert not models.Prompt.objects.filter(pk=ctx.mine.prompt.pk).exists()
-    assert not models.PromptCommit.objects.filter(pk=ctx.mine.commit.pk).exists()
 
 
 @checks("GET /prompts/{prompt_id}/commits")
