@@ -237,17 +237,21 @@ def _list_figures(lists) -> list[Figure]:
     for page in pages:
         small, large = v[f"{page}|small"], v[f"{page}|large"]
         ratio = large["median_ms"] / small["median_ms"]
-        same = small["queries"] == large["queries"]
-        # The access review is paginated in SQL: its time must not grow with the rows.
+        # The access review is paginated in SQL: its time must not grow with the rows, and a
+        # page reads only the sections it reaches (one query each), so it may need fewer.
         timed = page == "access review"
+        if timed:
+            sql_ok, sql_target = large["queries"] <= small["queries"], "no more SQL, <= 2x"
+        else:
+            sql_ok, sql_target = large["queries"] == small["queries"], "same SQL count"
         figures.append(
             Figure(
                 "4",
                 f"{page}: 10 -> 1,000 rows",
                 f"SQL {small['queries']}->{large['queries']}; time {ratio:.2f}x "
                 f"({ms(small['median_ms'])} -> {ms(large['median_ms'])})",
-                "same SQL count" + (", <= 2x" if timed else ""),
-                same and (ratio <= 2 if timed else True),
+                sql_target,
+                sql_ok and (ratio <= 2 if timed else True),
             )
         )
     warm = {f["access_queries"] for f in v.values()}
