@@ -43,7 +43,10 @@ TRUE_POSITIVE, FALSE_POSITIVE = "true_positive", "false_positive"
 
 
 class ReportRefused(Exception):
-    """The report is not acted on at all: `status`, a stable `error` code, a `detail`."""
+    """The report is not acted on at all: `status`, a stable `error` code, a `detail`.
+
+    Signature refusals are 403s, never 401s: a 401 from this API means a bad API key, and this
+    endpoint takes none."""
 
     def __init__(self, status: int, error: str, detail: str):
         super().__init__(detail)
@@ -65,7 +68,7 @@ def verify_signature(body: bytes, key_id: str | None, signature: str | None) -> 
     """The name of the trusted scanner whose key signed `body`, or ReportRefused."""
     if not key_id or not signature:
         raise ReportRefused(
-            401,
+            403,
             "signature_required",
             f"Sign the report: {KEY_ID_HEADER} and {SIGNATURE_HEADER} headers.",
         )
@@ -89,7 +92,7 @@ def verify_signature(body: bytes, key_id: str | None, signature: str | None) -> 
             continue
         return scanner
     raise ReportRefused(
-        401, "invalid_signature", "The signature does not match this report for that key id."
+        403, "invalid_signature", "The signature does not match this report for that key id."
     )
 
 
