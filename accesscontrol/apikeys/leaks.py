@@ -187,7 +187,10 @@ def revoke_leaked_key(*, scanner, key, url="", source="") -> bool:
             leak_source=source,
         )
         recipients = owners_of(key)
-        transaction.on_commit(lambda: _tell_owners(key, organization, workspace, recipients))
+        # robust: a mail server that fails is logged; the revocation stands and is answered.
+        transaction.on_commit(
+            lambda: _tell_owners(key, organization, workspace, recipients), robust=True
+        )
     return True
 
 
