@@ -175,9 +175,12 @@ class RotatedServiceKeyOut(ServiceKeyCreatedOut):
 @requires("workspaces:manage")
 def rotate_service_key(request, key_id: uuid.UUID, payload: RotateIn):
     key = _visible_service_keys(request).get(pk=key_id)
-    successor, raw, old = rotation.rotate_service_key(
-        actor=request.actor, key=key, grace_hours=payload.grace_hours
-    )
+    return _rotated(rotation.rotate_service_key(actor=request.actor, key=key, **payload.dict()))
+
+
+def _rotated(rotated):
+    """The successor with its key (shown this once) and the old key it replaces."""
+    successor, raw, old = rotated
     successor.key, successor.rotated_from = raw, old
     return Status(201, successor)
 
@@ -285,11 +288,9 @@ class RotatedPersonalAccessTokenOut(PersonalAccessTokenCreatedOut):
 @requires("organization:read")
 def rotate_personal_access_token(request, token_id: uuid.UUID, payload: RotateIn):
     token = _own_tokens(request).get(pk=token_id)
-    successor, raw, old = rotation.rotate_personal_access_token(
-        actor=request.actor, token=token, grace_hours=payload.grace_hours
+    return _rotated(
+        rotation.rotate_personal_access_token(actor=request.actor, token=token, **payload.dict())
     )
-    successor.key, successor.rotated_from = raw, old
-    return Status(201, successor)
 
 
 # Ending a key without the console: with the key itself, or by a secret scanner's report
