@@ -365,12 +365,13 @@ def report_leaked_keys(request):
     if declared > limit or len(request.body) > limit:
         raise ApiError(413, "too_large", f"A report is at most {limit} bytes.")
     try:
+        # Its shape first (a 422 like every API body's, and it writes nothing), then who sent it.
+        findings = leaks.parse_report(request.body)
         scanner = leaks.verify_signature(
             request.body,
             request.headers.get(leaks.KEY_ID_HEADER),
             request.headers.get(leaks.SIGNATURE_HEADER),
         )
-        findings = leaks.parse_report(request.body)
     except leaks.ReportRefused as refused:
         raise ApiError(refused.status, refused.error, refused.detail) from None
     return leaks.act_on_report(scanner, findings)
