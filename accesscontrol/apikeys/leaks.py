@@ -31,9 +31,8 @@ from django.urls import reverse
 from accesscontrol import storable
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
-from accesscontrol.apikeys.services import revoke_locked, where_key_lives
+from accesscontrol.apikeys.services import revoke_leaked_key
 from accesscontrol.organizations.models import OrganizationMembership
-from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 from accesscontrol.rbac.who_has_access import who_can, workspace_access
 
@@ -161,37 +160,21 @@ def _act_on(scanner, finding) -> bool:
     key = found.active().first()
     if key is None:
         return False
-    return revoke_leaked_key(scanner=scanner, key=key, url=finding.url, source=finding.source)
+    return _revoke_and_tell(scanner, key, finding)
 
 
-# Acting on a leak
-
-
-def revoke_leaked_key(*, scanner, key, url="", source="") -> bool:
-    """Revoke a live key a trusted scanner found in public, record where, tell its owners.
-    False if it was dead already (then nothing is written)."""
+def _revoke_and_tell(scanner, key, finding) -> bool:
     with transaction.atomic():
-        key = type(key).objects.select_for_update(of=("self",)).get(pk=key.pk)
-        if key.status != "active":
+        key = revoke_leaked_key(scanner=scanner, key=key, url=finding.url, source=finding.source)
+        if key is None:
             return False
-        organization, workspace = where_key_lives(key)
-        revoke_locked(
-            Actor.system(f"secret scanner {scanner}", organization, workspace),
-            key,
-            f"{key.audit_kind}.leaked",
-            organization,
-            workspace,
-            revoked_reason=key.LEAKED,
-            leak_reported_by=scanner,
-            leak_url=url,
-            leak_source=source,
-        )
         recipients = owners_of(key)
         # robust: a mail server that fails is logged; the revocation stands and is answered.
-        transaction.on_commit(
-            lambda: _tell_owners(key, organization, workspace, recipients), robust=True
-        )
+        transaction.on_commit(lambda: _tell_owners(key, recipients), robust=True)
     return True
+
+
+# Telling the owners
 
 
 def owners_of(key) -> list[str]:
@@ -211,14 +194,17 @@ def owners_of(key) -> list[str]:
     return sorted(admins.values_list("user__email", flat=True))
 
 
-def _tell_owners(key, organization, workspace, recipients) -> None:
+def _tell_owners(key, recipients) -> None:
     if not recipients:
         return
-    page = ""
     if isinstance(key, PersonalAccessToken):
+        organization = key.org_membership.organization
         page = reverse("personal-tokens", args=[organization.slug])
-    elif workspace is not None:
-        page = reverse("service-keys", args=[organization.slug, workspace.slug])
+    else:
+        organization, workspace = key.organization, key.workspace
+        page = (
+            reverse("service-keys", args=[organization.slug, workspace.slug]) if workspace else ""
+        )
     send_mail(
         subject=f"{key.name} ({key.hint}) was found in public and revoked",
         message=(

@@ -12,7 +12,7 @@ from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name
-from accesscontrol.rbac.actor import as_actor
+from accesscontrol.rbac.actor import Actor, as_actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
     ADMIN,
@@ -54,7 +54,7 @@ def _describe_expiry(expires_at):
     return expires_at.isoformat() if expires_at else None
 
 
-def revoke_locked(actor, locked, action, organization, workspace=None, **why):
+def _revoke(actor, locked, action, organization, workspace=None, **why):
     """Revoke a token or key (locked by the caller's transaction) once, audited; revoking it
     again changes nothing and records nothing. `why`: the reason's fields, when it was not by
     hand (revoked_reason, leak_reported_by, leak_url, leak_source), kept on the key and in
@@ -156,7 +156,7 @@ def revoke_personal_access_token(*, actor, token):
             .select_related("org_membership__user", "org_membership__organization")
             .get(pk=token.pk)
         )
-        return revoke_locked(
+        return _revoke(
             actor, token, "personal_access_token.revoked", token.org_membership.organization
         )
 
@@ -270,7 +270,7 @@ def revoke_service_key(*, actor, key):
             .select_related("organization", "workspace", "role")
             .get(pk=key.pk)
         )
-        return revoke_locked(actor, key, "service_key.revoked", key.organization, key.workspace)
+        return _revoke(actor, key, "service_key.revoked", key.organization, key.workspace)
 
 
 def import_legacy_key(*, raw, workspace, name):
@@ -313,8 +313,8 @@ def revoke_presented_key(*, actor):
     model = type(actor.key)
     with transaction.atomic():
         key = model.objects.select_for_update(of=("self",)).get(pk=actor.key.pk)
-        organization, workspace = where_key_lives(key)
-        return revoke_locked(
+        organization, workspace = _where_key_lives(key)
+        return _revoke(
             actor,
             key,
             f"{key.audit_kind}.revoked",
@@ -324,8 +324,31 @@ def revoke_presented_key(*, actor):
         )
 
 
-def where_key_lives(key):
+def _where_key_lives(key):
     """(organization, workspace) a token's or key's audit events belong to."""
     if isinstance(key, PersonalAccessToken):
         return key.org_membership.organization, None
     return key.organization, key.workspace
+
+
+def revoke_leaked_key(*, scanner, key, url="", source=""):
+    """A live key a trusted secret scanner found in public (apikeys/leaks.py verified the
+    report): revoked at once, with who found it, where and in what, audited as the system
+    acting for that scanner. Returns the revoked key, or None if it was dead already (then
+    nothing is written)."""
+    with transaction.atomic():
+        key = type(key).objects.select_for_update(of=("self",)).get(pk=key.pk)
+        if key.status != "active":
+            return None
+        organization, workspace = _where_key_lives(key)
+        return _revoke(
+            Actor.system(f"secret scanner {scanner}", organization, workspace),
+            key,
+            f"{key.audit_kind}.leaked",
+            organization,
+            workspace,
+            revoked_reason=key.LEAKED,
+            leak_reported_by=scanner,
+            leak_url=url,
+            leak_source=source,
+        )
