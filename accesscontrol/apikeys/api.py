@@ -285,7 +285,7 @@ class RotatedPersonalAccessTokenOut(PersonalAccessTokenCreatedOut):
     response={201: RotatedPersonalAccessTokenOut},
     summary="Rotate one of your tokens: its successor now, the old one until a grace expiry",
 )
-@requires("organization:read")
+@requires("organization:pats:create")  # it makes a token, as creating one does
 def rotate_personal_access_token(request, token_id: uuid.UUID, payload: RotateIn):
     token = _own_tokens(request).get(pk=token_id)
     return _rotated(
