@@ -105,7 +105,9 @@ def parse_report(body: bytes) -> list[Finding]:
     shape = "A report is a JSON list of {token, type, url, source} objects."
     try:
         items = storable.load_json(body)
-    except ValueError as exc:  # bad JSON, too deep, or text the database refuses
+    except storable.JsonUnstorable as exc:  # text the database refuses: as the API says it
+        raise ReportRefused(422, "invalid", str(exc)) from None
+    except ValueError as exc:  # not JSON, or nested too deep
         raise ReportRefused(422, "invalid_json", str(exc) or shape) from None
     if not isinstance(items, list):
         raise ReportRefused(422, "invalid", shape)
