@@ -152,6 +152,8 @@ class RotateForm(forms.Form):
         coerce=int,
         choices=GRACE_CHOICES,
         initial=24,
+        required=False,
+        empty_value=24,  # left out: a day, as the API's default
         help_text="Time to put the new key everywhere the old one is used: 1 hour to 7 days.",
     )
 
@@ -159,8 +161,8 @@ class RotateForm(forms.Form):
 def _rotate_page(request, key, rotate, back_url):
     """Rotating a service key or a token: the grace period asked, then the successor shown
     this once (in the dialog, or as a page without JavaScript)."""
-    form = RotateForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = RotateForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
         try:
             successor, raw, old = rotate(form.cleaned_data["grace_hours"])
         except ValidationError as exc:

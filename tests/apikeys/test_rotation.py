@@ -283,3 +283,13 @@ def test_a_token_rotated_in_the_console_is_refused_after_its_grace(client, world
         assert whoami(client, new_raw).status_code == 200
     assert refused["error"] == "expired_api_key"
     assert row_of(new_raw).hint in refused["detail"]
+
+
+def test_the_console_grace_period_defaults_to_a_day_as_the_api_does(client, world):
+    old = row_of(service_key_for(world.workspace))
+    client.force_login(world.org_admin)
+    url = reverse("service-key-rotate", args=["acme", "production", old.pk])
+    assert client.post(url, {}).status_code == 200
+    old.refresh_from_db()
+    expected = timezone.now() + datetime.timedelta(hours=24)
+    assert abs(old.expires_at - expected) < datetime.timedelta(minutes=1)
