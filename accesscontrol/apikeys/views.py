@@ -281,7 +281,7 @@ def personal_token_revoke(request, org_slug, token_id):
     )
 
 
-@requires("organization:read")
+@requires(ORG_PATS_CREATE)  # it makes a token, as creating one does
 @require_http_methods(["GET", "POST"])
 @never_cache
 @sudo_required
