@@ -76,6 +76,38 @@ def env_rate(name: str, default: str) -> tuple[int, int]:
     return attempts, seconds
 
 
+def env_scanners(name: str) -> dict[str, dict[str, str]]:
+    """Trusted secret scanners' public keys, JSON {scanner: {key id: PEM}}: each an ECDSA
+    P-256 public key (what GitHub's secret-scanning partner program signs reports with)."""
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    raw = os.environ.get(name)
+    if not raw:
+        return {}
+    try:
+        scanners = json.loads(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be JSON {{scanner: {{key id: PEM}}}}") from None
+    if not isinstance(scanners, dict):
+        raise ImproperlyConfigured(f"{name} must be a JSON object {{scanner: {{key id: PEM}}}}")
+    for scanner, public_keys in scanners.items():
+        if not isinstance(public_keys, dict) or not public_keys:
+            raise ImproperlyConfigured(f"{name}: {scanner!r} must map key ids to PEM keys")
+        for key_id, pem in public_keys.items():
+            try:
+                key = load_pem_public_key(str(pem).encode())
+            except ValueError:
+                key = None
+            if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+                raise ImproperlyConfigured(
+                    f"{name}: key {key_id!r} of {scanner!r} is not a PEM ECDSA P-256 public key"
+                )
+    return scanners
+
+
 def cache_from_url(url: str) -> dict:
     parts = urlsplit(url)
     if parts.scheme == "locmem":
@@ -234,6 +266,8 @@ THROTTLES = {
     "login-account": env_rate("THROTTLE_LOGIN_ACCOUNT", "10/900"),
     "key-ip": env_rate("THROTTLE_KEY_IP", "60/60"),
     "key": env_rate("THROTTLE_KEY", "20/60"),
+    # Every leaked-key report counts, per client IP (apikeys/leaks.py).
+    "secret-scanning": env_rate("THROTTLE_SECRET_SCANNING", "60/60"),
 }
 # Cache authenticated API principals per process, each trusted while its organization's
 # authorization version is unchanged; Redis pushes every version change to each process
@@ -252,6 +286,14 @@ TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 if TRUSTED_PROXY_COUNT:
     # Only a proxy we trust may tell us the original request was HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Secret scanners whose leaked-key reports we act on (POST /api/v1/secret-scanning/reports,
+# docs/key-patterns.md): JSON {scanner name: {public key id: PEM}}. Deployments add GitHub's
+# published keys (https://api.github.com/meta/public_keys/secret_scanning) under "github".
+SECRET_SCANNERS = env_scanners("SECRET_SCANNERS")
+# The largest report body read (bytes), and the most keys one report may name.
+SECRET_SCANNING_MAX_BODY = env_int("SECRET_SCANNING_MAX_BODY", 256 * 1024)
+SECRET_SCANNING_MAX_TOKENS = env_int("SECRET_SCANNING_MAX_TOKENS", 1000)
 
 # The date LangSmith announced for refusing legacy ls__ keys.
 LEGACY_API_KEY_SUNSET = env_date("LEGACY_API_KEY_SUNSET", "2024-07-01")

@@ -61,6 +61,11 @@ urlpatterns = [
         apikeys.personal_token_revoke,
         name="personal-token-revoke",
     ),
+    path(
+        ORG + "tokens/<uuid:token_id>/rotate/",
+        apikeys.personal_token_rotate,
+        name="personal-token-rotate",
+    ),
     # Workspace
     path(WS, workspaces.workspace_home, name="workspace-home"),
     path(WS + "members/", workspaces.workspace_members, name="workspace-members"),
@@ -88,6 +93,7 @@ urlpatterns = [
     path(WS + "keys/<uuid:key_id>/", rbac.key_access, name="key-access"),
     path(WS + "keys/", apikeys.service_keys, name="service-keys"),
     path(WS + "keys/<uuid:key_id>/revoke/", apikeys.service_key_revoke, name="service-key-revoke"),
+    path(WS + "keys/<uuid:key_id>/rotate/", apikeys.service_key_rotate, name="service-key-rotate"),
     path(WS, include("accesscontrol.resources.urls")),
 ]
 

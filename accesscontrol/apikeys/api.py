@@ -3,12 +3,14 @@
 import datetime
 import uuid
 
+from django.conf import settings
 from ninja import Field, Schema, Status
 
+from accesscontrol import throttle
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
-from accesscontrol.apikeys import services
-from accesscontrol.rbac.gate import ApiError, authenticated, requires
+from accesscontrol.apikeys import leaks, rotation, services
+from accesscontrol.rbac.gate import ApiError, authenticated, public, requires
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.rbac.services import role_by_id
 
@@ -82,6 +84,16 @@ class ServiceKeyOut(Schema):
     revoked_at: datetime.datetime | None
     status: str
     legacy: bool
+    rotated_to_id: uuid.UUID | None = Field(
+        description="Its successor, once rotated: this key works until expires_at."
+    )
+    revoked_reason: str = Field(
+        description="'leaked' (a secret scanner's report), 'self' (revoked with itself), "
+        "or '' (by hand)."
+    )
+    leak_reported_by: str
+    leak_url: str
+    leak_source: str
 
     @staticmethod
     def resolve_scope(key):
@@ -135,6 +147,36 @@ def revoke_service_key(request, key_id: uuid.UUID):
     return services.revoke_service_key(actor=request.actor, key=key)
 
 
+class RotateIn(Body):
+    grace_hours: int = Field(
+        24,
+        description="How long the old key keeps working beside its successor: 1 to 168 hours "
+        "(1 hour to 7 days).",
+    )
+
+
+class RotatedServiceKeyOut(ServiceKeyCreatedOut):
+    rotated_from: ServiceKeyOut = Field(description="The old key, with its grace expiry.")
+
+
+@router.post(
+    "/api-key/{key_id}/rotate",
+    response={201: RotatedServiceKeyOut},
+    summary="Rotate a service key: its successor now, the old key until a grace expiry",
+)
+@requires("workspaces:manage")
+def rotate_service_key(request, key_id: uuid.UUID, payload: RotateIn):
+    key = _visible_service_keys(request).get(pk=key_id)
+    return _rotated(rotation.rotate_service_key(actor=request.actor, key=key, **payload.dict()))
+
+
+def _rotated(rotated):
+    """The successor with its key (shown this once) and the old key it replaces."""
+    successor, raw, old = rotated
+    successor.key, successor.rotated_from = raw, old
+    return Status(201, successor)
+
+
 # Personal access tokens
 
 
@@ -147,6 +189,11 @@ class PersonalAccessTokenOut(Schema):
     last_used_at: datetime.datetime | None
     revoked_at: datetime.datetime | None
     status: str
+    rotated_to_id: uuid.UUID | None
+    revoked_reason: str
+    leak_reported_by: str
+    leak_url: str
+    leak_source: str
 
 
 class PersonalAccessTokenCreatedOut(PersonalAccessTokenOut):
@@ -219,3 +266,104 @@ def create_personal_access_token(request, payload: PersonalAccessTokenIn):
 def revoke_personal_access_token(request, token_id: uuid.UUID):
     token = _own_tokens(request).get(pk=token_id)
     return services.revoke_personal_access_token(actor=request.actor, token=token)
+
+
+class RotatedPersonalAccessTokenOut(PersonalAccessTokenCreatedOut):
+    rotated_from: PersonalAccessTokenOut = Field(description="The old token, until its grace ends.")
+
+
+@router.post(
+    "/orgs/current/personal-access-tokens/{token_id}/rotate",
+    response={201: RotatedPersonalAccessTokenOut},
+    summary="Rotate one of your tokens: its successor now, the old one until a grace expiry",
+)
+@requires("organization:pats:create")  # it makes a token, as creating one does
+def rotate_personal_access_token(request, token_id: uuid.UUID, payload: RotateIn):
+    token = _own_tokens(request).get(pk=token_id)
+    return _rotated(
+        rotation.rotate_personal_access_token(actor=request.actor, token=token, **payload.dict())
+    )
+
+
+# Ending a key without the console: with the key itself, or by a secret scanner's report
+
+
+class RevokedKeyOut(Schema):
+    kind: str
+    id: uuid.UUID
+    hint: str
+    revoked_at: datetime.datetime
+
+
+@router.delete(
+    "/auth/self",
+    response=RevokedKeyOut,
+    summary="Revoke the key this request presents (whoever holds a key may end it)",
+)
+@authenticated
+def revoke_self(request):
+    key = services.revoke_presented_key(actor=request.actor)
+    return {"kind": request.auth.kind, "id": key.pk, "hint": key.hint, "revoked_at": key.revoked_at}
+
+
+class LeakVerdictOut(Schema):
+    token_raw: str
+    token_type: str
+    label: str = Field(description="true_positive: a live key, now revoked; else false_positive.")
+
+
+REPORT_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["token"],
+                    "properties": {
+                        name: {"type": "string"} for name in ("token", "type", "url", "source")
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/secret-scanning/reports",
+    auth=None,
+    response=list[LeakVerdictOut],
+    summary="Report leaked keys (for secret scanners; signed, see docs/key-patterns.md)",
+    description="A JSON list of {token, type, url, source}, signed as GitHub's secret-scanning "
+    f"partner program signs: `{leaks.KEY_ID_HEADER}` names a trusted scanner's public key, "
+    f"`{leaks.SIGNATURE_HEADER}` is the base64 DER ECDSA P-256/SHA-256 signature of the raw "
+    "body. Every live key named is revoked at once and its owners are told. No API key needed.",
+    openapi_extra={"requestBody": REPORT_BODY},
+)
+@public
+def report_leaked_keys(request):
+    attempt = throttle.reserve((throttle.limit("secret-scanning"), throttle.client_ip(request)))
+    if attempt.retry_after:  # every report counts, accepted or not
+        raise ApiError(
+            429, "too_many_requests", f"Too many reports; retry in {attempt.retry_after} seconds."
+        )
+    limit = settings.SECRET_SCANNING_MAX_BODY
+    try:
+        declared = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit or len(request.body) > limit:
+        raise ApiError(413, "too_large", f"A report is at most {limit} bytes.")
+    try:
+        # Its shape first (a 422 like every API body's, and it writes nothing), then who sent it.
+        findings = leaks.parse_report(request.body)
+        scanner = leaks.verify_signature(
+            request.body,
+            request.headers.get(leaks.KEY_ID_HEADER),
+            request.headers.get(leaks.SIGNATURE_HEADER),
+        )
+    except leaks.ReportRefused as refused:
+        raise ApiError(refused.status, refused.error, refused.detail) from None
+    return leaks.act_on_report(scanner, findings)

@@ -264,12 +264,26 @@ def _check_usable(key, presented_digest):
     if key is None or not keys.same_digest(key.digest, presented_digest):
         raise KeyRejected("invalid_api_key", "This API key is not known.")
     if key.revoked_at is not None or getattr(key, "role_id", True) is None:
-        raise KeyRejected("revoked_api_key", "This API key was revoked.")
+        raise KeyRejected("revoked_api_key", _revoked_detail(key))
     if key.expires_at is not None and key.expires_at <= timezone.now():
         _record_refused_use(key, f"{key.audit_kind}.expired_use")
-        raise KeyRejected(
-            "expired_api_key", f"This API key expired at {key.expires_at.isoformat()}."
-        )
+        raise KeyRejected("expired_api_key", _expired_detail(key))
+
+
+def _revoked_detail(key) -> str:
+    if key.revoked_reason == key.LEAKED:
+        return f"This API key was revoked: {key.leak_reported_by} reported it leaked."
+    return "This API key was revoked."
+
+
+def _expired_detail(key) -> str:
+    """When it expired, and for a rotated key the successor to use (its hint: one more query,
+    on a refusal only)."""
+    detail = f"This API key expired at {key.expires_at.isoformat()}."
+    if key.rotated_to_id is not None:
+        hint = type(key).objects.filter(pk=key.rotated_to_id).values_list("hint", flat=True).first()
+        detail += f" It was rotated: use its successor {hint}."
+    return detail
 
 
 def _not_accessible(tenant_id):

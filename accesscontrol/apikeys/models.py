@@ -23,6 +23,17 @@ class KeyBase(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Rotation (apikeys/rotation.py): the key that replaced this one, which keeps working until
+    # the grace expiry its rotation gave it.
+    rotated_to = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rotated_from"
+    )
+    # Why it was revoked when not by hand: LEAKED (a secret scanner's report, apikeys/leaks.py)
+    # or SELF (revoked with the key itself, DELETE /api/v1/auth/self).
+    revoked_reason = models.CharField(max_length=16, blank=True)
+    leak_reported_by = models.CharField(max_length=100, blank=True)  # the scanner's name
+    leak_url = models.CharField(max_length=2048, blank=True)  # where it was found
+    leak_source = models.CharField(max_length=100, blank=True)  # e.g. "content", "commit"
 
     objects = KeyQuerySet.as_manager()
 
@@ -32,6 +43,8 @@ class KeyBase(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.hint})"
+
+    LEAKED, SELF = "leaked", "self"
 
     @property
     def status(self) -> str:

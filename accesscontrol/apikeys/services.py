@@ -12,7 +12,7 @@ from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name
-from accesscontrol.rbac.actor import as_actor
+from accesscontrol.rbac.actor import Actor, as_actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
     ADMIN,
@@ -54,13 +54,17 @@ def _describe_expiry(expires_at):
     return expires_at.isoformat() if expires_at else None
 
 
-def _revoke(actor, locked, action, organization, workspace=None):
+def _revoke(actor, locked, action, organization, workspace=None, **why):
     """Revoke a token or key (locked by the caller's transaction) once, audited; revoking it
-    again changes nothing and records nothing."""
+    again changes nothing and records nothing. `why`: the reason's fields, when it was not by
+    hand (revoked_reason, leak_reported_by, leak_url, leak_source), kept on the key and in
+    the audit event."""
     if locked.revoked_at is not None:
         return locked
     locked.revoked_at = timezone.now()
-    locked.save(update_fields=["revoked_at"])
+    for field, value in why.items():
+        setattr(locked, field, value)
+    locked.save(update_fields=["revoked_at", *why])
     audit.record(
         actor,
         action,
@@ -68,7 +72,7 @@ def _revoke(actor, locked, action, organization, workspace=None):
         organization=organization,
         workspace=workspace,
         target_label=locked.audit_label,
-        after={"revoked_at": locked.revoked_at.isoformat()},
+        after={"revoked_at": locked.revoked_at.isoformat(), **why},
     )
     return locked
 
@@ -92,15 +96,7 @@ def create_personal_access_token(*, user, organization, name, expires_at=None, r
     membership = OrganizationMembership.objects.filter(organization=organization, user=user).first()
     if membership is None:
         raise ValidationError(f"{user.email} is not a member of {organization}.")
-    if ORG_PATS_CREATE not in ORG_ROLE_PERMISSIONS[membership.org_role]:
-        raise ValidationError(
-            "Organization viewers cannot create personal access tokens.", code="permission"
-        )
-    if not organization.allow_personal_access_tokens:
-        raise ValidationError(
-            f"{organization} does not allow personal access tokens; ask for a service key.",
-            code="disabled",
-        )
+    check_may_create_personal_access_token(membership, organization)
     expires_at = clean_expiry(organization, expires_at)
     raw = _raw_key(keys.PERSONAL, raw_key)
     with transaction.atomic():
@@ -122,6 +118,19 @@ def create_personal_access_token(*, user, organization, name, expires_at=None, r
     return token, raw
 
 
+def check_may_create_personal_access_token(membership, organization):
+    """The rule for a member's new token (made, or a rotated one's successor)."""
+    if ORG_PATS_CREATE not in ORG_ROLE_PERMISSIONS[membership.org_role]:
+        raise ValidationError(
+            "Organization viewers cannot create personal access tokens.", code="permission"
+        )
+    if not organization.allow_personal_access_tokens:
+        raise ValidationError(
+            f"{organization} does not allow personal access tokens; ask for a service key.",
+            code="disabled",
+        )
+
+
 def own_tokens(actor):
     """The actor's own personal access tokens in its organization (a service key has none)."""
     if actor.user is None or actor.organization is None:
@@ -131,12 +140,16 @@ def own_tokens(actor):
     )
 
 
+def check_may_revoke_personal_access_token(actor, token):
+    if token.org_membership.user_id not in people_behind(actor):
+        actor.require(ORG_MANAGE)
+
+
 def revoke_personal_access_token(*, actor, token):
     """One's own token, or any token of an organization one manages."""
     organization = token.org_membership.organization
     actor = as_actor(actor, organization)
-    if token.org_membership.user_id not in people_behind(actor):
-        actor.require(ORG_MANAGE)
+    check_may_revoke_personal_access_token(actor, token)
     with transaction.atomic():
         token = (
             PersonalAccessToken.objects.select_for_update(of=("self",))
@@ -151,26 +164,13 @@ def revoke_personal_access_token(*, actor, token):
 # Service keys
 
 
-def create_service_key(
-    *,
-    actor,
-    organization,
-    workspace,
-    name,
-    role=None,
-    expires_at=None,
-    raw_key=None,
-):
-    """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only).
-
-    No key may be stronger than whoever made it, where it will act (by the maker's own role,
-    whatever the plan).
-    """
-    actor = as_actor(actor, organization, workspace)
+def check_may_create_service_key(actor, organization, workspace, role):
+    """The rule for a new service key with `role` (made, or a rotated one's successor): who
+    may make one there, and never one stronger than its maker where it will act (by the
+    maker's own role, whatever the plan)."""
     grantor_permissions = (
         actor.access_in(workspace).grantable if workspace is not None else actor.grantable
     )
-    name = _clean_name(name)
     if workspace is not None and workspace.organization_id != organization.pk:
         raise ValidationError({"workspace": "No such workspace in this organization."})
     if workspace is not None and workspace.archived:
@@ -180,8 +180,6 @@ def create_service_key(
             "creating keys.",
             code="archived",
         )
-    if role is None:
-        role = Role.objects.system(ADMIN)
     check_role_assignable(role, organization)
     if workspace is None and ORG_MANAGE not in grantor_permissions:
         raise ValidationError(
@@ -194,6 +192,24 @@ def create_service_key(
     if workspace is None:  # only organization managers get here: Admin in every workspace
         grantor_permissions = grantor_permissions | WORKSPACE_PERMISSIONS
     check_can_grant(role, grantor_permissions)
+
+
+def create_service_key(
+    *,
+    actor,
+    organization,
+    workspace,
+    name,
+    role=None,
+    expires_at=None,
+    raw_key=None,
+):
+    """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only)."""
+    actor = as_actor(actor, organization, workspace)
+    name = _clean_name(name)
+    if role is None:
+        role = Role.objects.system(ADMIN)
+    check_may_create_service_key(actor, organization, workspace, role)
     expires_at = clean_expiry(organization, expires_at)
     raw = _raw_key(keys.SERVICE, raw_key)
     creator = person_behind(actor)
@@ -237,13 +253,17 @@ def visible_service_keys(actor, workspace):
     return keys.filter(scope).select_related("role")
 
 
-def revoke_service_key(*, actor, key):
+def check_may_revoke_service_key(actor, key):
     """A workspace's keys by who manages it; org-wide keys by organization managers."""
-    actor = as_actor(actor, key.organization, key.workspace)
     if key.workspace_id is not None:
         actor.require("workspaces:manage", workspace=key.workspace)
     else:
         actor.require(ORG_MANAGE)
+
+
+def revoke_service_key(*, actor, key):
+    actor = as_actor(actor, key.organization, key.workspace)
+    check_may_revoke_service_key(actor, key)
     with transaction.atomic():
         key = (
             ServiceKey.objects.select_for_update(of=("self",))
@@ -283,3 +303,52 @@ def import_legacy_key(*, raw, workspace, name):
     except IntegrityError:
         raise ValidationError("This legacy key was imported already.", code="duplicate") from None
     return key
+
+
+def revoke_presented_key(*, actor):
+    """The key an API request presents, revoked by that request: possession of a key already
+    proves the power to abuse it, so it proves the power to end it (DELETE /auth/self)."""
+    if getattr(actor, "key", None) is None:
+        raise ValidationError("Only an API key can revoke itself.", code="permission")
+    model = type(actor.key)
+    with transaction.atomic():
+        key = model.objects.select_for_update(of=("self",)).get(pk=actor.key.pk)
+        organization, workspace = _where_key_lives(key)
+        return _revoke(
+            actor,
+            key,
+            f"{key.audit_kind}.revoked",
+            organization,
+            workspace,
+            revoked_reason=key.SELF,
+        )
+
+
+def _where_key_lives(key):
+    """(organization, workspace) a token's or key's audit events belong to."""
+    if isinstance(key, PersonalAccessToken):
+        return key.org_membership.organization, None
+    return key.organization, key.workspace
+
+
+def revoke_leaked_key(*, scanner, key, url="", source=""):
+    """A live key a trusted secret scanner found in public (apikeys/leaks.py verified the
+    report): revoked at once, with who found it, where and in what, audited as the system
+    acting for that scanner. Returns the revoked key, or None if it was dead already (then
+    nothing is written)."""
+    with transaction.atomic():
+        key = type(key).objects.select_for_update(of=("self",)).get(pk=key.pk)
+        if key.status != "active":
+            return None
+        organization, workspace = _where_key_lives(key)
+        return _revoke(
+            Actor.system(f"secret scanner {scanner}", organization, workspace),
+            key,
+            f"{key.audit_kind}.leaked",
+            organization,
+            workspace,
+            revoked_reason=key.LEAKED,
+            leak_reported_by=scanner,
+            leak_url=url,
+            leak_source=source,
+        )

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
-from accesscontrol.apikeys import services
+from accesscontrol.apikeys import rotation, services
 from accesscontrol.rbac.gate import deny, requires
 from accesscontrol.rbac.permissions import ORG_PATS_CREATE
 from accesscontrol.workspaces.services import assignable_roles
@@ -129,6 +129,65 @@ def service_key_revoke(request, org_slug, workspace_slug, key_id):
     )
 
 
+@requires("workspaces:manage")
+@require_http_methods(["GET", "POST"])
+@never_cache
+@sudo_required
+def service_key_rotate(request, org_slug, workspace_slug, key_id):
+    key = get_object_or_404(_workspace_keys(request).active(), pk=key_id)
+    return _rotate_page(
+        request,
+        key,
+        lambda hours: rotation.rotate_service_key(actor=request.actor, key=key, grace_hours=hours),
+        _keys_url(request),
+    )
+
+
+GRACE_CHOICES = [(1, "1 hour"), (24, "1 day"), (72, "3 days"), (168, "7 days")]
+
+
+class RotateForm(forms.Form):
+    grace_hours = forms.TypedChoiceField(
+        label="The old key keeps working for",
+        coerce=int,
+        choices=GRACE_CHOICES,
+        initial=24,
+        required=False,
+        empty_value=24,  # left out: a day, as the API's default
+        help_text="Time to put the new key everywhere the old one is used: 1 hour to 7 days.",
+    )
+
+
+def _rotate_page(request, key, rotate, back_url):
+    """Rotating a service key or a token: the grace period asked, then the successor shown
+    this once (in the dialog, or as a page without JavaScript)."""
+    form = RotateForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        try:
+            successor, raw, old = rotate(form.cleaned_data["grace_hours"])
+        except ValidationError as exc:
+            console.add_errors(form, exc)
+        else:
+            return render(
+                request,
+                console.page_or_fragment(request, "apikeys/rotated.html", "dialog"),
+                {"created": {"key": successor, "raw": raw}, "old": old, "back_url": back_url},
+            )
+    return console.form_page(
+        request,
+        "form_dialog.html",
+        form,
+        {
+            "title": f"Rotate {key.name}?",
+            "intro": f"A new key replaces {key.hint}, with the same access; it is shown once. "
+            "The old key keeps working until the grace period ends, then it is refused.",
+            "action": request.path,
+            "cancel_url": back_url,
+            "submit_label": "Rotate",
+        },
+    )
+
+
 def _revoke_page(request, key, revoke, cancel_url, confirm_label, consequences=()):
     """Revoking a service key or a token: the same question, the same answer."""
     return console.confirm_then(
@@ -219,4 +278,20 @@ def personal_token_revoke(request, org_slug, token_id):
         lambda: services.revoke_personal_access_token(actor=request.actor, token=token),
         _tokens_url(request),
         "Revoke token",
+    )
+
+
+@requires(ORG_PATS_CREATE)  # it makes a token, as creating one does
+@require_http_methods(["GET", "POST"])
+@never_cache
+@sudo_required
+def personal_token_rotate(request, org_slug, token_id):
+    token = get_object_or_404(_own_tokens(request).active(), pk=token_id)
+    return _rotate_page(
+        request,
+        token,
+        lambda hours: rotation.rotate_personal_access_token(
+            actor=request.actor, token=token, grace_hours=hours
+        ),
+        _tokens_url(request),
     )

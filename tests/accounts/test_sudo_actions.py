@@ -11,6 +11,8 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from accesscontrol.accounts import sudo
+from accesscontrol.apikeys import keys
+from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Invitation, OrganizationMembership
 from accesscontrol.organizations.services import invite_member
@@ -19,7 +21,7 @@ from accesscontrol.rbac.models import Role
 from accesscontrol.resources import urls as resource_urls
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import update_workspace
-from tests.factories import system_role
+from tests.factories import pat_for, service_key_for, system_role
 from tests.support.urls import accepted_methods, walk
 
 WIDENING = {
@@ -36,6 +38,8 @@ WIDENING = {
     "workspace-archive": "restoring gives every member and key their full role back",
     "workspace-delete": "destroys everything in a workspace",
     "service-keys": "a key: a credential with a role",
+    "service-key-rotate": "a new key, with the old one's role",
+    "personal-token-rotate": "a new token acting as its user",
 }
 
 NOT_WIDENING = {
@@ -140,6 +144,14 @@ def request_for(world, name):
     if name == "service-keys":
         data = {"name": "ci", "role": system_role("Viewer").pk, "expires_in": "30"}
         return reverse(name, args=[org, ws]), data
+    if name == "service-key-rotate":
+        key = ServiceKey.objects.get(digest=keys.digest(service_key_for(world.workspace)))
+        return reverse(name, args=[org, ws, key.pk]), {"grace_hours": "24"}
+    if name == "personal-token-rotate":
+        token = PersonalAccessToken.objects.get(
+            digest=keys.digest(pat_for(world.org_admin, world.org))
+        )
+        return reverse(name, args=[org, token.pk]), {"grace_hours": "24"}
     raise AssertionError(f"no request for {name}: add one")
 
 

@@ -24,7 +24,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from accesscontrol.accounts import services as accounts
-from accesscontrol.apikeys import keys
+from accesscontrol.apikeys import keys, rotation
 from accesscontrol.apikeys import services as apikeys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import context
@@ -32,6 +32,7 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations import services as organizations
 from accesscontrol.organizations.models import Organization, OrganizationMembership
 from accesscontrol.rbac import services as rbac
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.reviews import services as reviews
@@ -51,7 +52,7 @@ from tests.factories import (
 from tests.support.api import api_call
 from tests.support.db import KEY, assert_no_key_in_audit
 
-SERVICE_MODULES = [accounts, organizations, workspaces, rbac, apikeys, reviews]
+SERVICE_MODULES = [accounts, organizations, workspaces, rbac, apikeys, rotation, reviews]
 
 # Public functions of those modules that change nothing, so record nothing, and why.
 NOT_CHANGING_ACCESS = {
@@ -84,6 +85,11 @@ NOT_CHANGING_ACCESS = {
     "workspaces.enterable_workspaces": "selector: reads",
     "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
+    "apikeys.clean_grace": "pure validator",
+    "apikeys.check_may_create_personal_access_token": "pure check, raises or returns",
+    "apikeys.check_may_revoke_personal_access_token": "pure check, raises or returns",
+    "apikeys.check_may_create_service_key": "pure check, raises or returns",
+    "apikeys.check_may_revoke_service_key": "pure check, raises or returns",
 }
 
 CONTEXT = context.RequestContext("198.51.100.7", "audit-trail-test/1.0", "req-audit-trail")
@@ -108,6 +114,8 @@ def public_functions(module):
 def actor_columns(actor):
     if actor is None:
         return ("system", "system", "", None)
+    if isinstance(actor, Actor) and actor.is_system:
+        return ("system", actor.label, "", None)
     if isinstance(actor, PersonalAccessToken):
         return ("personal_access_token", actor.audit_label, str(actor.pk), actor.user.pk)
     if isinstance(actor, ServiceKey):
@@ -970,6 +978,120 @@ def revoke_service_key(w, act):
         apikeys.revoke_service_key(actor=w.workspace_admin, key=key)
     key.refresh_from_db()
     return [key_revoked(w, w.workspace_admin, key)]
+
+
+@scenario(apikeys.revoke_presented_key)
+def revoke_a_key_with_itself(w, act):
+    key = key_of(service_key_for(w.workspace, "Viewer"))
+    with act:
+        apikeys.revoke_presented_key(actor=actor_of_key(key))
+    key.refresh_from_db()
+    return [
+        E(
+            "service_key.revoked",
+            key,
+            key,
+            key.audit_label,
+            workspace=w.workspace,
+            changes={"after": {"revoked_at": key.revoked_at.isoformat(), "revoked_reason": "self"}},
+        )
+    ]
+
+
+@scenario(apikeys.revoke_leaked_key)
+def revoke_a_leaked_token(w, act):
+    token = key_of(pat_for(w.editor, w.org))
+    url = "https://github.com/octo/app/blob/main/.env"
+    with act:
+        apikeys.revoke_leaked_key(scanner="github", key=token, url=url, source="content")
+    token.refresh_from_db()
+    return [
+        E(
+            "personal_access_token.leaked",
+            Actor.system("secret scanner github"),
+            token,
+            token.audit_label,
+            organization=w.org,
+            changes={
+                "after": {
+                    "revoked_at": token.revoked_at.isoformat(),
+                    "revoked_reason": "leaked",
+                    "leak_reported_by": "github",
+                    "leak_url": url,
+                    "leak_source": "content",
+                }
+            },
+        )
+    ]
+
+
+@scenario(apikeys.revoke_leaked_key, silent=True)
+def a_dead_leaked_key_records_nothing(w, act):
+    key = key_of(service_key_for(w.workspace))
+    apikeys.revoke_service_key(actor=w.org_admin, key=key)
+    with act:
+        assert apikeys.revoke_leaked_key(scanner="github", key=key) is None
+    return []
+
+
+@scenario(rotation.rotate_service_key)
+def rotate_a_service_key(w, act):
+    key = key_of(service_key_for(w.workspace, "Editor"))
+    with act:
+        successor, _, old = rotation.rotate_service_key(
+            actor=w.workspace_admin, key=key, grace_hours=24
+        )
+    return [
+        E(
+            "service_key.rotated",
+            w.workspace_admin,
+            key,
+            key.audit_label,
+            workspace=w.workspace,
+            changes={
+                "before": {"hint": key.hint, "expires_at": None},
+                "after": {
+                    "expires_at": old.expires_at.isoformat(),
+                    "grace_hours": 24,
+                    "successor": {
+                        "id": str(successor.pk),
+                        "hint": successor.hint,
+                        "expires_at": None,
+                    },
+                },
+            },
+        )
+    ]
+
+
+@scenario(rotation.rotate_personal_access_token)
+def rotate_a_token_with_itself(w, act):
+    token = key_of(pat_for(w.editor, w.org, expires_at=timezone.now() + 30 * DAY))
+    with act:
+        successor, _, old = rotation.rotate_personal_access_token(
+            actor=actor_of_key(token), token=token, grace_hours=1
+        )
+    return [
+        E(
+            "personal_access_token.rotated",
+            token,
+            token,
+            token.audit_label,
+            organization=w.org,
+            changes={
+                "before": {"hint": token.hint, "expires_at": token.expires_at.isoformat()},
+                "after": {
+                    "expires_at": old.expires_at.isoformat(),
+                    "grace_hours": 1,
+                    "successor": {
+                        "id": str(successor.pk),
+                        "hint": successor.hint,
+                        "expires_at": successor.expires_at.isoformat(),
+                    },
+                },
+            },
+        )
+    ]
 
 
 @scenario(apikeys.revoke_service_key, silent=True)

@@ -311,6 +311,42 @@ def test_admin_creates_copies_uses_and_revokes_a_service_key(demo, login, live_s
     console.assert_clean()
 
 
+def test_admin_rotates_a_service_key_in_the_dialog_and_both_work_during_the_grace(
+    demo, login, live_server, console
+):
+    page = login("admin@acme.test")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    nav(page).get_by_role("link", name="Service keys").click()
+    page.get_by_label("Name").fill("Deploy bot")
+    page.get_by_role("button", name="Create key").click()
+    old = page.get_by_label("New key").input_value()
+    nav(page).get_by_role("link", name="Service keys").click()
+
+    row = page.get_by_role("row").filter(has_text="Deploy bot")
+    row.get_by_role("link", name="Rotate").click()
+    dialog = page.get_by_role("dialog", name="Rotate Deploy bot?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_label("The old key keeps working for").select_option(label="1 hour")
+    dialog.get_by_role("button", name="Rotate").click()
+
+    rotated = page.get_by_role("dialog", name="Deploy bot was rotated")
+    expect(rotated).to_contain_text("This is the only time it is shown.")
+    rotated.get_by_role("button", name="Copy").click()
+    expect(toast(page, "Copied to the clipboard.")).to_be_visible()
+    new = page.evaluate("navigator.clipboard.readText()")
+    assert new.startswith("lsv2_sk_") and new != old
+    whoami = f"{live_server.url}/api/v1/auth/whoami"
+    for raw in (old, new):
+        assert page.request.get(whoami, headers={"X-API-Key": raw}).status == 200
+
+    rotated.get_by_role("link", name="Done").click()
+    rows = page.get_by_role("row").filter(has_text="Deploy bot")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text="rotated: works until")).to_have_count(1)
+    assert new not in page.content() and old not in page.content()
+    console.assert_clean()
+
+
 # e. Viewer: read-only pages -------------------------------------------------------------------
 
 

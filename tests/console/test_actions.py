@@ -98,6 +98,7 @@ WORKSPACE_URLS = {
     "workspace-members-bulk-role",
     "service-keys",
     "service-key-revoke",
+    "service-key-rotate",
     "workspace-home",
     "workspace-members",
 }
@@ -112,6 +113,8 @@ TARGET_PARAM = {
     "workspace-member-role": "member_id",
     "workspace-member-remove": "member_id",
     "service-key-revoke": "key_id",
+    "personal-token-rotate": "token_id",
+    "service-key-rotate": "key_id",
 }
 
 
@@ -338,6 +341,10 @@ def _unused_role(world, things, persona):
     return things.unused_role.pk
 
 
+def _a_day(world, things):
+    return {"grace_hours": "24"}
+
+
 def _own_token(world, things, persona):
     """The persona's own token; the outsider gets acme's editor's (they cannot reach it)."""
     owner = world.editor if persona == "outsider" else world.persona(persona)
@@ -479,6 +486,16 @@ CASES = [
         ok=200,
     ),
     *form("service-key-revoke", (MANAGE,), "service_key.revoked", _key),
+    # Rotating answers the page that shows the new key once (200), not a redirect.
+    *form("service-key-rotate", (MANAGE,), "service_key.rotated", _key, _a_day, ok=200),
+    *form(
+        "personal-token-rotate",
+        (ORG_READ, ORG_PATS),
+        "personal_access_token.rotated",
+        _own_token,
+        _a_day,
+        ok=200,
+    ),
 ]
 
 # What each view declares with @requires: the gate checks exactly these.
@@ -506,6 +523,8 @@ DECLARED = {
     "workspace-members-bulk-role": (MANAGE_MEMBERS,),
     "service-keys": (MANAGE,),
     "service-key-revoke": (MANAGE,),
+    "service-key-rotate": (MANAGE,),
+    "personal-token-rotate": (ORG_PATS,),
 }
 # Covered by tests/console/test_pages.py (and the public or personal pages outside the tenant gate).
 COVERED_ELSEWHERE = {
@@ -610,9 +629,9 @@ def test_refused_personas_get_403_or_404_and_change_nothing(client, world, thing
 
 
 def test_the_table_expects_each_status_where_the_rules_say(world):
-    """A check on the table itself: who gets what, counted (40 requests x 8 personas)."""
+    """A check on the table itself: who gets what, counted (44 requests x 8 personas)."""
     statuses = [expected_status(p, c) for c in CASES for p in PERSONAS]
-    assert len(statuses) == 320
+    assert len(statuses) == 352
     assert statuses.count(404) == len(CASES)
     # Only the org admin may do everything; the workspace admin has the workspace's pages.
     assert all(expected_status("org_admin", c) == c.ok for c in CASES)
