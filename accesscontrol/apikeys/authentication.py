@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from accesscontrol import throttle
 from accesscontrol.apikeys import keys, lookup
+from accesscontrol.apikeys.limits import TokenLimits, narrow
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac import versions
@@ -317,15 +318,27 @@ def _pat_workspaces(token):
 
 
 def _pat_access(token, workspace) -> Access:
+    """The one place a personal access token's Access is built: its user's current access in
+    `workspace` (annotated with the user's role there; None: no workspace selected), narrowed
+    by the token's limits (apikeys/limits.py)."""
     membership = token.org_membership
-    return compute_access(
-        org_role=membership.org_role,
-        plan=membership.organization.plan,
-        archived=workspace.archived,
-        role_name=workspace.role_name,
-        role_org_id=workspace.role_org_id,
-        role_codes=workspace.role_codes,
-    )
+    if workspace is None:
+        access = Access(
+            ORG_ROLE_PERMISSIONS[membership.org_role],
+            membership.org_role,
+            None,
+            "no_workspace_selected",
+        )
+    else:
+        access = compute_access(
+            org_role=membership.org_role,
+            plan=membership.organization.plan,
+            archived=workspace.archived,
+            role_name=workspace.role_name,
+            role_org_id=workspace.role_org_id,
+            role_codes=workspace.role_codes,
+        )
+    return narrow(access, TokenLimits.of(token), workspace)
 
 
 def _authenticate_pat(presented_digest, tenant_id) -> Principal:
@@ -343,19 +356,21 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
             "ask for a service key instead.",
             status=403,
         )
+    limits = TokenLimits.of(token)
+    if tenant_id is not None and not limits.allows_workspace(tenant_id):
+        # Said whether or not the workspace exists: the limit is the token's own business.
+        raise KeyRejected(
+            "token_limit",
+            f"This token is limited to {limits.describe_workspaces()}; X-Tenant-Id selected "
+            f"{tenant_id}, outside its limit.",
+            status=403,
+        )
     # Without X-Tenant-Id the workspace is the default one: the first one joined (any, for
-    # org admins; archived ones never), chosen by the same statement.
+    # org admins; archived ones never) within the token's workspace limit, chosen by the same
+    # statement.
     if tenant_id is not None and workspace is None:
         raise _not_accessible(tenant_id)
-    if workspace is None:
-        access = Access(
-            ORG_ROLE_PERMISSIONS[membership.org_role],
-            membership.org_role,
-            None,
-            "no_workspace_selected",
-        )
-    else:
-        access = _pat_access(token, workspace)
+    access = _pat_access(token, workspace)
     return Principal("personal_access_token", token, membership.organization, workspace, access)
 
 
