@@ -114,14 +114,17 @@ NO_LIMITS = TokenLimits()
 
 def narrow(access: Access, limits: TokenLimits, workspace=None) -> Access:
     """The one rule: what a token holds is what its user holds (`access`, current) and its
-    limits allow. In a workspace outside its workspace limit it holds no workspace permission.
+    limits allow. Outside its workspace limit (or in no workspace) a token limited to
+    workspaces holds no workspace permission.
 
     `withheld` keeps what the user holds but the limits refuse, so a 403 can say which refused.
     """
     if not limits.narrowed:
         return access
     allowed = (limits.permissions if limits.permissions is not None else LIMITABLE) & LIMITABLE
-    if workspace is not None and not limits.allows_workspace(workspace.pk):
+    if limits.workspace_ids is not None and (
+        workspace is None or not limits.allows_workspace(workspace.pk)
+    ):
         allowed -= WORKSPACE_PERMISSIONS
     permissions = access.permissions & allowed
     return replace(
