@@ -31,6 +31,7 @@ from accesscontrol.rbac.permissions import (
     ORG_MANAGE,
     ORG_READ,
     ORG_ROLE_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.resolver import Access, compute_access
 from accesscontrol.workspaces.models import Workspace
@@ -315,6 +316,18 @@ def _pat_workspaces(token):
             joined_at=F("m__created_at"),
         )
     )
+
+
+def personal_token_access(token) -> list:
+    """(workspace, access) for each workspace of the token's organization where its user can
+    act, by the rule its requests follow: for its page and the access review."""
+    rows = _pat_workspaces(token).order_by("name")
+    accesses = [(workspace, _pat_access(token, workspace)) for workspace in rows]
+    return [
+        (workspace, access)
+        for workspace, access in accesses
+        if (access.permissions | access.withheld) & WORKSPACE_PERMISSIONS
+    ]
 
 
 def _pat_access(token, workspace) -> Access:

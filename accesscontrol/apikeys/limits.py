@@ -109,9 +109,6 @@ class TokenLimits:
         return " in ".join(parts) if parts else None
 
 
-NO_LIMITS = TokenLimits()
-
-
 def narrow(access: Access, limits: TokenLimits, workspace=None) -> Access:
     """The one rule: what a token holds is what its user holds (`access`, current) and its
     limits allow. Outside its workspace limit (or in no workspace) a token limited to
@@ -134,6 +131,13 @@ def narrow(access: Access, limits: TokenLimits, workspace=None) -> Access:
         withheld=access.permissions - permissions,
         limit=limits.describe(),
     )
+
+
+def reach(limits: TokenLimits, user_rows) -> list[tuple[object, Access]]:
+    """Where a token acts and with what: `user_rows` are (workspace, its user's access there),
+    as the access review reads them; each narrowed, and those where nothing is left dropped."""
+    narrowed = [(workspace, narrow(access, limits, workspace)) for workspace, access in user_rows]
+    return [(ws, access) for ws, access in narrowed if access.permissions & WORKSPACE_PERMISSIONS]
 
 
 def clean_limits(membership, *, preset=None, permissions=None, workspaces=None) -> TokenLimits:
@@ -175,10 +179,11 @@ def _clean_workspaces(membership, workspaces, errors) -> tuple[str, ...] | None:
     if not wanted:
         errors["workspace_ids"] = "Pick at least one workspace, or leave the limit out."
         return None
-    reachable = Workspace.objects.filter(organization_id=membership.organization_id, pk__in=wanted)
-    spec = org_role(membership.org_role)
-    if spec is None or not spec.admin_everywhere:
-        reachable = reachable.filter(memberships__org_membership=membership)
+    reachable = limitable_workspaces(
+        organization_id=membership.organization_id,
+        user_id=membership.user_id,
+        org_role_name=membership.org_role,
+    ).filter(pk__in=wanted)
     found = {_workspace_key(pk) for pk in reachable.values_list("pk", flat=True)}
     missing = [w for w in wanted if w not in found]
     if missing:
@@ -186,3 +191,16 @@ def _clean_workspaces(membership, workspaces, errors) -> tuple[str, ...] | None:
         errors["workspace_ids"] = f"No workspace of yours has the id {missing[0]}."
         return None
     return tuple(wanted)
+
+
+def limitable_workspaces(*, organization_id, user_id, org_role_name):
+    """The workspaces a member's token may be limited to: those the member can act in (every
+    one, for an org role that is admin everywhere)."""
+    workspaces = Workspace.objects.filter(organization_id=organization_id)
+    spec = org_role(org_role_name)
+    if spec is None or not spec.admin_everywhere:
+        workspaces = workspaces.filter(
+            memberships__org_membership__user_id=user_id,
+            memberships__org_membership__organization_id=organization_id,
+        )
+    return workspaces.order_by("name")

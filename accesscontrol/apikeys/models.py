@@ -68,6 +68,13 @@ class PersonalAccessToken(KeyBase):
         return self.org_membership.user
 
     @property
+    def limits(self):
+        """Its limits (apikeys.limits.TokenLimits): `.narrowed` is False for a plain token."""
+        from accesscontrol.apikeys.limits import TokenLimits
+
+        return TokenLimits.of(self)
+
+    @property
     def audit_label(self) -> str:
         return f"personal access token '{self.name}' of {self.org_membership.user.email}"
 

@@ -35,6 +35,7 @@ class Principal:
     object_id: str
     user_id: int | None = None
     tokens: int = 0
+    tokens_narrowed: int = 0  # of those, narrowed to fewer workspaces or permissions
     tokens_last_used: datetime.datetime | None = None
     details: dict = field(default_factory=dict)
 
@@ -65,13 +66,21 @@ def is_stale(last_active, since, now) -> bool:
 
 
 def tokens_in_use(organization) -> dict:
-    """Per organization membership: how many active personal access tokens, last used when."""
+    """Per organization membership: how many active personal access tokens (how many of them
+    narrowed: apikeys/limits.py), last used when."""
     return {
         row["org_membership_id"]: row
         for row in PersonalAccessToken.objects.active()
         .filter(org_membership__organization=organization)
         .values("org_membership_id")
-        .annotate(count=Count("id"), last=Max("last_used_at"))
+        .annotate(
+            count=Count("id"),
+            narrowed=Count(
+                "id",
+                filter=Q(permission_limit__isnull=False) | Q(workspace_limit__isnull=False),
+            ),
+            last=Max("last_used_at"),
+        )
     }
 
 
@@ -169,6 +178,7 @@ def _person(
         object_id=str(membership.pk),
         user_id=user.pk,
         tokens=token_row.get("count", 0),
+        tokens_narrowed=token_row.get("narrowed", 0),
         tokens_last_used=token_row.get("last"),
     )
 

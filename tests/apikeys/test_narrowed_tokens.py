@@ -215,3 +215,37 @@ def test_who_cannot_make_a_narrowed_token(client, world, caller):
         key = service_key_for(world.workspace, "Admin")
         response = create_token(client, key, preset="read-only")
         assert response.status_code == 403  # a service key has no user to act for
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_langsmith_sdk_surfaces_the_limit(live_server, world):
+    """The SDK puts our 403 body in its error: a user reads why the token was refused."""
+    import langsmith
+    from langsmith.utils import LangSmithError
+    from urllib3.util.retry import Retry
+
+    raw = pat_for(world.org_admin, world.org, preset="read-only", workspaces=[world.workspace])
+    client = langsmith.Client(
+        api_url=live_server.url + "/api/v1",
+        api_key=raw,
+        workspace_id=str(world.workspace.pk),
+        auto_batch_tracing=False,
+        timeout_ms=(5_000, 15_000),
+        retry_config=Retry(total=2, backoff_factor=0, status_forcelist=()),
+    )
+    try:
+        assert list(client.list_datasets()) == []
+        with pytest.raises(LangSmithError) as refused:
+            client.create_dataset("not allowed")
+        message = str(refused.value)
+        assert "403" in message
+        assert "token_limit" in message
+        assert "limited to read-only" in message
+        assert "would allow it" in message
+        del refused
+    finally:
+        import gc
+
+        gc.collect()
+        client.close(timeout=5)
+    assert not Dataset.objects.filter(name="not allowed").exists()
