@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('apikeys', '0002_repair_out_of_range_expiry'),
+        ("apikeys", "0002_repair_out_of_range_expiry"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='personalaccesstoken',
-            name='permission_limit',
+            model_name="personalaccesstoken",
+            name="permission_limit",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='personalaccesstoken',
-            name='workspace_limit',
+            model_name="personalaccesstoken",
+            name="workspace_limit",
             field=models.JSONField(blank=True, null=True),
         ),
     ]
