@@ -10,6 +10,7 @@ cache kept warm between changes (a demotion must narrow the token on the very ne
 
 import contextlib
 import uuid
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
@@ -65,33 +66,42 @@ def _workspace(name):
     return SimpleNamespace(pk=uuid.uuid5(uuid.NAMESPACE_URL, name))
 
 
-def _limits(permission_limit, workspace_limit) -> TokenLimits:
-    return TokenLimits(
-        permission_limit,
-        tuple(str(_workspace(n).pk) for n in sorted(workspace_limit))
-        if workspace_limit is not None
-        else None,
-    )
+@dataclass(frozen=True)
+class Situation:
+    """A token's limits and where it acts: as drawn (names) and as `narrow` takes them."""
+
+    permission_limit: frozenset[str] | None
+    workspace_limit: frozenset[str] | None
+    where: str | None
+
+    @property
+    def limits(self) -> TokenLimits:
+        workspaces = self.workspace_limit
+        ids = tuple(str(_workspace(n).pk) for n in sorted(workspaces)) if workspaces else None
+        return TokenLimits(self.permission_limit, ids)
+
+    @property
+    def workspace(self):
+        return _workspace(self.where) if self.where is not None else None
+
+    def expected(self, user_codes) -> frozenset[str]:
+        return expected(user_codes, self.permission_limit, self.workspace_limit, self.where)
 
 
-@settings(max_examples=500, deadline=None, derandomize=True, database=None)
-@given(
-    held=codes,
-    grantable=codes,
-    permission_limit=permission_limits,
-    workspace_limit=workspace_limits,
-    where=st.sampled_from([None, *WORKSPACE_NAMES]),
+situations = st.builds(
+    Situation, permission_limits, workspace_limits, st.sampled_from([None, *WORKSPACE_NAMES])
 )
-def test_narrow_is_the_intersection_of_the_user_and_the_limits(
-    held, grantable, permission_limit, workspace_limit, where
-):
-    workspace = _workspace(where) if where is not None else None
-    limits = _limits(permission_limit, workspace_limit)
-    access = Access(held, "member", "Editor", "membership", grantable=grantable)
-    narrowed = narrow(access, limits, workspace)
+PURE = settings(max_examples=500, deadline=None, derandomize=True, database=None)
 
-    wanted = expected(held, permission_limit, workspace_limit, where)
-    assert narrowed.permissions == wanted
+
+@PURE
+@given(held=codes, grantable=codes, situation=situations)
+def test_narrow_is_the_intersection_of_the_user_and_the_limits(held, grantable, situation):
+    limits, permission_limit = situation.limits, situation.permission_limit
+    access = Access(held, "member", "Editor", "membership", grantable=grantable)
+    narrowed = narrow(access, limits, situation.workspace)
+
+    assert narrowed.permissions == situation.expected(held)
     # Never anything the user lacks, nor anything the limits exclude.
     assert narrowed.permissions <= held
     if permission_limit is not None:
@@ -105,24 +115,15 @@ def test_narrow_is_the_intersection_of_the_user_and_the_limits(
     assert narrowed.role == access.role
 
 
-@settings(max_examples=500, deadline=None, derandomize=True, database=None)
-@given(
-    before=codes,
-    gained=codes,
-    permission_limit=permission_limits,
-    workspace_limit=workspace_limits,
-    where=st.sampled_from([None, *WORKSPACE_NAMES]),
-)
-def test_a_promotion_never_widens_a_token_beyond_its_limits(
-    before, gained, permission_limit, workspace_limit, where
-):
-    workspace = _workspace(where) if where is not None else None
-    limits = _limits(permission_limit, workspace_limit)
-    if not limits.narrowed:
-        return
+@PURE
+@given(before=codes, gained=codes, situation=situations)
+def test_a_promotion_never_widens_a_token_beyond_its_limits(before, gained, situation):
+    limits, workspace = situation.limits, situation.workspace
     low = narrow(Access(before, "member"), limits, workspace).permissions
     high = narrow(Access(before | gained, "member"), limits, workspace).permissions
-    assert low <= high <= expected(EVERY_CODE, permission_limit, workspace_limit, where)
+    assert low <= high <= situation.expected(before | gained)
+    if limits.narrowed:
+        assert high <= situation.expected(EVERY_CODE)
 
 
 # On real rows, through authentication, across random role changes.
