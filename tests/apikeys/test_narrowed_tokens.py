@@ -245,3 +245,28 @@ def test_the_langsmith_sdk_surfaces_the_limit(live_server, world):
         gc.collect()
         client.close(timeout=5)
     assert not Dataset.objects.filter(name="not allowed").exists()
+
+
+def test_a_workspace_outside_the_limit_addressed_by_path_is_not_found(client, world):
+    raw = pat_for(world.org_admin, world.org, workspaces=[world.workspace])
+    inside = api_call(client, "GET", f"/workspaces/{world.workspace.pk}", raw)
+    assert inside.status_code == 200
+    outside = api_call(client, "GET", f"/workspaces/{world.other_workspace.pk}", raw)
+    assert outside.status_code == 404  # like any workspace the caller cannot act in
+
+
+def test_a_service_refuses_a_narrowed_token_naming_its_limit(world):
+    """Services check with the actor (ARCHITECTURE §11): the same words as the gate's."""
+    from accesscontrol.apikeys.authentication import authenticate
+    from accesscontrol.rbac.actor import Actor, Denied
+
+    raw = pat_for(world.editor, world.org, preset="read-only")
+    actor = Actor.for_principal(authenticate(raw, str(world.workspace.pk)))
+    actor.require("datasets:read", workspace=world.workspace)
+    with pytest.raises(Denied) as refused:
+        actor.require("datasets:create", workspace=world.workspace)
+    assert refused.value.code == "token_limit"
+    assert refused.value.explained["limit"] == "read-only"
+    with pytest.raises(Denied) as by_role:
+        actor.require("workspaces:manage", workspace=world.workspace)
+    assert by_role.value.code == "permission"
