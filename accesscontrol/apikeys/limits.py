@@ -204,3 +204,24 @@ def limitable_workspaces(*, organization_id, user_id, org_role_name):
             memberships__org_membership__organization_id=organization_id,
         )
     return workspaces.order_by("name")
+
+
+def limitable_workspaces_of(actor):
+    """The workspaces the actor's new token may be limited to: those its user can act in."""
+    if actor.user is None or actor.organization is None:
+        return Workspace.objects.none()
+    return limitable_workspaces(
+        organization_id=actor.organization.pk,
+        user_id=actor.user.pk,
+        org_role_name=actor.access.org_role,
+    )
+
+
+def limit_workspaces(token):
+    """The workspaces a token is limited to, by name (a deleted one is simply gone); None for
+    a token without a workspace limit."""
+    if token.workspace_limit is None:
+        return None
+    return Workspace.objects.filter(
+        organization_id=token.org_membership.organization_id, pk__in=token.workspace_limit
+    ).order_by("name")

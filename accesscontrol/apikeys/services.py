@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accesscontrol.apikeys import keys
-from accesscontrol.apikeys.limits import clean_limits, limitable_workspaces
+from accesscontrol.apikeys.limits import clean_limits
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
@@ -28,7 +28,6 @@ from accesscontrol.rbac.services import (
     people_behind,
     person_behind,
 )
-from accesscontrol.workspaces.models import Workspace
 
 
 def _clean_name(name):
@@ -157,27 +156,6 @@ def own_tokens(actor):
     return PersonalAccessToken.objects.filter(
         org_membership__user=actor.user, org_membership__organization=actor.organization
     )
-
-
-def limitable_workspaces_of(actor):
-    """The workspaces the actor's new token may be limited to: those its user can act in."""
-    if actor.user is None or actor.organization is None:
-        return Workspace.objects.none()
-    return limitable_workspaces(
-        organization_id=actor.organization.pk,
-        user_id=actor.user.pk,
-        org_role_name=actor.access.org_role,
-    )
-
-
-def limit_workspaces(token):
-    """The workspaces a token is limited to, by name (a deleted one is simply gone); None for
-    a token without a workspace limit."""
-    if token.workspace_limit is None:
-        return None
-    return Workspace.objects.filter(
-        organization_id=token.org_membership.organization_id, pk__in=token.workspace_limit
-    ).order_by("name")
 
 
 def revoke_personal_access_token(*, actor, token):

@@ -19,7 +19,13 @@ from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import services
 from accesscontrol.apikeys.authentication import personal_token_access
-from accesscontrol.apikeys.limits import CUSTOM, PRESET_LABELS, PRESETS
+from accesscontrol.apikeys.limits import (
+    CUSTOM,
+    PRESET_LABELS,
+    PRESETS,
+    limit_workspaces,
+    limitable_workspaces_of,
+)
 from accesscontrol.rbac.gate import deny, requires
 from accesscontrol.rbac.permissions import ACTIONS, ORG_PATS_CREATE, ORG_READ, permission_matrix
 from accesscontrol.workspaces.services import assignable_roles
@@ -205,7 +211,7 @@ def _tokens_url(request):
 
 
 def _token_form(request, data=None):
-    workspaces = services.limitable_workspaces_of(request.actor)
+    workspaces = limitable_workspaces_of(request.actor)
     return PersonalTokenForm(request.organization, workspaces, data)
 
 
@@ -275,7 +281,7 @@ def personal_token(request, org_slug, token_id):
         "apikeys/personal_token.html",
         {
             "token": token,
-            "limit_workspaces": services.limit_workspaces(token),
+            "limit_workspaces": limit_workspaces(token),
             "rows": [(ws, access, permission_matrix(access.permissions)) for ws, access in rows],
             "actions": ACTIONS,
         },
