@@ -8,18 +8,14 @@ access, then on real rows through `authenticate` across random role changes, wit
 cache kept warm between changes (a demotion must narrow the token on the very next request).
 """
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
-from django.core.cache import cache
-from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accesscontrol.apikeys import authentication
 from accesscontrol.apikeys.authentication import KeyRejected, authenticate
 from accesscontrol.apikeys.limits import PRESETS, TokenLimits, narrow
 from accesscontrol.apikeys.services import create_personal_access_token
@@ -36,6 +32,7 @@ from tests.factories import (
     WorkspaceFactory,
     system_role,
 )
+from tests.support.db import rolled_back
 
 # What a limit may name, and what no narrowed token ever holds, from first principles.
 LIMITABLE = WS | {ORG_READ}
@@ -127,16 +124,6 @@ def test_a_promotion_never_widens_a_token_beyond_its_limits(before, gained, situ
 
 
 # On real rows, through authentication, across random role changes.
-
-
-@contextlib.contextmanager
-def rolled_back():
-    with transaction.atomic():
-        authentication.forget_cached_principals()
-        cache.clear()
-        yield
-        transaction.set_rollback(True)
-    authentication.forget_cached_principals()
 
 
 ORG_ROLES = st.sampled_from(["admin", "member", "viewer"])
