@@ -56,6 +56,7 @@ urlpatterns = [
     path(ORG + "audit/export.csv", audit.audit_export, name="audit-export"),
     path(ORG + "members/<uuid:member_id>/access/", rbac.member_access, name="member-access"),
     path(ORG + "tokens/", apikeys.personal_tokens, name="personal-tokens"),
+    path(ORG + "tokens/<uuid:token_id>/", apikeys.personal_token, name="personal-token"),
     path(
         ORG + "tokens/<uuid:token_id>/revoke/",
         apikeys.personal_token_revoke,

@@ -25,6 +25,7 @@ from accesscontrol.rbac.gate import ApiError
 # A refused business rule: which code means which status.
 VALIDATION_STATUS = {
     "permission": 403,
+    "token_limit": 403,
     "escalation": 403,
     "plan": 403,
     "disabled": 403,

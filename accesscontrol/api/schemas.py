@@ -31,6 +31,7 @@ class DeniedOut(ErrorOut):
     principal: str | None = None
     role: str | None = None
     workspace: str | None = None
+    limit: str | None = None  # token_limit: the narrowed token's limits, in words
 
 
 class Body(Schema):

@@ -2,6 +2,7 @@
 
 import datetime
 import uuid
+from typing import Annotated, Literal
 
 from django.conf import settings
 from ninja import Field, Schema, Status
@@ -10,6 +11,7 @@ from accesscontrol import throttle
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import leaks, rotation, services
+from accesscontrol.apikeys.limits import PRESETS, TokenLimits
 from accesscontrol.rbac.gate import ApiError, authenticated, public, requires
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.rbac.services import role_by_id
@@ -31,6 +33,16 @@ class OrganizationRef(NamedRef):
     plan: str
 
 
+class TokenLimitsOut(Schema):
+    preset: str | None = Field(
+        description="read-only, tracing-only, custom (its own pick), or null: no permission limit"
+    )
+    permissions: list[str] | None = Field(description="The codes it is limited to, if any.")
+    workspace_ids: list[uuid.UUID] | None = Field(
+        description="The workspaces it is limited to, if any."
+    )
+
+
 class WhoAmIOut(Schema):
     kind: str
     principal: str
@@ -42,6 +54,13 @@ class WhoAmIOut(Schema):
     role: str | None
     reason: str
     permissions: list[str]
+    limits: TokenLimitsOut | None = Field(
+        description="A narrowed personal access token's limits; `permissions` is already "
+        "what its user may do here within them."
+    )
+    withheld_by_limits: list[str] = Field(
+        description="What the token's user may do here but the token's limits leave out."
+    )
     expires_at: datetime.datetime | None
     legacy: bool
 
@@ -61,6 +80,8 @@ def whoami(request):
         "role": p.access.role,
         "reason": REASONS.get(p.access.reason, p.access.reason).format(plan=p.organization.plan),
         "permissions": sorted(p.access.permissions),
+        "limits": TokenLimits.of(p.key).as_dict(),
+        "withheld_by_limits": sorted(p.access.withheld),
         "expires_at": p.key.expires_at,
         "legacy": getattr(p.key, "legacy", False),
     }
@@ -194,6 +215,11 @@ class PersonalAccessTokenOut(Schema):
     leak_reported_by: str
     leak_url: str
     leak_source: str
+    limits: TokenLimitsOut | None = Field(description="null: the token is not narrowed.")
+
+    @staticmethod
+    def resolve_limits(token):
+        return TokenLimits.of(token).as_dict()
 
 
 class PersonalAccessTokenCreatedOut(PersonalAccessTokenOut):
@@ -203,6 +229,21 @@ class PersonalAccessTokenCreatedOut(PersonalAccessTokenOut):
 class PersonalAccessTokenIn(Body):
     name: str = Field(min_length=1, max_length=100)
     expires_at: UtcDateTime | None = None
+    preset: Literal[tuple(PRESETS)] | None = Field(
+        None, description="Narrow the token to a preset: read-only or tracing-only."
+    )
+    permissions: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None,
+        max_length=100,
+        description="Or narrow it to your own pick of workspace permissions (and "
+        "organization:read). Not with `preset`.",
+    )
+    workspace_ids: list[uuid.UUID] | None = Field(
+        None,
+        max_length=1000,
+        description="Narrow it to these workspaces (of yours). Without X-Tenant-Id it acts in "
+        "the first of them you joined.",
+    )
 
 
 def _own_tokens(request):
@@ -252,6 +293,9 @@ def create_personal_access_token(request, payload: PersonalAccessTokenIn):
         organization=p.organization,
         name=payload.name,
         expires_at=payload.expires_at,
+        preset=payload.preset,
+        permissions=payload.permissions,
+        workspaces=payload.workspace_ids,
     )
     token.key = raw
     return Status(201, token)

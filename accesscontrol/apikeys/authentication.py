@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accesscontrol import throttle
 from accesscontrol.apikeys import keys, lookup
+from accesscontrol.apikeys.limits import TokenLimits, narrow
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac import versions
@@ -29,6 +30,7 @@ from accesscontrol.rbac.permissions import (
     ORG_MANAGE,
     ORG_READ,
     ORG_ROLE_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.resolver import Access, compute_access
 from accesscontrol.workspaces.models import Workspace
@@ -315,16 +317,40 @@ def _pat_workspaces(token):
     )
 
 
+def personal_token_access(token) -> list:
+    """(workspace, access) for each workspace of the token's organization where its user can
+    act, by the rule its requests follow: for its page and the access review."""
+    rows = _pat_workspaces(token).order_by("name")
+    accesses = [(workspace, _pat_access(token, workspace)) for workspace in rows]
+    return [
+        (workspace, access)
+        for workspace, access in accesses
+        if (access.permissions | access.withheld) & WORKSPACE_PERMISSIONS
+    ]
+
+
 def _pat_access(token, workspace) -> Access:
+    """The one place a personal access token's Access is built: its user's current access in
+    `workspace` (annotated with the user's role there; None: no workspace selected), narrowed
+    by the token's limits (apikeys/limits.py)."""
     membership = token.org_membership
-    return compute_access(
-        org_role=membership.org_role,
-        plan=membership.organization.plan,
-        archived=workspace.archived,
-        role_name=workspace.role_name,
-        role_org_id=workspace.role_org_id,
-        role_codes=workspace.role_codes,
-    )
+    if workspace is None:
+        access = Access(
+            ORG_ROLE_PERMISSIONS[membership.org_role],
+            membership.org_role,
+            None,
+            "no_workspace_selected",
+        )
+    else:
+        access = compute_access(
+            org_role=membership.org_role,
+            plan=membership.organization.plan,
+            archived=workspace.archived,
+            role_name=workspace.role_name,
+            role_org_id=workspace.role_org_id,
+            role_codes=workspace.role_codes,
+        )
+    return narrow(access, TokenLimits.of(token), workspace)
 
 
 def _authenticate_pat(presented_digest, tenant_id) -> Principal:
@@ -342,19 +368,21 @@ def _authenticate_pat(presented_digest, tenant_id) -> Principal:
             "ask for a service key instead.",
             status=403,
         )
+    limits = TokenLimits.of(token)
+    if tenant_id is not None and not limits.allows_workspace(tenant_id):
+        # Said whether or not the workspace exists: the limit is the token's own business.
+        raise KeyRejected(
+            "token_limit",
+            f"This token is limited to {limits.describe_workspaces()}; X-Tenant-Id selected "
+            f"{tenant_id}, outside its limit.",
+            status=403,
+        )
     # Without X-Tenant-Id the workspace is the default one: the first one joined (any, for
-    # org admins; archived ones never), chosen by the same statement.
+    # org admins; archived ones never) within the token's workspace limit, chosen by the same
+    # statement.
     if tenant_id is not None and workspace is None:
         raise _not_accessible(tenant_id)
-    if workspace is None:
-        access = Access(
-            ORG_ROLE_PERMISSIONS[membership.org_role],
-            membership.org_role,
-            None,
-            "no_workspace_selected",
-        )
-    else:
-        access = _pat_access(token, workspace)
+    access = _pat_access(token, workspace)
     return Principal("personal_access_token", token, membership.organization, workspace, access)
 
 

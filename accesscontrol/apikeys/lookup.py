@@ -2,10 +2,11 @@
 
 A service key is read with its organization, its role and the workspace it acts in (its own, or
 the one X-Tenant-Id selects); a personal access token with its membership, user, organization,
-the selected workspace (X-Tenant-Id, or the default one) and the user's role there. The
-statements are written once per database vendor from the models' columns, so no request pays
-for ORM query compilation; rows come back as tuples, go through the same converters the ORM
-would apply, and are cut into model instances (the rest of the request works with models).
+the selected workspace (X-Tenant-Id, or the default one within the token's workspace limit) and
+the user's role there; the token's limits are columns of its row. The statements are written
+once per database vendor from the models' columns, so no request pays for ORM query
+compilation; rows come back as tuples, go through the same converters the ORM would apply, and
+are cut into model instances (the rest of the request works with models).
 """
 
 import functools
@@ -79,6 +80,15 @@ def _service_key_statement(vendor):
     return sql, select
 
 
+# "The token's workspace limit holds the workspace `{column}`", as each supported database says
+# it (the limit is a JSON list of workspace ids; SQLite stores UUIDs as 32 hex digits).
+_IN_WORKSPACE_LIMIT = {
+    "postgresql": "t.workspace_limit @> jsonb_build_array({column})",
+    "sqlite": "EXISTS (SELECT 1 FROM json_each(t.workspace_limit) l "
+    "WHERE replace(l.value, '-', '') = {column})",
+}
+
+
 @functools.cache
 def _token_statement(vendor):
     role = [Role._meta.get_field(name) for name in ("name", "organization", "permissions")]
@@ -96,12 +106,15 @@ def _token_statement(vendor):
     t = select.tables
     admins = ", ".join("%s" for _ in ADMIN_EVERYWHERE_ROLES) or "NULL"
     # Without X-Tenant-Id: the default workspace, the first one joined that is not archived
-    # (any, for the organization's admins), as authentication.py documents.
+    # (any, for the organization's admins) and within the token's workspace limit, if it has
+    # one, as authentication.py documents.
+    in_limit = _IN_WORKSPACE_LIMIT[vendor].format(column="d.id")
     default_workspace = (
         f"SELECT d.id FROM {t['w']} d "  # noqa: S608 (names from the models only)
         f"LEFT OUTER JOIN {t['wm']} dm ON dm.workspace_id = d.id AND dm.org_membership_id = m.id "
         "WHERE d.organization_id = m.organization_id AND NOT d.archived "
         f"AND (dm.id IS NOT NULL OR m.org_role IN ({admins})) "
+        f"AND (t.workspace_limit IS NULL OR {in_limit}) "
         "ORDER BY dm.created_at ASC NULLS LAST, d.name ASC LIMIT 1"
     )
     sql = (

@@ -56,13 +56,21 @@ class KeyBase(models.Model):
 
 
 class PersonalAccessToken(KeyBase):
-    """Acts as its user, with the user's current permissions; dies with the org membership."""
+    """Acts as its user, with the user's current permissions; dies with the org membership.
+
+    A narrowed token also carries limits (apikeys/limits.py): it acts with the intersection of
+    its user's current access and them. Both are read with the token, in its one statement.
+    """
 
     org_membership = models.ForeignKey(
         "organizations.OrganizationMembership",
         on_delete=models.CASCADE,
         related_name="personal_access_tokens",
     )
+    # The permission codes it is limited to (a list), or null: whatever its user may.
+    permission_limit = models.JSONField(null=True, blank=True)
+    # The workspaces it is limited to (a list of workspace ids), or null: all its user's.
+    workspace_limit = models.JSONField(null=True, blank=True)
 
     audit_kind = "personal_access_token"
 
@@ -72,6 +80,13 @@ class PersonalAccessToken(KeyBase):
     @property
     def user(self):
         return self.org_membership.user
+
+    @property
+    def limits(self):
+        """Its limits (apikeys.limits.TokenLimits): `.narrowed` is False for a plain token."""
+        from accesscontrol.apikeys.limits import TokenLimits
+
+        return TokenLimits.of(self)
 
     @property
     def audit_label(self) -> str:

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accesscontrol.apikeys import keys
+from accesscontrol.apikeys.limits import clean_limits
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
@@ -90,15 +91,32 @@ def _raw_key(kind, given):
     return given
 
 
-def create_personal_access_token(*, user, organization, name, expires_at=None, raw_key=None):
-    """Returns (token, raw key). The raw key is never stored and never shown again."""
+def create_personal_access_token(
+    *,
+    user,
+    organization,
+    name,
+    expires_at=None,
+    raw_key=None,
+    preset=None,
+    permissions=None,
+    workspaces=None,
+):
+    """Returns (token, raw key). The raw key is never stored and never shown again.
+
+    A token may be narrowed (apikeys/limits.py): to a permission `preset` or a custom pick of
+    `permissions`, and to some `workspaces` (ids or workspaces) its user can act in.
+    """
     name = _clean_name(name)
     membership = OrganizationMembership.objects.filter(organization=organization, user=user).first()
     if membership is None:
         raise ValidationError(f"{user.email} is not a member of {organization}.")
     check_may_create_personal_access_token(membership, organization)
+    limits = clean_limits(membership, preset=preset, permissions=permissions, workspaces=workspaces)
     expires_at = clean_expiry(organization, expires_at)
     raw = _raw_key(keys.PERSONAL, raw_key)
+    permission_limit = sorted(limits.permissions) if limits.permissions is not None else None
+    workspace_limit = list(limits.workspace_ids) if limits.workspace_ids is not None else None
     with transaction.atomic():
         token = PersonalAccessToken.objects.create(
             org_membership=membership,
@@ -106,14 +124,23 @@ def create_personal_access_token(*, user, organization, name, expires_at=None, r
             digest=keys.digest(raw),
             hint=keys.display_hint(raw),
             expires_at=expires_at,
+            permission_limit=permission_limit,
+            workspace_limit=workspace_limit,
         )
+        after = {"name": name, "hint": token.hint, "expires_at": _describe_expiry(expires_at)}
+        if limits.narrowed:
+            after["limits"] = {
+                "preset": limits.preset,
+                "permissions": permission_limit,
+                "workspace_ids": workspace_limit,
+            }
         audit.record(
             user,
             "personal_access_token.created",
             token,
             organization=organization,
             target_label=token.audit_label,
-            after={"name": name, "hint": token.hint, "expires_at": _describe_expiry(expires_at)},
+            after=after,
         )
     return token, raw
 

@@ -13,13 +13,21 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import rotation, services
+from accesscontrol.apikeys.authentication import personal_token_access
+from accesscontrol.apikeys.limits import (
+    CUSTOM,
+    PRESET_LABELS,
+    PRESETS,
+    limit_workspaces,
+    limitable_workspaces_of,
+)
 from accesscontrol.rbac.gate import deny, requires
-from accesscontrol.rbac.permissions import ORG_PATS_CREATE
+from accesscontrol.rbac.permissions import ACTIONS, ORG_PATS_CREATE, ORG_READ, permission_matrix
 from accesscontrol.workspaces.services import assignable_roles
 
 PAGE_SIZE = 50
@@ -56,6 +64,44 @@ class KeyForm(forms.Form):
         self.fields["expires_in"].initial = (
             "90" if any(v == "90" for v, _ in choices) else choices[0][0]
         )
+
+
+class PersonalTokenForm(KeyForm):
+    """A token, narrowed if asked to some workspaces and some permissions (apikeys/limits.py).
+    A custom pick comes from the permission grid below the fields (named `permissions`)."""
+
+    workspaces = forms.MultipleChoiceField(
+        label="Limit to workspaces",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every workspace you can act in, now and later.",
+    )
+    limit = forms.ChoiceField(
+        label="Permissions",
+        required=False,
+        widget=forms.RadioSelect,
+        choices=[
+            ("", "Everything your role allows, as your role changes"),
+            *PRESET_LABELS.items(),
+            (CUSTOM, "Only the permissions ticked below"),
+        ],
+        initial="",
+    )
+
+    def __init__(self, organization, workspaces, *args, **kwargs):
+        super().__init__(organization, *args, **kwargs)
+        self.fields["workspaces"].choices = [(str(w.pk), w.name) for w in workspaces]
+
+    @property
+    def custom_permissions(self) -> list[str]:
+        return self.data.getlist("permissions") if self.is_bound else []
+
+    def clean(self):
+        data = super().clean()
+        limit = data.get("limit")
+        data["preset"] = limit if limit in PRESETS else None
+        data["permissions"] = self.custom_permissions if limit == CUSTOM else None
+        return data
 
 
 class ServiceKeyForm(KeyForm):
@@ -223,6 +269,11 @@ def _tokens_url(request):
     return reverse("personal-tokens", args=[request.organization.slug])
 
 
+def _token_form(request, data=None):
+    workspaces = limitable_workspaces_of(request.actor)
+    return PersonalTokenForm(request.organization, workspaces, data)
+
+
 @requires("organization:read")
 @require_http_methods(["GET", "POST"])
 @never_cache
@@ -230,7 +281,7 @@ def _tokens_url(request):
 def personal_tokens(request, org_slug):
     org = request.organization
     can_create = ORG_PATS_CREATE in request.access.permissions and org.allow_personal_access_tokens
-    form = KeyForm(org, request.POST or None) if can_create else None
+    form = _token_form(request, request.POST or None) if can_create else None
     created = None
     if request.method == "POST":
         if ORG_PATS_CREATE not in request.access.permissions:
@@ -250,10 +301,13 @@ def personal_tokens(request, org_slug):
                 organization=org,
                 name=data["name"],
                 expires_at=expiry_from(data["expires_in"]),
+                preset=data["preset"],
+                permissions=data["permissions"],
+                workspaces=data["workspaces"] or None,
             ),
         )
         if created:
-            form = KeyForm(org)
+            form = _token_form(request)
     return render(
         request,
         "apikeys/personal_tokens.html",
@@ -263,8 +317,33 @@ def personal_tokens(request, org_slug):
             "can_create": can_create,
             "tokens": list(_own_tokens(request).order_by("revoked_at", "-created_at")),
             "pats_disabled": not org.allow_personal_access_tokens,
+            "actions": ACTIONS,
+            "matrix": permission_matrix(set(form.custom_permissions) if form else set()),
+            "org_read": ORG_READ,
+            "org_read_ticked": form is not None and ORG_READ in form.custom_permissions,
         },
         status=422 if form is not None and form.errors else 200,
+    )
+
+
+@requires("organization:read")
+@require_GET
+def personal_token(request, org_slug, token_id):
+    """One of your tokens: its limits, and what it may do in each workspace right now."""
+    token = get_object_or_404(
+        _own_tokens(request).select_related("org_membership__user", "org_membership__organization"),
+        pk=token_id,
+    )
+    rows = personal_token_access(token) if token.status == "active" else []
+    return render(
+        request,
+        "apikeys/personal_token.html",
+        {
+            "token": token,
+            "limit_workspaces": limit_workspaces(token),
+            "rows": [(ws, access, permission_matrix(access.permissions)) for ws, access in rows],
+            "actions": ACTIONS,
+        },
     )
 
 

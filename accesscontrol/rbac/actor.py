@@ -116,7 +116,8 @@ class Actor:
             return
         where = workspace or (self.workspace if missing[0] in WORKSPACE_PERMISSIONS else None)
         pronoun = "its" if self.key is not None else "your"
-        raise Denied(*explain_denial(self.label, missing[0], access.role, where, pronoun))
+        error, message, fields = explain_refusal(self.label, missing[0], access, where, pronoun)
+        raise Denied(message, fields, code="token_limit" if error == TOKEN_LIMIT else "permission")
 
 
 def explain_denial(label, code, role, workspace, pronoun="its") -> tuple[str, dict]:
@@ -136,11 +137,36 @@ def explain_denial(label, code, role, workspace, pronoun="its") -> tuple[str, di
     return message, fields
 
 
+TOKEN_LIMIT = "token_limit"
+
+
+def explain_refusal(label, code, access, workspace, pronoun="its") -> tuple[str, str, dict]:
+    """(error code, sentence, fields) of a refusal: `token_limit` when the principal's role
+    would allow `code` but a narrowed token's limits refuse it (apikeys/limits.py), else
+    `permission_denied` as explain_denial words it."""
+    if code not in access.withheld:
+        return "permission_denied", *explain_denial(label, code, access.role, workspace, pronoun)
+    where = f" in workspace '{workspace.name}'" if workspace is not None else ""
+    message = (
+        f"{label} is limited to {access.limit}, which leaves out {code}; "
+        f"its user's role ({access.role or f'organization {access.org_role}'}) would allow "
+        f"it{where}."
+    )
+    fields = {
+        "required": code,
+        "principal": label,
+        "role": access.role,
+        "workspace": str(workspace.pk) if workspace is not None else None,
+        "limit": access.limit,
+    }
+    return TOKEN_LIMIT, message, fields
+
+
 class Denied(ValidationError):
     """The actor lacks a permission: a 403 that names it (as the gate's own denials do)."""
 
-    def __init__(self, message, explained: dict):
-        super().__init__(message, code="permission")
+    def __init__(self, message, explained: dict, code="permission"):
+        super().__init__(message, code=code)
         self.explained = explained
 
 

@@ -15,7 +15,7 @@ from django.http import Http404
 from django.shortcuts import render
 
 from accesscontrol.organizations.models import Organization
-from accesscontrol.rbac.actor import Actor, explain_denial
+from accesscontrol.rbac.actor import Actor, explain_refusal
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.rbac.resolver import NO_ACCESS, REASONS, console_access
 from accesscontrol.workspaces.models import Workspace
@@ -224,5 +224,5 @@ def require_api_permission(principal, access, workspace, codes) -> None:
             principal=principal.label,
             role=access.role,
         )
-    message, fields = explain_denial(principal.label, missing[0], access.role, workspace)
-    raise ApiError(403, "permission_denied", message, **fields)
+    error, message, fields = explain_refusal(principal.label, missing[0], access, workspace)
+    raise ApiError(403, error, message, **fields)

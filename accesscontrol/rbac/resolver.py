@@ -28,6 +28,10 @@ class Access:
     # without the lower plans' "every member is Admin". A plan switched down and back up must
     # leave no role or key stronger than its grantor's own role behind it.
     grantable: frozenset[str] | None = field(default=None, compare=False)
+    # A narrowed personal access token (apikeys/limits.py): what its user holds here but the
+    # token's limits refuse, and the limits in words, so a 403 can say which of the two refused.
+    withheld: frozenset[str] = field(default=frozenset(), compare=False)
+    limit: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.grantable is None:

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol import console, csv_export
 from accesscontrol.accounts.sudo import sudo_required
+from accesscontrol.apikeys import limits as token_limits
 from accesscontrol.apikeys.authentication import service_key_access
 from accesscontrol.apikeys.services import visible_service_keys
 from accesscontrol.rbac import services, who_has_access
@@ -225,13 +226,15 @@ def member_access(request, org_slug, member_id):
         request.organization.memberships.select_related("user", "organization"), pk=member_id
     )
     tokens = membership.personal_access_tokens.order_by("revoked_at", "-created_at")
+    rows = who_has_access.user_access(membership)
     return render(
         request,
         "rbac/member_access.html",
         {
             "member": membership,
-            "rows": who_has_access.user_access(membership),
-            "tokens": tokens,
+            "rows": rows,
+            # Each token with where it acts and with what: its user's access, narrowed.
+            "tokens": [(k, token_limits.reach(k.limits, rows)) for k in tokens],
         },
     )
 

@@ -50,6 +50,7 @@ class Principal:
     object_id: str
     user_id: int | None = None
     tokens: int = 0
+    tokens_narrowed: int = 0  # of those, narrowed to fewer workspaces or permissions
     tokens_last_used: datetime.datetime | None = None
     details: dict = field(default_factory=dict)
 
@@ -79,14 +80,23 @@ def is_stale(last_active, since, now) -> bool:
     return (last_active or since) < now - STALE_AFTER
 
 
+# A token narrowed to fewer workspaces or permissions (apikeys/limits.py).
+NARROWED = Q(permission_limit__isnull=False) | Q(workspace_limit__isnull=False)
+
+
 def tokens_in_use(organization) -> dict:
-    """Per organization membership: how many active personal access tokens, last used when."""
+    """Per organization membership: how many active personal access tokens (how many of them
+    narrowed: apikeys/limits.py), last used when."""
     return {
         row["org_membership_id"]: row
         for row in PersonalAccessToken.objects.active()
         .filter(org_membership__organization=organization)
         .values("org_membership_id")
-        .annotate(count=Count("id"), last=Max("last_used_at"))
+        .annotate(
+            count=Count("id"),
+            narrowed=Count("id", filter=NARROWED),
+            last=Max("last_used_at"),
+        )
     }
 
 
@@ -197,6 +207,7 @@ class Review:
         if isinstance(row, WorkspaceMembership):
             role, membership = row.role, row.org_membership
             membership.tokens_count, membership.tokens_last = row.tokens_count, row.tokens_last
+            membership.tokens_narrowed = row.tokens_narrowed
             return _person(
                 membership,
                 "member",
@@ -319,6 +330,9 @@ def _with_tokens(memberships, membership):
     )
     return memberships.annotate(
         tokens_count=Coalesce(Subquery(tokens.annotate(n=Count("pk")).values("n")), 0),
+        tokens_narrowed=Coalesce(
+            Subquery(tokens.filter(NARROWED).annotate(n=Count("pk")).values("n")), 0
+        ),
         tokens_last=Subquery(tokens.annotate(last=Max("last_used_at")).values("last")),
     )
 
@@ -367,6 +381,7 @@ def _person(membership, kind, role_name, role_org_id, role_codes, workspace, now
         object_id=str(membership.pk),
         user_id=user.pk,
         tokens=membership.tokens_count,
+        tokens_narrowed=membership.tokens_narrowed,
         tokens_last_used=membership.tokens_last,
     )
 

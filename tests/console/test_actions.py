@@ -547,6 +547,7 @@ OTHER_FEATURES = {
     "workspace-access",
     "workspace-access-export",
     "key-access",
+    "personal-token",  # tests/apikeys/test_narrowed_tokens_console.py
 }
 
 
@@ -2224,7 +2225,8 @@ LISTINGS = {
     "org-workspaces": Listing(url("org-workspaces"), add_workspaces, 8),
     "roles": Listing(url("roles"), add_roles, 8),
     "service-keys": Listing(url("service-keys"), add_service_keys, 11),
-    "personal-tokens": Listing(url("personal-tokens"), add_tokens, 7),
+    # 8: the token form lists the workspaces a new token may be limited to (one query).
+    "personal-tokens": Listing(url("personal-tokens"), add_tokens, 8),
 }
 
 

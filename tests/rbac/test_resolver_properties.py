@@ -19,15 +19,13 @@ safety invariants they imply:
   is refused with KeyRejected (and a malformed or mistyped key without a database query).
 """
 
-import contextlib
 import datetime
 import string
 import uuid
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, assume, given, settings
@@ -64,6 +62,7 @@ from tests.factories import (
     WorkspaceMembershipFactory,
     actor_with,
 )
+from tests.support.db import rolled_back
 
 WRITE_PERMISSIONS = WORKSPACE_PERMISSIONS - READ_PERMISSIONS
 RESTORE = frozenset({"workspaces:manage"})
@@ -217,16 +216,6 @@ def test_archiving_and_demotion_never_add_a_permission(org_role, plan, role):
 
 
 # The same rules through the database: real organizations, memberships, roles and keys.
-
-
-@contextlib.contextmanager
-def rolled_back():
-    with transaction.atomic():
-        authentication.forget_cached_principals()
-        cache.clear()
-        yield
-        transaction.set_rollback(True)
-    authentication.forget_cached_principals()
 
 
 def make_role(organization, role):

@@ -1,7 +1,12 @@
 """What the database holds, read the way tests compare it: before and after a call."""
 
+import contextlib
 import re
 
+from django.core.cache import cache
+from django.db import transaction
+
+from accesscontrol.apikeys import authentication
 from accesscontrol.audit.models import AuditEvent
 from tests.factories import secret_of
 
@@ -40,3 +45,15 @@ def assert_no_key_in_audit(raws):
 
 def failed_logins():
     return AuditEvent.objects.filter(action="login.failed")
+
+
+@contextlib.contextmanager
+def rolled_back():
+    """Rows made inside are gone after (one hypothesis example each), with no cached principal
+    or cache entry left from them."""
+    with transaction.atomic():
+        authentication.forget_cached_principals()
+        cache.clear()
+        yield
+        transaction.set_rollback(True)
+    authentication.forget_cached_principals()
