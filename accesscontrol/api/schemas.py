@@ -31,6 +31,9 @@ class DeniedOut(ErrorOut):
     principal: str | None = None
     role: str | None = None
     workspace: str | None = None
+    # ip_not_allowed: the address the request came from, and which list refused it.
+    address: str | None = None
+    allow_list: str | None = None
 
 
 class Body(Schema):

@@ -8,6 +8,7 @@ from ninja import Field, Schema, Status
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import services
+from accesscontrol.apikeys.ip_allow_lists import MAX_ENTRIES
 from accesscontrol.rbac.gate import ApiError, authenticated, requires
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.rbac.services import role_by_id
@@ -67,6 +68,12 @@ def whoami(request):
 # Service keys
 
 
+KEY_ALLOW_LIST_DOC = (
+    "CIDR networks this key may be used from, within the organization's own IP allow list "
+    "(a request must come from an address in both); empty: wherever the organization allows."
+)
+
+
 class ServiceKeyOut(Schema):
     id: uuid.UUID
     name: str
@@ -82,6 +89,7 @@ class ServiceKeyOut(Schema):
     revoked_at: datetime.datetime | None
     status: str
     legacy: bool
+    ip_allow_list: list[str] = Field(description=KEY_ALLOW_LIST_DOC)
 
     @staticmethod
     def resolve_scope(key):
@@ -105,6 +113,9 @@ class ServiceKeyIn(Body):
     role_id: uuid.UUID | None = Field(None, description="Defaults to the Admin role.")
     expires_at: UtcDateTime | None = None
     scope: str = Field("workspace", pattern="^(workspace|organization)$")
+    ip_allow_list: list[str] = Field(
+        default_factory=list, max_length=MAX_ENTRIES, description=KEY_ALLOW_LIST_DOC
+    )
 
 
 def _visible_service_keys(request):
@@ -131,6 +142,7 @@ def create_service_key(request, payload: ServiceKeyIn):
         name=payload.name,
         role=role,
         expires_at=payload.expires_at,
+        ip_allow_list=payload.ip_allow_list,
     )
     key.key = raw
     return Status(201, key)
@@ -141,6 +153,26 @@ def create_service_key(request, payload: ServiceKeyIn):
 def revoke_service_key(request, key_id: uuid.UUID):
     key = _visible_service_keys(request).get(pk=key_id)
     return services.revoke_service_key(actor=request.actor, key=key)
+
+
+class ServiceKeyIpAllowListIn(Body):
+    ip_allow_list: list[str] = Field(max_length=MAX_ENTRIES, description=KEY_ALLOW_LIST_DOC)
+
+
+@router.put(
+    "/api-key/{key_id}/ip-allow-list",
+    response=ServiceKeyOut,
+    summary="Set where a service key may be used from",
+    description="Replaces the key's list (normalised as the organization's is); effective on "
+    "every process from the next request. A key may not set a list that refuses its own "
+    "request's address.",
+)
+@requires("workspaces:manage")
+def set_service_key_ip_allow_list(request, key_id: uuid.UUID, payload: ServiceKeyIpAllowListIn):
+    key = _visible_service_keys(request).get(pk=key_id)
+    return services.set_service_key_ip_allow_list(
+        actor=request.actor, key=key, ip_allow_list=payload.ip_allow_list
+    )
 
 
 # Personal access tokens

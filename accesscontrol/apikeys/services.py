@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accesscontrol.apikeys import keys
+from accesscontrol.apikeys import ip_allow_lists, keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
@@ -160,8 +160,10 @@ def create_service_key(
     role=None,
     expires_at=None,
     raw_key=None,
+    ip_allow_list=(),
 ):
     """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only).
+    `ip_allow_list`: networks the key may be used from, within the organization's own list.
 
     No key may be stronger than whoever made it, where it will act (by the maker's own role,
     whatever the plan).
@@ -195,6 +197,7 @@ def create_service_key(
         grantor_permissions = grantor_permissions | WORKSPACE_PERMISSIONS
     check_can_grant(role, grantor_permissions)
     expires_at = clean_expiry(organization, expires_at)
+    networks = ip_allow_lists.clean_allow_list(ip_allow_list)
     raw = _raw_key(keys.SERVICE, raw_key)
     creator = person_behind(actor)
     with transaction.atomic():
@@ -208,6 +211,7 @@ def create_service_key(
             expires_at=expires_at,
             created_by=creator,
             created_by_label=audit.describe_actor(actor)["actor_label"],
+            ip_allow_list=networks,
         )
         audit.record(
             actor,
@@ -222,6 +226,7 @@ def create_service_key(
                 "role": role.name,
                 "scope": "workspace" if workspace else "organization",
                 "expires_at": _describe_expiry(expires_at),
+                **({"ip_allow_list": networks} if networks else {}),
             },
         )
     return key, raw
@@ -237,13 +242,20 @@ def visible_service_keys(actor, workspace):
     return keys.filter(scope).select_related("role")
 
 
-def revoke_service_key(*, actor, key):
-    """A workspace's keys by who manages it; org-wide keys by organization managers."""
+def _key_manager(actor, key):
+    """The actor, if it manages this key: a workspace's keys by who manages the workspace,
+    org-wide keys by organization managers."""
     actor = as_actor(actor, key.organization, key.workspace)
     if key.workspace_id is not None:
         actor.require("workspaces:manage", workspace=key.workspace)
     else:
         actor.require(ORG_MANAGE)
+    return actor
+
+
+def revoke_service_key(*, actor, key):
+    """A workspace's keys by who manages it; org-wide keys by organization managers."""
+    actor = _key_manager(actor, key)
     with transaction.atomic():
         key = (
             ServiceKey.objects.select_for_update(of=("self",))
@@ -251,6 +263,40 @@ def revoke_service_key(*, actor, key):
             .get(pk=key.pk)
         )
         return _revoke(actor, key, "service_key.revoked", key.organization, key.workspace)
+
+
+def set_service_key_ip_allow_list(*, actor, key, ip_allow_list) -> ServiceKey:
+    """Where one service key may be used from, within its organization's list (the request's
+    address must be in both); empty: wherever the organization allows. Who may revoke the key
+    may change this. Saving the key moves the authorization version: effective at once."""
+    actor = _key_manager(actor, key)
+    networks = ip_allow_lists.clean_allow_list(ip_allow_list)
+    with transaction.atomic():
+        key = (
+            ServiceKey.objects.select_for_update(of=("self",))
+            .select_related("organization", "workspace", "role")
+            .get(pk=key.pk)
+        )
+        before = list(key.ip_allow_list)
+        if networks == before:
+            return key
+        if actor.key is not None and actor.key.pk == key.pk:
+            ip_allow_lists.check_keeps_caller(
+                actor, organization_list=key.organization.ip_allow_list, key_list=networks
+            )
+        key.ip_allow_list = networks
+        key.save(update_fields=["ip_allow_list"])
+        audit.record(
+            actor,
+            "service_key.ip_allow_list_changed",
+            key,
+            organization=key.organization,
+            workspace=key.workspace,
+            target_label=key.audit_label,
+            before={"ip_allow_list": before},
+            after={"ip_allow_list": networks},
+        )
+    return key
 
 
 def import_legacy_key(*, raw, workspace, name):
