@@ -11,6 +11,7 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from accesscontrol.accounts import sudo
+from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Invitation, OrganizationMembership
 from accesscontrol.organizations.services import invite_member
@@ -19,7 +20,7 @@ from accesscontrol.rbac.models import Role
 from accesscontrol.resources import urls as resource_urls
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import update_workspace
-from tests.factories import system_role
+from tests.factories import service_key_for, system_role
 from tests.support.urls import accepted_methods, walk
 
 WIDENING = {
@@ -36,6 +37,8 @@ WIDENING = {
     "workspace-archive": "restoring gives every member and key their full role back",
     "workspace-delete": "destroys everything in a workspace",
     "service-keys": "a key: a credential with a role",
+    "org-ip-allow-list": "emptying or widening it lets every key in from more addresses",
+    "service-key-ip-allow-list": "emptying or widening it lets the key in from more addresses",
 }
 
 NOT_WIDENING = {
@@ -140,6 +143,12 @@ def request_for(world, name):
     if name == "service-keys":
         data = {"name": "ci", "role": system_role("Viewer").pk, "expires_in": "30"}
         return reverse(name, args=[org, ws]), data
+    if name == "org-ip-allow-list":
+        return reverse(name, args=[org]), {"ip_allow_list": "203.0.113.0/24"}
+    if name == "service-key-ip-allow-list":
+        service_key_for(world.workspace, "Viewer")
+        key = ServiceKey.objects.get(workspace=world.workspace, name="Viewer key")
+        return reverse(name, args=[org, ws, key.pk]), {"ip_allow_list": "2001:db8::/32"}
     raise AssertionError(f"no request for {name}: add one")
 
 
