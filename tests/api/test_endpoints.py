@@ -291,6 +291,22 @@ def check_token_revoked(t, body):
     assert body["status"] == "revoked"
 
 
+def check_ip_allow_list_read(t, body):
+    assert body == {"ip_allow_list": [], "your_address": "127.0.0.1"}
+
+
+def check_ip_allow_list_set(t, body):
+    expected = ["127.0.0.1/32", "2001:db8::/32"]
+    assert body["ip_allow_list"] == expected
+    t.world.org.refresh_from_db()
+    assert t.world.org.ip_allow_list == expected
+
+
+def check_key_ip_allow_list_set(t, body):
+    t.service_key.refresh_from_db()
+    assert t.service_key.ip_allow_list == body["ip_allow_list"] == ["127.0.0.0/8"]
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -454,6 +470,24 @@ ENDPOINTS = [
         ids=lambda t: {"key_id": t.service_key.pk},
     ),
     Endpoint(
+        "PUT",
+        "/api-key/{key_id}/ip-allow-list",
+        "workspaces:manage",
+        200,
+        check_key_ip_allow_list_set,
+        body=lambda t: {"ip_allow_list": ["127.0.0.0/8"]},
+        ids=lambda t: {"key_id": t.service_key.pk},
+    ),
+    Endpoint("GET", "/orgs/current/ip-allow-list", ORG_MANAGE, 200, check_ip_allow_list_read),
+    Endpoint(
+        "PUT",
+        "/orgs/current/ip-allow-list",
+        ORG_MANAGE,
+        200,
+        check_ip_allow_list_set,
+        body=lambda t: {"ip_allow_list": ["127.0.0.1", "2001:DB8::/32"]},
+    ),
+    Endpoint(
         "GET",
         "/orgs/current/personal-access-tokens",
         ORG_READ,
@@ -553,7 +587,7 @@ def test_endpoint_table_matches_every_declared_operation():
         )
     table = {e.id: (e.required, e.workspace_param) for e in ENDPOINTS}
     assert table == declared
-    assert len(ENDPOINTS) == 26
+    assert len(ENDPOINTS) == 29
 
 
 @pytest.mark.parametrize("spec", PRINCIPALS, ids=lambda s: s.name)
@@ -691,6 +725,7 @@ ID_ADDRESSED = [
     ("PATCH", "/orgs/current/members/{org_member_id}", {"org_role": "admin"}),
     ("DELETE", "/orgs/current/members/{org_member_id}", None),
     ("DELETE", "/api-key/{key_id}", None),
+    ("PUT", "/api-key/{key_id}/ip-allow-list", {"ip_allow_list": []}),
     ("DELETE", "/orgs/current/personal-access-tokens/{token_id}", None),
 ]
 

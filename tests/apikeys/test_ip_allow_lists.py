@@ -334,18 +334,18 @@ def test_api_the_organizations_list_needs_organization_manage(client, world):
     assert response.json()["required"] == "organization:manage"
 
 
-def test_api_creates_a_service_key_with_its_list_and_changes_it(client, world):
+def in_production(client, world, method, path, body):
+    """A request of the production workspace's admin, with a token, from an allowed address."""
     admin = pat_for(world.workspace_admin, world.org)
-    create = {"name": "ci", "role_id": str(system_role("Viewer").pk)}
-    response = api_call(
-        client,
-        "POST",
-        "/api-key",
-        admin,
-        tenant=world.workspace.pk,
-        json={**create, "ip_allow_list": ["203.0.113.0/24", "2001:DB8::1"]},
-        REMOTE_ADDR=INSIDE,
+    return api_call(
+        client, method, path, admin, tenant=world.workspace.pk, json=body, REMOTE_ADDR=INSIDE
     )
+
+
+def test_api_creates_a_service_key_with_its_list_and_changes_it(client, world):
+    create = {"name": "ci", "role_id": str(system_role("Viewer").pk)}
+    body = {**create, "ip_allow_list": ["203.0.113.0/24", "2001:DB8::1"]}
+    response = in_production(client, world, "POST", "/api-key", body)
     assert response.status_code == 201, response.content
     created = response.json()
     assert created["ip_allow_list"] == ["203.0.113.0/24", "2001:db8::1/128"]
@@ -353,31 +353,15 @@ def test_api_creates_a_service_key_with_its_list_and_changes_it(client, world):
     assert_refused(whoami(client, created["key"], OUTSIDE), OUTSIDE, "service_key")
 
     path = f"/api-key/{created['id']}/ip-allow-list"
-    response = api_call(
-        client,
-        "PUT",
-        path,
-        admin,
-        tenant=world.workspace.pk,
-        json={"ip_allow_list": [OUTSIDE]},
-        REMOTE_ADDR=INSIDE,
-    )
+    response = in_production(client, world, "PUT", path, {"ip_allow_list": [OUTSIDE]})
     assert response.status_code == 200, response.content
     assert response.json()["ip_allow_list"] == [f"{OUTSIDE}/32"]
     assert whoami(client, created["key"], OUTSIDE).status_code == 200
 
 
 def test_api_refuses_a_bad_key_list_and_creates_nothing(client, world):
-    admin = pat_for(world.workspace_admin, world.org)
-    response = api_call(
-        client,
-        "POST",
-        "/api-key",
-        admin,
-        tenant=world.workspace.pk,
-        json={"name": "ci", "ip_allow_list": ["192.0.2.0/24", "192.0.2.300"]},
-        REMOTE_ADDR=INSIDE,
-    )
+    body = {"name": "ci", "ip_allow_list": ["192.0.2.0/24", "192.0.2.300"]}
+    response = in_production(client, world, "POST", "/api-key", body)
     assert response.status_code == 422
     assert "192.0.2.300" in response.json()["fields"]["ip_allow_list"][0]
     assert not ServiceKey.objects.filter(name="ci").exists()
