@@ -14,6 +14,7 @@ version, so every process checks the new list from its very next request on.
 """
 
 import ipaddress
+import socket
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
@@ -84,35 +85,67 @@ def clean_allow_list(value, field: str = FIELD) -> list[str]:
     return networks
 
 
-def _parsed(entries) -> tuple:
-    return tuple(ipaddress.ip_network(entry) for entry in entries)
+# Checked on every request, so kept to integers: a network is (its address, its mask) as ints,
+# and the client's address is read with inet_pton (a tenth of ipaddress.ip_address's cost).
 
 
-def client_address(text):
-    """The address a request came from, as an ipaddress object (an IPv4-mapped IPv6 address
-    as the IPv4 one it carries), or None if it is no address at all."""
+@dataclass(frozen=True)
+class Networks:
+    """Normalised networks, parsed once: (address, mask) integers per IP version."""
+
+    v4: tuple[tuple[int, int], ...] = ()
+    v6: tuple[tuple[int, int], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.v4 or self.v6)
+
+    def contain(self, address) -> bool:
+        """Whether one of the networks holds `address`, a (version, integer) pair."""
+        version, value = address
+        return any(value & mask == network for network, mask in (self.v4, self.v6)[version == 6])
+
+
+def _parsed(entries) -> Networks:
+    v4, v6 = [], []
+    for entry in entries:
+        network = ipaddress.ip_network(entry)
+        pair = (int(network.network_address), int(network.netmask))
+        (v4 if network.version == 4 else v6).append(pair)
+    return Networks(tuple(v4), tuple(v6))
+
+
+_MAPPED_PREFIX = 0xFFFF  # ::ffff:a.b.c.d, the upper 96 bits
+
+
+def client_address(text) -> tuple[int, int] | None:
+    """The address a request came from as (IP version, integer), an IPv4-mapped IPv6 address
+    as the IPv4 one it carries; None if it is no address at all."""
     try:
-        address = ipaddress.ip_address((text or "").strip())
-    except ValueError:
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text))
+    except (OSError, TypeError, ValueError):
+        pass
+    try:
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text))
+    except (OSError, TypeError, ValueError):
         return None
-    if address.version == 6 and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    if value >> 32 == _MAPPED_PREFIX:
+        return 4, value & 0xFFFFFFFF
+    return 6, value
 
 
 @dataclass(frozen=True)
 class AllowList:
     """The parsed lists a key is held to: its organization's, and a service key's own."""
 
-    organization: tuple = ()
-    key: tuple = ()
+    organization: Networks = Networks()
+    key: Networks = Networks()
 
     def refused_by(self, address_text) -> str | None:
         """Which list refuses a request from this address (ORGANIZATION or SERVICE_KEY), or
         None if both let it through. An address that cannot be read is refused by any list."""
         address = client_address(address_text)
         for name, networks in ((ORGANIZATION, self.organization), (SERVICE_KEY, self.key)):
-            if networks and (address is None or not any(address in n for n in networks)):
+            if networks and (address is None or not networks.contain(address)):
                 return name
         return None
 

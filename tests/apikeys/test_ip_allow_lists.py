@@ -2,9 +2,13 @@
 from its own too, at the client address TRUSTED_PROXY_COUNT defines; changes are audited and
 refused or admitted from the very next request, warm cache or not."""
 
+import ipaddress
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accesscontrol.apikeys import ip_allow_lists
 from accesscontrol.apikeys.ip_allow_lists import MAX_ENTRIES, clean_allow_list
@@ -92,6 +96,20 @@ def test_an_ipv4_mapped_client_address_is_checked_as_ipv4():
     assert allow.refused_by("::ffff:198.51.100.7") == "organization"
     assert allow.refused_by("unknown") == "organization"
     assert allow.refused_by(None) == "organization"
+
+
+addresses = st.one_of(
+    st.ip_addresses(v=4),
+    st.ip_addresses(v=6).filter(lambda a: a.ipv4_mapped is None),
+)
+
+
+@given(addresses, addresses, st.integers(0, 128))
+def test_the_integer_check_agrees_with_ipaddress(address, base, prefix):
+    """What the fast path decides is what the standard library's networks say."""
+    network = ipaddress.ip_network(f"{base}/{min(prefix, base.max_prefixlen)}", strict=False)
+    allow = ip_allow_lists.AllowList(ip_allow_lists._parsed([str(network)]))
+    assert (allow.refused_by(str(address)) is None) == (address in network)
 
 
 # --- enforcement --------------------------------------------------------------------------
