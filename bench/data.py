@@ -84,13 +84,14 @@ def drf_api_key() -> str:
 # Bulk rows
 
 
-def copy_rows(model, columns: dict, rows) -> int:
-    """COPY `rows` (tuples in the order of `columns`, a field name -> column map) into `model`.
+def copy_rows(model, fields, rows) -> int:
+    """COPY `rows` (tuples in the order of `fields`, names of the model's fields) into `model`.
 
     Refuses to run if the model has a required column the caller does not fill: a model that
     grew a column must be taught here rather than fail inside PostgreSQL.
     """
-    provided = set(columns.values())
+    columns = [model._meta.get_field(name).column for name in fields]
+    provided = set(columns)
     required = {
         f.column
         for f in model._meta.concrete_fields
@@ -103,7 +104,7 @@ def copy_rows(model, columns: dict, rows) -> int:
             f"{sorted(missing)}"
         )
     table = connection.ops.quote_name(model._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in columns.values())
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
     count = 0
     with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
         for row in rows:
@@ -124,15 +125,7 @@ def add_members(org, workspace, count, prefix, roles):
     emails = [f"{prefix}-{i}@fill.bench" for i in range(count)]
     copy_rows(
         User,
-        {
-            "password": "password",
-            "is_superuser": "is_superuser",
-            "email": "email",
-            "full_name": "full_name",
-            "is_active": "is_active",
-            "is_staff": "is_staff",
-            "date_joined": "date_joined",
-        },
+        ("password", "is_superuser", "email", "full_name", "is_active", "is_staff", "date_joined"),
         (("!", False, email, f"Filler {i}", True, False, now) for i, email in enumerate(emails)),
     )
     user_ids = dict(
@@ -143,13 +136,7 @@ def add_members(org, workspace, count, prefix, roles):
     membership_ids = [uuid.uuid4() for _ in emails]
     copy_rows(
         OrganizationMembership,
-        {
-            "id": "id",
-            "user": "user_id",
-            "organization": "organization_id",
-            "org_role": "org_role",
-            "created_at": "created_at",
-        },
+        ("id", "user", "organization", "org_role", "created_at"),
         (
             (mid, user_ids[email], org.pk, "member", now)
             for mid, email in zip(membership_ids, emails, strict=True)
@@ -157,13 +144,7 @@ def add_members(org, workspace, count, prefix, roles):
     )
     copy_rows(
         WorkspaceMembership,
-        {
-            "id": "id",
-            "org_membership": "org_membership_id",
-            "workspace": "workspace_id",
-            "role": "role_id",
-            "created_at": "created_at",
-        },
+        ("id", "org_membership", "workspace", "role", "created_at"),
         (
             (uuid.uuid4(), mid, workspace.pk, roles[i % len(roles)], now)
             for i, mid in enumerate(membership_ids)
@@ -177,14 +158,7 @@ def add_roles(org, count, prefix) -> list:
     ids = [uuid.uuid4() for _ in range(count)]
     copy_rows(
         Role,
-        {
-            "id": "id",
-            "organization": "organization_id",
-            "name": "name",
-            "description": "description",
-            "permissions": "permissions",
-            "created_at": "created_at",
-        },
+        ("id", "organization", "name", "description", "permissions", "created_at"),
         (
             (rid, org.pk, f"{prefix} role {i}", "", json.dumps(["datasets:read"]), now)
             for i, rid in enumerate(ids)
@@ -197,18 +171,18 @@ def add_service_keys(org, workspace, count, prefix, role_id) -> None:
     now = timezone.now()
     copy_rows(
         ServiceKey,
-        {
-            "id": "id",
-            "name": "name",
-            "digest": "digest",
-            "hint": "hint",
-            "created_at": "created_at",
-            "organization": "organization_id",
-            "workspace": "workspace_id",
-            "role": "role_id",
-            "created_by_label": "created_by_label",
-            "legacy": "legacy",
-        },
+        (
+            "id",
+            "name",
+            "digest",
+            "hint",
+            "created_at",
+            "organization",
+            "workspace",
+            "role",
+            "created_by_label",
+            "legacy",
+        ),
         (
             (
                 uuid.uuid4(),
@@ -231,14 +205,7 @@ def add_personal_tokens(membership_ids, prefix) -> None:
     now = timezone.now()
     copy_rows(
         PersonalAccessToken,
-        {
-            "id": "id",
-            "name": "name",
-            "digest": "digest",
-            "hint": "hint",
-            "created_at": "created_at",
-            "org_membership": "org_membership_id",
-        },
+        ("id", "name", "digest", "hint", "created_at", "org_membership"),
         (
             (uuid.uuid4(), "filler token", _digest(f"{prefix}-pt-{i}"), "lsv2_pt_…fill", now, mid)
             for i, mid in enumerate(membership_ids)
@@ -250,21 +217,21 @@ def add_audit_events(org, workspace, count) -> None:
     now = timezone.now()
     copy_rows(
         AuditEvent,
-        {
-            "created_at": "created_at",
-            "organization": "organization_id",
-            "workspace": "workspace_id",
-            "actor_kind": "actor_kind",
-            "actor_id": "actor_id",
-            "actor_label": "actor_label",
-            "action": "action",
-            "target_type": "target_type",
-            "target_id": "target_id",
-            "target_label": "target_label",
-            "changes": "changes",
-            "user_agent": "user_agent",
-            "request_id": "request_id",
-        },
+        (
+            "created_at",
+            "organization",
+            "workspace",
+            "actor_kind",
+            "actor_id",
+            "actor_label",
+            "action",
+            "target_type",
+            "target_id",
+            "target_label",
+            "changes",
+            "user_agent",
+            "request_id",
+        ),
         (
             (
                 now - datetime.timedelta(seconds=i),
@@ -290,15 +257,7 @@ def add_datasets(workspace, count) -> None:
     now = timezone.now()
     copy_rows(
         Dataset,
-        {
-            "id": "id",
-            "workspace": "workspace_id",
-            "name": "name",
-            "description": "description",
-            "data_type": "data_type",
-            "created_at": "created_at",
-            "modified_at": "modified_at",
-        },
+        ("id", "workspace", "name", "description", "data_type", "created_at", "modified_at"),
         (
             (uuid.uuid4(), workspace.pk, f"dataset {i}", "filler", "kv", now, now)
             for i in range(count)

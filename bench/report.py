@@ -237,19 +237,35 @@ def _list_figures(lists) -> list[Figure]:
     for page in pages:
         small, large = v[f"{page}|small"], v[f"{page}|large"]
         ratio = large["median_ms"] / small["median_ms"]
-        same = small["queries"] == large["queries"]
-        # The access review is paginated in SQL: its time must not grow with the rows.
+        # The access review is paginated in SQL: its time must not grow with the rows, and a
+        # page reads only the sections it reaches (one query each), so it may need fewer.
         timed = page == "access review"
+        if timed:
+            sql_ok, sql_target = large["queries"] <= small["queries"], "no more SQL, <= 2x"
+        else:
+            sql_ok, sql_target = large["queries"] == small["queries"], "same SQL count"
         figures.append(
             Figure(
                 "4",
                 f"{page}: 10 -> 1,000 rows",
                 f"SQL {small['queries']}->{large['queries']}; time {ratio:.2f}x "
                 f"({ms(small['median_ms'])} -> {ms(large['median_ms'])})",
-                "same SQL count" + (", <= 2x" if timed else ""),
-                same and (ratio <= 2 if timed else True),
+                sql_target,
+                sql_ok and (ratio <= 2 if timed else True),
             )
         )
+    warm = {f["access_queries"] for f in v.values()}
+    cold = {f["access_queries_cold"] for f in v.values()}
+    figures.append(
+        Figure(
+            "4",
+            "console pages: the user's access, SQL warm / cold",
+            f"{'/'.join(map(str, sorted(warm)))} / {'/'.join(map(str, sorted(cold)))} "
+            f"on all {len(v)} pages",
+            "0-1 warm",
+            max(warm) <= 1,
+        )
+    )
     return figures
 
 
@@ -444,25 +460,29 @@ def _scale_details(scale) -> list[str]:
     return out
 
 
+def _list_row(name, f, sizes) -> tuple:
+    page, size = name.split("|")
+    return (
+        page,
+        f"{sizes[size]:,}",
+        f["queries"],
+        f"{f['access_queries']} / {f['access_queries_cold']}",
+        ms(f["median_ms"]),
+        ms(f["p90_ms"]),
+        f["table_rows_rendered"],
+        f"{f['bytes']:,}",
+    )
+
+
 def _list_details(lists) -> list[str]:
-    rows = []
-    for name, f in lists["variants"].items():
-        page, size = name.split("|")
-        rows.append(
-            (
-                page,
-                f"{lists['sizes'][size]:,}",
-                f["queries"],
-                ms(f["median_ms"]),
-                ms(f["p90_ms"]),
-                f["table_rows_rendered"],
-                f"{f['bytes']:,}",
-            )
-        )
+    rows = [_list_row(name, f, lists["sizes"]) for name, f in lists["variants"].items()]
+    header = ["page", "rows", "SQL", "access SQL warm / cold", "median", "p90"]
     return [
-        "Signed in with `Client.force_login` as the organization's admin.",
+        "Signed in with `Client.force_login` as the organization's admin. Timed warm: the "
+        "user's access is kept in the process from the page before (rbac/resolver.py); cold "
+        "is one call after the cache was emptied.",
         "",
-        _md_table(["page", "rows", "SQL", "median", "p90", "`<tr` in page", "bytes"], rows),
+        _md_table([*header, "`<tr` in page", "bytes"], rows),
         "",
     ]
 

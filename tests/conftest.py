@@ -8,6 +8,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import sql
 
 from tests.factories import World, build_world
+from tests.support.db import NO_WAIT_FOR_DISK
 
 # The throttle's fixtures (its frozen clock, its cache backends) for every module that needs them.
 pytest_plugins = ["tests.support.throttling"]
@@ -100,6 +101,17 @@ the_world = Snapshot(build_world)
 def world(db) -> World:
     # The same rows and objects as build_world() makes, for a fraction of the queries.
     return the_world.restore()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """The test databases, as pytest-django names them, and NO_WAIT_FOR_DISK."""
+    from django.conf import settings
+
+    for database in settings.DATABASES.values():
+        if database["ENGINE"] == "django.db.backends.postgresql":
+            options = database.setdefault("OPTIONS", {})
+            options["options"] = f"{options.get('options', '')} {NO_WAIT_FOR_DISK}".strip()
 
 
 @pytest.fixture

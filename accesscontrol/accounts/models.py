@@ -1,5 +1,6 @@
 import unicodedata
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
@@ -12,6 +13,14 @@ def normalize_email(value) -> str:
     or capitals is one account to all of them and a limit cannot be dodged by retyping it.
     """
     return unicodedata.normalize("NFKC", str(value or "")).strip().lower()
+
+
+def creator():
+    """Who made something, while their account lasts: the thing outlives them (keep a
+    `created_by_label` beside it to remember who it was)."""
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
 
 class UserManager(BaseUserManager):

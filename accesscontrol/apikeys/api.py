@@ -81,8 +81,8 @@ class ServiceKeyOut(Schema):
     scope: str
     workspace_id: uuid.UUID | None
     role_id: uuid.UUID | None
-    role: str | None
-    created_by: str
+    role: str | None = Field(None, alias="role.name")
+    created_by: str = Field(alias="created_by_label")
     created_at: datetime.datetime
     expires_at: datetime.datetime | None
     last_used_at: datetime.datetime | None
@@ -94,14 +94,6 @@ class ServiceKeyOut(Schema):
     @staticmethod
     def resolve_scope(key):
         return "organization" if key.is_org_scoped else "workspace"
-
-    @staticmethod
-    def resolve_role(key):
-        return key.role.name if key.role else None
-
-    @staticmethod
-    def resolve_created_by(key):
-        return key.created_by_label
 
 
 class ServiceKeyCreatedOut(ServiceKeyOut):

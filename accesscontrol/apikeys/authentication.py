@@ -13,7 +13,6 @@ client address (apikeys/ip_allow_lists.py), from the lists parsed into the cache
 
 import dataclasses
 import datetime
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -126,7 +125,7 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
             raise Throttled(attempt.retry_after)
         raise KeyRejected("invalid_api_key", "The API key is malformed or its checksum is wrong.")
     tenant_id = _parse_tenant(tenant)  # a bad selection is no guess: not counted
-    entry = _principals.get((parsed.digest, tenant_id))
+    entry = _principals.entry((parsed.digest, tenant_id))
     principal = _trusted(entry)
     if principal is not None:
         # This very key authenticated in this process and nothing about its access changed
@@ -173,7 +172,7 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
         elif proven:
             # A key that was valid fails now (revoked, expired): from here on it is an
             # unproven key, counted against the address like any other.
-            _principals.pop((parsed.digest, tenant_id), None)
+            _principals.forget((parsed.digest, tenant_id))
             cache.delete(proof)
             throttle.record_failure(key_check, *ip_checks)
         raise
@@ -229,26 +228,15 @@ def _refuse_after_sunset(digest):
     )
 
 
-# The per-process principal cache: (digest, tenant) -> (organization id, version, expiry, principal)
-_principals: dict = {}
-CACHE_SIZE = 10_000
-CACHE_SECONDS = 300
+# The per-process principal cache: (digest, tenant) -> principal, under its organization's
+# version (rbac/versions.Results, the same as the console's access).
+_principals = versions.Results(size=10_000, seconds=300)
 
 
 def _trusted(entry):
     """The cached principal, if this process knows its organization's version is unchanged
     (rbac/versions.py: Redis pushes every change here), without any network round trip."""
-    if entry is None or not settings.AUTHZ_CACHE:
-        return None
-    organization_id, version, stale_after, principal = entry
-    if version is None or time.monotonic() >= stale_after:
-        return None
-    if versions.trusted(organization_id) != version:
-        return None
-    expires_at = principal.key.expires_at
-    if expires_at is not None and expires_at <= timezone.now():
-        return None
-    return dataclasses.replace(principal)
+    return _usable(_principals.trusted(entry))
 
 
 def _cached(entry, version):
@@ -257,33 +245,30 @@ def _cached(entry, version):
     On a miss the version was read before the database is, so a result is stored under the
     version that was current before it was computed, never under a later one.
     """
-    _, computed_under, stale_after, principal = entry
-    if computed_under == version and time.monotonic() < stale_after:
-        expires_at = principal.key.expires_at
-        if expires_at is None or expires_at > timezone.now():
-            return dataclasses.replace(principal)
-    return None
+    return _usable(_principals.under(entry, version))
+
+
+def _usable(principal):
+    if principal is None:
+        return None
+    expires_at = principal.key.expires_at
+    if expires_at is not None and expires_at <= timezone.now():
+        return None
+    return dataclasses.replace(principal)
 
 
 def _remember(digest, tenant_id, principal, organization_id, version):
-    if not settings.AUTHZ_CACHE:
-        return
-    if len(_principals) >= CACHE_SIZE:
-        _principals.pop(next(iter(_principals)), None)
     if organization_id != principal.organization.pk:
         # Read under another organization's version (a key never moves, but if it did):
         # remember the right organization, trust nothing until it is read again.
         version = None
-    _principals[(digest, tenant_id)] = (
-        principal.organization.pk,
-        version,
-        time.monotonic() + CACHE_SECONDS,
-        dataclasses.replace(principal),
+    _principals.remember(
+        (digest, tenant_id), principal.organization.pk, version, dataclasses.replace(principal)
     )
 
 
 def forget_cached_principals() -> None:
-    _principals.clear()
+    """Trust nothing cached so far: principals, and the console's access (tests)."""
     versions.forget_trusted()
 
 

@@ -1,8 +1,9 @@
 import uuid
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from accesscontrol.accounts.models import creator
 
 
 class KeyQuerySet(models.QuerySet):
@@ -82,13 +83,7 @@ class ServiceKey(KeyBase):
     role = models.ForeignKey(
         "rbac.Role", null=True, on_delete=models.SET_NULL, related_name="service_keys"
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = creator()
     # Kept when the creator leaves: the key is unaffected, and who made it stays known.
     created_by_label = models.CharField(max_length=255, blank=True)
     legacy = models.BooleanField(default=False)

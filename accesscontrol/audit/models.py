@@ -17,6 +17,13 @@ class AuditEventQuerySet(models.QuerySet):
         return self.filter(organization=organization)
 
 
+def _reference(to):
+    """A link that outlives what it points at: no constraint, nothing done when it goes."""
+    return models.ForeignKey(
+        to, null=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+
 class AuditEvent(models.Model):
     """One change to access, written in the same transaction as the change.
 
@@ -26,29 +33,11 @@ class AuditEvent(models.Model):
     """
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    organization = models.ForeignKey(
-        "organizations.Organization",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
-    workspace = models.ForeignKey(
-        "workspaces.Workspace",
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+    organization = _reference("organizations.Organization")
+    workspace = _reference("workspaces.Workspace")
     # user | personal_access_token | service_key | system
     actor_kind = models.CharField(max_length=32)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        related_name="+",
-    )
+    actor_user = _reference(settings.AUTH_USER_MODEL)
     actor_id = models.CharField(max_length=64, blank=True)
     actor_label = models.CharField(max_length=255)
     action = models.CharField(max_length=64, db_index=True)

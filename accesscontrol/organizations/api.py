@@ -27,18 +27,10 @@ ORG_ROLE_PATTERN = "^(" + "|".join(OrgRole.values) + ")$"
 class OrgMemberOut(Schema):
     id: uuid.UUID
     user_id: int
-    email: str
-    full_name: str
+    email: str = Field(alias="user.email")
+    full_name: str = Field(alias="user.full_name")
     org_role: str
     created_at: datetime.datetime
-
-    @staticmethod
-    def resolve_email(m):
-        return m.user.email
-
-    @staticmethod
-    def resolve_full_name(m):
-        return m.user.full_name
 
 
 class InvitationOut(Schema):
@@ -46,8 +38,8 @@ class InvitationOut(Schema):
     email: str
     org_role: str
     workspace_ids: list[uuid.UUID]
-    workspace_role: str | None
-    created_by: str
+    workspace_role: str | None = Field(None, alias="workspace_role.name")
+    created_by: str = Field(alias="created_by_label")
     created_at: datetime.datetime
     expires_at: datetime.datetime
     status: str
@@ -55,14 +47,6 @@ class InvitationOut(Schema):
     @staticmethod
     def resolve_workspace_ids(inv):
         return [ws.pk for ws in inv.workspaces.all()]
-
-    @staticmethod
-    def resolve_workspace_role(inv):
-        return inv.workspace_role.name if inv.workspace_role else None
-
-    @staticmethod
-    def resolve_created_by(inv):
-        return inv.created_by_label
 
 
 class OrgMembersOut(Schema):

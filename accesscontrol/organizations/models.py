@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from accesscontrol.accounts.models import creator
 from accesscontrol.rbac.permissions import ORG_ROLES, org_role
 
 
@@ -97,13 +98,7 @@ class Invitation(models.Model):
         "rbac.Role", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     digest = models.CharField(max_length=64, unique=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    created_by = creator()
     # Sent by a service key: its power is re-checked when the invitation is accepted.
     created_by_service_key = models.ForeignKey(
         "apikeys.ServiceKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

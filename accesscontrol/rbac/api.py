@@ -43,12 +43,8 @@ class RoleOut(Schema):
     id: uuid.UUID
     name: str
     description: str
-    system: bool
+    system: bool = Field(alias="is_system")
     permissions: list[str]
-
-    @staticmethod
-    def resolve_system(role):
-        return role.is_system
 
     @staticmethod
     def resolve_permissions(role):

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from accesscontrol.organizations.models import Organization
 from accesscontrol.rbac.actor import Actor, explain_denial
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
-from accesscontrol.rbac.resolver import NO_ACCESS, REASONS, resolve_access
+from accesscontrol.rbac.resolver import NO_ACCESS, REASONS, console_access
 from accesscontrol.workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class PermissionGateMiddleware:
             organization = Organization.objects.filter(slug=org_slug).first()
             if organization is None:
                 raise Http404("No such organization")
-        access = resolve_access(request.user, organization.pk, workspace)
+        access = console_access(request.user, organization.pk, workspace)
         if not access.is_org_member:
             # Another tenant's organization looks exactly like one that does not exist.
             raise Http404("No such organization")

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from django.db.models import FilteredRelation, Q
 
 from accesscontrol.organizations.models import OrganizationMembership, Plan
+from accesscontrol.rbac import versions
 from accesscontrol.rbac.models import role_permissions
 from accesscontrol.rbac.permissions import (
     ADMIN,
@@ -88,6 +89,35 @@ def resolve_access(user, organization_id, workspace=None) -> Access:
         role_org_id=row["ws__role__organization_id"],
         role_codes=row["ws__role__permissions"],
     )
+
+
+# The signed-in user's access on console pages: (user, organization, workspace) -> Access,
+# kept in this process under the organization's authorization version, exactly as API
+# principals are (rbac/versions.Results). Any change to memberships, roles, the plan or the
+# workspace moves the version, and Redis pushes that to every process before the change's
+# response leaves, so the next console request anywhere reads the database again.
+_console_access = versions.Results(size=10_000, seconds=300)
+
+
+def console_access(user, organization_id, workspace=None) -> Access:
+    """resolve_access for a console request: no query, and no round trip, while this process
+    can tell that nothing about access in the organization changed since it was resolved."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NO_ACCESS  # the user row is read on every request: a deactivation counts at once
+    here = None if workspace is None else (workspace.pk, workspace.archived)
+    key = (user.pk, organization_id, here)
+    entry = _console_access.entry(key)
+    access = _console_access.trusted(entry)
+    if access is not None:
+        return access
+    version = versions.before_read(organization_id)
+    if entry is not None:
+        access = _console_access.under(entry, version)
+        if access is not None:
+            return access
+    access = resolve_access(user, organization_id, workspace)
+    _console_access.remember(key, organization_id, version, access)
+    return access
 
 
 def compute_access(

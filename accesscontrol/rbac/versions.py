@@ -118,10 +118,70 @@ def since(snapshot, organization_id):
 
 def forget_trusted() -> None:
     """Trust nothing seen so far (tests; the cache was emptied)."""
+    for results in _results:
+        results.clear()
     channel = _channels.get("current")
     if isinstance(channel, _Channel):
         with channel.lock:
             channel.new_session()
+
+
+class Results:
+    """Results kept in this process, each stored under its organization's version and used
+    only while this process can tell, without a round trip, that the version is unchanged.
+
+    The one mechanism for everything cached about access: API principals
+    (apikeys/authentication.py) and the signed-in user's access on console pages
+    (rbac/resolver.py). A caller reads `trusted(entry)`; on a miss it reads the version with
+    before_read() (or snapshot()/since() when the organization is not known yet), then the
+    database, and stores the result under that version with `remember`.
+    """
+
+    def __init__(self, size=10_000, seconds=300):
+        self.size, self.seconds = size, seconds
+        self.entries: dict = {}  # key -> (organization id, version, stale after, result)
+        _results.append(self)
+
+    def entry(self, key):
+        return self.entries.get(key)
+
+    def trusted(self, entry):
+        """The entry's result if this process knows its organization's version is still the
+        one it was computed under, without any network round trip; else None."""
+        if entry is None or not settings.AUTHZ_CACHE:
+            return None
+        organization_id, version, stale_after, result = entry
+        if version is None or time.monotonic() >= stale_after:
+            return None
+        if trusted(organization_id) != version:
+            return None
+        return result
+
+    @staticmethod
+    def under(entry, version):
+        """The entry's result if it was computed under `version`, the organization's version as
+        just read (before_read); else None."""
+        _, computed_under, stale_after, result = entry
+        if computed_under == version and time.monotonic() < stale_after:
+            return result
+        return None
+
+    def remember(self, key, organization_id, version, result) -> None:
+        """Store `result` under `version`, read before the database was: never a later one."""
+        if not settings.AUTHZ_CACHE:
+            return
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)), None)
+        self.entries[key] = (organization_id, version, time.monotonic() + self.seconds, result)
+
+    def forget(self, key) -> None:
+        self.entries.pop(key, None)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+_results: list[Results] = []
 
 
 _channels: dict = {}

@@ -160,11 +160,10 @@ def role_delete(request, org_slug, role_id):
 
 
 def _principals(request):
-    principals = who_has_access.workspace_access(request.workspace)
     code = request.GET.get("permission", "").strip()
     if code and code not in WORKSPACE_PERMISSIONS:
         code = ""
-    return (who_has_access.who_can(principals, code) if code else principals), code
+    return who_has_access.Review(request.workspace, code), code
 
 
 @requires("workspaces:manage")

@@ -81,6 +81,24 @@ def one(request, model, pk):
     return get_object_or_404(model.objects.in_workspace(ws(request)), pk=pk)
 
 
+# What a project, dataset or queue counts, shown alike in its list and on its own.
+COUNTS = {
+    models.Project: {"run_count": Count("runs")},
+    models.Dataset: {"example_count": Count("examples")},
+    models.AnnotationQueue: {"run_count": Count("items")},
+}
+
+
+def counted(request, model):
+    """The request's workspace's objects of `model`, with their counts."""
+    return model.objects.in_workspace(ws(request)).annotate(**COUNTS[model])
+
+
+def as_listed(request, resource):
+    """`resource` read again with its counts, as a list shows it (after a create or change)."""
+    return counted(request, type(resource)).get(pk=resource.pk)
+
+
 def delete(request, model, pk):
     services.delete_resource(actor=request.actor, resource=one(request, model, pk))
     return DELETED
@@ -111,14 +129,10 @@ def info(request):
 # Projects ("sessions")
 
 
-def _projects(request):
-    return models.Project.objects.in_workspace(ws(request)).annotate(run_count=Count("runs"))
-
-
 @router.get("/sessions", response=list[SessionOut], summary="List projects")
 @requires("projects:read")
 def list_sessions(request, filters: Query[SessionFilter]):
-    qs = _projects(request).order_by("-start_time", "id")
+    qs = counted(request, models.Project).order_by("-start_time", "id")
     qs = filtered(qs, filters, name="name", name_contains="name__icontains", id="id__in")
     return page(qs, filters)
 
@@ -135,13 +149,13 @@ def create_session(request, payload: SessionIn, upsert: bool = False):
         project_id=payload.id,
         upsert=upsert,
     )
-    return Status(201, _projects(request).get(pk=project.pk))
+    return Status(201, as_listed(request, project))
 
 
 @router.get("/sessions/{uuid:session_id}", response=SessionOut, summary="One project")
 @requires("projects:read")
 def read_session(request, session_id: uuid.UUID):
-    return get_object_or_404(_projects(request), pk=session_id)
+    return get_object_or_404(counted(request, models.Project), pk=session_id)
 
 
 @router.patch("/sessions/{uuid:session_id}", response=SessionOut, summary="Change a project")
@@ -149,7 +163,7 @@ def read_session(request, session_id: uuid.UUID):
 def update_session(request, session_id: uuid.UUID, payload: SessionPatch):
     project = one(request, models.Project, session_id)
     services.update_project(actor=request.actor, project=project, **payload.dict())
-    return _projects(request).get(pk=project.pk)
+    return as_listed(request, project)
 
 
 @router.delete(
@@ -232,16 +246,10 @@ def query_runs(request, payload: RunQuery):
 # Datasets
 
 
-def _datasets(request):
-    return models.Dataset.objects.in_workspace(ws(request)).annotate(
-        example_count=Count("examples")
-    )
-
-
 @router.get("/datasets", response=list[DatasetOut], summary="List datasets")
 @requires("datasets:read")
 def list_datasets(request, filters: Query[DatasetFilter]):
-    qs = _datasets(request).order_by("-created_at", "id")
+    qs = counted(request, models.Dataset).order_by("-created_at", "id")
     qs = filtered(
         qs,
         filters,
@@ -267,13 +275,13 @@ def create_dataset(request, payload: DatasetIn):
         inputs_schema=payload.inputs_schema_definition,
         outputs_schema=payload.outputs_schema_definition,
     )
-    return Status(201, _datasets(request).get(pk=dataset.pk))
+    return Status(201, as_listed(request, dataset))
 
 
 @router.get("/datasets/{uuid:dataset_id}", response=DatasetOut, summary="One dataset")
 @requires("datasets:read")
 def read_dataset(request, dataset_id: uuid.UUID):
-    return get_object_or_404(_datasets(request), pk=dataset_id)
+    return get_object_or_404(counted(request, models.Dataset), pk=dataset_id)
 
 
 @router.patch("/datasets/{uuid:dataset_id}", response=DatasetOut, summary="Change a dataset")
@@ -281,7 +289,7 @@ def read_dataset(request, dataset_id: uuid.UUID):
 def update_dataset(request, dataset_id: uuid.UUID, payload: DatasetPatch):
     dataset = one(request, models.Dataset, dataset_id)
     services.update_dataset(actor=request.actor, dataset=dataset, **payload.dict())
-    return _datasets(request).get(pk=dataset.pk)
+    return as_listed(request, dataset)
 
 
 @router.delete(
@@ -409,16 +417,10 @@ def delete_feedback(request, feedback_id: uuid.UUID):
 # Annotation queues
 
 
-def _queues(request):
-    return models.AnnotationQueue.objects.in_workspace(ws(request)).annotate(
-        run_count=Count("items")
-    )
-
-
 @router.get("/annotation-queues", response=list[QueueOut], summary="List annotation queues")
 @requires("annotation-queues:read")
 def list_queues(request, filters: Query[QueueFilter]):
-    qs = _queues(request).order_by("-created_at", "id")
+    qs = counted(request, models.AnnotationQueue).order_by("-created_at", "id")
     qs = filtered(qs, filters, ids="id__in", name="name", name_contains="name__icontains")
     return page(qs, filters)
 
@@ -435,13 +437,13 @@ def create_queue(request, payload: QueueIn):
         rubric_items=payload.rubric_items,
         queue_id=payload.id,
     )
-    return Status(201, _queues(request).get(pk=queue.pk))
+    return Status(201, as_listed(request, queue))
 
 
 @router.get("/annotation-queues/{uuid:queue_id}", response=QueueOut, summary="One queue")
 @requires("annotation-queues:read")
 def read_queue(request, queue_id: uuid.UUID):
-    return get_object_or_404(_queues(request), pk=queue_id)
+    return get_object_or_404(counted(request, models.AnnotationQueue), pk=queue_id)
 
 
 @router.patch("/annotation-queues/{uuid:queue_id}", response=QueueOut, summary="Change a queue")
@@ -449,7 +451,7 @@ def read_queue(request, queue_id: uuid.UUID):
 def update_queue(request, queue_id: uuid.UUID, payload: QueuePatch):
     queue = one(request, models.AnnotationQueue, queue_id)
     services.update_annotation_queue(actor=request.actor, queue=queue, **payload.dict())
-    return _queues(request).get(pk=queue.pk)
+    return as_listed(request, queue)
 
 
 @router.delete("/annotation-queues/{uuid:queue_id}", response={202: None}, summary="Delete a queue")

@@ -111,7 +111,15 @@ class RunBatch(Body):
     patch: list[RunPatch] | None = None
 
 
-class RunOut(Schema):
+class InProjectOut(Schema):
+    """Runs and feedback belong to a project, which LangSmith calls a session."""
+
+    @staticmethod
+    def resolve_session_id(obj):
+        return obj.project_id
+
+
+class RunOut(InProjectOut):
     id: uuid.UUID
     trace_id: uuid.UUID
     parent_run_id: uuid.UUID | None
@@ -129,10 +137,6 @@ class RunOut(Schema):
     events: list[Any]
     reference_example_id: uuid.UUID | None
     status: str
-
-    @staticmethod
-    def resolve_session_id(run):
-        return run.project_id
 
 
 class RunQuery(Body):
@@ -217,7 +221,7 @@ class ExampleFilter(Page):
     splits: list[str] | None = None
 
 
-class FeedbackOut(Schema):
+class FeedbackOut(InProjectOut):
     id: uuid.UUID
     run_id: uuid.UUID | None
     trace_id: uuid.UUID | None
@@ -230,10 +234,6 @@ class FeedbackOut(Schema):
     feedback_source: dict | None
     created_at: datetime.datetime
     modified_at: datetime.datetime
-
-    @staticmethod
-    def resolve_session_id(f):
-        return f.project_id
 
 
 class FeedbackIn(Body):

@@ -6,7 +6,7 @@ The sidebar (templates/base.html) links to the four list pages by name.
 
 from django.urls import path
 
-from accesscontrol.resources.views import datasets, projects, prompts, queues
+from accesscontrol.resources.views import datasets, pages, projects, prompts, queues
 
 PROJECT = "projects/<uuid:project_id>/"
 RUN = PROJECT + "runs/<uuid:run_id>/"
@@ -15,38 +15,37 @@ EXAMPLE = DATASET + "examples/<uuid:example_id>/"
 PROMPT = "prompts/<uuid:prompt_id>/"
 QUEUE = "annotation-queues/<uuid:queue_id>/"
 
+
+def pages_of(kind, detail, edit=None):
+    """A kind's list, "new", own, edit and delete pages, named as pages.Kind says: `detail` is
+    its own page, `edit` its edit page when it has one of its own; pages.py makes the rest."""
+    views = pages.views_of(kind)
+    one = f"{kind.plural}/<uuid:{kind.id_param}>/"
+    return [
+        path(f"{kind.plural}/", views["listing"], name=kind.plural),
+        path(f"{kind.plural}/new/", views["create"], name=f"{kind.name}-create"),
+        path(one, detail, name=kind.name),
+        path(one + "edit/", edit or views["edit"], name=f"{kind.name}-edit"),
+        path(one + "delete/", views["delete"], name=f"{kind.name}-delete"),
+    ]
+
+
 urlpatterns = [
     # Tracing projects and their runs
-    path("projects/", projects.projects, name="projects"),
-    path("projects/new/", projects.project_create, name="project-create"),
-    path(PROJECT, projects.project_detail, name="project"),
-    path(PROJECT + "edit/", projects.project_edit, name="project-edit"),
-    path(PROJECT + "delete/", projects.project_delete, name="project-delete"),
+    *pages_of(pages.PROJECTS, projects.project_detail),
     path(RUN, projects.run_detail, name="run"),
     path(RUN + "feedback/", projects.run_feedback_add, name="run-feedback-add"),
     path(RUN + "queue/", projects.run_queue_add, name="run-queue-add"),
     # Datasets and examples
-    path("datasets/", datasets.datasets, name="datasets"),
-    path("datasets/new/", datasets.dataset_create, name="dataset-create"),
-    path(DATASET, datasets.dataset_detail, name="dataset"),
-    path(DATASET + "edit/", datasets.dataset_edit, name="dataset-edit"),
-    path(DATASET + "delete/", datasets.dataset_delete, name="dataset-delete"),
+    *pages_of(pages.DATASETS, datasets.dataset_detail),
     path(DATASET + "examples/new/", datasets.example_create, name="example-create"),
     path(EXAMPLE + "edit/", datasets.example_edit, name="example-edit"),
     path(EXAMPLE + "delete/", datasets.example_delete, name="example-delete"),
     # Prompts
-    path("prompts/", prompts.prompts, name="prompts"),
-    path("prompts/new/", prompts.prompt_create, name="prompt-create"),
-    path(PROMPT, prompts.prompt_detail, name="prompt"),
+    *pages_of(pages.PROMPTS, prompts.prompt_detail),
     path(PROMPT + "versions/", prompts.prompt_commit, name="prompt-commit"),
-    path(PROMPT + "edit/", prompts.prompt_edit, name="prompt-edit"),
-    path(PROMPT + "delete/", prompts.prompt_delete, name="prompt-delete"),
     # Annotation queues
-    path("annotation-queues/", queues.annotation_queues, name="annotation-queues"),
-    path("annotation-queues/new/", queues.queue_create, name="annotation-queue-create"),
-    path(QUEUE, queues.queue_detail, name="annotation-queue"),
-    path(QUEUE + "edit/", queues.queue_edit, name="annotation-queue-edit"),
-    path(QUEUE + "delete/", queues.queue_delete, name="annotation-queue-delete"),
+    *pages_of(pages.QUEUES, queues.queue_detail, edit=queues.queue_edit),
     path(
         QUEUE + "runs/<uuid:run_id>/remove/",
         queues.queue_run_remove,

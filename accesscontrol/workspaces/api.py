@@ -98,28 +98,12 @@ def archive_workspace(request, workspace_id: uuid.UUID):
 
 class MemberOut(Schema):
     id: uuid.UUID
-    user_id: int
-    email: str
-    full_name: str
+    user_id: int = Field(alias="org_membership.user_id")
+    email: str = Field(alias="org_membership.user.email")
+    full_name: str = Field(alias="org_membership.user.full_name")
     role_id: uuid.UUID
-    role_name: str
+    role_name: str = Field(alias="role.name")
     created_at: datetime.datetime
-
-    @staticmethod
-    def resolve_user_id(m):
-        return m.org_membership.user_id
-
-    @staticmethod
-    def resolve_email(m):
-        return m.org_membership.user.email
-
-    @staticmethod
-    def resolve_full_name(m):
-        return m.org_membership.user.full_name
-
-    @staticmethod
-    def resolve_role_name(m):
-        return m.role.name
 
 
 class MemberIn(Body):

@@ -62,6 +62,20 @@ class Targets:
     caller: Caller | None = None
     extra: dict = field(default_factory=dict)
 
+    def ids(self, path) -> dict:
+        """What each placeholder of the table's `path` names (`member_id`: a workspace's member,
+        or under /orgs/ the organization's)."""
+        member = self.org_member if path.startswith("/orgs/") else self.member
+        ids = {
+            "role_id": self.role.pk,
+            "workspace_id": self.world.workspace.pk,
+            "member_id": member.pk,
+            "key_id": self.service_key.pk,
+        }
+        if "{token_id}" in path:  # the caller's own, or for a service key someone else's
+            ids["token_id"] = self.token.pk if self.token else self.extra["someone_token"]
+        return ids
+
 
 @pytest.fixture
 def targets(world) -> Targets:
@@ -315,7 +329,6 @@ class Endpoint:
     status: int
     check: Callable
     body: Callable | None = None
-    ids: Callable = lambda t: {}
     workspace_param: bool = False  # the workspace is addressed by path, not selected
     user_only: bool = False  # refuses principals without a user (service keys)
 
@@ -328,7 +341,7 @@ class Endpoint:
         return self.method != "GET"
 
     def url(self, t):
-        return self.path.format(**self.ids(t))
+        return self.path.format(**t.ids(self.path))
 
 
 ENDPOINTS = [
@@ -350,7 +363,6 @@ ENDPOINTS = [
         200,
         check_role_updated,
         body=lambda t: {"permissions": ["feedback:create", "datasets:read"]},
-        ids=lambda t: {"role_id": t.role.pk},
     ),
     Endpoint(
         "DELETE",
@@ -358,7 +370,6 @@ ENDPOINTS = [
         ORG_MANAGE,
         204,
         check_role_deleted,
-        ids=lambda t: {"role_id": t.role.pk},
     ),
     Endpoint("GET", "/workspaces", ORG_READ, 200, check_workspaces_listed),
     Endpoint(
@@ -375,7 +386,6 @@ ENDPOINTS = [
         "workspaces:read",
         200,
         check_workspace_read,
-        ids=lambda t: {"workspace_id": t.world.workspace.pk},
         workspace_param=True,
     ),
     Endpoint(
@@ -385,7 +395,6 @@ ENDPOINTS = [
         200,
         check_workspace_renamed,
         body=lambda t: {"name": "production (renamed)"},
-        ids=lambda t: {"workspace_id": t.world.workspace.pk},
         workspace_param=True,
     ),
     Endpoint(
@@ -394,7 +403,6 @@ ENDPOINTS = [
         ORG_MANAGE,
         200,
         check_workspace_archived,
-        ids=lambda t: {"workspace_id": t.world.workspace.pk},
         workspace_param=True,
     ),
     Endpoint("GET", "/workspaces/current/members", "workspaces:read", 200, check_members_listed),
@@ -416,7 +424,6 @@ ENDPOINTS = [
         200,
         check_member_role_changed,
         body=lambda t: {"role_id": str(system_role("Editor").pk)},
-        ids=lambda t: {"member_id": t.member.pk},
     ),
     Endpoint(
         "DELETE",
@@ -424,7 +431,6 @@ ENDPOINTS = [
         "workspaces:manage-members",
         204,
         check_member_removed,
-        ids=lambda t: {"member_id": t.member.pk},
     ),
     Endpoint("GET", "/orgs/current/members", ORG_READ, 200, check_org_members_listed),
     Endpoint(
@@ -442,7 +448,6 @@ ENDPOINTS = [
         200,
         check_org_role_changed,
         body=lambda t: {"org_role": "viewer"},
-        ids=lambda t: {"member_id": t.org_member.pk},
     ),
     Endpoint(
         "DELETE",
@@ -450,7 +455,6 @@ ENDPOINTS = [
         ORG_MANAGE,
         204,
         check_org_member_removed,
-        ids=lambda t: {"member_id": t.org_member.pk},
     ),
     Endpoint("GET", "/api-key", "workspaces:manage", 200, check_keys_listed),
     Endpoint(
@@ -467,7 +471,6 @@ ENDPOINTS = [
         "workspaces:manage",
         200,
         check_key_revoked,
-        ids=lambda t: {"key_id": t.service_key.pk},
     ),
     Endpoint(
         "PUT",
@@ -510,7 +513,6 @@ ENDPOINTS = [
         ORG_READ,
         200,
         check_token_revoked,
-        ids=lambda t: {"token_id": t.token.pk if t.token else t.extra["someone_token"]},
         user_only=True,
     ),
     Endpoint("GET", "/audit-logs", ORG_MANAGE, 200, check_audit_listed),

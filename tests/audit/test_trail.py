@@ -213,6 +213,80 @@ def custom_role(w, name="Triage", permissions=("runs:read", "feedback:create")):
     )
 
 
+# The events several scenarios expect, each written once.
+
+
+def token_deleted(w, actor, token, status="active"):
+    """A personal access token deleted with its owner's membership."""
+    return E(
+        "personal_access_token.deleted",
+        actor,
+        token,
+        token.audit_label,
+        organization=w.org,
+        changes={
+            "before": {"name": "test token", "hint": token.hint, "status": status},
+            "after": {"reason": "user removed from the organization"},
+        },
+    )
+
+
+def editor_removed_from_acme(w, actor, membership):
+    """The editor (a member, in 'production' only) removed from the organization."""
+    return E(
+        "org_member.removed",
+        actor,
+        membership,
+        w.editor.email,
+        organization=w.org,
+        changes={"before": {"org_role": "member", "workspaces": ["production"]}},
+    )
+
+
+def viewer_removed_from_production(w, actor, membership):
+    return E(
+        "workspace_member.removed",
+        actor,
+        membership,
+        w.viewer.email,
+        workspace=w.workspace,
+        changes={"before": {"role": "Viewer"}},
+    )
+
+
+def key_revoked(w, actor, key):
+    return E(
+        "service_key.revoked",
+        actor,
+        key,
+        key.audit_label,
+        workspace=w.workspace,
+        changes={"after": {"revoked_at": key.revoked_at.isoformat()}},
+    )
+
+
+def editor_made_viewer(w, membership):
+    """The workspace admin makes the editor a Viewer of 'production'."""
+    return E(
+        "workspace_member.role_changed",
+        w.workspace_admin,
+        membership,
+        w.editor.email,
+        workspace=w.workspace,
+        changes={"before": {"role": "Editor"}, "after": {"role": "Viewer"}},
+    )
+
+
+def workspace_updated(w, action, before, after):
+    """What update_workspace records of 'production': (name, archived) before and after."""
+    (old_name, was_archived), (name, archived) = before, after
+    changes = {
+        "before": {"name": old_name, "archived": was_archived},
+        "after": {"name": name, "archived": archived},
+    }
+    return E(action, w.org_admin, w.workspace, name, workspace=w.workspace, changes=changes)
+
+
 def key_of(raw):
     if raw.startswith("lsv2_pt_"):
         tokens = PersonalAccessToken.objects.select_related("org_membership__user")
@@ -323,38 +397,10 @@ def remove_org_member_with_their_tokens(w, act):
     with act:
         organizations.remove_org_member(actor=w.org_admin, membership=membership)
     assert not OrganizationMembership.objects.filter(pk=membership.pk).exists()
-    reason = {"reason": "user removed from the organization"}
     return [
-        E(
-            "personal_access_token.deleted",
-            w.org_admin,
-            newer,
-            newer.audit_label,
-            organization=w.org,
-            changes={
-                "before": {"name": "test token", "hint": newer.hint, "status": "active"},
-                "after": reason,
-            },
-        ),
-        E(
-            "personal_access_token.deleted",
-            w.org_admin,
-            older,
-            older.audit_label,
-            organization=w.org,
-            changes={
-                "before": {"name": "test token", "hint": older.hint, "status": "revoked"},
-                "after": reason,
-            },
-        ),
-        E(
-            "org_member.removed",
-            w.org_admin,
-            membership,
-            w.editor.email,
-            organization=w.org,
-            changes={"before": {"org_role": "member", "workspaces": ["production"]}},
-        ),
+        token_deleted(w, w.org_admin, newer),
+        token_deleted(w, w.org_admin, older, status="revoked"),
+        editor_removed_from_acme(w, w.org_admin, membership),
     ]
 
 
@@ -597,18 +643,7 @@ def create_workspace(w, act):
 def archive_workspace(w, act):
     with act:
         workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, archived=True)
-    return [
-        E(
-            "workspace.archived",
-            w.org_admin,
-            w.workspace,
-            workspace=w.workspace,
-            changes={
-                "before": {"name": "production", "archived": False},
-                "after": {"name": "production", "archived": True},
-            },
-        )
-    ]
+    return [workspace_updated(w, "workspace.archived", ("production", False), ("production", True))]
 
 
 @scenario(workspaces.update_workspace)
@@ -616,37 +651,15 @@ def restore_workspace(w, act):
     workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, archived=True)
     with act:
         workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, archived=False)
-    return [
-        E(
-            "workspace.restored",
-            w.org_admin,
-            w.workspace,
-            workspace=w.workspace,
-            changes={
-                "before": {"name": "production", "archived": True},
-                "after": {"name": "production", "archived": False},
-            },
-        )
-    ]
+    return [workspace_updated(w, "workspace.restored", ("production", True), ("production", False))]
 
 
 @scenario(workspaces.update_workspace)
 def rename_workspace(w, act):
     with act:
         renamed = workspaces.update_workspace(actor=w.org_admin, workspace=w.workspace, name="prod")
-    return [
-        E(
-            "workspace.renamed",
-            w.org_admin,
-            w.workspace,
-            "prod",
-            workspace=renamed,
-            changes={
-                "before": {"name": "production", "archived": False},
-                "after": {"name": "prod", "archived": False},
-            },
-        )
-    ]
+    assert renamed.name == "prod"
+    return [workspace_updated(w, "workspace.renamed", ("production", False), ("prod", False))]
 
 
 @scenario(workspaces.update_workspace, silent=True)
@@ -697,16 +710,7 @@ def change_workspace_role(w, act):
             membership=membership,
             role=system_role("Viewer"),
         )
-    return [
-        E(
-            "workspace_member.role_changed",
-            w.workspace_admin,
-            membership,
-            w.editor.email,
-            workspace=w.workspace,
-            changes={"before": {"role": "Editor"}, "after": {"role": "Viewer"}},
-        )
-    ]
+    return [editor_made_viewer(w, membership)]
 
 
 @scenario(workspaces.change_workspace_role, silent=True)
@@ -732,16 +736,7 @@ def change_workspace_roles_in_bulk(w, act):
             role=system_role("Viewer"),
         )
     # The viewer already was one: one event, for the one change.
-    return [
-        E(
-            "workspace_member.role_changed",
-            w.workspace_admin,
-            editor,
-            w.editor.email,
-            workspace=w.workspace,
-            changes={"before": {"role": "Editor"}, "after": {"role": "Viewer"}},
-        )
-    ]
+    return [editor_made_viewer(w, editor)]
 
 
 @scenario(workspaces.change_workspace_roles, silent=True)
@@ -788,16 +783,7 @@ def remove_workspace_member(w, act):
     membership = ws_membership(w.viewer, w.workspace)
     with act:
         workspaces.remove_workspace_member(actor=w.workspace_admin, membership=membership)
-    return [
-        E(
-            "workspace_member.removed",
-            w.workspace_admin,
-            membership,
-            w.viewer.email,
-            workspace=w.workspace,
-            changes={"before": {"role": "Viewer"}},
-        )
-    ]
+    return [viewer_removed_from_production(w, w.workspace_admin, membership)]
 
 
 # rbac
@@ -1021,16 +1007,7 @@ def revoke_service_key(w, act):
     with act:
         apikeys.revoke_service_key(actor=w.workspace_admin, key=key)
     key.refresh_from_db()
-    return [
-        E(
-            "service_key.revoked",
-            w.workspace_admin,
-            key,
-            key.audit_label,
-            workspace=w.workspace,
-            changes={"after": {"revoked_at": key.revoked_at.isoformat()}},
-        )
-    ]
+    return [key_revoked(w, w.workspace_admin, key)]
 
 
 @scenario(apikeys.revoke_service_key, silent=True)
@@ -1119,6 +1096,33 @@ def start(w, workspace=None, actor=None):
     )
 
 
+def review_started(w, actor, campaign, scope, items):
+    """Where the review is held: its workspace, or (none) the whole organization."""
+    after = {"scope": scope, "items": items, "deadline": campaign.deadline.isoformat()}
+    return E(
+        "access_review.started",
+        actor,
+        campaign,
+        "Q3 review",
+        organization=w.org,
+        workspace=campaign.workspace,
+        changes={"after": after},
+    )
+
+
+def review_completed(w, campaign, kept, revoked):
+    after = {"kept": kept, "revoked": revoked}
+    return E(
+        "access_review.completed",
+        w.org_admin,
+        campaign,
+        "Q3 review",
+        organization=w.org,
+        workspace=campaign.workspace,
+        changes={"after": after},
+    )
+
+
 def item_for(campaign, label):
     return campaign.items.get(label=label)
 
@@ -1130,22 +1134,8 @@ def start_a_workspace_review(w, act):
         campaign = start(w, w.workspace)
     # five members who are not org admins, and the workspace's key
     assert campaign.items.count() == 6
-    return [
-        E(
-            "access_review.started",
-            w.org_admin,
-            campaign,
-            "Q3 review",
-            workspace=w.workspace,
-            changes={
-                "after": {
-                    "scope": "production",
-                    "items": 6,
-                    "deadline": campaign.deadline.isoformat(),
-                }
-            },
-        )
-    ]
+    assert campaign.workspace == w.workspace
+    return [review_started(w, w.org_admin, campaign, "production", 6)]
 
 
 @scenario(reviews.start_campaign)
@@ -1154,23 +1144,9 @@ def start_an_organization_review_by_a_key(w, act):
     with act:
         campaign = start(w, actor=actor_of_key(maker))
     assert campaign.created_by_label == maker.audit_label
+    assert campaign.workspace is None
     # the organization's seven members and its one key
-    return [
-        E(
-            "access_review.started",
-            maker,
-            campaign,
-            "Q3 review",
-            organization=w.org,
-            changes={
-                "after": {
-                    "scope": "the whole organization",
-                    "items": 8,
-                    "deadline": campaign.deadline.isoformat(),
-                }
-            },
-        )
-    ]
+    return [review_started(w, maker, campaign, "the whole organization", 8)]
 
 
 @scenario(reviews.start_campaign, silent=True)
@@ -1256,31 +1232,11 @@ def complete_a_workspace_review(w, act):
     assert result == {"kept": 4, "revoked": 2}
     key.refresh_from_db()
     campaign.refresh_from_db()
+    assert campaign.workspace == w.workspace
     return [  # items in their order: service keys before workspace members
-        E(
-            "service_key.revoked",
-            w.org_admin,
-            key,
-            key.audit_label,
-            workspace=w.workspace,
-            changes={"after": {"revoked_at": key.revoked_at.isoformat()}},
-        ),
-        E(
-            "workspace_member.removed",
-            w.org_admin,
-            membership,
-            w.viewer.email,
-            workspace=w.workspace,
-            changes={"before": {"role": "Viewer"}},
-        ),
-        E(
-            "access_review.completed",
-            w.org_admin,
-            campaign,
-            "Q3 review",
-            workspace=w.workspace,
-            changes={"after": {"kept": 4, "revoked": 2}},
-        ),
+        key_revoked(w, w.org_admin, key),
+        viewer_removed_from_production(w, w.org_admin, membership),
+        review_completed(w, campaign, kept=4, revoked=2),
     ]
 
 
@@ -1293,33 +1249,9 @@ def complete_an_organization_review(w, act):
     with act:
         reviews.complete_campaign(actor=w.org_admin, campaign=campaign)
     return [
-        E(
-            "personal_access_token.deleted",
-            w.org_admin,
-            token,
-            token.audit_label,
-            organization=w.org,
-            changes={
-                "before": {"name": "test token", "hint": token.hint, "status": "active"},
-                "after": {"reason": "user removed from the organization"},
-            },
-        ),
-        E(
-            "org_member.removed",
-            w.org_admin,
-            membership,
-            w.editor.email,
-            organization=w.org,
-            changes={"before": {"org_role": "member", "workspaces": ["production"]}},
-        ),
-        E(
-            "access_review.completed",
-            w.org_admin,
-            campaign,
-            "Q3 review",
-            organization=w.org,
-            changes={"after": {"kept": 6, "revoked": 1}},
-        ),
+        token_deleted(w, w.org_admin, token),
+        editor_removed_from_acme(w, w.org_admin, membership),
+        review_completed(w, campaign, kept=6, revoked=1),
     ]
 
 

@@ -355,13 +355,38 @@ def _key(world, things, persona):
     return things.key.pk
 
 
+# Forms too long for a row.
+
+
+def _plus_plan(world, things):
+    return {"plan": "plus", "max_key_lifetime_days": "", "allow_personal_access_tokens": "on"}
+
+
+def _newcomer(world, things):
+    """member_without_workspace, as a Viewer."""
+    newcomer = membership_of(world, world.member_without_workspace)
+    return {"org_membership": newcomer.pk, "role": system_role("Viewer").pk}
+
+
+def _viewer_to_editor(world, things):
+    """The bulk form, for the viewer alone."""
+    viewer = workspace_membership_of(world, world.viewer)
+    return {"members": [viewer.pk], "role": system_role("Editor").pk}
+
+
+def form(name, needs, event, target=None, data=None, ok=302):
+    """A page that is a form (or a confirmation): the GET shows it to whoever may submit it, the
+    POST does it and records `event`."""
+    return [
+        Case(name, "GET", needs, 200, target=target),
+        Case(name, "POST", needs, ok, event, target, data),
+    ]
+
+
 CASES = [
-    Case("org-invite", "GET", (ORG_MANAGE,), 200),
-    Case(
+    *form(
         "org-invite",
-        "POST",
         (ORG_MANAGE,),
-        302,
         "invitation.sent",
         data=lambda w, t: {"email": "newcomer@acme.test", "org_role": "member"},
     ),
@@ -374,56 +399,32 @@ CASES = [
         _editor_membership,
         lambda w, t: {"org_role": "viewer"},
     ),
-    Case("org-member-remove", "GET", (ORG_MANAGE,), 200, target=_viewer_membership),
-    Case("org-member-remove", "POST", (ORG_MANAGE,), 302, "org_member.removed", _viewer_membership),
+    *form("org-member-remove", (ORG_MANAGE,), "org_member.removed", _viewer_membership),
     Case("invitation-resend", "POST", (ORG_MANAGE,), 302, "invitation.resent", _invitation),
-    Case("invitation-cancel", "GET", (ORG_MANAGE,), 200, target=_invitation),
-    Case("invitation-cancel", "POST", (ORG_MANAGE,), 302, "invitation.cancelled", _invitation),
+    *form("invitation-cancel", (ORG_MANAGE,), "invitation.cancelled", _invitation),
     Case("org-workspaces", "GET", (ORG_READ,), 200),
-    Case("org-workspace-create", "GET", (ORG_MANAGE,), 200),
-    Case(
+    *form(
         "org-workspace-create",
-        "POST",
         (ORG_MANAGE,),
-        302,
         "workspace.created",
         data=lambda w, t: {"name": "Research", "slug": ""},
     ),
-    Case("org-settings", "GET", (ORG_MANAGE,), 200),
-    Case(
-        "org-settings",
-        "POST",
-        (ORG_MANAGE,),
-        302,
-        "organization.plan_changed",
-        data=lambda w, t: {
-            "plan": "plus",
-            "max_key_lifetime_days": "",
-            "allow_personal_access_tokens": "on",
-        },
-    ),
+    *form("org-settings", (ORG_MANAGE,), "organization.plan_changed", data=_plus_plan),
     Case("roles", "GET", (ORG_READ,), 200),
-    Case("role-create", "GET", (ORG_MANAGE,), 200),
-    Case(
+    *form(
         "role-create",
-        "POST",
         (ORG_MANAGE,),
-        302,
         "role.created",
         data=lambda w, t: {"name": "Triage", "permissions": ["runs:read", "feedback:create"]},
     ),
-    Case("role-edit", "GET", (ORG_MANAGE,), 200, target=_annotator_role),
-    Case(
+    *form(
         "role-edit",
-        "POST",
         (ORG_MANAGE,),
-        302,
         "role.updated",
         _annotator_role,
         lambda w, t: {"name": "Annotator", "permissions": [*ANNOTATOR_CODES, "runs:share"]},
     ),
-    Case("role-delete", "GET", (ORG_MANAGE,), 200, target=_unused_role),
-    Case("role-delete", "POST", (ORG_MANAGE,), 302, "role.deleted", _unused_role),
+    *form("role-delete", (ORG_MANAGE,), "role.deleted", _unused_role),
     Case("personal-tokens", "GET", (ORG_READ,), 200),
     # Creating a token needs organization:pats:create, which org viewers do not hold.
     Case(
@@ -434,27 +435,8 @@ CASES = [
         "personal_access_token.created",
         data=lambda w, t: {"name": "laptop", "expires_in": "30"},
     ),
-    Case("personal-token-revoke", "GET", (ORG_READ,), 200, target=_own_token),
-    Case(
-        "personal-token-revoke",
-        "POST",
-        (ORG_READ,),
-        302,
-        "personal_access_token.revoked",
-        _own_token,
-    ),
-    Case("workspace-member-add", "GET", (MANAGE_MEMBERS,), 200),
-    Case(
-        "workspace-member-add",
-        "POST",
-        (MANAGE_MEMBERS,),
-        302,
-        "workspace_member.added",
-        data=lambda w, t: {
-            "org_membership": membership_of(w, w.member_without_workspace).pk,
-            "role": system_role("Viewer").pk,
-        },
-    ),
+    *form("personal-token-revoke", (ORG_READ,), "personal_access_token.revoked", _own_token),
+    *form("workspace-member-add", (MANAGE_MEMBERS,), "workspace_member.added", data=_newcomer),
     Case(
         "workspace-member-role",
         "POST",
@@ -464,32 +446,22 @@ CASES = [
         _viewer_in_production,
         lambda w, t: {"role": system_role("Editor").pk},
     ),
-    Case("workspace-member-remove", "GET", (MANAGE_MEMBERS,), 200, target=_viewer_in_production),
-    Case(
+    *form(
         "workspace-member-remove",
-        "POST",
         (MANAGE_MEMBERS,),
-        302,
         "workspace_member.removed",
         _viewer_in_production,
     ),
-    Case("workspace-settings", "GET", (MANAGE,), 200),
-    Case(
+    *form(
         "workspace-settings",
-        "POST",
         (MANAGE,),
-        302,
         "workspace.renamed",
         data=lambda w, t: {"name": "Production EU"},
     ),
-    Case("workspace-archive", "GET", (MANAGE, ORG_MANAGE), 200),
-    Case("workspace-archive", "POST", (MANAGE, ORG_MANAGE), 302, "workspace.archived"),
-    Case("workspace-delete", "GET", (MANAGE, ORG_MANAGE), 200),
-    Case(
+    *form("workspace-archive", (MANAGE, ORG_MANAGE), "workspace.archived"),
+    *form(
         "workspace-delete",
-        "POST",
         (MANAGE, ORG_MANAGE),
-        302,
         "workspace.deleted",
         data=lambda w, t: {"confirmation": "production"},
     ),
@@ -499,38 +471,27 @@ CASES = [
         (MANAGE_MEMBERS,),
         302,
         "workspace_member.role_changed",
-        data=lambda w, t: {
-            "members": [workspace_membership_of(w, w.viewer).pk],
-            "role": system_role("Editor").pk,
-        },
+        data=_viewer_to_editor,
     ),
-    Case("service-keys", "GET", (MANAGE,), 200),
-    Case(
+    # The list of keys is also the form that makes one, and shows the new key.
+    *form(
         "service-keys",
-        "POST",
         (MANAGE,),
-        200,
         "service_key.created",
         data=lambda w, t: {"name": "CI", "role": system_role("Viewer").pk, "expires_in": "30"},
+        ok=200,
     ),
-    Case("service-key-revoke", "GET", (MANAGE,), 200, target=_key),
-    Case("service-key-revoke", "POST", (MANAGE,), 302, "service_key.revoked", _key),
-    Case("service-key-ip-allow-list", "GET", (MANAGE,), 200, target=_key),
-    Case(
+    *form("service-key-revoke", (MANAGE,), "service_key.revoked", _key),
+    *form(
         "service-key-ip-allow-list",
-        "POST",
         (MANAGE,),
-        302,
         "service_key.ip_allow_list_changed",
         _key,
-        data=lambda w, t: {"ip_allow_list": "2001:db8::/32"},
+        lambda w, t: {"ip_allow_list": "2001:db8::/32"},
     ),
-    Case("org-ip-allow-list", "GET", (ORG_MANAGE,), 200),
-    Case(
+    *form(
         "org-ip-allow-list",
-        "POST",
         (ORG_MANAGE,),
-        302,
         "organization.ip_allow_list_changed",
         data=lambda w, t: {"ip_allow_list": "203.0.113.0/24\n2001:db8::/32"},
     ),
@@ -1347,9 +1308,14 @@ def test_invalid_or_forged_role_is_refused_with_422(client, world, subtests):
             assert_form_refused(client, url("role-create"), data, error)
 
 
-def test_role_edit_page_shows_how_many_members_and_keys_it_affects(client, world):
+def open_role_in_use(client, world, name):
+    """The org admin opens the page `name` of the Annotator role, held by a member and a key."""
     role = annotator_role_in_use(world)
-    response = opened_as(client, world, "org_admin", url("role-edit", role.pk))
+    return role, opened_as(client, world, "org_admin", url(name, role.pk))
+
+
+def test_role_edit_page_shows_how_many_members_and_keys_it_affects(client, world):
+    _, response = open_role_in_use(client, world, "role-edit")
     body = html.unescape(text_of(response))
     assert "Saving changes what 1 member and 1 service key may do" in body
     assert f"{world.annotator.email} in production" in body
@@ -1414,8 +1380,7 @@ def test_deleting_an_unused_role_confirms_then_deletes(client, world, things):
 
 
 def test_a_role_in_use_lists_where_and_is_not_deleted(client, world):
-    role = annotator_role_in_use(world)
-    response = opened_as(client, world, "org_admin", url("role-delete", role.pk))
+    role, response = open_role_in_use(client, world, "role-delete")
     body = html.unescape(text_of(response))
     assert "Annotator cannot be deleted yet" in body
     assert f"{world.annotator.email} in production" in body

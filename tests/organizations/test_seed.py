@@ -15,12 +15,13 @@ from accesscontrol.rbac.permissions import READ_PERMISSIONS, WORKSPACE_PERMISSIO
 from accesscontrol.rbac.resolver import effective_permissions, resolve_access
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
+# The five logins of the seed: their organization, their role in it, where signing in lands.
 LOGINS = {
-    "admin@acme.test": "acme",
-    "editor@acme.test": "acme",
-    "viewer@acme.test": "acme",
-    "annotator@acme.test": "acme",
-    "admin@globex.test": "globex",
+    "admin@acme.test": ("acme", "admin", "/o/acme/w/production/"),
+    "editor@acme.test": ("acme", "member", "/o/acme/w/production/"),
+    "viewer@acme.test": ("acme", "member", "/o/acme/w/production/"),
+    "annotator@acme.test": ("acme", "member", "/o/acme/w/production/"),
+    "admin@globex.test": ("globex", "admin", "/o/globex/w/default/"),
 }
 
 
@@ -92,17 +93,9 @@ def test_seed_creates_globex_on_plus(seeded):
     assert globex.workspaces.exists()
 
 
-@pytest.mark.parametrize(
-    ("email", "org_slug", "org_role"),
-    [
-        ("admin@acme.test", "acme", "admin"),
-        ("editor@acme.test", "acme", "member"),
-        ("viewer@acme.test", "acme", "member"),
-        ("annotator@acme.test", "acme", "member"),
-        ("admin@globex.test", "globex", "admin"),
-    ],
-)
-def test_each_persona_belongs_to_exactly_its_organization(seeded, email, org_slug, org_role):
+@pytest.mark.parametrize("email", LOGINS)
+def test_each_persona_belongs_to_exactly_its_organization(seeded, email):
+    org_slug, org_role, _ = LOGINS[email]
     memberships = list(
         OrganizationMembership.objects.filter(user__email=email).values_list(
             "organization__slug", "org_role"
@@ -180,7 +173,8 @@ def test_seed_records_its_changes_in_the_audit_log(seeded):
 def test_json_output_lists_the_five_logins(db):
     payload = json.loads(seed("--json"))
     logins = payload["logins"]
-    assert {login["email"]: login["organization"] for login in logins} == LOGINS
+    organizations = {email: org for email, (org, _, _) in LOGINS.items()}
+    assert {login["email"]: login["organization"] for login in logins} == organizations
     assert all(login["password"] for login in logins)
     assert all(login["role"] for login in logins)
 
@@ -195,17 +189,9 @@ def test_plain_output_lists_every_login(db):
         assert email in out
 
 
-@pytest.mark.parametrize(
-    ("email", "landing"),
-    [
-        ("admin@acme.test", "/o/acme/w/production/"),
-        ("editor@acme.test", "/o/acme/w/production/"),
-        ("viewer@acme.test", "/o/acme/w/production/"),
-        ("annotator@acme.test", "/o/acme/w/production/"),
-        ("admin@globex.test", "/o/globex/w/default/"),
-    ],
-)
-def test_the_demo_password_signs_in_through_the_login_view(client, db, email, landing):
+@pytest.mark.parametrize("email", LOGINS)
+def test_the_demo_password_signs_in_through_the_login_view(client, db, email):
+    landing = LOGINS[email][2]
     logins = {login["email"]: login for login in json.loads(seed("--json"))["logins"]}
     response = client.post(
         reverse("login"),

@@ -1246,24 +1246,63 @@ def test_an_access_review_that_revokes_every_admin_applies_nothing(client, world
 # database connection, released together by a barrier; each takes away one admin (demotes or
 # removes one, or removes itself). Without the organization row lock both would read "there is
 # another admin" and both would commit. To make that window real rather than lucky, the
-# audit record (written inside the service's transaction, after the check) sleeps a moment, so
-# each transaction stays open after its check. Exactly one must succeed, and one admin remain.
+# audit record (written inside the service's transaction, after the check) holds the
+# transaction open until the other request is waiting for a lock, is holding its own
+# transaction open after its own check, or has finished: so every repetition is a real
+# collision, whatever the scheduler does. Exactly one must succeed, and one admin remain.
 
 REPEATS = 10
-PAUSE = 0.15  # seconds each change's transaction stays open after its last-admin check
+HOLD_LIMIT = 10  # seconds a transaction waits at most for the other racer (the lock_timeout)
 DEMOTE, REMOVE = "demote", "remove"
 CHANGE_EVENTS = ("org_member.role_changed", "org_member.removed")
 
 
+class Racers:
+    """The threads of the race under way: each one's database backend, and where it stands."""
+
+    def __init__(self):
+        self.backends = {}  # thread -> its connection's backend pid
+        self.holding = set()  # threads holding their transaction open after their check
+        self.done = set()
+
+    def hold_open(self):
+        """Keep this thread's transaction open until each other racer is blocked on a lock
+        (ours, most likely), holds its own transaction open too, or has finished."""
+        me = threading.get_ident()
+        self.holding.add(me)
+        deadline = time.monotonic() + HOLD_LIMIT
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                others = [
+                    pid
+                    for thread, pid in self.backends.items()
+                    if thread != me and thread not in self.holding and thread not in self.done
+                ]
+                if not others:
+                    return
+                cursor.execute(
+                    "SELECT bool_and(cardinality(pg_blocking_pids(pid)) > 0) "
+                    "FROM unnest(%s::int[]) AS pid",
+                    [others],
+                )
+                if cursor.fetchone()[0]:
+                    return
+                time.sleep(0.002)
+
+
+RACERS = Racers()
+
+
 @pytest.fixture
 def slow_commit(monkeypatch):
-    """Hold each audited transaction open for PAUSE seconds after the service's checks."""
+    """Hold each audited change's transaction open, after the service's checks, until the other
+    racer has collided with it (Racers.hold_open)."""
     record = audit_services.record
 
     def record_then_wait(*args, **kwargs):
         event = record(*args, **kwargs)
         if args[1] in CHANGE_EVENTS:
-            time.sleep(PAUSE)
+            RACERS.hold_open()
         return event
 
     monkeypatch.setattr(audit_services, "record", record_then_wait)
@@ -1283,6 +1322,8 @@ def race(*calls):
     An outcome is what the call returned ("ok", a status...), the code of a ValidationError, or
     the repr of any other exception (which no assertion below accepts).
     """
+    global RACERS
+    RACERS = racers = Racers()
     barrier = threading.Barrier(len(calls), timeout=20)
     outcomes = [None] * len(calls)
 
@@ -1290,6 +1331,8 @@ def race(*calls):
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SET lock_timeout = '10s'")  # fail rather than hang
+                cursor.execute("SELECT pg_backend_pid()")
+                racers.backends[threading.get_ident()] = cursor.fetchone()[0]
             barrier.wait()
             outcomes[index] = call()
         except ValidationError as exc:
@@ -1297,6 +1340,7 @@ def race(*calls):
         except Exception as exc:  # any other failure is reported as the outcome
             outcomes[index] = f"error: {exc!r}"
         finally:
+            racers.done.add(threading.get_ident())
             connection.close()
 
     threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
@@ -1516,7 +1560,7 @@ def test_changing_a_member_who_is_being_removed_is_refused_not_a_500(on_postgres
         event = record(*args, **kwargs)
         if args[1] == "org_member.removed":
             removing.set()  # A holds the lock, its removal not yet committed
-            time.sleep(0.5)
+            RACERS.hold_open()  # until B waits for it (or has given up)
         return event
 
     monkeypatch.setattr(audit_services, "record", record_then_hold)

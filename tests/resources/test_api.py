@@ -232,42 +232,119 @@ def _in_production(ctx, obj):
     assert obj.workspace_id == ctx.world.workspace.pk
 
 
+def _created(ctx, body, model):
+    """The object the response names, made in production."""
+    made = model.objects.get(pk=body["id"])
+    _in_production(ctx, made)
+    return made
+
+
+# What a success must have done, for each endpoint (by its id in the table below).
+CHECKS = {}
+
+
+def checks(endpoint_id):
+    def register(function):
+        assert endpoint_id not in CHECKS, f"two checks for {endpoint_id}"
+        CHECKS[endpoint_id] = function
+        return function
+
+    return register
+
+
+def description_changed(name):
+    """The check of a PATCH that changes the description of production's `name`."""
+
+    def check(ctx, body):
+        changed = getattr(ctx.mine, name)
+        changed.refresh_from_db()
+        assert changed.description == "changed by the matrix"
+
+    return check
+
+
+def lists(name):
+    """The check of a listing that shows production's `name` and nothing of elsewhere."""
+
+    def check(ctx, body):
+        _listed(ctx, body, getattr(ctx.mine, name))
+
+    return check
+
+
+def reads(name, /, **fields):
+    """The check of a read of production's `name`: its id, and these fields as they are."""
+
+    def check(ctx, body):
+        assert body["id"] == str(getattr(ctx.mine, name).pk)
+        assert {key: body[key] for key in fields} == fields
+
+    return check
+
+
+def deletes(name, *children):
+    """The check of a DELETE: production's `name` is gone, and its `children` with it."""
+
+    def check(ctx, body):
+        for attr in (name, *children):
+            row = getattr(ctx.mine, attr)
+            assert not type(row).objects.filter(pk=row.pk).exists(), f"{attr} still there"
+
+    return check
+
+
+checks("GET /sessions/{session_id}")(reads("project", name="mine project", run_count=3))
+checks("GET /datasets/{dataset_id}")(reads("dataset", example_count=1))
+checks("GET /examples/{example_id}")(reads("example", inputs={"q": "mine"}))
+checks("GET /feedback/{feedback_id}")(reads("feedback", score=1.0))
+checks("GET /annotation-queues/{queue_id}")(reads("queue", run_count=1))
+checks("GET /datasets")(lists("dataset"))
+checks("GET /feedback")(lists("feedback"))
+checks("GET /annotation-queues")(lists("queue"))
+checks("PATCH /datasets/{dataset_id}")(description_changed("dataset"))
+checks("PATCH /annotation-queues/{queue_id}")(description_changed("queue"))
+checks("PATCH /prompts/{prompt_id}")(description_changed("prompt"))
+checks("DELETE /datasets/{dataset_id}")(deletes("dataset", "example"))
+checks("DELETE /examples/{example_id}")(deletes("example"))
+checks("DELETE /feedback/{feedback_id}")(deletes("feedback"))
+checks("DELETE /prompts/{prompt_id}")(deletes("prompt", "commit"))
+
+
+@checks("GET /info")
 def check_info(ctx, body):
     config = body["batch_ingest_config"]
     assert config["use_multipart_endpoint"] is False
     assert {"size_limit", "scale_up_nthreads_limit", "scale_down_nempty_trigger"} <= set(config)
 
 
+@checks("GET /sessions")
 def check_sessions_listed(ctx, body):
     _listed(ctx, body, ctx.mine.project)
     assert {item["tenant_id"] for item in body} == {str(ctx.world.workspace.pk)}
 
 
+@checks("POST /sessions")
 def check_session_created(ctx, body):
-    project = models.Project.objects.get(pk=body["id"])
-    _in_production(ctx, project)
+    project = _created(ctx, body, models.Project)
     assert project.pk == ctx.mine.new["session"]
     assert project.name == "matrix session"
     assert body["tenant_id"] == str(ctx.world.workspace.pk)
 
 
-def check_session_read(ctx, body):
-    assert body["id"] == str(ctx.mine.project.pk)
-    assert body["name"] == "mine project"
-    assert body["run_count"] == 3
-
-
+@checks("PATCH /sessions/{session_id}")
 def check_session_updated(ctx, body):
     ctx.mine.project.refresh_from_db()
     assert ctx.mine.project.description == "changed by the matrix"
     assert body["description"] == "changed by the matrix"
 
 
+@checks("DELETE /sessions/{session_id}")
 def check_session_deleted(ctx, body):
     assert not models.Project.objects.filter(pk=ctx.mine.project.pk).exists()
     assert not models.Run.objects.filter(project_id=ctx.mine.project.pk).exists()
 
 
+@checks("POST /runs")
 def check_run_created(ctx, body):
     run = models.Run.objects.get(pk=ctx.mine.new["run"])
     _in_production(ctx, run)
@@ -276,6 +353,7 @@ def check_run_created(ctx, body):
     assert run.trace_id == run.pk
 
 
+@checks("PATCH /runs/{run_id}")
 def check_run_patched(ctx, body):
     ctx.mine.root.refresh_from_db()
     assert ctx.mine.root.outputs == {"answer": "patched"}
@@ -283,6 +361,7 @@ def check_run_patched(ctx, body):
     assert ctx.mine.root.end_time == datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
 
 
+@checks("POST /runs/batch")
 def check_batch_ingested(ctx, body):
     run = models.Run.objects.get(pk=ctx.mine.new["batch_run"])
     _in_production(ctx, run)
@@ -292,6 +371,7 @@ def check_batch_ingested(ctx, body):
     assert ctx.mine.spare.outputs == {"answer": "patched in batch"}
 
 
+@checks("GET /runs/{run_id}")
 def check_run_read(ctx, body):
     assert body["id"] == str(ctx.mine.root.pk)
     assert body["session_id"] == str(ctx.mine.project.pk)
@@ -299,51 +379,35 @@ def check_run_read(ctx, body):
     assert body["status"] == "success"
 
 
+@checks("POST /runs/query")
 def check_runs_queried(ctx, body):
     ids = {run["id"] for run in body["runs"]}
     assert ids == {str(r.pk) for r in (ctx.mine.root, ctx.mine.child, ctx.mine.spare)}
     assert body["cursors"]["next"] is None
 
 
-def check_datasets_listed(ctx, body):
-    _listed(ctx, body, ctx.mine.dataset)
-
-
+@checks("POST /datasets")
 def check_dataset_created(ctx, body):
-    dataset = models.Dataset.objects.get(pk=body["id"])
-    _in_production(ctx, dataset)
+    dataset = _created(ctx, body, models.Dataset)
     assert dataset.pk == ctx.mine.new["dataset"]
     assert (dataset.name, dataset.data_type) == ("matrix dataset", "llm")
 
 
-def check_dataset_read(ctx, body):
-    assert body["id"] == str(ctx.mine.dataset.pk)
-    assert body["example_count"] == 1
-
-
-def check_dataset_updated(ctx, body):
-    ctx.mine.dataset.refresh_from_db()
-    assert ctx.mine.dataset.description == "changed by the matrix"
-
-
-def check_dataset_deleted(ctx, body):
-    assert not models.Dataset.objects.filter(pk=ctx.mine.dataset.pk).exists()
-    assert not models.Example.objects.filter(pk=ctx.mine.example.pk).exists()
-
-
+@checks("GET /examples")
 def check_examples_listed(ctx, body):
     assert [e["id"] for e in body] == [str(ctx.mine.example.pk)]
     _no_foreign(ctx, body)
 
 
+@checks("POST /examples")
 def check_example_created(ctx, body):
-    example = models.Example.objects.get(pk=body["id"])
-    _in_production(ctx, example)
+    example = _created(ctx, body, models.Example)
     assert example.pk == ctx.mine.new["example"]
     assert example.dataset_id == ctx.mine.dataset.pk
     assert example.split == ["test"]
 
 
+@checks("POST /examples/bulk")
 def check_examples_bulk_created(ctx, body):
     assert isinstance(body, list) and len(body) == 2
     examples = models.Example.objects.filter(pk__in=[e["id"] for e in body])
@@ -353,75 +417,43 @@ def check_examples_bulk_created(ctx, body):
         assert example.dataset_id == ctx.mine.dataset.pk
 
 
-def check_example_read(ctx, body):
-    assert body["id"] == str(ctx.mine.example.pk)
-    assert body["inputs"] == {"q": "mine"}
-
-
+@checks("PATCH /examples/{example_id}")
 def check_example_updated(ctx, body):
     ctx.mine.example.refresh_from_db()
     assert ctx.mine.example.outputs == {"a": "changed"}
     assert ctx.mine.example.inputs == {"q": "mine"}
 
 
-def check_example_deleted(ctx, body):
-    assert not models.Example.objects.filter(pk=ctx.mine.example.pk).exists()
-
-
+@checks("POST /feedback")
 def check_feedback_created(ctx, body):
-    feedback = models.Feedback.objects.get(pk=body["id"])
-    _in_production(ctx, feedback)
+    feedback = _created(ctx, body, models.Feedback)
     assert feedback.run_id == ctx.mine.root.pk
     assert feedback.project_id == ctx.mine.project.pk
     assert (feedback.key, feedback.score) == ("matrix", 0.5)
     assert body["session_id"] == str(ctx.mine.project.pk)
 
 
-def check_feedback_listed(ctx, body):
-    _listed(ctx, body, ctx.mine.feedback)
-
-
-def check_feedback_read(ctx, body):
-    assert body["id"] == str(ctx.mine.feedback.pk)
-    assert body["score"] == 1.0
-
-
+@checks("PATCH /feedback/{feedback_id}")
 def check_feedback_updated(ctx, body):
     ctx.mine.feedback.refresh_from_db()
     assert ctx.mine.feedback.comment == "changed by the matrix"
     assert ctx.mine.feedback.score == 1.0
 
 
-def check_feedback_deleted(ctx, body):
-    assert not models.Feedback.objects.filter(pk=ctx.mine.feedback.pk).exists()
-
-
-def check_queues_listed(ctx, body):
-    _listed(ctx, body, ctx.mine.queue)
-
-
+@checks("POST /annotation-queues")
 def check_queue_created(ctx, body):
-    queue = models.AnnotationQueue.objects.get(pk=body["id"])
-    _in_production(ctx, queue)
+    queue = _created(ctx, body, models.AnnotationQueue)
     assert queue.name == "matrix queue"
     assert queue.rubric_items == [{"key": "correct"}]
 
 
-def check_queue_read(ctx, body):
-    assert body["id"] == str(ctx.mine.queue.pk)
-    assert body["run_count"] == 1
-
-
-def check_queue_updated(ctx, body):
-    ctx.mine.queue.refresh_from_db()
-    assert ctx.mine.queue.description == "changed by the matrix"
-
-
+@checks("DELETE /annotation-queues/{queue_id}")
 def check_queue_deleted(ctx, body):
     assert not models.AnnotationQueue.objects.filter(pk=ctx.mine.queue.pk).exists()
     assert models.Run.objects.filter(pk=ctx.mine.root.pk).exists()
 
 
+@checks("POST /annotation-queues/{queue_id}/runs")
 def check_runs_queued(ctx, body):
     queued = set(
         models.QueuedRun.objects.filter(queue=ctx.mine.queue).values_list("run_id", flat=True)
@@ -430,29 +462,33 @@ def check_runs_queued(ctx, body):
     assert body["count"] == 1
 
 
+@checks("GET /annotation-queues/{queue_id}/runs")
 def check_queue_runs_listed(ctx, body):
     assert [r["id"] for r in body] == [str(ctx.mine.root.pk)]
 
 
+@checks("GET /annotation-queues/{queue_id}/run/{index}")
 def check_queue_run_at(ctx, body):
     assert body["id"] == str(ctx.mine.root.pk)
     assert body["added_at"] is not None
 
 
+@checks("DELETE /annotation-queues/{queue_id}/runs/{run_id}")
 def check_queue_run_removed(ctx, body):
     assert not models.QueuedRun.objects.filter(queue=ctx.mine.queue).exists()
     assert models.Run.objects.filter(pk=ctx.mine.root.pk).exists()
 
 
+@checks("GET /prompts")
 def check_prompts_listed(ctx, body):
     _listed(ctx, body, ctx.mine.prompt)
     mine = next(p for p in body if p["id"] == str(ctx.mine.prompt.pk))
     assert mine["latest_commit"] == ctx.mine.commit.commit_hash
 
 
+@checks("POST /prompts")
 def check_prompt_created(ctx, body):
-    prompt = models.Prompt.objects.get(pk=body["id"])
-    _in_production(ctx, prompt)
+    prompt = _created(ctx, body, models.Prompt)
     assert prompt.name == "matrix prompt"
     (commit,) = prompt.commits.all()
     assert commit.template == "Hi {name}"
@@ -460,25 +496,18 @@ def check_prompt_created(ctx, body):
     assert body["latest_commit"] == commit.commit_hash
 
 
+@checks("GET /prompts/{prompt_id}")
 def check_prompt_read(ctx, body):
     assert body["id"] == str(ctx.mine.prompt.pk)
     assert body["template"] == ctx.mine.commit.template
 
 
-def check_prompt_updated(ctx, body):
-    ctx.mine.prompt.refresh_from_db()
-    assert ctx.mine.prompt.description == "changed by the matrix"
-
-
-def check_prompt_deleted(ctx, body):
-    assert not models.Prompt.objects.filter(pk=ctx.mine.prompt.pk).exists()
-    assert not models.PromptCommit.objects.filter(pk=ctx.mine.commit.pk).exists()
-
-
+@checks("GET /prompts/{prompt_id}/commits")
 def check_commits_listed(ctx, body):
     assert [c["id"] for c in body] == [str(ctx.mine.commit.pk)]
 
 
+@checks("POST /prompts/{prompt_id}/commits")
 def check_commit_created(ctx, body):
     commit = models.PromptCommit.objects.get(pk=body["id"])
     assert commit.prompt_id == ctx.mine.prompt.pk
@@ -497,13 +526,16 @@ class Endpoint:
     path: str  # as declared, with ninja's parameter names (converters dropped)
     required: str | None  # None: public
     status: int
-    check: Callable
     body: Callable[[Seed], Any] | None = None  # a valid body, for the caller's own workspace
     query: str = ""
 
     @property
     def id(self):
         return f"{self.method} {self.path}"
+
+    @property
+    def check(self):
+        return CHECKS[self.id]
 
     @property
     def is_write(self):
@@ -517,249 +549,152 @@ class Endpoint:
         return self.path.format(**(ids or own.ids())) + self.query.format(**own.ids())
 
 
+# The valid bodies too long for a row of the table.
+
+
+def new_run(s):
+    return {
+        "id": str(s.new["run"]),
+        "name": "matrix run",
+        "run_type": "llm",
+        "session_name": s.project.name,
+        "inputs": {"question": "matrix"},
+    }
+
+
+def run_batch(s):
+    new = {
+        "id": str(s.new["batch_run"]),
+        "name": "batched",
+        "run_type": "tool",
+        "session_id": str(s.project.pk),
+    }
+    return {
+        "post": [new],
+        "patch": [
+            {"id": new["id"], "outputs": {"answer": "merged"}, "end_time": END},
+            {"id": str(s.spare.pk), "outputs": {"answer": "patched in batch"}},
+        ],
+    }
+
+
+def new_example(s):
+    return {
+        "id": str(s.new["example"]),
+        "dataset_id": str(s.dataset.pk),
+        "inputs": {"q": "new"},
+        "outputs": {"a": "new"},
+        "split": "test",
+    }
+
+
+def two_examples(s):
+    return [
+        {"dataset_id": str(s.dataset.pk), "inputs": {"q": "one"}},
+        {"dataset_id": str(s.dataset.pk), "inputs": {"q": "two"}, "split": ["train"]},
+    ]
+
+
+CHANGED = {"description": "changed by the matrix"}
+
+
+def crud(path, resource, id_name, *, create, update=lambda s: CHANGED):
+    """The five operations of a resource: the two reads need `read`, each write the permission of
+    its name."""
+    one = f"{path}/{{{id_name}}}"
+    return [
+        Endpoint("GET", path, f"{resource}:read", 200),
+        Endpoint("POST", path, f"{resource}:create", 201, body=create),
+        Endpoint("GET", one, f"{resource}:read", 200),
+        Endpoint("PATCH", one, f"{resource}:update", 200, body=update),
+        Endpoint("DELETE", one, f"{resource}:delete", 202),
+    ]
+
+
 ENDPOINTS = [
-    Endpoint("GET", "/info", None, 200, check_info),
-    # Projects ("sessions")
-    Endpoint("GET", "/sessions", "projects:read", 200, check_sessions_listed),
-    Endpoint(
-        "POST",
-        "/sessions",
-        "projects:create",
-        201,
-        check_session_created,
-        body=lambda s: {"name": "matrix session", "id": str(s.new["session"])},
+    Endpoint("GET", "/info", None, 200),
+    *crud(
+        "/sessions",  # projects
+        "projects",
+        "session_id",
+        create=lambda s: {"name": "matrix session", "id": str(s.new["session"])},
     ),
-    Endpoint("GET", "/sessions/{session_id}", "projects:read", 200, check_session_read),
-    Endpoint(
-        "PATCH",
-        "/sessions/{session_id}",
-        "projects:update",
-        200,
-        check_session_updated,
-        body=lambda s: {"description": "changed by the matrix"},
-    ),
-    Endpoint("DELETE", "/sessions/{session_id}", "projects:delete", 202, check_session_deleted),
     # Runs
-    Endpoint(
-        "POST",
-        "/runs",
-        "runs:create",
-        202,
-        check_run_created,
-        body=lambda s: {
-            "id": str(s.new["run"]),
-            "name": "matrix run",
-            "run_type": "llm",
-            "session_name": s.project.name,
-            "inputs": {"question": "matrix"},
-        },
-    ),
+    Endpoint("POST", "/runs", "runs:create", 202, body=new_run),
     Endpoint(
         "PATCH",
         "/runs/{run_id}",
         "runs:create",
         202,
-        check_run_patched,
         body=lambda s: {"outputs": {"answer": "patched"}, "end_time": END},
     ),
+    Endpoint("POST", "/runs/batch", "runs:create", 202, body=run_batch),
+    Endpoint("GET", "/runs/{run_id}", "runs:read", 200),
     Endpoint(
-        "POST",
-        "/runs/batch",
-        "runs:create",
-        202,
-        check_batch_ingested,
-        body=lambda s: {
-            "post": [
-                {
-                    "id": str(s.new["batch_run"]),
-                    "name": "batched",
-                    "run_type": "tool",
-                    "session_id": str(s.project.pk),
-                }
-            ],
-            "patch": [
-                {"id": str(s.new["batch_run"]), "outputs": {"answer": "merged"}, "end_time": END},
-                {"id": str(s.spare.pk), "outputs": {"answer": "patched in batch"}},
-            ],
-        },
+        "POST", "/runs/query", "runs:read", 200, body=lambda s: {"session": [str(s.project.pk)]}
     ),
-    Endpoint("GET", "/runs/{run_id}", "runs:read", 200, check_run_read),
-    Endpoint(
-        "POST",
-        "/runs/query",
-        "runs:read",
-        200,
-        check_runs_queried,
-        body=lambda s: {"session": [str(s.project.pk)]},
-    ),
-    # Datasets
-    Endpoint("GET", "/datasets", "datasets:read", 200, check_datasets_listed),
-    Endpoint(
-        "POST",
+    *crud(
         "/datasets",
-        "datasets:create",
-        201,
-        check_dataset_created,
-        body=lambda s: {"name": "matrix dataset", "data_type": "llm", "id": str(s.new["dataset"])},
-    ),
-    Endpoint("GET", "/datasets/{dataset_id}", "datasets:read", 200, check_dataset_read),
-    Endpoint(
-        "PATCH",
-        "/datasets/{dataset_id}",
-        "datasets:update",
-        200,
-        check_dataset_updated,
-        body=lambda s: {"description": "changed by the matrix"},
-    ),
-    Endpoint("DELETE", "/datasets/{dataset_id}", "datasets:delete", 202, check_dataset_deleted),
-    # Examples
-    Endpoint(
-        "GET",
-        "/examples",
-        "datasets:read",
-        200,
-        check_examples_listed,
-        query="?dataset={dataset_id}",
-    ),
-    Endpoint(
-        "POST",
-        "/examples",
-        "datasets:update",
-        201,
-        check_example_created,
-        body=lambda s: {
-            "id": str(s.new["example"]),
-            "dataset_id": str(s.dataset.pk),
-            "inputs": {"q": "new"},
-            "outputs": {"a": "new"},
-            "split": "test",
+        "datasets",
+        "dataset_id",
+        create=lambda s: {
+            "name": "matrix dataset",
+            "data_type": "llm",
+            "id": str(s.new["dataset"]),
         },
     ),
-    Endpoint(
-        "POST",
-        "/examples/bulk",
-        "datasets:update",
-        201,
-        check_examples_bulk_created,
-        body=lambda s: [
-            {"dataset_id": str(s.dataset.pk), "inputs": {"q": "one"}},
-            {"dataset_id": str(s.dataset.pk), "inputs": {"q": "two"}, "split": ["train"]},
-        ],
-    ),
-    Endpoint("GET", "/examples/{example_id}", "datasets:read", 200, check_example_read),
+    # Examples: within their dataset, under its permissions
+    Endpoint("GET", "/examples", "datasets:read", 200, query="?dataset={dataset_id}"),
+    Endpoint("POST", "/examples", "datasets:update", 201, body=new_example),
+    Endpoint("POST", "/examples/bulk", "datasets:update", 201, body=two_examples),
+    Endpoint("GET", "/examples/{example_id}", "datasets:read", 200),
     Endpoint(
         "PATCH",
         "/examples/{example_id}",
         "datasets:update",
         200,
-        check_example_updated,
         body=lambda s: {"outputs": {"a": "changed"}},
     ),
-    Endpoint("DELETE", "/examples/{example_id}", "datasets:update", 202, check_example_deleted),
-    # Feedback
-    Endpoint(
-        "POST",
+    Endpoint("DELETE", "/examples/{example_id}", "datasets:update", 202),
+    *crud(
         "/feedback",
-        "feedback:create",
-        201,
-        check_feedback_created,
-        body=lambda s: {"run_id": str(s.root.pk), "key": "matrix", "score": 0.5},
+        "feedback",
+        "feedback_id",
+        create=lambda s: {"run_id": str(s.root.pk), "key": "matrix", "score": 0.5},
+        update=lambda s: {"comment": "changed by the matrix"},
     ),
-    Endpoint("GET", "/feedback", "feedback:read", 200, check_feedback_listed),
-    Endpoint("GET", "/feedback/{feedback_id}", "feedback:read", 200, check_feedback_read),
-    Endpoint(
-        "PATCH",
-        "/feedback/{feedback_id}",
-        "feedback:update",
-        200,
-        check_feedback_updated,
-        body=lambda s: {"comment": "changed by the matrix"},
-    ),
-    Endpoint("DELETE", "/feedback/{feedback_id}", "feedback:delete", 202, check_feedback_deleted),
-    # Annotation queues
-    Endpoint("GET", "/annotation-queues", "annotation-queues:read", 200, check_queues_listed),
-    Endpoint(
-        "POST",
+    *crud(
         "/annotation-queues",
-        "annotation-queues:create",
-        201,
-        check_queue_created,
-        body=lambda s: {"name": "matrix queue", "rubric_items": [{"key": "correct"}]},
+        "annotation-queues",
+        "queue_id",
+        create=lambda s: {"name": "matrix queue", "rubric_items": [{"key": "correct"}]},
     ),
-    Endpoint(
-        "GET", "/annotation-queues/{queue_id}", "annotation-queues:read", 200, check_queue_read
-    ),
-    Endpoint(
-        "PATCH",
-        "/annotation-queues/{queue_id}",
-        "annotation-queues:update",
-        200,
-        check_queue_updated,
-        body=lambda s: {"description": "changed by the matrix"},
-    ),
-    Endpoint(
-        "DELETE",
-        "/annotation-queues/{queue_id}",
-        "annotation-queues:delete",
-        202,
-        check_queue_deleted,
-    ),
+    # A queue's runs: managing them is updating the queue
     Endpoint(
         "POST",
         "/annotation-queues/{queue_id}/runs",
         "annotation-queues:update",
         202,
-        check_runs_queued,
         body=lambda s: [str(s.spare.pk)],
     ),
+    Endpoint("GET", "/annotation-queues/{queue_id}/runs", "annotation-queues:read", 200),
+    Endpoint("GET", "/annotation-queues/{queue_id}/run/{index}", "annotation-queues:read", 200),
     Endpoint(
-        "GET",
-        "/annotation-queues/{queue_id}/runs",
-        "annotation-queues:read",
-        200,
-        check_queue_runs_listed,
+        "DELETE", "/annotation-queues/{queue_id}/runs/{run_id}", "annotation-queues:update", 202
     ),
-    Endpoint(
-        "GET",
-        "/annotation-queues/{queue_id}/run/{index}",
-        "annotation-queues:read",
-        200,
-        check_queue_run_at,
-    ),
-    Endpoint(
-        "DELETE",
-        "/annotation-queues/{queue_id}/runs/{run_id}",
-        "annotation-queues:update",
-        202,
-        check_queue_run_removed,
-    ),
-    # Prompts
-    Endpoint("GET", "/prompts", "prompts:read", 200, check_prompts_listed),
-    Endpoint(
-        "POST",
+    *crud(
         "/prompts",
-        "prompts:create",
-        201,
-        check_prompt_created,
-        body=lambda s: {"name": "matrix prompt", "template": "Hi {name}"},
+        "prompts",
+        "prompt_id",
+        create=lambda s: {"name": "matrix prompt", "template": "Hi {name}"},
     ),
-    Endpoint("GET", "/prompts/{prompt_id}", "prompts:read", 200, check_prompt_read),
-    Endpoint(
-        "PATCH",
-        "/prompts/{prompt_id}",
-        "prompts:update",
-        200,
-        check_prompt_updated,
-        body=lambda s: {"description": "changed by the matrix"},
-    ),
-    Endpoint("DELETE", "/prompts/{prompt_id}", "prompts:delete", 202, check_prompt_deleted),
-    Endpoint("GET", "/prompts/{prompt_id}/commits", "prompts:read", 200, check_commits_listed),
+    # A prompt's commits: a new commit updates the prompt
+    Endpoint("GET", "/prompts/{prompt_id}/commits", "prompts:read", 200),
     Endpoint(
         "POST",
         "/prompts/{prompt_id}/commits",
         "prompts:update",
         201,
-        check_commit_created,
         body=lambda s: {"template": "Bye {name}", "message": "second"},
     ),
 ]
@@ -867,6 +802,7 @@ def test_endpoint_table_matches_every_declared_resource_operation():
     }
     assert table == declared
     assert len(ENDPOINTS) == len(ENDPOINT_BY_ID) == 43
+    assert set(CHECKS) == set(ENDPOINT_BY_ID), "a check for no endpoint, or an endpoint unchecked"
 
 
 @pytest.mark.parametrize("spec", PRINCIPALS, ids=lambda s: s.name)
@@ -1074,24 +1010,19 @@ def test_taking_a_run_out_of_a_queue_touches_the_queue_as_the_console_does(clien
     assert not models.QueuedRun.objects.filter(queue=queue, run=ctx.mine.root).exists()
 
 
+# Each listing, unfiltered and by each of its filters; then the run query, by each of its own.
+FILTERS = {
+    "/sessions": ["", "?name=mine%20project", "?id={session_id}"],
+    "/datasets": ["", "?name=mine%20dataset"],
+    "/examples": ["", "?dataset={dataset_id}", "?id={example_id}"],
+    "/feedback": ["", "?run={run_id}"],
+    "/annotation-queues": ["", "?ids={queue_id}"],
+    "/prompts": [""],
+}
+RUN_QUERIES = [{}, {"session": ["{session_id}"]}, {"id": ["{run_id}"]}, {"trace": "{run_id}"}]
 LISTINGS = [
-    ("GET", "/sessions", None),
-    ("GET", "/sessions?name=mine%20project", None),
-    ("GET", "/sessions?id={session_id}", None),
-    ("GET", "/datasets", None),
-    ("GET", "/datasets?name=mine%20dataset", None),
-    ("GET", "/examples", None),
-    ("GET", "/examples?dataset={dataset_id}", None),
-    ("GET", "/examples?id={example_id}", None),
-    ("GET", "/feedback", None),
-    ("GET", "/feedback?run={run_id}", None),
-    ("GET", "/annotation-queues", None),
-    ("GET", "/annotation-queues?ids={queue_id}", None),
-    ("GET", "/prompts", None),
-    ("POST", "/runs/query", {}),
-    ("POST", "/runs/query", {"session": ["{session_id}"]}),
-    ("POST", "/runs/query", {"id": ["{run_id}"]}),
-    ("POST", "/runs/query", {"trace": "{run_id}"}),
+    *[("GET", path + query, None) for path, queries in FILTERS.items() for query in queries],
+    *[("POST", "/runs/query", body) for body in RUN_QUERIES],
 ]
 
 

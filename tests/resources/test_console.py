@@ -43,30 +43,30 @@ def body(response) -> str:
     return response.content.decode()
 
 
+def run_post(project, name, *, parent=None, trace=None, offset=0, **fields):
+    """A run as the SDK posts it into `project`: started `offset` seconds after T0, 1.5 s long."""
+    run_id = uuid.uuid4()
+    return {
+        "id": run_id,
+        "trace_id": trace or run_id,
+        "parent_run_id": parent,
+        "session_id": project.pk,
+        "name": name,
+        "run_type": fields.pop("run_type", "chain"),
+        "start_time": T0 + datetime.timedelta(seconds=offset),
+        "end_time": T0 + datetime.timedelta(seconds=offset, milliseconds=1500),
+        **fields,
+    }
+
+
 def make_run(workspace, project, name, *, under=None, parent=None, trace=None, offset=0, **fields):
     """A run ingested into `project`, `offset` seconds after T0: a root, or a child `under` a run
     (or given its `parent` id and `trace` id outright, existing or not)."""
-    run_id = uuid.uuid4()
     if under is not None:
         parent, trace = under.pk, under.trace_id
-    services.ingest_runs(
-        actor=SYSTEM,
-        workspace=workspace,
-        posts=[
-            {
-                "id": run_id,
-                "trace_id": trace or run_id,
-                "parent_run_id": parent,
-                "session_id": project.pk,
-                "name": name,
-                "run_type": fields.pop("run_type", "chain"),
-                "start_time": T0 + datetime.timedelta(seconds=offset),
-                "end_time": T0 + datetime.timedelta(seconds=offset, milliseconds=1500),
-                **fields,
-            }
-        ],
-    )
-    return models.Run.objects.get(pk=run_id)
+    post = run_post(project, name, parent=parent, trace=trace, offset=offset, **fields)
+    services.ingest_runs(actor=SYSTEM, workspace=workspace, posts=[post])
+    return models.Run.objects.get(pk=post["id"])
 
 
 class Resources:
@@ -147,25 +147,28 @@ def read_pages(r):
     ]
 
 
+def edit_pages(name, obj, resource):
+    """The create form, and `obj`'s edit form and delete confirmation: each needs the permission
+    of its name."""
+    return [
+        (f"{name}-create", (), f"{resource}:create"),
+        (f"{name}-edit", (obj.pk,), f"{resource}:update"),
+        (f"{name}-delete", (obj.pk,), f"{resource}:delete"),
+    ]
+
+
 def form_pages(r):
     """The GET side of each write: a form or a confirmation."""
     p, d, e, pr, q, run = r.project, r.dataset, r.examples[0], r.prompt, r.queue, r.root
     return [
-        ("project-create", (), "projects:create"),
-        ("project-edit", (p.pk,), "projects:update"),
-        ("project-delete", (p.pk,), "projects:delete"),
-        ("dataset-create", (), "datasets:create"),
-        ("dataset-edit", (d.pk,), "datasets:update"),
-        ("dataset-delete", (d.pk,), "datasets:delete"),
+        *edit_pages("project", p, "projects"),
+        *edit_pages("dataset", d, "datasets"),
+        # Examples are part of their dataset: changing them is updating it.
         ("example-create", (d.pk,), "datasets:update"),
         ("example-edit", (d.pk, e.pk), "datasets:update"),
         ("example-delete", (d.pk, e.pk), "datasets:update"),
-        ("prompt-create", (), "prompts:create"),
-        ("prompt-edit", (pr.pk,), "prompts:update"),
-        ("prompt-delete", (pr.pk,), "prompts:delete"),
-        ("annotation-queue-create", (), "annotation-queues:create"),
-        ("annotation-queue-edit", (q.pk,), "annotation-queues:update"),
-        ("annotation-queue-delete", (q.pk,), "annotation-queues:delete"),
+        *edit_pages("prompt", pr, "prompts"),
+        *edit_pages("annotation-queue", q, "annotation-queues"),
         ("annotation-queue-run-remove", (q.pk, run.pk), "annotation-queues:update"),
     ]
 
@@ -620,6 +623,7 @@ def test_run_page_draws_the_trace_tree_nested(client, world, res):
 def test_trace_tree_is_one_query_however_many_runs(client, world, res):
     login(client, world, "viewer")
     page = url("run", res.project.pk, res.root.pk)
+    client.get(page)  # both measured warm: the user's access is then kept (console_access)
     with CaptureQueriesContext(connection) as small:
         client.get(page)
     parent = res.grandchild.pk
@@ -1097,22 +1101,8 @@ def add_rows(world, kind, count):
             )
     elif kind == "project-runs":
         project = services.create_project(actor=SYSTEM, workspace=ws, name="bulk")
-        services.ingest_runs(
-            actor=SYSTEM,
-            workspace=ws,
-            posts=[
-                {
-                    "id": uuid.uuid4(),
-                    "session_id": project.pk,
-                    "name": f"r{n}",
-                    "run_type": "chain",
-                    "start_time": T0 + datetime.timedelta(seconds=n),
-                    "end_time": T0 + datetime.timedelta(seconds=n + 1),
-                    "tags": ["a", "b"],
-                }
-                for n in range(count)
-            ],
-        )
+        posts = [run_post(project, f"r{n}", offset=n, tags=["a", "b"]) for n in range(count)]
+        services.ingest_runs(actor=SYSTEM, workspace=ws, posts=posts)
         return url("project", project.pk)
     elif kind == "examples":
         dataset = services.create_dataset(actor=SYSTEM, workspace=ws, name="bulk")

@@ -5,6 +5,13 @@ import re
 from accesscontrol.audit.models import AuditEvent
 from tests.factories import secret_of
 
+# PostgreSQL commits without waiting for its disk: still atomic and at once visible to every
+# other connection; only a crash of the server could lose the last commits, which no test
+# needs. Transactional tests commit every save, the flush after each one truncates every table,
+# and creating the database runs every migration. The servers tests start get the same
+# (tests/support/servers.py); tests/conftest.py sets it.
+NO_WAIT_FOR_DISK = "-c synchronous_commit=off"
+
 KEY = re.compile(r"lsv2_(?:pt|sk)_[0-9a-f]{32}_[0-9a-f]{8}")
 
 

@@ -16,6 +16,7 @@ import redis
 from django.db import connection
 
 from accesscontrol.rbac import versions
+from tests.support.db import NO_WAIT_FOR_DISK
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -77,6 +78,7 @@ def two_servers(cache_url, prefix):
         "DEBUG": "0",
         "HTTPS": "0",
         "ALLOWED_HOSTS": "127.0.0.1",
+        "PGOPTIONS": NO_WAIT_FOR_DISK,  # as the test's own connections
     }
     processes, urls = [], []
     try:

@@ -1,33 +1,14 @@
 """Datasets and their examples."""
 
-from functools import partial
-
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
-from accesscontrol.resources.forms import ExampleForm, NewDatasetForm
+from accesscontrol.resources.forms import ExampleForm
 from accesscontrol.resources.models import Dataset, Example
 from accesscontrol.resources.templatetags.resource_display import json_preview
 from accesscontrol.resources.views import pages
-
-
-@requires("datasets:read")
-@require_GET
-def datasets(request, org_slug, workspace_slug):
-    rows = (
-        Dataset.objects.in_workspace(request.workspace)
-        .annotate(example_count=pages.count_of(Example.objects.all(), "dataset"))
-        .order_by("-created_at", "id")
-    )
-    return pages.list_page(request, "datasets", rows)
-
-
-@requires("datasets:create")
-@require_http_methods(["GET", "POST"])
-def dataset_create(request, org_slug, workspace_slug):
-    return pages.create_page(request, Dataset, NewDatasetForm, services.create_dataset)
 
 
 @requires("datasets:read")
@@ -41,33 +22,6 @@ def dataset_detail(request, org_slug, workspace_slug, dataset_id):
     )
     page = pages.paginate(request, examples)
     return render(request, "resources/dataset.html", {"dataset": dataset, "page": page})
-
-
-@requires("datasets:update")
-@require_http_methods(["GET", "POST"])
-def dataset_edit(request, org_slug, workspace_slug, dataset_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    return pages.edit_page(
-        request, dataset, partial(services.update_dataset, actor=request.actor, dataset=dataset)
-    )
-
-
-@requires("datasets:delete")
-@require_http_methods(["GET", "POST"])
-def dataset_delete(request, org_slug, workspace_slug, dataset_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    count = Example.objects.in_workspace(request.workspace).filter(dataset=dataset).count()
-    return pages.delete_page(
-        request,
-        dataset,
-        message=pages.counted(
-            count, "Its one example is deleted with it.", "Its {n} examples are deleted with it."
-        ),
-        consequences=[
-            "Experiments that used it lose their reference.",
-            "This cannot be undone.",
-        ],
-    )
 
 
 # Examples
@@ -97,18 +51,20 @@ def example_create(request, org_slug, workspace_slug, dataset_id):
     )
 
 
-def _example(request, dataset, example_id):
+def _example(request, dataset_id, example_id):
+    """An example of that dataset, with its dataset, in one query; any other pair is a 404."""
     return get_object_or_404(
-        Example.objects.in_workspace(request.workspace).filter(dataset=dataset), pk=example_id
+        Example.objects.in_workspace(request.workspace).select_related("dataset"),
+        dataset_id=dataset_id,
+        pk=example_id,
     )
 
 
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    example = _example(request, dataset, example_id)
-    dataset_url = pages.url_for(request, "dataset", dataset.pk)
+    example = _example(request, dataset_id, example_id)
+    dataset_url = pages.url_for(request, "dataset", dataset_id)
 
     def save(data):
         services.update_example(
@@ -125,7 +81,7 @@ def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
         request,
         ExampleForm(request.POST or None, initial=ExampleForm.initial_for(example)),
         save,
-        title=f"Edit an example of {dataset.name}",
+        title=f"Edit an example of {example.dataset.name}",
         cancel_url=dataset_url,
         submit_label="Save",
     )
@@ -134,14 +90,13 @@ def example_edit(request, org_slug, workspace_slug, dataset_id, example_id):
 @requires("datasets:update")
 @require_http_methods(["GET", "POST"])
 def example_delete(request, org_slug, workspace_slug, dataset_id, example_id):
-    dataset = pages.one(request, Dataset, dataset_id)
-    example = _example(request, dataset, example_id)
-    dataset_url = pages.url_for(request, "dataset", dataset.pk)
+    example = _example(request, dataset_id, example_id)
+    dataset_url = pages.url_for(request, "dataset", dataset_id)
     return pages.delete_page(
         request,
         example,
         title="Delete this example?",
-        message=f"Inputs {json_preview(example.inputs)} leave {dataset.name}.",
+        message=f"Inputs {json_preview(example.inputs)} leave {example.dataset.name}.",
         consequences=["This cannot be undone."],
         cancel_url=dataset_url,
         confirm_label="Delete example",

@@ -1,15 +1,13 @@
-"""Tracing projects and their runs: the list, a project's root runs, a run with its trace."""
+"""Tracing projects and their runs: a project's root runs, a run with its trace (its list and forms
+are pages.py's)."""
 
-from functools import partial
-
-from django.db.models import OuterRef, Subquery
 from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from accesscontrol import console
 from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import services
-from accesscontrol.resources.forms import FeedbackForm, NamedForm, QueueRunForm
+from accesscontrol.resources.forms import FeedbackForm, QueueRunForm
 from accesscontrol.resources.models import AnnotationQueue, Feedback, Project, Run
 from accesscontrol.resources.templatetags.resource_display import pretty_json
 from accesscontrol.resources.views import pages
@@ -30,37 +28,6 @@ RUN_LIST_FIELDS = (
 RUN_PAYLOAD_FIELDS = ("inputs", "outputs", "extra", "events")  # large: left out of lists
 
 
-@requires("projects:read")
-@require_GET
-def projects(request, org_slug, workspace_slug):
-    rows = (
-        Project.objects.in_workspace(request.workspace)
-        .annotate(
-            run_count=pages.count_of(Run.objects.all(), "project"),
-            error_count=pages.count_of(Run.objects.filter(error__isnull=False), "project"),
-            last_run=Subquery(
-                Run.objects.filter(project=OuterRef("pk"))
-                .order_by("-start_time")
-                .values("start_time")[:1]
-            ),
-        )
-        .order_by("-start_time", "id")
-    )
-    return pages.list_page(request, "projects", rows)
-
-
-@requires("projects:create")
-@require_http_methods(["GET", "POST"])
-def project_create(request, org_slug, workspace_slug):
-    return pages.create_page(
-        request,
-        Project,
-        NamedForm,
-        services.create_project,
-        intro="Runs sent with this project name (LANGSMITH_PROJECT) land here.",
-    )
-
-
 @requires("projects:read", "runs:read")
 @require_GET
 def project_detail(request, org_slug, workspace_slug, project_id):
@@ -72,33 +39,6 @@ def project_detail(request, org_slug, workspace_slug, project_id):
         .order_by("-start_time", "id")
     )
     return pages.list_page(request, "project", runs, project=project)
-
-
-@requires("projects:update")
-@require_http_methods(["GET", "POST"])
-def project_edit(request, org_slug, workspace_slug, project_id):
-    project = pages.one(request, Project, project_id)
-    return pages.edit_page(
-        request,
-        project,
-        partial(services.update_project, actor=request.actor, project=project),
-        intro="SDK clients that send the old name will create a new project with it.",
-    )
-
-
-@requires("projects:delete")
-@require_http_methods(["GET", "POST"])
-def project_delete(request, org_slug, workspace_slug, project_id):
-    project = pages.one(request, Project, project_id)
-    count = Run.objects.in_workspace(request.workspace).filter(project=project).count()
-    return pages.delete_page(
-        request,
-        project,
-        message=pages.counted(
-            count, "Its one run is deleted with it.", "Its {n} runs are deleted with it."
-        ),
-        consequences=["Runs leave the annotation queues they are in.", "This cannot be undone."],
-    )
 
 
 # Runs

@@ -14,29 +14,6 @@ from accesscontrol.resources.views.projects import RUN_PAYLOAD_FIELDS
 
 @requires("annotation-queues:read")
 @require_GET
-def annotation_queues(request, org_slug, workspace_slug):
-    rows = (
-        AnnotationQueue.objects.in_workspace(request.workspace)
-        .annotate(run_count=pages.count_of(QueuedRun.objects.all(), "queue"))
-        .order_by("-created_at", "id")
-    )
-    return pages.list_page(request, "queues", rows)
-
-
-@requires("annotation-queues:create")
-@require_http_methods(["GET", "POST"])
-def queue_create(request, org_slug, workspace_slug):
-    return pages.create_page(
-        request,
-        AnnotationQueue,
-        QueueForm,
-        services.create_annotation_queue,
-        intro="Add runs to it from their run pages.",
-    )
-
-
-@requires("annotation-queues:read")
-@require_GET
 def queue_detail(request, org_slug, workspace_slug, queue_id):
     queue = pages.one(request, AnnotationQueue, queue_id)
     items = (
@@ -87,20 +64,3 @@ def queue_run_remove(request, org_slug, workspace_slug, queue_id, run_id):
         )
     services.dequeue_run(actor=request.actor, queue=queue, run_id=item.run_id)
     return console.done(request, f"{item.run.name} was taken out of {queue.name}.", queue_url)
-
-
-@requires("annotation-queues:delete")
-@require_http_methods(["GET", "POST"])
-def queue_delete(request, org_slug, workspace_slug, queue_id):
-    queue = pages.one(request, AnnotationQueue, queue_id)
-    count = queue.items.count()
-    return pages.delete_page(
-        request,
-        queue,
-        message=pages.counted(
-            count,
-            "Its one queued run leaves it; the run and its feedback stay.",
-            "Its {n} queued runs leave it; the runs and their feedback stay.",
-        ),
-        consequences=["This cannot be undone."],
-    )
