@@ -479,7 +479,6 @@ ENDPOINTS = [
         200,
         check_key_ip_allow_list_set,
         body=lambda t: {"ip_allow_list": ["127.0.0.0/8"]},
-        ids=lambda t: {"key_id": t.service_key.pk},
     ),
     Endpoint("GET", "/orgs/current/ip-allow-list", ORG_MANAGE, 200, check_ip_allow_list_read),
     Endpoint(
