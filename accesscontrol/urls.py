@@ -47,6 +47,11 @@ urlpatterns = [
     path(ORG + "workspaces/", organizations.org_workspaces, name="org-workspaces"),
     path(ORG + "workspaces/new/", organizations.org_workspace_create, name="org-workspace-create"),
     path(ORG + "settings/", organizations.org_settings, name="org-settings"),
+    path(
+        ORG + "settings/ip-allow-list/",
+        organizations.org_ip_allow_list,
+        name="org-ip-allow-list",
+    ),
     path(ORG + "roles/", rbac.roles, name="roles"),
     path(ORG + "roles/new/", rbac.role_create, name="role-create"),
     path(ORG + "roles/<uuid:role_id>/", rbac.role_edit, name="role-edit"),
@@ -95,6 +100,11 @@ urlpatterns = [
     path(WS + "keys/", apikeys.service_keys, name="service-keys"),
     path(WS + "keys/<uuid:key_id>/revoke/", apikeys.service_key_revoke, name="service-key-revoke"),
     path(WS + "keys/<uuid:key_id>/rotate/", apikeys.service_key_rotate, name="service-key-rotate"),
+    path(
+        WS + "keys/<uuid:key_id>/ip-allow-list/",
+        apikeys.service_key_ip_allow_list,
+        name="service-key-ip-allow-list",
+    ),
     path(WS, include("accesscontrol.resources.urls")),
 ]
 

@@ -49,9 +49,8 @@ def _validation_body(exc: ValidationError):
 
 
 def key_rejected(api, request, exc):
-    response = api.create_response(
-        request, {"error": exc.error, "detail": exc.detail}, status=exc.status
-    )
+    body = {"error": exc.error, "detail": exc.detail, **getattr(exc, "extra", {})}
+    response = api.create_response(request, body, status=exc.status)
     if getattr(exc, "retry_after", None):
         response["Retry-After"] = str(exc.retry_after)
     return response

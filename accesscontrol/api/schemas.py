@@ -32,6 +32,9 @@ class DeniedOut(ErrorOut):
     role: str | None = None
     workspace: str | None = None
     limit: str | None = None  # token_limit: the narrowed token's limits, in words
+    # ip_not_allowed: the address the request came from, and which list refused it.
+    address: str | None = None
+    allow_list: str | None = None
 
 
 class Body(Schema):

@@ -11,6 +11,7 @@ from accesscontrol import throttle
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.apikeys import leaks, rotation, services
+from accesscontrol.apikeys.ip_allow_lists import MAX_ENTRIES
 from accesscontrol.apikeys.limits import PRESETS, TokenLimits
 from accesscontrol.rbac.gate import ApiError, authenticated, public, requires
 from accesscontrol.rbac.resolver import REASONS
@@ -90,6 +91,12 @@ def whoami(request):
 # Service keys
 
 
+KEY_ALLOW_LIST_DOC = (
+    "CIDR networks this key may be used from, within the organization's own IP allow list "
+    "(a request must come from an address in both); empty: wherever the organization allows."
+)
+
+
 class ServiceKeyOut(Schema):
     id: uuid.UUID
     name: str
@@ -115,6 +122,7 @@ class ServiceKeyOut(Schema):
     leak_reported_by: str
     leak_url: str
     leak_source: str
+    ip_allow_list: list[str] = Field(description=KEY_ALLOW_LIST_DOC)
 
     @staticmethod
     def resolve_scope(key):
@@ -130,6 +138,9 @@ class ServiceKeyIn(Body):
     role_id: uuid.UUID | None = Field(None, description="Defaults to the Admin role.")
     expires_at: UtcDateTime | None = None
     scope: str = Field("workspace", pattern="^(workspace|organization)$")
+    ip_allow_list: list[str] = Field(
+        default_factory=list, max_length=MAX_ENTRIES, description=KEY_ALLOW_LIST_DOC
+    )
 
 
 def _visible_service_keys(request):
@@ -156,6 +167,7 @@ def create_service_key(request, payload: ServiceKeyIn):
         name=payload.name,
         role=role,
         expires_at=payload.expires_at,
+        ip_allow_list=payload.ip_allow_list,
     )
     key.key = raw
     return Status(201, key)
@@ -196,6 +208,26 @@ def _rotated(rotated):
     successor, raw, old = rotated
     successor.key, successor.rotated_from = raw, old
     return Status(201, successor)
+
+
+class ServiceKeyIpAllowListIn(Body):
+    ip_allow_list: list[str] = Field(max_length=MAX_ENTRIES, description=KEY_ALLOW_LIST_DOC)
+
+
+@router.put(
+    "/api-key/{key_id}/ip-allow-list",
+    response=ServiceKeyOut,
+    summary="Set where a service key may be used from",
+    description="Replaces the key's list (normalised as the organization's is); effective on "
+    "every process from the next request. A key may not set a list that refuses its own "
+    "request's address.",
+)
+@requires("workspaces:manage")
+def set_service_key_ip_allow_list(request, key_id: uuid.UUID, payload: ServiceKeyIpAllowListIn):
+    key = _visible_service_keys(request).get(pk=key_id)
+    return services.set_service_key_ip_allow_list(
+        actor=request.actor, key=key, ip_allow_list=payload.ip_allow_list
+    )
 
 
 # Personal access tokens

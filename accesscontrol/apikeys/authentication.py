@@ -6,6 +6,9 @@ The cache is per process, keyed by (key digest, tenant), and an entry is used on
 organization's authorization version is the one it was computed under. This process knows that
 without asking: Redis pushes every change of a version to it (rbac/versions.py), so any change
 to roles, memberships or keys is still seen by every process on the next request.
+
+Every request, warm or cold, is also held to the organization's IP allow lists against its own
+client address (apikeys/ip_allow_lists.py), from the lists parsed into the cached principal.
 """
 
 import dataclasses
@@ -20,7 +23,7 @@ from django.db.models import F, FilteredRelation, Q
 from django.utils import timezone
 
 from accesscontrol import throttle
-from accesscontrol.apikeys import keys, lookup
+from accesscontrol.apikeys import ip_allow_lists, keys, lookup
 from accesscontrol.apikeys.limits import TokenLimits, narrow
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
@@ -53,6 +56,10 @@ class Principal:
     organization: object
     workspace: Workspace | None
     access: Access
+    # Where the key may be used from, parsed once when the principal is read (None: anywhere);
+    # and the address this request came from (each request has its own copy of the principal).
+    allow_list: ip_allow_lists.AllowList | None = None
+    address: str | None = None
 
     @property
     def user(self):
@@ -74,6 +81,16 @@ class Principal:
             return service_key_access(self.key, workspace)
         row = _pat_workspaces(self.key).filter(pk=workspace.pk).first()
         return _pat_access(self.key, row) if row else Access()
+
+
+class AddressNotAllowed(KeyRejected):
+    """A valid key used from outside its organization's (or its own) IP allow list."""
+
+    def __init__(self, address, refused_by):
+        super().__init__(
+            "ip_not_allowed", ip_allow_lists.refusal_detail(address, refused_by), status=403
+        )
+        self.extra = {"address": address, "allow_list": refused_by}
 
 
 class Throttled(KeyRejected):
@@ -115,8 +132,7 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
     if principal is not None:
         # This very key authenticated in this process and nothing about its access changed
         # since: no guess, so no rate limit to consult, and nothing to ask the network.
-        _touch(principal.key)
-        return principal
+        return _admitted(principal, client_ip)
 
     key_check = (throttle.limit("key"), parsed.digest)
     proof = _proof_key(parsed.digest)
@@ -128,8 +144,7 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
         version = versions.before_read(organization_id)
         principal = _cached(entry, version)
         if principal is not None:
-            _touch(principal.key)
-            return principal
+            return _admitted(principal, client_ip)
         proven = True
     else:
         [(counter, rule, wait)] = throttle.counters(key_check)
@@ -164,6 +179,7 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
             throttle.record_failure(key_check, *ip_checks)
         raise
     attempt.release()
+    principal.allow_list = ip_allow_lists.allow_list_for(principal.organization, principal.key)
     if entry is None:
         cache.set(proof, True, PROOF_SECONDS)
         # First sight: the organization was not known before the read; its version then is, if
@@ -171,6 +187,19 @@ def authenticate(raw_key: str, tenant: str | None, client_ip: str | None = None)
         organization_id = principal.organization.pk
         version = versions.since(snapshot, organization_id)
     _remember(parsed.digest, tenant_id, principal, organization_id, version)
+    return _admitted(principal, client_ip)
+
+
+def _admitted(principal, client_ip) -> Principal:
+    """The principal of this request, if its address may use the key (AddressNotAllowed if
+    not: a valid key, so no failed authentication). Checked on every request, warm or cold,
+    against the lists parsed into the principal: no I/O. A refused request is no use of the key.
+    """
+    principal.address = client_ip
+    if principal.allow_list is not None:
+        refused_by = principal.allow_list.refused_by(client_ip)
+        if refused_by is not None:
+            raise AddressNotAllowed(client_ip or "unknown", refused_by)
     _touch(principal.key)
     return principal
 

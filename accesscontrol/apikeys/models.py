@@ -115,6 +115,8 @@ class ServiceKey(KeyBase):
     # Kept when the creator leaves: the key is unaffected, and who made it stays known.
     created_by_label = models.CharField(max_length=255, blank=True)
     legacy = models.BooleanField(default=False)
+    # Narrows the organization's IP allow list for this key (apikeys/ip_allow_lists.py).
+    ip_allow_list = models.JSONField(default=list, blank=True)
 
     audit_kind = "service_key"
     user = None

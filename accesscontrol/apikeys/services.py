@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accesscontrol.apikeys import keys
+from accesscontrol.apikeys import ip_allow_lists, keys
 from accesscontrol.apikeys.limits import clean_limits
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit import services as audit
@@ -230,14 +230,17 @@ def create_service_key(
     role=None,
     expires_at=None,
     raw_key=None,
+    ip_allow_list=(),
 ):
-    """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only)."""
+    """Returns (key, raw key). `workspace=None` makes an org-scoped key (org admins only).
+    `ip_allow_list`: networks the key may be used from, within the organization's own list."""
     actor = as_actor(actor, organization, workspace)
     name = _clean_name(name)
     if role is None:
         role = Role.objects.system(ADMIN)
     check_may_create_service_key(actor, organization, workspace, role)
     expires_at = clean_expiry(organization, expires_at)
+    networks = ip_allow_lists.clean_allow_list(ip_allow_list)
     raw = _raw_key(keys.SERVICE, raw_key)
     creator = person_behind(actor)
     with transaction.atomic():
@@ -251,6 +254,7 @@ def create_service_key(
             expires_at=expires_at,
             created_by=creator,
             created_by_label=audit.describe_actor(actor)["actor_label"],
+            ip_allow_list=networks,
         )
         audit.record(
             actor,
@@ -265,6 +269,7 @@ def create_service_key(
                 "role": role.name,
                 "scope": "workspace" if workspace else "organization",
                 "expires_at": _describe_expiry(expires_at),
+                **({"ip_allow_list": networks} if networks else {}),
             },
         )
     return key, raw
@@ -298,6 +303,41 @@ def revoke_service_key(*, actor, key):
             .get(pk=key.pk)
         )
         return _revoke(actor, key, "service_key.revoked", key.organization, key.workspace)
+
+
+def set_service_key_ip_allow_list(*, actor, key, ip_allow_list) -> ServiceKey:
+    """Where one service key may be used from, within its organization's list (the request's
+    address must be in both); empty: wherever the organization allows. Who may revoke the key
+    may change this. Saving the key moves the authorization version: effective at once."""
+    actor = as_actor(actor, key.organization, key.workspace)
+    check_may_revoke_service_key(actor, key)
+    networks = ip_allow_lists.clean_allow_list(ip_allow_list)
+    with transaction.atomic():
+        key = (
+            ServiceKey.objects.select_for_update(of=("self",))
+            .select_related("organization", "workspace", "role")
+            .get(pk=key.pk)
+        )
+        before = list(key.ip_allow_list)
+        if networks == before:
+            return key
+        if actor.key is not None and actor.key.pk == key.pk:
+            ip_allow_lists.check_keeps_caller(
+                actor, organization_list=key.organization.ip_allow_list, key_list=networks
+            )
+        key.ip_allow_list = networks
+        key.save(update_fields=["ip_allow_list"])
+        audit.record(
+            actor,
+            "service_key.ip_allow_list_changed",
+            key,
+            organization=key.organization,
+            workspace=key.workspace,
+            target_label=key.audit_label,
+            before={"ip_allow_list": before},
+            after={"ip_allow_list": networks},
+        )
+    return key
 
 
 def import_legacy_key(*, raw, workspace, name):

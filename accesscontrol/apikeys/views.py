@@ -19,6 +19,7 @@ from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import rotation, services
 from accesscontrol.apikeys.authentication import personal_token_access
+from accesscontrol.apikeys.forms import IpAllowListForm, as_text, ip_allow_list_field
 from accesscontrol.apikeys.limits import (
     CUSTOM,
     PRESET_LABELS,
@@ -104,15 +105,23 @@ class PersonalTokenForm(KeyForm):
         return data
 
 
+KEY_ALLOW_LIST_HELP = (
+    "Optional: networks this key may be used from, one per line (203.0.113.0/24, "
+    "2001:db8::/32), within the organization's IP allow list. Empty: wherever the "
+    "organization allows."
+)
+
+
 class ServiceKeyForm(KeyForm):
     role = forms.ModelChoiceField(label="Role", queryset=None, empty_label=None)
+    ip_allow_list = ip_allow_list_field("IP allow list", KEY_ALLOW_LIST_HELP)
 
     def __init__(self, organization, *args, **kwargs):
         super().__init__(organization, *args, **kwargs)
         roles = assignable_roles(organization)
         self.fields["role"].queryset = roles
         self.fields["role"].initial = roles.filter(name="Admin").first()
-        self.order_fields(["name", "role", "expires_in"])
+        self.order_fields(["name", "role", "expires_in", "ip_allow_list"])
 
 
 def _keys_url(request):
@@ -138,6 +147,7 @@ def service_keys(request, org_slug, workspace_slug):
             name=data["name"],
             role=data["role"],
             expires_at=expiry_from(data["expires_in"]),
+            ip_allow_list=data["ip_allow_list"],
         )
 
     created = _created(request, form, create)
@@ -231,6 +241,37 @@ def _rotate_page(request, key, rotate, back_url):
             "cancel_url": back_url,
             "submit_label": "Rotate",
         },
+    )
+
+
+@requires("workspaces:manage")
+@require_http_methods(["GET", "POST"])
+@sudo_required
+def service_key_ip_allow_list(request, org_slug, workspace_slug, key_id):
+    key = get_object_or_404(_workspace_keys(request).filter(revoked_at__isnull=True), pk=key_id)
+    form = IpAllowListForm(
+        request.POST or None,
+        initial={"ip_allow_list": as_text(key.ip_allow_list)},
+        label="Networks (one per line)",
+        help_text=KEY_ALLOW_LIST_HELP,
+    )
+
+    def save(data):
+        services.set_service_key_ip_allow_list(
+            actor=request.actor, key=key, ip_allow_list=data["ip_allow_list"]
+        )
+        return f"The IP allow list of {key.name} was saved.", _keys_url(request)
+
+    return console.form_dialog(
+        request,
+        form,
+        save,
+        page_title="IP allow list",
+        title=f"Where may {key.name} be used from?",
+        intro="Requests with this key from outside these networks (or outside the "
+        "organization's own list) get 403 ip_not_allowed, from the next request on.",
+        submit_label="Save allow list",
+        cancel_url=_keys_url(request),
     )
 
 

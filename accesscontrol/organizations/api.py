@@ -8,12 +8,18 @@ from ninja import Field, Schema, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
+from accesscontrol.apikeys.ip_allow_lists import MAX_ENTRIES
 from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.services import role_by_id
 
 router = GatedRouter(tags=["organization"])
+
+IP_ALLOW_LIST_DOC = (
+    "CIDR networks (IPv4 or IPv6; a bare address is one address) the organization's API keys "
+    "may be used from; empty: anywhere. A request from elsewhere gets 403 `ip_not_allowed`."
+)
 
 ORG_ROLE_PATTERN = "^(" + "|".join(OrgRole.values) + ")$"
 
@@ -129,3 +135,52 @@ def remove_org_member(request, member_id: uuid.UUID):
         membership = services.org_members(request.actor).get(pk=member_id)
         services.remove_org_member(actor=request.actor, membership=membership)
     return Status(204, None)
+
+
+# IP allow list
+
+
+class IpAllowListOut(Schema):
+    ip_allow_list: list[str] = Field(description=IP_ALLOW_LIST_DOC)
+    your_address: str = Field(
+        description="The address this request came from, as the server sees it "
+        "(TRUSTED_PROXY_COUNT): what the list must include for this key to keep working."
+    )
+
+
+class IpAllowListIn(Body):
+    ip_allow_list: list[str] = Field(max_length=MAX_ENTRIES, description=IP_ALLOW_LIST_DOC)
+
+
+def _allow_list_out(request, organization):
+    return {"ip_allow_list": organization.ip_allow_list, "your_address": request.auth.address}
+
+
+@router.get(
+    "/orgs/current/ip-allow-list",
+    response=IpAllowListOut,
+    summary="Where the organization's API keys may be used from",
+)
+@requires("organization:manage")
+def get_ip_allow_list(request):
+    # The organization as read with the key, under the authorization version a change moves.
+    return _allow_list_out(request, request.auth.organization)
+
+
+@router.put(
+    "/orgs/current/ip-allow-list",
+    response=IpAllowListOut,
+    summary="Set where the organization's API keys may be used from",
+    description="Replaces the list; entries are normalised (2001:DB8::/32 becomes "
+    "2001:db8::/32, 203.0.113.7 becomes 203.0.113.7/32). An entry with host bits set "
+    "(10.0.0.5/24) is refused, as is a list that would refuse this very request's address: "
+    "make that change in the console. Effective on every process from the next request.",
+)
+@requires("organization:manage")
+def set_ip_allow_list(request, payload: IpAllowListIn):
+    organization = services.set_ip_allow_list(
+        actor=request.actor,
+        organization=request.auth.organization,
+        ip_allow_list=payload.ip_allow_list,
+    )
+    return _allow_list_out(request, organization)

@@ -29,6 +29,8 @@ class Organization(models.Model):
         null=True, blank=True, help_text="Longest allowed key lifetime; empty means no cap."
     )
     allow_personal_access_tokens = models.BooleanField(default=True)
+    # CIDR networks its API keys may be used from; empty: anywhere (apikeys/ip_allow_lists.py).
+    ip_allow_list = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accesscontrol.accounts.models import normalize_email
+from accesscontrol.apikeys import ip_allow_lists
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import (
     Invitation,
@@ -582,4 +583,29 @@ def update_organization_settings(
                 before={k: before[k] for k in changed},
                 after={k: after[k] for k in changed},
             )
+    return org
+
+
+def set_ip_allow_list(*, actor, organization, ip_allow_list) -> Organization:
+    """Where the organization's API keys may be used from (apikeys/ip_allow_lists.py): CIDR
+    networks, normalised; empty for anywhere. Saving the row moves the authorization version,
+    so every process holds keys to the new list from its next request on."""
+    actor = _org_manager(actor, organization)
+    networks = ip_allow_lists.clean_allow_list(ip_allow_list)
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=organization.pk)
+        before = list(org.ip_allow_list)
+        if networks == before:
+            return org
+        ip_allow_lists.check_keeps_caller(actor, organization_list=networks)
+        org.ip_allow_list = networks
+        org.save(update_fields=["ip_allow_list"])
+        audit.record(
+            actor,
+            "organization.ip_allow_list_changed",
+            org,
+            organization=org,
+            before={"ip_allow_list": before},
+            after={"ip_allow_list": networks},
+        )
     return org

@@ -8,10 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accesscontrol import console
+from accesscontrol import console, throttle
 from accesscontrol.accounts.models import User
 from accesscontrol.accounts.services import sign_up
 from accesscontrol.accounts.sudo import sudo_required
+from accesscontrol.apikeys import ip_allow_lists
+from accesscontrol.apikeys.forms import IpAllowListForm, as_text
 from accesscontrol.organizations import services
 from accesscontrol.organizations.models import OrgRole, Plan
 from accesscontrol.organizations.services import accept_invitation as accept_invitation_service
@@ -302,6 +304,43 @@ def org_settings(request, org_slug):
 
     return console.saved(request, form, save) or console.form_page(
         request, "organizations/settings.html", form, fragment=None
+    )
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+@sudo_required
+def org_ip_allow_list(request, org_slug):
+    """Where the organization's API keys may be used from; the console itself is never
+    restricted, so an admin can always undo a list that shuts their own scripts out."""
+    org = request.organization
+    address = throttle.client_ip(request)
+    form = IpAllowListForm(
+        request.POST or None,
+        initial={"ip_allow_list": as_text(org.ip_allow_list)},
+        label="Networks (one per line)",
+        help_text="IPv4 or IPv6 in CIDR notation (203.0.113.0/24, 2001:db8::/32); a bare "
+        "address means that one address. Empty: keys work from anywhere.",
+    )
+
+    def save(data):
+        saved = services.set_ip_allow_list(
+            actor=request.actor, organization=org, ip_allow_list=data["ip_allow_list"]
+        )
+        if not ip_allow_lists.admits(saved.ip_allow_list, address):
+            messages.warning(
+                request,
+                f"Your current address {address} is outside the list: API keys used from here "
+                "are now refused.",
+            )
+        return "IP allow list saved.", reverse("org-ip-allow-list", args=[org.slug])
+
+    return console.saved(request, form, save) or console.form_page(
+        request,
+        "organizations/ip_allow_list.html",
+        form,
+        {"address": address, "admits_you": ip_allow_lists.admits(org.ip_allow_list, address)},
+        fragment=None,
     )
 
 

@@ -40,6 +40,8 @@ WIDENING = {
     "service-keys": "a key: a credential with a role",
     "service-key-rotate": "a new key, with the old one's role",
     "personal-token-rotate": "a new token acting as its user",
+    "org-ip-allow-list": "emptying or widening it lets every key in from more addresses",
+    "service-key-ip-allow-list": "emptying or widening it lets the key in from more addresses",
 }
 
 NOT_WIDENING = {
@@ -152,6 +154,12 @@ def request_for(world, name):
             digest=keys.digest(pat_for(world.org_admin, world.org))
         )
         return reverse(name, args=[org, token.pk]), {"grace_hours": "24"}
+    if name == "org-ip-allow-list":
+        return reverse(name, args=[org]), {"ip_allow_list": "203.0.113.0/24"}
+    if name == "service-key-ip-allow-list":
+        service_key_for(world.workspace, "Viewer")
+        key = ServiceKey.objects.get(workspace=world.workspace, name="Viewer key")
+        return reverse(name, args=[org, ws, key.pk]), {"ip_allow_list": "2001:db8::/32"}
     raise AssertionError(f"no request for {name}: add one")
 
 

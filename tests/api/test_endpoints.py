@@ -330,6 +330,22 @@ def check_self_revoked(t, body):
     assert body["hint"] == key.hint
 
 
+def check_ip_allow_list_read(t, body):
+    assert body == {"ip_allow_list": [], "your_address": "127.0.0.1"}
+
+
+def check_ip_allow_list_set(t, body):
+    expected = ["127.0.0.1/32", "2001:db8::/32"]
+    assert body["ip_allow_list"] == expected
+    t.world.org.refresh_from_db()
+    assert t.world.org.ip_allow_list == expected
+
+
+def check_key_ip_allow_list_set(t, body):
+    t.service_key.refresh_from_db()
+    assert t.service_key.ip_allow_list == body["ip_allow_list"] == ["127.0.0.0/8"]
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -482,6 +498,23 @@ ENDPOINTS = [
         check_key_revoked,
     ),
     Endpoint(
+        "PUT",
+        "/api-key/{key_id}/ip-allow-list",
+        "workspaces:manage",
+        200,
+        check_key_ip_allow_list_set,
+        body=lambda t: {"ip_allow_list": ["127.0.0.0/8"]},
+    ),
+    Endpoint("GET", "/orgs/current/ip-allow-list", ORG_MANAGE, 200, check_ip_allow_list_read),
+    Endpoint(
+        "PUT",
+        "/orgs/current/ip-allow-list",
+        ORG_MANAGE,
+        200,
+        check_ip_allow_list_set,
+        body=lambda t: {"ip_allow_list": ["127.0.0.1", "2001:DB8::/32"]},
+    ),
+    Endpoint(
         "GET",
         "/orgs/current/personal-access-tokens",
         ORG_READ,
@@ -601,7 +634,7 @@ def test_endpoint_table_matches_every_declared_operation():
         )
     table = {e.id: (e.required, e.workspace_param) for e in ENDPOINTS}
     assert table == declared
-    assert len(ENDPOINTS) == 29
+    assert len(ENDPOINTS) == 32
     # Taking no key at all, it has no row here: signed reports, tests/apikeys/test_leak_reports.py
     assert public == {"POST /secret-scanning/reports"}
 
@@ -741,6 +774,7 @@ ID_ADDRESSED = [
     ("PATCH", "/orgs/current/members/{org_member_id}", {"org_role": "admin"}),
     ("DELETE", "/orgs/current/members/{org_member_id}", None),
     ("DELETE", "/api-key/{key_id}", None),
+    ("PUT", "/api-key/{key_id}/ip-allow-list", {"ip_allow_list": []}),
     ("DELETE", "/orgs/current/personal-access-tokens/{token_id}", None),
 ]
 

@@ -589,6 +589,44 @@ def unchanged_settings_record_nothing(w, act):
     return []
 
 
+@scenario(organizations.set_ip_allow_list)
+def set_the_organizations_ip_allow_list(w, act):
+    organizations.set_ip_allow_list(
+        actor=w.org_admin, organization=w.org, ip_allow_list=["203.0.113.0/24"]
+    )
+    with act:
+        organizations.set_ip_allow_list(
+            actor=w.org_admin, organization=w.org, ip_allow_list=["2001:DB8::/32", "192.0.2.1"]
+        )
+    return [
+        E(
+            "organization.ip_allow_list_changed",
+            w.org_admin,
+            w.org,
+            organization=w.org,
+            changes={
+                "before": {"ip_allow_list": ["203.0.113.0/24"]},
+                "after": {"ip_allow_list": ["2001:db8::/32", "192.0.2.1/32"]},
+            },
+        )
+    ]
+
+
+@scenario(organizations.set_ip_allow_list, silent=True)
+def an_unchanged_or_refused_ip_allow_list_records_nothing(w, act):
+    with act:
+        organizations.set_ip_allow_list(actor=w.org_admin, organization=w.org, ip_allow_list=[])
+        with pytest.raises(ValidationError):
+            organizations.set_ip_allow_list(
+                actor=w.org_admin, organization=w.org, ip_allow_list=["10.0.0.1/8"]
+            )
+        with pytest.raises(ValidationError):
+            organizations.set_ip_allow_list(
+                actor=w.editor, organization=w.org, ip_allow_list=["10.0.0.0/8"]
+            )
+    return []
+
+
 # workspaces
 
 
@@ -1100,6 +1138,40 @@ def revoking_twice_records_once(w, act):
     apikeys.revoke_service_key(actor=w.workspace_admin, key=key)
     with act:
         apikeys.revoke_service_key(actor=w.org_admin, key=key)
+    return []
+
+
+@scenario(apikeys.set_service_key_ip_allow_list)
+def set_a_service_keys_ip_allow_list(w, act):
+    key = key_of(service_key_for(w.workspace, ip_allow_list=["203.0.113.0/24"]))
+    with act:
+        apikeys.set_service_key_ip_allow_list(
+            actor=w.workspace_admin, key=key, ip_allow_list=["2001:db8::/48"]
+        )
+    return [
+        E(
+            "service_key.ip_allow_list_changed",
+            w.workspace_admin,
+            key,
+            key.audit_label,
+            workspace=w.workspace,
+            changes={
+                "before": {"ip_allow_list": ["203.0.113.0/24"]},
+                "after": {"ip_allow_list": ["2001:db8::/48"]},
+            },
+        )
+    ]
+
+
+@scenario(apikeys.set_service_key_ip_allow_list, silent=True)
+def an_unchanged_or_refused_key_ip_allow_list_records_nothing(w, act):
+    key = key_of(service_key_for(w.workspace))
+    with act:
+        apikeys.set_service_key_ip_allow_list(actor=w.workspace_admin, key=key, ip_allow_list=[])
+        with pytest.raises(ValidationError):
+            apikeys.set_service_key_ip_allow_list(
+                actor=w.editor, key=key, ip_allow_list=["10.0.0.0/8"]
+            )
     return []
 
 

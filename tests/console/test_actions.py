@@ -99,6 +99,7 @@ WORKSPACE_URLS = {
     "service-keys",
     "service-key-revoke",
     "service-key-rotate",
+    "service-key-ip-allow-list",
     "workspace-home",
     "workspace-members",
 }
@@ -115,6 +116,7 @@ TARGET_PARAM = {
     "service-key-revoke": "key_id",
     "personal-token-rotate": "token_id",
     "service-key-rotate": "key_id",
+    "service-key-ip-allow-list": "key_id",
 }
 
 
@@ -224,13 +226,14 @@ def snapshot():
             "plan",
             "max_key_lifetime_days",
             "allow_personal_access_tokens",
+            "ip_allow_list",
         ),
         "org_members": rows(OrganizationMembership.objects, "id", "org_role"),
         "workspace_members": rows(WorkspaceMembership.objects, "id", "role_id"),
         "workspaces": rows(Workspace.objects, "id", "name", "slug", "archived"),
         "roles": rows(Role.objects, "id", "name", "description", "permissions"),
         "invitations": rows(Invitation.objects, "id", "digest", "expires_at", "cancelled_at"),
-        "service_keys": rows(ServiceKey.objects, "id", "revoked_at"),
+        "service_keys": rows(ServiceKey.objects, "id", "revoked_at", "ip_allow_list"),
         "tokens": rows(PersonalAccessToken.objects, "id", "revoked_at"),
         "mail": len(mail.outbox),
     }
@@ -496,6 +499,19 @@ CASES = [
         _a_day,
         ok=200,
     ),
+    *form(
+        "service-key-ip-allow-list",
+        (MANAGE,),
+        "service_key.ip_allow_list_changed",
+        _key,
+        lambda w, t: {"ip_allow_list": "2001:db8::/32"},
+    ),
+    *form(
+        "org-ip-allow-list",
+        (ORG_MANAGE,),
+        "organization.ip_allow_list_changed",
+        data=lambda w, t: {"ip_allow_list": "203.0.113.0/24\n2001:db8::/32"},
+    ),
 ]
 
 # What each view declares with @requires: the gate checks exactly these.
@@ -525,6 +541,8 @@ DECLARED = {
     "service-key-revoke": (MANAGE,),
     "service-key-rotate": (MANAGE,),
     "personal-token-rotate": (ORG_PATS,),
+    "service-key-ip-allow-list": (MANAGE,),
+    "org-ip-allow-list": (ORG_MANAGE,),
 }
 # Covered by tests/console/test_pages.py (and the public or personal pages outside the tenant gate).
 COVERED_ELSEWHERE = {
@@ -630,9 +648,9 @@ def test_refused_personas_get_403_or_404_and_change_nothing(client, world, thing
 
 
 def test_the_table_expects_each_status_where_the_rules_say(world):
-    """A check on the table itself: who gets what, counted (44 requests x 8 personas)."""
+    """A check on the table itself: who gets what, counted (48 requests x 8 personas)."""
     statuses = [expected_status(p, c) for c in CASES for p in PERSONAS]
-    assert len(statuses) == 352
+    assert len(statuses) == 384
     assert statuses.count(404) == len(CASES)
     # Only the org admin may do everything; the workspace admin has the workspace's pages.
     assert all(expected_status("org_admin", c) == c.ok for c in CASES)
@@ -645,6 +663,8 @@ def test_the_table_expects_each_status_where_the_rules_say(world):
     assert expected_status("org_viewer", _case("POST personal-tokens")) == 403
     assert expected_status("member_without_workspace", _case("POST personal-tokens")) == 200
     assert expected_status("editor", _case("GET service-keys")) == 403
+    assert expected_status("workspace_admin", _case("POST service-key-ip-allow-list")) == 302
+    assert expected_status("workspace_admin", _case("POST org-ip-allow-list")) == 403
 
 
 def _case(case_id):

@@ -15,6 +15,7 @@ from django.db import connection
 
 from accesscontrol.apikeys import services as keys
 from accesscontrol.apikeys.models import ServiceKey
+from accesscontrol.organizations import services as organizations
 from accesscontrol.rbac import services as rbac
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -98,6 +99,40 @@ def test_every_change_is_seen_by_both_processes_on_the_next_request(world, share
             urls, lambda base: call(base, "GET", "/datasets", org_admin_pat, ws.pk)
         )
         assert statuses == [401, 401]
+
+
+def test_an_ip_allow_list_change_is_enforced_by_both_processes_on_the_next_request(
+    world, shared_redis
+):
+    """The servers see every request from 127.0.0.1 (no trusted proxy)."""
+    token = pat_for(world.editor, world.org)
+    key = service_key_for(world.workspace, "Viewer")
+    whoami = [
+        lambda base: call(base, "GET", "/auth/whoami", token),
+        lambda base: call(base, "GET", "/auth/whoami", key),
+    ]
+    with two_servers(REDIS_URL, shared_redis) as urls:
+        for request in whoami:
+            warm(urls, request)
+        organizations.set_ip_allow_list(
+            actor=world.org_admin, organization=world.org, ip_allow_list=["10.0.0.0/8", "::1"]
+        )
+        for request in whoami:
+            answers = [request(base) for base in urls]
+            assert [status for status, _ in answers] == [403, 403]
+            assert {body["address"] for _, body in answers} == {"127.0.0.1"}
+        organizations.set_ip_allow_list(
+            actor=world.org_admin, organization=world.org, ip_allow_list=["127.0.0.0/8"]
+        )
+        for request in whoami:
+            assert everywhere(urls, request) == [200, 200]
+        keys.set_service_key_ip_allow_list(
+            actor=world.org_admin,
+            key=ServiceKey.objects.get(workspace=world.workspace, name="Viewer key"),
+            ip_allow_list=["2001:db8::/32"],
+        )
+        assert everywhere(urls, whoami[1]) == [403, 403]
+        assert everywhere(urls, whoami[0]) == [200, 200]
 
 
 def test_control_without_a_shared_cache_the_other_process_would_answer_stale(world, settings):
