@@ -13,7 +13,11 @@ from django.utils import timezone
 
 from accesscontrol.apikeys import keys, rotation
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
-from accesscontrol.apikeys.services import revoke_service_key
+from accesscontrol.apikeys.services import (
+    create_personal_access_token,
+    revoke_service_key,
+    set_service_key_ip_allow_list,
+)
 from accesscontrol.audit.models import AuditEvent
 from tests.factories import pat_for, service_key_for
 from tests.support.api import api_call
@@ -134,6 +138,30 @@ def test_the_successor_of_a_token_acts_as_the_same_user(world):
     )
     assert successor.org_membership_id == old.org_membership_id
     assert successor.name == old.name
+
+
+def test_a_narrowed_tokens_successor_keeps_its_limits_and_a_keys_its_allow_list(world):
+    token, _ = create_personal_access_token(
+        user=world.viewer,
+        organization=world.org,
+        name="reader",
+        preset="read-only",
+        workspaces=[world.workspace.pk],
+    )
+    successor, _, _ = rotation.rotate_personal_access_token(
+        actor=world.viewer, token=token, grace_hours=1
+    )
+    successor.refresh_from_db()
+    assert successor.permission_limit == token.permission_limit
+    assert successor.permission_limit and "datasets:read" in successor.permission_limit
+    assert successor.workspace_limit == [str(world.workspace.pk)]
+
+    key = row_of(service_key_for(world.workspace, "Viewer"))
+    set_service_key_ip_allow_list(actor=world.org_admin, key=key, ip_allow_list=["10.0.0.0/8"])
+    key.refresh_from_db()
+    new_key, _, _ = rotation.rotate_service_key(actor=world.org_admin, key=key, grace_hours=1)
+    new_key.refresh_from_db()
+    assert new_key.ip_allow_list == ["10.0.0.0/8"]
 
 
 # One audit event, never the key
