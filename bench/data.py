@@ -167,6 +167,11 @@ def add_roles(org, count, prefix) -> list:
     return ids
 
 
+# A key's revocation reason and leak report (apikeys/leaks.py): empty for keys never revoked.
+UNREPORTED = ("revoked_reason", "leak_reported_by", "leak_url", "leak_source")
+NOT_REPORTED = ("",) * len(UNREPORTED)
+
+
 def add_service_keys(org, workspace, count, prefix, role_id) -> None:
     now = timezone.now()
     copy_rows(
@@ -182,6 +187,8 @@ def add_service_keys(org, workspace, count, prefix, role_id) -> None:
             "role",
             "created_by_label",
             "legacy",
+            "ip_allow_list",
+            *UNREPORTED,
         ),
         (
             (
@@ -195,6 +202,8 @@ def add_service_keys(org, workspace, count, prefix, role_id) -> None:
                 role_id,
                 "bench",
                 False,
+                "[]",
+                *NOT_REPORTED,
             )
             for i in range(count)
         ),
@@ -205,9 +214,17 @@ def add_personal_tokens(membership_ids, prefix) -> None:
     now = timezone.now()
     copy_rows(
         PersonalAccessToken,
-        ("id", "name", "digest", "hint", "created_at", "org_membership"),
+        ("id", "name", "digest", "hint", "created_at", "org_membership", *UNREPORTED),
         (
-            (uuid.uuid4(), "filler token", _digest(f"{prefix}-pt-{i}"), "lsv2_pt_…fill", now, mid)
+            (
+                uuid.uuid4(),
+                "filler token",
+                _digest(f"{prefix}-pt-{i}"),
+                "lsv2_pt_…fill",
+                now,
+                mid,
+                *NOT_REPORTED,
+            )
             for i, mid in enumerate(membership_ids)
         ),
     )
