@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from accesscontrol.accounts.models import normalize_email
+from accesscontrol.accounts.services import sign_up
 from accesscontrol.apikeys import ip_allow_lists
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import (
@@ -530,6 +531,15 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
             target_label=user.email,
         )
     return membership
+
+
+def sign_up_and_accept(*, invitation, full_name, password):
+    """A newcomer's account and their joining, together or not at all: a refused invitation
+    (expired, cancelled, its sender's power gone) leaves no account behind."""
+    with transaction.atomic():
+        user = sign_up(email=invitation.email, full_name=full_name, password=password)
+        accept_invitation(invitation=invitation, user=user)
+    return user
 
 
 def update_organization_settings(

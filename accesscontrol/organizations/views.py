@@ -2,7 +2,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,7 +9,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accesscontrol import console, throttle
 from accesscontrol.accounts.models import User
-from accesscontrol.accounts.services import sign_up
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import ip_allow_lists
 from accesscontrol.apikeys.forms import IpAllowListForm, as_text
@@ -382,13 +380,11 @@ def accept_invitation(request, token):
             if user is None:
                 if form is None or not form.is_valid():
                     return render(request, "organizations/invitation.html", context, status=400)
-                with transaction.atomic():
-                    user = sign_up(
-                        email=invitation.email,
-                        full_name=form.cleaned_data["full_name"],
-                        password=form.cleaned_data["password"],
-                    )
-                    accept_invitation_service(invitation=invitation, user=user)
+                user = services.sign_up_and_accept(
+                    invitation=invitation,
+                    full_name=form.cleaned_data["full_name"],
+                    password=form.cleaned_data["password"],
+                )
                 login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             else:
                 accept_invitation_service(invitation=invitation, user=user)

@@ -504,6 +504,23 @@ def accept_invitation(w, act):
     )
     with act:
         membership = organizations.accept_invitation(invitation=invitation, user=person)
+    return joined(w, person, membership, invitation)
+
+
+@scenario(organizations.sign_up_and_accept)
+def sign_up_and_accept(w, act):
+    invitation = invite(w)
+    with act:
+        person = organizations.sign_up_and_accept(
+            invitation=invitation, full_name="New Person", password="Plum-Teapot-73"
+        )
+    membership = OrganizationMembership.objects.get(user=person, organization=w.org)
+    return joined(w, person, membership, invitation)
+
+
+def joined(w, person, membership, invitation):
+    """What an invited person's joining records: the organization, each invited workspace (by
+    name), the invitation."""
     via = {"via": "invitation"}
     return [
         E(
@@ -523,7 +540,7 @@ def accept_invitation(w, act):
                 workspace=workspace,
                 changes={"after": {"role": "Viewer", **via}},
             )
-            for workspace in (w.workspace, w.other_workspace)  # by name
+            for workspace in (w.workspace, w.other_workspace)
         ],
         E("invitation.accepted", person, invitation, person.email, organization=w.org),
     ]

@@ -26,6 +26,7 @@ from accesscontrol.organizations.services import (
     invitation_link,
     invite_member,
     resend_invitation,
+    sign_up_and_accept,
 )
 from accesscontrol.rbac.permissions import SYSTEM_ROLE_PERMISSIONS
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -790,3 +791,21 @@ def test_api_cannot_cancel_an_invitation_of_another_organization(
     assert response.status_code == 404
     assert find_invitation(raw) == invitation
     assert Invitation.objects.get().status == "pending"
+
+
+def test_a_newcomer_whose_invitation_is_refused_gets_no_account(
+    world, django_capture_on_commit_callbacks
+):
+    invitation, _ = invite(world, django_capture_on_commit_callbacks)
+    Invitation.objects.filter(pk=invitation.pk).update(
+        expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+    with pytest.raises(ValidationError):
+        sign_up_and_accept(
+            invitation=Invitation.objects.get(), full_name="New Comer", password=PASSWORD
+        )
+    assert not User.objects.filter(email=NEW_EMAIL).exists()
+
+    fresh, _ = invite(world, django_capture_on_commit_callbacks, email="second@example.test")
+    user = sign_up_and_accept(invitation=fresh, full_name="Second", password=PASSWORD)
+    assert OrganizationMembership.objects.filter(user=user, organization=world.org).exists()
