@@ -32,9 +32,7 @@ from accesscontrol import storable
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.apikeys.services import revoke_leaked_key
-from accesscontrol.organizations.models import OrganizationMembership
-from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
-from accesscontrol.rbac.who_has_access import Review
+from accesscontrol.rbac.who_has_access import Review, admins_of
 
 KEY_ID_HEADER = "Github-Public-Key-Identifier"
 SIGNATURE_HEADER = "Github-Public-Key-Signature"
@@ -188,11 +186,7 @@ def owners_of(key) -> list[str]:
     if key.workspace is not None:
         people = Review(key.workspace, code="workspaces:manage")
         return sorted({p.label for p in people if p.user_id is not None})
-    admins = OrganizationMembership.objects.filter(
-        organization=key.organization,
-        org_role__in=ADMIN_EVERYWHERE_ROLES,
-        user__is_active=True,
-    )
+    admins = admins_of(key.organization).filter(user__is_active=True)
     return sorted(admins.values_list("user__email", flat=True))
 
 

@@ -66,9 +66,6 @@ def rotate_service_key(*, actor, key, grace_hours):
     """Returns (successor, raw key, old key)."""
     actor = as_actor(actor, key.organization, key.workspace)
     services.check_may_revoke_service_key(actor, key)
-    if key.role is None:
-        raise ValidationError(f"{key.name} ({key.hint}) has no role left: revoke it instead.")
-    services.check_may_create_service_key(actor, key.organization, key.workspace, key.role)
     grace = clean_grace(grace_hours)
     with transaction.atomic():
         old = (
@@ -76,6 +73,10 @@ def rotate_service_key(*, actor, key, grace_hours):
             .select_related("organization", "workspace", "role")
             .get(pk=key.pk)
         )
+        # The successor takes the locked row's role: that is the role checked.
+        if old.role is None:
+            raise ValidationError(f"{old.name} ({old.hint}) has no role left: revoke it instead.")
+        services.check_may_create_service_key(actor, old.organization, old.workspace, old.role)
         _check_rotatable(old)
         return _rotate(
             actor,
@@ -155,7 +156,7 @@ def _rotate(actor, old, grace, kind, organization, workspace=None, **own):
     successor.save(force_insert=True)
     for field in model._meta.many_to_many:  # limits kept as relations carry over too
         getattr(successor, field.name).set(getattr(old, field.name).all())
-    before = {"hint": old.hint, "expires_at": _iso(old.expires_at)}
+    before = {"hint": old.hint, "expires_at": services._describe_expiry(old.expires_at)}
     ends = now + grace
     old.expires_at = ends if old.expires_at is None else min(old.expires_at, ends)
     old.rotated_to = successor
@@ -169,17 +170,13 @@ def _rotate(actor, old, grace, kind, organization, workspace=None, **own):
         target_label=old.audit_label,
         before=before,
         after={
-            "expires_at": _iso(old.expires_at),
+            "expires_at": services._describe_expiry(old.expires_at),
             "grace_hours": grace // datetime.timedelta(hours=1),
             "successor": {
                 "id": str(successor.pk),
                 "hint": successor.hint,
-                "expires_at": _iso(successor.expires_at),
+                "expires_at": services._describe_expiry(successor.expires_at),
             },
         },
     )
     return successor, raw, old
-
-
-def _iso(moment):
-    return moment.isoformat() if moment else None

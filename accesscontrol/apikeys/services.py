@@ -318,6 +318,8 @@ def set_service_key_ip_allow_list(*, actor, key, ip_allow_list) -> ServiceKey:
             .select_related("organization", "workspace", "role")
             .get(pk=key.pk)
         )
+        if key.status != "active":
+            raise ValidationError(f"{key.name} ({key.hint}) is {key.status}: nothing to restrict.")
         before = list(key.ip_allow_list)
         if networks == before:
             return key

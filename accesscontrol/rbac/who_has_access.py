@@ -85,8 +85,7 @@ NARROWED = Q(permission_limit__isnull=False) | Q(workspace_limit__isnull=False)
 
 
 def tokens_in_use(organization) -> dict:
-    """Per organization membership: how many active personal access tokens (how many of them
-    narrowed: apikeys/limits.py), last used when."""
+    """Per organization membership: how many active personal access tokens, last used when."""
     return {
         row["org_membership_id"]: row
         for row in PersonalAccessToken.objects.active()
@@ -94,7 +93,6 @@ def tokens_in_use(organization) -> dict:
         .values("org_membership_id")
         .annotate(
             count=Count("id"),
-            narrowed=Count("id", filter=NARROWED),
             last=Max("last_used_at"),
         )
     }
@@ -173,7 +171,7 @@ class Review:
             else:
                 by = row["held_org_role"] if section == MEMBERS else row["org_wide"]
                 listed[section].setdefault(by, []).append(row["held_role"])
-        admins = _admins(org).filter(org_role__in=listed[ADMINS])
+        admins = admins_of(org).filter(org_role__in=listed[ADMINS])
         members = _members(workspace).filter(
             _any(
                 Q(org_membership__org_role=org_role, role_id__in=roles)
@@ -221,7 +219,8 @@ class Review:
         return _key(row, workspace, now)
 
 
-def _admins(org):
+def admins_of(org):
+    """The organization's members who are admin of every workspace (ORG_ROLES)."""
     return OrganizationMembership.objects.filter(
         organization=org, org_role__in=ADMIN_EVERYWHERE_ROLES
     )
@@ -275,7 +274,7 @@ def _combinations(workspace):
     role |= {"held_role_org": F("role__organization_id"), "held_role_codes": F("role__permissions")}
     not_wide = Value(False)
     return grouped(
-        _admins(workspace.organization),
+        admins_of(workspace.organization),
         ADMINS,
         held_org_role=F("org_role"),
         org_wide=not_wide,

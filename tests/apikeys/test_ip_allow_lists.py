@@ -468,3 +468,17 @@ def test_console_a_key_of_another_workspace_is_not_found(client, world):
     client.force_login(world.workspace_admin)
     edit = reverse("service-key-ip-allow-list", args=["acme", "production", key.pk])
     assert client.post(edit, {"ip_allow_list": ""}).status_code == 404
+
+
+def test_a_revoked_keys_allow_list_is_not_changed(world):
+    from django.core.exceptions import ValidationError
+
+    from accesscontrol.apikeys.services import revoke_service_key, set_service_key_ip_allow_list
+
+    service_key_for(world.workspace, "Viewer")
+    key = ServiceKey.objects.get(workspace=world.workspace, name="Viewer key")
+    revoke_service_key(actor=world.org_admin, key=key)
+    with pytest.raises(ValidationError, match="revoked"):
+        set_service_key_ip_allow_list(actor=world.org_admin, key=key, ip_allow_list=["10.0.0.0/8"])
+    key.refresh_from_db()
+    assert key.ip_allow_list == []
