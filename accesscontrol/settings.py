@@ -52,6 +52,13 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
 
 
+def env_positive_int(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be 1 or more, got {value}")
+    return value
+
+
 def env_date(name: str, default: str) -> datetime.date:
     raw = os.environ.get(name, default)
     try:
@@ -359,3 +366,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "accesscontrol@localhost")
 # Where the console lives, for links in emails (services have no request to build them from).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 INVITATION_LIFETIME_DAYS = env_int("INVITATION_LIFETIME_DAYS", 7)
+# Audit rows on PostgreSQL live in monthly partitions (docs/audit.md): `manage.py
+# audit_partitions` (after every migrate, and daily) makes this many months ahead and drops
+# whole months older than the retention.
+AUDIT_RETENTION_MONTHS = env_positive_int("AUDIT_RETENTION_MONTHS", 24)
+AUDIT_PARTITIONS_AHEAD = env_positive_int("AUDIT_PARTITIONS_AHEAD", 3)
