@@ -93,7 +93,8 @@ def create_month(cursor, month: datetime.date) -> bool:
     cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [DEFAULT])
     if cursor.fetchone()[0]:
         cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} WHERE created_at >= %s AND created_at < %s)",
+            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT}"  # noqa: S608 (our constant)
+            " WHERE created_at >= %s AND created_at < %s)",
             [start, end],
         )
         if cursor.fetchone()[0]:
@@ -158,11 +159,12 @@ def drop_expired(*, actor, retention_months: int, today=None) -> list[dict]:
     with transaction.atomic(), connection.cursor() as cursor:
         _lock(cursor)
         for partition in expired(retention_months=retention_months, today=today):
+            table = connection.ops.quote_name(partition.name)  # a name from pg_class
             cursor.execute(
-                f"SELECT organization_id, count(*) FROM {partition.name} GROUP BY organization_id"
+                f"SELECT organization_id, count(*) FROM {table} GROUP BY organization_id"  # noqa: S608
             )
             per_org = dict(cursor.fetchall())
-            cursor.execute(f"DROP TABLE {partition.name}")
+            cursor.execute(f"DROP TABLE {table}")
             summary = {
                 "partition": partition.name,
                 "from": partition.start.isoformat(),
@@ -170,8 +172,13 @@ def drop_expired(*, actor, retention_months: int, today=None) -> list[dict]:
                 "events": sum(per_org.values()),
             }
             policy = {"retention_months": retention_months}
-            audit.record(actor, "audit.partition_dropped", before=summary, after=policy,
-                         target_label=partition.name)
+            audit.record(
+                actor,
+                "audit.partition_dropped",
+                before=summary,
+                after=policy,
+                target_label=partition.name,
+            )
             orgs = Organization.objects.in_bulk([pk for pk in per_org if pk is not None])
             for pk, org in orgs.items():
                 audit.record(
