@@ -14,6 +14,7 @@ records a change that was made, Success.
 
 import json
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
@@ -73,7 +74,7 @@ def original(e: AuditEvent) -> dict:
     """The row as GET /audit-logs shows it."""
     return {
         "id": e.pk,
-        "created_at": e.created_at.isoformat(),
+        "created_at": e.created_at,  # written as the API writes it (DjangoJSONEncoder)
         "organization_id": str(e.organization_id) if e.organization_id else None,
         "workspace_id": str(e.workspace_id) if e.workspace_id else None,
         "actor_kind": e.actor_kind,
@@ -148,7 +149,7 @@ def event(e: AuditEvent) -> dict:
 def lines(qs):
     """The export, a line at a time (for a StreamingHttpResponse)."""
     for e in qs.iterator(chunk_size=1000):
-        yield json.dumps(event(e), separators=(",", ":"), sort_keys=True) + "\n"
+        yield json.dumps(event(e), cls=DjangoJSONEncoder, separators=(",", ":")) + "\n"
 
 
 def download(organization, ocsf_lines):
