@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accesscontrol.audit import services as audit
 
@@ -119,7 +120,7 @@ class Made:
 
 def ensure(*, ahead: int, today: datetime.date | None = None) -> Made:
     """The partitions of this month and the next `ahead` months, and the DEFAULT one."""
-    today = today or datetime.datetime.now(UTC).date()
+    today = today or timezone.now().astimezone(UTC).date()
     made = Made([], [])
     with transaction.atomic(), connection.cursor() as cursor:
         if not is_partitioned(cursor):
@@ -141,7 +142,7 @@ def ensure(*, ahead: int, today: datetime.date | None = None) -> Made:
 def expired(*, retention_months: int, today: datetime.date | None = None) -> list[Partition]:
     """Monthly partitions wholly older than the retention: with 24 months in December 2026,
     every month before December 2024."""
-    today = today or datetime.datetime.now(UTC).date()
+    today = today or timezone.now().astimezone(UTC).date()
     cutoff = add_months(month_start(today), -retention_months)
     with connection.cursor() as cursor:
         if not is_partitioned(cursor):
