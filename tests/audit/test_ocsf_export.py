@@ -227,6 +227,14 @@ def test_the_console_download_applies_the_log_filters(client, world, varied, que
     assert labels_of(validated(body_lines(client.get(DOWNLOAD, query)))) == expected
 
 
+def test_the_first_and_last_days_there_are_are_dates_like_any_other(
+    client, world, varied, admin_key
+):
+    query = {"since": "0001-01-01", "until": "9999-12-31"}
+    events = validated(body_lines(export(client, admin_key, **query)))
+    assert labels_of(events) == [f"evt-000{i}" for i in (6, 5, 4, 3, 2, 1, 0)]
+
+
 def test_the_workspace_filter(client, world, varied, admin_key):
     events = validated(body_lines(export(client, admin_key, workspace=world.other_workspace.pk)))
     assert labels_of(events) == ["evt-0005", "evt-0004"]
