@@ -83,29 +83,42 @@ def _lock(cursor):
     cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
 
 
-def create_month(cursor, month: datetime.date) -> bool:
-    """Make the partition of `month` unless it exists. False when the DEFAULT partition holds
-    rows of that month: PostgreSQL would refuse the new partition, and moving rows out of the
-    default one would be a DELETE, which the trigger refuses. The rows stay readable there."""
+def create_month(cursor, month: datetime.date) -> int:
+    """Make the partition of `month` unless it exists; the number of rows it took over.
+
+    Rows of that month already in the DEFAULT partition (nothing made the month ahead in time)
+    would make PostgreSQL refuse the new partition, and taking them out of the DEFAULT one by
+    DELETE is what the trigger refuses. So they move whole: the DEFAULT partition is detached
+    and renamed, an empty one made, the month made, every row of the old one copied back in
+    through the parent (each lands in its partition, ids and values unchanged), and the old one
+    dropped, all in the caller's transaction.
+    """
     start, end = midnight(month), midnight(add_months(month, 1))
     cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name_of(month)])
     if cursor.fetchone()[0]:
-        return True
+        return 0
+    moving = 0
     cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [DEFAULT])
     if cursor.fetchone()[0]:
         cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT}"  # noqa: S608 (our constant)
-            " WHERE created_at >= %s AND created_at < %s)",
+            f"SELECT count(*) FROM {DEFAULT}"  # noqa: S608 (our constant)
+            " WHERE created_at >= %s AND created_at < %s",
             [start, end],
         )
-        if cursor.fetchone()[0]:
-            return False
+        moving = cursor.fetchone()[0]
+    if moving:
+        cursor.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {DEFAULT}")
+        cursor.execute(f"ALTER TABLE {DEFAULT} RENAME TO {DEFAULT}_moving")
+        create_default(cursor)
     # DDL takes no parameters: the bounds are dates we formatted ourselves.
     cursor.execute(
         f"CREATE TABLE {name_of(month)} PARTITION OF {PARENT}"
         f" FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
     )
-    return True
+    if moving:
+        cursor.execute(f"INSERT INTO {PARENT} SELECT * FROM {DEFAULT}_moving")  # noqa: S608
+        cursor.execute(f"DROP TABLE {DEFAULT}_moving")
+    return moving
 
 
 def create_default(cursor):
@@ -115,13 +128,13 @@ def create_default(cursor):
 @dataclass
 class Made:
     created: list[str]
-    blocked: list[str]  # months whose rows already sit in the DEFAULT partition
+    moved: dict[str, int]  # rows each new month took over from the DEFAULT partition
 
 
 def ensure(*, ahead: int, today: datetime.date | None = None) -> Made:
     """The partitions of this month and the next `ahead` months, and the DEFAULT one."""
     today = today or timezone.now().astimezone(UTC).date()
-    made = Made([], [])
+    made = Made([], {})
     with transaction.atomic(), connection.cursor() as cursor:
         if not is_partitioned(cursor):
             return made
@@ -132,10 +145,10 @@ def ensure(*, ahead: int, today: datetime.date | None = None) -> Made:
             month = add_months(month_start(today), n)
             if name_of(month) in existing:
                 continue
-            if create_month(cursor, month):
-                made.created.append(name_of(month))
-            else:
-                made.blocked.append(name_of(month))
+            moved = create_month(cursor, month)
+            made.created.append(name_of(month))
+            if moved:
+                made.moved[name_of(month)] = moved
     return made
 
 

@@ -44,7 +44,8 @@ def month(n):
 def make(*months):
     with connection.cursor() as cursor:
         for m in months:
-            assert partitions.create_month(cursor, m)
+            partitions.create_month(cursor, m)
+            assert exists(partitions.name_of(m))
 
 
 def names():
@@ -175,7 +176,7 @@ def test_ensure_makes_the_months_ahead_once(db):
     made = partitions.ensure(ahead=3, today=day)
     expected = ["audit_auditevent_p203011", "audit_auditevent_p203012"]
     expected += ["audit_auditevent_p203101", "audit_auditevent_p203102"]
-    assert (made.created, made.blocked) == (expected, [])
+    assert (made.created, made.moved) == (expected, {})
     assert partitions.ensure(ahead=3, today=day).created == []
     with connection.cursor() as cursor:
         bounds = {p.name: (p.start, p.end) for p in partitions.partitions(cursor)}
@@ -185,16 +186,34 @@ def test_ensure_makes_the_months_ahead_once(db):
     )
 
 
-def test_a_month_whose_rows_sit_in_the_default_partition_is_left_there(world):
-    (old,) = events_on(world.org, datetime.date(2002, 3, 4), n=1)
-    made = partitions.ensure(ahead=1, today=datetime.date(2002, 3, 10))
-    assert made.blocked == ["audit_auditevent_p200203"]
-    assert made.created == ["audit_auditevent_p200204"]
-    assert AuditEvent.objects.get(pk=old.pk).target_label == "evt-0000"
-    out, err = io.StringIO(), io.StringIO()
-    with mock.patch.object(partitions, "ensure", return_value=made):
-        call_command("audit_partitions", "--keep-all", stdout=out, stderr=err)
-    assert "not created audit_auditevent_p200203" in err.getvalue()
+def test_a_month_whose_rows_sit_in_the_default_partition_takes_them_over(world):
+    """Nothing made March 2002 ahead, so its rows went to the DEFAULT partition: making the
+    month moves them in whole (same ids, same values), and leaves the rest where they were."""
+    march = events_on(world.org, datetime.date(2002, 3, 4), n=2)
+    (stray,) = events_on(world.org, datetime.date(2001, 7, 8), n=1, start=50)
+    before = {e.pk: e.target_label for e in [*march, stray]}
+    out = io.StringIO()
+    with mock.patch.object(
+        timezone, "now", return_value=datetime.datetime(2002, 3, 10, tzinfo=UTC)
+    ):
+        call_command("audit_partitions", "--ahead", "1", "--keep-all", stdout=out)
+    assert out.getvalue().splitlines() == [
+        f"created audit_auditevent_p200203 (2 events moved in from {partitions.DEFAULT})",
+        "created audit_auditevent_p200204",
+    ]
+    assert rows_in("audit_auditevent_p200203") == 2
+    assert rows_in(partitions.DEFAULT) == 1
+    assert not exists(f"{partitions.DEFAULT}_moving")
+    after = dict(AuditEvent.objects.filter(pk__in=before).values_list("pk", "target_label"))
+    assert after == before
+    # The DEFAULT partition made afresh is guarded like every other.
+    for table in (partitions.DEFAULT, "audit_auditevent_p200203"):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(f"DELETE FROM {table}")
 
 
 def test_the_command_makes_the_months_ahead(db):

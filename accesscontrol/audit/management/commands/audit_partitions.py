@@ -43,12 +43,9 @@ class Command(BaseCommand):
                 return
         made = partitions.ensure(ahead=ahead)
         for name in made.created:
-            self.stdout.write(f"created {name}")
-        for name in made.blocked:
-            self.stderr.write(
-                f"not created {name}: its rows are already in {partitions.DEFAULT}"
-                " (they stay there, readable; see docs/audit.md)"
-            )
+            moved = made.moved.get(name)
+            note = f" ({moved} events moved in from {partitions.DEFAULT})" if moved else ""
+            self.stdout.write(f"created {name}{note}")
         if keep_all:
             return
         dropped = partitions.drop_expired(
