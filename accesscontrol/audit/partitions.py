@@ -169,8 +169,13 @@ def drop_expired(*, actor, retention_months: int, today=None) -> list[dict]:
     in it. Returns what was dropped."""
     from accesscontrol.organizations.models import Organization
 
+    if not getattr(actor, "is_system", False):
+        # No person drops audit history: only the scheduled job does, by the setting.
+        raise PermissionError("only the system drops audit partitions")
     dropped = []
     with transaction.atomic(), connection.cursor() as cursor:
+        if not is_partitioned(cursor):
+            return dropped
         _lock(cursor)
         for partition in expired(retention_months=retention_months, today=today):
             table = connection.ops.quote_name(partition.name)  # a name from pg_class

@@ -296,6 +296,19 @@ def test_a_drop_and_its_audit_event_commit_together(world):
     assert rows_in(partitions.name_of(old)) == 2
 
 
+def test_only_the_system_drops_partitions(world):
+    from tests.factories import actor_with
+
+    old = month(-settings.AUDIT_RETENTION_MONTHS - 1)
+    make(old)
+    with pytest.raises(PermissionError):
+        partitions.drop_expired(
+            actor=actor_with({"organization:manage"}, world.org_admin),
+            retention_months=settings.AUDIT_RETENTION_MONTHS,
+        )
+    assert exists(partitions.name_of(old))
+
+
 @pytest.mark.parametrize("raw", ["0", "-3", "many"])
 def test_the_retention_setting_is_checked_at_start_up(monkeypatch, raw):
     monkeypatch.setenv("AUDIT_RETENTION_MONTHS", raw)
