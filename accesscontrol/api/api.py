@@ -6,6 +6,7 @@ is by API key only (X-API-Key or Authorization: Bearer); the session is never co
 
 import copy
 import functools
+import logging
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, ValidationError
@@ -16,11 +17,13 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
-from accesscontrol import storable
+from accesscontrol import storable, unavailable
 from accesscontrol.api import registry
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
 from accesscontrol.rbac.gate import ApiError
+
+logger = logging.getLogger(__name__)
 
 # A refused business rule: which code means which status.
 VALIDATION_STATUS = {
@@ -149,6 +152,12 @@ def conflict(api, request, exc):
     )
 
 
+def dependency_down(api, request, exc):
+    # PostgreSQL or Redis is down or failing over: 503 with Retry-After, not a 500.
+    logger.warning("503 for %s %s: %s", request.method, request.path, type(exc).__name__)
+    return unavailable.response(request)
+
+
 HANDLERS = {
     ApiError: coded_error,
     DataError: unstorable,
@@ -161,6 +170,7 @@ HANDLERS = {
     ObjectDoesNotExist: not_found,
     Http404: not_found,
     HttpError: http_error,
+    **dict.fromkeys(unavailable.UNAVAILABLE, dependency_down),
 }
 
 
