@@ -6,7 +6,6 @@ is by API key only (X-API-Key or Authorization: Bearer); the session is never co
 
 import copy
 import functools
-import logging
 
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, ValidationError
@@ -22,8 +21,6 @@ from accesscontrol.api import registry
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
 from accesscontrol.rbac.gate import ApiError
-
-logger = logging.getLogger(__name__)
 
 # A refused business rule: which code means which status.
 VALIDATION_STATUS = {
@@ -153,8 +150,8 @@ def conflict(api, request, exc):
 
 
 def dependency_down(api, request, exc):
-    # PostgreSQL or Redis is down or failing over: 503 with Retry-After, not a 500.
-    logger.warning("503 for %s %s: %s", request.method, request.path, type(exc).__name__)
+    # PostgreSQL or Redis is down or failing over: 503 with Retry-After, not a 500 (Django's
+    # request logger records it).
     return unavailable.response(request)
 
 
