@@ -12,7 +12,7 @@ import sys
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "accesscontrol.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -70,14 +70,19 @@ def check(batches):
             half.append(f"key {key.pk} created without exactly one audit row")
         if audited("service_key.revoked", key.pk) != (1 if key.revoked_at else 0):
             half.append(f"key {key.pk} revoked={bool(key.revoked_at)} vs its audit rows")
-    created = set(AuditEvent.objects.filter(action="service_key.created").values_list("target_id", flat=True))
+    created = set(
+        AuditEvent.objects.filter(action="service_key.created").values_list("target_id", flat=True)
+    )
     missing = created - {str(pk) for pk in ServiceKey.objects.values_list("pk", flat=True)}
     half += [f"audit row for key {pk} that does not exist" for pk in missing]
     role = Role.objects.get(name="Flipper")
     chain = AuditEvent.objects.filter(action="role.updated", target_id=str(role.pk)).order_by("id")
     state = None
     for event in chain:
-        before, after = event.changes["before"]["permissions"], event.changes["after"]["permissions"]
+        before, after = (
+            event.changes["before"]["permissions"],
+            event.changes["after"]["permissions"],
+        )
         if state is not None and before != state:
             half.append(f"role audit row {event.pk} starts from {before}, not {state}")
         state = after

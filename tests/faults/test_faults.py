@@ -11,6 +11,7 @@ The figures of each run are printed (pytest -s). SOAK_SECONDS sets the soak's le
 the suite; 600 for the ten-minute run of docs/deploy.md).
 """
 
+import http.client
 import os
 import re
 import statistics
@@ -20,7 +21,8 @@ import urllib.parse
 
 import pytest
 
-from tests.faults import traffic as traffic_module
+from accesscontrol.apikeys import keys
+from tests.factories import PASSWORD
 from tests.faults.topology import Topology, missing_tools, rss_kib, wait_for
 from tests.faults.traffic import API, Traffic
 
@@ -76,33 +78,28 @@ def warm(topology, keys, rounds=12):
 
 
 def sign_in(node, email, password):
-    """POST /login/ with the form's CSRF token; the status."""
+    """POST /login/ straight to a node, with the form's CSRF token; (status, body)."""
     page = node_call(node, "GET", "/login/")
     assert page.status == 200
     token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1).decode()
     cookie = re.search(r"csrftoken=([^;]+)", page.headers.get("set-cookie", "")).group(1)
-    form = urllib.parse.urlencode(
-        {"username": email, "password": password, "csrfmiddlewaretoken": token}
-    )
-    client = Traffic(node.port, {})
-    import http.client
-
     connection = http.client.HTTPConnection("127.0.0.1", node.port, timeout=30)
-    connection.request(
-        "POST",
-        "/login/",
-        body=form,
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": f"csrftoken={cookie}",
-            "Referer": f"http://127.0.0.1:{node.port}/login/",
-        },
-    )
-    response = connection.getresponse()
-    body = response.read()
-    connection.close()
-    del client
-    return response.status, body
+    try:
+        connection.request(
+            "POST",
+            "/login/",
+            body=urllib.parse.urlencode(
+                {"username": email, "password": password, "csrfmiddlewaretoken": token}
+            ),
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Cookie": f"csrftoken={cookie}",
+            },
+        )
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def push_channels(topology) -> int:
@@ -133,7 +130,7 @@ def test_redis_lost_and_back(topology):
     for node in topology.nodes:
         for key in data["readers"][:2]:
             during["good key"].append(node_call(node, "GET", f"{API}/datasets", key).status)
-        guess = traffic_module.keys.generate(traffic_module.keys.SERVICE)
+        guess = keys.generate(keys.SERVICE)
         during["unknown key"].append(node_call(node, "GET", f"{API}/datasets", guess).status)
         during["wrong password"].append(sign_in(node, data["email"], "not the password")[0])
         during["right password"].append(sign_in(node, data["email"], PASSWORD)[0])
@@ -164,7 +161,10 @@ def test_redis_lost_and_back(topology):
     admin, role = data["org_admin_key"], data["flipper_role"]
     for permissions, expected in ((data["demoted"], 403), (data["read"], 200)):
         answer = node_call(
-            topology.nodes[0], "PATCH", f"{API}/orgs/current/roles/{role}", admin,
+            topology.nodes[0],
+            "PATCH",
+            f"{API}/orgs/current/roles/{role}",
+            admin,
             body={"permissions": permissions},
         )
         assert answer.status == 200, answer
@@ -176,8 +176,9 @@ def test_redis_lost_and_back(topology):
             assert node_call(node, "GET", f"{API}/datasets", key).status == 401
     assert sign_in(topology.nodes[0], data["email"], PASSWORD)[0] == 302
     check = assert_nothing_half_written(topology, traffic)
-    report("redis lost and back", tally, {"half_written": len(check["half_written"]),
-                                          "during": during})
+    report(
+        "redis lost and back", tally, {"half_written": len(check["half_written"]), "during": during}
+    )
 
 
 def test_postgres_restart(topology):
@@ -198,9 +199,15 @@ def test_postgres_restart(topology):
         for _ in range(4):
             assert node_call(node, "GET", f"{API}/datasets", data["readers"][0]).status == 200
     check = assert_nothing_half_written(topology, traffic)
-    report("postgres restart", tally, {"half_written": len(check["half_written"]),
-                                       "role changes audited": check["role_changes"],
-                                       "keys revoked": check["revoked"]})
+    report(
+        "postgres restart",
+        tally,
+        {
+            "half_written": len(check["half_written"]),
+            "role changes audited": check["role_changes"],
+            "keys revoked": check["revoked"],
+        },
+    )
 
 
 def test_rolling_restart_loses_no_request(topology):
@@ -260,6 +267,3 @@ def test_soak(topology):
     assert last <= first * 1.25 + 16, windows
     check = assert_nothing_half_written(topology, traffic)
     report("soak", tally, {"seconds": SOAK_SECONDS, "half_written": len(check["half_written"])})
-
-
-PASSWORD = "correct horse battery staple"  # tests/factories.PASSWORD

@@ -75,8 +75,18 @@ class Postgres:
         self.data.mkdir()
         if self.as_postgres:
             shutil.chown(self.data, "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                  "--no-sync", "-E", "UTF8")
+        self._run(
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         settings = {
             "port": self.port,
             "listen_addresses": "'127.0.0.1'",
@@ -91,9 +101,19 @@ class Postgres:
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
         self.start()
         subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-qc",
-             "CREATE DATABASE faults"],
-            check=True, capture_output=True,
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-qc",
+                "CREATE DATABASE faults",
+            ],
+            check=True,
+            capture_output=True,
         )
 
     @property
@@ -101,21 +121,44 @@ class Postgres:
         return f"postgres://postgres@127.0.0.1:{self.port}/faults"
 
     def start(self):
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "log"),
-                  "-w", "-t", "60", "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.data / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         self.running = True
 
     def stop(self, mode="fast"):
         """`fast`: the clients' connections are terminated, as in a restart or failover."""
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60",
-                  "stop")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop"
+        )
         self.running = False
 
     def sql(self, statement) -> str:
         return subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", "faults",
-             "-qAtc", statement],
-            check=True, capture_output=True, text=True,
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "faults",
+                "-qAtc",
+                statement,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout.strip()
 
 
@@ -133,9 +176,21 @@ class Redis:
 
     def start(self):
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(lambda: answers(self.port), "redis-server")
 
@@ -154,12 +209,31 @@ class Node:
         self.process = None
 
     def start(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "accesscontrol.wsgi:application",
-             "--config", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
-             "--workers", str(self.workers), "--log-level", "warning"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "ab"),  # a file, not a pipe: a full pipe would stall the node
+        # The log is a file, not a pipe: a full pipe would stall the node. Popen keeps its own
+        # descriptor, so the file is closed here at once.
+        with open(self.log, "ab") as log:
+            self.process = self._spawn(log)
+
+    def _spawn(self, log):
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "accesscontrol.wsgi:application",
+                "--config",
+                "deploy/gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{self.port}",
+                "--workers",
+                str(self.workers),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
         )
 
     def wait_up(self):
@@ -237,11 +311,14 @@ backend app
 
     def start(self):
         self.write_config()
-        check = subprocess.run([HAPROXY, "-c", "-f", str(self.config)], capture_output=True, text=True)
+        check = subprocess.run(
+            [HAPROXY, "-c", "-f", str(self.config)], capture_output=True, text=True
+        )
         assert check.returncode == 0, check.stdout + check.stderr
         self.process = subprocess.Popen(
             [HAPROXY, "-f", str(self.config), "-db"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_for(lambda: self.up() == {n.name for n in self.nodes}, "haproxy with every node up")
 
@@ -259,8 +336,10 @@ backend app
         header = lines[0].lstrip("# ").split(",")
         rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
         return {
-            r["svname"] for r in rows
-            if r["pxname"] == "app" and r["svname"] not in ("BACKEND", "FRONTEND")
+            r["svname"]
+            for r in rows
+            if r["pxname"] == "app"
+            and r["svname"] not in ("BACKEND", "FRONTEND")
             and r["status"] == "UP"
         }
 
@@ -304,8 +383,12 @@ class Topology:
 
     def manage(self, *args, stdin=None) -> dict:
         result = subprocess.run(
-            [sys.executable, "-m", "tests.faults.seed", *args], cwd=ROOT,
-            env={**self.env, "LOG_LEVEL": "ERROR"}, input=stdin, capture_output=True, text=True,
+            [sys.executable, "-m", "tests.faults.seed", *args],
+            cwd=ROOT,
+            env={**self.env, "LOG_LEVEL": "ERROR"},
+            input=stdin,
+            capture_output=True,
+            text=True,
             timeout=300,
         )
         assert result.returncode == 0, result.stderr[-3000:]
@@ -335,10 +418,12 @@ class Topology:
 
     def connections(self) -> int:
         """The app's connections to PostgreSQL (the check's own psql is not counted)."""
-        return int(self.postgres.sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'faults' "
-            "AND pid <> pg_backend_pid()"
-        ))
+        return int(
+            self.postgres.sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = 'faults' "
+                "AND pid <> pg_backend_pid()"
+            )
+        )
 
     def stop(self):
         for part in (self.balancer, *self.nodes):

@@ -45,7 +45,9 @@ class Tally:
 
     def figures(self) -> dict:
         return {
-            "requests": self.served + self.unavailable + len(self.wrongly_allowed)
+            "requests": self.served
+            + self.unavailable
+            + len(self.wrongly_allowed)
             + len(self.errors),
             "served": self.served,
             "503s": self.unavailable,
@@ -149,7 +151,9 @@ class Traffic:
 
     def console_page(self):
         answer = self.call(
-            "GET", self.data["console_path"], headers={"Cookie": f"sessionid={self.data['session']}"}
+            "GET",
+            self.data["console_path"],
+            headers={"Cookie": f"sessionid={self.data['session']}"},
         )
         if answer is not None and answer.status == 200 and b"production" not in answer.body:
             self.error(f"console page without its workspace: {answer.body[:300]}")
@@ -158,15 +162,13 @@ class Traffic:
 
     def unknown_key(self):
         guess = keys.generate(keys.SERVICE)  # well-formed, right checksum, in no database
-        self.judge("unknown key", self.call("GET", f"{API}/datasets", guess), {401},
-                   wrong={200})
+        self.judge("unknown key", self.call("GET", f"{API}/datasets", guess), {401}, wrong={200})
 
     def revoked_key(self):
         with self.lock:
             key = random.choice(self.revoked) if self.revoked else None
         if key is not None:
-            self.judge("revoked key", self.call("GET", f"{API}/datasets", key), {401},
-                       wrong={200})
+            self.judge("revoked key", self.call("GET", f"{API}/datasets", key), {401}, wrong={200})
 
     def reader_loop(self, index):
         readers = self.data["readers"]
@@ -241,8 +243,9 @@ class Traffic:
             if confirmed:
                 with self.lock:
                     self.revoked.append(raw)
-                self.judge("revoked key", self.call("GET", f"{API}/datasets", raw), {401},
-                           wrong={200})
+                self.judge(
+                    "revoked key", self.call("GET", f"{API}/datasets", raw), {401}, wrong={200}
+                )
 
     # --- running ------------------------------------------------------------------------------
 
