@@ -397,9 +397,9 @@ class Topology:
     def start(self):
         self.postgres.init()
         self.redis.start()
-        self.data = self.manage("seed")
         for node in self.nodes:
-            node.start()
+            node.start()  # booting needs no database: they come up while it is seeded
+        self.data = self.manage("seed")
         for node in self.nodes:
             node.wait_up()
         self.balancer.start()

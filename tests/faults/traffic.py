@@ -162,13 +162,18 @@ class Traffic:
 
     def unknown_key(self):
         guess = keys.generate(keys.SERVICE)  # well-formed, right checksum, in no database
-        self.judge("unknown key", self.call("GET", f"{API}/datasets", guess), {401}, wrong={200})
+        # 429: a limit on failed authentications reached, a refusal as right as a 401.
+        self.judge(
+            "unknown key", self.call("GET", f"{API}/datasets", guess), {401, 429}, wrong={200}
+        )
 
     def revoked_key(self):
         with self.lock:
             key = random.choice(self.revoked) if self.revoked else None
         if key is not None:
-            self.judge("revoked key", self.call("GET", f"{API}/datasets", key), {401}, wrong={200})
+            self.judge(
+                "revoked key", self.call("GET", f"{API}/datasets", key), {401, 429}, wrong={200}
+            )
 
     def reader_loop(self, index):
         readers = self.data["readers"]
@@ -244,7 +249,7 @@ class Traffic:
                 with self.lock:
                     self.revoked.append(raw)
                 self.judge(
-                    "revoked key", self.call("GET", f"{API}/datasets", raw), {401}, wrong={200}
+                    "revoked key", self.call("GET", f"{API}/datasets", raw), {401, 429}, wrong={200}
                 )
 
     # --- running ------------------------------------------------------------------------------
