@@ -90,9 +90,11 @@ def _set_and_wait(name) -> None:
         # SET's invalidations to every process tracking the versions.
         cache.get(name)
     except UNAVAILABLE:
-        # The change is committed and the bump before the commit went through, so it is not
-        # refused now: Redis was lost in between, and a process that loses its channel trusts
-        # nothing it cached before (its push connection broke with the same Redis).
+        # The change is committed (a 503 now would misreport it) and the bump before the commit
+        # went through. Redis was lost in between: a process whose channel broke with it trusts
+        # nothing it cached. Only one that still reached Redis while this one could not, and
+        # read the old rows between the two bumps, keeps them, until the next change or the
+        # entry's five minutes.
         logger.warning("authorization version %s not moved again after commit: Redis lost", name)
 
 
