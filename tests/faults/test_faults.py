@@ -218,10 +218,12 @@ def test_postgres_restart(topology):
 def test_rolling_restart_loses_no_request(topology):
     traffic = Traffic(topology.balancer.port, topology.data).start()
     time.sleep(1)
-    for node in topology.nodes:
-        topology.restart_node(node)
+    drained_first = [topology.restart_node(node) for node in topology.nodes]
     time.sleep(1)
     tally = traffic.stop()
+
+    # Each node was out of the balancer (its /healthz said 503) before it stopped.
+    assert drained_first == [True] * len(topology.nodes)
 
     assert tally.errors == []
     assert tally.unavailable == 0

@@ -27,7 +27,7 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 PG_BINS = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]))
 # How long a node keeps serving after SIGTERM while its /healthz says 503: above the
 # balancer's check interval x fall (300 ms x 2) with room for a loaded machine.
-DRAIN_SECONDS = 2.0
+DRAIN_SECONDS = 3.0
 
 
 def free_port() -> int:
@@ -245,11 +245,6 @@ class Node:
 
         wait_for(healthy, self.name, 60)
 
-    def terminate(self, timeout=60):
-        """SIGTERM: drain (/healthz 503), then gunicorn's graceful stop."""
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=timeout)
-
     def worker_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()]
@@ -408,13 +403,18 @@ class Topology:
     def check(self, batches) -> dict:
         return self.manage("check", stdin=json.dumps(batches))
 
-    def restart_node(self, node):
+    def restart_node(self, node) -> bool:
         """One step of a rolling restart: SIGTERM (the node drains itself out of the balancer,
-        then stops gracefully), start it again, wait until the balancer has it back."""
-        node.terminate()
+        then stops gracefully), start it again, wait until the balancer has it back. True if
+        the balancer had taken the node out while it was still running (the drain worked)."""
+        node.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: node.name not in self.balancer.up(), f"{node.name} out of haproxy")
+        drained_first = node.process.poll() is None
+        node.process.wait(timeout=60)
         node.start()
         node.wait_up()
         wait_for(lambda: node.name in self.balancer.up(), f"{node.name} back in haproxy")
+        return drained_first
 
     def connections(self) -> int:
         """The app's connections to PostgreSQL (the check's own psql is not counted)."""
