@@ -123,7 +123,13 @@ def cache_from_url(url: str) -> dict:
             "LOCATION": parts.netloc or "accesscontrol",
         }
     if parts.scheme in {"redis", "rediss"}:
-        return {"BACKEND": "accesscontrol.cache.RedisCache", "LOCATION": url}
+        return {
+            "BACKEND": "accesscontrol.cache.RedisCache",
+            "LOCATION": url,
+            # A Redis that hangs (not one that refuses) is a 503 after this long, not a request
+            # blocked for good (accesscontrol/unavailable.py).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
     if parts.scheme == "dummy":
         return {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
     raise ImproperlyConfigured(
@@ -202,6 +208,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A kept connection is checked before a request reuses it, so after a PostgreSQL
+        # restart or failover the next request opens a new one instead of failing.
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -113,3 +113,4 @@ urlpatterns = [
 urlpatterns.append(path("", include(api_urls.sdk_root)))
 
 handler404 = "accesscontrol.accounts.views.not_found"
+handler500 = "accesscontrol.accounts.views.server_error"
