@@ -161,6 +161,10 @@ class _Parser:
         if depth > MAX_DEPTH:
             self.fail(f"the filter nests deeper than {MAX_DEPTH} levels", start)
         self.expect("(")
+        kind, value, _ = self.peek()
+        if kind == "punct" and value == ")":
+            self.take()
+            return Call(name, (), start)  # the compiler says what the function needs
         args = []
         while True:
             args.append(self.argument(depth))
@@ -263,7 +267,8 @@ ATTRIBUTES = sorted(
 )
 
 
-def _latency():
+def latency():
+    """A run's latency (end_time - start_time; null while it runs)."""
     return ExpressionWrapper(F("end_time") - F("start_time"), output_field=DurationField())
 
 
@@ -734,7 +739,7 @@ def aliases():
     """What compiled filters name besides columns: `.alias(**aliases())` on what they filter
     (an alias is computed only where a filter uses it, never selected)."""
     return {
-        "latency": _latency(),
+        "latency": latency(),
         "inputs_text": Cast("inputs", TextField()),
         "outputs_text": Cast("outputs", TextField()),
     }

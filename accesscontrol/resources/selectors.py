@@ -309,17 +309,18 @@ def run_stats(*, actor, workspace, body) -> dict:
     aggregates = {
         "run_count": Count("id"),
         "errors": Count("id", filter=has_error),
-        "latency_avg": Avg("latency", output_field=DurationField()),
-        "total_tokens": Coalesce(Sum("total_tokens"), 0),
-        "prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
-        "completion_tokens": Coalesce(Sum("completion_tokens"), 0),
+        "latency_avg": Avg(run_filter.latency(), output_field=DurationField()),
+        # Named apart from the columns: an aggregate may not shadow what others aggregate.
+        "sum_total_tokens": Coalesce(Sum("total_tokens"), 0),
+        "sum_prompt_tokens": Coalesce(Sum("prompt_tokens"), 0),
+        "sum_completion_tokens": Coalesce(Sum("completion_tokens"), 0),
         "last_run_start_time": Max("start_time"),
     }
     postgres = connection.vendor == "postgresql"
     if postgres:
         aggregates |= {
-            "latency_p50": Percentile("latency", 0.5, output_field=DurationField()),
-            "latency_p99": Percentile("latency", 0.99, output_field=DurationField()),
+            "latency_p50": Percentile(run_filter.latency(), 0.5, output_field=DurationField()),
+            "latency_p99": Percentile(run_filter.latency(), 0.99, output_field=DurationField()),
             "median_tokens": Percentile("total_tokens", 0.5),
             "tokens_p99": Percentile("total_tokens", 0.99),
         }
@@ -336,9 +337,9 @@ def run_stats(*, actor, workspace, body) -> dict:
         "latency_p50": _seconds(row["latency_p50"]),
         "latency_p99": _seconds(row["latency_p99"]),
         "latency_avg": _seconds(row["latency_avg"]),
-        "total_tokens": row["total_tokens"],
-        "prompt_tokens": row["prompt_tokens"],
-        "completion_tokens": row["completion_tokens"],
+        "total_tokens": row["sum_total_tokens"],
+        "prompt_tokens": row["sum_prompt_tokens"],
+        "completion_tokens": row["sum_completion_tokens"],
         "median_tokens": row["median_tokens"],
         "tokens_p99": row["tokens_p99"],
         "last_run_start_time": row["last_run_start_time"],
@@ -358,6 +359,9 @@ def _seconds(value):
 
 
 def _nearest_rank(runs, field, fraction):
+    if field == "latency":
+        runs = runs.annotate(measured=run_filter.latency())
+        field = "measured"
     present = runs.filter(**{f"{field}__isnull": False})
     count = present.count()
     if not count:
