@@ -371,7 +371,7 @@ def test_the_runs_are_read_in_one_query(client, seeded):
 
 
 def test_stats_over_a_filter(client, seeded):
-    ids, key = seeded
+    _, key = seeded
     resp = api_call(client, "POST", "/runs/stats", key, json={"filter": 'neq(name, "nothing")'})
     assert resp.status_code == 200, resp.content
     stats = resp.json()
