@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accesscontrol.resources import models, run_filter, services
+from tests.api.test_langsmith_sdk import sdk  # noqa: F401  (the live-server SDK fixture)
 from tests.factories import SYSTEM, RoleFactory, service_key_for
 from tests.support.api import api_call
 
@@ -415,3 +416,78 @@ def test_another_workspace_sees_only_its_own(client, seeded, world):
     assert [r["id"] for r in body["runs"]] == [str(ids["x"])]
     stats = api_call(client, "POST", "/runs/stats", outsider, json={}).json()
     assert stats["run_count"] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# The real `langsmith` SDK against a live server: what list_runs and get_run_stats send.
+
+
+def _trace(client, project, user, tags, *, fail=False):
+    import langsmith
+    from langsmith import traceable
+
+    @traceable(client=client, project_name=project, name="retrieve", run_type="retriever")
+    def retrieve(q):
+        if fail:
+            raise RuntimeError("index down")
+        return {"docs": [q]}
+
+    @traceable(
+        client=client, project_name=project, name="answer", tags=tags, metadata={"user": user}
+    )
+    def answer(q):
+        try:
+            return {"answer": retrieve(q)["docs"][0]}
+        except RuntimeError:
+            return {"answer": None}
+
+    with langsmith.tracing_context(enabled=True):
+        answer(f"question from {user}")
+    client.flush()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_sdk_filters_runs(world, sdk):  # noqa: F811  (sdk: the imported fixture)
+    client = sdk(service_key_for(world.workspace, "Editor"))
+    project = "filtered"
+    before = datetime.datetime.now(datetime.UTC)
+    _trace(client, project, "u1", ["prod"])
+    _trace(client, project, "u2", ["beta"], fail=True)
+    runs = list(client.list_runs(project_name=project))
+    assert len(runs) == 4
+    roots = {r.metadata["user"]: r for r in runs if r.parent_run_id is None}
+    client.create_feedback(roots["u1"].id, key="correctness", score=1.0)
+    client.create_feedback(roots["u2"].id, key="correctness", score=0.0)
+
+    def names(**kwargs):
+        return sorted((r.name, r.metadata.get("user")) for r in client.list_runs(**kwargs))
+
+    # Metadata is inherited by the child runs, as LangSmith's tracer does it.
+    user_u1 = 'and(eq(metadata_key, "user"), eq(metadata_value, "u1"))'
+    assert names(project_name=project, filter=user_u1) == [("answer", "u1"), ("retrieve", "u1")]
+    assert names(project_name=project, filter='has(tags, "beta")') == [
+        ("answer", "u2"),
+        ("retrieve", "u2"),
+    ]
+    assert names(project_name=project, filter="neq(error, null)") == [("retrieve", "u2")]
+    good = 'and(eq(feedback_key, "correctness"), gte(feedback_score, 0.5))'
+    assert names(project_name=project, filter='eq(run_type, "retriever")', trace_filter=good) == [
+        ("retrieve", "u1")
+    ]
+    assert names(project_name=project, is_root=True, tree_filter='eq(status, "error")') == [
+        ("answer", "u2")
+    ]
+    assert len(names(project_name=project, start_time=before)) == 4
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+    assert names(project_name=project, start_time=later) == []
+
+    # A malformed filter is the server's 422, raised by the SDK, not an unfiltered list.
+    from langsmith.utils import LangSmithError
+
+    with pytest.raises(LangSmithError, match=r"422.*unknown attribute .{0,2}colour"):
+        list(client.list_runs(project_name=project, filter='eq(colour, "red")'))
+
+    stats = client.get_run_stats(project_names=[project], filter='eq(name, "retrieve")')
+    assert stats["run_count"] == 2 and stats["error_rate"] == 0.5
+    assert stats["latency_p50"] is not None
