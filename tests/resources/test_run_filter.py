@@ -354,6 +354,14 @@ def test_unknown_body_fields_are_refused(client, seeded, path):
     assert problem["type"] == "extra_forbidden" and problem["loc"][-1] == "filtr"
 
 
+@pytest.mark.parametrize(
+    "body", [{"is_root": 0}, {"error": "yes"}, {"order": "sideways"}, {"select": "name"}]
+)
+def test_body_scalars_are_strict(client, seeded, body):
+    _, key = seeded
+    assert _query(client, key, **body).status_code == 422
+
+
 def test_the_runs_are_read_in_one_query(client, seeded):
     _, key = seeded
     body = {
