@@ -9,7 +9,7 @@ dropped.
 import datetime
 
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, DurationField, Exists, Max, OuterRef, Q, Sum
+from django.db.models import Aggregate, Avg, Count, DurationField, Max, Q, Sum
 from django.db.models.functions import Coalesce
 
 from accesscontrol.resources import models, run_filter
@@ -80,18 +80,23 @@ def matching_runs(*, actor, workspace, body):
     own = _filter_q(body.filter, "filter")
     if own is not None:
         runs = runs.filter(own)
-    # trace_filter: the trace's root run matches (its id is the trace id).
-    # tree_filter: some run of the same trace matches.
-    for field, outer in (("trace_filter", "trace_id"), ("tree_filter", "trace_id")):
+    # trace_filter: the trace's root run matches (its id is the trace id); tree_filter: some
+    # run of the same trace matches. Uncorrelated IN subqueries: PostgreSQL can start from the
+    # few matching traces (or hash them once) rather than probe every run's trace in turn.
+    for field in ("trace_filter", "tree_filter"):
         condition = _filter_q(getattr(body, field), field)
         if condition is None:
             continue
-        related = models.Run.objects.filter(workspace_id=OuterRef("workspace_id"))
+        related = (
+            models.Run.objects.in_workspace(workspace)
+            .alias(**run_filter.aliases())
+            .filter(condition)
+        )
         if field == "trace_filter":
-            related = related.filter(id=OuterRef(outer), parent_run_id__isnull=True)
+            traces = related.filter(parent_run_id__isnull=True).values("id")
         else:
-            related = related.filter(trace_id=OuterRef(outer))
-        runs = runs.filter(Exists(related.alias(**run_filter.aliases()).filter(condition)))
+            traces = related.values("trace_id")
+        runs = runs.filter(trace_id__in=traces)
     return runs
 
 
