@@ -308,6 +308,13 @@ class _Compiler:
             )
         if node.name == "search" and len(node.args) == 1:
             return self.full_text(node)
+        attr, value = self.operands(node)
+        if attr.name in PAIRED:
+            return self.paired([node])[0]
+        return self.comparison(node.name, attr, value)
+
+    def operands(self, node):
+        """The attribute and value of a comparison, checked for their kinds."""
         if len(node.args) != 2:
             self.fail(node, f"{node.name}() takes an attribute and a value")
         attr, value = node.args
@@ -318,9 +325,7 @@ class _Compiler:
                 self.fail(value, 'in() takes a list of values, such as ["a", "b"]')
         elif not isinstance(value, Lit):
             self.fail(value, f"the second argument of {node.name}() must be a value")
-        if attr.name in PAIRED:
-            return self.paired([node])[0]
-        return self.comparison(node.name, attr, value)
+        return attr, value
 
     # and(...): metadata and feedback comparisons are grouped into entries first.
     def conjunction(self, args):
@@ -353,17 +358,17 @@ class _Compiler:
     def paired(self, nodes):
         """Q per entry: each key comparison opens an entry, value comparisons join the last one."""
         kind = PAIRED[nodes[0].args[0].name]
-        entries = []
+        entries = []  # (the key comparison or None, [value comparisons])
         for node in nodes:
-            is_key = node.args[0].name.endswith("_key")
-            if is_key:
-                entries.append([node, None, []])
-            elif entries and entries[-1][0] is not None:
-                entries[-1][2].append(node)
+            self.operands(node)
+            if node.args[0].name.endswith("_key"):
+                entries.append((node, []))
+            elif entries:
+                entries[-1][1].append(node)
             else:
-                entries.append([None, None, [node]])
+                entries.append((None, [node]))
         build = self.metadata_entry if kind == "metadata" else self.feedback_entry
-        return [build(key, values) for key, _, values in entries]
+        return [build(key, values) for key, values in entries]
 
     # --- single attributes ---
 

@@ -6,12 +6,15 @@ or a field we cannot honour is a 422 naming it, that another workspace's runs an
 match, and that the runs are read with one SQL query whatever the filter.
 """
 
+import contextlib
 import datetime
 import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accesscontrol.resources import models, run_filter, services
 from tests.api.test_langsmith_sdk import sdk  # noqa: F401  (the live-server SDK fixture)
@@ -88,6 +91,12 @@ def test_malformed_filters_say_where(text, message):
         ('eq("name", "a")', "the first argument of eq() must be an attribute"),
         ('has(metadata, "not json")', "has(metadata, ...) takes a JSON object"),
         ('gt(feedback_score, "high")', "expected a number"),
+        ('and(in(metadata_key, "user"), eq(metadata_value, "u1"))', "in() takes a list"),
+        ("and(eq(metadata_key, user), eq(metadata_value, 'u1'))", "must be a value"),
+        ('and(eq(metadata_key, "k"), gt(metadata_value, "1"))', "gt() is not supported"),
+        ('and(search(feedback_key, "c"), eq(feedback_score, 1))', "search() is not supported"),
+        ("eq(metadata_value, [1])", "the second argument of eq() must be a value"),
+        ("gt(total_tokens, 1e400)", "out of range"),
     ],
 )
 def test_filters_that_cannot_be_applied_name_what(text, message):
@@ -499,3 +508,46 @@ def test_the_sdk_filters_runs(world, sdk):  # noqa: F811  (sdk: the imported fix
     stats = client.get_run_stats(project_names=[project], filter='eq(name, "retrieve")')
     assert stats["run_count"] == 2 and stats["error_rate"] == 0.5
     assert stats["latency_p50"] is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Any text: a Q the database runs, or a FilterError - never an exception of another kind.
+
+PIECES = [
+    *sorted(run_filter.COMPARATORS | {"and", "or", "not"}),
+    *run_filter.ATTRIBUTES,
+    "(", ")", ",", "[", "]", " ", '"x"', "'u1'", '"2031-03-01T12:00:00Z"', "1.5", "-3", "1e400",
+    "null", "true", "false", '"00000000-0000-0000-0000-000000000001"', '"{\\"k\\": 1}"', "@",
+]  # fmt: skip
+
+
+def _texts():
+    return st.lists(st.sampled_from(PIECES), min_size=1, max_size=25).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_texts())
+def test_any_text_compiles_or_is_refused(text):
+    with contextlib.suppress(run_filter.FilterError):
+        run_filter.compile_filter(text)
+
+
+@pytest.mark.django_db
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.builds(
+        lambda op, attr, value: f'and(eq(metadata_key, "k"), {op}({attr}, {value}))',
+        st.sampled_from(sorted(run_filter.COMPARATORS - {"search"})),
+        st.sampled_from(run_filter.ATTRIBUTES),
+        st.sampled_from([*PIECES[-12:-1], '["a", "b"]']),
+    )
+)
+def test_compiled_filters_run_in_the_database(on_postgres, text):
+    try:
+        condition = run_filter.compile_filter(text)
+    except run_filter.FilterError:
+        return
+    runs = models.Run.objects.alias(**run_filter.aliases()).filter(condition)
+    assert runs.count() == 0
