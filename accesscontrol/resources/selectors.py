@@ -7,6 +7,7 @@ dropped.
 """
 
 import datetime
+import uuid
 
 from django.db import connection
 from django.db.models import Aggregate, Avg, Count, DurationField, Max, Q, Sum
@@ -168,10 +169,15 @@ def _selected(select) -> list[str]:
 
 
 def _ancestors(dotted_order: str, parent_run_id) -> list[str]:
-    # Each segment of dotted_order is <time>Z<run id>, root first and the run itself last.
+    # Each segment of dotted_order is <time>Z<run id>, root first and the run itself last. The
+    # client writes it: one that does not read so falls back to the parent alone.
     segments = dotted_order.split(".") if dotted_order else []
-    if len(segments) > 1:
-        return [segment[-36:] for segment in segments[:-1]]
+    try:
+        ancestors = [str(uuid.UUID(segment[-36:])) for segment in segments[:-1]]
+    except ValueError:
+        ancestors = []
+    if ancestors:
+        return ancestors
     return [str(parent_run_id)] if parent_run_id else []
 
 
