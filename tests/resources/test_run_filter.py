@@ -363,6 +363,19 @@ def test_unknown_body_fields_are_refused(client, seeded, path):
     assert problem["type"] == "extra_forbidden" and problem["loc"][-1] == "filtr"
 
 
+def test_the_js_sdks_nulls_mean_not_given(client, seeded):
+    # listRuns sends null for what it was not given (JSON.stringify keeps null).
+    ids, key = seeded
+    nulls = dict.fromkeys(
+        ["session", "run_type", "reference_example", "query", "filter", "trace_filter",
+         "tree_filter", "execution_order", "parent_run", "start_time", "error", "id", "limit",
+         "trace", "select", "is_root", "order", "cursor"]
+    )  # fmt: skip
+    resp = _query(client, key, **{**nulls, "filter": 'eq(name, "search")'})
+    assert resp.status_code == 200, resp.content
+    assert _names(ids, resp.json()) == {"c2"}
+
+
 @pytest.mark.parametrize(
     "body", [{"is_root": 0}, {"error": "yes"}, {"order": "sideways"}, {"select": "name"}]
 )
