@@ -33,9 +33,9 @@ class RunQueryRefused(ValueError):
 # --- which runs ---
 
 
-def _filter_q(text, field):
+def _filter_q(text, field, workspace):
     try:
-        return run_filter.compile_filter(text, field)
+        return run_filter.compile_filter(text, field, workspace)
     except run_filter.FilterError as exc:
         raise RunQueryRefused(exc.field, str(exc).split(": ", 1)[1]) from None
 
@@ -78,14 +78,14 @@ def matching_runs(*, actor, workspace, body):
     if body.error is not None:
         has_error = Q(error__isnull=False) & ~Q(error="")
         runs = runs.filter(has_error if body.error else ~has_error)
-    own = _filter_q(body.filter, "filter")
+    own = _filter_q(body.filter, "filter", workspace)
     if own is not None:
         runs = runs.filter(own)
     # trace_filter: the trace's root run matches (its id is the trace id); tree_filter: some
     # run of the same trace matches. Uncorrelated IN subqueries: PostgreSQL can start from the
     # few matching traces (or hash them once) rather than probe every run's trace in turn.
     for field in ("trace_filter", "tree_filter"):
-        condition = _filter_q(getattr(body, field), field)
+        condition = _filter_q(getattr(body, field), field, workspace)
         if condition is None:
             continue
         related = (

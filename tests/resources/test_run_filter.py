@@ -184,6 +184,8 @@ def seeded(world, on_postgres):
     )
     models.Feedback.objects.create(workspace=ws, run_id=r1, key="correctness", score=1.0)
     models.Feedback.objects.create(workspace=ws, run_id=r2, key="correctness", score=0.2)
+    # Feedback on no run (a NULL run_id must not poison NOT IN).
+    models.Feedback.objects.create(workspace=ws, run_id=None, key="correctness", score=0.5)
     # Another organization: a run that matches every filter below, and feedback it wrote
     # naming production's run r2 by id (ids are guessable; feedback is matched per workspace).
     other = world.other_workspace_of_other_org
@@ -236,6 +238,12 @@ def _query(client, key, **body):
             {"r1"},
         ),
         ({"filter": 'eq(feedback_key, "correctness")'}, {"r1", "r2"}),
+        ({"filter": 'neq(feedback_key, "correctness")'}, {"c1", "c2", "c3"}),
+        (
+            {"filter": 'not(and(eq(feedback_key, "correctness"), lt(feedback_score, 0.5)))'},
+            {"r1", "c1", "c2", "c3"},
+        ),
+        ({"filter": "and(gte(feedback_score, 0.1), lte(feedback_score, 0.3))"}, {"r2"}),
         ({"filter": "neq(error, null)"}, {"c2"}),
         ({"filter": 'eq(status, "error")'}, {"c2"}),
         ({"filter": 'eq(status, "pending")'}, {"r2"}),
