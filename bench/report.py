@@ -316,23 +316,17 @@ FILTER_LABELS = {
 }
 
 
-SCAN = r"(Index Only Scan|Index Scan|Seq Scan)\S* (?:using (\S+) )?on (\S+)"
-
-
 def plan_summary(plan) -> str:
     """The scans of a plan, in order: which index (or sequential scan) reads which table."""
     scans = []
     for line in plan:
-        match = re.search(
-            r"(Index Only Scan|Index Scan|Bitmap Index Scan|Seq Scan)\S* (?:using (\S+) )?on (\S+)",
-            line,
-        )
-        if match:
+        bitmap = re.search(r"Bitmap Index Scan on (\S+)", line)
+        match = re.search(r"(Index Only Scan|Index Scan|Seq Scan) (?:using (\S+) )?on (\S+)", line)
+        if bitmap:
+            scans.append(f"Bitmap Index Scan {bitmap.group(1)}")
+        elif match:
             kind, index, table = match.groups()
             scans.append(f"{kind} {index}" if index else f"{kind} on {table}")
-        match = re.search(r"Bitmap Index Scan on (\S+)", line)
-        if match:
-            scans.append(f"Bitmap Index Scan {match.group(1)}")
     return "; ".join(dict.fromkeys(scans))
 
 
