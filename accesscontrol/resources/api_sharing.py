@@ -313,24 +313,26 @@ def create_feedback_tokens(request, payload: FeedbackTokenIn | list[FeedbackToke
 
 
 @router.post(
-    "/feedback/tokens/{uuid:token}",
+    "/feedback/tokens/{uuid:feedback_token}",
     auth=None,
     response={201: dict},
     summary="Record feedback with a presigned token",
 )
 @public
-def feedback_with_token(request, token: uuid.UUID, payload: FromTokenIn):
-    feedback = sharing.feedback_from_token(token=token, **payload.dict())
+def feedback_with_token(request, feedback_token: uuid.UUID, payload: FromTokenIn):
+    feedback = sharing.feedback_from_token(token=feedback_token, **payload.dict())
     return Status(201, {"id": str(feedback.pk), "message": "Feedback recorded"})
 
 
 @router.get(
-    "/feedback/tokens/{uuid:token}",
+    "/feedback/tokens/{uuid:feedback_token}",
     auth=None,
     response=dict,
     summary="Record feedback with a presigned token (a link: score, value, comment as a query)",
 )
 @public
-def feedback_with_token_link(request, token: uuid.UUID, query: Query[FromTokenQuery]):
-    feedback = sharing.feedback_from_token(token=token, **query.dict())
+def feedback_with_token_link(
+    request, feedback_token: uuid.UUID, query: Query[FromTokenQuery]
+):
+    feedback = sharing.feedback_from_token(token=feedback_token, **query.dict())
     return {"id": str(feedback.pk), "message": "Feedback recorded"}

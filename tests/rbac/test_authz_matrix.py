@@ -262,7 +262,7 @@ def expected_on_api(operation, principal) -> Expect:
         return passed
     no_workspace = rule.workspace_param is None and not principal.acts_in_a_workspace
     if no_workspace and any(code in WORKSPACE_PERMISSIONS for code in missing):
-        return Expect("forbidden", "workspace_required", missing[0])
+        return Expect("forbidden", "org_scoped_key_requires_workspace", missing[0])
     return Expect("forbidden", "permission_denied", missing[0])
 
 
@@ -768,7 +768,7 @@ GATE_ERRORS = {
     "too_many_requests",
     "invalid_tenant",
     "workspace_not_accessible",
-    "workspace_required",
+    "org_scoped_key_requires_workspace",
     "undeclared_operation",
 }
 
