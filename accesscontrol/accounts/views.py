@@ -192,5 +192,7 @@ def not_found(request, exception=None):
         or request.headers.get("Authorization", "").startswith("Bearer ")
     )
     if api_client:
-        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+        from accesscontrol.api.not_found import no_such_operation
+
+        return no_such_operation(request)
     return render(request, "404.html", status=404)

@@ -31,7 +31,14 @@ def catch_all_under(prefix):
     return re_path(rf"^{prefix}(?P<rest>.*)$", no_such_operation, name=None)
 
 
+# Roots of LangSmith's API that the SDKs call and this server serves nothing under (likes of
+# public prompts, the JS SDK's /v1/platform/..., LangSmith's org and tenant admin APIs).
+UNSERVED_SDK_ROOTS = ("likes", "v1", "v2", "orgs", "tenants", "ee", "api-key", "otel")
+
+
 def sdk_root_prefixes(api) -> list[str]:
-    """The first path segments the SDK root API serves (sessions, runs, repos, public, ...)."""
+    """The first path segments the SDK root API serves (sessions, runs, repos, public, ...),
+    and the roots of LangSmith's API it does not."""
     firsts = {registry.route_key(path).split("/")[0] for path, _ in registry.operations_of(api)}
+    firsts |= set(UNSERVED_SDK_ROOTS)
     return sorted(first for first in firsts if first and "{" not in first)

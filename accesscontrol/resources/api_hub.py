@@ -30,6 +30,22 @@ from accesscontrol.resources.schemas_hub import (
 router = GatedRouter(tags=["prompt hub (LangSmith-compatible)"])
 
 
+def with_and_without_slash(method, path, **options):
+    """Serve `path` and `path/`: the Python SDK strips the trailing slash LangSmith's paths
+    have (`/repos/`), other clients keep it. The slashed twin is left out of the OpenAPI
+    document (the same operation)."""
+
+    def register(view):
+        add = getattr(router, method)
+        add(path, **options)(view)
+        add(path + "/", include_in_schema=False, operation_id=f"{view.__name__}_slash", **options)(
+            view
+        )
+        return view
+
+    return register
+
+
 def ws(request):
     return request.auth.workspace
 
@@ -72,7 +88,7 @@ def read_settings(request):
     }
 
 
-@router.get("/repos/", response=RepoList, summary="List prompts")
+@with_and_without_slash("get", "/repos", response=RepoList, summary="List prompts")
 @requires("prompts:read")
 def list_repos(request, filters: Query[RepoFilter]):
     qs = repos(request)
@@ -91,7 +107,7 @@ def list_repos(request, filters: Query[RepoFilter]):
     return {"repos": found, "total": qs.count()}
 
 
-@router.post("/repos/", response={201: RepoEnvelope}, summary="Create a prompt")
+@with_and_without_slash("post", "/repos", response={201: RepoEnvelope}, summary="Create a prompt")
 @requires("prompts:create")
 def create_repo(request, payload: RepoIn):
     prompt = hub.create_repo(
@@ -153,8 +169,11 @@ def _commits(prompt):
     return prompt.commits.select_related("parent").prefetch_related("tags")
 
 
-@router.get(
-    "/commits/{owner}/{repo_name}/", response=CommitList, summary="A prompt's commits, newest first"
+@with_and_without_slash(
+    "get",
+    "/commits/{owner}/{repo_name}",
+    response=CommitList,
+    summary="A prompt's commits, newest first",
 )
 @requires("prompts:read")
 def list_commits(request, owner: str, repo_name: str, filters: Query[CommitFilter]):

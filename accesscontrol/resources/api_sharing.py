@@ -74,9 +74,7 @@ def share_run(request, run_id: uuid.UUID, payload: RunShareIn):
     return _share_out(request, link, run_id=run.pk)
 
 
-@router.get(
-    "/runs/{uuid:run_id}/share", response=RunShareOut | None, summary="A run's share link"
-)
+@router.get("/runs/{uuid:run_id}/share", response=RunShareOut | None, summary="A run's share link")
 @requires("runs:share")
 def read_run_share(request, run_id: uuid.UUID):
     # null when the run is not shared: what the SDK's read_run_shared_link expects.
@@ -137,9 +135,7 @@ def unshare_dataset(request, dataset_id: uuid.UUID):
 # Prompts
 
 
-@router.put(
-    "/repos/{owner}/{repo_name}/share", response=PromptShareOut, summary="Share a prompt"
-)
+@router.put("/repos/{owner}/{repo_name}/share", response=PromptShareOut, summary="Share a prompt")
 @requires("prompts:share")
 def share_prompt(request, owner: str, repo_name: str, payload: PromptShareIn):
     prompt = hub.prompt_by_handle(ws(request), owner, repo_name)
@@ -331,8 +327,6 @@ def feedback_with_token(request, feedback_token: uuid.UUID, payload: FromTokenIn
     summary="Record feedback with a presigned token (a link: score, value, comment as a query)",
 )
 @public
-def feedback_with_token_link(
-    request, feedback_token: uuid.UUID, query: Query[FromTokenQuery]
-):
+def feedback_with_token_link(request, feedback_token: uuid.UUID, query: Query[FromTokenQuery]):
     feedback = sharing.feedback_from_token(token=feedback_token, **query.dict())
     return {"id": str(feedback.pk), "message": "Feedback recorded"}

@@ -225,9 +225,7 @@ class PromptTag(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [
-            models.UniqueConstraint(fields=["prompt", "name"], name="prompt_tag_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["prompt", "name"], name="prompt_tag_unique")]
 
     def __str__(self):
         return f"{self.prompt_id}:{self.name}"

@@ -166,7 +166,9 @@ def feedback_token_expiry(*, expires_at=None, expires_in=None, now=None) -> date
     return when
 
 
-def create_feedback_tokens(*, actor, workspace, requests) -> list[tuple[models.FeedbackToken, uuid.UUID]]:
+def create_feedback_tokens(
+    *, actor, workspace, requests
+) -> list[tuple[models.FeedbackToken, uuid.UUID]]:
     """One token per request (dicts of run_id, feedback_key, feedback_config, feedback_id,
     expires_at); returns (token row, raw token) pairs, the raw token shown once. The run may not
     be ingested yet (the SDK makes tokens right after tracing), as with feedback itself."""

@@ -64,8 +64,10 @@ def test_a_token_records_one_feedback_without_a_key(client, world, editor, run):
     token = made.json()
     assert token["url"] == f"http://testserver/api/v1/feedback/tokens/{token['id']}"
     expires = datetime.datetime.fromisoformat(token["expires_at"])
-    assert before + datetime.timedelta(hours=3) <= expires <= timezone.now() + datetime.timedelta(
-        hours=3
+    assert (
+        before + datetime.timedelta(hours=3)
+        <= expires
+        <= timezone.now() + datetime.timedelta(hours=3)
     )
     row = models.FeedbackToken.objects.get()
     assert row.digest == hashlib.sha256(uuid.UUID(token["id"]).bytes).hexdigest()

@@ -163,9 +163,10 @@ def test_share_a_dataset_and_read_its_examples(client, world, editor):
     assert made.status_code == 200, made.content
     token = made.json()["share_token"]
     assert made.json()["dataset_id"] == str(dataset.pk)
-    assert api_call(client, "GET", f"/datasets/{dataset.pk}/share", editor).json()[
-        "share_token"
-    ] == token
+    assert (
+        api_call(client, "GET", f"/datasets/{dataset.pk}/share", editor).json()["share_token"]
+        == token
+    )
 
     anyone = Client()
     shared = public(anyone, f"{token}/datasets")

@@ -7,95 +7,157 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('resources', '0002_repair_out_of_range_times'),
-        ('workspaces', '0001_initial'),
+        ("resources", "0002_repair_out_of_range_times"),
+        ("workspaces", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='promptcommit',
-            options={'ordering': ['-created_at', '-id']},
+            name="promptcommit",
+            options={"ordering": ["-created_at", "-id"]},
         ),
         migrations.AddField(
-            model_name='prompt',
-            name='is_archived',
+            model_name="prompt",
+            name="is_archived",
             field=models.BooleanField(default=False),
         ),
         migrations.AddField(
-            model_name='prompt',
-            name='readme',
+            model_name="prompt",
+            name="readme",
             field=models.TextField(blank=True),
         ),
         migrations.AddField(
-            model_name='prompt',
-            name='tags',
+            model_name="prompt",
+            name="tags",
             field=models.JSONField(blank=True, default=list),
         ),
         migrations.AddField(
-            model_name='promptcommit',
-            name='manifest',
+            model_name="promptcommit",
+            name="manifest",
             field=models.JSONField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='promptcommit',
-            name='parent',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='resources.promptcommit'),
+            model_name="promptcommit",
+            name="parent",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="resources.promptcommit",
+            ),
         ),
         migrations.AlterField(
-            model_name='promptcommit',
-            name='message',
+            model_name="promptcommit",
+            name="message",
             field=models.CharField(blank=True, max_length=1000),
         ),
         migrations.CreateModel(
-            name='FeedbackToken',
+            name="FeedbackToken",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('digest', models.CharField(max_length=64, unique=True)),
-                ('run_id', models.UUIDField()),
-                ('feedback_key', models.CharField(max_length=255)),
-                ('feedback_config', models.JSONField(blank=True, null=True)),
-                ('feedback_id', models.UUIDField(default=uuid.uuid4)),
-                ('created_by', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                ("digest", models.CharField(max_length=64, unique=True)),
+                ("run_id", models.UUIDField()),
+                ("feedback_key", models.CharField(max_length=255)),
+                ("feedback_config", models.JSONField(blank=True, null=True)),
+                ("feedback_id", models.UUIDField(default=uuid.uuid4)),
+                ("created_by", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='PromptTag',
+            name="PromptTag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('commit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags', to='resources.promptcommit')),
-                ('prompt', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tags_of_commits', to='resources.prompt')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "commit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tags",
+                        to="resources.promptcommit",
+                    ),
+                ),
+                (
+                    "prompt",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tags_of_commits",
+                        to="resources.prompt",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.UniqueConstraint(fields=('prompt', 'name'), name='prompt_tag_unique')],
+                "ordering": ["name"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("prompt", "name"), name="prompt_tag_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ShareLink',
+            name="ShareLink",
             fields=[
-                ('id', models.UUIDField(default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('kind', models.CharField(choices=[('run', 'Run'), ('dataset', 'Dataset'), ('prompt', 'Prompt')], max_length=16)),
-                ('object_id', models.UUIDField()),
-                ('token', models.UUIDField(unique=True)),
-                ('created_by', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('workspace', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workspaces.workspace')),
+                (
+                    "id",
+                    models.UUIDField(
+                        default=uuid.uuid4, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("run", "Run"), ("dataset", "Dataset"), ("prompt", "Prompt")],
+                        max_length=16,
+                    ),
+                ),
+                ("object_id", models.UUIDField()),
+                ("token", models.UUIDField(unique=True)),
+                ("created_by", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "workspace",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workspaces.workspace",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('revoked_at__isnull', True)), fields=('workspace', 'kind', 'object_id'), name='one_live_share_link_per_object')],
+                "ordering": ["-created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("revoked_at__isnull", True)),
+                        fields=("workspace", "kind", "object_id"),
+                        name="one_live_share_link_per_object",
+                    )
+                ],
             },
         ),
     ]

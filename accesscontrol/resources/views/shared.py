@@ -81,6 +81,4 @@ def sdk_run_url(request, workspace_id, project_id, run_id):
         pk=run_id,
         project_id=project_id,
     )
-    return redirect(
-        "run", workspace.organization.slug, workspace.slug, run.project_id, run.pk
-    )
+    return redirect("run", workspace.organization.slug, workspace.slug, run.project_id, run.pk)
