@@ -1,11 +1,7 @@
-import re
-
 from django.urls import include, path
 
 from accesscontrol.accounts import views as accounts
-from accesscontrol.api import not_found as api_not_found
 from accesscontrol.api import urls as api_urls
-from accesscontrol.api.api import sdk_root_api
 from accesscontrol.apikeys import views as apikeys
 from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
@@ -19,7 +15,6 @@ WS = ORG + "w/<slug:workspace_slug>/"
 urlpatterns = [
     # The API first: it is the hot path, and URL resolution tries patterns in order.
     path("api/v1/", include(api_urls.versioned)),
-    api_not_found.catch_all_under("api/"),
     path("", accounts.home, name="home"),
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
@@ -27,9 +22,9 @@ urlpatterns = [
     path("healthz", accounts.health, name="health"),
     path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
     # What a share link opens (the SDK's share URLs: /public/<token>/r and /d), read-only
-    path("public/<uuid:token>/r", shared.shared_run, name="shared-run"),
-    path("public/<uuid:token>/d", shared.shared_dataset, name="shared-dataset"),
-    path("public/<uuid:token>/p", shared.shared_prompt, name="shared-prompt"),
+    path("public/<uuid:share_token>/r", shared.shared_run, name="shared-run"),
+    path("public/<uuid:share_token>/d", shared.shared_dataset, name="shared-dataset"),
+    path("public/<uuid:share_token>/p", shared.shared_prompt, name="shared-prompt"),
     # The run URL the SDK's get_run_url builds: workspace by id, then the run's own page
     path(
         "o/<uuid:workspace_id>/projects/p/<uuid:project_id>/r/<uuid:run_id>",
@@ -126,10 +121,5 @@ urlpatterns = [
 
 # The SDK's root paths (/sessions, /runs/batch, ...) last: the console's own pages win.
 urlpatterns.append(path("", include(api_urls.sdk_root)))
-# Then a JSON 404 for anything else under those paths (DEBUG's HTML page otherwise).
-urlpatterns += [
-    api_not_found.catch_all_under(re.escape(first) + "(?:/|$)")
-    for first in api_not_found.sdk_root_prefixes(sdk_root_api)
-]
 
 handler404 = "accesscontrol.accounts.views.not_found"

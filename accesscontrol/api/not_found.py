@@ -1,22 +1,23 @@
 """JSON 404 for every path under the API prefixes that no operation serves, in every mode.
 
-Django's handler404 (accounts.views.not_found) already answers JSON there, but only without
-DEBUG: with DEBUG=1 Django shows its HTML technical page instead. These catch-all patterns are
-matched last under /api/v1/ and under each first path segment the SDK root API serves, so an
-SDK gets `{"error": "not_found", "detail": ...}` naming what it asked for, whatever the mode.
+Django answers a path its URLconf does not match with handler404 (accounts.views.not_found,
+which answers JSON to API clients), but only without DEBUG: with DEBUG=1 it renders its HTML
+technical page instead. This middleware turns any such unmatched-path 404 under /api/ or under
+a first path segment the SDK root API serves (sessions, runs, repos, public, ...) into
+`{"error": "not_found", "detail": ...}` naming the method and path, whatever the mode. A 404 a
+view answered itself (a shared page whose link was revoked) is left as the view made it.
 """
 
 from django.http import JsonResponse
-from django.urls import re_path
-from django.views.decorators.csrf import csrf_exempt
 
 from accesscontrol.api import registry
-from accesscontrol.rbac.gate import public
+
+# Roots of LangSmith's API that the SDKs call and this server serves nothing under (likes of
+# public prompts, the JS SDK's /v1/platform/..., LangSmith's org and tenant admin APIs).
+UNSERVED_SDK_ROOTS = ("likes", "v1", "v2", "orgs", "tenants", "ee", "api-key", "otel")
 
 
-@csrf_exempt  # an API client has no CSRF token; nothing is read or changed here
-@public  # answers "not found" and reveals nothing: no operation is served at this path
-def no_such_operation(request, rest=""):
+def no_such_operation(request):
     return JsonResponse(
         {
             "error": "not_found",
@@ -27,18 +28,30 @@ def no_such_operation(request, rest=""):
     )
 
 
-def catch_all_under(prefix):
-    return re_path(rf"^{prefix}(?P<rest>.*)$", no_such_operation, name=None)
+def sdk_root_prefixes() -> frozenset[str]:
+    """The first path segments the SDK root API serves, and LangSmith's roots it does not."""
+    from accesscontrol.api.api import sdk_root_api
+
+    firsts = {
+        registry.route_key(path).split("/")[0] for path, _ in registry.operations_of(sdk_root_api)
+    }
+    return frozenset(f for f in firsts | set(UNSERVED_SDK_ROOTS) if f and "{" not in f)
 
 
-# Roots of LangSmith's API that the SDKs call and this server serves nothing under (likes of
-# public prompts, the JS SDK's /v1/platform/..., LangSmith's org and tenant admin APIs).
-UNSERVED_SDK_ROOTS = ("likes", "v1", "v2", "orgs", "tenants", "ee", "api-key", "otel")
+class JsonNotFoundForApiPaths:
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.prefixes = None  # read once the URLconf (and so the APIs) is loaded
 
-
-def sdk_root_prefixes(api) -> list[str]:
-    """The first path segments the SDK root API serves (sessions, runs, repos, public, ...),
-    and the roots of LangSmith's API it does not."""
-    firsts = {registry.route_key(path).split("/")[0] for path, _ in registry.operations_of(api)}
-    firsts |= set(UNSERVED_SDK_ROOTS)
-    return sorted(first for first in firsts if first and "{" not in first)
+    def __call__(self, request):
+        response = self.get_response(request)
+        if response.status_code != 404 or getattr(request, "resolver_match", None) is not None:
+            return response  # found, or a view's own 404
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        if self.prefixes is None:
+            self.prefixes = sdk_root_prefixes()
+        first = request.path.lstrip("/").split("/", 1)[0]
+        if first == "api" or first in self.prefixes:
+            return no_such_operation(request)
+        return response

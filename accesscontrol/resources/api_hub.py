@@ -32,15 +32,12 @@ router = GatedRouter(tags=["prompt hub (LangSmith-compatible)"])
 
 def with_and_without_slash(method, path, **options):
     """Serve `path` and `path/`: the Python SDK strips the trailing slash LangSmith's paths
-    have (`/repos/`), other clients keep it. The slashed twin is left out of the OpenAPI
-    document (the same operation)."""
+    have (`/repos/`), other clients keep it."""
 
     def register(view):
         add = getattr(router, method)
         add(path, **options)(view)
-        add(path + "/", include_in_schema=False, operation_id=f"{view.__name__}_slash", **options)(
-            view
-        )
+        add(path + "/", operation_id=f"{view.__name__}_slash", **options)(view)
         return view
 
     return register

@@ -28,8 +28,8 @@ def _no_robots(response):
 
 @public  # the share token in the URL is the credential (see the module's docstring)
 @require_GET
-def shared_run(request, token):
-    run = sharing.shared_object(token, models.ShareLink.RUN)
+def shared_run(request, share_token):
+    run = sharing.shared_object(share_token, models.ShareLink.RUN)
     runs = list(sharing.runs_of_shared(run).order_by("start_time", "id")[:SHOWN_LIMIT])
     return _no_robots(
         render(request, "resources/shared.html", {"kind": "run", "run": run, "runs": runs})
@@ -38,8 +38,8 @@ def shared_run(request, token):
 
 @public  # the share token in the URL is the credential (see the module's docstring)
 @require_GET
-def shared_dataset(request, token):
-    dataset = sharing.shared_object(token, models.ShareLink.DATASET)
+def shared_dataset(request, share_token):
+    dataset = sharing.shared_object(share_token, models.ShareLink.DATASET)
     examples = list(dataset.examples.order_by("created_at", "id")[:SHOWN_LIMIT])
     context = {"kind": "dataset", "dataset": dataset, "examples": examples}
     return _no_robots(render(request, "resources/shared.html", context))
@@ -47,8 +47,8 @@ def shared_dataset(request, token):
 
 @public  # the share token in the URL is the credential (see the module's docstring)
 @require_GET
-def shared_prompt(request, token):
-    prompt = sharing.shared_object(token, models.ShareLink.PROMPT)
+def shared_prompt(request, share_token):
+    prompt = sharing.shared_object(share_token, models.ShareLink.PROMPT)
     latest = prompt.commits.first()
     context = {
         "kind": "prompt",
