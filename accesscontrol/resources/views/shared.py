@@ -5,16 +5,19 @@
   the token in the URL is the credential, checked on every request (resources/sharing.py), and
   the page shows the shared object and nothing else of its workspace.
 - `/o/<workspace id>/projects/p/<project id>/r/<run id>`: the URL the SDK's `get_run_url`
-  builds; a signed-in member who may read runs there is sent to the run's page.
+  builds; a signed-in member who may read runs there sees the run's page.
 """
 
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from accesscontrol.rbac.gate import authenticated, deny, public
+from accesscontrol.rbac.actor import Actor
+from accesscontrol.rbac.gate import authenticated, deny, public, rule_of
+from accesscontrol.rbac.permissions import WORKSPACE_PERMISSIONS
 from accesscontrol.rbac.resolver import console_access
 from accesscontrol.resources import hub, models, sharing
+from accesscontrol.resources.views import projects
 from accesscontrol.workspaces.models import Workspace
 
 SHOWN_LIMIT = 200  # runs or examples drawn on a shared page
@@ -62,23 +65,18 @@ def shared_prompt(request, share_token):
 @authenticated  # the workspace comes by id, not slug: its access is resolved here
 @require_GET
 def sdk_run_url(request, workspace_id, project_id, run_id):
+    """The run's own page, for the workspace named by id (the gate resolves slugs only)."""
     workspace = Workspace.objects.select_related("organization").filter(pk=workspace_id).first()
     if workspace is None:
         raise Http404("No such workspace")
-    access = console_access(request.user, workspace.organization_id, workspace)
-    if not access.is_org_member:
-        raise Http404("No such workspace")  # another tenant's workspace looks like none
-    request.organization, request.workspace, request.access = (
-        workspace.organization,
-        workspace,
-        access,
-    )
-    missing = access.missing(("projects:read", "runs:read"))
+    organization = workspace.organization
+    access = console_access(request.user, organization.pk, workspace)
+    if not access.is_org_member or not access.permissions & WORKSPACE_PERMISSIONS:
+        # Another tenant's workspace, or one this user cannot enter, looks like none.
+        raise Http404("No such workspace")
+    request.organization, request.workspace, request.access = organization, workspace, access
+    request.actor = Actor.for_user(request.user, organization, workspace, access)
+    missing = access.missing(rule_of(projects.run_detail).codes)
     if missing:
         return deny(request, missing)
-    run = get_object_or_404(
-        models.Run.objects.in_workspace(workspace).only("pk", "project_id"),
-        pk=run_id,
-        project_id=project_id,
-    )
-    return redirect("run", workspace.organization.slug, workspace.slug, run.project_id, run.pk)
+    return projects.run_detail(request, organization.slug, workspace.slug, project_id, run_id)
