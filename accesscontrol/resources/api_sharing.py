@@ -25,8 +25,8 @@ from accesscontrol.resources.schemas import DatasetOut, ExampleOut, RunOut
 from accesscontrol.resources.schemas_hub import (
     DatasetShareIn,
     DatasetShareOut,
-    FeedbackTokenIn,
     FeedbackTokenOut,
+    FeedbackTokenRequests,
     FromTokenIn,
     FromTokenQuery,
     PromptShareIn,
@@ -275,9 +275,9 @@ def _token_url(request, token) -> str:
     summary="Presigned URLs to record feedback without a key",
 )
 @requires("feedback:create")
-def create_feedback_tokens(request, payload: FeedbackTokenIn | list[FeedbackTokenIn]):
-    many = isinstance(payload, list)
-    asked = payload if many else [payload]
+def create_feedback_tokens(request, payload: FeedbackTokenRequests):
+    many = not payload.single
+    asked = payload.root
     made = sharing.create_feedback_tokens(
         actor=request.actor,
         workspace=ws(request),

@@ -8,7 +8,8 @@ import uuid
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt
+from pydantic import ConfigDict, PrivateAttr, RootModel, StrictBool, StrictFloat, StrictInt
+from pydantic import model_validator
 
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.resources import hub
@@ -276,6 +277,28 @@ class FeedbackTokenIn(StrictBody):
     id: uuid.UUID | None = None  # the id the feedback will have
     expires_in: TimeDelta | None = None
     expires_at: UtcDateTime | None = None
+
+
+class FeedbackTokenRequests(RootModel[list[FeedbackTokenIn]]):
+    """One token request (the SDK's create_presigned_feedback_token sends an object) or many
+    (create_presigned_feedback_tokens sends a list); answered in the shape asked. Validated as
+    a list either way, so an error names its place the same way: [0, "expires_at"]."""
+
+    root: list[FeedbackTokenIn] = Field(min_length=1, max_length=100)
+    _single: bool = PrivateAttr(False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_or_many(cls, data, handler):
+        data = getattr(data, "_obj", data)  # ninja may hand over its DjangoGetter wrapper
+        single = isinstance(data, dict)
+        made = handler([data] if single else data)
+        made._single = single
+        return made
+
+    @property
+    def single(self) -> bool:
+        return self._single
 
 
 class FeedbackTokenOut(Schema):
