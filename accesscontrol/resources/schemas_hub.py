@@ -8,8 +8,15 @@ import uuid
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import ConfigDict, PrivateAttr, RootModel, StrictBool, StrictFloat, StrictInt
-from pydantic import model_validator
+from pydantic import (
+    ConfigDict,
+    PrivateAttr,
+    RootModel,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.resources import hub
