@@ -172,6 +172,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Unmatched paths under the API prefixes answer JSON 404, DEBUG or not (api/not_found.py).
+    "accesscontrol.api.not_found.JsonNotFoundForApiPaths",
     "accesscontrol.audit.middleware.RequestContextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -6,6 +6,7 @@ from accesscontrol.apikeys import views as apikeys
 from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
 from accesscontrol.rbac import views as rbac
+from accesscontrol.resources.views import shared
 from accesscontrol.workspaces import views as workspaces
 
 ORG = "o/<slug:org_slug>/"
@@ -20,6 +21,16 @@ urlpatterns = [
     path("account/confirm/", accounts.confirm_password, name="sudo"),
     path("healthz", accounts.health, name="health"),
     path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
+    # What a share link opens (the SDK's share URLs: /public/<token>/r and /d), read-only
+    path("public/<uuid:share_token>/r", shared.shared_run, name="shared-run"),
+    path("public/<uuid:share_token>/d", shared.shared_dataset, name="shared-dataset"),
+    path("public/<uuid:share_token>/p", shared.shared_prompt, name="shared-prompt"),
+    # The run URL the SDK's get_run_url builds: workspace by id, then the run's own page
+    path(
+        "o/<uuid:workspace_id>/projects/p/<uuid:project_id>/r/<uuid:run_id>",
+        shared.sdk_run_url,
+        name="sdk-run-url",
+    ),
     # Organization
     path(ORG, organizations.org_overview, name="org-overview"),
     path(ORG + "members/", organizations.org_members, name="org-members"),

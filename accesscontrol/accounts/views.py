@@ -190,7 +190,9 @@ def health(request):
 def not_found(request, exception=None):
     """404 for everything the URLconf does not match: JSON for API clients, a page for people."""
     if unavailable.api_client(request):
-        return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
+        from accesscontrol.api.not_found import no_such_operation
+
+        return no_such_operation(request)
     return render(request, "404.html", status=404)
 
 

@@ -34,6 +34,9 @@ VALIDATION_STATUS = {
     "system_role": 409,
     "duplicate": 409,
     "not_found": 404,
+    "conflict": 409,
+    "token_used": 410,
+    "token_expired": 410,
 }
 
 
@@ -222,17 +225,19 @@ def _routers():
     from accesscontrol.organizations.api import router as organizations_router
     from accesscontrol.rbac.api import router as rbac_router
     from accesscontrol.resources.api import router as resources_router
+    from accesscontrol.resources.api_hub import router as hub_router
+    from accesscontrol.resources.api_sharing import router as sharing_router
     from accesscontrol.workspaces.api import router as workspaces_router
 
     access = [keys_router, rbac_router, workspaces_router, organizations_router, audit_router]
-    return access, resources_router
+    return access, [resources_router, hub_router, sharing_router]
 
 
-_access_routers, _resources_router = _routers()
+_access_routers, _resources_routers = _routers()
 
 api = build_api(
     "api",
-    [*_access_routers, _resources_router],
+    [*_access_routers, *_resources_routers],
     title="accesscontrol API",
     version="1",
     description="Access control for an LLM-observability platform. Authenticate with a "
@@ -244,7 +249,7 @@ api = build_api(
 
 # The SDK calls /sessions, /runs/batch, ... on the bare server URL when LANGSMITH_ENDPOINT has
 # no /api/v1: the same resource operations, served there too (not in the OpenAPI document).
-sdk_root_api = build_api("sdk", [_resources_router], docs_url=None, openapi_url=None)
+sdk_root_api = build_api("sdk", _resources_routers, docs_url=None, openapi_url=None)
 
 APIS = (api, sdk_root_api)
 

@@ -215,11 +215,14 @@ def require_api_permission(principal, access, workspace, codes) -> None:
     if not missing:
         return
     if workspace is None and any(code in WORKSPACE_PERMISSIONS for code in missing):
+        # The code the langsmith SDK recognises (it then tells its user to set workspace_id);
+        # `alias` keeps the code this server answered before, for clients that match on it.
         raise ApiError(
             403,
-            "workspace_required",
+            "org_scoped_key_requires_workspace",
             f"{principal.label} acts in no workspace here: send the workspace id in the "
             "X-Tenant-Id header.",
+            alias="workspace_required",
             required=missing[0],
             principal=principal.label,
             role=access.role,

@@ -232,6 +232,11 @@ class Feedback(WorkspaceOwned):
 class Prompt(WorkspaceOwned):
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
+    # The prompt hub's fields (LangSmith "repos"). Prompts are never public: a share link is
+    # the only way out of the workspace.
+    readme = models.TextField(blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    is_archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -253,12 +258,18 @@ class PromptCommit(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="commits")
     template = models.TextField()
-    message = models.CharField(max_length=255, blank=True)
+    # The LangChain manifest pushed through the prompt hub; None for a commit made from a
+    # plain template (its manifest is then a PromptTemplate built from the template).
+    manifest = models.JSONField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.CharField(max_length=1000, blank=True)
     created_by = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
 
     def __str__(self):
         return f"{self.prompt_id}:{self.commit_hash}"
@@ -266,6 +277,78 @@ class PromptCommit(models.Model):
     @property
     def commit_hash(self) -> str:
         return self.id.hex[:8]
+
+
+class PromptTag(models.Model):
+    """A name for one commit of a prompt (pull `name:tag`); moving a tag re-points it."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="tags_of_commits")
+    name = models.CharField(max_length=255)
+    commit = models.ForeignKey(PromptCommit, on_delete=models.CASCADE, related_name="tags")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["prompt", "name"], name="prompt_tag_unique")]
+
+    def __str__(self):
+        return f"{self.prompt_id}:{self.name}"
+
+
+class ShareLink(WorkspaceOwned):
+    """A public, read-only link to one run, dataset or prompt.
+
+    The token is the capability and is shown again to whoever may share the object (the SDK
+    reads it back with GET .../share), so it is stored as it is; revoking sets `revoked_at`,
+    and a revoked link is refused on its next request. One live link per object.
+    """
+
+    RUN, DATASET, PROMPT = "run", "dataset", "prompt"
+    KINDS = [(RUN, "Run"), (DATASET, "Dataset"), (PROMPT, "Prompt")]
+
+    kind = models.CharField(max_length=16, choices=KINDS)
+    object_id = models.UUIDField()
+    token = models.UUIDField(unique=True)
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "object_id"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="one_live_share_link_per_object",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} {self.object_id} share link"
+
+
+class FeedbackToken(WorkspaceOwned):
+    """A presigned URL that records one piece of feedback on one run, without an API key.
+
+    Only the SHA-256 digest of the token is stored; the token is shown once, in its URL. It is
+    single-use: the feedback it records carries `feedback_id`, so a second use is refused.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    run_id = models.UUIDField()
+    feedback_key = models.CharField(max_length=255)
+    feedback_config = models.JSONField(null=True, blank=True)
+    feedback_id = models.UUIDField(default=uuid.uuid4)
+    created_by = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"feedback token for {self.feedback_key} on {self.run_id}"
 
 
 class AnnotationQueue(WorkspaceOwned):

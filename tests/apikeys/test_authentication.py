@@ -396,7 +396,8 @@ def test_org_scoped_key_must_name_the_workspace_for_workspace_operations(client,
     assert body["organization"]["id"] == str(world.org.pk)
 
     response = api_call(client, "get", "/workspaces/current/members", raw)
-    refused = assert_error(response, 403, "workspace_required")
+    refused = assert_error(response, 403, "org_scoped_key_requires_workspace")
+    assert refused["alias"] == "workspace_required"
     assert "X-Tenant-Id" in refused["detail"]
     assert refused["required"] == "workspaces:read"
 

@@ -567,6 +567,12 @@ OTHER_FEATURES = {
     "workspace-access-export",
     "key-access",
     "personal-token",  # tests/apikeys/test_narrowed_tokens_console.py
+    # tests/resources/test_share_links.py (public, the link is the credential) and
+    # tests/api/test_langsmith_sdk_hub.py (the SDK's run URL)
+    "shared-run",
+    "shared-dataset",
+    "shared-prompt",
+    "sdk-run-url",
 }
 
 

@@ -68,7 +68,9 @@ from accesscontrol.resources.models import (
     PromptCommit,
     QueuedRun,
     Run,
+    ShareLink,
 )
+from accesscontrol.resources.sharing import create_feedback_tokens
 from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import Snapshot, the_world
@@ -262,7 +264,7 @@ def expected_on_api(operation, principal) -> Expect:
         return passed
     no_workspace = rule.workspace_param is None and not principal.acts_in_a_workspace
     if no_workspace and any(code in WORKSPACE_PERMISSIONS for code in missing):
-        return Expect("forbidden", "workspace_required", missing[0])
+        return Expect("forbidden", "org_scoped_key_requires_workspace", missing[0])
     return Expect("forbidden", "permission_denied", missing[0])
 
 
@@ -416,7 +418,24 @@ PATH_PARAMS: dict[str, Param] = {
     "queue_id": Param(lambda m, route: m.queue),
     "feedback_id": Param(lambda m, route: m.feedback),
     "index": Param(lambda m, route: 0, None, of_acme=False),  # a position in an annotation queue
+    # The prompt hub names a prompt by owner ("-": the caller's workspace) and name.
+    "owner": Param(lambda m, route: "-", None, of_acme=False),
+    "repo_name": Param(lambda m, route: m.prompt, "name"),
+    "ref": Param(lambda m, route: "latest", None, of_acme=False),
+    # Capabilities in the path: a live share link of the kind the route opens, a feedback token.
+    "share_token": Param(lambda m, route: m.share_tokens[_shared_kind(route)], None),
+    "feedback_token": Param(lambda m, route: m.feedback_token, None),
 }
+
+
+def _shared_kind(route: str) -> str:
+    """Which kind of share link a /public/{share_token}/... route (API or page) opens."""
+    tail = route.rstrip("/").rsplit("}", 1)[-1].rsplit(">", 1)[-1]
+    if tail.startswith(("/datasets", "/examples", "/d")):
+        return ShareLink.DATASET
+    if tail.startswith(("/prompt", "/p")):
+        return ShareLink.PROMPT
+    return ShareLink.RUN
 
 
 def named_objects(params, matrix, route):
@@ -538,6 +557,8 @@ class Matrix:
     target_key: ServiceKey
     org_membership: OrganizationMembership
     workspace_membership: WorkspaceMembership
+    share_tokens: dict  # ShareLink kind -> the token of a live link to acme's run, dataset, prompt
+    feedback_token: uuid.UUID  # a live presigned feedback token for acme's run
 
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
@@ -663,7 +684,30 @@ def _matrix_rows() -> dict:
         name="matrix target",
         role=Role.objects.system("Viewer"),
     )
+    share_tokens = {
+        kind: ShareLink.objects.create(
+            workspace=workspace, kind=kind, object_id=obj.pk, token=uuid.uuid4()
+        ).token
+        for kind, obj in (
+            (ShareLink.RUN, run),
+            (ShareLink.DATASET, dataset),
+            (ShareLink.PROMPT, prompt),
+        )
+    }
+    ((_, feedback_token),) = create_feedback_tokens(
+        actor=SYSTEM,
+        workspace=workspace,
+        requests=[
+            {
+                "run_id": run.pk,
+                "feedback_key": "matrix",
+                "expires_at": timezone.now() + datetime.timedelta(days=1),
+            }
+        ],
+    )
     return dict(
+        share_tokens=share_tokens,
+        feedback_token=feedback_token,
         world=world,
         tokens=tokens,
         raw_keys=raw_keys,
@@ -768,7 +812,7 @@ GATE_ERRORS = {
     "too_many_requests",
     "invalid_tenant",
     "workspace_not_accessible",
-    "workspace_required",
+    "org_scoped_key_requires_workspace",
     "undeclared_operation",
 }
 

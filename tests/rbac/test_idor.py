@@ -71,6 +71,7 @@ from accesscontrol.organizations.services import invite_member
 from accesscontrol.rbac.gate import API, PUBLIC, requires, rule_of
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS
 from accesscontrol.resources import services as resources
+from accesscontrol.resources import sharing
 from accesscontrol.resources.models import Dataset
 from accesscontrol.reviews.services import start_campaign
 from accesscontrol.workspaces.models import Workspace
@@ -134,11 +135,14 @@ PARAM_KINDS = {
     "invitation_id": "invitation",
     "role_id": "role",
     "campaign_id": "campaign",
+    "repo_name": "prompt",  # the prompt hub names a prompt by its name, under an owner
 }
+# What of the object goes in the path, where it is not the primary key.
+PARAM_ATTRIBUTES = {"repo_name": "name"}
 # Parameters that address no object: a position in a list.
-VALUE_PARAMS = {"index": 0}
+VALUE_PARAMS = {"index": 0, "owner": "-", "ref": "latest"}
 # Public links whose secret is the capability (an invitation link works for whoever holds it).
-CAPABILITY_PARAMS = {"token"}
+CAPABILITY_PARAMS = {"token", "share_token", "feedback_token"}
 
 
 def wrong_kinds(kind):
@@ -232,6 +236,8 @@ def console_routes():
                 methods=accepted_methods(pattern.callback),
                 params=params,
                 scope="workspace" if "workspace_slug" in names else "org",
+                # A workspace named by id in the path (the SDK's run URL): checked there.
+                workspace_param="workspace_id" if "workspace_id" in params else None,
             )
         )
     return routes
@@ -246,6 +252,10 @@ def _rules_by_operation():
         (OPENAPI_PARAM.sub(r"{\1}", path), method): rule_of(view)
         for path, method, view in operations()
     }
+
+
+# (path, METHOD) of the public operations whose path carries a capability, left out of the walk.
+CAPABILITY_OPERATIONS: set[tuple[str, str]] = set()
 
 
 def _api_routes(document, prefix):
@@ -272,6 +282,12 @@ def _api_routes(document, prefix):
                 bodies.append((method, _resolved(schema, document)))
             rule = rules.get((path.removeprefix(prefix), method))
             workspace_param = workspace_param or (rule.workspace_param if rule else None)
+            if rule is not None and rule.kind == PUBLIC and CAPABILITY_PARAMS & set(params):
+                # A link whose secret is the capability: whoever holds it may use it. What it
+                # opens, and only that, is tested in tests/resources/test_share_links.py and
+                # test_feedback_tokens.py.
+                methods.pop()
+                CAPABILITY_OPERATIONS.add((path, method))
         if not methods:
             continue
         segments = path.split("/")
@@ -391,9 +407,11 @@ class Family:
 
     @cached_property
     def dataset(self):
-        return resources.create_dataset(
+        dataset = resources.create_dataset(
             actor=SYSTEM, workspace=self.workspace, name=self._name("dataset")
         )
+        sharing.share(actor=SYSTEM, obj=dataset)  # GET .../share reads a live link
+        return dataset
 
     @cached_property
     def example(self):
@@ -420,12 +438,14 @@ class Family:
 
     @cached_property
     def prompt(self):
-        return resources.create_prompt(
+        prompt = resources.create_prompt(
             actor=SYSTEM,
             workspace=self.workspace,
             name=self._name("prompt"),
             template=f"{self.tag} {{x}}",
         )
+        sharing.share(actor=SYSTEM, obj=prompt)  # GET .../share reads a live link
+        return prompt
 
     @cached_property
     def service_key(self):
@@ -642,6 +662,16 @@ def api_body_hints(families):
         "role_id": lambda: str(system_role("Editor").pk),
         "org_role": lambda: "viewer",
         "runs": lambda: [str(families.own.run.pk)],  # POST .../{queue_id}/runs: runs to queue
+        # The prompt hub: a commit's LangChain manifest, a tag on the prompt's own commit.
+        "manifest": lambda: {
+            "lc": 1,
+            "type": "constructor",
+            "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
+            "kwargs": {"template": CHANGED, "input_variables": []},
+        },
+        "tag_name": lambda: "changed",
+        "parent_commit": lambda: None,  # on top of the latest commit, whichever it is
+        "commit_id": lambda: str(families.own.prompt.commits.first().pk),
     }
 
 
@@ -892,7 +922,8 @@ class RouteCheck:
     def value(self, family, param, principal):
         if param in VALUE_PARAMS:
             return VALUE_PARAMS[param]
-        return family.get(self.kind(param), principal.user).pk
+        found = family.get(self.kind(param), principal.user)
+        return getattr(found, PARAM_ATTRIBUTES.get(param, "pk"))
 
     def values(self, principal, default, **overrides):
         """Path values: every parameter from `default`, some from other families."""
@@ -1199,10 +1230,11 @@ def test_the_walk_finds_every_object_route(client, db):
         for method, op in ops.items()
         if any(p["in"] == "path" for p in op.get("parameters", ()))
     }
-    assert walked == from_served
+    assert walked == from_served - CAPABILITY_OPERATIONS
 
     # No operation with a path parameter is missing from the documents (include_in_schema=False).
     documented = {(r.template.removeprefix(API_PREFIX), m) for r in API_ROUTES for m in r.methods}
+    documented |= {(path.removeprefix(API_PREFIX), m) for path, m in CAPABILITY_OPERATIONS}
     served_ops = {
         (OPENAPI_PARAM.sub(r"{\1}", path), method)
         for path, method, _view in operations()
