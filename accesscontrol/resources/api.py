@@ -451,7 +451,8 @@ def read_example(request, example_id: uuid.UUID, filters: Query[ExampleAsOf]):
         return get_object_or_404(
             models.Example.objects.in_workspace(ws(request)).filter(dataset=dataset), pk=example_id
         )
-    return get_object_or_404(selectors.revisions_as_of(dataset, when), example_id=example_id)
+    revisions = selectors.revisions_as_of(dataset, when)
+    return get_object_or_404(revisions, example_id=example_id).as_example()
 
 
 def _dataset_that_had(request, example_id):

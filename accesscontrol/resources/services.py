@@ -348,8 +348,11 @@ def _version(changed=(), deleted=()) -> dict:
     """A new version of each dataset the changed or deleted examples belong to, holding what
     they are now; {dataset id: version}. In the caller's transaction.
 
-    The dataset rows are locked, so concurrent changes to a dataset get versions one after the
-    other, each later than the last (a clock that did not move is nudged by a microsecond).
+    Versions are made at whole milliseconds, the precision the API writes times with, so a
+    client that sends back a version's `as_of` (to tag it, or to read as of it) names it
+    exactly; the changed examples' `modified_at` is their version's. The dataset rows are
+    locked, so concurrent changes to a dataset get versions one after the other, each later
+    than the last (a clock that did not move is nudged by a millisecond).
     """
     by_dataset = {}
     for example in changed:
@@ -366,12 +369,16 @@ def _version(changed=(), deleted=()) -> dict:
         .values_list("dataset_id", "last")
     )
     now = timezone.now()
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
     versions, revisions = {}, []
     for dataset_id, (changed_here, deleted_here) in by_dataset.items():
         last = latest.get(dataset_id)
-        as_of = now if last is None or now > last else last + datetime.timedelta(microseconds=1)
+        as_of = now if last is None or now > last else last + datetime.timedelta(milliseconds=1)
         version = models.DatasetVersion(dataset_id=dataset_id, as_of=as_of)
         versions[dataset_id] = version
+        for example in changed_here:
+            example.modified_at = as_of
+        models.Example.objects.filter(pk__in=[e.pk for e in changed_here]).update(modified_at=as_of)
         for example, gone in [(e, False) for e in changed_here] + [(e, True) for e in deleted_here]:
             revisions.append(
                 models.ExampleRevision(
