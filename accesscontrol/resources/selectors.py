@@ -143,6 +143,11 @@ def json_contains(qs, path: str, wanted: dict | None):
         return qs.filter(**{f"{path}__contains": wanted})
     column, *keys = path.split("__")
     for number, (key, value) in enumerate(wanted.items()):
+        if isinstance(value, dict | list):
+            # Key by key is equality, not containment: refused rather than answered wrongly.
+            raise ValidationError(
+                {"metadata": "Matching a list or object value needs PostgreSQL here."}
+            )
         target = column
         for step in keys:
             target = KeyTransform(step, target)

@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from django.db import connection
 
 from accesscontrol.resources import models
 from tests.factories import service_key_for
@@ -208,8 +209,9 @@ def test_datasets_examples_and_sessions_filter_by_metadata_containment(client, k
         )
 
     assert datasets({"team": "x"}) == ["a"]
-    assert datasets({"tier": {"n": 1}}) == ["a"]
-    assert datasets({"team": "x", "tier": {"n": 2}}) == []
+    if connection.vendor == "postgresql":
+        assert datasets({"tier": {"n": 1}}) == ["a"]
+        assert datasets({"team": "x", "tier": {"n": 2}}) == []
     assert datasets({}) == ["a", "b", "c"]
 
     dataset = make_dataset(client, keys.editor, "d")
@@ -227,7 +229,12 @@ def test_datasets_examples_and_sessions_filter_by_metadata_containment(client, k
         return sorted(by_q(examples_of(client, keys.viewer, dataset["id"], query)))
 
     assert examples({"lang": "en"}) == ["1"]
-    assert examples({"tags": ["billing"]}) == ["1"]
+    if connection.vendor == "postgresql":  # containment of a list: PostgreSQL's @>
+        assert examples({"tags": ["billing"]}) == ["1"]
+    else:
+        query = "&metadata=" + json.dumps({"tags": ["billing"]})
+        resp = api_call(client, "GET", f"/examples?dataset={dataset['id']}{query}", keys.viewer)
+        refused(resp, 422, names="PostgreSQL")
     assert examples({"lang": "de"}) == []
 
     for name, extra in [("exp-en", {"metadata": {"lang": "en"}}), ("exp-fr", {})]:
@@ -900,3 +907,35 @@ def test_a_viewer_reads_but_changes_nothing(client, keys):
         else:
             assert refused(resp, 403, "permission_denied")["required"] == permission
     assert snapshot() == before
+
+
+def test_history_reads_cost_the_same_whatever_the_number_of_examples(client, keys):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    def cost(size):
+        dataset = make_dataset(client, keys.editor, f"size {size}")
+        add_examples(
+            client, keys.editor, dataset["id"], *({"inputs": {"q": n}} for n in range(size))
+        )
+        version = ok(
+            api_call(client, "GET", f"/datasets/{dataset['id']}/version?tag=latest", keys.viewer)
+        )
+        add_examples(client, keys.editor, dataset["id"], {"inputs": {"q": "later"}})
+        counts = []
+        for path in (
+            f"/examples?dataset={dataset['id']}&as_of={quoted(version['as_of'])}",
+            f"/datasets/{dataset['id']}/versions",
+            f"/datasets/{dataset['id']}/splits?as_of={quoted(version['as_of'])}",
+        ):
+            ok(api_call(client, "GET", path, keys.viewer))  # the key is known from here on
+            with CaptureQueriesContext(db) as queries:
+                listed = ok(api_call(client, "GET", path, keys.viewer))
+            counts.append(len(queries))
+            if path.startswith("/examples"):
+                assert len(listed) == size
+        return counts
+
+    small, large = cost(2), cost(40)
+    assert small == large, (small, large)
+    assert max(large) <= 6, large
