@@ -318,7 +318,8 @@ class SplitsIn(Body):
 
 class MetadataOperation(Body):
     key: str = Field(min_length=1, max_length=255)
-    operation: str = Field(pattern="^(?i:set|array_add|array_remove)$")
+    # Upper case as LangSmith documents it; lower case as the SDK first sent it.
+    operation: str = Field(pattern="^(SET|ARRAY_ADD|ARRAY_REMOVE|set|array_add|array_remove)$")
     value: Any = None
     values: list[str] | None = Field(None, max_length=1000)
 

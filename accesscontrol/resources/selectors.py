@@ -57,11 +57,11 @@ def resolve_version(dataset, value: str | None, field: str = "as_of"):
 
 
 def version_tagged(dataset, tag):
-    # Tags are few per dataset: a JSON containment test would need PostgreSQL, this does not.
-    for version in models.DatasetVersion.objects.filter(dataset=dataset).only("as_of", "tags"):
-        if tag in version.tags:
-            return version
-    return None
+    qs = models.DatasetVersion.objects.filter(dataset=dataset)
+    if connection.features.supports_json_field_contains:
+        return qs.filter(tags__contains=[tag]).first()
+    # Elsewhere the tagged versions (few: a tag is on one version) are looked through here.
+    return next((v for v in qs.exclude(tags=[]) if tag in v.tags), None)
 
 
 def version_at(dataset, when) -> models.DatasetVersion | None:
