@@ -204,7 +204,8 @@ class DocumentedOnceAPI(NinjaAPI):
 
 def build_api(namespace, routers, **options) -> NinjaAPI:
     """A NinjaAPI that authenticates by key, answers errors in one shape, and is known to the
-    gate's registry (the system check rbac.E003 checks every operation it serves)."""
+    gate's registry (the system check rbac.E003 checks every operation it serves). `routers`:
+    each a router mounted at the root, or (prefix, router)."""
     new = DocumentedOnceAPI(
         auth=[ApiKeyHeader(), BearerKey()],
         urls_namespace=namespace,
@@ -213,9 +214,10 @@ def build_api(namespace, routers, **options) -> NinjaAPI:
     )
     for exc_class, handler in HANDLERS.items():
         new.add_exception_handler(exc_class, functools.partial(handler, new))
-    for router in routers:
-        new.add_router("", router)
-    registry.record_api(new, [("", router) for router in routers])
+    mounts = [each if isinstance(each, tuple) else ("", each) for each in routers]
+    for prefix, router in mounts:
+        new.add_router(prefix, router)
+    registry.record_api(new, mounts)
     return new
 
 
@@ -225,19 +227,22 @@ def _routers():
     from accesscontrol.organizations.api import router as organizations_router
     from accesscontrol.rbac.api import router as rbac_router
     from accesscontrol.resources.api import router as resources_router
+    from accesscontrol.resources.api_datasets import platform_router
+    from accesscontrol.resources.api_datasets import router as datasets_router
     from accesscontrol.resources.api_hub import router as hub_router
     from accesscontrol.resources.api_sharing import router as sharing_router
     from accesscontrol.workspaces.api import router as workspaces_router
 
     access = [keys_router, rbac_router, workspaces_router, organizations_router, audit_router]
-    return access, [resources_router, hub_router, sharing_router]
+    resources = [resources_router, datasets_router, hub_router, sharing_router]
+    return access, resources, platform_router
 
 
-_access_routers, _resources_routers = _routers()
+_access_routers, _resources_routers, _platform_router = _routers()
 
 api = build_api(
     "api",
-    [*_access_routers, *_resources_routers],
+    [*_access_routers, *_resources_routers, _platform_router],
     title="accesscontrol API",
     version="1",
     description="Access control for an LLM-observability platform. Authenticate with a "
@@ -249,7 +254,13 @@ api = build_api(
 
 # The SDK calls /sessions, /runs/batch, ... on the bare server URL when LANGSMITH_ENDPOINT has
 # no /api/v1: the same resource operations, served there too (not in the OpenAPI document).
-sdk_root_api = build_api("sdk", _resources_routers, docs_url=None, openapi_url=None)
+# LangSmith's platform paths it calls there as /v1/platform/...
+sdk_root_api = build_api(
+    "sdk",
+    [*_resources_routers, ("/v1", _platform_router)],
+    docs_url=None,
+    openapi_url=None,
+)
 
 APIS = (api, sdk_root_api)
 

@@ -10,8 +10,10 @@ through resources/services.py with the request's actor.
 import json
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, TextField
+from django.db.models.functions import Cast
 from django.shortcuts import get_object_or_404
 from ninja import Query, Status
 
@@ -19,12 +21,14 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.rbac.gate import ApiError, public, requires
 from accesscontrol.resources import models, selectors, services
 from accesscontrol.resources.schemas import (
+    EXAMPLE_FIELDS,
     CommitIn,
     CommitOut,
     DatasetFilter,
     DatasetIn,
     DatasetOut,
     DatasetPatch,
+    ExampleAsOf,
     ExampleFilter,
     ExampleIn,
     ExampleOut,
@@ -115,7 +119,9 @@ def info(request):
     # it sends plain JSON to /runs/batch.
     return {
         "version": "0.10.0",
-        "instance_flags": {},
+        # The JS SDK writes examples only through the multipart endpoints, and only when this
+        # says they are served (resources/api_datasets.py); the Python SDK then uses them too.
+        "instance_flags": {"dataset_examples_multipart_enabled": True},
         "batch_ingest_config": {
             "use_multipart_endpoint": False,
             "size_limit": 100,
@@ -133,9 +139,37 @@ def info(request):
 @router.get("/sessions", response=list[SessionOut], summary="List projects")
 @requires("projects:read")
 def list_sessions(request, filters: Query[SessionFilter]):
+    selectors.refuse(request, SESSION_PARAMS_REFUSED)
     qs = counted(request, models.Project).order_by("-start_time", "id")
-    qs = filtered(qs, filters, name="name", name_contains="name__icontains", id="id__in")
+    qs = filtered(
+        qs,
+        filters,
+        name="name",
+        name_contains="name__icontains",
+        id="id__in",
+        reference_dataset="reference_dataset_id__in",
+    )
+    if filters.reference_free is not None:
+        qs = qs.filter(reference_dataset__isnull=filters.reference_free)
+    metadata = selectors.json_object_param(filters.metadata, "metadata")
+    qs = selectors.json_contains(qs, "extra__metadata", metadata)
     return page(qs, filters)
+
+
+# What LangSmith's GET /sessions defines and this server does not do: refused, never ignored.
+SESSION_PARAMS_REFUSED = {
+    "dataset_version": "stats as of a dataset version are not computed",
+    "facets": "facets are not computed",
+    "filter": "projects cannot be filtered by a filter expression",
+    "sort_by": "projects are listed newest first",
+    "sort_by_desc": "projects are listed newest first",
+    "sort_by_feedback_key": "projects are listed newest first",
+    "stats_filter": "stats are not computed",
+    "stats_select": "stats are not computed",
+    "stats_start_time": "stats are not computed",
+    "tag_value_id": "projects have no tags",
+    "use_approx_stats": "stats are not computed",
+}
 
 
 @router.post("/sessions", response={201: SessionOut}, summary="Create a project")
@@ -149,6 +183,7 @@ def create_session(request, payload: SessionIn, upsert: bool = False):
         extra=payload.extra,
         project_id=payload.id,
         upsert=upsert,
+        reference_dataset_id=payload.reference_dataset_id,
     )
     return Status(201, as_listed(request, project))
 
@@ -245,16 +280,25 @@ def run_stats(request, payload: RunStatsQuery):
 @router.get("/datasets", response=list[DatasetOut], summary="List datasets")
 @requires("datasets:read")
 def list_datasets(request, filters: Query[DatasetFilter]):
-    qs = counted(request, models.Dataset).order_by("-created_at", "id")
+    selectors.refuse(request, {"tag_value_id": "datasets have no tags"})
+    if set(filters.exclude or ()) - {"example_count"}:
+        raise ValidationError({"exclude": "Only example_count may be excluded."})
+    order = ("-" if filters.sort_by_desc else "") + filters.sort_by
+    qs = counted(request, models.Dataset).order_by(order, "id")
     qs = filtered(
         qs,
         filters,
         name="name",
         name_contains="name__icontains",
         id="id__in",
-        data_type="data_type",
+        data_type="data_type__in",
     )
-    return page(qs, filters)
+    metadata = selectors.json_object_param(filters.metadata, "metadata")
+    datasets = page(selectors.json_contains(qs, "metadata", metadata), filters)
+    if "example_count" in (filters.exclude or ()):
+        for dataset in datasets:
+            dataset.example_count = None
+    return datasets
 
 
 @router.post("/datasets", response={201: DatasetOut}, summary="Create a dataset")
@@ -312,11 +356,58 @@ def _split_filter(splits):
 @router.get("/examples", response=list[ExampleOut], summary="List examples")
 @requires("datasets:read")
 def list_examples(request, filters: Query[ExampleFilter]):
-    qs = models.Example.objects.in_workspace(ws(request)).order_by("created_at", "id")
-    qs = filtered(qs, filters, dataset="dataset_id", id="id__in")
+    selectors.refuse(request, EXAMPLE_PARAMS_REFUSED)
+    if filters.exclude_default_fields:
+        raise ValidationError({"exclude_default_fields": "Every example field is always sent."})
+    unknown = set(filters.select or ()) - set(EXAMPLE_FIELDS)
+    if unknown:
+        raise ValidationError({"select": f"No such example field: {sorted(unknown)[0]}."})
+    when = None
+    if filters.as_of is not None:
+        if filters.dataset is None:
+            raise ValidationError({"as_of": "Reading as of a version needs the dataset."})
+        dataset = one(request, models.Dataset, filters.dataset)
+        when = selectors.resolve_version(dataset, filters.as_of)
+    if when is None:
+        qs = models.Example.objects.in_workspace(ws(request))
+        qs = filtered(qs, filters, dataset="dataset_id", id="id__in")
+        key = "id"
+    else:  # the dataset's examples as that version left them
+        qs = selectors.revisions_as_of(dataset, when)
+        qs = filtered(qs, filters, id="example_id__in")
+        key = "example_id"
     if filters.splits:
         qs = qs.filter(_split_filter(filters.splits))
-    return page(qs, filters)
+    metadata = selectors.json_object_param(filters.metadata, "metadata")
+    qs = selectors.json_contains(qs, "metadata", metadata)
+    for number, text in enumerate(filters.full_text_contains or ()):
+        inputs, outputs = f"_inputs_text_{number}", f"_outputs_text_{number}"
+        qs = qs.annotate(
+            **{inputs: Cast("inputs", TextField()), outputs: Cast("outputs", TextField())}
+        ).filter(Q(**{f"{inputs}__icontains": text}) | Q(**{f"{outputs}__icontains": text}))
+    qs = qs.order_by(*_example_order(filters, key))
+    rows = page(qs, filters)
+    return rows if when is None else [revision.as_example() for revision in rows]
+
+
+def _example_order(filters, key):
+    """LangSmith's orders; `descending` flips each one's natural direction."""
+    if filters.order == "random":
+        return ("?",)
+    newest_first = {"recent": "modified_at", "recently_created": "created_at"}
+    if filters.order in newest_first:
+        first = filters.descending is not False
+        return (("-" if first else "") + newest_first[filters.order], key)
+    if filters.order == "id":
+        return (("-" if filters.descending else "") + key,)
+    return ("-created_at" if filters.descending else "created_at", key)
+
+
+# What LangSmith's GET /examples defines and this server does not do: refused, never ignored.
+EXAMPLE_PARAMS_REFUSED = {
+    "filter": "examples cannot be filtered by a filter expression; use metadata, splits or id",
+    "random_seed": "random order is not reproducible here",
+}
 
 
 def _create_examples(request, payloads):
@@ -340,8 +431,34 @@ def create_examples(request, payload: list[ExampleIn]):
 
 @router.get("/examples/{uuid:example_id}", response=ExampleOut, summary="One example")
 @requires("datasets:read")
-def read_example(request, example_id: uuid.UUID):
-    return one(request, models.Example, example_id)
+def read_example(request, example_id: uuid.UUID, filters: Query[ExampleAsOf]):
+    if filters.as_of is None:
+        qs = models.Example.objects.in_workspace(ws(request))
+        if filters.dataset is not None:
+            qs = qs.filter(dataset_id=filters.dataset)
+        return get_object_or_404(qs, pk=example_id)
+    # As of a version: the example as its dataset's version left it (gone then: a 404).
+    if filters.dataset is not None:
+        dataset = one(request, models.Dataset, filters.dataset)
+    else:
+        dataset = _dataset_that_had(request, example_id)
+    when = selectors.resolve_version(dataset, filters.as_of)
+    if when is None:
+        return get_object_or_404(
+            models.Example.objects.in_workspace(ws(request)).filter(dataset=dataset), pk=example_id
+        )
+    revisions = selectors.revisions_as_of(dataset, when)
+    return get_object_or_404(revisions, example_id=example_id).as_example()
+
+
+def _dataset_that_had(request, example_id):
+    """The workspace's dataset that holds, or held, this example."""
+    revision = (
+        models.ExampleRevision.objects.filter(example_id=example_id, dataset__workspace=ws(request))
+        .select_related("dataset")
+        .first()
+    )
+    return revision.dataset if revision else get_object_or_404(models.Dataset.objects.none())
 
 
 @router.patch("/examples/{uuid:example_id}", response=ExampleOut, summary="Change an example")

@@ -197,6 +197,69 @@ class Example(WorkspaceOwned):
         return f"example {self.id}"
 
 
+class DatasetVersion(models.Model):
+    """One state of a dataset's examples. Every change to its examples makes one (as LangSmith
+    does); `tags` name it ("prod"), and a tag is on one version of a dataset at a time.
+
+    Reached only through its dataset, which carries the workspace."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="versions")
+    as_of = models.DateTimeField()
+    tags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-as_of"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "as_of"], name="one_version_per_instant")
+        ]
+
+    def __str__(self):
+        return f"{self.dataset_id} as of {self.as_of.isoformat()}"
+
+
+class ExampleRevision(models.Model):
+    """An example as a version left it (`deleted`: that version removed it).
+
+    Reading a dataset as of a time takes, for each example, its newest revision at or before
+    that time. The example id is a plain id: the revision outlives the example's row.
+    """
+
+    version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="revisions")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
+    example_id = models.UUIDField()
+    as_of = models.DateTimeField()  # the version's, here so one index serves the as-of read
+    deleted = models.BooleanField(default=False)
+    inputs = models.JSONField(default=dict)
+    outputs = models.JSONField(null=True, blank=True)
+    metadata = models.JSONField(null=True, blank=True)
+    split = models.JSONField(default=list, blank=True)
+    source_run_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["as_of", "id"]
+        indexes = [models.Index(fields=["dataset", "example_id", "as_of"])]
+
+    def __str__(self):
+        return f"{self.example_id} as of {self.as_of.isoformat()}"
+
+    def as_example(self) -> Example:
+        """The example as it was (unsaved: it is read, never written back)."""
+        return Example(
+            id=self.example_id,
+            workspace_id=self.dataset.workspace_id,
+            dataset_id=self.dataset_id,
+            inputs=self.inputs,
+            outputs=self.outputs,
+            metadata=self.metadata,
+            split=self.split,
+            source_run_id=self.source_run_id,
+            created_at=self.created_at,
+            modified_at=self.as_of,
+        )
+
+
 class Feedback(WorkspaceOwned):
     """A judgement on a run. The run may not be ingested yet, so it is referenced by id."""
 

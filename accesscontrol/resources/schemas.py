@@ -61,6 +61,7 @@ class SessionOut(InWorkspaceOut):
 
 class SessionIn(NamedIn):
     extra: dict | None = None
+    reference_dataset_id: uuid.UUID | None = None  # an experiment on that dataset
 
 
 class SessionPatch(NamedPatch):
@@ -69,6 +70,10 @@ class SessionPatch(NamedPatch):
 
 class SessionFilter(NamedFilter):
     id: list[uuid.UUID] | None = None
+    reference_dataset: list[uuid.UUID] | None = None
+    reference_free: bool | None = None
+    metadata: str | None = None  # JSON: projects whose extra.metadata contains it
+    include_stats: bool = False  # the stats we keep (run_count) are always included
 
 
 class RunFields(Body):
@@ -220,7 +225,12 @@ class DatasetPatch(NamedPatch):
 
 class DatasetFilter(NamedFilter):
     id: list[uuid.UUID] | None = None
-    data_type: str | None = None
+    data_type: list[str] | None = None
+    metadata: str | None = None  # JSON: datasets whose metadata contains it
+    sort_by: str = Field("created_at", pattern="^(name|created_at|modified_at|example_count)$")
+    sort_by_desc: bool = True
+    exclude: list[str] | None = None  # "example_count": leave the count out
+    exclude_corrections_datasets: bool = False  # there are none here to exclude
 
 
 class ExampleOut(Schema):
@@ -253,10 +263,123 @@ class ExamplePatch(Body):
     split: str | list[str] | None = None
 
 
+EXAMPLE_FIELDS = (
+    "id",
+    "created_at",
+    "modified_at",
+    "name",
+    "dataset_id",
+    "source_run_id",
+    "metadata",
+    "inputs",
+    "outputs",
+    "attachment_urls",
+)
+
+
 class ExampleFilter(Page):
     dataset: uuid.UUID | None = None
     id: list[uuid.UUID] | None = None
     splits: list[str] | None = None
+    as_of: str | None = Field(None, max_length=255)  # a time, "latest" or a version's tag
+    metadata: str | None = None  # JSON: examples whose metadata contains it
+    full_text_contains: list[str] | None = None
+    order: str | None = Field(None, pattern="^(id|recent|recently_created|random)$")
+    descending: bool | None = None
+    # Every field is in the answer already (there are no attachments): any may be selected.
+    select: list[str] | None = None
+    inline_s3_urls: bool = True  # no attachments, so nothing to inline either way
+    exclude_default_fields: bool = False
+
+
+class ExampleAsOf(Schema):
+    as_of: str | None = Field(None, max_length=255)
+    dataset: uuid.UUID | None = None
+
+
+class ExampleBulkPatch(Body):
+    """One example's change in PATCH /examples/bulk: null or left out leaves a field alone."""
+
+    id: uuid.UUID
+    dataset_id: uuid.UUID | None = None
+    inputs: dict | None = None
+    outputs: dict | None = None
+    metadata: dict | None = None
+    split: str | list[str] | None = None
+    attachments_operations: Any = None  # refused when given: there are no attachments
+    overwrite: bool = False
+
+
+class ExamplesChanged(Schema):
+    message: str
+    count: int
+    example_ids: list[uuid.UUID]
+    as_of: datetime.datetime | None = None
+
+
+class DatasetVersionOut(Schema):
+    as_of: datetime.datetime
+    tags: list[str] | None = None
+
+
+class VersionFilter(Page):
+    search: str | None = Field(None, max_length=255)  # versions with a tag containing it
+    example: uuid.UUID | None = None  # versions that changed this example
+
+
+class VersionQuery(Schema):
+    as_of: str | None = Field(None, max_length=255)
+    tag: str | None = Field(None, max_length=255)
+
+
+class VersionDiffQuery(Schema):
+    from_version: str = Field(max_length=255)
+    to_version: str = Field(max_length=255)
+
+
+class VersionDiffOut(Schema):
+    examples_added: list[uuid.UUID]
+    examples_modified: list[uuid.UUID]
+    examples_removed: list[uuid.UUID]
+
+
+class TagIn(Body):
+    as_of: UtcDateTime
+    tag: str = Field(min_length=1, max_length=255)
+
+
+class SplitsIn(Body):
+    split_name: str = Field(min_length=1, max_length=255)
+    examples: list[uuid.UUID] = Field(max_length=10000)
+    remove: bool = False
+
+
+class MetadataOperation(Body):
+    key: str = Field(min_length=1, max_length=255)
+    # Upper case as LangSmith documents it; lower case as the SDK first sent it.
+    operation: str = Field(pattern="^(SET|ARRAY_ADD|ARRAY_REMOVE|set|array_add|array_remove)$")
+    value: Any = None
+    values: list[str] | None = Field(None, max_length=1000)
+
+
+class MetadataPatch(Body):
+    example_ids: list[uuid.UUID] = Field(min_length=1, max_length=10000)
+    operations: list[MetadataOperation] = Field(min_length=1, max_length=50)
+
+
+class MetadataStatus(Schema):
+    id: uuid.UUID
+    status: str
+    description: str | None = None
+
+
+class MetadataPatched(Schema):
+    statuses: list[MetadataStatus]
+
+
+class HardDeleteIn(Body):
+    example_ids: list[uuid.UUID] = Field(min_length=1, max_length=10000)
+    hard_delete: bool = True
 
 
 class FeedbackOut(InProjectOut):

@@ -7,10 +7,14 @@ crosses the workspace. Resource writes are data, not access, so only deleting a 
 is bulk: a batch of N runs costs a constant number of queries.
 """
 
+import csv
+import datetime
+import io
 import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accesscontrol.audit import services as audit
@@ -84,15 +88,39 @@ def _change(resource, what, *, name=None, **changes):
 
 
 def create_project(
-    *, actor, workspace, name, description="", extra=None, project_id=None, upsert=False
+    *,
+    actor,
+    workspace,
+    name,
+    description="",
+    extra=None,
+    project_id=None,
+    upsert=False,
+    reference_dataset_id=None,
 ) -> models.Project:
+    """A project; with `reference_dataset_id`, an experiment on that dataset of this workspace
+    (another workspace's dataset is not found)."""
     actor.require("projects:create", workspace=workspace)
+    reference_dataset = None
+    if reference_dataset_id is not None:
+        reference_dataset = (
+            models.Dataset.objects.in_workspace(workspace).filter(pk=reference_dataset_id).first()
+        )
+        if reference_dataset is None:
+            raise _no_such("reference_dataset_id", "dataset")
     if upsert:
         existing = models.Project.objects.in_workspace(workspace).filter(name=name).first()
         if existing is not None:
             return existing
     return _create_named(
-        models.Project, "project", workspace, name, description, project_id, extra=extra or {}
+        models.Project,
+        "project",
+        workspace,
+        name,
+        description,
+        project_id,
+        extra=extra or {},
+        reference_dataset=reference_dataset,
     )
 
 
@@ -258,19 +286,27 @@ def _splits(split):
 
 
 def create_examples(*, actor, workspace, examples) -> list[models.Example]:
-    """Examples of one or more datasets of this workspace, in one insert."""
+    """Examples of one or more datasets of this workspace, in one insert; each dataset they
+    go to gets a new version."""
     actor.require("datasets:update", workspace=workspace)
     dataset_ids = {e["dataset_id"] for e in examples}
-    found = set(
-        models.Dataset.objects.in_workspace(workspace)
-        .filter(id__in=dataset_ids)
-        .values_list("id", flat=True)
+    datasets = models.Dataset.objects.in_workspace(workspace).filter(id__in=dataset_ids)
+    if len(datasets) != len(dataset_ids):
+        raise _no_such("dataset_id", "dataset")
+    with transaction.atomic():
+        return _insert_examples(workspace, examples)
+
+
+def _no_such(field, what):
+    # The code goes on the inner error: Django drops it from a dict-shaped one.
+    return ValidationError(
+        {field: ValidationError(f"No such {what} in this workspace.", code="not_found")}
     )
-    if dataset_ids - found:
-        # The code goes on the inner error: Django drops it from a dict-shaped one.
-        raise ValidationError(
-            {"dataset_id": ValidationError("No such dataset in this workspace.", code="not_found")}
-        )
+
+
+def _insert_examples(workspace, examples) -> list[models.Example]:
+    """Insert examples of datasets already checked to be the workspace's, and version them.
+    The caller holds the transaction."""
     now = timezone.now()
     rows = [
         models.Example(
@@ -283,6 +319,7 @@ def create_examples(*, actor, workspace, examples) -> list[models.Example]:
             split=_splits(e.get("split")),
             source_run_id=e.get("source_run_id"),
             created_at=e.get("created_at") or now,
+            modified_at=now,
         )
         for e in examples
     ]
@@ -293,6 +330,7 @@ def create_examples(*, actor, workspace, examples) -> list[models.Example]:
         raise ValidationError(
             "An example with one of these ids exists already.", code="duplicate"
         ) from None
+    _version(rows)
     return rows
 
 
@@ -301,7 +339,327 @@ def update_example(
 ) -> models.Example:
     actor.require("datasets:update", workspace=example.workspace)
     split = None if split is None else _splits(split)
-    return _set(example, inputs=inputs, outputs=outputs, metadata=metadata, split=split)
+    with transaction.atomic():
+        _set(example, inputs=inputs, outputs=outputs, metadata=metadata, split=split)
+        _version([example])
+    return example
+
+
+# Dataset curation: bulk changes, splits, versions and tags, CSV upload.
+
+EXAMPLE_CHANGES = ("inputs", "outputs", "metadata", "split")
+
+
+def _version(changed=(), deleted=()) -> dict:
+    """A new version of each dataset the changed or deleted examples belong to, holding what
+    they are now; {dataset id: version}. In the caller's transaction.
+
+    Versions are made at whole milliseconds, the precision the API writes times with, so a
+    client that sends back a version's `as_of` (to tag it, or to read as of it) names it
+    exactly; the changed examples' `modified_at` is their version's. The dataset rows are
+    locked, so concurrent changes to a dataset get versions one after the other, each later
+    than the last (a clock that did not move is nudged by a millisecond).
+    """
+    by_dataset = {}
+    for example in changed:
+        by_dataset.setdefault(example.dataset_id, ([], []))[0].append(example)
+    for example in deleted:
+        by_dataset.setdefault(example.dataset_id, ([], []))[1].append(example)
+    if not by_dataset:
+        return {}
+    list(models.Dataset.objects.select_for_update().filter(pk__in=by_dataset).order_by("pk"))
+    latest = dict(
+        models.DatasetVersion.objects.filter(dataset_id__in=by_dataset)
+        .values("dataset_id")
+        .annotate(last=Max("as_of"))
+        .values_list("dataset_id", "last")
+    )
+    now = timezone.now()
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)
+    versions, revisions = {}, []
+    for dataset_id, (changed_here, deleted_here) in by_dataset.items():
+        last = latest.get(dataset_id)
+        as_of = now if last is None or now > last else last + datetime.timedelta(milliseconds=1)
+        version = models.DatasetVersion(dataset_id=dataset_id, as_of=as_of)
+        versions[dataset_id] = version
+        for example in changed_here:
+            example.modified_at = as_of
+        models.Example.objects.filter(pk__in=[e.pk for e in changed_here]).update(modified_at=as_of)
+        for example, gone in [(e, False) for e in changed_here] + [(e, True) for e in deleted_here]:
+            revisions.append(
+                models.ExampleRevision(
+                    version=version,
+                    dataset_id=dataset_id,
+                    example_id=example.pk,
+                    as_of=as_of,
+                    deleted=gone,
+                    inputs=example.inputs,
+                    outputs=example.outputs,
+                    metadata=example.metadata,
+                    split=example.split,
+                    source_run_id=example.source_run_id,
+                    created_at=example.created_at,
+                )
+            )
+    models.DatasetVersion.objects.bulk_create(versions.values())
+    models.ExampleRevision.objects.bulk_create(revisions, batch_size=BULK_BATCH)
+    models.Dataset.objects.filter(pk__in=by_dataset).update(modified_at=now)
+    return versions
+
+
+def _examples_by_id(workspace, example_ids, dataset=None) -> list[models.Example]:
+    """The workspace's examples with these ids (of `dataset`, if given), locked for the change;
+    any id it does not have makes the whole call a 404 that changes nothing."""
+    wanted = set(example_ids)
+    qs = models.Example.objects.in_workspace(workspace).filter(id__in=wanted)
+    if dataset is not None:
+        qs = qs.filter(dataset=dataset)
+    found = list(qs.select_for_update().order_by("pk"))
+    if len(found) != len(wanted):
+        raise _no_such("example_ids", "example" if dataset is None else "example in this dataset")
+    return found
+
+
+def update_examples(*, actor, workspace, updates, dataset=None) -> list[models.Example]:
+    """Change many examples at once (`updates`: dicts with `id` and the fields to set; a field
+    left out or null is left as it is). All of them change, or none."""
+    actor.require("datasets:update", workspace=workspace)
+    ids = [u["id"] for u in updates]
+    if len(set(ids)) != len(ids):
+        raise ValidationError({"id": "An example appears twice in the same update."})
+    with transaction.atomic():
+        examples = {e.pk: e for e in _examples_by_id(workspace, ids, dataset)}
+        now = timezone.now()
+        for update in updates:
+            example = examples[update["id"]]
+            moved_to = update.get("dataset_id")
+            if moved_to is not None and moved_to != example.dataset_id:
+                raise ValidationError(
+                    {"dataset_id": "Moving an example to another dataset is not supported."}
+                )
+            for field in EXAMPLE_CHANGES:
+                value = update.get(field)
+                if value is not None:
+                    setattr(example, field, _splits(value) if field == "split" else value)
+            example.modified_at = now
+        changed = list(examples.values())
+        models.Example.objects.bulk_update(
+            changed, [*EXAMPLE_CHANGES, "modified_at"], batch_size=BULK_BATCH
+        )
+        _version(changed)
+    return [examples[i] for i in ids]
+
+
+def delete_examples(*, actor, workspace, example_ids, dataset=None) -> int:
+    """Delete examples: the latest version of their dataset no longer has them, earlier ones
+    still do (reading as of an earlier time shows them)."""
+    actor.require("datasets:update", workspace=workspace)
+    with transaction.atomic():
+        examples = _examples_by_id(workspace, example_ids, dataset)
+        _version(deleted=examples)
+        models.Example.objects.filter(pk__in=[e.pk for e in examples]).delete()
+    return len(examples)
+
+
+def purge_examples(*, actor, workspace, example_ids) -> int:
+    """Delete examples and every version of them (LangSmith's hard delete): no read as of any
+    time shows them again. Ids of examples deleted earlier, whose history remains, count."""
+    actor.require("datasets:update", workspace=workspace)
+    wanted = set(example_ids)
+    history = models.ExampleRevision.objects.filter(
+        dataset__workspace=workspace, example_id__in=wanted
+    )
+    with transaction.atomic():
+        present = set(
+            models.Example.objects.in_workspace(workspace)
+            .filter(id__in=wanted)
+            .values_list("id", flat=True)
+        )
+        if wanted - present - set(history.values_list("example_id", flat=True)):
+            raise _no_such("example_ids", "example")
+        models.Example.objects.in_workspace(workspace).filter(id__in=present).delete()
+        history.delete()
+    return len(wanted)
+
+
+def change_split(*, actor, dataset, split_name, example_ids, remove=False) -> list[str]:
+    """Put examples of the dataset into a split, or take them out; returns their ids."""
+    return [
+        status["id"]
+        for status in change_example_metadata(
+            actor=actor,
+            dataset=dataset,
+            example_ids=example_ids,
+            operations=[
+                {
+                    "key": SPLIT_KEY,
+                    "operation": "ARRAY_REMOVE" if remove else "ARRAY_ADD",
+                    "values": [split_name],
+                }
+            ],
+            missing_is_an_error=True,
+        )
+    ]
+
+
+SPLIT_KEY = "dataset_split"  # LangSmith keeps an example's splits under this metadata key
+
+
+def _apply_operation(example, operation) -> None:
+    key, kind = operation["key"], operation["operation"].upper()
+    if key == SPLIT_KEY:
+        current = list(example.split or ["base"])
+    else:
+        metadata = dict(example.metadata or {})
+        current = metadata.get(key)
+        current = list(current) if isinstance(current, list) else []
+    if kind == "SET":
+        if key == SPLIT_KEY:
+            example.split = _splits(operation.get("value"))
+        else:
+            example.metadata = {**(example.metadata or {}), key: operation.get("value")}
+        return
+    values = operation.get("values") or []
+    if kind == "ARRAY_ADD":
+        current += [v for v in values if v not in current]
+    else:  # ARRAY_REMOVE
+        current = [v for v in current if v not in values]
+    if key == SPLIT_KEY:
+        example.split = current
+    else:
+        example.metadata = {**(example.metadata or {}), key: current}
+
+
+def change_example_metadata(
+    *, actor, dataset, example_ids, operations, missing_is_an_error=False
+) -> list[dict]:
+    """Apply metadata operations (SET, ARRAY_ADD, ARRAY_REMOVE of a key; `dataset_split` is
+    the example's splits) to examples of the dataset, in one version. Ids it does not have are
+    reported NOT_FOUND, as LangSmith does, or refused when `missing_is_an_error`."""
+    actor.require("datasets:update", workspace=dataset.workspace)
+    with transaction.atomic():
+        qs = models.Example.objects.in_workspace(dataset.workspace).filter(
+            dataset=dataset, id__in=set(example_ids)
+        )
+        examples = {e.pk: e for e in qs.select_for_update().order_by("pk")}
+        if missing_is_an_error and len(examples) != len(set(example_ids)):
+            raise _no_such("example_ids", "example in this dataset")
+        now = timezone.now()
+        for example in examples.values():
+            for operation in operations:
+                _apply_operation(example, operation)
+            example.modified_at = now
+        models.Example.objects.bulk_update(
+            list(examples.values()), ["metadata", "split", "modified_at"], batch_size=BULK_BATCH
+        )
+        _version(list(examples.values()))
+    return [
+        {"id": i, "status": "UPDATED"}
+        if i in examples
+        else {"id": i, "status": "NOT_FOUND", "description": "Not an example of this dataset."}
+        for i in example_ids
+    ]
+
+
+def tag_version(*, actor, dataset, as_of, tag) -> models.DatasetVersion:
+    """Put `tag` on the dataset's version made exactly at `as_of`, moving it from any other."""
+    actor.require("datasets:update", workspace=dataset.workspace)
+    with transaction.atomic():
+        versions = list(models.DatasetVersion.objects.select_for_update().filter(dataset=dataset))
+        target = next((v for v in versions if v.as_of == as_of), None)
+        if target is None:
+            raise ValidationError(
+                {
+                    "as_of": ValidationError(
+                        "This dataset has no version made at exactly that time: read one with "
+                        "GET /datasets/{id}/version?as_of=... and tag its as_of.",
+                        code="not_found",
+                    )
+                }
+            )
+        for version in versions:
+            tags = [t for t in version.tags if t != tag]
+            if version is target:
+                tags.append(tag)
+            if tags != version.tags:
+                version.tags = tags
+                version.save(update_fields=["tags"])
+    return target
+
+
+def upload_csv(
+    *,
+    actor,
+    workspace,
+    content: bytes,
+    input_keys,
+    output_keys,
+    name,
+    description="",
+    data_type="kv",
+    dataset_id=None,
+) -> models.Dataset:
+    """A dataset whose examples are the rows of a CSV file: `input_keys` columns are the
+    inputs, `output_keys` the outputs (as text). Nothing is written unless every row is."""
+    actor.require("datasets:create", workspace=workspace)
+    rows = _csv_rows(content, input_keys, output_keys)
+    with transaction.atomic():
+        dataset = _create_named(
+            models.Dataset,
+            "dataset",
+            workspace,
+            name,
+            description,
+            dataset_id,
+            data_type=data_type or "kv",
+        )
+        _insert_examples(
+            workspace,
+            [
+                {
+                    "dataset_id": dataset.pk,
+                    "inputs": {k: row[k] for k in input_keys},
+                    "outputs": {k: row[k] for k in output_keys},
+                }
+                for row in rows
+            ],
+        )
+    return dataset
+
+
+def _csv_rows(content: bytes, input_keys, output_keys) -> list[dict]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValidationError({"file": "The file is not UTF-8 text."}) from None
+    if "\x00" in text:
+        raise ValidationError({"file": "The file holds a NUL character."})
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        columns = reader.fieldnames or []
+        rows = list(reader)
+    except csv.Error as exc:
+        raise ValidationError({"file": f"Not a readable CSV file: {exc}"}) from None
+    if not input_keys:
+        raise ValidationError({"input_keys": "Name at least one input column."})
+    keys = [*input_keys, *output_keys]
+    if len(set(keys)) != len(keys):
+        raise ValidationError({"input_keys": "A column is named twice in input and output keys."})
+    missing = [k for k in keys if k not in columns]
+    if missing:
+        raise ValidationError(
+            {
+                "input_keys" if missing[0] in input_keys else "output_keys": (
+                    f"The file has no column {missing[0]!r} (its columns: {', '.join(columns)})."
+                )
+            }
+        )
+    if not rows:
+        raise ValidationError({"file": "The file has a header but no rows."})
+    for number, row in enumerate(rows, start=2):
+        if None in row or any(row[k] is None for k in keys):
+            raise ValidationError({"file": f"Line {number} does not have one value per column."})
+    return rows
 
 
 # Prompts
@@ -534,6 +892,9 @@ def delete_resource(*, actor, resource) -> None:
     """Delete a resource and what hangs off it (cascades); whole resources are audited."""
     if type(resource) not in DELETION:
         raise TypeError(f"not a deletable resource: {type(resource).__name__}")
+    if isinstance(resource, models.Example):  # the dataset's versions keep it
+        delete_examples(actor=actor, workspace=resource.workspace, example_ids=[resource.pk])
+        return
     permission, action = DELETION[type(resource)]
     actor.require(permission, workspace=resource.workspace)
     with transaction.atomic():

@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
@@ -501,6 +502,18 @@ def example_of(schema, components, matrix, route, name=None):
     return None
 
 
+def query_of(operation, matrix, route) -> str:
+    """The query string of the operation's required query parameters (smallest valid values)."""
+    values = {
+        param["name"]: example_of(
+            param.get("schema", {}), operation.components, matrix, route, param["name"]
+        )
+        for param in operation.spec.get("parameters", ())
+        if param.get("in") == "query" and param.get("required")
+    }
+    return "?" + urlencode(values, doseq=True) if values else ""
+
+
 def body_of(operation, matrix, route):
     content = operation.spec.get("requestBody", {}).get("content", {})
     schema = content.get("application/json", {}).get("schema")
@@ -880,7 +893,7 @@ def test_api_operation(path, matrix, subtests):
     for operation in API_PATHS[path]:
         if operation.view is None:
             pytest.fail(f"{operation} is in the OpenAPI document but no API operation serves it")
-        url = fill(operation.path, API_PARAM, matrix)
+        url = fill(operation.path, API_PARAM, matrix) + query_of(operation, matrix, operation.path)
         body = body_of(operation, matrix, operation.path)
         # Past the gate, a view may answer 404 (an id in the body it does not find); only
         # operations addressing a workspace by path get a 404 from the gate itself.

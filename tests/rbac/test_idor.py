@@ -558,8 +558,35 @@ def console_url(template, values, context):
     return ROUTE_PARAM.sub(lambda m: str(values[m["name"]]), template)
 
 
+# Query strings an operation needs before it reaches its lookup, by the path's last segment.
+API_QUERIES = {
+    "version": "?tag=latest",
+    "diff": "?from_version=latest&to_version=latest",
+}
+
+
 def api_url(template, values):
-    return OPENAPI_PARAM.sub(lambda m: str(values[m[1]]), template)
+    url = OPENAPI_PARAM.sub(lambda m: str(values[m[1]]), template)
+    return url + API_QUERIES.get(template.rstrip("/").rsplit("/", 1)[-1], "")
+
+
+@dataclass
+class Multipart:
+    """A multipart/form-data body (LangSmith's examples endpoints): (name, JSON value) parts."""
+
+    parts: list
+
+    def encode(self):
+        boundary = f"idor{uuid.uuid4().hex}"
+        chunks = [
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
+                f"Content-Type: application/json\r\n\r\n{json.dumps(value)}\r\n"
+            ).encode()
+            for name, value in self.parts
+        ]
+        body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
+        return body, f"multipart/form-data; boundary={boundary}"
 
 
 def console_principal(name, user, **kwargs):
@@ -593,6 +620,9 @@ def api_principal(name, key, user=None, tenant=None, **kwargs):
         url = api_url(template, values)
         if body is NO_BODY:
             return client.generic(method, url, headers=headers)
+        if isinstance(body, Multipart):
+            data, content_type = body.encode()
+            return client.generic(method, url, data, content_type=content_type, headers=headers)
         return client.generic(
             method, url, json.dumps(body), content_type="application/json", headers=headers
         )
@@ -672,7 +702,20 @@ def api_body_hints(families):
         "tag_name": lambda: "changed",
         "parent_commit": lambda: None,  # on top of the latest commit, whichever it is
         "commit_id": lambda: str(families.own.prompt.commits.first().pk),
+        # PUT /datasets/{id}/tags: a version of the principal's own dataset, exactly.
+        "as_of": lambda: families.own.example.dataset.versions.first().as_of.isoformat(),
+        "example_ids": lambda: [str(families.own.example.pk)],
+        "operations": lambda: [{"key": "changed", "operation": "SET", "value": CHANGED}],
     }
+
+
+def api_multipart(route, method, families):
+    """The multipart body of LangSmith's examples endpoints: a new example to create, or the
+    principal's own example to change."""
+    if not route.template.endswith("/platform/datasets/{dataset_id}/examples"):
+        return None
+    example_id = uuid.uuid4() if method == "POST" else families.own.example.pk
+    return Multipart([(str(example_id), {}), (f"{example_id}.inputs", {"changed": True})])
 
 
 class MissingHint(Exception):
@@ -716,6 +759,9 @@ def example_of(schema, name, hints, required):
 
 
 def api_body(route, method, families):
+    multipart = api_multipart(route, method, families)
+    if multipart is not None:
+        return multipart
     schema = route.body_schema(method)
     if schema is None:
         return NO_BODY

@@ -46,6 +46,35 @@ WRITES = {
         actor=a, workspace=ws, examples=[]
     ),
     "update_example": lambda a, m, ws: services.update_example(actor=a, example=m.example),
+    "update_examples": lambda a, m, ws: services.update_examples(
+        actor=a, workspace=ws, updates=[{"id": m.example.pk, "metadata": {"k": 1}}]
+    ),
+    "delete_examples": lambda a, m, ws: services.delete_examples(
+        actor=a, workspace=ws, example_ids=[m.example.pk]
+    ),
+    "purge_examples": lambda a, m, ws: services.purge_examples(
+        actor=a, workspace=ws, example_ids=[m.example.pk]
+    ),
+    "change_split": lambda a, m, ws: services.change_split(
+        actor=a, dataset=m.dataset, split_name="test", example_ids=[m.example.pk]
+    ),
+    "change_example_metadata": lambda a, m, ws: services.change_example_metadata(
+        actor=a,
+        dataset=m.dataset,
+        example_ids=[m.example.pk],
+        operations=[{"key": "k", "operation": "SET", "value": 1}],
+    ),
+    "tag_version": lambda a, m, ws: services.tag_version(
+        actor=a, dataset=m.dataset, as_of=m.dataset.versions.get().as_of, tag="prod"
+    ),
+    "upload_csv": lambda a, m, ws: services.upload_csv(
+        actor=a,
+        workspace=ws,
+        content=b"q,a\nhi,there\n",
+        input_keys=["q"],
+        output_keys=["a"],
+        name="csv",
+    ),
     "create_prompt": lambda a, m, ws: services.create_prompt(actor=a, workspace=ws, name="x"),
     "update_prompt": lambda a, m, ws: services.update_prompt(actor=a, prompt=m.prompt),
     "commit_prompt": lambda a, m, ws: services.commit_prompt(
