@@ -16,6 +16,8 @@ from accesscontrol.resources.schemas_hub import (
     CommitFilter,
     CommitList,
     CommitPush,
+    CommitTagIn,
+    CommitTagOut,
     PulledCommit,
     RepoEnvelope,
     RepoFilter,
@@ -23,8 +25,6 @@ from accesscontrol.resources.schemas_hub import (
     RepoList,
     RepoPatch,
     SettingsOut,
-    TagIn,
-    TagOut,
 )
 
 router = GatedRouter(tags=["prompt hub (LangSmith-compatible)"])
@@ -142,7 +142,7 @@ def delete_repo(request, owner: str, repo_name: str):
 
 
 @router.get(
-    "/repos/{owner}/{repo_name}/tags", response=list[TagOut], summary="A prompt's commit tags"
+    "/repos/{owner}/{repo_name}/tags", response=list[CommitTagOut], summary="A prompt's commit tags"
 )
 @requires("prompts:read")
 def list_tags(request, owner: str, repo_name: str):
@@ -151,10 +151,12 @@ def list_tags(request, owner: str, repo_name: str):
 
 
 @router.post(
-    "/repos/{owner}/{repo_name}/tags", response={201: TagOut}, summary="Tag a commit of a prompt"
+    "/repos/{owner}/{repo_name}/tags",
+    response={201: CommitTagOut},
+    summary="Tag a commit of a prompt",
 )
 @requires("prompts:update")
-def create_tag(request, owner: str, repo_name: str, payload: TagIn):
+def create_tag(request, owner: str, repo_name: str, payload: CommitTagIn):
     prompt = hub.prompt_by_handle(ws(request), owner, repo_name)
     tag = hub.tag_commit(
         actor=request.actor, prompt=prompt, tag_name=payload.tag_name, commit_id=payload.commit_id

@@ -180,12 +180,12 @@ class PulledCommit(Schema):
     description: str
 
 
-class TagIn(StrictBody):
+class CommitTagIn(StrictBody):
     tag_name: str = Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")
     commit_id: uuid.UUID
 
 
-class TagOut(Schema):
+class CommitTagOut(Schema):
     id: int
     tag_name: str
     commit_id: uuid.UUID

@@ -63,3 +63,18 @@ def test_no_operation_can_be_added_once_the_document_exists():
                 return None
     finally:
         registry.forget_api(each)
+
+
+def test_no_two_schemas_share_a_name():
+    """ninja names an OpenAPI component after its class: two classes of one name become one
+    component, and one operation's document (and every client reading it) shows the other's body."""
+    from pydantic import BaseModel
+
+    seen, todo = {}, [BaseModel]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith("accesscontrol.") and "[" not in cls.__name__:
+            seen.setdefault(cls.__name__, set()).add(f"{cls.__module__}.{cls.__qualname__}")
+    clashes = {name: where for name, where in seen.items() if len(where) > 1}
+    assert not clashes, clashes
