@@ -25,6 +25,7 @@ from accesscontrol.resources.schemas import (
     DatasetIn,
     DatasetOut,
     DatasetPatch,
+    DatasetRead,
     ExampleFilter,
     ExampleIn,
     ExampleOut,
@@ -52,6 +53,7 @@ from accesscontrol.resources.schemas import (
     SessionIn,
     SessionOut,
     SessionPatch,
+    SessionRead,
 )
 
 router = GatedRouter(tags=["resources (LangSmith-compatible)"])
@@ -154,7 +156,7 @@ def create_session(request, payload: SessionIn, upsert: bool = False):
 
 @router.get("/sessions/{uuid:session_id}", response=SessionOut, summary="One project")
 @requires("projects:read")
-def read_session(request, session_id: uuid.UUID):
+def read_session(request, session_id: uuid.UUID, options: Query[SessionRead]):
     return get_object_or_404(counted(request, models.Project), pk=session_id)
 
 
@@ -280,7 +282,7 @@ def create_dataset(request, payload: DatasetIn):
 
 @router.get("/datasets/{uuid:dataset_id}", response=DatasetOut, summary="One dataset")
 @requires("datasets:read")
-def read_dataset(request, dataset_id: uuid.UUID):
+def read_dataset(request, dataset_id: uuid.UUID, options: Query[DatasetRead]):
     return get_object_or_404(counted(request, models.Dataset), pk=dataset_id)
 
 
@@ -389,7 +391,8 @@ def create_feedback(request, payload: FeedbackIn):
 @requires("feedback:read")
 def list_feedback(request, filters: Query[FeedbackFilter]):
     qs = models.Feedback.objects.in_workspace(ws(request)).order_by("-created_at", "id")
-    return page(filtered(qs, filters, run="run_id__in", key="key__in"), filters)
+    qs = filtered(qs, filters, run="run_id__in", key="key__in", source="feedback_source__type__in")
+    return page(qs, filters)
 
 
 @router.get("/feedback/{uuid:feedback_id}", response=FeedbackOut, summary="One piece of feedback")

@@ -10,7 +10,7 @@ from typing import Any
 from ninja import Field, Schema
 from pydantic import StrictBool, StrictFloat, StrictInt
 
-from accesscontrol.api.schemas import Body, UtcDateTime
+from accesscontrol.api.schemas import Body, Unsupported, UtcDateTime
 
 MAX_LIMIT = 100
 MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint: a larger one fails in the database
@@ -69,6 +69,15 @@ class SessionPatch(NamedPatch):
 
 class SessionFilter(NamedFilter):
     id: list[uuid.UUID] | None = None
+    # Ignored without changing the answer: it asks for aggregate statistics, and every project
+    # is always answered with its run_count (the other statistics are left out, never wrong).
+    include_stats: bool | None = None
+
+
+class SessionRead(Schema):
+    include_stats: bool | None = None  # as in SessionFilter
+    # Ignored: the SDK reads one project by id with the query it uses to find one by name.
+    limit: int | None = None
 
 
 class RunFields(Body):
@@ -85,6 +94,7 @@ class RunFields(Body):
     extra: dict | None = None
     events: list[Any] | None = None
     reference_example_id: uuid.UUID | None = None
+    attachments: Unsupported = None  # files on a run (the SDK sends {} when there are none)
 
 
 class RunIn(RunFields):
@@ -94,12 +104,20 @@ class RunIn(RunFields):
     session_id: uuid.UUID | None = None
     name: str = Field(min_length=1, max_length=255)
     run_type: str = Field(min_length=1, max_length=32)
+    # Ignored without changing any answer: an LLM or prompt run's serialized constructor (its
+    # manifest), which no endpoint here returns.
+    serialized: dict | None = None
 
 
 class RunPatch(RunFields):
     id: uuid.UUID
     name: str | None = Field(None, max_length=255)
     run_type: str | None = Field(None, max_length=32)
+    # Ignored: the SDK repeats where the run lives; a run's trace and project are fixed when it
+    # is created (as in LangSmith), and the patch finds the run by its id.
+    trace_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    session_name: str | None = Field(None, max_length=255)
 
 
 class RunPatchBody(RunPatch):
@@ -150,6 +168,9 @@ class RunQuery(Body):
     reference_example: list[uuid.UUID] | None = None
     limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(None, pattern=r"^\d{1,9}$")
+    # Ignored without changing the answer: the fields the client wants back, a projection hint;
+    # every run is answered with all the fields RunOut has.
+    select: list[str] | None = None
 
 
 class RunQueryOut(Schema):
@@ -171,6 +192,7 @@ class DatasetOut(InWorkspaceOut):
 
 class DatasetIn(NamedIn):
     data_type: str | None = Field("kv", pattern="^(kv|llm|chat)$")
+    transformations: Unsupported = None  # the SDK always sends it, null unless asked
     extra: dict | None = None
     inputs_schema_definition: dict | None = None
     outputs_schema_definition: dict | None = None
@@ -178,6 +200,11 @@ class DatasetIn(NamedIn):
 
 class DatasetPatch(NamedPatch):
     metadata: dict | None = None
+
+
+class DatasetRead(Schema):
+    # Ignored: the SDK reads one dataset by id with the query it uses to find one by name.
+    limit: int | None = None
 
 
 class DatasetFilter(NamedFilter):
@@ -206,6 +233,11 @@ class ExampleIn(Body):
     split: str | list[str] | None = None
     source_run_id: uuid.UUID | None = None
     created_at: UtcDateTime | None = None
+    # Sent by the SDK on every example, false/null unless asked: copying the source run's
+    # inputs, outputs or files into the example, and files, which this server does not do.
+    use_source_run_io: Unsupported = None
+    use_source_run_attachments: Unsupported = None
+    attachments: Unsupported = None
 
 
 class ExamplePatch(Body):
@@ -219,6 +251,12 @@ class ExampleFilter(Page):
     dataset: uuid.UUID | None = None
     id: list[uuid.UUID] | None = None
     splits: list[str] | None = None
+    # Ignored without changing the answer: presentation hints. Files are never stored here, so
+    # there are no links to inline; every example is answered with all its fields (a superset
+    # of any selection).
+    inline_s3_urls: bool | None = None
+    select: list[str] | None = None
+    exclude_default_fields: bool | None = None
 
 
 class FeedbackOut(InProjectOut):
@@ -247,6 +285,19 @@ class FeedbackIn(Body):
     comment: str | None = Field(None, max_length=10000)
     correction: Any = None
     feedback_source: dict | None = None
+    # Ignored: the server stamps its own times; retention is not limited here, so there is no
+    # trace retention to extend.
+    created_at: UtcDateTime | None = None
+    modified_at: UtcDateTime | None = None
+    extend_trace_retention: bool | None = None
+    # Features this server does not have (score rules, comparative experiments, feedback
+    # groups, evaluator errors, extra data): accepted only empty.
+    feedback_config: Unsupported = None
+    comparative_experiment_id: Unsupported = None
+    feedback_group_id: Unsupported = None
+    start_time: Unsupported = None
+    extra: Unsupported = None
+    error: Unsupported = None
 
 
 class FeedbackPatch(Body):
@@ -259,6 +310,7 @@ class FeedbackPatch(Body):
 class FeedbackFilter(Page):
     run: list[uuid.UUID] | None = None
     key: list[str] | None = None
+    source: list[str] | None = None  # the feedback_source's type: "api", "model", ...
 
 
 class QueueOut(InWorkspaceOut):
