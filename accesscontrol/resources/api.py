@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404
 from ninja import Query, Status
 
 from accesscontrol.api.router import GatedRouter
-from accesscontrol.rbac.gate import public, requires
+from accesscontrol.rbac.gate import ApiError, public, requires
 from accesscontrol.resources import models, services
 from accesscontrol.resources.schemas import (
     CommitIn,
@@ -354,7 +354,13 @@ def read_example(request, example_id: uuid.UUID):
 @requires("datasets:update")
 def update_example(request, example_id: uuid.UUID, payload: ExamplePatch):
     example = one(request, models.Example, example_id)
-    return services.update_example(actor=request.actor, example=example, **payload.dict())
+    if payload.id not in (None, example.pk) or payload.dataset_id not in (None, example.dataset_id):
+        raise ApiError(
+            422, "invalid", "id and dataset_id, when sent, must be the example's own: an "
+            "example keeps its id and never moves to another dataset."
+        )
+    changes = payload.dict(include={"inputs", "outputs", "metadata", "split"})
+    return services.update_example(actor=request.actor, example=example, **changes)
 
 
 @router.delete("/examples/{uuid:example_id}", response={202: None}, summary="Delete an example")

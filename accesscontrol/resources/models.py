@@ -38,6 +38,7 @@ class Project(WorkspaceOwned):
         "Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     start_time = models.DateTimeField(default=timezone.now)
+    end_time = models.DateTimeField(null=True, blank=True)  # an experiment's end, set by the SDK
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -65,6 +65,7 @@ class SessionIn(NamedIn):
 
 class SessionPatch(NamedPatch):
     extra: dict | None = None
+    end_time: UtcDateTime | None = None  # evaluate() closes its experiment with it
 
 
 class SessionFilter(NamedFilter):
@@ -245,6 +246,12 @@ class ExamplePatch(Body):
     outputs: dict | None = None
     metadata: dict | None = None
     split: str | list[str] | None = None
+    # The SDK repeats the example's id and dataset: the path names the example, and an example
+    # never moves to another dataset (a different dataset_id is refused by the handler).
+    id: uuid.UUID | None = None
+    dataset_id: uuid.UUID | None = None
+    attachments: Unsupported = None
+    attachments_operations: Unsupported = None
 
 
 class ExampleFilter(Page):

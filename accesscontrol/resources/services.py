@@ -96,9 +96,13 @@ def create_project(
     )
 
 
-def update_project(*, actor, project, name=None, description=None, extra=None) -> models.Project:
+def update_project(
+    *, actor, project, name=None, description=None, extra=None, end_time=None
+) -> models.Project:
     actor.require("projects:update", workspace=project.workspace)
-    return _change(project, "project", name=name, description=description, extra=extra)
+    return _change(
+        project, "project", name=name, description=description, extra=extra, end_time=end_time
+    )
 
 
 def _projects_for(workspace, names, ids):
