@@ -297,12 +297,14 @@ class FeedbackIn(Body):
     created_at: UtcDateTime | None = None
     modified_at: UtcDateTime | None = None
     extend_trace_retention: bool | None = None
+    # Ignored: when an evaluator began judging (evaluate_run sends it); informational, and no
+    # answer here carries it.
+    start_time: UtcDateTime | None = None
     # Features this server does not have (score rules, comparative experiments, feedback
     # groups, evaluator errors, extra data): accepted only empty.
     feedback_config: Unsupported = None
     comparative_experiment_id: Unsupported = None
     feedback_group_id: Unsupported = None
-    start_time: Unsupported = None
     extra: Unsupported = None
     error: Unsupported = None
 
