@@ -356,8 +356,10 @@ def update_example(request, example_id: uuid.UUID, payload: ExamplePatch):
     example = one(request, models.Example, example_id)
     if payload.id not in (None, example.pk) or payload.dataset_id not in (None, example.dataset_id):
         raise ApiError(
-            422, "invalid", "id and dataset_id, when sent, must be the example's own: an "
-            "example keeps its id and never moves to another dataset."
+            422,
+            "invalid",
+            "id and dataset_id, when sent, must be the example's own: an "
+            "example keeps its id and never moves to another dataset.",
         )
     changes = payload.dict(include={"inputs", "outputs", "metadata", "split"})
     return services.update_example(actor=request.actor, example=example, **changes)
