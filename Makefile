@@ -25,8 +25,10 @@ run: install
 
 # Bytecode is written even where the environment says not to: every xdist worker would
 # otherwise compile the project and its dependencies from source (~5 s of CPU each).
+# loadgroup: the tests of one xdist_group (tests/faults: one deployment on loopback) run in one
+# worker; every other test is spread as before.
 test: install
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 screenshots: install
 	SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser/test_screenshots.py -p no:xdist -q

@@ -52,6 +52,13 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
 
 
+def env_positive_int(name: str, default: int) -> int:
+    value = env_int(name, default)
+    if value < 1:
+        raise ImproperlyConfigured(f"{name} must be 1 or more, got {value}")
+    return value
+
+
 def env_date(name: str, default: str) -> datetime.date:
     raw = os.environ.get(name, default)
     try:
@@ -116,7 +123,13 @@ def cache_from_url(url: str) -> dict:
             "LOCATION": parts.netloc or "accesscontrol",
         }
     if parts.scheme in {"redis", "rediss"}:
-        return {"BACKEND": "accesscontrol.cache.RedisCache", "LOCATION": url}
+        return {
+            "BACKEND": "accesscontrol.cache.RedisCache",
+            "LOCATION": url,
+            # A Redis that hangs (not one that refuses) is a 503 after this long, not a request
+            # blocked for good (accesscontrol/unavailable.py).
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
     if parts.scheme == "dummy":
         return {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
     raise ImproperlyConfigured(
@@ -195,6 +208,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        # A kept connection is checked before a request reuses it, so after a PostgreSQL
+        # restart or failover the next request opens a new one instead of failing.
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -359,3 +375,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "accesscontrol@localhost")
 # Where the console lives, for links in emails (services have no request to build them from).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 INVITATION_LIFETIME_DAYS = env_int("INVITATION_LIFETIME_DAYS", 7)
+# Audit rows on PostgreSQL live in monthly partitions (docs/audit.md): `manage.py
+# audit_partitions` (after every migrate, and daily) makes this many months ahead and drops
+# whole months older than the retention.
+AUDIT_RETENTION_MONTHS = env_positive_int("AUDIT_RETENTION_MONTHS", 24)
+AUDIT_PARTITIONS_AHEAD = env_positive_int("AUDIT_PARTITIONS_AHEAD", 3)

@@ -59,6 +59,7 @@ urlpatterns = [
     path(ORG + "audit/", audit.audit_log, name="audit-log"),
     path(ORG + "reviews/", include("accesscontrol.reviews.urls")),
     path(ORG + "audit/export.csv", audit.audit_export, name="audit-export"),
+    path(ORG + "audit/export.ocsf.jsonl", audit.audit_export_ocsf, name="audit-export-ocsf"),
     path(ORG + "members/<uuid:member_id>/access/", rbac.member_access, name="member-access"),
     path(ORG + "tokens/", apikeys.personal_tokens, name="personal-tokens"),
     path(ORG + "tokens/<uuid:token_id>/", apikeys.personal_token, name="personal-token"),
@@ -112,3 +113,4 @@ urlpatterns = [
 urlpatterns.append(path("", include(api_urls.sdk_root)))
 
 handler404 = "accesscontrol.accounts.views.not_found"
+handler500 = "accesscontrol.accounts.views.server_error"

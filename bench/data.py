@@ -310,3 +310,80 @@ def remove_members_keys_roles(prefix) -> None:
         for model, condition, pattern in deletes:
             cursor.execute(f"DELETE FROM {table(model)} WHERE {condition}", [pattern])  # noqa: S608
         cursor.execute("VACUUM ANALYZE")
+
+
+# Runs for the run filter section: generated inside PostgreSQL (INSERT ... SELECT over
+# generate_series), so a million rows cost no Python and no network round trip per row.
+
+RUNS_SQL = """
+INSERT INTO resources_run (
+    id, workspace_id, project_id, trace_id, parent_run_id, dotted_order, name, run_type,
+    inputs, outputs, error, start_time, end_time, tags, extra, events, created_at,
+    prompt_tokens, completion_tokens, total_tokens
+)
+SELECT
+    CASE WHEN k = 0 THEN root ELSE md5(%(salt)s || g || '-' || k)::uuid END,
+    %(workspace)s,
+    (%(projects)s::uuid[])[1 + g %% cardinality(%(projects)s::uuid[])],
+    root,
+    CASE WHEN k = 0 THEN NULL ELSE root END,
+    '',
+    (ARRAY['agent', 'ChatModel', 'search', 'retriever'])[k + 1],
+    (ARRAY['chain', 'llm', 'tool', 'retriever'])[k + 1],
+    jsonb_build_object('question', 'question number ' || g),
+    jsonb_build_object('answer', 'answer number ' || g),
+    CASE WHEN k = 2 AND g %% 50 = 0 THEN 'ToolError: the search timed out' END,
+    started,
+    started + CASE WHEN k = 1 THEN (g * 7919 %% 20000) ELSE (g * 31 %% 3000) END
+        * interval '1 millisecond',
+    CASE WHEN k = 0 AND g %% 10 = 0 THEN '["beta"]'::jsonb
+         WHEN k = 0 THEN '["prod"]'::jsonb ELSE '[]'::jsonb END,
+    jsonb_build_object('metadata', jsonb_build_object(
+        'user', 'u' || (g %% 20000), 'env', CASE WHEN g %% 10 = 0 THEN 'beta' ELSE 'prod' END
+    )),
+    '[]'::jsonb,
+    now(),
+    CASE WHEN k = 1 THEN g %% 3000 END,
+    CASE WHEN k = 1 THEN g %% 500 END,
+    CASE WHEN k = 1 THEN g %% 3000 + g %% 500 END
+FROM generate_series(%(first)s, %(last)s) AS g
+CROSS JOIN generate_series(0, 3) AS k
+CROSS JOIN LATERAL (
+    SELECT md5(%(salt)s || g)::uuid AS root,
+           %(t0)s::timestamptz + g * interval '1 second' + k * interval '10 milliseconds'
+               AS started
+) AS made
+"""
+
+FEEDBACK_SQL = """
+INSERT INTO resources_feedback (
+    id, workspace_id, run_id, trace_id, key, score, comment, feedback_source, created_at,
+    modified_at
+)
+SELECT md5('feedback' || %(salt)s || g)::uuid, %(workspace)s, md5(%(salt)s || g)::uuid,
+       md5(%(salt)s || g)::uuid, 'correctness', (g / 20 %% 100) / 100.0, '', '{}', now(), now()
+FROM generate_series(%(first)s, %(last)s) AS g
+WHERE g %% 20 = 0
+"""
+
+RUNS_PER_TRACE = 4
+
+
+def add_traces(workspace, project_ids, traces, *, salt="bench", chunk=50_000, say=print) -> int:
+    """`traces` traces of four runs each (an agent chain calling an LLM, a tool and a retriever)
+    in `workspace`, spread over `project_ids`, one per second from 2030-01-01; the metadata user
+    is one of 20,000; 1 trace in 10 is tagged beta, the rest prod; 1 tool call in 50 fails;
+    1 trace in 20 has correctness feedback on its root. Returns the number of runs."""
+    params = {
+        "workspace": workspace.pk,
+        "projects": [str(p) for p in project_ids],
+        "salt": salt,
+        "t0": "2030-01-01T00:00:00Z",
+    }
+    with connection.cursor() as cursor:
+        for first in range(1, traces + 1, chunk):
+            last = min(traces, first + chunk - 1)
+            cursor.execute(RUNS_SQL, {**params, "first": first, "last": last})
+            cursor.execute(FEEDBACK_SQL, {**params, "first": first, "last": last})
+            say(f"  runs: {last * RUNS_PER_TRACE:,} of {traces * RUNS_PER_TRACE:,}")
+    return traces * RUNS_PER_TRACE

@@ -411,7 +411,89 @@ def http_key() -> dict:
     return {"key": tenant.service_key("Editor"), "workspace": str(tenant.workspace.pk)}
 
 
+# Section 7: the run filter language at 1M runs
+
+FILTER_RUNS = int(os.environ.get("BENCH_FILTER_RUNS", "1000000"))
+FILTER_ROUNDS = int(os.environ.get("BENCH_FILTER_ROUNDS", "30"))
+
+
+def run_filters() -> dict:
+    from accesscontrol.resources.models import Project
+
+    progress(f"[filter] a tenant with {FILTER_RUNS:,} runs in 4 projects (INSERT ... SELECT)")
+    tenant = data.Tenant("bench-filter")
+    projects = [
+        Project.objects.create(workspace=tenant.workspace, name=f"app {i}").pk for i in range(4)
+    ]
+    # Another tenant's runs in the same table: a query must skip them by its workspace.
+    other = data.Tenant("bench-filter-other")
+    other_project = Project.objects.create(workspace=other.workspace, name="app").pk
+    started = time.monotonic()
+    total = data.add_traces(
+        tenant.workspace, projects, FILTER_RUNS // data.RUNS_PER_TRACE, say=progress
+    )
+    data.add_traces(other.workspace, [other_project], FILTER_RUNS // 40, salt="other", say=progress)
+    data.analyze()
+    fill_seconds = time.monotonic() - started
+    key = tenant.service_key("Viewer")
+    wsgi = Wsgi()
+    user = "u4242"
+    queries = {
+        "slow_llm_calls": (
+            "/api/v1/runs/query",
+            {"session": [str(projects[0])], "filter": 'and(eq(run_type, "llm"), gt(latency, 15))'},
+        ),
+        "one_users_runs": (
+            "/api/v1/runs/query",
+            {"filter": f'and(eq(metadata_key, "user"), eq(metadata_value, "{user}"))'},
+        ),
+        "llm_calls_of_badly_rated_traces": (
+            "/api/v1/runs/query",
+            {
+                "filter": 'eq(run_type, "llm")',
+                "trace_filter": 'and(eq(feedback_key, "correctness"), lt(feedback_score, 0.2))',
+            },
+        ),
+        "stats_of_one_user": (
+            "/api/v1/runs/stats",
+            {"filter": f'and(eq(metadata_key, "user"), eq(metadata_value, "{user}"))'},
+        ),
+    }
+    variants = [
+        http_variant(
+            wsgi,
+            name,
+            Request(
+                "POST",
+                path,
+                {"X-API-Key": key},
+                body=lambda body=body: json.dumps(body).encode(),
+            ),
+        )
+        for name, (path, body) in queries.items()
+    ]
+    progress(f"[filter] {FILTER_ROUNDS} interleaved rounds of {len(variants)} queries")
+    measured = _measure(variants, FILTER_ROUNDS, 2, "filter")
+    for name, figures in measured.items():
+        path, body = queries[name]
+        _, response = wsgi.call(
+            Wsgi.environ("POST", path, {"X-API-Key": key}, json.dumps(body).encode())
+        )
+        answer = json.loads(response)
+        figures["path"], figures["body"] = path, body
+        figures["rows"] = len(answer["runs"]) if "runs" in answer else answer.get("run_count")
+        run_sql = [sql for sql in figures["sql"] if '"resources_run"' in sql]
+        figures["plans"] = _explain(run_sql)
+    return {
+        "runs": total,
+        "fill_seconds": fill_seconds,
+        "table_rows": _table_sizes(),
+        "variants": measured,
+    }
+
+
 PARTS = {
+    "filter": run_filters,
     "api": api_overhead,
     "scale": permission_scale,
     "lists": console_lists,

@@ -26,7 +26,7 @@ DATABASE_URL = os.environ.get(
 )
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 
-SECTIONS = ("api", "lists", "ingest", "http", "scale")
+SECTIONS = ("api", "lists", "ingest", "http", "scale", "filter")
 
 
 def child_environment(**overrides) -> dict:
@@ -247,6 +247,9 @@ def main() -> None:
         if "scale" in only:
             say("\n== 3. permission resolution, 100 vs. 100,000 members, keys and roles")
             results["scale"] = child("scale", tmp)
+        if "filter" in only:
+            say("\n== 7. the run filter language (POST /runs/query, /runs/stats) at 1M runs")
+            results["filter"] = child("filter", tmp)
 
     machine["load_after"] = load_average()
     machine["minutes"] = (time.monotonic() - started) / 60

@@ -1,3 +1,5 @@
+import sys
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import login, logout
@@ -5,10 +7,11 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accesscontrol import throttle
+from accesscontrol import draining, throttle, unavailable
 from accesscontrol.accounts import sudo
 from accesscontrol.accounts.models import normalize_email
 from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
@@ -177,20 +180,24 @@ def home(request):
 @public
 @require_GET
 def health(request):
+    """For load balancers: no database, no session (a database outage is not this node's to
+    fix); 503 once the node is draining before a shutdown (accesscontrol/draining.py)."""
+    if draining.draining():
+        return JsonResponse({"status": "draining"}, status=503)
     return JsonResponse({"status": "ok"})
 
 
 def not_found(request, exception=None):
-    """404 for everything the URLconf does not match: JSON for API clients, a page for people.
-
-    The SDK calls the resource paths at the server root too, so a key in the headers marks an
-    API client as surely as the /api/ prefix does.
-    """
-    api_client = (
-        request.path.startswith("/api/")
-        or "X-API-Key" in request.headers
-        or request.headers.get("Authorization", "").startswith("Bearer ")
-    )
-    if api_client:
+    """404 for everything the URLconf does not match: JSON for API clients, a page for people."""
+    if unavailable.api_client(request):
         return JsonResponse({"error": "not_found", "detail": "Not found."}, status=404)
     return render(request, "404.html", status=404)
+
+
+def server_error(request):
+    """handler500: what no view or middleware handled. A dependency that is down is a 503, so a
+    client retries and a balancer does not count the node as broken; anything else stays a 500.
+    Django calls this inside its `except` block, so the exception is sys.exc_info()'s."""
+    if isinstance(sys.exc_info()[1], unavailable.UNAVAILABLE):
+        return unavailable.response(request)
+    return defaults.server_error(request)

@@ -16,7 +16,7 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.parser import Parser
 
-from accesscontrol import storable
+from accesscontrol import storable, unavailable
 from accesscontrol.api import registry
 from accesscontrol.api.auth import ApiKeyHeader, BearerKey
 from accesscontrol.apikeys.authentication import KeyRejected
@@ -160,6 +160,12 @@ def conflict(api, request, exc):
     )
 
 
+def dependency_down(api, request, exc):
+    # PostgreSQL or Redis is down or failing over: 503 with Retry-After, not a 500 (Django's
+    # request logger records it).
+    return unavailable.response(request)
+
+
 HANDLERS = {
     ApiError: coded_error,
     DataError: unstorable,
@@ -172,6 +178,7 @@ HANDLERS = {
     ObjectDoesNotExist: not_found,
     Http404: not_found,
     HttpError: http_error,
+    **dict.fromkeys(unavailable.UNAVAILABLE, dependency_down),
 }
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils import timezone
 
 from accesscontrol import csv_export, storable
 from accesscontrol.audit.models import AuditEvent
@@ -82,16 +83,32 @@ LOOKUPS = {
     "action": "action__startswith",
     "target": "target_label__icontains",
     "workspace": "workspace_id",
-    "since": "created_at__date__gte",
-    "until": "created_at__date__lte",
+    # Days as instants, not `created_at__date`: a range of created_at lets PostgreSQL read only
+    # the monthly partitions it covers (audit/partitions.py); a date cast of it would not.
+    "since": "created_at__gte",
+    "until": "created_at__lt",
 }
+
+
+def _start_of(day: datetime.date):
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def _bound(name, value):
+    if name == "since":
+        return _start_of(value)
+    if name == "until":
+        # The end of that day; the last day there is has no end to compare with.
+        return None if value >= datetime.date.max else _start_of(value + datetime.timedelta(1))
+    return value
 
 
 def events(organization, filters: Filters):
     qs = AuditEvent.objects.for_organization(organization)
     for name, lookup in LOOKUPS.items():
-        if getattr(filters, name):
-            qs = qs.filter(**{lookup: getattr(filters, name)})
+        value = getattr(filters, name)
+        if value and (bound := _bound(name, value)) is not None:
+            qs = qs.filter(**{lookup: bound})
     return qs.select_related("workspace").order_by("-created_at", "-id")
 
 

@@ -27,10 +27,13 @@ anywhere applies it before trusting anything.
 Fail safe: if the connection is lost (Redis restarts, the connection is killed or breaks), the
 process trusts nothing stored so far (a new session) and, until a new connection is tracking,
 reads versions from Redis before the database, as without the channel. Silent network
-partitions are detected by TCP keepalive on that connection.
+partitions are detected by TCP keepalive on that connection. If Redis cannot be reached at all,
+the version reads as None and nothing cached is used: every request reads the database (and
+a change to access, which cannot move its version, is refused; see bump).
 """
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -43,19 +46,27 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
+logger = logging.getLogger(__name__)
+
 PREFIX = "authz:version:"
+# Redis refused, broke or timed out (accesscontrol/unavailable.py answers 503 for the rest).
+UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError)
 
 
 def key(organization_id) -> str:
     return f"{PREFIX}{organization_id}"
 
 
-def current(organization_id) -> str:
-    """The organization's version, made if the cache has none."""
-    version = cache.get(key(organization_id))
-    if version is None:
-        cache.add(key(organization_id), uuid.uuid4().hex, None)
+def current(organization_id) -> str | None:
+    """The organization's version, made if the cache has none; None if Redis cannot be reached
+    (then nothing is cached under it: every request reads the database until Redis is back)."""
+    try:
         version = cache.get(key(organization_id))
+        if version is None:
+            cache.add(key(organization_id), uuid.uuid4().hex, None)
+            version = cache.get(key(organization_id))
+    except UNAVAILABLE:
+        return None
     return version
 
 
@@ -63,6 +74,9 @@ def bump(organization_id) -> None:
     if organization_id is None:
         return
     name = key(organization_id)
+    # Inside the change's transaction: if Redis cannot be told, this raises and the change is
+    # rolled back (a 503), since a process that still reaches Redis would keep trusting what it
+    # cached. Access does not change while Redis is away; reads go on from the database.
     cache.set(name, uuid.uuid4().hex, None)
     # Again once the change is committed: a request that read the old rows between the first
     # bump and the commit must not have its result trusted under the new version.
@@ -70,10 +84,18 @@ def bump(organization_id) -> None:
 
 
 def _set_and_wait(name) -> None:
-    cache.set(name, uuid.uuid4().hex, None)
-    # The barrier of the module's docstring: Redis reads this only after it has written the
-    # SET's invalidations to every process tracking the versions.
-    cache.get(name)
+    try:
+        cache.set(name, uuid.uuid4().hex, None)
+        # The barrier of the module's docstring: Redis reads this only after it has written the
+        # SET's invalidations to every process tracking the versions.
+        cache.get(name)
+    except UNAVAILABLE:
+        # The change is committed (a 503 now would misreport it) and the bump before the commit
+        # went through. Redis was lost in between: a process whose channel broke with it trusts
+        # nothing it cached. Only one that still reached Redis while this one could not, and
+        # read the old rows between the two bumps, keeps them, until the next change or the
+        # entry's five minutes.
+        logger.warning("authorization version %s not moved again after commit: Redis lost", name)
 
 
 # What this process knows without asking: with Redis, the channel's own count of the changes
@@ -162,6 +184,8 @@ class Results:
         """The entry's result if it was computed under `version`, the organization's version as
         just read (before_read); else None."""
         _, computed_under, stale_after, result = entry
+        if version is None:  # Redis cannot say: nothing cached is used
+            return None
         if computed_under == version and time.monotonic() < stale_after:
             return result
         return None

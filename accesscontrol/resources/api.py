@@ -17,7 +17,7 @@ from ninja import Query, Status
 
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.rbac.gate import ApiError, public, requires
-from accesscontrol.resources import models, services
+from accesscontrol.resources import models, selectors, services
 from accesscontrol.resources.schemas import (
     CommitIn,
     CommitOut,
@@ -49,6 +49,7 @@ from accesscontrol.resources.schemas import (
     RunPatchBody,
     RunQuery,
     RunQueryOut,
+    RunStatsQuery,
     SessionFilter,
     SessionIn,
     SessionOut,
@@ -218,31 +219,26 @@ def read_run(request, run_id: uuid.UUID):
     return one(request, models.Run, run_id)
 
 
-@router.post("/runs/query", response=RunQueryOut, summary="Query runs (cursor pagination)")
+def _refused(exc: selectors.RunQueryRefused):
+    return ApiError(422, "invalid_query", str(exc), field=exc.field)
+
+
+@router.post("/runs/query", response=RunQueryOut, summary="Query runs (filter language, cursor)")
 @requires("runs:read")
 def query_runs(request, payload: RunQuery):
-    qs = models.Run.objects.in_workspace(ws(request)).order_by("-start_time", "id")
-    qs = filtered(
-        qs,
-        payload,
-        session="project_id__in",
-        id="id__in",
-        trace="trace_id",
-        parent_run="parent_run_id",
-        run_type="run_type",
-        reference_example="reference_example_id__in",
-    )
-    if payload.is_root is not None:
-        qs = qs.filter(parent_run_id__isnull=payload.is_root)
-    if payload.error is not None:
-        qs = qs.filter(error__isnull=not payload.error)
-    offset = int(payload.cursor or 0)
-    runs = list(qs[offset : offset + payload.limit + 1])
-    more = len(runs) > payload.limit
-    return {
-        "runs": runs[: payload.limit],
-        "cursors": {"next": str(offset + payload.limit) if more else None},
-    }
+    try:
+        return selectors.query_runs(actor=request.actor, workspace=ws(request), body=payload)
+    except selectors.RunQueryRefused as exc:
+        raise _refused(exc) from None
+
+
+@router.post("/runs/stats", response=dict, summary="Statistics over the runs a query names")
+@requires("runs:read")
+def run_stats(request, payload: RunStatsQuery):
+    try:
+        return selectors.run_stats(actor=request.actor, workspace=ws(request), body=payload)
+    except selectors.RunQueryRefused as exc:
+        raise _refused(exc) from None
 
 
 # Datasets

@@ -7,8 +7,20 @@ so they are unique across tenants; writes are always scoped, so a guessed id cha
 
 import uuid
 
+from django.contrib.postgres.indexes import OpClass
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 from django.utils import timezone
+
+
+class JsonbGinIndex(models.Index):
+    """A GIN index (give it OpClass(expression, "jsonb_path_ops")): jsonb containment (@>).
+
+    PostgreSQL only: its migration creates it there and nowhere else (SQLite has no GIN).
+    """
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        return super().create_sql(model, schema_editor, using=" USING gin", **kwargs)
 
 
 class ScopedQuerySet(models.QuerySet):
@@ -71,6 +83,11 @@ class Run(WorkspaceOwned):
     extra = models.JSONField(default=dict, blank=True)
     events = models.JSONField(default=list, blank=True)
     reference_example_id = models.UUIDField(null=True, blank=True)
+    # Token counts, read from the outputs/metadata at ingestion (see token_usage) so filters
+    # and /runs/stats sum columns rather than parse JSON.
+    prompt_tokens = models.BigIntegerField(null=True, blank=True)
+    completion_tokens = models.BigIntegerField(null=True, blank=True)
+    total_tokens = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -78,6 +95,16 @@ class Run(WorkspaceOwned):
         indexes = [
             models.Index(fields=["workspace", "project", "-start_time"]),
             models.Index(fields=["workspace", "trace_id"]),
+            # POST /runs/query without a project, newest first; and children of a run.
+            models.Index(fields=["workspace", "-start_time"], name="run_ws_start_time"),
+            models.Index(fields=["workspace", "parent_run_id"], name="run_ws_parent"),
+            # has(tags, ...) and metadata filters are jsonb containment (@>); PostgreSQL only
+            # (migration 0003 creates them there, see its note).
+            JsonbGinIndex(OpClass("tags", name="jsonb_path_ops"), name="run_tags_gin"),
+            JsonbGinIndex(
+                OpClass(KeyTransform("metadata", "extra"), name="jsonb_path_ops"),
+                name="run_metadata_gin",
+            ),
         ]
 
     def __str__(self):
@@ -92,6 +119,41 @@ class Run(WorkspaceOwned):
     @property
     def metadata(self) -> dict:
         return (self.extra or {}).get("metadata", {})
+
+
+def token_usage(outputs, extra) -> dict:
+    """A run's prompt/completion/total tokens where the SDKs put them: `usage_metadata` in the
+    outputs or the metadata (wrap_openai, @traceable), or LangChain's llm_output.token_usage.
+    Counts that are not non-negative integers are ignored."""
+
+    def count(value):
+        return (
+            value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+        )
+
+    outputs = outputs if isinstance(outputs, dict) else {}
+    metadata = (extra or {}).get("metadata") if isinstance(extra, dict) else None
+    for usage in (
+        outputs.get("usage_metadata"),
+        metadata.get("usage_metadata") if isinstance(metadata, dict) else None,
+    ):
+        if isinstance(usage, dict):
+            prompt, completion = count(usage.get("input_tokens")), count(usage.get("output_tokens"))
+            total = count(usage.get("total_tokens"))
+            break
+    else:
+        llm_output = outputs.get("llm_output")
+        usage = llm_output.get("token_usage") if isinstance(llm_output, dict) else None
+        if not isinstance(usage, dict):
+            return {"prompt_tokens": None, "completion_tokens": None, "total_tokens": None}
+        prompt, completion = (
+            count(usage.get("prompt_tokens")),
+            count(usage.get("completion_tokens")),
+        )
+        total = count(usage.get("total_tokens"))
+    if total is None and (prompt is not None or completion is not None):
+        total = (prompt or 0) + (completion or 0)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
 
 
 class Dataset(WorkspaceOwned):
@@ -155,6 +217,8 @@ class Feedback(WorkspaceOwned):
 
     class Meta:
         ordering = ["-created_at"]
+        # feedback_key/feedback_score filters: the runs with feedback of a key.
+        indexes = [models.Index(fields=["workspace", "key", "run_id"], name="feedback_ws_key_run")]
 
     def __str__(self):
         return f"{self.key} on {self.run_id}"

@@ -5,10 +5,10 @@ responses. Limits here are the input ranges; anything else is refused as a 422 a
 
 import datetime
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import StrictBool, StrictFloat, StrictInt
+from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt, field_validator
 
 from accesscontrol.api.schemas import Body, Unsupported, UtcDateTime
 
@@ -158,25 +158,60 @@ class RunOut(InProjectOut):
     status: str
 
 
-class RunQuery(Body):
-    session: list[uuid.UUID] | None = None
-    id: list[uuid.UUID] | None = None
+class RunFilterBody(Body):
+    """Which runs: the fields LangSmith's POST /runs/query and /runs/stats share. Every field
+    LangSmith defines is here and is either honoured or refused (a 422 naming it, see
+    resources/selectors.py); a field LangSmith does not define is a 422 too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session: list[uuid.UUID] | None = Field(None, max_length=1000)
+    id: list[uuid.UUID] | None = Field(None, max_length=1000)
     trace: uuid.UUID | None = None
     parent_run: uuid.UUID | None = None
-    run_type: str | None = None
-    is_root: bool | None = None
-    error: bool | None = None
-    reference_example: list[uuid.UUID] | None = None
+    run_type: str | None = Field(None, max_length=32)
+    is_root: StrictBool | None = None
+    error: StrictBool | None = None
+    reference_example: list[uuid.UUID] | None = Field(None, max_length=1000)
+    execution_order: int | None = Field(None, ge=1, le=2**31)
+    start_time: UtcDateTime | None = None
+    end_time: UtcDateTime | None = None
+    filter: str | None = None
+    trace_filter: str | None = None
+    tree_filter: str | None = None
+    # Defined by LangSmith, refused here when set (selectors.REFUSED says why).
+    query: str | None = None
+    search_filter: str | None = None
+    data_source_type: str | None = Field(None, max_length=64)
+    use_experimental_search: StrictBool | None = None
+    skip_pagination: StrictBool | None = None
+    reference_dataset_id: uuid.UUID | None = None
+
+
+class RunQuery(RunFilterBody):
     limit: int = Field(MAX_LIMIT, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(None, pattern=r"^\d{1,9}$")
-    # Ignored without changing the answer: the fields the client wants back, a projection hint;
-    # every run is answered with all the fields RunOut has.
-    select: list[str] | None = None
+    select: list[str] | None = Field(None, max_length=100)
+    order: Literal["asc", "desc"] = "desc"
+    skip_prev_cursor: StrictBool | None = None
+
+    @field_validator("limit", "order", mode="before")
+    @classmethod
+    def _null_is_default(cls, value, info):
+        # The JS SDK sends null for what it was not given.
+        return cls.model_fields[info.field_name].default if value is None else value
 
 
 class RunQueryOut(Schema):
-    runs: list[RunOut]
+    runs: list[dict[str, Any]]
     cursors: dict[str, str | None]
+
+
+class RunStatsQuery(RunFilterBody):
+    select: list[str] | None = Field(None, max_length=100)
+    group_by: dict | None = None
+    groups: list[str | None] | None = None
+    include_details: StrictBool | None = None
 
 
 class DatasetOut(InWorkspaceOut):

@@ -183,6 +183,7 @@ def ingest_runs(*, actor, workspace, posts=(), patches=(), default_project="defa
                     extra=p.get("extra") or {},
                     events=p.get("events") or [],
                     reference_example_id=p.get("reference_example_id"),
+                    **models.token_usage(p.get("outputs"), p.get("extra")),
                 )
             )
         models.Run.objects.bulk_create(runs, batch_size=BULK_BATCH, ignore_conflicts=True)
@@ -234,6 +235,11 @@ def _apply_patches(workspace, patches) -> int:
             if value is not None:  # the SDK sends null for "not provided"
                 setattr(run, field, value)
                 fields.add(field)
+        if patch.get("outputs") is not None or patch.get("extra") is not None:
+            counts = models.token_usage(run.outputs, run.extra)
+            for field, value in counts.items():
+                setattr(run, field, value)
+            fields.update(counts)
         changed.append(run)
     if changed and fields:
         models.Run.objects.bulk_update(changed, sorted(fields), batch_size=BULK_BATCH)

@@ -156,6 +156,15 @@ def check_audit_listed(t, body):
     assert orgs == {str(t.world.org.pk)}, "only this organization's events"
 
 
+def check_audit_exported(t, lines):
+    """JSON lines of OCSF API Activity (tests/audit/test_ocsf_export.py validates each)."""
+    assert lines, "the fixture's changes are in the export"
+    events = [json.loads(line) for line in lines]
+    assert {e["class_uid"] for e in events} == {6003}
+    orgs = {e["unmapped"]["original_audit_log"]["organization_id"] for e in events}
+    assert orgs == {str(t.world.org.pk)}, "only this organization's events"
+
+
 def check_roles_listed(t, body):
     names = [r["name"] for r in body]
     assert {"Admin", "Editor", "Viewer", "Annotator", "Spare"} <= set(names)
@@ -558,6 +567,7 @@ ENDPOINTS = [
     ),
     Endpoint("DELETE", "/auth/self", None, 200, check_self_revoked),
     Endpoint("GET", "/audit-logs", ORG_MANAGE, 200, check_audit_listed),
+    Endpoint("GET", "/audit-logs/export", ORG_MANAGE, 200, check_audit_exported),
 ]
 ENDPOINT_BY_ID = {e.id: e for e in ENDPOINTS}
 
@@ -634,7 +644,7 @@ def test_endpoint_table_matches_every_declared_operation():
         )
     table = {e.id: (e.required, e.workspace_param) for e in ENDPOINTS}
     assert table == declared
-    assert len(ENDPOINTS) == 32
+    assert len(ENDPOINTS) == 33
     # Taking no key at all, it has no row here: signed reports, tests/apikeys/test_leak_reports.py
     assert public == {"POST /secret-scanning/reports"}
 
@@ -674,7 +684,10 @@ def test_matrix(client, world, targets, endpoint, spec):
     after = db_state()
 
     if error is None:
-        payload = resp.json() if resp.content else None
+        if resp.streaming:  # an export: JSON lines
+            payload = b"".join(resp.streaming_content).decode().splitlines()
+        else:
+            payload = resp.json() if resp.content else None
         endpoint.check(targets, payload)
         if endpoint.is_write:
             assert after != before

@@ -927,8 +927,7 @@ LAX_SCALARS = [
     ("PATCH", "run", {"start_time": 0}),
     ("PATCH", "run", {"end_time": "1700000000"}),
     ("POST", "/runs/batch", {"patch": [{"id": str(uuid.UUID(int=1)), "end_time": 0}]}),
-    ("POST", "/runs/query", {"is_root": 0}),
-    ("POST", "/runs/query", {"error": "yes"}),
+    # (POST /runs/query's is_root and error are StrictBool now: tests/resources/test_run_filter.py)
 ]
 
 

@@ -561,6 +561,7 @@ COVERED_ELSEWHERE = {
 OTHER_FEATURES = {
     "audit-log",
     "audit-export",
+    "audit-export-ocsf",
     "member-access",
     "workspace-access",
     "workspace-access-export",

@@ -187,11 +187,13 @@ QUERY_CASES = query_cases()
 
 
 def test_the_walk_finds_every_date_time_the_api_takes():
-    # 16 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk, feedback's
-    # created_at/modified_at/start_time, a project's end_time), 14 again at the SDK's root paths;
-    # so the walk cannot silently find nothing.
+    # 20 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk, the start_time
+    # and end_time bounds of runs query/stats, feedback's created_at/modified_at/start_time, a
+    # project's end_time), 18 again at the SDK's root paths; so the walk cannot silently find
+    # nothing.
     found = {(path, where) for path, _, _, _, where in BODY_CASES}
-    assert len(found) == 30, sorted(found)
+    assert len(found) == 38, sorted(found)
+    assert ("/api/v1/runs/stats", ("end_time",)) in found
     assert ("/api/v1/runs/batch", ("patch", 0, "end_time")) in found
     assert ("/api/v1/examples/bulk", (0, "created_at")) in found
     assert QUERY_CASES == []  # none today; a date-time query parameter would be walked too

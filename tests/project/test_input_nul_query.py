@@ -80,6 +80,7 @@ def test_the_walk_reaches_every_console_page():
         ("/o/acme/audit/", "target"),
         ("/o/acme/audit/", "action"),
         ("/o/acme/audit/export.csv", "actor"),
+        ("/o/acme/audit/export.ocsf.jsonl", "actor"),
         ("/o/acme/w/production/access/", "permission"),
     ],
 )

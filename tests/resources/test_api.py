@@ -386,6 +386,11 @@ def check_runs_queried(ctx, body):
     assert body["cursors"]["next"] is None
 
 
+@checks("POST /runs/stats")
+def check_run_stats(ctx, body):
+    assert body["run_count"] == 3  # root, child and spare: production's, nobody else's
+
+
 @checks("POST /datasets")
 def check_dataset_created(ctx, body):
     dataset = _created(ctx, body, models.Dataset)
@@ -539,7 +544,7 @@ class Endpoint:
 
     @property
     def is_write(self):
-        return self.method != "GET" and self.path != "/runs/query"
+        return self.method != "GET" and self.path not in ("/runs/query", "/runs/stats")
 
     @property
     def id_addressed(self):
@@ -632,6 +637,9 @@ ENDPOINTS = [
     Endpoint("GET", "/runs/{run_id}", "runs:read", 200),
     Endpoint(
         "POST", "/runs/query", "runs:read", 200, body=lambda s: {"session": [str(s.project.pk)]}
+    ),
+    Endpoint(
+        "POST", "/runs/stats", "runs:read", 200, body=lambda s: {"session": [str(s.project.pk)]}
     ),
     *crud(
         "/datasets",
@@ -801,7 +809,7 @@ def test_endpoint_table_matches_every_declared_resource_operation():
         for e in ENDPOINTS
     }
     assert table == declared
-    assert len(ENDPOINTS) == len(ENDPOINT_BY_ID) == 43
+    assert len(ENDPOINTS) == len(ENDPOINT_BY_ID) == 44
     assert set(CHECKS) == set(ENDPOINT_BY_ID), "a check for no endpoint, or an endpoint unchecked"
 
 
@@ -1019,7 +1027,13 @@ FILTERS = {
     "/annotation-queues": ["", "?ids={queue_id}"],
     "/prompts": [""],
 }
-RUN_QUERIES = [{}, {"session": ["{session_id}"]}, {"id": ["{run_id}"]}, {"trace": "{run_id}"}]
+RUN_QUERIES = [
+    {},
+    {"session": ["{session_id}"]},
+    {"id": ["{run_id}"]},
+    {"trace": "{run_id}"},
+    {"filter": 'or(eq(id, "{run_id}"), eq(run_type, "chain"))', "tree_filter": "eq(is_root, true)"},
+]
 LISTINGS = [
     *[("GET", path + query, None) for path, queries in FILTERS.items() for query in queries],
     *[("POST", "/runs/query", body) for body in RUN_QUERIES],

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('resources', '0002_repair_out_of_range_times'),
+        ('resources', '0003_run_filter_indexes_and_token_counts'),
     ]
 
     operations = [
