@@ -11,6 +11,7 @@ from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt, field_validator
 
 from accesscontrol.api.schemas import Body, Unsupported, UtcDateTime
+from accesscontrol.resources.models import thread_of
 
 MAX_LIMIT = 100
 MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint: a larger one fails in the database
@@ -156,6 +157,11 @@ class RunOut(InProjectOut):
     events: list[Any]
     reference_example_id: uuid.UUID | None
     status: str
+    thread_id: str | None = None
+
+    @staticmethod
+    def resolve_thread_id(obj):
+        return thread_of(obj.extra)
 
 
 class RunFilterBody(Body):
