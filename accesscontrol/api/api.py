@@ -75,6 +75,17 @@ def missing_key(api, request, exc):
 
 
 def invalid_input(api, request, exc):
+    unknown = [e for e in exc.errors if e.get("type") == "extra_forbidden"]
+    if unknown and len(unknown) == len(exc.errors):
+        # Only fields the schema does not declare: say which, in words the SDKs show as is.
+        names = [".".join(str(part) for part in e["loc"][2:]) for e in unknown]
+        body = {
+            "error": "unknown_field",
+            "detail": f"This server does not support the field(s) {', '.join(names)} in this "
+            "request body; leave them out.",
+            "unknown": names,
+        }
+        return api.create_response(request, body, status=422)
     return api.create_response(
         request, {"error": "validation_error", "detail": exc.errors}, status=422
     )

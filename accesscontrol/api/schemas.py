@@ -1,10 +1,10 @@
 """Shapes shared by several routers."""
 
 import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from ninja import Schema
-from pydantic import AfterValidator, ValidationInfo, model_validator
+from pydantic import AfterValidator, ConfigDict, ValidationInfo, WithJsonSchema, model_validator
 
 from accesscontrol import storable
 
@@ -19,6 +19,34 @@ def _storable_datetime(value: datetime.datetime, info: ValidationInfo) -> dateti
 # Every date-time an API request carries (body or query): one that leaves years 1-9999 once
 # converted to UTC would be stored and then be unreadable (see accesscontrol/storable.py).
 UtcDateTime = Annotated[datetime.datetime, AfterValidator(_storable_datetime)]
+
+
+def _asks_nothing(value: Any, info: ValidationInfo) -> None:
+    if not (value is None or value is False or value in ({}, [], "")):
+        raise ValueError(
+            f"{info.field_name} is not supported by this server: leave it out or send it empty"
+        )
+
+
+# A field the SDKs always send, usually empty, for a feature this server does not have: empty
+# (null, false, {}, [], "") it asks for nothing and is accepted; with content it is refused (422
+# naming it), since dropping it would answer as if it had been honoured.
+Unsupported = Annotated[
+    Any,
+    AfterValidator(_asks_nothing),
+    WithJsonSchema(
+        {
+            "description": "Not supported by this server: accepted only empty.",
+            "anyOf": [
+                {"type": "null"},
+                {"const": False},
+                {"type": "object", "maxProperties": 0},
+                {"type": "array", "maxItems": 0},
+                {"const": ""},
+            ],
+        }
+    ),
+]
 
 
 class ErrorOut(Schema):
@@ -38,11 +66,16 @@ class DeniedOut(ErrorOut):
 
 
 class Body(Schema):
-    """The base of every request body: a JSON object, and nothing else.
+    """The base of every request body: a JSON object with only the fields its schema declares.
 
     ninja's Schema reads its input by attribute access, so without this a body of `0`, `null`
-    or `"text"` would pass as an object whose every field is missing.
+    or `"text"` would pass as an object whose every field is missing. A field the schema does
+    not declare is refused (422 naming it), never dropped: a dropped filter or setting answers
+    200 with something other than what the client asked for. A field a client sends that may be
+    ignored without changing the answer is declared in its schema, with why.
     """
+
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from accesscontrol.resources.schemas import (
     DatasetOut,
     DatasetPatch,
     ExampleAsOf,
+    DatasetRead,
     ExampleFilter,
     ExampleIn,
     ExampleOut,
@@ -57,6 +58,7 @@ from accesscontrol.resources.schemas import (
     SessionIn,
     SessionOut,
     SessionPatch,
+    SessionRead,
 )
 
 router = GatedRouter(tags=["resources (LangSmith-compatible)"])
@@ -190,7 +192,7 @@ def create_session(request, payload: SessionIn, upsert: bool = False):
 
 @router.get("/sessions/{uuid:session_id}", response=SessionOut, summary="One project")
 @requires("projects:read")
-def read_session(request, session_id: uuid.UUID):
+def read_session(request, session_id: uuid.UUID, options: Query[SessionRead]):
     return get_object_or_404(counted(request, models.Project), pk=session_id)
 
 
@@ -320,7 +322,7 @@ def create_dataset(request, payload: DatasetIn):
 
 @router.get("/datasets/{uuid:dataset_id}", response=DatasetOut, summary="One dataset")
 @requires("datasets:read")
-def read_dataset(request, dataset_id: uuid.UUID):
+def read_dataset(request, dataset_id: uuid.UUID, options: Query[DatasetRead]):
     return get_object_or_404(counted(request, models.Dataset), pk=dataset_id)
 
 
@@ -465,7 +467,15 @@ def _dataset_that_had(request, example_id):
 @requires("datasets:update")
 def update_example(request, example_id: uuid.UUID, payload: ExamplePatch):
     example = one(request, models.Example, example_id)
-    return services.update_example(actor=request.actor, example=example, **payload.dict())
+    if payload.id not in (None, example.pk) or payload.dataset_id not in (None, example.dataset_id):
+        raise ApiError(
+            422,
+            "invalid",
+            "id and dataset_id, when sent, must be the example's own: an "
+            "example keeps its id and never moves to another dataset.",
+        )
+    changes = payload.dict(include={"inputs", "outputs", "metadata", "split"})
+    return services.update_example(actor=request.actor, example=example, **changes)
 
 
 @router.delete("/examples/{uuid:example_id}", response={202: None}, summary="Delete an example")
@@ -502,7 +512,8 @@ def create_feedback(request, payload: FeedbackIn):
 @requires("feedback:read")
 def list_feedback(request, filters: Query[FeedbackFilter]):
     qs = models.Feedback.objects.in_workspace(ws(request)).order_by("-created_at", "id")
-    return page(filtered(qs, filters, run="run_id__in", key="key__in"), filters)
+    qs = filtered(qs, filters, run="run_id__in", key="key__in", source="feedback_source__type__in")
+    return page(qs, filters)
 
 
 @router.get("/feedback/{uuid:feedback_id}", response=FeedbackOut, summary="One piece of feedback")

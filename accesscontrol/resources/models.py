@@ -50,6 +50,7 @@ class Project(WorkspaceOwned):
         "Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     start_time = models.DateTimeField(default=timezone.now)
+    end_time = models.DateTimeField(null=True, blank=True)  # an experiment's end, set by the SDK
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -442,3 +443,19 @@ class QueuedRun(models.Model):
 
     def __str__(self):
         return f"{self.run_id} in {self.queue_id}"
+
+
+# LangSmith's thread of a run: its metadata names it by one of these keys, first found wins.
+THREAD_KEYS = ("thread_id", "session_id", "conversation_id")
+
+
+def thread_of(extra) -> str | None:
+    """The thread a run's `extra` names (list_threads groups runs by it), or None."""
+    metadata = extra.get("metadata") if isinstance(extra, dict) else None
+    if not isinstance(metadata, dict):
+        return None
+    for key in THREAD_KEYS:
+        value = metadata.get(key)
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+    return None

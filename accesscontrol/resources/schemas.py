@@ -10,7 +10,8 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import ConfigDict, StrictBool, StrictFloat, StrictInt, field_validator
 
-from accesscontrol.api.schemas import Body, UtcDateTime
+from accesscontrol.api.schemas import Body, Unsupported, UtcDateTime
+from accesscontrol.resources.models import thread_of
 
 MAX_LIMIT = 100
 MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint: a larger one fails in the database
@@ -66,6 +67,7 @@ class SessionIn(NamedIn):
 
 class SessionPatch(NamedPatch):
     extra: dict | None = None
+    end_time: UtcDateTime | None = None  # evaluate() closes its experiment with it
 
 
 class SessionFilter(NamedFilter):
@@ -73,7 +75,15 @@ class SessionFilter(NamedFilter):
     reference_dataset: list[uuid.UUID] | None = None
     reference_free: bool | None = None
     metadata: str | None = None  # JSON: projects whose extra.metadata contains it
-    include_stats: bool = False  # the stats we keep (run_count) are always included
+    # Ignored without changing the answer: it asks for aggregate statistics, and every project
+    # is always answered with its run_count (the other statistics are left out, never wrong).
+    include_stats: bool | None = None
+
+
+class SessionRead(Schema):
+    include_stats: bool | None = None  # as in SessionFilter
+    # Ignored: the SDK reads one project by id with the query it uses to find one by name.
+    limit: int | None = None
 
 
 class RunFields(Body):
@@ -90,6 +100,7 @@ class RunFields(Body):
     extra: dict | None = None
     events: list[Any] | None = None
     reference_example_id: uuid.UUID | None = None
+    attachments: Unsupported = None  # files on a run (the SDK sends {} when there are none)
 
 
 class RunIn(RunFields):
@@ -99,12 +110,20 @@ class RunIn(RunFields):
     session_id: uuid.UUID | None = None
     name: str = Field(min_length=1, max_length=255)
     run_type: str = Field(min_length=1, max_length=32)
+    # Ignored without changing any answer: an LLM or prompt run's serialized constructor (its
+    # manifest), which no endpoint here returns.
+    serialized: dict | None = None
 
 
 class RunPatch(RunFields):
     id: uuid.UUID
     name: str | None = Field(None, max_length=255)
     run_type: str | None = Field(None, max_length=32)
+    # Ignored: the SDK repeats where the run lives; a run's trace and project are fixed when it
+    # is created (as in LangSmith), and the patch finds the run by its id.
+    trace_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    session_name: str | None = Field(None, max_length=255)
 
 
 class RunPatchBody(RunPatch):
@@ -142,6 +161,11 @@ class RunOut(InProjectOut):
     events: list[Any]
     reference_example_id: uuid.UUID | None
     status: str
+    thread_id: str | None = None
+
+    @staticmethod
+    def resolve_thread_id(obj):
+        return thread_of(obj.extra)
 
 
 class RunFilterBody(Body):
@@ -214,6 +238,7 @@ class DatasetOut(InWorkspaceOut):
 
 class DatasetIn(NamedIn):
     data_type: str | None = Field("kv", pattern="^(kv|llm|chat)$")
+    transformations: Unsupported = None  # the SDK always sends it, null unless asked
     extra: dict | None = None
     inputs_schema_definition: dict | None = None
     outputs_schema_definition: dict | None = None
@@ -221,6 +246,11 @@ class DatasetIn(NamedIn):
 
 class DatasetPatch(NamedPatch):
     metadata: dict | None = None
+
+
+class DatasetRead(Schema):
+    # Ignored: the SDK reads one dataset by id with the query it uses to find one by name.
+    limit: int | None = None
 
 
 class DatasetFilter(NamedFilter):
@@ -254,6 +284,11 @@ class ExampleIn(Body):
     split: str | list[str] | None = None
     source_run_id: uuid.UUID | None = None
     created_at: UtcDateTime | None = None
+    # Sent by the SDK on every example, false/null unless asked: copying the source run's
+    # inputs, outputs or files into the example, and files, which this server does not do.
+    use_source_run_io: Unsupported = None
+    use_source_run_attachments: Unsupported = None
+    attachments: Unsupported = None
 
 
 class ExamplePatch(Body):
@@ -261,6 +296,12 @@ class ExamplePatch(Body):
     outputs: dict | None = None
     metadata: dict | None = None
     split: str | list[str] | None = None
+    # The SDK repeats the example's id and dataset: the path names the example, and an example
+    # never moves to another dataset (a different dataset_id is refused by the handler).
+    id: uuid.UUID | None = None
+    dataset_id: uuid.UUID | None = None
+    attachments: Unsupported = None
+    attachments_operations: Unsupported = None
 
 
 EXAMPLE_FIELDS = (
@@ -408,6 +449,21 @@ class FeedbackIn(Body):
     comment: str | None = Field(None, max_length=10000)
     correction: Any = None
     feedback_source: dict | None = None
+    # Ignored: the server stamps its own times; retention is not limited here, so there is no
+    # trace retention to extend.
+    created_at: UtcDateTime | None = None
+    modified_at: UtcDateTime | None = None
+    extend_trace_retention: bool | None = None
+    # Ignored: when an evaluator began judging (evaluate_run sends it); informational, and no
+    # answer here carries it.
+    start_time: UtcDateTime | None = None
+    # Features this server does not have (score rules, comparative experiments, feedback
+    # groups, evaluator errors, extra data): accepted only empty.
+    feedback_config: Unsupported = None
+    comparative_experiment_id: Unsupported = None
+    feedback_group_id: Unsupported = None
+    extra: Unsupported = None
+    error: Unsupported = None
 
 
 class FeedbackPatch(Body):
@@ -420,6 +476,7 @@ class FeedbackPatch(Body):
 class FeedbackFilter(Page):
     run: list[uuid.UUID] | None = None
     key: list[str] | None = None
+    source: list[str] | None = None  # the feedback_source's type: "api", "model", ...
 
 
 class QueueOut(InWorkspaceOut):

@@ -136,7 +136,7 @@ COLUMN_FIELDS = {
     "completion_tokens": "completion_tokens",
 }
 # Worked out from columns or one query per page.
-DERIVED_FIELDS = {"status", "parent_run_ids", "child_run_ids", "feedback_stats"}
+DERIVED_FIELDS = {"status", "parent_run_ids", "child_run_ids", "feedback_stats", "thread_id"}
 # LangSmith fields this server does not record (no pricing, no attachments store, no
 # streaming timings): selectable, and null - as LangSmith answers for a run without them.
 NOT_RECORDED = {
@@ -157,7 +157,6 @@ NOT_RECORDED = {
     "s3_urls",
     "serialized",
     "share_token",
-    "thread_id",
     "total_cost",
     "trace_tier",
 }
@@ -200,6 +199,8 @@ def query_runs(*, actor, workspace, body) -> dict:
         columns |= {"error", "end_time"}
     if "parent_run_ids" in fields:
         columns |= {"dotted_order", "parent_run_id"}
+    if "thread_id" in fields:
+        columns |= {"extra"}
     order = "start_time" if body.order == "asc" else "-start_time"
     offset = int(body.cursor or 0)
     page = list(
@@ -220,6 +221,8 @@ def query_runs(*, actor, workspace, body) -> dict:
                 run[name] = _status(row["error"], row["end_time"])
             elif name == "parent_run_ids":
                 run[name] = _ancestors(row["dotted_order"], row["parent_run_id"])
+            elif name == "thread_id":
+                run[name] = models.thread_of(row["extra"])
             elif name == "feedback_stats":
                 run[name] = feedback.get(row["id"], {})
             elif name == "child_run_ids":

@@ -124,9 +124,13 @@ def create_project(
     )
 
 
-def update_project(*, actor, project, name=None, description=None, extra=None) -> models.Project:
+def update_project(
+    *, actor, project, name=None, description=None, extra=None, end_time=None
+) -> models.Project:
     actor.require("projects:update", workspace=project.workspace)
-    return _change(project, "project", name=name, description=description, extra=extra)
+    return _change(
+        project, "project", name=name, description=description, extra=extra, end_time=end_time
+    )
 
 
 def _projects_for(workspace, names, ids):
@@ -171,6 +175,7 @@ def ingest_runs(*, actor, workspace, posts=(), patches=(), default_project="defa
             continue
         target.update({k: v for k, v in patch.items() if v is not None and k in RUN_FIELDS})
 
+    _inherit_traces(workspace, posts)
     names = {p.get("session_name") or default_project for p in posts if not p.get("session_id")}
     ids = {p["session_id"] for p in posts if p.get("session_id")}
     with transaction.atomic():
@@ -212,6 +217,31 @@ def ingest_runs(*, actor, workspace, posts=(), patches=(), default_project="defa
         models.Run.objects.bulk_create(runs, batch_size=BULK_BATCH, ignore_conflicts=True)
         updated = _apply_patches(workspace, late_patches)
     return {"created": len(runs), "updated": updated}
+
+
+def _inherit_traces(workspace, posts) -> None:
+    """A child posted without its trace_id (the SDK's create_run sends none) belongs to its
+    parent's trace, not to a trace of its own: from a parent in the same batch, or stored."""
+    orphans = [p for p in posts if not p.get("trace_id") and p.get("parent_run_id")]
+    if not orphans:
+        return
+    in_batch = {p["id"]: p for p in posts}
+    stored = dict(
+        models.Run.objects.in_workspace(workspace)
+        .filter(id__in={p["parent_run_id"] for p in orphans})
+        .values_list("id", "trace_id")
+    )
+
+    def trace_of(post, seen):
+        parent = post.get("parent_run_id")
+        if post.get("trace_id") or parent is None:
+            return post.get("trace_id") or post["id"]
+        if parent in in_batch and parent not in seen:
+            return trace_of(in_batch[parent], seen | {parent})
+        return stored.get(parent, post["id"])
+
+    for post in orphans:
+        post["trace_id"] = trace_of(post, {post["id"]})
 
 
 def _apply_patches(workspace, patches) -> int:

@@ -187,13 +187,15 @@ QUERY_CASES = query_cases()
 
 
 def test_the_walk_finds_every_date_time_the_api_takes():
-    # 17 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk, presigned
-    # feedback tokens, the start_time and end_time bounds of runs query/stats), 15 again at the
+    # 22 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk, the start_time
+    # and end_time bounds of runs query/stats, feedback's created_at/modified_at/start_time, a
+    # project's end_time, presigned feedback tokens, a dataset version's tag), 20 again at the
     # SDK's root paths; so the walk cannot silently find nothing.
     found = {(path, where) for path, _, _, _, where in BODY_CASES}
-    assert len(found) == 32, sorted(found)
+    assert len(found) == 42, sorted(found)
     assert ("/api/v1/runs/stats", ("end_time",)) in found
     assert ("/api/v1/feedback/tokens", (0, "expires_at")) in found
+    assert ("/api/v1/datasets/{dataset_id}/tags", ("as_of",)) in found
     assert ("/api/v1/runs/batch", ("patch", 0, "end_time")) in found
     assert ("/api/v1/examples/bulk", (0, "created_at")) in found
     assert QUERY_CASES == []  # none today; a date-time query parameter would be walked too

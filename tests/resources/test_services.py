@@ -183,3 +183,28 @@ def test_dequeue_touches_the_queue_only_when_a_run_left(world):
     assert not QueuedRun.objects.filter(queue=made.queue).exists()
     assert Project.objects.filter(pk=made.project.pk).exists()
     assert Dataset.objects.filter(pk=made.dataset.pk).exists()
+
+
+def test_a_child_posted_without_its_trace_joins_its_parents_trace(world):
+    """The SDK's create_run sends a child's parent_run_id but no trace_id: the child is in the
+    parent's trace, whether the parent is in the same batch or stored before."""
+    import uuid
+
+    from accesscontrol.resources.models import Run
+
+    root, child, grandchild, late = (uuid.uuid4() for _ in range(4))
+    run = {"name": "r", "run_type": "chain", "session_name": "p"}
+    services.ingest_runs(
+        actor=SYSTEM,
+        workspace=world.workspace,
+        posts=[
+            {**run, "id": grandchild, "parent_run_id": child},  # before its parent in the batch
+            {**run, "id": child, "parent_run_id": root},
+            {**run, "id": root},
+        ],
+    )
+    services.ingest_runs(
+        actor=SYSTEM, workspace=world.workspace, posts=[{**run, "id": late, "parent_run_id": child}]
+    )
+    traces = dict(Run.objects.values_list("id", "trace_id"))
+    assert traces == {root: root, child: root, grandchild: root, late: root}
