@@ -9,10 +9,11 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404
-from django.shortcuts import render
+from django.http import Http404, HttpResponse
+from django.shortcuts import render, resolve_url
 
 from accesscontrol.organizations.models import Organization
 from accesscontrol.rbac.actor import Actor, explain_refusal
@@ -90,6 +91,8 @@ class PermissionGateMiddleware:
         if rule.kind in (PUBLIC, API):
             return None  # API operations are authenticated by key and checked by enforce()
         if not request.user.is_authenticated:
+            if request.htmx:
+                return signed_out(request)
             return redirect_to_login(request.get_full_path())
         self.resolve_context(request, view_kwargs)
         request.actor = Actor.for_user(
@@ -125,6 +128,15 @@ class PermissionGateMiddleware:
             # Another tenant's organization looks exactly like one that does not exist.
             raise Http404("No such organization")
         request.organization, request.workspace, request.access = organization, workspace, access
+
+
+def signed_out(request):
+    """An htmx request without a session (it expired, or the user signed out elsewhere): a
+    401 the page's script reports ("your session expired; nothing was changed") after putting
+    the control back, instead of a redirect whose login page htmx would swap into a row."""
+    response = HttpResponse("Your session has expired: sign in again.", status=401)
+    response["X-Login-Url"] = resolve_url(settings.LOGIN_URL)
+    return response
 
 
 def deny(request, missing):

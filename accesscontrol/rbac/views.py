@@ -153,7 +153,8 @@ def role_delete(request, org_slug, role_id):
         cancel_url=_roles_url(org),
         title=f"Delete the role {role.name}?",
         message="Nobody holds it. This cannot be undone.",
-        confirm_label="Delete role",
+        confirm_label=f"Delete role “{role.name}”",
+        cancel_label="Keep role",
     )
 
 

@@ -45,8 +45,8 @@ def test_admin_reviews_production_and_the_revoked_viewer_loses_access(
     assert "/o/acme/w/production/" in page.url
 
     # Start a review of production.
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Access reviews").click()
-    expect(page.get_by_role("heading", level=1, name="Access reviews")).to_be_visible()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Recertification").click()
+    expect(page.get_by_role("heading", level=1, name="Recertification")).to_be_visible()
     page.get_by_label("Name").fill(REVIEW_NAME)
     page.get_by_label("Scope").select_option(label="production")
     expect(page.get_by_label("Decide by")).not_to_have_value("")
