@@ -71,6 +71,8 @@ def test_admin_reviews_production_and_the_revoked_viewer_loses_access(
     expect(swapped).to_contain_text("admin@acme.test")
     assert page.evaluate("window.stillTheSamePage") is True
     expect(page.locator(".decision")).to_have_count(1)
+    # The progress above the table follows (an out-of-band swap), still without a reload.
+    expect(page.locator("#campaign-progress")).to_have_text("6 undecided, 1 to revoke")
 
     # Keep everything else in one go.
     page.get_by_role("button", name="Keep everything undecided").click()
