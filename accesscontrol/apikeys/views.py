@@ -1,8 +1,8 @@
 """Service keys (workspace settings) and personal access tokens (user settings) in the console.
 
-A new key is shown once: the POST that makes it redirects to the list, which shows it from the
-session, one read (apikeys/shown_once.py). A reload shows no key and makes none. The pages are
-not cached, and the key is stored nowhere else we could show it from.
+A new key is shown once: the POST that makes it redirects to the list, which shows it this once
+(apikeys/shown_once.py: held between the two requests as two halves useless alone, the session
+and a short-lived cookie). A reload shows no key and makes none. The pages are not cached.
 
 Each list's "New …" button opens its form in the dialog (`?new` of the list's URL); without
 JavaScript the same URL is a page with only the form.
@@ -188,7 +188,7 @@ def service_keys(request, org_slug, workspace_slug):
         )
     keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
     page = console.page_of(request, keys, PAGE_SIZE)
-    return render(
+    response = render(
         request,
         "apikeys/service_keys.html",
         {
@@ -198,6 +198,7 @@ def service_keys(request, org_slug, workspace_slug):
             "new_url": f"{_keys_url(request)}?new",
         },
     )
+    return shown_once.drop(request, response, request.path)
 
 
 @requires("workspaces:manage")
@@ -256,8 +257,9 @@ def _rotate_page(request, key, rotate, back_url):
         except ValidationError as exc:
             console.add_errors(form, exc)
         else:
-            shown_once.hold(request, page=back_url, key=successor, raw=raw, old=old)
-            return _to(request, back_url)
+            response = _to(request, back_url)
+            shown_once.hold(request, response, page=back_url, key=successor, raw=raw, old=old)
+            return response
     return console.form_page(
         request,
         "form_dialog.html",
@@ -331,8 +333,9 @@ def _created(request, form, create, list_url):
     except ValidationError as exc:
         console.add_errors(form, exc)
         return None
-    shown_once.hold(request, page=list_url, key=key, raw=raw)
-    return _to(request, list_url)
+    response = _to(request, list_url)
+    shown_once.hold(request, response, page=list_url, key=key, raw=raw)
+    return response
 
 
 def _to(request, url):
@@ -406,7 +409,7 @@ def personal_tokens(request, org_slug):
                 "cancel_url": _tokens_url(request),
             },
         )
-    return render(
+    response = render(
         request,
         "apikeys/personal_tokens.html",
         {
@@ -417,6 +420,7 @@ def personal_tokens(request, org_slug):
             "pats_disabled": not org.allow_personal_access_tokens,
         },
     )
+    return shown_once.drop(request, response, request.path)
 
 
 @requires("organization:read")

@@ -72,12 +72,35 @@ def view_name(view) -> str:
     return f"{getattr(view, '__module__', '?')}.{getattr(view, '__qualname__', repr(view))}"
 
 
+# The workspace a console user was last in ("<org slug>/<workspace slug>"), so organization
+# pages keep showing it in the switcher. Only a display hint: access is always resolved anew.
+LAST_WORKSPACE_COOKIE = "ac_workspace"
+
+
+def remember_workspace(request, response) -> None:
+    workspace = getattr(request, "workspace", None)
+    if workspace is None:
+        return
+    value = f"{workspace.organization.slug}/{workspace.slug}"
+    if request.COOKIES.get(LAST_WORKSPACE_COOKIE) != value:
+        response.set_cookie(
+            LAST_WORKSPACE_COOKIE,
+            value,
+            max_age=60 * 60 * 24 * 365,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+
+
 class PermissionGateMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        remember_workspace(request, response)
+        return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         request.organization = None

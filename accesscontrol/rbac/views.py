@@ -69,7 +69,10 @@ def _role_form_page(request, form, role=None, usage=None):
     granted = set(form["permissions"].value() or [])
     return render(
         request,
-        "rbac/role_form.html",
+        # A new role's form also opens in the dialog (the roles page's "New custom role").
+        console.page_or_fragment(request, "rbac/role_form.html", "form")
+        if role is None
+        else "rbac/role_form.html",
         {
             "form": form,
             "role": role,

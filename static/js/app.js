@@ -64,7 +64,7 @@
       return;
     }
     var closer = evt.target.closest("[data-close-dialog]");
-    if (closer) {
+    if (closer && closer.closest("dialog")) { // on a page of its own it is a plain link
       evt.preventDefault();
       modal().close();
       return;
