@@ -213,6 +213,8 @@ def test_a_promotion_to_org_admin_is_confirmed_with_what_it_allows(
     page = login("admin@acme.test")
     nav(page).get_by_role("link", name="Members").nth(1).click()
     expect(page.get_by_role("heading", level=1, name="Organization members")).to_be_visible()
+    # An organization page keeps the workspace context: the switcher still shows production.
+    expect(nav(page).locator(".switcher-value").nth(1)).to_have_text("production")
     select = page.get_by_label("Organization role of viewer@acme.test")
     select_id = select.get_attribute("id")
     expect(select).to_have_value("member")
