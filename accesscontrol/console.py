@@ -62,7 +62,24 @@ def form_dialog(request, form, save, *, title, submit_label, cancel_url, intro="
     )
 
 
-def confirm(request, *, title, message, action, cancel_url, confirm_label, consequences=()):
+def confirm(
+    request,
+    *,
+    title,
+    message,
+    action,
+    cancel_url,
+    confirm_label,
+    consequences=(),
+    cancel_label="Go back",
+    danger=True,
+    fields=None,
+    hx_target=None,
+):
+    """Ask before acting. The safe button (`cancel_label`, e.g. "Keep key") comes first and
+    has the focus; `confirm_label` names the action and its object ("Revoke key “ci”").
+    `fields`: hidden inputs the confirmed POST carries; `hx_target`: the element its htmx
+    answer replaces (else the answer is a redirect)."""
     return render(
         request,
         page_or_fragment(request, "confirm.html", "dialog"),
@@ -72,7 +89,11 @@ def confirm(request, *, title, message, action, cancel_url, confirm_label, conse
             "action": action,
             "cancel_url": cancel_url,
             "confirm_label": confirm_label,
+            "cancel_label": cancel_label,
             "consequences": consequences,
+            "danger": danger,
+            "fields": fields or {},
+            "hx_target": hx_target,
         },
     )
 
@@ -113,12 +134,37 @@ def row_changed(request, template, row, message, url, error=None):
     response = render(
         request, template, {**row(), "row_error": error}, status=422 if error else 200
     )
-    response["HX-Trigger"] = toast_header(message, "error" if error else "success")
+    # closeModal: the change may have been confirmed in the dialog (a promotion).
+    response["HX-Trigger"] = toast_header(message, "error" if error else "success", closeModal=True)
     return response
 
 
-def toast_header(message, level="success") -> str:
-    return json.dumps({"toast": {"message": message, "level": level}})
+def toast_header(message, level="success", **events) -> str:
+    return json.dumps({"toast": {"message": message, "level": level}, **events})
+
+
+def confirm_promotion(request, *, who, role_label, can_do, row_id, fields, cancel_url):
+    """Before a promotion to an admin role (the inline role pickers): ask, saying what the
+    person will be able to do. The confirmed POST carries `fields` and `confirmed=1`. For htmx
+    the question opens in the dialog (the script puts the picker back if it is closed) and
+    the confirmed answer swaps the row `row_id`; without JavaScript it is a page."""
+    response = confirm(
+        request,
+        title=f"Make {who} {role_label}?",
+        message=f"As {role_label}, {who} will be able to: {can_do}",
+        consequences=["It takes effect on their next request, and is in the audit log."],
+        action=request.path,
+        cancel_url=cancel_url,
+        confirm_label=f"Make {who} {role_label}",
+        cancel_label="Keep the current role",
+        danger=False,
+        fields={**fields, "confirmed": "1"},
+        hx_target=f"#{row_id}",
+    )
+    if request.htmx:
+        response["HX-Retarget"] = "#modal-body"
+        response["HX-Reswap"] = "innerHTML"
+    return response
 
 
 def errors_of(exc: ValidationError) -> str:

@@ -1,7 +1,11 @@
 """Service keys (workspace settings) and personal access tokens (user settings) in the console.
 
-A new key is rendered once, in the response to the POST that made it, and never again: the
-page is not cached and the key is not stored anywhere we could show it from.
+A new key is shown once: the POST that makes it redirects to the list, which shows it this once
+(apikeys/shown_once.py: held between the two requests as two halves useless alone, the session
+and a short-lived cookie). A reload shows no key and makes none. The pages are not cached.
+
+Each list's "New …" button opens its form in the dialog (`?new` of the list's URL); without
+JavaScript the same URL is a page with only the form.
 """
 
 import datetime
@@ -9,7 +13,8 @@ import datetime
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -17,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
-from accesscontrol.apikeys import rotation, services
+from accesscontrol.apikeys import rotation, services, shown_once
 from accesscontrol.apikeys.authentication import personal_token_access
 from accesscontrol.apikeys.forms import IpAllowListForm, as_text, ip_allow_list_field
 from accesscontrol.apikeys.limits import (
@@ -113,14 +118,27 @@ KEY_ALLOW_LIST_HELP = (
 
 
 class ServiceKeyForm(KeyForm):
-    role = forms.ModelChoiceField(label="Role", queryset=None, empty_label=None)
+    """The role is a choice the creator makes (nothing preselected); the weakest role is
+    offered first and recommended. The API keeps its documented default (Admin)."""
+
+    role = forms.ModelChoiceField(
+        label="Role",
+        queryset=None,
+        empty_label="Choose a role…",
+        help_text="Pick the weakest role that does the job: Viewer for a program that only "
+        "reads, Editor for one that writes runs, datasets or feedback; Admin only for one "
+        "that manages this workspace.",
+    )
     ip_allow_list = ip_allow_list_field("IP allow list", KEY_ALLOW_LIST_HELP)
 
     def __init__(self, organization, *args, **kwargs):
         super().__init__(organization, *args, **kwargs)
         roles = assignable_roles(organization)
+        weakest = roles.first()
         self.fields["role"].queryset = roles
-        self.fields["role"].initial = roles.filter(name="Admin").first()
+        self.fields["role"].label_from_instance = lambda role: (
+            f"{role.name} (recommended)" if role == weakest else role.name
+        )
         self.order_fields(["name", "role", "expires_in", "ip_allow_list"])
 
 
@@ -137,7 +155,9 @@ def _workspace_keys(request):
 @never_cache
 @sudo_required
 def service_keys(request, org_slug, workspace_slug):
-    form = ServiceKeyForm(request.organization, request.POST or None)
+    """The workspace's keys; `?new` (or a refused POST) the form that makes one."""
+    asked = request.method == "POST" or "new" in request.GET
+    form = ServiceKeyForm(request.organization, request.POST or None) if asked else None
 
     def create(data):
         return services.create_service_key(
@@ -150,22 +170,35 @@ def service_keys(request, org_slug, workspace_slug):
             ip_allow_list=data["ip_allow_list"],
         )
 
-    created = _created(request, form, create)
-    if created:
-        form = ServiceKeyForm(request.organization)
+    if created := _created(request, form, create, _keys_url(request)):
+        return created
+    if asked:
+        return console.form_page(
+            request,
+            "form_dialog.html",
+            form,
+            {
+                "title": "New service key",
+                "intro": f"A key for one program, acting in {request.workspace.name} with the "
+                "role you choose. It is shown once.",
+                "action": _keys_url(request),
+                "cancel_url": _keys_url(request),
+                "submit_label": "Create key",
+            },
+        )
     keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
     page = console.page_of(request, keys, PAGE_SIZE)
-    return render(
+    response = render(
         request,
         "apikeys/service_keys.html",
         {
-            "form": form,
             "keys": page.object_list,
             "page": page,
-            "created": created,
+            "created": shown_once.take(request, request.path, _workspace_keys(request)),
+            "new_url": f"{_keys_url(request)}?new",
         },
-        status=422 if form.errors else 200,
     )
+    return shown_once.drop(request, response, request.path)
 
 
 @requires("workspaces:manage")
@@ -177,7 +210,7 @@ def service_key_revoke(request, org_slug, workspace_slug, key_id):
         key,
         lambda: services.revoke_service_key(actor=request.actor, key=key),
         _keys_url(request),
-        "Revoke key",
+        "key",
         consequences=[
             "Programs using it stop working until they get a new key.",
             "This cannot be undone.",
@@ -215,8 +248,8 @@ class RotateForm(forms.Form):
 
 
 def _rotate_page(request, key, rotate, back_url):
-    """Rotating a service key or a token: the grace period asked, then the successor shown
-    this once (in the dialog, or as a page without JavaScript)."""
+    """Rotating a service key or a token: the grace period asked, then back to the list,
+    which shows the successor this once."""
     form = RotateForm(request.POST if request.method == "POST" else None)
     if form.is_bound and form.is_valid():
         try:
@@ -224,11 +257,9 @@ def _rotate_page(request, key, rotate, back_url):
         except ValidationError as exc:
             console.add_errors(form, exc)
         else:
-            return render(
-                request,
-                console.page_or_fragment(request, "apikeys/rotated.html", "dialog"),
-                {"created": {"key": successor, "raw": raw}, "old": old, "back_url": back_url},
-            )
+            response = _to(request, back_url)
+            shown_once.hold(request, response, page=back_url, key=successor, raw=raw, old=old)
+            return response
     return console.form_page(
         request,
         "form_dialog.html",
@@ -239,7 +270,8 @@ def _rotate_page(request, key, rotate, back_url):
             "The old key keeps working until the grace period ends, then it is refused.",
             "action": request.path,
             "cancel_url": back_url,
-            "submit_label": "Rotate",
+            "submit_label": f"Rotate {key.name}",
+            "cancel_label": "Keep the current key",
         },
     )
 
@@ -275,8 +307,9 @@ def service_key_ip_allow_list(request, org_slug, workspace_slug, key_id):
     )
 
 
-def _revoke_page(request, key, revoke, cancel_url, confirm_label, consequences=()):
-    """Revoking a service key or a token: the same question, the same answer."""
+def _revoke_page(request, key, revoke, cancel_url, what, consequences=()):
+    """Revoking a service key or a token (`what`: "key" or "token"): the same question, the
+    safe answer first and focused, the destructive one naming what it revokes."""
     return console.confirm_then(
         request,
         revoke,
@@ -285,13 +318,14 @@ def _revoke_page(request, key, revoke, cancel_url, confirm_label, consequences=(
         title=f"Revoke {key.name}?",
         message=f"Requests with {key.hint} fail with 401 from the next one on.",
         consequences=consequences,
-        confirm_label=confirm_label,
+        confirm_label=f"Revoke {what} “{key.name}”",
+        cancel_label=f"Keep {what}",
     )
 
 
-def _created(request, form, create):
-    """On a valid POST, `create(cleaned_data)` makes a key and answers (key, raw key): what the
-    page shows this once. A refusal goes on the form, and nothing is shown."""
+def _created(request, form, create, list_url):
+    """On a valid POST, `create(cleaned_data)` makes a key and answers (key, raw key): hold the
+    raw key for the list's one read and go there. A refusal goes on the form; None then."""
     if request.method != "POST" or not form.is_valid():
         return None
     try:
@@ -299,7 +333,18 @@ def _created(request, form, create):
     except ValidationError as exc:
         console.add_errors(form, exc)
         return None
-    return {"key": key, "raw": raw}
+    response = _to(request, list_url)
+    shown_once.hold(request, response, page=list_url, key=key, raw=raw)
+    return response
+
+
+def _to(request, url):
+    """A redirect, also out of the dialog (htmx follows HX-Redirect with a full page load)."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
 
 
 def _own_tokens(request):
@@ -320,10 +365,11 @@ def _token_form(request, data=None):
 @never_cache
 @sudo_required
 def personal_tokens(request, org_slug):
+    """Your tokens; `?new` (or a refused POST) the form that makes one."""
     org = request.organization
     can_create = ORG_PATS_CREATE in request.access.permissions and org.allow_personal_access_tokens
-    form = _token_form(request, request.POST or None) if can_create else None
-    created = None
+    asked = request.method == "POST" or "new" in request.GET
+    form = _token_form(request, request.POST or None) if can_create and asked else None
     if request.method == "POST":
         if ORG_PATS_CREATE not in request.access.permissions:
             return deny(request, [ORG_PATS_CREATE])
@@ -346,25 +392,35 @@ def personal_tokens(request, org_slug):
                 permissions=data["permissions"],
                 workspaces=data["workspaces"] or None,
             ),
+            _tokens_url(request),
         )
         if created:
-            form = _token_form(request)
-    return render(
+            return created
+    if form is not None:
+        return console.form_page(
+            request,
+            "apikeys/personal_token_new.html",
+            form,
+            {
+                "actions": ACTIONS,
+                "matrix": permission_matrix(set(form.custom_permissions)),
+                "org_read": ORG_READ,
+                "org_read_ticked": ORG_READ in form.custom_permissions,
+                "cancel_url": _tokens_url(request),
+            },
+        )
+    response = render(
         request,
         "apikeys/personal_tokens.html",
         {
-            "form": form,
-            "created": created,
+            "created": shown_once.take(request, request.path, _own_tokens(request)),
             "can_create": can_create,
+            "new_url": f"{_tokens_url(request)}?new",
             "tokens": list(_own_tokens(request).order_by("revoked_at", "-created_at")),
             "pats_disabled": not org.allow_personal_access_tokens,
-            "actions": ACTIONS,
-            "matrix": permission_matrix(set(form.custom_permissions) if form else set()),
-            "org_read": ORG_READ,
-            "org_read_ticked": form is not None and ORG_READ in form.custom_permissions,
         },
-        status=422 if form is not None and form.errors else 200,
     )
+    return shown_once.drop(request, response, request.path)
 
 
 @requires("organization:read")
@@ -397,7 +453,7 @@ def personal_token_revoke(request, org_slug, token_id):
         token,
         lambda: services.revoke_personal_access_token(actor=request.actor, token=token),
         _tokens_url(request),
-        "Revoke token",
+        "token",
     )
 
 

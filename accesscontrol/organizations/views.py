@@ -19,6 +19,7 @@ from accesscontrol.organizations.services import find_invitation
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
+from accesscontrol.rbac.permissions import org_role as org_role_spec
 from accesscontrol.reviews.services import overdue_campaigns
 from accesscontrol.workspaces import services as workspace_services
 from accesscontrol.workspaces.models import Workspace
@@ -74,12 +75,28 @@ def org_member_role(request, org_slug, member_id):
     """Inline change of an organization role: htmx swaps the row, or a plain form redirects."""
     org = request.organization
     membership = _member(request, member_id)
+    org_role = request.POST.get("org_role", "")
+    promoted, before = org_role_spec(org_role), org_role_spec(membership.org_role)
+    # A promotion the actor may make is asked first; one beyond them is refused at once below.
+    promotion = promoted and promoted.admin_everywhere and not before.admin_everywhere
+    if (
+        promotion
+        and promoted.permissions <= request.actor.grantable
+        and not request.POST.get("confirmed")
+    ):
+        return console.confirm_promotion(
+            request,
+            who=membership.user.email,
+            role_label=f"organization {promoted.label.lower()}",
+            can_do=promoted.description,
+            row_id=f"member-{membership.pk}",
+            fields={"org_role": org_role},
+            cancel_url=_members_url(org),
+        )
     error = None
     try:
         membership = services.change_org_role(
-            actor=request.actor,
-            membership=membership,
-            org_role=request.POST.get("org_role", ""),
+            actor=request.actor, membership=membership, org_role=org_role
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -124,7 +141,8 @@ def org_member_remove(request, org_slug, member_id):
         title=f"Remove {membership.user.email}?",
         message=f"They lose access to {org.name} at once.",
         consequences=consequences,
-        confirm_label="Remove member",
+        confirm_label=f"Remove {membership.user.email}",
+        cancel_label="Keep member",
     )
 
 
@@ -210,7 +228,8 @@ def invitation_cancel(request, org_slug, invitation_id):
         cancel_url=_members_url(org),
         title=f"Cancel the invitation of {invitation.email}?",
         message="The link in their email stops working. You can invite them again later.",
-        confirm_label="Cancel invitation",
+        confirm_label=f"Cancel invitation of {invitation.email}",
+        cancel_label="Keep invitation",
     )
 
 

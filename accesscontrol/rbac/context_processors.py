@@ -2,6 +2,7 @@ from django.utils.functional import SimpleLazyObject
 
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Actor
+from accesscontrol.rbac.gate import LAST_WORKSPACE_COOKIE
 from accesscontrol.rbac.resolver import NO_ACCESS
 from accesscontrol.workspaces.services import enterable_workspaces
 
@@ -29,11 +30,25 @@ def access(request):
         )
         return enterable_workspaces(actor)
 
+    my_workspaces = SimpleLazyObject(workspaces)
+    workspace = getattr(request, "workspace", None)
+
+    def remembered():
+        """On an organization's own pages, the workspace the user was last in (if they may
+        still enter it), so the switcher keeps the context."""
+        if organization is None or workspace is not None:
+            return None
+        org_slug, _, slug = request.COOKIES.get(LAST_WORKSPACE_COOKIE, "").partition("/")
+        if org_slug != organization.slug:
+            return None
+        return next((ws for ws in my_workspaces if ws.slug == slug), None)
+
     return {
         "access": current,
         "perms_here": current.permissions,
         "current_org": organization,
-        "current_workspace": getattr(request, "workspace", None),
+        "current_workspace": workspace,
+        "context_workspace": workspace or SimpleLazyObject(remembered),
         "my_org_memberships": SimpleLazyObject(memberships),
-        "my_workspaces": SimpleLazyObject(workspaces),
+        "my_workspaces": my_workspaces,
     }

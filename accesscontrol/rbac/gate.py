@@ -9,10 +9,11 @@ import functools
 import logging
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
-from django.http import Http404
-from django.shortcuts import render
+from django.http import Http404, HttpResponse
+from django.shortcuts import render, resolve_url
 
 from accesscontrol.organizations.models import Organization
 from accesscontrol.rbac.actor import Actor, explain_refusal
@@ -71,12 +72,35 @@ def view_name(view) -> str:
     return f"{getattr(view, '__module__', '?')}.{getattr(view, '__qualname__', repr(view))}"
 
 
+# The workspace a console user was last in ("<org slug>/<workspace slug>"), so organization
+# pages keep showing it in the switcher. Only a display hint: access is always resolved anew.
+LAST_WORKSPACE_COOKIE = "ac_workspace"
+
+
+def remember_workspace(request, response) -> None:
+    workspace = getattr(request, "workspace", None)
+    if workspace is None:
+        return
+    value = f"{workspace.organization.slug}/{workspace.slug}"
+    if request.COOKIES.get(LAST_WORKSPACE_COOKIE) != value:
+        response.set_cookie(
+            LAST_WORKSPACE_COOKIE,
+            value,
+            max_age=60 * 60 * 24 * 365,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+
+
 class PermissionGateMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        return self.get_response(request)
+        response = self.get_response(request)
+        remember_workspace(request, response)
+        return response
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         request.organization = None
@@ -90,6 +114,8 @@ class PermissionGateMiddleware:
         if rule.kind in (PUBLIC, API):
             return None  # API operations are authenticated by key and checked by enforce()
         if not request.user.is_authenticated:
+            if request.htmx:
+                return signed_out(request)
             return redirect_to_login(request.get_full_path())
         self.resolve_context(request, view_kwargs)
         request.actor = Actor.for_user(
@@ -125,6 +151,15 @@ class PermissionGateMiddleware:
             # Another tenant's organization looks exactly like one that does not exist.
             raise Http404("No such organization")
         request.organization, request.workspace, request.access = organization, workspace, access
+
+
+def signed_out(request):
+    """An htmx request without a session (it expired, or the user signed out elsewhere): a
+    401 the page's script reports ("your session expired; nothing was changed") after putting
+    the control back, instead of a redirect whose login page htmx would swap into a row."""
+    response = HttpResponse("Your session has expired: sign in again.", status=401)
+    response["X-Login-Url"] = resolve_url(settings.LOGIN_URL)
+    return response
 
 
 def deny(request, missing):

@@ -71,6 +71,11 @@ SYSTEM_ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     EDITOR: frozenset(p for p in WORKSPACE_PERMISSIONS if not p.startswith("workspaces:manage")),
     VIEWER: READ_PERMISSIONS,
 }
+# Pickers list the system roles weakest first (fewest permissions), so the first choice
+# offered is the least powerful; custom roles follow them.
+SYSTEM_ROLES_WEAKEST_FIRST: tuple[str, ...] = tuple(
+    sorted(SYSTEM_ROLE_PERMISSIONS, key=lambda name: len(SYSTEM_ROLE_PERMISSIONS[name]))
+)
 SYSTEM_ROLE_DESCRIPTIONS = {
     ADMIN: "Full access to the workspace, including its settings, members and service keys.",
     EDITOR: "Create, change and delete everything in the workspace except settings and members.",

@@ -69,7 +69,10 @@ def _role_form_page(request, form, role=None, usage=None):
     granted = set(form["permissions"].value() or [])
     return render(
         request,
-        "rbac/role_form.html",
+        # A new role's form also opens in the dialog (the roles page's "New custom role").
+        console.page_or_fragment(request, "rbac/role_form.html", "form")
+        if role is None
+        else "rbac/role_form.html",
         {
             "form": form,
             "role": role,
@@ -153,7 +156,8 @@ def role_delete(request, org_slug, role_id):
         cancel_url=_roles_url(org),
         title=f"Delete the role {role.name}?",
         message="Nobody holds it. This cannot be undone.",
-        confirm_label="Delete role",
+        confirm_label=f"Delete role “{role.name}”",
+        cancel_label="Keep role",
     )
 
 

@@ -4,7 +4,10 @@ from datetime import UTC
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Q
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -91,6 +94,14 @@ def campaign_detail(request, org_slug, campaign_id):
     )
 
 
+def _progress(campaign) -> dict:
+    counts = campaign.items.aggregate(
+        undecided=Count("pk", filter=Q(decision="")),
+        revokes=Count("pk", filter=Q(decision=Item.REVOKE)),
+    )
+    return counts
+
+
 @requires("organization:manage")
 @require_POST
 def campaign_decide(request, org_slug, campaign_id):
@@ -113,8 +124,14 @@ def campaign_decide(request, org_slug, campaign_id):
         return console.done(request, console.errors_of(exc), url, messages.ERROR)
     if request.htmx and len(ids) == 1:
         item = campaign.items.get(pk=ids[0])
-        response = render(
-            request, "reviews/campaign.html#item-row", {"campaign": campaign, "item": item}
+        context = {"campaign": campaign, "item": item, "oob": True, **_progress(campaign)}
+        # The row, and out of band the campaign's progress ("N undecided") above the table
+        # (in a <template>, so a <dd> survives being parsed beside a table row).
+        response = HttpResponse(
+            render_to_string("reviews/campaign.html#item-row", context, request)
+            + "<template>"
+            + render_to_string("reviews/campaign.html#progress", context, request)
+            + "</template>"
         )
         response["HX-Trigger"] = console.toast_header(
             f"{item.label}: {item.get_decision_display().lower()}."

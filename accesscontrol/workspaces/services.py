@@ -2,13 +2,14 @@
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Case, Value, When
 
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
 from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ORG_MANAGE, org_role
+from accesscontrol.rbac.permissions import ORG_MANAGE, SYSTEM_ROLES_WEAKEST_FIRST, org_role
 from accesscontrol.rbac.services import (
     check_can_grant,
     check_holds_all,
@@ -222,7 +223,17 @@ def remove_workspace_member(*, actor, membership) -> None:
 
 
 def assignable_roles(organization):
-    return Role.objects.usable_in(organization).order_by("organization_id", "name")
+    """The roles a picker offers: system roles weakest first, then custom roles by name (so
+    the first choice, and any default taken from it, is never a custom or the strongest role)."""
+    rank = Case(
+        *(
+            When(organization__isnull=True, name=name, then=Value(i))
+            for i, name in enumerate(SYSTEM_ROLES_WEAKEST_FIRST)
+        ),
+        When(organization__isnull=True, then=Value(len(SYSTEM_ROLES_WEAKEST_FIRST))),
+        default=Value(len(SYSTEM_ROLES_WEAKEST_FIRST) + 1),
+    )
+    return Role.objects.usable_in(organization).order_by(rank, "name")
 
 
 def grantable_roles(actor, workspace) -> list[Role]:

@@ -16,6 +16,9 @@ from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.rbac.services import NoSuchRole, role_by_id
 from accesscontrol.workspaces import services
 
+# Permissions that let a member manage the workspace: a role change adding one is confirmed.
+MANAGING = frozenset({"workspaces:manage", "workspaces:manage-members"})
+
 
 @requires("workspaces:read")
 @require_GET
@@ -80,7 +83,9 @@ class AddMemberForm(forms.Form):
             .order_by("user__email")
         )
         self.fields["org_membership"].label_from_instance = lambda m: m.user.email
-        roles = Role.objects.filter(pk__in=[r.pk for r in grantable]).order_by("name")
+        roles = services.assignable_roles(workspace.organization).filter(
+            pk__in=[r.pk for r in grantable]
+        )
         self.fields["role"].queryset = roles
         self.fields["role"].initial = next((r for r in grantable if r.name == "Viewer"), None)
 
@@ -108,6 +113,13 @@ def workspace_member_add(request, org_slug, workspace_slug):
     )
 
 
+def _is_promotion(request, before, after) -> bool:
+    """A change the actor may make that lets the person manage the workspace (its members,
+    settings or keys): asked for before it is made. One beyond the actor is refused at once."""
+    grantable = after.permission_set <= request.actor.access_in(request.workspace).grantable
+    return grantable and bool((after.permission_set - before.permission_set) & MANAGING)
+
+
 @requires("workspaces:manage-members")
 @require_POST
 @sudo_required(return_to=lambda request: _members_url(request))
@@ -115,8 +127,19 @@ def workspace_member_role(request, org_slug, workspace_slug, member_id):
     membership = _membership(request, member_id)
     error = None
     try:
+        role = _chosen_role(request)
+        if _is_promotion(request, membership.role, role) and not request.POST.get("confirmed"):
+            return console.confirm_promotion(
+                request,
+                who=membership.org_membership.user.email,
+                role_label=role.name,
+                can_do=role.description or ", ".join(sorted(role.permission_set)),
+                row_id=f"ws-member-{membership.pk}",
+                fields={"role": role.pk},
+                cancel_url=_members_url(request),
+            )
         membership = services.change_workspace_role(
-            actor=request.actor, membership=membership, role=_chosen_role(request)
+            actor=request.actor, membership=membership, role=role
         )
     except ValidationError as exc:
         error = console.errors_of(exc)
@@ -175,7 +198,8 @@ def workspace_member_remove(request, org_slug, workspace_slug, member_id):
         title=f"Remove {email} from {request.workspace.name}?",
         message="They lose their role here at once; they stay in the organization.",
         consequences=["Their personal access tokens stop working in this workspace."],
-        confirm_label="Remove",
+        confirm_label=f"Remove {email}",
+        cancel_label="Keep member",
     )
 
 

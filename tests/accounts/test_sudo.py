@@ -105,13 +105,15 @@ class Action:
 
 
 def key_created(world, response):
-    assert response.status_code == 200
+    assert response.status_code == 302  # to the list, which shows the key once
+    response = response.client.get(response["Location"])
     assert response.context["created"]["raw"].startswith("lsv2_sk_")
     assert ServiceKey.objects.filter(name="ci", workspace=world.workspace).exists()
 
 
 def token_created(world, response):
-    assert response.status_code == 200
+    assert response.status_code == 302
+    response = response.client.get(response["Location"])
     assert response.context["created"]["raw"].startswith("lsv2_pt_")
     assert PersonalAccessToken.objects.filter(name="laptop").exists()
 

@@ -120,7 +120,8 @@ def request_for(world, name):
         return reverse(name, args=[org, invitation.pk]), {}
     if name == "org-member-role":
         member = _org_membership(world, world.member_without_workspace)
-        return reverse(name, args=[org, member.pk]), {"org_role": "admin"}
+        # confirmed: the promotion's question was answered (the confirmation is a GET-like step)
+        return reverse(name, args=[org, member.pk]), {"org_role": "admin", "confirmed": "1"}
     if name == "role-create":
         return reverse(name, args=[org]), {"name": "Readers", "permissions": ["runs:read"]}
     if name == "role-edit":

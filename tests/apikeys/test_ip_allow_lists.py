@@ -446,10 +446,10 @@ def test_console_service_key_form_takes_a_list_and_refuses_a_bad_one(client, wor
     assert not ServiceKey.objects.filter(name="ci").exists()
 
     response = client.post(url, {**data, "ip_allow_list": "203.0.113.0/24"})
-    assert response.status_code == 200
+    assert response.status_code == 302
     key = ServiceKey.objects.get(name="ci")
     assert key.ip_allow_list == ["203.0.113.0/24"]
-    assert "from 203.0.113.0/24" in response.content.decode()
+    assert "from 203.0.113.0/24" in client.get(response["Location"]).content.decode()
 
     edit = reverse("service-key-ip-allow-list", args=["acme", "production", key.pk])
     assert "203.0.113.0/24" in client.get(edit).content.decode()

@@ -15,9 +15,11 @@ TOKENS = reverse("personal-tokens", args=["acme"])
 
 
 def made(client, **form):
-    """POST the token form; the new token's row and its raw key, shown this once."""
-    response = client.post(TOKENS, {"name": "narrow", "expires_in": "30", **form})
-    assert response.status_code == 200, response.content.decode()[:2000]
+    """POST the token form; the new token's row and its raw key, shown this once on the page
+    the POST redirects to."""
+    posted = client.post(TOKENS, {"name": "narrow", "expires_in": "30", **form})
+    assert posted.status_code == 302, posted.content.decode()[:2000]
+    response = client.get(posted["Location"])
     raw = re.findall(r"lsv2_pt_[0-9a-f]{32}_[0-9a-f]{8}", response.content.decode())
     assert len(raw) == 1
     return PersonalAccessToken.objects.get(name="narrow"), raw[0]
@@ -25,7 +27,7 @@ def made(client, **form):
 
 def test_the_form_offers_the_presets_your_workspaces_and_the_grid(client, world):
     client.force_login(world.editor)
-    body = client.get(TOKENS).content.decode()
+    body = client.get(TOKENS + "?new").content.decode()
     for value in ("read-only", "tracing-only", "custom"):
         assert f'name="limit" value="{value}"' in body
     # Only workspaces the editor can act in: production, not staging.

@@ -275,18 +275,24 @@ def test_rotating_in_the_console_shows_the_new_key_once_and_marks_the_old_one(cl
     assert form.status_code == 200
     assert b"grace_hours" in form.content
 
-    response = client.post(url, {"grace_hours": "72"})
+    posted = client.post(url, {"grace_hours": "72"})
 
-    assert response.status_code == 200
+    # The POST redirects to the list, which shows the successor this once.
+    listing = reverse("service-keys", args=["acme", "production"])
+    assert (posted.status_code, posted["Location"]) == (302, listing)
+    assert not keys.IN_TEXT.search(posted.content.decode())
     old.refresh_from_db()
     successor = ServiceKey.objects.get(pk=old.rotated_to_id)
-    text = response.content.decode()
+    text = client.get(listing).content.decode()
     new_raw = keys.IN_TEXT.search(text).group(0)
     assert keys.digest(new_raw) == successor.digest
     assert old.hint in text
-    page = client.get(reverse("service-keys", args=["acme", "production"])).content.decode()
+    assert f"{old.name} was rotated" in text
+    before = ServiceKey.objects.count()
+    page = client.get(listing).content.decode()  # a reload
     assert new_raw not in page
     assert "rotated: works until" in page
+    assert ServiceKey.objects.count() == before
 
 
 def test_the_console_refuses_a_grace_period_it_does_not_offer(client, world):
@@ -304,8 +310,10 @@ def test_a_token_rotated_in_the_console_is_refused_after_its_grace(client, world
     client.force_login(world.editor)
     url = reverse("personal-token-rotate", args=["acme", row_of(old_raw).pk])
     response = client.post(url, {"grace_hours": "1"}, headers={"HX-Request": "true"})
-    assert response.status_code == 200
-    new_raw = keys.IN_TEXT.search(response.content.decode()).group(0)
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("personal-tokens", args=["acme"])
+    page = client.get(response["HX-Redirect"]).content.decode()
+    new_raw = keys.IN_TEXT.search(page).group(0)
     with later(hours=2):
         refused = whoami(client, old_raw).json()
         assert whoami(client, new_raw).status_code == 200
@@ -317,7 +325,7 @@ def test_the_console_grace_period_defaults_to_a_day_as_the_api_does(client, worl
     old = row_of(service_key_for(world.workspace))
     client.force_login(world.org_admin)
     url = reverse("service-key-rotate", args=["acme", "production", old.pk])
-    assert client.post(url, {}).status_code == 200
+    assert client.post(url, {}).status_code == 302
     old.refresh_from_db()
     expected = timezone.now() + datetime.timedelta(hours=24)
     assert abs(old.expires_at - expected) < datetime.timedelta(minutes=1)

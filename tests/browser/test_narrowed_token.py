@@ -12,15 +12,20 @@ def test_admin_makes_a_read_only_token_for_one_workspace(demo, login, live_serve
     page.goto(f"{live_server.url}/o/acme/tokens/")
     expect(page.get_by_role("heading", level=1, name="Your personal access tokens")).to_be_visible()
 
-    page.get_by_label("Name", exact=True).fill("nightly eval")
-    page.get_by_label("staging").check()
-    page.get_by_label("Read-only: read everything, change nothing").check()
-    page.get_by_role("button", name="Create token").click()
+    page.get_by_role("link", name="New token").click()
+    form = page.get_by_role("dialog", name="New personal access token")
+    form.get_by_label("Name", exact=True).fill("nightly eval")
+    form.get_by_label("staging").check()
+    form.get_by_label("Read-only: read everything, change nothing").check()
+    form.get_by_role("button", name="Create token").click()
 
     once = page.get_by_role("alert").filter(has_text="Copy your new key now")
     expect(once).to_be_visible()
     raw = page.get_by_label("New key").input_value()
     assert raw.startswith("lsv2_pt_")
+    page.reload()  # shown once: a reload shows no token and makes none
+    expect(once).to_have_count(0)
+    assert raw not in page.content()
 
     api = f"{live_server.url}/api/v1"
     whoami = page.request.get(f"{api}/auth/whoami", headers={"X-API-Key": raw}).json()

@@ -49,6 +49,7 @@ def test_screenshots_of_the_main_pages(demo, browser, live_server):
         shoot(page, "workspace-members.png")
 
         nav.get_by_role("link", name="Service keys").click()
+        page.get_by_role("link", name="New service key").click()
         page.get_by_label("Name").fill("CI pipeline")
         page.get_by_label("Role").select_option(label="Editor")
         page.get_by_role("button", name="Create key").click()

@@ -24,6 +24,7 @@ from django.urls import resolve, reverse
 from django.utils import timezone
 
 from accesscontrol import urls as console_urls
+from accesscontrol.apikeys import shown_once
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Invitation, Organization, OrganizationMembership
@@ -434,11 +435,12 @@ CASES = [
     *form("role-delete", (ORG_MANAGE,), "role.deleted", _unused_role),
     Case("personal-tokens", "GET", (ORG_READ,), 200),
     # Creating a token needs organization:pats:create, which org viewers do not hold.
+    # Making a token redirects to the list, which shows it once (apikeys/shown_once.py).
     Case(
         "personal-tokens",
         "POST",
         (ORG_READ, ORG_PATS),
-        200,
+        302,
         "personal_access_token.created",
         data=lambda w, t: {"name": "laptop", "expires_in": "30"},
     ),
@@ -480,24 +482,22 @@ CASES = [
         "workspace_member.role_changed",
         data=_viewer_to_editor,
     ),
-    # The list of keys is also the form that makes one, and shows the new key.
+    # The list of keys is also where the form posts; it redirects back, showing the key once.
     *form(
         "service-keys",
         (MANAGE,),
         "service_key.created",
         data=lambda w, t: {"name": "CI", "role": system_role("Viewer").pk, "expires_in": "30"},
-        ok=200,
     ),
     *form("service-key-revoke", (MANAGE,), "service_key.revoked", _key),
-    # Rotating answers the page that shows the new key once (200), not a redirect.
-    *form("service-key-rotate", (MANAGE,), "service_key.rotated", _key, _a_day, ok=200),
+    # Rotating redirects to the list, which shows the new key once.
+    *form("service-key-rotate", (MANAGE,), "service_key.rotated", _key, _a_day),
     *form(
         "personal-token-rotate",
         (ORG_READ, ORG_PATS),
         "personal_access_token.rotated",
         _own_token,
         _a_day,
-        ok=200,
     ),
     *form(
         "service-key-ip-allow-list",
@@ -668,7 +668,7 @@ def test_the_table_expects_each_status_where_the_rules_say(world):
     }
     assert expected_status("workspace_admin", _case("POST workspace-archive")) == 403
     assert expected_status("org_viewer", _case("POST personal-tokens")) == 403
-    assert expected_status("member_without_workspace", _case("POST personal-tokens")) == 200
+    assert expected_status("member_without_workspace", _case("POST personal-tokens")) == 302
     assert expected_status("editor", _case("GET service-keys")) == 403
     assert expected_status("workspace_admin", _case("POST service-key-ip-allow-list")) == 302
     assert expected_status("workspace_admin", _case("POST org-ip-allow-list")) == 403
@@ -846,7 +846,22 @@ def test_changing_an_org_role_by_plain_post_redirects_with_a_message(client, wor
 def test_changing_an_org_role_by_htmx_swaps_the_row_and_triggers_a_toast(client, world):
     client.force_login(world.org_admin)
     membership = membership_of(world, world.editor)
-    response = client.post(url("org-member-role", membership.pk), {"org_role": "admin"}, headers=HX)
+    # A promotion to org admin is asked first, in the dialog, saying what it allows.
+    before = snapshot()
+    asked = client.post(url("org-member-role", membership.pk), {"org_role": "admin"}, headers=HX)
+    assert asked.status_code == 200
+    assert (asked["HX-Retarget"], asked["HX-Reswap"]) == ("#modal-body", "innerHTML")
+    question = html.unescape(text_of(asked))
+    assert f"Make {world.editor.email} organization admin?" in question
+    assert "will be able to: Manages the organization; Admin in every workspace." in question
+    assert f'hx-target="#member-{membership.pk}"' in question
+    assert '<input type="hidden" name="confirmed" value="1">' in question
+    assert re.search(r"data-safe autofocus>Keep the current role</a>", question)
+    assert snapshot() == before
+
+    response = client.post(
+        url("org-member-role", membership.pk), {"org_role": "admin", "confirmed": "1"}, headers=HX
+    )
     assert response.status_code == 200
     body = text_of(response).strip()
     assert body.startswith(f'<tr id="member-{membership.pk}">')
@@ -854,7 +869,8 @@ def test_changing_an_org_role_by_htmx_swaps_the_row_and_triggers_a_toast(client,
     assert '<option value="admin" selected>' in body
     trigger = json.loads(response["HX-Trigger"])
     assert trigger == {
-        "toast": {"message": f"{world.editor.email} is now admin.", "level": "success"}
+        "closeModal": True,
+        "toast": {"message": f"{world.editor.email} is now admin.", "level": "success"},
     }
     membership.refresh_from_db()
     assert membership.org_role == "admin"
@@ -1524,10 +1540,11 @@ def test_changing_a_workspace_role_by_htmx_swaps_the_row(client, world):
     assert body.startswith(f'<tr id="ws-member-{target.pk}">')
     assert f'<option value="{annotator.pk}" selected>' in body
     assert json.loads(response["HX-Trigger"]) == {
+        "closeModal": True,
         "toast": {
             "message": f"{world.viewer.email} is now Annotator in production.",
             "level": "success",
-        }
+        },
     }
     target.refresh_from_db()
     assert target.role == annotator
@@ -1594,7 +1611,9 @@ def test_a_member_manager_cannot_grant_a_role_stronger_than_their_own(
     assert "The role 'Editor' holds permissions you do not" in body
     assert "datasets:delete" in body
 
-    plain = client.post(url("workspace-member-role", target.pk), {"role": system_role("Admin").pk})
+    plain = client.post(
+        url("workspace-member-role", target.pk), {"role": system_role("Admin").pk, "confirmed": "1"}
+    )
     assert plain.status_code == 302
     added = client.post(
         url("workspace-member-add"),
@@ -1767,6 +1786,9 @@ def key_form(**overrides):
     return data
 
 
+SECRET = r"lsv2_sk_[0-9a-f]{32}_[0-9a-f]{8}"
+
+
 def shown_key(response):
     found = re.findall(r"lsv2_sk_[0-9a-f]{32}_[0-9a-f]{8}", text_of(response))
     assert len(found) == 1, found
@@ -1779,9 +1801,18 @@ def assert_not_cached(response):
     assert "no-cache" in cache_control
 
 
+def created_key(client, data, list_url=None):
+    """POST the form, follow its redirect: the one page that shows the new key."""
+    response = client.post(url("service-keys"), data)
+    assert response.status_code == 302, text_of(response)[:300]
+    assert response["Location"] == (list_url or url("service-keys"))
+    assert "lsv2_" not in text_of(response)
+    return client.get(response["Location"])
+
+
 def test_service_key_is_shown_exactly_once_and_only_its_digest_is_stored(client, world):
     client.force_login(world.workspace_admin)
-    response = client.post(url("service-keys"), key_form())
+    response = created_key(client, key_form())
     assert response.status_code == 200
     assert_not_cached(response)
     raw = shown_key(response)
@@ -1799,6 +1830,8 @@ def test_service_key_is_shown_exactly_once_and_only_its_digest_is_stored(client,
     assert raw not in json.dumps(event.changes)
     assert event.workspace_id == world.workspace.pk
 
+    # A reload (of the page, or of the POST's redirect) shows no key and makes none.
+    before = snapshot()
     reload = client.get(url("service-keys"))
     assert reload.status_code == 200
     assert_not_cached(reload)
@@ -1806,11 +1839,63 @@ def test_service_key_is_shown_exactly_once_and_only_its_digest_is_stored(client,
     assert "lsv2_sk_" + raw[8:] not in text_of(reload)
     assert key.hint in text_of(reload)
     assert "CI pipeline" in text_of(reload)
+    assert snapshot() == before
+    assert shown_once.SESSION_KEY not in client.session
+
+
+def test_the_held_key_is_shown_only_on_its_own_page_and_not_after_a_few_minutes(client, world):
+    client.force_login(world.org_admin)
+    response = client.post(url("service-keys"), key_form())
+    other = reverse("service-keys", args=["acme", world.other_workspace.slug])
+    assert not re.search(SECRET, text_of(client.get(other)))  # another workspace's list
+    raw = shown_key(client.get(response["Location"]))  # still held for its own page
+    assert raw.startswith("lsv2_sk_")
+
+    client.post(url("service-keys"), key_form(name="Later"))
+    session = client.session
+    session[shown_once.SESSION_KEY]["at"] -= shown_once.MAX_AGE_SECONDS + 1
+    session.save()
+    assert not re.search(SECRET, text_of(client.get(url("service-keys"))))
+
+
+def test_the_held_key_is_in_neither_the_session_nor_the_cookie_alone(client, world):
+    client.force_login(world.org_admin)
+    response = client.post(url("service-keys"), key_form())
+    pad = response.cookies[shown_once.COOKIE]
+    assert pad["httponly"] and pad["samesite"] == "Strict" and pad["path"] == url("service-keys")
+    stored = json.dumps(dict(client.session)) + pad.value
+    key = ServiceKey.objects.get(name="CI pipeline")
+    assert key.hint[:8] not in stored  # "lsv2_sk_" appears in neither half
+
+    # Without the cookie half the session's half shows nothing, and is gone all the same.
+    del client.cookies[shown_once.COOKIE]
+    assert not re.search(SECRET, text_of(client.get(url("service-keys"))))
+    assert shown_once.SESSION_KEY not in client.session
+
+    response = client.post(url("service-keys"), key_form(name="Second"))
+    shown = client.get(response["Location"])
+    assert re.search(SECRET, text_of(shown))
+    assert shown.cookies[shown_once.COOKIE]["max-age"] == 0  # the cookie half is dropped
+
+
+def test_the_role_of_a_new_key_is_a_choice_with_the_weakest_first_and_recommended(client, world):
+    client.force_login(world.org_admin)
+    form_page = client.get(url("service-keys") + "?new")
+    select = re.search(r'<select name="role".*?</select>', text_of(form_page), re.S)[0]
+    options = re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', select)
+    assert options[0] == ("", " selected", "Choose a role…")  # nothing preselected
+    assert [label for _, _, label in options[1:4]] == ["Viewer (recommended)", "Editor", "Admin"]
+    assert not any(selected for _, selected, _ in options[1:])
+    before = snapshot()
+    refused = client.post(url("service-keys"), key_form(role=""))
+    assert refused.status_code == 422
+    assert "This field is required." in text_of(refused)
+    assert snapshot() == before
 
 
 def test_the_new_service_key_works_against_the_api(client, world):
     client.force_login(world.org_admin)
-    raw = shown_key(client.post(url("service-keys"), key_form(role=system_role("Admin").pk)))
+    raw = shown_key(created_key(client, key_form(role=system_role("Admin").pk)))
     whoami = client.get("/api/v1/auth/whoami", headers={"X-API-Key": raw})
     assert whoami.status_code == 200
 
@@ -1851,13 +1936,13 @@ def test_invalid_service_key_is_422_and_shows_no_key(client, world, subtests):
 def test_service_key_expiry_respects_the_organization_cap(client, world):
     Organization.objects.filter(pk=world.org.pk).update(max_key_lifetime_days=30)
     client.force_login(world.org_admin)
-    body = text_of(client.get(url("service-keys")))
+    body = text_of(client.get(url("service-keys") + "?new"))
     assert '<option value="90"' not in body
     assert 'value=""' not in re.search(r'<select name="expires_in".*?</select>', body, re.S)[0]
     before = snapshot()
     assert client.post(url("service-keys"), key_form(expires_in="90")).status_code == 422
     assert snapshot() == before
-    assert client.post(url("service-keys"), key_form(expires_in="30")).status_code == 200
+    assert client.post(url("service-keys"), key_form(expires_in="30")).status_code == 302
 
 
 def test_a_key_manager_cannot_make_a_key_stronger_than_their_role(client, world):
@@ -1916,7 +2001,11 @@ def test_a_key_of_another_workspace_or_organization_is_404(client, world, where)
 
 def test_personal_token_is_shown_exactly_once(client, world):
     client.force_login(world.editor)
-    response = client.post(url("personal-tokens"), {"name": "laptop", "expires_in": "30"})
+    posted = client.post(url("personal-tokens"), {"name": "laptop", "expires_in": "30"})
+    assert posted.status_code == 302
+    assert posted["Location"] == url("personal-tokens")
+    assert "lsv2_pt_" not in text_of(posted)
+    response = client.get(posted["Location"])
     assert response.status_code == 200
     assert_not_cached(response)
     found = re.findall(r"lsv2_pt_[0-9a-f]{32}_[0-9a-f]{8}", text_of(response))
@@ -1931,10 +2020,12 @@ def test_personal_token_is_shown_exactly_once(client, world):
     assert event.actor_user == world.editor
     assert raw not in json.dumps(event.changes)
 
+    before = snapshot()
     reload = client.get(url("personal-tokens"))
     assert_not_cached(reload)
     assert raw not in text_of(reload)
     assert token.hint in text_of(reload)
+    assert snapshot() == before
     whoami = client.get("/api/v1/auth/whoami", headers={"X-API-Key": raw})
     assert whoami.status_code == 200
 
@@ -2011,9 +2102,9 @@ def test_token_expiry_respects_the_organization_cap(client, world):
         422
     )
     assert snapshot() == before
-    assert client.post(url("personal-tokens"), {"name": "t", "expires_in": "7"}).status_code == 200
+    assert client.post(url("personal-tokens"), {"name": "t", "expires_in": "7"}).status_code == 302
     # No choice means the longest allowed, never "forever".
-    assert client.post(url("personal-tokens"), {"name": "u", "expires_in": ""}).status_code == 200
+    assert client.post(url("personal-tokens"), {"name": "u", "expires_in": ""}).status_code == 302
     capped = PersonalAccessToken.objects.get(name="u").expires_at
     assert capped is not None
     assert abs((capped - timezone.now()).total_seconds() - 7 * 86400) < 600
@@ -2244,16 +2335,15 @@ class Listing:
 # the sidebar's organizations and workspaces; then:
 #   org-workspaces: workspaces with member counts, workspaces this user can enter         = 8
 #   roles: system roles, custom roles with usage counts                                    = 8
-#   service-keys: the Admin role (form initial), the count and a page (50) of keys with
-#     their roles, and the assignable roles twice (the form's <select> is evaluated twice)  = 11
-#   personal-tokens: the user's tokens                                                     = 7
+#   service-keys: the count and a page (50) of keys with their roles (the form that makes
+#     one is a dialog of its own, `?new`)                                                  = 8
+#   personal-tokens: the user's tokens (the form is `?new`)                                = 7
 PAGINATED = {"service-keys": 50}  # rows per page
 LISTINGS = {
     "org-workspaces": Listing(url("org-workspaces"), add_workspaces, 8),
     "roles": Listing(url("roles"), add_roles, 8),
-    "service-keys": Listing(url("service-keys"), add_service_keys, 11),
-    # 8: the token form lists the workspaces a new token may be limited to (one query).
-    "personal-tokens": Listing(url("personal-tokens"), add_tokens, 8),
+    "service-keys": Listing(url("service-keys"), add_service_keys, 8),
+    "personal-tokens": Listing(url("personal-tokens"), add_tokens, 7),
 }
 
 

@@ -154,8 +154,8 @@ def test_keys_never_reach_logs_audit_rows_or_cache_keys(client, world, caplog, s
             f"/o/acme/w/{world.workspace.slug}/keys/",
             {"name": "ci", "role": system_role("Viewer").pk, "expires_in": "30"},
         )
-        assert response.status_code == 200
-        console_key = response.context["created"]["raw"]
+        assert response.status_code == 302
+        console_key = client.get(response["Location"]).context["created"]["raw"]
         pat = pat_for(world.editor, world.org)
         sk = service_key_for(world.workspace, "Editor")
         for raw in (console_key, pat, sk):
