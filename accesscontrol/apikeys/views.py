@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.db.models import F, Q
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -32,6 +33,43 @@ from accesscontrol.rbac.permissions import ACTIONS, ORG_PATS_CREATE, ORG_READ, p
 from accesscontrol.workspaces.services import assignable_roles
 
 PAGE_SIZE = 50
+
+
+def _key_statuses():
+    """`?status=` of a key list; the instant is taken when the list is drawn."""
+    return {
+        "active": ("Active", lambda: Q(revoked_at__isnull=True) & _unexpired()),
+        "expired": ("Expired", lambda: Q(revoked_at__isnull=True) & ~_unexpired()),
+        "revoked": ("Revoked", lambda: Q(revoked_at__isnull=False)),
+    }
+
+
+def _unexpired():
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+_KEY_SORTS = {
+    # Revoked keys last (PostgreSQL puts NULLs last in ascending order), newest first.
+    "status": ("Status", (F("revoked_at").asc(nulls_first=True), "-created_at")),
+    "name": ("Name", ("name",)),
+    "created": ("Created", ("created_at",)),
+    "last_used": ("Last used", (F("last_used_at").asc(nulls_first=True),)),
+    "expires": ("Expires", (F("expires_at").asc(nulls_last=True),)),
+}
+SERVICE_KEYS = console.Listing(
+    sorts={**_KEY_SORTS, "role": ("Role", ("role__name", "name"))},
+    default="status",
+    search=("name", "hint", "created_by_label"),
+    statuses=_key_statuses(),
+    per_page=PAGE_SIZE,
+)
+PERSONAL_TOKENS = console.Listing(
+    sorts=_KEY_SORTS,
+    default="status",
+    search=("name", "hint"),
+    statuses=_key_statuses(),
+    per_page=PAGE_SIZE,
+)
 
 LIFETIMES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year")]
 
@@ -153,15 +191,16 @@ def service_keys(request, org_slug, workspace_slug):
     created = _created(request, form, create)
     if created:
         form = ServiceKeyForm(request.organization)
-    keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
-    page = console.page_of(request, keys, PAGE_SIZE)
+    keys = console.listed(request, _workspace_keys(request), SERVICE_KEYS)
     return render(
         request,
         "apikeys/service_keys.html",
         {
             "form": form,
-            "keys": page.object_list,
-            "page": page,
+            "keys": keys.page.object_list,
+            "page": keys.page,
+            "list": keys,
+            "q": keys.q,
             "created": created,
         },
         status=422 if form.errors else 200,
@@ -349,6 +388,7 @@ def personal_tokens(request, org_slug):
         )
         if created:
             form = _token_form(request)
+    tokens = console.listed(request, _own_tokens(request), PERSONAL_TOKENS)
     return render(
         request,
         "apikeys/personal_tokens.html",
@@ -356,7 +396,10 @@ def personal_tokens(request, org_slug):
             "form": form,
             "created": created,
             "can_create": can_create,
-            "tokens": list(_own_tokens(request).order_by("revoked_at", "-created_at")),
+            "list": tokens,
+            "page": tokens.page,
+            "q": tokens.q,
+            "tokens": tokens.page.object_list,
             "pats_disabled": not org.allow_personal_access_tokens,
             "actions": ACTIONS,
             "matrix": permission_matrix(set(form.custom_permissions) if form else set()),
