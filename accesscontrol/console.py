@@ -269,15 +269,19 @@ def listed(request, rows, listing: Listing) -> Listed:
             "href": _query_href(request, **{f"{p}sort": target, f"{p}page": None}),
             "aria": ("descending" if descending else "ascending") if current else "",
         }
-    statuses = [
-        {
-            "value": value,
-            "label": label,
-            "current": value == status,
-            "href": _query_href(request, **{f"{p}status": value or None, f"{p}page": None}),
-        }
-        for value, (label, _q) in [("", ("All", None)), *listing.statuses.items()]
-    ] if listing.statuses else []
+    statuses = (
+        [
+            {
+                "value": value,
+                "label": label,
+                "current": value == status,
+                "href": _query_href(request, **{f"{p}status": value or None, f"{p}page": None}),
+            }
+            for value, (label, _q) in [("", ("All", None)), *listing.statuses.items()]
+        ]
+        if listing.statuses
+        else []
+    )
     return Listed(
         page=page,
         q=query,

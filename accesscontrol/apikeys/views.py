@@ -9,9 +9,9 @@ import datetime
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import F, Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
-from django.db.models import F, Q
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods

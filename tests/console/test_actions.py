@@ -2239,14 +2239,14 @@ class Listing:
 #   roles: system roles, custom roles with usage counts                                    = 8
 #   service-keys: the Admin role (form initial), the count and a page (50) of keys with
 #     their roles, and the assignable roles twice (the form's <select> is evaluated twice)  = 11
-#   personal-tokens: the user's tokens                                                     = 7
-PAGINATED = {"service-keys": 50}  # rows per page
+#   personal-tokens: the count and a page (50) of the user's tokens                        = 8
+PAGINATED = {"service-keys": 50, "personal-tokens": 50}  # rows per page
 LISTINGS = {
     "org-workspaces": Listing(url("org-workspaces"), add_workspaces, 8),
     "roles": Listing(url("roles"), add_roles, 8),
     "service-keys": Listing(url("service-keys"), add_service_keys, 11),
-    # 8: the token form lists the workspaces a new token may be limited to (one query).
-    "personal-tokens": Listing(url("personal-tokens"), add_tokens, 8),
+    # 9: the token form lists the workspaces a new token may be limited to (one query).
+    "personal-tokens": Listing(url("personal-tokens"), add_tokens, 9),
 }
 
 
