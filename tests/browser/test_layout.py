@@ -105,7 +105,12 @@ def test_the_user_menu_closes_on_escape_and_focus_returns(demo, login, page):
 
 def csp_violations(page):
     found = []
-    page.on("console", lambda m: found.append(m.text) if "Content Security Policy" in m.text else None)
+
+    def seen(message):
+        if "Content Security Policy" in message.text:
+            found.append(message.text)
+
+    page.on("console", seen)
     page.add_init_script(
         "document.addEventListener('securitypolicyviolation', e =>"
         " console.error('Content Security Policy violation: ' + e.violatedDirective))"
