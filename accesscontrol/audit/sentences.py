@@ -5,9 +5,11 @@ Viewer", with the before/after as a readable diff, never raw action codes, model
 stored codes, which programs read.
 """
 
+import re
 from dataclasses import dataclass
 
 from accesscontrol.accounts.models import User
+from accesscontrol.rbac.permissions import describe_permissions
 
 # {actor} is the one who acted, {target} the object, {workspace} " in <name>" when there is one.
 SENTENCES = {
@@ -27,17 +29,15 @@ SENTENCES = {
     "organization.plan_changed": "{actor} changed the plan",
     "organization.settings_changed": "{actor} changed the organization's settings",
     "organization.ip_allow_list_changed": "{actor} changed the organization's IP allow list",
-    "personal_access_token.created": "{actor} created the personal access token {target}",
-    "personal_access_token.revoked": "{actor} revoked the personal access token {target}",
-    "personal_access_token.deleted": "{actor} deleted the personal access token {target}",
-    "service_key.created": "{actor} created the service key {target}{in_ws}",
-    "service_key.revoked": "{actor} revoked the service key {target}{in_ws}",
-    "service_key.rotated": "{actor} rotated the service key {target}{in_ws}",
-    "service_key.ip_allow_list_changed": (
-        "{actor} changed the IP allow list of the service key {target}"
-    ),
-    "service_key.legacy_imported": "{actor} imported the legacy key {target}",
-    "service_key.legacy_refused": "The legacy key {target} was refused",
+    "personal_access_token.created": "{actor} created {key}",
+    "personal_access_token.revoked": "{actor} revoked {key}",
+    "personal_access_token.deleted": "{actor} deleted {key}",
+    "service_key.created": "{actor} created {key}{in_ws}",
+    "service_key.revoked": "{actor} revoked {key}{in_ws}",
+    "service_key.rotated": "{actor} rotated {key}{in_ws}",
+    "service_key.ip_allow_list_changed": ("{actor} changed the IP allow list of {key}"),
+    "service_key.legacy_imported": "{actor} imported {key}",
+    "service_key.legacy_refused": "{Key} was refused",
     "role.created": "{actor} created the role {target}",
     "role.updated": "{actor} changed the role {target}",
     "role.deleted": "{actor} deleted the role {target}",
@@ -119,6 +119,12 @@ def value_text(value) -> str:
     return str(value)
 
 
+def _value(key, value) -> str:
+    if key == "permissions" and isinstance(value, list):
+        return describe_permissions(value)  # a role's codes, in words
+    return value_text(value)
+
+
 def _changes(changes) -> list[Change]:
     before = changes.get("before") or {}
     after = changes.get("after") or {}
@@ -129,8 +135,8 @@ def _changes(changes) -> list[Change]:
         rows.append(
             Change(
                 field_label(key),
-                value_text(before[key]) if key in before else None,
-                value_text(after[key]) if key in after else None,
+                _value(key, before[key]) if key in before else None,
+                _value(key, after[key]) if key in after else None,
             )
         )
     return rows
@@ -149,6 +155,10 @@ def describe(event, names) -> Described:
         actor = actor[:1].upper() + actor[1:]
     target = names.get(event.target_label, event.target_label) or "something"
     workspace = event.workspace.name if event.workspace_id and event.workspace else ""
+    # A key's label already says what it is ("service key 'ci'"); older rows may not.
+    named_kind = re.match(r"(legacy )?(service key|personal access token) ", target)
+    kind = "personal access token" if event.action.startswith("personal") else "service key"
+    key = f"the {target}" if named_kind else f"the {kind} {target}"
     template = SENTENCES.get(event.action)
     if template is None:
         text = f"{actor}: {action_label(event.action).lower()}"
@@ -160,6 +170,8 @@ def describe(event, names) -> Described:
             target_s=_possessive(target),
             ws=workspace or "a workspace",
             in_ws=f" in {workspace}" if workspace else "",
+            key=key,
+            Key=key[:1].upper() + key[1:],
         )
     changes = _changes(event.changes or {})
     inline = [c for c in changes if c.before and c.after]

@@ -97,3 +97,21 @@ def test_every_recorded_action_has_a_sentence():
 
 def test_action_filter_offers_words():
     assert action_label("workspace_member.role_changed") == "Workspace member role changed"
+
+
+def test_keys_are_named_once_and_role_permissions_in_words(world):
+    event = AuditEvent(
+        actor_kind="user",
+        actor_label="ada@acme.test",
+        action="service_key.created",
+        target_label="service key 'ci'",
+    )
+    assert describe(event, {}).sentence == "ada@acme.test created the service key 'ci'."
+    role = AuditEvent(
+        actor_kind="user",
+        actor_label="ada@acme.test",
+        action="role.created",
+        target_label="Reader",
+        changes={"after": {"name": "Reader", "permissions": ["runs:read"]}},
+    )
+    assert [c.after for c in describe(role, {}).changes] == ["Reader", "Only read runs"]
