@@ -258,19 +258,37 @@ class WorkspaceForm(forms.Form):
     )
 
 
+WORKSPACES = console.Listing(
+    sorts={
+        "name": ("Workspace", ("archived", "name")),
+        "members": ("Members", ("member_count", "name")),
+        "created": ("Created", ("created_at",)),
+    },
+    default="name",
+    search=("name", "slug"),
+    statuses={
+        "active": ("Active", lambda: Q(archived=False)),
+        "archived": ("Archived", lambda: Q(archived=True)),
+    },
+)
+
+
 @requires("organization:read")
 @require_GET
 def org_workspaces(request, org_slug):
     org = request.organization
     visible = {ws.pk for ws in workspace_services.enterable_workspaces(request.actor)}
-    workspaces = list(
-        org.workspaces.annotate(member_count=Count("memberships")).order_by("archived", "name")
+    workspaces = console.listed(
+        request, org.workspaces.annotate(member_count=Count("memberships")), WORKSPACES
     )
     return render(
         request,
         "organizations/workspaces.html",
         {
-            "workspaces": workspaces,
+            "list": workspaces,
+            "page": workspaces.page,
+            "q": workspaces.q,
+            "workspaces": workspaces.page.object_list,
             "visible": visible,
             "can_create": "organization:manage" in request.access.permissions,
         },

@@ -127,3 +127,24 @@ def test_workspace_members_sort_by_role(client, world):
     body = client.get(url, {"sort": "role"}).content.decode()
     roles = re.findall(r'<option value="[^"]+" selected>([^<]+)</option>', body)
     assert roles == sorted(roles)
+
+
+def test_workspaces_sort_search_and_filter_by_status(client, world):
+    world.other_workspace.archived = True
+    world.other_workspace.save(update_fields=["archived"])
+    client.force_login(world.org_admin)
+    url = reverse("org-workspaces", args=["acme"])
+    body = client.get(url, {"status": "archived"}).content.decode()
+    assert "staging" in body and "production</strong>" not in body
+    body = client.get(url, {"q": "prod"}).content.decode()
+    assert "production" in body and "staging</strong>" not in body
+    assert 'aria-sort="descending"' in client.get(url, {"sort": "-members"}).content.decode()
+
+
+def test_custom_roles_and_reviews_are_sortable_lists(client, world):
+    client.force_login(world.org_admin)
+    roles = client.get(reverse("roles", args=["acme"]), {"sort": "nope"}).content.decode()
+    assert "Cannot sort by “nope”: sorted by Role instead." in roles
+    body = client.get(reverse("campaigns", args=["acme"]), {"sort": "x"}).content.decode()
+    assert "Cannot sort by “x”: sorted by Started instead." in body
+    assert 'name="q"' in body
