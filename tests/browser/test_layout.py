@@ -164,3 +164,15 @@ def test_no_serious_accessibility_violation_on_any_admin_page(used_key, login, p
         if bad:
             problems[url] = bad
     assert problems == {}
+
+
+def test_dark_mode_follows_the_system(demo, login, page, live_server):
+    page.emulate_media(color_scheme="dark")
+    login("admin@acme.test")
+    page.goto(f"{live_server.url}/o/acme/w/production/keys/")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    text = page.evaluate("getComputedStyle(document.body).color")
+    assert background == "rgb(24, 24, 27)", background
+    assert text == "rgb(244, 244, 245)", text
+    page.emulate_media(color_scheme="light")
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
