@@ -138,20 +138,6 @@ def add_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
-def searched(request, rows, *fields):
-    """`rows` with `?q=` in any of `fields` (case-insensitive), and the query, trimmed."""
-    query = request.GET.get("q", "").strip()
-    if query:
-        match = Q()
-        for field in fields:
-            match |= Q(**{f"{field}__icontains": query})
-        rows = rows.filter(match)
-    return rows, query
-
-
-MEMBERS_PER_PAGE = 50
-
-
 def members_page(request, template, memberships, listing, **context):
     """A page of people (an organization's or a workspace's), sorted, searched and paged by
     `listing`; for htmx only its `{% partialdef member-rows %}`."""

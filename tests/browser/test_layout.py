@@ -176,3 +176,19 @@ def test_dark_mode_follows_the_system(demo, login, page, live_server):
     assert text == "rgb(244, 244, 245)", text
     page.emulate_media(color_scheme="light")
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(255, 255, 255)"
+
+
+def test_request_ids_stay_inside_their_card_on_a_phone(demo, login, page, live_server):
+    page.set_viewport_size(PHONE)
+    login("admin@acme.test")
+    page.goto(f"{live_server.url}/o/acme/audit/")
+    details = page.locator(".audit-table details").first
+    details.locator("summary").click()
+    request_id = details.locator(".request-id")
+    expect(request_id).to_be_visible()
+    inside = request_id.evaluate(
+        "el => { const card = el.closest('dd').getBoundingClientRect();"
+        " const r = el.getBoundingClientRect(); return r.right <= card.right + 1; }"
+    )
+    assert inside
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= PHONE["width"]
