@@ -6,6 +6,7 @@ confirmation page that works without JavaScript and opens in a dialog with it.
 
 import json
 import uuid
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
@@ -183,28 +184,14 @@ def add_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
-def searched(request, rows, *fields):
-    """`rows` with `?q=` in any of `fields` (case-insensitive), and the query, trimmed."""
-    query = request.GET.get("q", "").strip()
-    if query:
-        match = Q()
-        for field in fields:
-            match |= Q(**{f"{field}__icontains": query})
-        rows = rows.filter(match)
-    return rows, query
-
-
-MEMBERS_PER_PAGE = 50
-
-
-def members_page(request, template, memberships, search, **context):
-    """A page of people (an organization's or a workspace's), searched by `?q=` in the
-    `search` fields; for htmx only its `{% partialdef member-rows %}`."""
-    memberships, query = searched(request, memberships, *search)
+def members_page(request, template, memberships, listing, **context):
+    """A page of people (an organization's or a workspace's), sorted, searched and paged by
+    `listing`; for htmx only its `{% partialdef member-rows %}`."""
+    rows = listed(request, memberships, listing)
     return render(
         request,
         page_or_fragment(request, template, "member-rows"),
-        {"page": page_of(request, memberships, MEMBERS_PER_PAGE), "q": query, **context},
+        {"list": rows, "page": rows.page, "q": rows.q, **context},
     )
 
 
@@ -220,3 +207,125 @@ def is_uuid(value) -> bool:
     except ValueError:
         return False
     return True
+
+
+# Every list table: sort, search, status filter and paging through one helper.
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How one list table may be ordered, searched, filtered and paged.
+
+    `sorts` maps a `?sort=` key to (label, order_by terms); `-key` reverses the terms.
+    `statuses` maps a `?status=` value to (label, a function giving its Q). `prefix` names the
+    parameters of a second list on the same page (`inv_` -> `?inv_sort=`, `?inv_q=`, `?inv_page=`).
+    """
+
+    sorts: dict
+    default: str
+    search: tuple = ()
+    statuses: dict = field(default_factory=dict)
+    per_page: int = 50
+    prefix: str = ""
+
+
+@dataclass
+class Listed:
+    page: object
+    q: str
+    sort: str
+    status: str
+    columns: dict
+    statuses: list
+    notices: list
+    prefix: str
+    sort_param: str
+    search_param: str
+    status_param: str
+    previous_href: str = ""
+    next_href: str = ""
+
+
+def _reversed(term):
+    if isinstance(term, str):
+        return term[1:] if term.startswith("-") else f"-{term}"
+    return term.copy().reverse_ordering()
+
+
+def _query_href(request, **changes) -> str:
+    query = request.GET.copy()
+    for key, value in changes.items():
+        if value is None:
+            query.pop(key, None)
+        else:
+            query[key] = value
+    return f"?{query.urlencode()}" if query else "?"
+
+
+def listed(request, rows, listing: Listing) -> Listed:
+    """`rows` searched (`?q=` in the listing's fields), filtered by `?status=`, ordered by
+    `?sort=` (a key of the whitelist, `-` for descending) and paged. An unknown sort or status
+    falls back to the default and says so on the page (`notices`), never silently."""
+    p = listing.prefix
+    notices = []
+    query = request.GET.get(f"{p}q", "").replace("\x00", "").strip()[:200]
+    if query and listing.search:
+        match = Q()
+        for name in listing.search:
+            match |= Q(**{f"{name}__icontains": query})
+        rows = rows.filter(match)
+    status = request.GET.get(f"{p}status", "")
+    if status and status not in listing.statuses:
+        notices.append(f"There is no status “{status[:50]}”: showing all.")
+        status = ""
+    if status:
+        rows = rows.filter(listing.statuses[status][1]())
+    sort = request.GET.get(f"{p}sort", "") or listing.default
+    if sort.removeprefix("-") not in listing.sorts:
+        default_label = listing.sorts[listing.default.removeprefix("-")][0]
+        notices.append(f"Cannot sort by “{sort[:50]}”: sorted by {default_label} instead.")
+        sort = listing.default
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    terms = list(listing.sorts[key][1])
+    if descending:
+        terms = [_reversed(t) for t in terms]
+    rows = rows.order_by(*terms, "pk")
+    page = Paginator(rows, listing.per_page).get_page(request.GET.get(f"{p}page"))
+    columns = {}
+    for name, (label, _terms) in listing.sorts.items():
+        current = name == key
+        # A click on the sorted column reverses it; on another column sorts by it ascending.
+        target = (name if descending else f"-{name}") if current else name
+        columns[name] = {
+            "label": label,
+            "href": _query_href(request, **{f"{p}sort": target, f"{p}page": None}),
+            "aria": ("descending" if descending else "ascending") if current else "",
+        }
+    statuses = (
+        [
+            {
+                "value": value,
+                "label": label,
+                "current": value == status,
+                "href": _query_href(request, **{f"{p}status": value or None, f"{p}page": None}),
+            }
+            for value, (label, _q) in [("", ("All", None)), *listing.statuses.items()]
+        ]
+        if listing.statuses
+        else []
+    )
+    return Listed(
+        page=page,
+        q=query,
+        sort=sort,
+        status=status,
+        columns=columns,
+        statuses=statuses,
+        notices=notices,
+        prefix=p,
+        sort_param=f"{p}sort",
+        search_param=f"{p}q",
+        status_param=f"{p}status",
+        previous_href=_query_href(request, **{f"{p}page": str(page.number - 1)}),
+        next_href=_query_href(request, **{f"{p}page": str(page.number + 1)}),
+    )

@@ -13,6 +13,7 @@ import datetime
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import F, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -37,6 +38,43 @@ from accesscontrol.rbac.permissions import ACTIONS, ORG_PATS_CREATE, ORG_READ, p
 from accesscontrol.workspaces.services import assignable_roles
 
 PAGE_SIZE = 50
+
+
+def _key_statuses():
+    """`?status=` of a key list; the instant is taken when the list is drawn."""
+    return {
+        "active": ("Active", lambda: Q(revoked_at__isnull=True) & _unexpired()),
+        "expired": ("Expired", lambda: Q(revoked_at__isnull=True) & ~_unexpired()),
+        "revoked": ("Revoked", lambda: Q(revoked_at__isnull=False)),
+    }
+
+
+def _unexpired():
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+_KEY_SORTS = {
+    # Revoked keys last (PostgreSQL puts NULLs last in ascending order), newest first.
+    "status": ("Status", (F("revoked_at").asc(nulls_first=True), "-created_at")),
+    "name": ("Name", ("name",)),
+    "created": ("Created", ("created_at",)),
+    "last_used": ("Last used", (F("last_used_at").asc(nulls_first=True),)),
+    "expires": ("Expires", (F("expires_at").asc(nulls_last=True),)),
+}
+SERVICE_KEYS = console.Listing(
+    sorts={**_KEY_SORTS, "role": ("Role", ("role__name", "name"))},
+    default="status",
+    search=("name", "hint", "created_by_label"),
+    statuses=_key_statuses(),
+    per_page=PAGE_SIZE,
+)
+PERSONAL_TOKENS = console.Listing(
+    sorts=_KEY_SORTS,
+    default="status",
+    search=("name", "hint"),
+    statuses=_key_statuses(),
+    per_page=PAGE_SIZE,
+)
 
 LIFETIMES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year")]
 
@@ -186,14 +224,15 @@ def service_keys(request, org_slug, workspace_slug):
                 "submit_label": "Create key",
             },
         )
-    keys = _workspace_keys(request).order_by("revoked_at", "-created_at", "pk")
-    page = console.page_of(request, keys, PAGE_SIZE)
+    keys = console.listed(request, _workspace_keys(request), SERVICE_KEYS)
     response = render(
         request,
         "apikeys/service_keys.html",
         {
-            "keys": page.object_list,
-            "page": page,
+            "keys": keys.page.object_list,
+            "page": keys.page,
+            "list": keys,
+            "q": keys.q,
             "created": shown_once.take(request, request.path, _workspace_keys(request)),
             "new_url": f"{_keys_url(request)}?new",
         },
@@ -409,6 +448,7 @@ def personal_tokens(request, org_slug):
                 "cancel_url": _tokens_url(request),
             },
         )
+    tokens = console.listed(request, _own_tokens(request), PERSONAL_TOKENS)
     response = render(
         request,
         "apikeys/personal_tokens.html",
@@ -416,7 +456,10 @@ def personal_tokens(request, org_slug):
             "created": shown_once.take(request, request.path, _own_tokens(request)),
             "can_create": can_create,
             "new_url": f"{_tokens_url(request)}?new",
-            "tokens": list(_own_tokens(request).order_by("revoked_at", "-created_at")),
+            "list": tokens,
+            "page": tokens.page,
+            "q": tokens.q,
+            "tokens": tokens.page.object_list,
             "pats_disabled": not org.allow_personal_access_tokens,
         },
     )

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accesscontrol import console, csv_export
-from accesscontrol.audit import log, ocsf
+from accesscontrol.audit import log, ocsf, sentences
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.rbac.gate import requires
 
@@ -29,17 +29,18 @@ def audit_log(request, org_slug):
     if error:
         messages.error(request, error)
     context = {
-        "events": events,
+        "events": sentences.described(events),
         "next_cursor": next_cursor,
         "filters": filters,
         "query": filters.as_query(),
         "workspaces": org.workspaces.order_by("name"),
-        "actions": list(
-            AuditEvent.objects.for_organization(org)
+        "actions": [
+            (action, sentences.action_label(action))
+            for action in AuditEvent.objects.for_organization(org)
             .order_by("action")
             .values_list("action", flat=True)
             .distinct()
-        ),
+        ],
     }
     fragment = "more-rows" if request.GET.get("cursor") else "results"
     return render(request, console.page_or_fragment(request, "audit/log.html", fragment), context)

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +22,7 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 from accesscontrol.rbac.permissions import org_role as org_role_spec
 from accesscontrol.reviews.services import overdue_campaigns
 from accesscontrol.workspaces import services as workspace_services
-from accesscontrol.workspaces.models import Workspace
+from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
 
 @requires("organization:read")
@@ -44,18 +44,52 @@ def org_overview(request, org_slug):
     )
 
 
+MEMBERS = console.Listing(
+    sorts={
+        "name": ("Member", ("user__full_name", "user__email")),
+        "role": ("Organization role", ("org_role", "user__email")),
+        "joined": ("Joined", ("created_at",)),
+    },
+    default="name",
+    search=("user__email", "user__full_name"),
+)
+INVITATIONS = console.Listing(
+    sorts={
+        "email": ("Email", ("email",)),
+        "role": ("Role", ("org_role", "email")),
+        "invited_by": ("Invited by", ("created_by_label", "email")),
+        "expires": ("Expires", ("expires_at",)),
+    },
+    default="email",
+    search=("email", "created_by_label"),
+    per_page=20,
+    prefix="inv_",
+)
+
+
 @requires("organization:read")
 @require_GET
 def org_members(request, org_slug):
+    can_manage = "organization:manage" in request.access.permissions
+    invitations = None
+    if can_manage and not request.htmx:
+        invitations = console.listed(
+            request, services.pending_invitations(request.actor), INVITATIONS
+        )
     return console.members_page(
         request,
         "organizations/members.html",
-        services.org_members(request.actor).annotate(
-            workspace_count=Count("workspace_memberships")
+        services.org_members(request.actor).prefetch_related(
+            Prefetch(
+                "workspace_memberships",
+                queryset=WorkspaceMembership.objects.select_related("workspace", "role").order_by(
+                    "workspace__name"
+                ),
+            )
         ),
-        ("user__email", "user__full_name"),
-        pending=[] if request.htmx else list(services.pending_invitations(request.actor)),
-        can_manage="organization:manage" in request.access.permissions,
+        MEMBERS,
+        invitations=invitations,
+        can_manage=can_manage,
         org_roles=OrgRole.choices,
     )
 
@@ -243,19 +277,37 @@ class WorkspaceForm(forms.Form):
     )
 
 
+WORKSPACES = console.Listing(
+    sorts={
+        "name": ("Workspace", ("archived", "name")),
+        "members": ("Members", ("member_count", "name")),
+        "created": ("Created", ("created_at",)),
+    },
+    default="name",
+    search=("name", "slug"),
+    statuses={
+        "active": ("Active", lambda: Q(archived=False)),
+        "archived": ("Archived", lambda: Q(archived=True)),
+    },
+)
+
+
 @requires("organization:read")
 @require_GET
 def org_workspaces(request, org_slug):
     org = request.organization
     visible = {ws.pk for ws in workspace_services.enterable_workspaces(request.actor)}
-    workspaces = list(
-        org.workspaces.annotate(member_count=Count("memberships")).order_by("archived", "name")
+    workspaces = console.listed(
+        request, org.workspaces.annotate(member_count=Count("memberships")), WORKSPACES
     )
     return render(
         request,
         "organizations/workspaces.html",
         {
-            "workspaces": workspaces,
+            "list": workspaces,
+            "page": workspaces.page,
+            "q": workspaces.q,
+            "workspaces": workspaces.page.object_list,
             "visible": visible,
             "can_create": "organization:manage" in request.access.permissions,
         },

@@ -6,6 +6,7 @@ from accesscontrol.rbac.permissions import (
     SYSTEM_ROLE_DESCRIPTIONS,
     SYSTEM_ROLE_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
+    describe_permissions,
 )
 
 
@@ -74,6 +75,11 @@ class Role(models.Model):
     @property
     def permission_set(self) -> frozenset[str]:
         return role_permissions(self.name, self.organization_id, self.permissions)
+
+    @property
+    def summary(self) -> str:
+        """What the role allows, in words against the closest system role."""
+        return describe_permissions(self.permission_set)
 
 
 def role_permissions(name, organization_id, stored) -> frozenset[str]:

@@ -148,3 +148,66 @@ def catalog() -> list[dict]:
 
 def unknown_codes(codes) -> set[str]:
     return set(codes) - ALL_PERMISSIONS
+
+
+# Roles in words: a set of codes against the closest system role, for people, not code lists.
+
+RESOURCE_NOUNS = {
+    "projects": "tracing projects",
+    "runs": "runs",
+    "datasets": "datasets",
+    "prompts": "prompts",
+    "annotation-queues": "annotation queues",
+    "feedback": "feedback",
+}
+WORKSPACE_PHRASES = {
+    "workspaces:read": "see the workspace",
+    "workspaces:manage": "manage workspace settings and keys",
+    "workspaces:manage-members": "manage members",
+}
+_WRITES = ("create", "update", "delete")
+
+
+def _phrases(codes) -> list[str]:
+    """`codes` as short phrases in catalog order: "create feedback", "manage annotation queues"
+    (create, update and delete together)."""
+    phrases = []
+    for resource, actions in WORKSPACE_RESOURCES.items():
+        held = [a for a in actions if f"{resource}:{a}" in codes]
+        if not held:
+            continue
+        if resource == "workspaces":
+            phrases += [WORKSPACE_PHRASES[f"workspaces:{a}"] for a in held]
+            continue
+        writes = [a for a in _WRITES if a in actions]
+        if len(writes) > 1 and all(a in held for a in writes):
+            held = ["manage", *(a for a in held if a not in writes)]
+        verbs = held[0] if len(held) == 1 else f"{', '.join(held[:-1])} and {held[-1]}"
+        phrases.append(f"{verbs} {RESOURCE_NOUNS[resource]}")
+    return phrases
+
+
+def describe_permissions(codes) -> str:
+    """A set of workspace permissions in words, against the closest system role:
+    "Viewer + create feedback, manage annotation queues", "Same as Editor", "Only read runs".
+    The one way roles are described wherever they are shown (roles page, who has access)."""
+    held = frozenset(codes) & WORKSPACE_PERMISSIONS
+    if not held:
+        return "No permissions"
+    # The system role the fewest changes away; ties go to the weaker role (listed first).
+    candidates = [
+        (None, frozenset()),
+        *((n, SYSTEM_ROLE_PERMISSIONS[n]) for n in (VIEWER, EDITOR, ADMIN)),
+    ]
+    name, base = min(candidates, key=lambda c: len(held ^ c[1]))
+    added, removed = _phrases(held - base), _phrases(base - held)
+    if name is None:
+        return "Only " + ", ".join(added)
+    if not added and not removed:
+        return f"Same as {name}"
+    text = name
+    if added:
+        text += " + " + ", ".join(added)
+    if removed:
+        text += (", but not " if added else " but not ") + ", ".join(removed)
+    return text

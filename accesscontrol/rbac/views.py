@@ -46,18 +46,31 @@ def _with_usage(roles):
     )
 
 
+CUSTOM_ROLES = console.Listing(
+    sorts={
+        "name": ("Role", ("name",)),
+        "members": ("Used by", ("member_count", "key_count", "name")),
+    },
+    default="name",
+    search=("name", "description"),
+)
+
+
 @requires("organization:read")
 @require_GET
 def roles(request, org_slug):
     org = request.organization
     system = list(Role.objects.filter(organization__isnull=True).order_by("name"))
-    custom = list(_with_usage(org.roles.all()).order_by("name"))
+    custom = console.listed(request, _with_usage(org.roles.all()), CUSTOM_ROLES)
     return render(
         request,
         "rbac/roles.html",
         {
             "system_roles": [(r, permission_matrix(r.permission_set)) for r in system],
-            "custom_roles": custom,
+            "custom_roles": custom.page.object_list,
+            "list": custom,
+            "page": custom.page,
+            "q": custom.q,
             "actions": ACTIONS,
             "can_manage": "organization:manage" in request.access.permissions,
             "enterprise": org.has_workspace_rbac,

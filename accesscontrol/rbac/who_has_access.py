@@ -29,8 +29,8 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
     ADMIN_EVERYWHERE_ROLES,
-    READ_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
+    describe_permissions,
 )
 from accesscontrol.rbac.resolver import REASONS, compute_access
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -59,14 +59,9 @@ class Principal:
         return sorted(self.permissions & WORKSPACE_PERMISSIONS)
 
     @property
-    def summary(self) -> str | None:
-        """A short name for a well-known set, else None (then the codes are listed)."""
-        held = self.permissions & WORKSPACE_PERMISSIONS
-        if held == WORKSPACE_PERMISSIONS:
-            return "everything in the workspace"
-        if held == READ_PERMISSIONS:
-            return "read everything"
-        return None
+    def summary(self) -> str:
+        """What it may do here in words, against the closest system role."""
+        return describe_permissions(self.permissions)
 
 
 def latest_of(*moments):

@@ -51,6 +51,22 @@ def _campaign(request, campaign_id):
     )
 
 
+CAMPAIGNS = console.Listing(
+    sorts={
+        "name": ("Review", ("name",)),
+        "deadline": ("Deadline", ("deadline",)),
+        "started": ("Started", ("created_at",)),
+    },
+    default="-started",
+    search=("name", "created_by_label"),
+    statuses={
+        "open": ("Open", lambda: Q(completed_at__isnull=True)),
+        "completed": ("Completed", lambda: Q(completed_at__isnull=False)),
+    },
+    per_page=25,
+)
+
+
 @requires("organization:manage")
 @require_http_methods(["GET", "POST"])
 def campaigns(request, org_slug):
@@ -71,10 +87,11 @@ def campaigns(request, org_slug):
 
     if response := console.saved(request, form, start):
         return response
-    listed = services.with_progress(org.review_campaigns.select_related("workspace"))
-    return console.form_page(
-        request, "reviews/campaigns.html", form, {"campaigns": listed}, fragment=None
+    listed = console.listed(
+        request, services.with_progress(org.review_campaigns.select_related("workspace")), CAMPAIGNS
     )
+    context = {"campaigns": listed.page.object_list, "list": listed, "page": listed.page}
+    return console.form_page(request, "reviews/campaigns.html", form, context, fragment=None)
 
 
 @requires("organization:manage")

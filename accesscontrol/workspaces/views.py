@@ -34,6 +34,20 @@ def workspace_home(request, org_slug, workspace_slug):
     )
 
 
+MEMBERS = console.Listing(
+    sorts={
+        "name": (
+            "Member",
+            ("org_membership__user__full_name", "org_membership__user__email"),
+        ),
+        "role": ("Role", ("role__name", "org_membership__user__email")),
+        "added": ("Added", ("created_at",)),
+    },
+    default="name",
+    search=("org_membership__user__email", "org_membership__user__full_name"),
+)
+
+
 @requires("workspaces:read")
 @require_GET
 def workspace_members(request, org_slug, workspace_slug):
@@ -42,7 +56,7 @@ def workspace_members(request, org_slug, workspace_slug):
         request,
         "workspaces/members.html",
         services.workspace_members(request.actor, request.workspace),
-        ("org_membership__user__email", "org_membership__user__full_name"),
+        MEMBERS,
         org_admins=org_members(request.actor).filter(org_role__in=ADMIN_EVERYWHERE_ROLES),
         can_manage=can_manage,
         roles=services.grantable_roles(request.actor, request.workspace) if can_manage else [],

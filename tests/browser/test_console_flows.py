@@ -234,6 +234,9 @@ def test_admin_creates_a_custom_role_and_assigns_it(
     expect(toast(page, "Role Dataset curator created.")).to_be_visible()
     row = page.get_by_role("row").filter(has_text="Dataset curator")
     expect(row).to_be_visible()
+    # In words against the closest system role; the codes are folded away beneath.
+    expect(row).to_contain_text("Viewer + create and update datasets")
+    row.get_by_text("permission codes").click()
     for code in ("datasets:read", "datasets:create", "datasets:update", "runs:read"):
         expect(row.get_by_text(code, exact=True)).to_be_visible()
     expect(row.get_by_text("runs:create", exact=True)).to_have_count(0)

@@ -494,12 +494,13 @@ def test_htmx_fragment_is_still_behind_the_gate(client, world):
 
 # Pinned: a change here is a change to the page's cost per request.
 #   org-members: session, user, organization, access (membership + plan), page count, page rows
-#     (users and workspace counts joined), pending invitations (admins), sidebar organizations,
-#     sidebar workspaces = 9
+#     (users joined), their workspaces and roles by name (one prefetch), pending invitations
+#     (admins: a count, and a page only when there are any), sidebar organizations,
+#     sidebar workspaces = 10
 #   workspace-members: session, user, workspace (+ organization), access, page count, page rows
 #     (users and roles joined), assignable roles (managers), org admins, sidebar organizations,
 #     sidebar workspaces = 10
-MEMBERS_PAGE_QUERIES = {"org-members": 9, "workspace-members": 10}
+MEMBERS_PAGE_QUERIES = {"org-members": 10, "workspace-members": 10}
 
 
 @pytest.mark.parametrize("name", ["org-members", "workspace-members"])

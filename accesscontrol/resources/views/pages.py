@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -98,16 +98,17 @@ def count_of(queryset, field):
 
 
 def list_page(request, name, rows, search=("name",), **context):
-    """A page of `rows` searched by `?q=` in the `search` fields; only its rows for htmx
-    (search as you type)."""
-    query = search_term(request)
-    if query:
-        match = Q()
-        for field in search:
-            match |= Q(**{f"{field}__icontains": query})
-        rows = rows.filter(match)
+    """A page of `rows` sorted, searched by `?q=` in the `search` fields and paged
+    (console.listed); only its rows for htmx (search as you type)."""
+    listing = console.Listing(
+        sorts={"name": ("Name", ("name",)), "created": ("Created", ("created_at",))},
+        default="-created",
+        search=search,
+        per_page=PAGE_SIZE,
+    )
+    rows = console.listed(request, rows, listing)
     template = console.page_or_fragment(request, f"resources/{name}.html", "rows")
-    return render(request, template, {"page": paginate(request, rows), "q": query, **context})
+    return render(request, template, {"list": rows, "page": rows.page, "q": rows.q, **context})
 
 
 form_page = console.form_dialog  # the console's one create/edit form
