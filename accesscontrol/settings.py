@@ -153,6 +153,7 @@ INSTALLED_APPS = [
     "accesscontrol.audit",
     "accesscontrol.resources",
     "accesscontrol.reviews",
+    "accesscontrol.access_requests",
     "accesscontrol.api",
 ]
 

@@ -58,6 +58,7 @@ urlpatterns = [
     path(ORG + "roles/<uuid:role_id>/delete/", rbac.role_delete, name="role-delete"),
     path(ORG + "audit/", audit.audit_log, name="audit-log"),
     path(ORG + "reviews/", include("accesscontrol.reviews.urls")),
+    path(ORG + "access-requests/", include("accesscontrol.access_requests.urls")),
     path(ORG + "audit/export.csv", audit.audit_export, name="audit-export"),
     path(ORG + "members/<uuid:member_id>/access/", rbac.member_access, name="member-access"),
     path(ORG + "tokens/", apikeys.personal_tokens, name="personal-tokens"),

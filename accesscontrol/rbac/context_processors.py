@@ -29,7 +29,16 @@ def access(request):
         )
         return enterable_workspaces(actor)
 
+    def pending_requests():
+        actor = getattr(request, "actor", None)
+        if organization is None or actor is None:
+            return 0
+        from accesscontrol.access_requests.services import pending_count
+
+        return pending_count(actor)
+
     return {
+        "pending_requests": SimpleLazyObject(pending_requests),
         "access": current,
         "perms_here": current.permissions,
         "current_org": organization,
