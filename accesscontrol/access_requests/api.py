@@ -1,4 +1,9 @@
-"""Access requests through the API: the same services as the console, with the key's actor."""
+"""Access requests through the API: the same services as the console, with the key's actor.
+
+Anyone in the organization may ask and list; reading one request and deciding it needs member
+management where the key acts (the gate's first, coarse check). The services decide the rest:
+the request's own workspace, and whether the actor may grant the chosen role there.
+"""
 
 import datetime
 import uuid
@@ -107,7 +112,7 @@ def list_access_requests(request, filters: Query[ListFilters]):
 
 
 @router.get("/access-requests/{request_id}", response=AccessRequestOut, summary="One request")
-@requires("organization:read")
+@requires("workspaces:manage-members")
 def get_access_request(request, request_id: uuid.UUID):
     return services.request_by_id(request.actor, request_id)
 
@@ -117,7 +122,7 @@ def get_access_request(request, request_id: uuid.UUID):
     response=AccessRequestOut,
     summary="Approve a request: grant a role, for good or until an expiry",
 )
-@requires("organization:read")
+@requires("workspaces:manage-members")
 def approve_access_request(request, request_id: uuid.UUID, payload: ApproveIn):
     actor = request.actor
     found = services.request_by_id(actor, request_id)
@@ -136,7 +141,7 @@ def approve_access_request(request, request_id: uuid.UUID, payload: ApproveIn):
 @router.post(
     "/access-requests/{request_id}/deny", response=AccessRequestOut, summary="Deny a request"
 )
-@requires("organization:read")
+@requires("workspaces:manage-members")
 def deny_access_request(request, request_id: uuid.UUID, payload: DenyIn):
     found = services.request_by_id(request.actor, request_id)
     services.deny_access_request(actor=request.actor, access_request=found, note=payload.note)

@@ -18,7 +18,7 @@ from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations import services as organizations
 from accesscontrol.organizations.models import OrganizationMembership
-from accesscontrol.rbac.actor import as_actor
+from accesscontrol.rbac.actor import Denied, as_actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
     ALL_PERMISSIONS,
@@ -176,9 +176,16 @@ def create_access_request(*, actor, workspace=None, permission="", role=None, re
     actor = as_actor(actor)
     organization = actor.organization
     if actor.user is None or actor.is_system:
-        raise ValidationError(
-            "Only people request access; a service key's role is changed by its admins.",
-            code="permission",
+        workspace_id = str(actor.workspace.pk) if actor.workspace is not None else None
+        raise Denied(
+            "Only people request access; a service key acts for no person (its admins change "
+            "its role).",
+            {
+                "required": "a person (signed in, or a personal access token)",
+                "principal": actor.label,
+                "role": actor.access.role,
+                "workspace": workspace_id,
+            },
         )
     requester = OrganizationMembership.objects.filter(
         organization=organization, user=actor.user
