@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Denied, as_actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
+    ADMIN_EVERYWHERE_ROLES,
     ALL_PERMISSIONS,
     ORG_MANAGE,
     ORG_ROLES,
@@ -65,9 +67,7 @@ def admins_to_ask(organization, workspace, code, limit=3) -> list[OrganizationMe
         rows = (
             WorkspaceMembership.objects.filter(workspace=workspace)
             .filter(unexpired())
-            .exclude(
-                org_membership__org_role__in=[n for n, s in ORG_ROLES.items() if s.admin_everywhere]
-            )
+            .exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
             .select_related("org_membership__user", "role")
             .order_by("org_membership__user__email")
         )
@@ -85,7 +85,10 @@ def admins_to_ask(organization, workspace, code, limit=3) -> list[OrganizationMe
             if len(people) >= limit:
                 break
     admins = admins_of(organization).select_related("user").order_by("user__email")[:limit]
-    return people + [m for m in admins if m not in people]
+    people += [m for m in admins if m not in people]
+    for m in people:
+        m.is_org_admin = ORG_ROLES[m.org_role].admin_everywhere
+    return people
 
 
 # --- who decides -------------------------------------------------------------------------------
@@ -118,7 +121,9 @@ def requests_to_decide(actor, status=AccessRequest.PENDING):
     rows = AccessRequest.objects.in_organization(organization)
     if status:
         rows = rows.filter(status=status)
-    candidates = set(rows.exclude(workspace=None).values_list("workspace_id", flat=True).distinct())
+    candidates = set(
+        rows.exclude(workspace=None).order_by().values_list("workspace_id", flat=True).distinct()
+    )
     visible = _decided_workspace_ids(actor, organization, candidates)
     if actor.holds(ORG_MANAGE):
         rows = rows.filter(workspace_id__in=visible) | rows.filter(workspace=None)
@@ -128,8 +133,36 @@ def requests_to_decide(actor, status=AccessRequest.PENDING):
 
 
 def pending_count(actor) -> int:
-    """For the sidebar: how many requests wait for this actor (one query when there are none)."""
-    return requests_to_decide(actor).count()
+    """For the sidebar, on every page: how many requests wait for this actor, in one query.
+    An org manager decides them all; anyone else those of workspaces where their own grant
+    lets them manage members (compute_access, the gate's rule, decides which)."""
+    actor = as_actor(actor)
+    pending = AccessRequest.objects.in_organization(actor.organization).pending()
+    if actor.holds(ORG_MANAGE):
+        return pending.count()
+    if actor.user is None:
+        return 0
+    organization = actor.organization
+    mine = Q(workspace__memberships__org_membership__user=actor.user) & unexpired(
+        "workspace__memberships__"
+    )
+    rows = pending.filter(mine).values_list(
+        "workspace__archived",
+        "workspace__memberships__role__name",
+        "workspace__memberships__role__organization_id",
+        "workspace__memberships__role__permissions",
+    )
+    return sum(
+        compute_access(
+            org_role=actor.access.org_role,
+            plan=organization.plan,
+            archived=archived,
+            role_name=name,
+            role_org_id=role_org,
+            role_codes=codes,
+        ).allows(MANAGE_MEMBERS)
+        for archived, name, role_org, codes in rows
+    )
 
 
 def own_requests(actor):

@@ -167,7 +167,10 @@ def add_workspace_member(*, actor, workspace, user, role, expires_at=None) -> Wo
                 membership,
                 workspace=workspace,
                 target_label=user.email,
-                after={"role": role.name, "expires_at": _iso(expires_at)},
+                after={
+                    "role": role.name,
+                    **({"expires_at": _iso(expires_at)} if expires_at else {}),
+                },
             )
     except IntegrityError:
         raise ValidationError(f"{user.email} is already a member of {workspace}.") from None

@@ -72,6 +72,7 @@ class AddMemberForm(forms.Form):
     role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none())
     expiry = forms.ChoiceField(
         label="Access lasts",
+        required=False,
         choices=[(k, label) for k, (label, _) in services.EXPIRY_CHOICES.items()],
         initial="permanent",
         help_text="A time-bound grant ends by itself: the person loses the role at that moment.",
@@ -108,7 +109,7 @@ def workspace_member_add(request, org_slug, workspace_slug):
             workspace=request.workspace,
             user=user,
             role=role,
-            expires_at=services.expiry_from_choice(data["expiry"]),
+            expires_at=services.expiry_from_choice(data["expiry"] or "permanent"),
         )
         message = f"{user.email} joined {request.workspace.name} as {role.name}."
         return message, _members_url(request)

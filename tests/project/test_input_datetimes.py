@@ -159,7 +159,8 @@ def sample(schema, components, force=None, value=None):
     if kind == "array":
         return [sample(schema["items"], components, force[1:] if force else None, value)]
     if kind == "string":
-        return {"uuid": str(uuid.uuid4()), "date-time": GOOD}.get(schema.get("format"), "x")
+        fallback = "x" * max(1, schema.get("minLength", 1))
+        return {"uuid": str(uuid.uuid4()), "date-time": GOOD}.get(schema.get("format"), fallback)
     return {"integer": 1, "number": 1.5, "boolean": True}.get(kind, "x")
 
 
@@ -187,10 +188,11 @@ QUERY_CASES = query_cases()
 
 
 def test_the_walk_finds_every_date_time_the_api_takes():
-    # 12 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk), 10 again at the
-    # SDK's root paths; so the walk cannot silently find nothing.
+    # 14 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk, a workspace
+    # member's grant expiry on add and change), 10 again at the SDK's root paths; so the walk
+    # cannot silently find nothing.
     found = {(path, where) for path, _, _, _, where in BODY_CASES}
-    assert len(found) == 22, sorted(found)
+    assert len(found) == 24, sorted(found)
     assert ("/api/v1/runs/batch", ("patch", 0, "end_time")) in found
     assert ("/api/v1/examples/bulk", (0, "created_at")) in found
     assert QUERY_CASES == []  # none today; a date-time query parameter would be walked too
