@@ -15,7 +15,7 @@ from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, ORG_ROLES
 from accesscontrol.workspaces.models import Workspace
-from accesscontrol.workspaces.services import EXPIRY_CHOICES
+from accesscontrol.workspaces.services import EXPIRY_CHOICES, grantable_roles
 
 EXPIRY_FIELD_CHOICES = [(k, label) for k, (label, _) in EXPIRY_CHOICES.items()]
 
@@ -110,8 +110,11 @@ class ApproveForm(forms.Form):
 def access_requests(request, org_slug):
     """Pending requests this person may decide, each with its approve and deny forms."""
     pending = list(services.requests_to_decide(request.actor))
-    roles = list(Role.objects.usable_in(request.organization).order_by("organization_id", "name"))
+    grantable = {}  # per workspace: the roles this person may hand out there (one rule)
     for each in pending:
+        if each.workspace_id and each.workspace_id not in grantable:
+            grantable[each.workspace_id] = grantable_roles(request.actor, each.workspace)
+        each.roles = grantable.get(each.workspace_id, ())
         each.default_role = (
             each.role or services.suggested_role(request.organization, each.permission)
             if each.workspace_id
@@ -125,7 +128,6 @@ def access_requests(request, org_slug):
         "access_requests/list.html",
         {
             "pending": pending,
-            "roles": roles,
             "org_roles": ORG_ROLES.values(),
             "expiries": EXPIRY_FIELD_CHOICES,
         },

@@ -99,6 +99,8 @@ def test_request_from_the_403_then_approve_in_the_console(
     # The member page shows the time left; the requester's page shows the answer.
     members = client.get(reverse("workspace-members", args=["acme", "production"]))
     assert "temporary · ends in 6" in members.content.decode()  # 6 days, 23 hours
+    review = client.get(reverse("workspace-access", args=["acme", "production"]))
+    assert "temporary · ends in 6" in review.content.decode()  # the access review marks it
     client.force_login(requester)
     mine = client.get(reverse("my-access-requests", args=["acme"])).content.decode()
     assert "You are Editor until" in mine and "go" in mine
