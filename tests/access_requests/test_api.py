@@ -217,3 +217,26 @@ def test_members_api_sets_and_shows_an_expiry(client, world, clock):
     assert resp.status_code == 200 and resp.json()["expires_at"] is None
     event = AuditEvent.objects.filter(action="workspace_member.role_changed").latest("created_at")
     assert event.changes["after"]["expires_at"] is None
+
+
+def test_a_tokens_default_workspace_skips_an_expired_grant(client, world, clock):
+    import datetime
+
+    from django.utils import timezone
+
+    from accesscontrol.workspaces.services import add_workspace_member
+
+    requester = world.member_without_workspace
+    add_workspace_member(
+        actor=world.org_admin,
+        workspace=world.workspace,
+        user=requester,
+        role=system_role("Viewer"),
+        expires_at=timezone.now() + datetime.timedelta(hours=1),
+    )
+    key = pat_for(requester, world.org)
+    body = api_call(client, "GET", "/auth/whoami", key).json()
+    assert body["workspace"]["id"] == str(world.workspace.pk)
+    clock.advance(hours=2)
+    body = api_call(client, "GET", "/auth/whoami", key).json()
+    assert body["workspace"] is None and "workspaces:read" not in body["permissions"]
