@@ -11,7 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -132,16 +133,18 @@ def requests_to_decide(actor, status=AccessRequest.PENDING):
     return rows.select_related("requester__user", "workspace", "role").order_by("-created_at")
 
 
-def pending_count(actor) -> int:
-    """For the sidebar, on every page: how many requests wait for this actor, in one query.
-    An org manager decides them all; anyone else those of workspaces where their own grant
-    lets them manage members (compute_access, the gate's rule, decides which)."""
+def pending_count(actor, waiting=None) -> int:
+    """For the sidebar, on every page: how many requests wait for this actor. `waiting`, if
+    the caller read it already, is how many wait in the whole organization (the sidebar's
+    organization list counts them in its own query), so a page where nothing waits costs no
+    query. An org manager decides them all; anyone else those of workspaces where their own
+    grant lets them manage members (compute_access, the gate's rule, decides which)."""
     actor = as_actor(actor)
+    if waiting == 0 or (actor.user is None and not actor.holds(ORG_MANAGE)):
+        return 0
     pending = AccessRequest.objects.in_organization(actor.organization).pending()
     if actor.holds(ORG_MANAGE):
-        return pending.count()
-    if actor.user is None:
-        return 0
+        return waiting if waiting is not None else pending.count()
     organization = actor.organization
     mine = Q(workspace__memberships__org_membership__user=actor.user) & unexpired(
         "workspace__memberships__"
@@ -163,6 +166,20 @@ def pending_count(actor) -> int:
         ).allows(MANAGE_MEMBERS)
         for archived, name, role_org, codes in rows
     )
+
+
+def pending_in_organizations():
+    """An annotation for organization memberships: how many requests wait in each one's
+    organization (read with the sidebar's list of organizations, in the same query)."""
+    waiting = (
+        AccessRequest.objects.filter(organization=OuterRef("organization"))
+        .pending()
+        .order_by()
+        .values("organization")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(waiting), 0)
 
 
 def own_requests(actor):

@@ -15,11 +15,16 @@ def access(request):
         return {"access": current}
 
     def memberships():
+        from accesscontrol.access_requests.services import pending_in_organizations
+
         return list(
             OrganizationMembership.objects.filter(user=user)
             .select_related("organization")
+            .annotate(pending_requests=pending_in_organizations())
             .order_by("organization__name")
         )
+
+    my_memberships = SimpleLazyObject(memberships)
 
     def workspaces():
         if organization is None:
@@ -35,7 +40,8 @@ def access(request):
             return 0
         from accesscontrol.access_requests.services import pending_count
 
-        return pending_count(actor)
+        here = [m for m in my_memberships if m.organization_id == organization.pk]
+        return pending_count(actor, waiting=here[0].pending_requests if here else None)
 
     return {
         "pending_requests": SimpleLazyObject(pending_requests),
@@ -43,6 +49,6 @@ def access(request):
         "perms_here": current.permissions,
         "current_org": organization,
         "current_workspace": getattr(request, "workspace", None),
-        "my_org_memberships": SimpleLazyObject(memberships),
+        "my_org_memberships": my_memberships,
         "my_workspaces": SimpleLazyObject(workspaces),
     }

@@ -112,9 +112,8 @@ def test_a_warm_page_costs_the_session_the_user_and_its_own_queries(
 ):
     client.force_login(world.editor)
     warm_up(client)
-    # session, user, workspace (+ organization), the sidebar's organizations and workspaces,
-    # and its count of access requests waiting for this person
-    with django_assert_max_num_queries(6):
+    # session, user, workspace (+ organization), the sidebar's organizations and workspaces
+    with django_assert_max_num_queries(5):
         assert client.get(NEW_DATASET).status_code == 200
 
 

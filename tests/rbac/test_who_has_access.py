@@ -795,9 +795,9 @@ def check_generated_organization(client, spec, n):
 #     rbac/resolver.console_access), the review's at most four (the combinations of roles
 #     counted, then the rows of each section the page reaches: org admins with their tokens,
 #     workspace members with users, roles and tokens, keys with roles), sidebar organizations,
-#     sidebar workspaces, sidebar count of pending access requests = at most 11
+#     sidebar workspaces = at most 10
 #   CSV (after the page: access kept): session, user, workspace, the review's four = 7
-REVIEW_QUERIES, EXPORT_QUERIES = 11, 7
+REVIEW_QUERIES, EXPORT_QUERIES = 10, 7
 
 
 def add_principals(world, n):
