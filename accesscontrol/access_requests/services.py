@@ -309,7 +309,7 @@ def approve_access_request(
 ):
     """Grant what was asked (or `role` / `org_role`, as the approver chooses), for good or
     until the chosen expiry. Refused if the actor may not grant that role there."""
-    actor = as_actor(actor)
+    actor = as_actor(actor, access_request.organization)
     _require_decider(actor, access_request)
     note = _clean_note(note)
     expires_at = workspaces.expiry_from_choice(expiry)
@@ -361,7 +361,7 @@ def approve_access_request(
 
 
 def deny_access_request(*, actor, access_request, note=""):
-    actor = as_actor(actor)
+    actor = as_actor(actor, access_request.organization)
     _require_decider(actor, access_request)
     note = _clean_note(note)
     with transaction.atomic():
