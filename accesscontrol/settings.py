@@ -166,6 +166,7 @@ INSTALLED_APPS = [
     "accesscontrol.audit",
     "accesscontrol.resources",
     "accesscontrol.reviews",
+    "accesscontrol.access_requests",
     "accesscontrol.api",
 ]
 

@@ -69,6 +69,7 @@ urlpatterns = [
     path(ORG + "roles/<uuid:role_id>/delete/", rbac.role_delete, name="role-delete"),
     path(ORG + "audit/", audit.audit_log, name="audit-log"),
     path(ORG + "reviews/", include("accesscontrol.reviews.urls")),
+    path(ORG + "access-requests/", include("accesscontrol.access_requests.urls")),
     path(ORG + "audit/export.csv", audit.audit_export, name="audit-export"),
     path(ORG + "audit/export.ocsf.jsonl", audit.audit_export_ocsf, name="audit-export-ocsf"),
     path(ORG + "members/<uuid:member_id>/access/", rbac.member_access, name="member-access"),

@@ -33,6 +33,7 @@ VALIDATION_STATUS = {
     "role_in_use": 409,
     "system_role": 409,
     "duplicate": 409,
+    "decided": 409,
     "not_found": 404,
     "conflict": 409,
     "token_used": 410,
@@ -233,6 +234,7 @@ def build_api(namespace, routers, **options) -> NinjaAPI:
 
 
 def _routers():
+    from accesscontrol.access_requests.api import router as access_requests_router
     from accesscontrol.apikeys.api import router as keys_router
     from accesscontrol.audit.api import router as audit_router
     from accesscontrol.organizations.api import router as organizations_router
@@ -244,7 +246,14 @@ def _routers():
     from accesscontrol.resources.api_sharing import router as sharing_router
     from accesscontrol.workspaces.api import router as workspaces_router
 
-    access = [keys_router, rbac_router, workspaces_router, organizations_router, audit_router]
+    access = [
+        keys_router,
+        rbac_router,
+        workspaces_router,
+        organizations_router,
+        audit_router,
+        access_requests_router,
+    ]
     resources = [resources_router, datasets_router, hub_router, sharing_router]
     return access, resources, platform_router
 

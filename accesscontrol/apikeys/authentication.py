@@ -265,7 +265,11 @@ def _remember(digest, tenant_id, principal, organization_id, version):
         # remember the right organization, trust nothing until it is read again.
         version = None
     _principals.remember(
-        (digest, tenant_id), principal.organization.pk, version, dataclasses.replace(principal)
+        (digest, tenant_id),
+        principal.organization.pk,
+        version,
+        dataclasses.replace(principal),
+        until=principal.access.expires_at,
     )
 
 
@@ -342,6 +346,7 @@ def _pat_workspaces(token):
             role_org_id=F("m__role__organization_id"),
             role_codes=F("m__role__permissions"),
             joined_at=F("m__created_at"),
+            grant_expires_at=F("m__expires_at"),
         )
     )
 
@@ -378,6 +383,7 @@ def _pat_access(token, workspace) -> Access:
             role_name=workspace.role_name,
             role_org_id=workspace.role_org_id,
             role_codes=workspace.role_codes,
+            grant_expires_at=workspace.grant_expires_at,
         )
     return narrow(access, TokenLimits.of(token), workspace)
 

@@ -12,7 +12,8 @@ are cut into model instances (the rest of the request works with models).
 import functools
 
 from django.db import connection
-from django.db.models import UUIDField
+from django.db.models import DateTimeField, UUIDField
+from django.utils import timezone
 
 from accesscontrol.accounts.models import User
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
@@ -22,6 +23,7 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 
 _UUID = UUIDField()
+_DATETIME = DateTimeField()
 
 
 class _Select:
@@ -94,7 +96,10 @@ def _token_statement(vendor):
     role = [Role._meta.get_field(name) for name in ("name", "organization", "permissions")]
     select = _Select(
         connection,
-        only={"r": role, "wm": [WorkspaceMembership._meta.get_field("created_at")]},
+        only={
+            "r": role,
+            "wm": [WorkspaceMembership._meta.get_field(f) for f in ("created_at", "expires_at")],
+        },
         t=PersonalAccessToken,
         m=OrganizationMembership,
         u=User,
@@ -113,7 +118,8 @@ def _token_statement(vendor):
         f"SELECT d.id FROM {t['w']} d "  # noqa: S608 (names from the models only)
         f"LEFT OUTER JOIN {t['wm']} dm ON dm.workspace_id = d.id AND dm.org_membership_id = m.id "
         "WHERE d.organization_id = m.organization_id AND NOT d.archived "
-        f"AND (dm.id IS NOT NULL OR m.org_role IN ({admins})) "
+        f"AND ((dm.id IS NOT NULL AND (dm.expires_at IS NULL OR dm.expires_at > %s)) "
+        f"OR m.org_role IN ({admins})) "
         f"AND (t.workspace_limit IS NULL OR {in_limit}) "
         "ORDER BY dm.created_at ASC NULLS LAST, d.name ASC LIMIT 1"
     )
@@ -162,7 +168,8 @@ def personal_access_token(digest, tenant_id):
     authentication._pat_workspaces annotates it; the workspace is None if there is none."""
     sql, select = _token_statement(connection.vendor)
     tenant = _UUID.get_db_prep_value(tenant_id, connection)
-    row = _one_row(sql, [tenant, *ADMIN_EVERYWHERE_ROLES, digest])
+    now = _DATETIME.get_db_prep_value(timezone.now(), connection)
+    row = _one_row(sql, [tenant, now, *ADMIN_EVERYWHERE_ROLES, digest])
     if row is None:
         return None, None
     db = connection.alias
@@ -177,5 +184,5 @@ def personal_access_token(digest, tenant_id):
     workspace = _instance(Workspace, ws_values, db)
     if workspace is not None:
         workspace.role_name, workspace.role_org_id, workspace.role_codes = role_values
-        workspace.joined_at = joined[0]
+        workspace.joined_at, workspace.grant_expires_at = joined
     return token, workspace

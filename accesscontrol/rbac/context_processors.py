@@ -16,11 +16,16 @@ def access(request):
         return {"access": current}
 
     def memberships():
+        from accesscontrol.access_requests.services import pending_in_organizations
+
         return list(
             OrganizationMembership.objects.filter(user=user)
             .select_related("organization")
+            .annotate(pending_requests=pending_in_organizations())
             .order_by("organization__name")
         )
+
+    my_memberships = SimpleLazyObject(memberships)
 
     def workspaces():
         if organization is None:
@@ -43,12 +48,22 @@ def access(request):
             return None
         return next((ws for ws in my_workspaces if ws.slug == slug), None)
 
+    def pending_requests():
+        actor = getattr(request, "actor", None)
+        if organization is None or actor is None:
+            return 0
+        from accesscontrol.access_requests.services import pending_count
+
+        here = [m for m in my_memberships if m.organization_id == organization.pk]
+        return pending_count(actor, waiting=here[0].pending_requests if here else None)
+
     return {
+        "pending_requests": SimpleLazyObject(pending_requests),
         "access": current,
         "perms_here": current.permissions,
         "current_org": organization,
         "current_workspace": workspace,
         "context_workspace": workspace or SimpleLazyObject(remembered),
-        "my_org_memberships": SimpleLazyObject(memberships),
+        "my_org_memberships": my_memberships,
         "my_workspaces": my_workspaces,
     }

@@ -14,10 +14,13 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpResponse
 from django.shortcuts import render, resolve_url
+from django.urls import reverse
+from django.utils.http import urlencode
 
 from accesscontrol.organizations.models import Organization
 from accesscontrol.rbac.actor import Actor, explain_refusal
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
+from accesscontrol.rbac.permissions import org_role as org_role_spec
 from accesscontrol.rbac.resolver import NO_ACCESS, REASONS, console_access
 from accesscontrol.workspaces.models import Workspace
 
@@ -165,14 +168,38 @@ def signed_out(request):
 def deny(request, missing):
     access = request.access
     reason = REASONS.get(access.reason, "").format(plan=getattr(request.organization, "plan", ""))
-    response = render(
-        request,
-        "rbac/denied.html",
-        {"required": missing, "role": access.role, "org_role": access.org_role, "reason": reason},
-        status=403,
-    )
+    context = {"required": missing, "role": access.role, "org_role": access.org_role}
+    context |= {"reason": reason, **next_step(request, missing[0])}
+    response = render(request, "rbac/denied.html", context, status=403)
     response["X-Required-Permission"] = ", ".join(missing)  # htmx requests toast this
+    if context.get("request_url"):
+        response["X-Request-Access-Url"] = context["request_url"]  # ... with this link
     return response
+
+
+def next_step(request, code) -> dict:
+    """What a refused person can do: whom to ask (people who can grant `code` here) and the
+    "Request access" form's inputs."""
+    from accesscontrol.access_requests import services as access_requests
+    from accesscontrol.rbac.models import Role
+
+    organization, workspace = request.organization, request.workspace
+    if organization is None:
+        return {}
+    spec = org_role_spec(request.access.org_role)
+    here = workspace if code in WORKSPACE_PERMISSIONS else None
+    query = urlencode({"workspace": here.slug if here else "", "permission": code})
+    return {
+        "permission": code,
+        "org_role_label": spec.label if spec else None,
+        "ask": access_requests.admins_to_ask(organization, here, code),
+        "workspace_slug": here.slug if here else "",
+        "role_choices": Role.objects.usable_in(organization).order_by("organization_id", "name")
+        if here
+        else (),
+        "suggested_role": access_requests.suggested_role(organization, code) if here else None,
+        "request_url": f"{reverse('access-request-new', args=[organization.slug])}?{query}",
+    }
 
 
 # The REST API's side of the gate. API requests never use the session: the principal is the

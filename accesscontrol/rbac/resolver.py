@@ -1,5 +1,6 @@
 """Who may do what where: the one place that turns memberships and roles into permission codes."""
 
+import datetime
 from dataclasses import dataclass, field
 
 from django.db.models import FilteredRelation, Q
@@ -14,6 +15,7 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.permissions import org_role as org_role_spec
+from accesscontrol.workspaces.models import grant_expired
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class Access:
     # token's limits refuse, and the limits in words, so a 403 can say which of the two refused.
     withheld: frozenset[str] = field(default=frozenset(), compare=False)
     limit: str | None = field(default=None, compare=False)
+    # A time-bound workspace grant in effect: this access is computed for before that instant
+    # only. Every cache of access (rbac/versions.Results) treats an entry as stale from then.
+    expires_at: datetime.datetime | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.grantable is None:
@@ -78,7 +83,12 @@ def resolve_access(user, organization_id, workspace=None) -> Access:
                 condition=Q(workspace_memberships__workspace_id=workspace.pk),
             )
         )
-        fields += ["ws__role__name", "ws__role__organization_id", "ws__role__permissions"]
+        fields += [
+            "ws__role__name",
+            "ws__role__organization_id",
+            "ws__role__permissions",
+            "ws__expires_at",
+        ]
     rows = list(memberships.values(*fields)[:1])
     if not rows:
         return NO_ACCESS
@@ -92,6 +102,7 @@ def resolve_access(user, organization_id, workspace=None) -> Access:
         role_name=row["ws__role__name"],
         role_org_id=row["ws__role__organization_id"],
         role_codes=row["ws__role__permissions"],
+        grant_expires_at=row["ws__expires_at"],
     )
 
 
@@ -120,21 +131,34 @@ def console_access(user, organization_id, workspace=None) -> Access:
         if access is not None:
             return access
     access = resolve_access(user, organization_id, workspace)
-    _console_access.remember(key, organization_id, version, access)
+    _console_access.remember(key, organization_id, version, access, until=access.expires_at)
     return access
 
 
 def compute_access(
-    *, org_role, plan, archived, role_name, role_org_id=None, role_codes=None, org_permissions=None
+    *,
+    org_role,
+    plan,
+    archived,
+    role_name,
+    role_org_id=None,
+    role_codes=None,
+    org_permissions=None,
+    grant_expires_at=None,
+    now=None,
 ) -> Access:
     """The rules, without the database: every principal kind goes through here.
 
     `org_role` is None for service keys, which then pass their own `org_permissions`.
+    `grant_expires_at` is the workspace membership's expiry: an expired grant counts as none.
     """
     if org_permissions is None:
         org_permissions = ORG_ROLE_PERMISSIONS.get(org_role, frozenset())
     spec = org_role_spec(org_role)
+    if grant_expired(grant_expires_at, now):
+        role_name = grant_expires_at = None
     if spec is not None and spec.admin_everywhere:
+        grant_expires_at = None  # an org admin is Admin everywhere, grant or no grant
         role, reason, granted = ADMIN, "org_admin", WORKSPACE_PERMISSIONS
     elif role_name is None:
         return Access(org_permissions, org_role, None, "not_workspace_member")
@@ -160,6 +184,7 @@ def compute_access(
         role,
         reason,
         grantable=frozenset(by_role | org_permissions),
+        expires_at=grant_expires_at,
     )
 
 

@@ -45,6 +45,7 @@ from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,10 @@ class Results:
 
     def __init__(self, size=10_000, seconds=300):
         self.size, self.seconds = size, seconds
-        self.entries: dict = {}  # key -> (organization id, version, stale after, result)
+        # key -> (organization id, version, stale after, result, valid until): `stale after` is
+        # this process's monotonic clock (a bound on trust), `valid until` wall-clock time, the
+        # earliest expiry of a time-bound grant the result depends on (None: no such grant).
+        self.entries: dict = {}
         _results.append(self)
 
     def entry(self, key):
@@ -172,8 +176,8 @@ class Results:
         one it was computed under, without any network round trip; else None."""
         if entry is None or not settings.AUTHZ_CACHE:
             return None
-        organization_id, version, stale_after, result = entry
-        if version is None or time.monotonic() >= stale_after:
+        organization_id, version, stale_after, result, until = entry
+        if version is None or time.monotonic() >= stale_after or _past(until):
             return None
         if trusted(organization_id) != version:
             return None
@@ -183,20 +187,28 @@ class Results:
     def under(entry, version):
         """The entry's result if it was computed under `version`, the organization's version as
         just read (before_read); else None."""
-        _, computed_under, stale_after, result = entry
+        _, computed_under, stale_after, result, until = entry
         if version is None:  # Redis cannot say: nothing cached is used
             return None
-        if computed_under == version and time.monotonic() < stale_after:
+        if computed_under == version and time.monotonic() < stale_after and not _past(until):
             return result
         return None
 
-    def remember(self, key, organization_id, version, result) -> None:
-        """Store `result` under `version`, read before the database was: never a later one."""
+    def remember(self, key, organization_id, version, result, until=None) -> None:
+        """Store `result` under `version`, read before the database was: never a later one.
+        `until`: the instant a time-bound grant it was computed from expires; no process uses
+        the result from then on, version or not (an expiry moves no version)."""
         if not settings.AUTHZ_CACHE:
             return
         if len(self.entries) >= self.size:
             self.entries.pop(next(iter(self.entries)), None)
-        self.entries[key] = (organization_id, version, time.monotonic() + self.seconds, result)
+        self.entries[key] = (
+            organization_id,
+            version,
+            time.monotonic() + self.seconds,
+            result,
+            until,
+        )
 
     def forget(self, key) -> None:
         self.entries.pop(key, None)
@@ -206,6 +218,10 @@ class Results:
 
 
 _results: list[Results] = []
+
+
+def _past(until) -> bool:
+    return until is not None and timezone.now() >= until
 
 
 _channels: dict = {}

@@ -33,7 +33,7 @@ from accesscontrol.rbac.permissions import (
     describe_permissions,
 )
 from accesscontrol.rbac.resolver import REASONS, compute_access
-from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.models import WorkspaceMembership, unexpired
 
 STALE_AFTER = datetime.timedelta(days=90)  # no activity for this long: marked stale
 
@@ -148,7 +148,7 @@ class Review:
     def sections(self):
         """[(rows, how many)] per section: querysets filtered to the principals listed."""
         if self._sections is None:
-            self._sections = self._filtered(_combinations(self.workspace))
+            self._sections = self._filtered(_combinations(self.workspace, self.now))
         return self._sections
 
     def _filtered(self, combinations):
@@ -167,7 +167,7 @@ class Review:
                 by = row["held_org_role"] if section == MEMBERS else row["org_wide"]
                 listed[section].setdefault(by, []).append(row["held_role"])
         admins = admins_of(org).filter(org_role__in=listed[ADMINS])
-        members = _members(workspace).filter(
+        members = _members(workspace, self.now).filter(
             _any(
                 Q(org_membership__org_role=org_role, role_id__in=roles)
                 for org_role, roles in listed[MEMBERS].items()
@@ -210,6 +210,7 @@ class Review:
                 workspace,
                 now,
                 since=row.created_at,
+                expires_at=row.expires_at,
             )
         return _key(row, workspace, now)
 
@@ -221,8 +222,11 @@ def admins_of(org):
     )
 
 
-def _members(workspace):
-    return workspace.memberships.exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
+def _members(workspace, now):
+    """Its members but the org admins, expired grants left out (the resolver ignores them)."""
+    return workspace.memberships.exclude(
+        org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES
+    ).filter(unexpired(now=now))
 
 
 def _keys(workspace):
@@ -241,7 +245,7 @@ def _any(conditions):
     return combined
 
 
-def _combinations(workspace):
+def _combinations(workspace, now):
     """One query: per section, each distinct combination of what decides access, counted."""
     uuid, text = UUIDField(), CharField()
     nothing = {"held_role": Value(None, uuid), "held_role_name": Value(None, text)}
@@ -276,7 +280,7 @@ def _combinations(workspace):
         **nothing,
     ).union(
         grouped(
-            _members(workspace),
+            _members(workspace, now),
             MEMBERS,
             held_org_role=F("org_membership__org_role"),
             org_wide=not_wide,
@@ -351,8 +355,18 @@ def _key(key, workspace, now):
     )
 
 
-def _person(membership, kind, role_name, role_org_id, role_codes, workspace, now, since=None):
-    """`membership` carries its tokens (_with_tokens)."""
+def _person(
+    membership,
+    kind,
+    role_name,
+    role_org_id,
+    role_codes,
+    workspace,
+    now,
+    since=None,
+    expires_at=None,
+):
+    """`membership` carries its tokens (_with_tokens); `expires_at`: a time-bound grant's end."""
     access = compute_access(
         org_role=membership.org_role,
         plan=workspace.organization.plan,
@@ -377,6 +391,7 @@ def _person(membership, kind, role_name, role_org_id, role_codes, workspace, now
         tokens=membership.tokens_count,
         tokens_narrowed=membership.tokens_narrowed,
         tokens_last_used=membership.tokens_last,
+        details={"expires_at": expires_at} if expires_at else {},
     )
 
 
@@ -385,7 +400,8 @@ def user_access(membership, now=None):
     now = now or timezone.now()
     org = membership.organization
     roles = {
-        wm.workspace_id: wm.role for wm in membership.workspace_memberships.select_related("role")
+        wm.workspace_id: wm.role
+        for wm in membership.workspace_memberships.filter(unexpired(now=now)).select_related("role")
     }
     rows = []
     for workspace in org.workspaces.order_by("name"):

@@ -19,7 +19,7 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE
 from accesscontrol.rbac.services import person_behind
 from accesscontrol.rbac.who_has_access import is_stale, person_last_active, tokens_in_use
 from accesscontrol.reviews.models import Campaign, Item
-from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.models import WorkspaceMembership, unexpired
 from accesscontrol.workspaces.services import remove_workspace_member
 
 
@@ -70,6 +70,7 @@ def _snapshot(campaign, now):
     if workspace is not None:
         members = (
             WorkspaceMembership.objects.filter(workspace=workspace)
+            .filter(unexpired())  # an expired grant is no access to review
             .exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
             .select_related("org_membership__user", "role")
         )

@@ -8,7 +8,7 @@ from ninja import Field, Schema, Status
 
 from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.api.router import GatedRouter
-from accesscontrol.api.schemas import Body
+from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.rbac.services import role_by_id
@@ -104,15 +104,23 @@ class MemberOut(Schema):
     role_id: uuid.UUID
     role_name: str = Field(alias="role.name")
     created_at: datetime.datetime
+    expires_at: datetime.datetime | None = None
 
 
 class MemberIn(Body):
     email: str = Field(min_length=3, max_length=254)
     role_id: uuid.UUID
+    expires_at: UtcDateTime | None = Field(
+        None, description="A time-bound grant: the role ends at this instant (omit: permanent)."
+    )
 
 
 class MemberPatch(Body):
     role_id: uuid.UUID
+    expires_at: UtcDateTime | None = Field(
+        None,
+        description="Set (or, with null, remove) the grant's expiry; omit to keep it as it is.",
+    )
 
 
 def _members(request):
@@ -146,6 +154,7 @@ def add_member(request, payload: MemberIn):
         workspace=p.workspace,
         user=user,
         role=role_by_id(request.actor, payload.role_id, field="role_id"),
+        expires_at=payload.expires_at,
     )
     return Status(201, _members(request).get(pk=membership.pk))
 
@@ -160,6 +169,9 @@ def change_member_role(request, member_id: uuid.UUID, payload: MemberPatch):
         actor=request.actor,
         membership=membership,
         role=role_by_id(request.actor, payload.role_id, field="role_id"),
+        expires_at=(
+            payload.expires_at if "expires_at" in payload.model_fields_set else services.KEEP
+        ),
     )
     return _members(request).get(pk=member_id)
 

@@ -1,6 +1,8 @@
 import uuid
 
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 from accesscontrol.organizations.models import Organization, OrganizationMembership
 
@@ -41,6 +43,9 @@ class WorkspaceMembership(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     role = models.ForeignKey("rbac.Role", on_delete=models.PROTECT, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A time-bound grant: from this instant the resolver ignores the membership (the access
+    # caches are stale past it too); `cleanup_expired_grants` deletes it later and audits it.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -55,3 +60,18 @@ class WorkspaceMembership(models.Model):
     @property
     def user(self):
         return self.org_membership.user
+
+    def is_expired(self, now=None) -> bool:
+        return grant_expired(self.expires_at, now)
+
+
+def grant_expired(expires_at, now=None) -> bool:
+    """The one rule for a time-bound grant: gone from the instant it expires."""
+    return expires_at is not None and expires_at <= (now or timezone.now())
+
+
+def unexpired(prefix="", now=None) -> Q:
+    """Memberships (reached through `prefix`) whose grant has not expired, for queries."""
+    return Q(**{f"{prefix}expires_at__isnull": True}) | Q(
+        **{f"{prefix}expires_at__gt": now or timezone.now()}
+    )

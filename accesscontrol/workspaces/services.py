@@ -1,13 +1,16 @@
 """Workspaces and workspace membership. Every change is atomic and audited."""
 
+import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Q, Value, When
+from django.utils import timezone
 
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
-from accesscontrol.rbac.actor import as_actor
+from accesscontrol.rbac.actor import Actor, as_actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ORG_MANAGE, SYSTEM_ROLES_WEAKEST_FIRST, org_role
 from accesscontrol.rbac.services import (
@@ -17,7 +20,7 @@ from accesscontrol.rbac.services import (
     check_role_assignable,
     people_behind,
 )
-from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
+from accesscontrol.workspaces.models import Workspace, WorkspaceMembership, unexpired
 
 # One answer whether the address is unknown or belongs to another organization's member:
 # the answer must not tell accounts elsewhere apart from no account at all.
@@ -26,13 +29,54 @@ NOT_AN_ORG_MEMBER = (
 )
 
 
+# Time-bound grants: the durations a person picks from (requests, the members page); the API
+# also takes any future `expires_at`. None: permanent.
+EXPIRY_CHOICES = {
+    "1h": ("1 hour", datetime.timedelta(hours=1)),
+    "1d": ("1 day", datetime.timedelta(days=1)),
+    "1w": ("1 week", datetime.timedelta(weeks=1)),
+    "permanent": ("Permanent", None),
+}
+
+
+def expiry_from_choice(choice, now=None):
+    """The expiry instant for one of EXPIRY_CHOICES (None: permanent); unknown: refused."""
+    if choice not in EXPIRY_CHOICES:
+        names = ", ".join(EXPIRY_CHOICES)
+        raise ValidationError({"expiry": f"Choose an expiry: one of {names}."})
+    delta = EXPIRY_CHOICES[choice][1]
+    return None if delta is None else (now or timezone.now()) + delta
+
+
+def clean_expiry(expires_at):
+    """A grant's expiry as given: None (permanent) or an aware instant in the future."""
+    if expires_at is None:
+        return None
+    if timezone.is_naive(expires_at):
+        raise ValidationError({"expires_at": "Give the expiry with a time zone (e.g. ...Z)."})
+    if expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    if expires_at.year >= 9999:
+        raise ValidationError({"expires_at": "The expiry is too far in the future."})
+    return expires_at
+
+
+def _iso(expires_at):
+    return expires_at.isoformat() if expires_at else None
+
+
+KEEP = object()  # change_workspace_role: leave the grant's expiry as it is
+
+
 def enterable_workspaces(actor) -> list[Workspace]:
     """The workspaces of the actor's organization it can enter (the switcher, the overview,
     the home redirect): every active one for org admins, else those it is a member of."""
     workspaces = Workspace.objects.filter(organization=actor.organization, archived=False)
     spec = org_role(actor.access.org_role)
     if spec is None or not spec.admin_everywhere:
-        workspaces = workspaces.filter(memberships__org_membership__user=actor.user)
+        workspaces = workspaces.filter(
+            Q(memberships__org_membership__user=actor.user) & unexpired("memberships__")
+        )
     return list(workspaces.order_by("name"))
 
 
@@ -98,12 +142,14 @@ def _member_manager(actor, workspace):
     return actor, actor.access_in(workspace).grantable
 
 
-def add_workspace_member(*, actor, workspace, user, role) -> WorkspaceMembership:
+def add_workspace_member(*, actor, workspace, user, role, expires_at=None) -> WorkspaceMembership:
+    """Add an org member with `role`, for good or until `expires_at` (a time-bound grant)."""
     organization = workspace.organization
     actor, held = _member_manager(actor, workspace)
     check_role_assignable(role, organization)
     check_not_self(actor, user, "You cannot add yourself to a workspace.")
     check_can_grant(role, held)
+    expires_at = clean_expiry(expires_at)
     org_membership = OrganizationMembership.objects.filter(
         organization=organization, user=user
     ).first()
@@ -111,8 +157,9 @@ def add_workspace_member(*, actor, workspace, user, role) -> WorkspaceMembership
         raise ValidationError({"email": NOT_AN_ORG_MEMBER.format(organization=organization)})
     try:
         with transaction.atomic():
+            _end_expired(org_membership, workspace)
             membership = WorkspaceMembership.objects.create(
-                org_membership=org_membership, workspace=workspace, role=role
+                org_membership=org_membership, workspace=workspace, role=role, expires_at=expires_at
             )
             audit.record(
                 actor,
@@ -120,7 +167,10 @@ def add_workspace_member(*, actor, workspace, user, role) -> WorkspaceMembership
                 membership,
                 workspace=workspace,
                 target_label=user.email,
-                after={"role": role.name},
+                after={
+                    "role": role.name,
+                    **({"expires_at": _iso(expires_at)} if expires_at else {}),
+                },
             )
     except IntegrityError:
         raise ValidationError(f"{user.email} is already a member of {workspace}.") from None
@@ -141,30 +191,79 @@ def _lock_workspace_membership(membership) -> WorkspaceMembership:
     return locked
 
 
-def change_workspace_role(*, actor, membership, role) -> WorkspaceMembership:
+def change_workspace_role(*, actor, membership, role, expires_at=KEEP) -> WorkspaceMembership:
+    """Change a member's role and, if given, the grant's expiry (None: make it permanent)."""
     workspace = membership.workspace
     actor, held = _member_manager(actor, workspace)
     check_role_assignable(role, workspace.organization)
     check_not_self(actor, membership.org_membership.user)
     check_can_grant(role, held)
+    if expires_at is not KEEP:
+        expires_at = clean_expiry(expires_at)
     with transaction.atomic():
         membership = _lock_workspace_membership(membership)
         before = membership.role
-        if before.pk == role.pk:
+        old_expiry = membership.expires_at
+        new_expiry = old_expiry if expires_at is KEEP else expires_at
+        if before.pk == role.pk and new_expiry == old_expiry:
             return membership
         check_holds_all(before.permission_set, held, f"{membership.user.email} is {before.name}")
-        membership.role = role
-        membership.save(update_fields=["role"])
+        membership.role, membership.expires_at = role, new_expiry
+        membership.save(update_fields=["role", "expires_at"])
+        changes_before, changes_after = {"role": before.name}, {"role": role.name}
+        if new_expiry != old_expiry:
+            changes_before["expires_at"], changes_after["expires_at"] = (
+                _iso(old_expiry),
+                _iso(new_expiry),
+            )
         audit.record(
             actor,
             "workspace_member.role_changed",
             membership,
             workspace=workspace,
             target_label=membership.user.email,
-            before={"role": before.name},
-            after={"role": role.name},
+            before=changes_before,
+            after=changes_after,
         )
     return membership
+
+
+def _end_expired(org_membership, workspace) -> None:
+    """An expired grant still in the table (not yet cleaned up) makes way for a new one."""
+    for expired in WorkspaceMembership.objects.select_for_update().filter(
+        org_membership=org_membership, workspace=workspace, expires_at__lte=timezone.now()
+    ):
+        _record_expiry(expired, workspace)
+        expired.delete()
+
+
+def _record_expiry(membership, workspace) -> None:
+    audit.record(
+        Actor.system("grant_expiry", workspace.organization, workspace),
+        "workspace_member.grant_expired",
+        membership,
+        workspace=workspace,
+        target_label=membership.org_membership.user.email,
+        before={"role": membership.role.name, "expires_at": _iso(membership.expires_at)},
+    )
+
+
+def remove_expired_grants(now=None) -> int:
+    """Delete every expired time-bound grant, each audited (the periodic cleanup). Access does
+    not wait for this: the resolver ignores an expired grant from its expiry on."""
+    now = now or timezone.now()
+    removed = 0
+    with transaction.atomic():
+        expired = (
+            WorkspaceMembership.objects.select_for_update(of=("self",))
+            .select_related("workspace__organization", "role", "org_membership__user")
+            .filter(expires_at__lte=now)
+        )
+        for membership in expired:
+            _record_expiry(membership, membership.workspace)
+            membership.delete()
+            removed += 1
+    return removed
 
 
 def change_workspace_roles(*, actor, memberships, role) -> int:
@@ -247,6 +346,8 @@ def workspace_members(actor, workspace):
     """A workspace's members, for whoever may read the workspace (console and API alike)."""
     if not actor.access_in(workspace).allows("workspaces:read"):
         return WorkspaceMembership.objects.none()
-    return workspace.memberships.select_related(
-        "org_membership__user", "role", "workspace"
-    ).order_by("org_membership__user__email")
+    return (
+        workspace.memberships.filter(unexpired())
+        .select_related("org_membership__user", "role", "workspace")
+        .order_by("org_membership__user__email")
+    )

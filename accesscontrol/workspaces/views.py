@@ -87,6 +87,13 @@ class AddMemberForm(forms.Form):
         label="Organization member", queryset=OrganizationMembership.objects.none()
     )
     role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none())
+    expiry = forms.ChoiceField(
+        label="Access lasts",
+        required=False,
+        choices=[(k, label) for k, (label, _) in services.EXPIRY_CHOICES.items()],
+        initial="permanent",
+        help_text="A time-bound grant ends by itself: the person loses the role at that moment.",
+    )
 
     def __init__(self, workspace, grantable, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -117,7 +124,11 @@ def workspace_member_add(request, org_slug, workspace_slug):
     def add(data):
         user, role = data["org_membership"].user, data["role"]
         services.add_workspace_member(
-            actor=request.actor, workspace=request.workspace, user=user, role=role
+            actor=request.actor,
+            workspace=request.workspace,
+            user=user,
+            role=role,
+            expires_at=services.expiry_from_choice(data["expiry"] or "permanent"),
         )
         message = f"{user.email} joined {request.workspace.name} as {role.name}."
         return message, _members_url(request)

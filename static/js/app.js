@@ -197,3 +197,21 @@
     }, 0);
   });
 })();
+
+// --- access requests ---
+// A 403 toast offers "Request access": the gate sends the request form's URL (for the
+// permission refused) in X-Request-Access-Url; the link is added to the toast just shown.
+(function () {
+  "use strict";
+  document.body.addEventListener("htmx:responseError", function (evt) {
+    var xhr = evt.detail.xhr;
+    var url = xhr.getResponseHeader("X-Request-Access-Url");
+    var box = document.getElementById("toasts");
+    if (xhr.status !== 403 || !url || !box || !box.lastElementChild) return;
+    var link = document.createElement("a");
+    link.className = "toast-action";
+    link.href = url;
+    link.textContent = "Request access";
+    box.lastElementChild.appendChild(link);
+  });
+})();

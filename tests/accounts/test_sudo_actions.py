@@ -10,6 +10,7 @@ nothing; with sudo fresh, the very same request changes something (so the refusa
 import pytest
 from django.urls import get_resolver, reverse
 
+from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.accounts import sudo
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
@@ -17,6 +18,7 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Invitation, OrganizationMembership
 from accesscontrol.organizations.services import invite_member
 from accesscontrol.rbac import gate
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.resources import urls as resource_urls
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -42,6 +44,7 @@ WIDENING = {
     "personal-token-rotate": "a new token acting as its user",
     "org-ip-allow-list": "emptying or widening it lets every key in from more addresses",
     "service-key-ip-allow-list": "emptying or widening it lets the key in from more addresses",
+    "access-request-approve": "grants the requester a role",
 }
 
 NOT_WIDENING = {
@@ -60,6 +63,8 @@ NOT_WIDENING = {
     "workspace-member-remove": "only narrows",
     "workspace-settings": "the workspace's name",
     "service-key-revoke": "only narrows",
+    "access-request-new": "asks for access; grants nothing",
+    "access-request-deny": "only refuses",
     "api-root": "the API: keys, never sessions",
     "openapi-json": "the API's document",
     "openapi-view": "the API's document",
@@ -161,6 +166,14 @@ def request_for(world, name):
         service_key_for(world.workspace, "Viewer")
         key = ServiceKey.objects.get(workspace=world.workspace, name="Viewer key")
         return reverse(name, args=[org, ws, key.pk]), {"ip_allow_list": "2001:db8::/32"}
+    if name == "access-request-approve":
+        request = create_access_request(
+            actor=Actor.for_user(world.member_without_workspace, world.org),
+            workspace=world.workspace,
+            permission="datasets:read",
+            reason="sudo test",
+        )
+        return reverse(name, args=[org, request.pk]), {"expiry": "1h"}
     raise AssertionError(f"no request for {name}: add one")
 
 

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from accesscontrol.access_requests.models import AccessRequest
+from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.apikeys.services import create_personal_access_token
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Invitation, OrganizationMembership
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import PUBLIC
 from accesscontrol.rbac.models import Role
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
@@ -59,6 +62,7 @@ class Targets:
     member: WorkspaceMembership  # someone's Viewer membership in 'production'
     org_member: OrganizationMembership  # member_without_workspace's Acme membership
     service_key: ServiceKey  # an active service key of 'production'
+    access_request: AccessRequest  # member_without_workspace asks for Viewer in 'production'
     token: PersonalAccessToken | None = None  # the caller's own second token, if it has a user
     caller: Caller | None = None
     extra: dict = field(default_factory=dict)
@@ -72,6 +76,7 @@ class Targets:
             "workspace_id": self.world.workspace.pk,
             "member_id": member.pk,
             "key_id": self.service_key.pk,
+            "request_id": self.access_request.pk,
         }
         if "{token_id}" in path:  # the caller's own, or for a service key someone else's
             ids["token_id"] = self.token.pk if self.token else self.extra["someone_token"]
@@ -98,6 +103,13 @@ def targets(world) -> Targets:
             user=world.member_without_workspace, organization=world.org
         ),
         service_key=victim,
+        access_request=create_access_request(
+            actor=Actor.for_user(world.member_without_workspace, world.org),
+            workspace=world.workspace,
+            role=system_role("Viewer"),
+            permission="datasets:read",
+            reason="the matrix asks",
+        ),
     )
 
 
@@ -115,6 +127,7 @@ def db_state() -> dict:
         "invitations": rows(Invitation, "pk", "email", "org_role", "cancelled_at", "accepted_at"),
         "service_keys": rows(ServiceKey, "pk", "name", "workspace", "role", "revoked_at"),
         "pats": rows(PersonalAccessToken, "pk", "name", "org_membership", "revoked_at"),
+        "access_requests": rows(AccessRequest, "pk", "requester", "workspace", "status"),
         "audit": AuditEvent.objects.count(),
     }
 
@@ -355,6 +368,37 @@ def check_key_ip_allow_list_set(t, body):
     assert t.service_key.ip_allow_list == body["ip_allow_list"] == ["127.0.0.0/8"]
 
 
+def check_access_request_created(t, body):
+    made = AccessRequest.objects.get(pk=body["id"])
+    assert made.requester.user == t.caller.user and made.workspace == t.world.other_workspace
+    assert body["status"] == "pending" and body["role_name"] == "Spare"
+
+
+def check_access_requests_listed(t, body):
+    assert isinstance(body, list)
+    orgs = {AccessRequest.objects.get(pk=r["id"]).organization_id for r in body}
+    assert orgs <= {t.world.org.pk}
+
+
+def check_access_request_read(t, body):
+    assert body["id"] == str(t.access_request.pk) and body["status"] == "pending"
+
+
+def check_access_request_approved(t, body):
+    assert body["status"] == "approved" and body["granted"] == "Viewer"
+    membership = WorkspaceMembership.objects.get(
+        org_membership=t.org_member, workspace=t.world.workspace
+    )
+    assert membership.role.name == "Viewer"
+    assert membership.expires_at is not None
+    assert body["expires_at"] is not None
+
+
+def check_access_request_denied(t, body):
+    assert body["status"] == "denied" and body["note"] == "not now"
+    assert not WorkspaceMembership.objects.filter(org_membership=t.org_member).exists()
+
+
 @dataclass(frozen=True)
 class Endpoint:
     method: str
@@ -568,6 +612,43 @@ ENDPOINTS = [
     Endpoint("DELETE", "/auth/self", None, 200, check_self_revoked),
     Endpoint("GET", "/audit-logs", ORG_MANAGE, 200, check_audit_listed),
     Endpoint("GET", "/audit-logs/export", ORG_MANAGE, 200, check_audit_exported),
+    Endpoint(
+        "POST",
+        "/access-requests",
+        ORG_READ,
+        201,
+        check_access_request_created,
+        body=lambda t: {
+            "workspace_id": str(t.world.other_workspace.pk),
+            "role_id": str(t.role.pk),
+            "reason": "for the matrix",
+        },
+        user_only=True,
+    ),
+    Endpoint("GET", "/access-requests", ORG_READ, 200, check_access_requests_listed),
+    Endpoint(
+        "GET",
+        "/access-requests/{request_id}",
+        "workspaces:manage-members",
+        200,
+        check_access_request_read,
+    ),
+    Endpoint(
+        "POST",
+        "/access-requests/{request_id}/approve",
+        "workspaces:manage-members",
+        200,
+        check_access_request_approved,
+        body=lambda t: {"expiry": "1h"},
+    ),
+    Endpoint(
+        "POST",
+        "/access-requests/{request_id}/deny",
+        "workspaces:manage-members",
+        200,
+        check_access_request_denied,
+        body=lambda t: {"note": "not now"},
+    ),
 ]
 ENDPOINT_BY_ID = {e.id: e for e in ENDPOINTS}
 
@@ -644,7 +725,7 @@ def test_endpoint_table_matches_every_declared_operation():
         )
     table = {e.id: (e.required, e.workspace_param) for e in ENDPOINTS}
     assert table == declared
-    assert len(ENDPOINTS) == 33
+    assert len(ENDPOINTS) == 38
     # Taking no key at all, it has no row here: signed reports, tests/apikeys/test_leak_reports.py
     assert public == {"POST /secret-scanning/reports"}
 
@@ -755,7 +836,14 @@ def globex(world):
     service_key_for(ws, "Viewer")
     key = ServiceKey.objects.get(workspace=ws)
     token = create_personal_access_token(user=world.outsider, organization=org, name="globex")[0]
+    globex_request = create_access_request(
+        actor=Actor.for_user(user, org, ws),
+        workspace=ws,
+        permission="datasets:create",
+        reason="globex asks",
+    )
     return {
+        "request_id": globex_request.pk,
         "role_id": role.pk,
         "workspace_id": ws.pk,
         "ws_member_id": member.pk,
@@ -775,6 +863,7 @@ def _acme_ids(world, targets):
         "org_member_id": targets.org_member.pk,
         "key_id": targets.service_key.pk,
         "token_id": token.pk,
+        "request_id": targets.access_request.pk,
     }
 
 
@@ -791,6 +880,9 @@ ID_ADDRESSED = [
     ("DELETE", "/api-key/{key_id}", None),
     ("PUT", "/api-key/{key_id}/ip-allow-list", {"ip_allow_list": []}),
     ("DELETE", "/orgs/current/personal-access-tokens/{token_id}", None),
+    ("GET", "/access-requests/{request_id}", None),
+    ("POST", "/access-requests/{request_id}/approve", {"expiry": "1h"}),
+    ("POST", "/access-requests/{request_id}/deny", {"note": "x"}),
 ]
 
 

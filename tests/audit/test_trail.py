@@ -23,6 +23,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from accesscontrol.access_requests import services as access_requests
 from accesscontrol.accounts import services as accounts
 from accesscontrol.apikeys import keys, rotation
 from accesscontrol.apikeys import services as apikeys
@@ -52,7 +53,16 @@ from tests.factories import (
 from tests.support.api import api_call
 from tests.support.db import KEY, assert_no_key_in_audit
 
-SERVICE_MODULES = [accounts, organizations, workspaces, rbac, apikeys, rotation, reviews]
+SERVICE_MODULES = [
+    accounts,
+    organizations,
+    workspaces,
+    rbac,
+    apikeys,
+    rotation,
+    reviews,
+    access_requests,
+]
 
 # Public functions of those modules that change nothing, so record nothing, and why.
 NOT_CHANGING_ACCESS = {
@@ -90,6 +100,16 @@ NOT_CHANGING_ACCESS = {
     "apikeys.check_may_revoke_personal_access_token": "pure check, raises or returns",
     "apikeys.check_may_create_service_key": "pure check, raises or returns",
     "apikeys.check_may_revoke_service_key": "pure check, raises or returns",
+    "workspaces.clean_expiry": "pure validator",
+    "workspaces.expiry_from_choice": "pure helper: a duration's end",
+    "access_requests.suggested_role": "reader: the weakest system role granting a code",
+    "access_requests.suggested_org_role": "pure helper",
+    "access_requests.admins_to_ask": "selector: reads",
+    "access_requests.requests_to_decide": "selector: reads",
+    "access_requests.pending_count": "selector: reads",
+    "access_requests.pending_in_organizations": "pure helper: a query expression",
+    "access_requests.own_requests": "selector: reads",
+    "access_requests.request_by_id": "selector: reads",
 }
 
 CONTEXT = context.RequestContext("198.51.100.7", "audit-trail-test/1.0", "req-audit-trail")
@@ -715,6 +735,120 @@ def add_workspace_member(w, act):
             changes={"after": {"role": "Viewer"}},
         )
     ]
+
+
+@scenario(workspaces.remove_expired_grants)
+def remove_expired_grants(w, act):
+    person = w.member_without_workspace
+    membership = workspaces.add_workspace_member(
+        actor=w.org_admin,
+        workspace=w.workspace,
+        user=person,
+        role=system_role("Viewer"),
+        expires_at=timezone.now() + DAY,
+    )
+    ends = timezone.now() - DAY  # as if a day had passed (the row as the database holds it)
+    WorkspaceMembership.objects.filter(pk=membership.pk).update(expires_at=ends)
+    with act:
+        assert workspaces.remove_expired_grants() == 1
+    return [
+        E(
+            "workspace_member.grant_expired",
+            Actor.system("grant_expiry"),
+            membership,
+            person.email,
+            workspace=w.workspace,
+            changes={"before": {"role": "Viewer", "expires_at": ends.isoformat()}},
+        )
+    ]
+
+
+def _ask(w, person, **kwargs):
+    return access_requests.create_access_request(
+        actor=Actor.for_user(person, w.org),
+        workspace=w.workspace,
+        permission="datasets:read",
+        reason="audit trail",
+        **kwargs,
+    )
+
+
+@scenario(access_requests.create_access_request)
+def create_access_request(w, act):
+    person = w.member_without_workspace
+    with act:
+        request = _ask(w, person)
+    after = {"permission": "datasets:read", "role": None, "reason": "audit trail"}
+    return [
+        E(
+            "access_request.created",
+            person,
+            request,
+            person.email,
+            workspace=w.workspace,
+            changes={"after": after},
+        )
+    ]
+
+
+@scenario(access_requests.approve_access_request)
+def approve_access_request(w, act):
+    person = w.member_without_workspace
+    request = _ask(w, person)
+    with act:
+        access_requests.approve_access_request(
+            actor=w.org_admin, access_request=request, expiry="permanent"
+        )
+    membership = WorkspaceMembership.objects.get(org_membership__user=person, workspace=w.workspace)
+    return [
+        E(
+            "workspace_member.added",
+            w.org_admin,
+            membership,
+            person.email,
+            workspace=w.workspace,
+            changes={"after": {"role": "Viewer"}},
+        ),
+        E(
+            "access_request.approved",
+            w.org_admin,
+            request,
+            person.email,
+            workspace=w.workspace,
+            changes={
+                "before": {"status": "pending"},
+                "after": {"status": "approved", "note": None, "role": "Viewer", "expires_at": None},
+            },
+        ),
+    ]
+
+
+@scenario(access_requests.deny_access_request)
+def deny_access_request(w, act):
+    person = w.member_without_workspace
+    request = _ask(w, person)
+    with act:
+        access_requests.deny_access_request(actor=w.org_admin, access_request=request, note="no")
+    return [
+        E(
+            "access_request.denied",
+            w.org_admin,
+            request,
+            person.email,
+            workspace=w.workspace,
+            changes={"before": {"status": "pending"}, "after": {"status": "denied", "note": "no"}},
+        )
+    ]
+
+
+@scenario(access_requests.approve_access_request, silent=True)
+def a_viewer_approving_records_nothing(w, act):
+    request = _ask(w, w.member_without_workspace)
+    with act, pytest.raises(ValidationError):
+        access_requests.approve_access_request(
+            actor=Actor.for_user(w.viewer, w.org, w.workspace), access_request=request
+        )
+    return []
 
 
 @scenario(workspaces.add_workspace_member, silent=True)

@@ -159,7 +159,8 @@ def sample(schema, components, force=None, value=None):
     if kind == "array":
         return [sample(schema["items"], components, force[1:] if force else None, value)]
     if kind == "string":
-        return {"uuid": str(uuid.uuid4()), "date-time": GOOD}.get(schema.get("format"), "x")
+        fallback = "x" * max(1, schema.get("minLength", 1))
+        return {"uuid": str(uuid.uuid4()), "date-time": GOOD}.get(schema.get("format"), fallback)
     return {"integer": 1, "number": 1.5, "boolean": True}.get(kind, "x")
 
 
@@ -187,12 +188,13 @@ QUERY_CASES = query_cases()
 
 
 def test_the_walk_finds_every_date_time_the_api_takes():
-    # 22 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk, the start_time
+    # 24 in /api/v1 (PAT, service key, run create/patch/batch, example one/bulk, the start_time
     # and end_time bounds of runs query/stats, feedback's created_at/modified_at/start_time, a
-    # project's end_time, presigned feedback tokens, a dataset version's tag), 20 again at the
-    # SDK's root paths; so the walk cannot silently find nothing.
+    # project's end_time, presigned feedback tokens, a dataset version's tag, a workspace
+    # member's grant expiry on add and change), 20 again at the SDK's root paths; so the walk
+    # cannot silently find nothing.
     found = {(path, where) for path, _, _, _, where in BODY_CASES}
-    assert len(found) == 42, sorted(found)
+    assert len(found) == 44, sorted(found)
     assert ("/api/v1/runs/stats", ("end_time",)) in found
     assert ("/api/v1/feedback/tokens", (0, "expires_at")) in found
     assert ("/api/v1/datasets/{dataset_id}/tags", ("as_of",)) in found

@@ -39,6 +39,7 @@ from django.test import Client
 from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 from django.utils import timezone
 
+from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.api.api import APIS, operations
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.authentication import forget_cached_principals
@@ -51,6 +52,7 @@ from accesscontrol.apikeys.services import (
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import invite_member
 from accesscontrol.rbac import gate
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
     ALL_PERMISSIONS,
@@ -408,6 +410,7 @@ PATH_PARAMS: dict[str, Param] = {
     "token": Param(lambda m, route: m.invitation_token, None),  # the invitation link's token
     "role_id": Param(lambda m, route: m.unused_role),
     "campaign_id": Param(lambda m, route: m.campaign),
+    "request_id": Param(lambda m, route: m.access_request),
     "token_id": Param(lambda m, route: m.tokens["editor"]),
     "key_id": Param(lambda m, route: m.target_key),
     "project_id": Param(lambda m, route: m.project),
@@ -572,6 +575,7 @@ class Matrix:
     workspace_membership: WorkspaceMembership
     share_tokens: dict  # ShareLink kind -> the token of a live link to acme's run, dataset, prompt
     feedback_token: uuid.UUID  # a live presigned feedback token for acme's run
+    access_request: object
 
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
@@ -746,6 +750,12 @@ def _matrix_rows() -> dict:
         org_membership=memberships["viewer"],
         workspace_membership=WorkspaceMembership.objects.get(
             org_membership=memberships["viewer"], workspace=workspace
+        ),
+        access_request=create_access_request(
+            actor=Actor.for_user(world.member_without_workspace, org),
+            workspace=workspace,
+            permission="datasets:read",
+            reason="the matrix asks",
         ),
     )
 

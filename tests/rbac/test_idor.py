@@ -62,12 +62,14 @@ from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET, require_POST
 
 from accesscontrol import urls as console_urlconf
+from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.accounts import sudo
 from accesscontrol.api.api import api, operations, sdk_root_api
 from accesscontrol.apikeys.authentication import forget_cached_principals
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import create_personal_access_token, create_service_key
 from accesscontrol.organizations.services import invite_member
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import API, PUBLIC, requires, rule_of
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS
 from accesscontrol.resources import services as resources
@@ -114,6 +116,8 @@ KIND_LEVELS = {
     "invitation": "org",
     "role": "org",
     "campaign": "org",
+    # Org admins decide requests of every workspace from the organization's pages.
+    "access_request": "org",
 }
 KINDS = list(KIND_LEVELS)
 
@@ -136,6 +140,7 @@ PARAM_KINDS = {
     "role_id": "role",
     "campaign_id": "campaign",
     "repo_name": "prompt",  # the prompt hub names a prompt by its name, under an owner
+    "request_id": "access_request",
 }
 # What of the object goes in the path, where it is not the primary key.
 PARAM_ATTRIBUTES = {"repo_name": "name"}
@@ -504,6 +509,18 @@ class Family:
             workspace=None if self.org_wide else self.workspace,
             name=self._name("review"),
             deadline=timezone.now() + datetime.timedelta(days=7),
+        )
+
+    @cached_property
+    def access_request(self):
+        requester = OrganizationMembershipFactory(
+            user=self._user("requester"), organization=self.org, org_role="member"
+        ).user
+        return create_access_request(
+            actor=Actor.for_user(requester, self.org),
+            workspace=self.workspace,
+            permission="datasets:read",
+            reason=self._name("reason"),
         )
 
 

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AccessRequestsConfig(AppConfig):
+    name = "accesscontrol.access_requests"
+    label = "access_requests"

@@ -1,0 +1,15 @@
+"""Delete expired time-bound workspace grants, each audited. Run it periodically (cron, a
+systemd timer): correctness does not depend on it, since the resolver ignores an expired grant
+from the instant it expires; this only tidies the table and the audit trail."""
+
+from django.core.management.base import BaseCommand
+
+from accesscontrol.workspaces.services import remove_expired_grants
+
+
+class Command(BaseCommand):
+    help = "Delete expired time-bound workspace role grants (audited)."
+
+    def handle(self, *args, **options):
+        removed = remove_expired_grants()
+        self.stdout.write(f"Removed {removed} expired grant{'s' if removed != 1 else ''}.")

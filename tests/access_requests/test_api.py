@@ -1,0 +1,242 @@
+"""Access requests over the REST API, and a time-bound grant ending on the very next request
+with a warm per-process cache."""
+
+import pytest
+
+from accesscontrol.access_requests.models import AccessRequest
+from accesscontrol.apikeys import authentication
+from accesscontrol.audit.models import AuditEvent
+from accesscontrol.rbac.services import create_role
+from accesscontrol.workspaces.models import WorkspaceMembership
+from tests.factories import pat_for, service_key_for, system_role
+from tests.support.api import api_call
+
+
+def ask(client, key, world, **body):
+    body = {"workspace_id": str(world.workspace.pk), "reason": "release day", **body}
+    return api_call(client, "POST", "/access-requests", key, json=body)
+
+
+def test_request_approve_with_expiry_then_refused_on_the_next_request(client, world, clock):
+    requester = world.member_without_workspace
+    requester_key = pat_for(requester, world.org)
+    tenant = world.workspace.pk
+    # Not a member: refused, with the next step in the body.
+    resp = api_call(client, "GET", "/workspaces/current/members", requester_key, tenant=tenant)
+    assert resp.status_code == 403
+
+    made = ask(client, requester_key, world, permission="workspaces:read")
+    assert made.status_code == 201, made.content
+    request_id = made.json()["id"]
+    assert made.json()["role_name"] is None and made.json()["permission"] == "workspaces:read"
+
+    admin_key = pat_for(world.workspace_admin, world.org)
+    listed = api_call(client, "GET", "/access-requests", admin_key).json()
+    assert [r["id"] for r in listed] == [request_id]
+    approved = api_call(
+        client,
+        "POST",
+        f"/access-requests/{request_id}/approve",
+        admin_key,
+        json={"expiry": "1h", "note": "one hour"},
+    )
+    assert approved.status_code == 200, approved.content
+    body = approved.json()
+    assert (body["status"], body["granted"]) == ("approved", "Viewer")  # weakest that fits
+
+    for _ in range(3):  # warm: the last ones come from this process's principal cache
+        resp = api_call(client, "GET", "/workspaces/current/members", requester_key, tenant=tenant)
+        assert resp.status_code == 200, resp.content
+    [entry] = [e for k, e in authentication._principals.entries.items() if k[1] == tenant]
+    assert entry[4] is not None, "the cached principal carries its grant's expiry"
+
+    clock.advance(hours=1, seconds=1)
+    resp = api_call(client, "GET", "/workspaces/current/members", requester_key, tenant=tenant)
+    assert resp.status_code == 403, resp.content
+    assert resp.json()["required"] == "workspaces:read"
+    # The requester sees the answer on their own list.
+    mine = api_call(client, "GET", "/access-requests?mine=true&status=all", requester_key).json()
+    assert mine[0]["status"] == "approved" and mine[0]["note"] == "one hour"
+
+
+def test_a_viewer_cannot_approve(client, world):
+    request_id = ask(
+        client,
+        pat_for(world.member_without_workspace, world.org),
+        world,
+        permission="datasets:read",
+    ).json()["id"]
+    viewer_key = pat_for(world.viewer, world.org)
+    resp = api_call(client, "POST", f"/access-requests/{request_id}/approve", viewer_key, json={})
+    assert resp.status_code == 403
+    assert resp.json()["required"] == "workspaces:manage-members"
+    assert AccessRequest.objects.get(pk=request_id).status == "pending"
+
+
+def test_approving_a_role_one_cannot_grant_is_refused(client, world):
+    managers = create_role(
+        actor=world.org_admin,
+        organization=world.org,
+        name="People managers",
+        permissions=["workspaces:read", "workspaces:manage-members", "datasets:read"],
+    )
+    WorkspaceMembership.objects.filter(
+        org_membership__user=world.editor, workspace=world.workspace
+    ).update(role=managers)
+    requester_key = pat_for(world.member_without_workspace, world.org)
+    request_id = ask(client, requester_key, world, role_id=str(system_role("Admin").pk)).json()[
+        "id"
+    ]
+    resp = api_call(
+        client,
+        "POST",
+        f"/access-requests/{request_id}/approve",
+        pat_for(world.editor, world.org),
+        tenant=world.workspace.pk,
+        json={"expiry": "1d"},
+    )
+    assert resp.status_code == 403, resp.content
+    assert resp.json()["error"] == "escalation"
+    assert not WorkspaceMembership.objects.filter(
+        org_membership__user=world.member_without_workspace
+    ).exists()
+    assert not AuditEvent.objects.filter(action="access_request.approved").exists()
+
+
+def test_a_service_key_cannot_ask_but_an_admin_key_can_decide(client, world):
+    admin_key = service_key_for(world.workspace, "Admin")
+    resp = ask(client, admin_key, world, permission="datasets:read")
+    assert resp.status_code == 403 and "service key" in resp.json()["detail"]
+    request_id = ask(
+        client,
+        pat_for(world.member_without_workspace, world.org),
+        world,
+        permission="datasets:read",
+    ).json()["id"]
+    resp = api_call(
+        client,
+        "POST",
+        f"/access-requests/{request_id}/deny",
+        admin_key,
+        json={"note": "use the shared dataset"},
+    )
+    assert resp.status_code == 200 and resp.json()["decided_by"].startswith("service key")
+    event = AuditEvent.objects.get(action="access_request.denied")
+    assert event.changes["after"]["note"] == "use the shared dataset"
+
+
+def test_another_organizations_request_id_is_404(client, world):
+    request_id = ask(
+        client,
+        pat_for(world.member_without_workspace, world.org),
+        world,
+        permission="datasets:read",
+    ).json()["id"]
+    outsider_key = pat_for(world.outsider, world.other_org)
+    for method, path in [
+        ("GET", f"/access-requests/{request_id}"),
+        ("POST", f"/access-requests/{request_id}/approve"),
+        ("POST", f"/access-requests/{request_id}/deny"),
+    ]:
+        resp = api_call(client, method, path, outsider_key, json={} if method == "POST" else None)
+        assert resp.status_code == 404, (path, resp.content)
+        assert resp.json()["error"] == "not_found"
+    assert AccessRequest.objects.get(pk=request_id).status == "pending"
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"permission": "datasets:fly"}, "permission"),
+        ({"reason": ""}, "reason"),
+        ({"workspace_id": "not-a-uuid", "permission": "datasets:read"}, "workspace_id"),
+    ],
+)
+def test_bad_input_is_422_and_writes_nothing(client, world, body, field):
+    resp = ask(client, pat_for(world.member_without_workspace, world.org), world, **body)
+    assert resp.status_code == 422, resp.content
+    assert field in resp.content.decode()
+    assert not AccessRequest.objects.exists()
+
+
+def test_bad_expiry_on_approve_is_422(client, world):
+    request_id = ask(
+        client,
+        pat_for(world.member_without_workspace, world.org),
+        world,
+        permission="datasets:read",
+    ).json()["id"]
+    resp = api_call(
+        client,
+        "POST",
+        f"/access-requests/{request_id}/approve",
+        pat_for(world.org_admin, world.org),
+        json={"expiry": "1y"},
+    )
+    assert resp.status_code == 422
+
+
+def test_members_api_sets_and_shows_an_expiry(client, world, clock):
+    admin_key = pat_for(world.org_admin, world.org)
+    resp = api_call(
+        client,
+        "POST",
+        "/workspaces/current/members",
+        admin_key,
+        tenant=world.workspace.pk,
+        json={
+            "email": world.member_without_workspace.email,
+            "role_id": str(system_role("Editor").pk),
+            "expires_at": "2000-01-01T00:00:00Z",
+        },
+    )
+    assert resp.status_code == 422 and "expires_at" in resp.content.decode()
+    resp = api_call(
+        client,
+        "POST",
+        "/workspaces/current/members",
+        admin_key,
+        tenant=world.workspace.pk,
+        json={
+            "email": world.member_without_workspace.email,
+            "role_id": str(system_role("Editor").pk),
+            "expires_at": "2100-01-01T00:00:00Z",
+        },
+    )
+    assert resp.status_code == 201, resp.content
+    assert resp.json()["expires_at"].startswith("2100-01-01")
+    member_id = resp.json()["id"]
+    resp = api_call(
+        client,
+        "PATCH",
+        f"/workspaces/current/members/{member_id}",
+        admin_key,
+        tenant=world.workspace.pk,
+        json={"role_id": str(system_role("Editor").pk), "expires_at": None},
+    )
+    assert resp.status_code == 200 and resp.json()["expires_at"] is None
+    event = AuditEvent.objects.filter(action="workspace_member.role_changed").latest("created_at")
+    assert event.changes["after"]["expires_at"] is None
+
+
+def test_a_tokens_default_workspace_skips_an_expired_grant(client, world, clock):
+    import datetime
+
+    from django.utils import timezone
+
+    from accesscontrol.workspaces.services import add_workspace_member
+
+    requester = world.member_without_workspace
+    add_workspace_member(
+        actor=world.org_admin,
+        workspace=world.workspace,
+        user=requester,
+        role=system_role("Viewer"),
+        expires_at=timezone.now() + datetime.timedelta(hours=1),
+    )
+    key = pat_for(requester, world.org)
+    body = api_call(client, "GET", "/auth/whoami", key).json()
+    assert body["workspace"]["id"] == str(world.workspace.pk)
+    clock.advance(hours=2)
+    body = api_call(client, "GET", "/auth/whoami", key).json()
+    assert body["workspace"] is None and "workspaces:read" not in body["permissions"]
