@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -155,36 +155,27 @@ def test_screenshots_on_a_phone(lived_in, browser, live_server):
         context.close()
 
 
-# Slots for the access-request pages (issue #16, Build 5), built on another branch: each shot
-# is taken once its page exists and skipped, saying why, until then.
-
-
-def test_screenshot_of_a_403_with_request_access(lived_in, browser, live_server):
+def test_screenshots_of_requesting_access(lived_in, browser, live_server):
+    """A 403 that offers "Request access", and the request waiting on an admin's list."""
     context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
     page = context.new_page()
     try:
         sign_in(page, live_server, "viewer@acme.test")
         response = page.goto("/o/acme/w/production/keys/")
         assert response.status == 403
-        if page.get_by_role("button", name="Request access").count() == 0 and (
-            page.get_by_role("link", name="Request access").count() == 0
-        ):
-            pytest.skip("request-access-403.png: the 403 page has no 'Request access' yet")
+        expect(page.get_by_role("button", name="Request access")).to_be_visible()
         shoot(page, "request-access-403.png")
+        page.get_by_label("Why do you need it?").fill("Rotating the CI key while Ada is away")
+        page.get_by_role("button", name="Request access").click()
+        expect(page.get_by_role("heading", level=1, name="Your access requests")).to_be_visible()
     finally:
         context.close()
-
-
-def test_screenshot_of_the_pending_access_requests(lived_in, browser, live_server):
-    try:
-        url = reverse("access-requests", args=["acme"])
-    except NoReverseMatch:
-        pytest.skip("access-requests.png: there is no 'access-requests' page (URL name) yet")
     context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
     page = context.new_page()
     try:
         sign_in(page, live_server, "admin@acme.test")
-        assert page.goto(url).status == 200
+        assert page.goto(reverse("access-requests", args=["acme"])).status == 200
+        expect(page.get_by_text("Rotating the CI key while Ada is away")).to_be_visible()
         shoot(page, "access-requests.png")
     finally:
         context.close()
