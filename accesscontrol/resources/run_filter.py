@@ -26,6 +26,7 @@ character where parsing stopped): a filter is never partly applied.
 import dataclasses
 import datetime
 import json
+import math
 import re
 import uuid
 
@@ -612,18 +613,24 @@ class _Compiler:
         value = self.literal(node)
         if isinstance(value, bool):
             return float(value)  # feedback scores may be booleans
-        if isinstance(value, int | float):
+        if isinstance(value, int):
             return value
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             self.fail(node, f"expected a number, found {json.dumps(value)}")
+        if not math.isfinite(number):  # "nan", 1e999: no column holds them (NaN was a 500)
+            self.fail(node, "the number is out of range: expected a finite number")
+        return number
 
     def as_int(self, node) -> int:
         value = self.as_number(node)
         if abs(value) > 2**62:
             self.fail(node, "the number is out of range")
-        return int(value) if float(value).is_integer() else value
+        if not float(value).is_integer():
+            # The column would round it (gte 1.5 read as gte 1): a wrong answer, so refused.
+            self.fail(node, "token counts are whole numbers")
+        return int(value)
 
     def as_seconds(self, node) -> datetime.timedelta:
         value = self.literal(node)

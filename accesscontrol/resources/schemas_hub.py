@@ -327,6 +327,6 @@ class FromTokenIn(StrictBody):
 class FromTokenQuery(Schema):
     """The token's URL opened with GET (a link in a page): the simple fields, as a query."""
 
-    score: float | None = None
+    score: float | None = Field(None, allow_inf_nan=False)  # NaN would make the JSON unreadable
     value: str | None = Field(None, max_length=10000)
     comment: str | None = Field(None, max_length=10000)

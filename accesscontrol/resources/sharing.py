@@ -16,6 +16,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -66,12 +67,17 @@ def shared_object(token, kind):
 
 
 def runs_of_shared(run):
-    """The shared run and the runs under it: the whole trace when it is the trace's root."""
+    """The shared run and the runs under it: the whole trace when it is the trace's root.
+
+    trace_id and dotted_order are written by the client: only a root whose trace is its own
+    opens the trace, and only a dotted_order that ends with the run's own id opens the runs
+    below it (a whole segment further), so a malformed one never opens its parents."""
     runs = models.Run.objects.in_workspace(run.workspace).filter(trace_id=run.trace_id)
-    if run.parent_run_id is None:
+    if run.parent_run_id is None and run.trace_id == run.pk:
         return runs
-    if run.dotted_order:
-        return runs.filter(dotted_order__startswith=run.dotted_order)
+    own = run.dotted_order.rsplit(".", 1)[-1]
+    if own.endswith((str(run.pk), run.pk.hex)):
+        return runs.filter(Q(pk=run.pk) | Q(dotted_order__startswith=f"{run.dotted_order}."))
     return runs.filter(pk=run.pk)
 
 

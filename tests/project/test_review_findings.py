@@ -1,0 +1,238 @@
+"""Regression tests for what the review of issues #18 and #19 found (each failed before its fix).
+
+- a run filter comparing token counts with "nan" was a 500, and with 1.5 a wrong answer (the
+  integer column rounded it);
+- NaN and Infinity were accepted as feedback scores (JSON body, presigned token, token link)
+  and then every JSON answer holding them was unreadable to clients;
+- a shared child run whose client-written dotted_order did not end with its own id opened the
+  runs above it; a shared root whose client-written trace_id was another trace's opened that
+  trace.
+
+And one guard: a single-use feedback token used twice at the same moment records one feedback.
+"""
+
+import threading
+import uuid
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from accesscontrol.resources import models
+from accesscontrol.resources import services as resources
+from tests.factories import SYSTEM, service_key_for
+from tests.support.api import api_call
+
+
+@pytest.fixture
+def editor(world):
+    return service_key_for(world.workspace, "Editor")
+
+
+@pytest.fixture
+def project(world):
+    return resources.create_project(actor=SYSTEM, workspace=world.workspace, name="bot")
+
+
+def ingest(world, project, *posts):
+    for post in posts:
+        post.setdefault("session_id", project.pk)
+        post.setdefault("run_type", "chain")
+        post.setdefault("name", "run")
+    resources.ingest_runs(actor=SYSTEM, workspace=world.workspace, posts=list(posts))
+
+
+@pytest.fixture
+def run(world, project):
+    run_id = uuid.uuid4()
+    usage = {"llm_output": {"token_usage": {"prompt_tokens": 1, "total_tokens": 1}}}
+    ingest(world, project, {"id": run_id, "outputs": usage})
+    return models.Run.objects.get(pk=run_id)
+
+
+# The run filter
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('eq(total_tokens, "nan")', "finite number"),
+        ('gt(feedback_score, "nan")', "finite number"),
+        ("lt(feedback_score, 1e999)", "finite number"),
+        ("gte(total_tokens, 1.5)", "whole numbers"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/runs/query", "/runs/stats"])
+def test_filters_with_numbers_no_column_holds_are_refused(client, editor, run, text, message, path):
+    answer = api_call(client, "POST", path, editor, json={"filter": text})
+    assert answer.status_code == 422, answer.content
+    assert message in answer.json()["detail"]
+
+
+def test_whole_token_counts_still_filter(client, editor, run):
+    answer = api_call(
+        client, "POST", "/runs/query", editor, json={"filter": "gte(total_tokens, 1)"}
+    )
+    assert [r["id"] for r in answer.json()["runs"]] == [str(run.pk)]
+
+
+# NaN and Infinity
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_feedback_scores_must_be_json_numbers(client, editor, run, constant):
+    body = f'{{"run_id": "{run.pk}", "key": "k", "score": {constant}}}'
+    answer = client.post(
+        "/api/v1/feedback", body, content_type="application/json", headers={"X-API-Key": editor}
+    )
+    assert answer.status_code == 422, answer.content
+    assert constant in answer.json()["detail"]
+    assert not models.Feedback.objects.exists()
+
+
+def _token_path(client, editor, run):
+    made = api_call(
+        client,
+        "POST",
+        "/feedback/tokens",
+        editor,
+        json={"run_id": str(run.pk), "feedback_key": "k"},
+    )
+    assert made.status_code == 201, made.content
+    return made.json()["url"].removeprefix("http://testserver")
+
+
+def test_a_token_refuses_nan_in_its_body_and_stays_unused(client, editor, run):
+    path = _token_path(client, editor, run)
+    answer = Client().post(path, '{"score": NaN}', content_type="application/json")
+    assert answer.status_code == 422, answer.content
+    assert not models.Feedback.objects.exists()
+    assert models.FeedbackToken.objects.get().used_at is None
+
+
+@pytest.mark.parametrize("score", ["nan", "inf", "-inf", "1e999"])
+def test_a_token_link_refuses_non_finite_scores_and_stays_unused(client, editor, run, score):
+    path = _token_path(client, editor, run)
+    answer = Client().get(path, {"score": score})
+    assert answer.status_code == 422, answer.content
+    assert not models.Feedback.objects.exists()
+    assert models.FeedbackToken.objects.get().used_at is None
+    assert Client().get(path, {"score": "0.5"}).status_code == 200
+
+
+# Share links and client-written trace fields
+
+
+def _share(client, editor, run):
+    answer = api_call(client, "PUT", f"/runs/{run.pk}/share", editor, json={})
+    assert answer.status_code == 200, answer.content
+    return answer.json()["share_token"]
+
+
+def _public_run_ids(token):
+    answer = Client().post(
+        f"/api/v1/public/{token}/runs/query", {}, content_type="application/json"
+    )
+    assert answer.status_code == 200, answer.content
+    return {r["id"] for r in answer.json()["runs"]}
+
+
+@pytest.mark.parametrize("dotted_order", ["1", "x", "20250101T000000000000Z"])
+def test_a_shared_child_with_a_malformed_dotted_order_opens_nothing_above_it(
+    client, world, editor, project, dotted_order
+):
+    root, child, sibling = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ingest(
+        world,
+        project,
+        {"id": root, "dotted_order": f"1{root}", "inputs": {"secret": "root"}},
+        {"id": child, "trace_id": root, "parent_run_id": root, "dotted_order": dotted_order},
+        {
+            "id": sibling,
+            "trace_id": root,
+            "parent_run_id": root,
+            "dotted_order": f"1{root}.2{sibling}",
+        },
+    )
+    token = _share(client, editor, models.Run.objects.get(pk=child))
+    assert _public_run_ids(token) == {str(child)}
+    for other in (root, sibling):
+        assert Client().get(f"/api/v1/public/{token}/run/{other}").status_code == 404
+    page = Client().get(f"/public/{token}/r")
+    assert page.status_code == 200
+    assert b"root" not in page.content.split(b"Runs in this trace")[1]
+
+
+def test_a_shared_child_opens_whole_segments_below_it_only(client, world, editor, project):
+    root, child, grandchild = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    lookalike = uuid.UUID(str(child)[:-1] + ("0" if str(child)[-1] != "0" else "1"))
+    ingest(
+        world,
+        project,
+        {"id": root, "dotted_order": f"1Z{root}"},
+        {
+            "id": child,
+            "trace_id": root,
+            "parent_run_id": root,
+            "dotted_order": f"1Z{root}.2Z{child}",
+        },
+        {
+            "id": grandchild,
+            "trace_id": root,
+            "parent_run_id": child,
+            "dotted_order": f"1Z{root}.2Z{child}.3Z{grandchild}",
+        },
+        # Not under the child, but its client-written dotted_order starts with the child's.
+        {
+            "id": lookalike,
+            "trace_id": root,
+            "parent_run_id": root,
+            "dotted_order": f"1Z{root}.2Z{child}0",
+        },
+    )
+    token = _share(client, editor, models.Run.objects.get(pk=child))
+    assert _public_run_ids(token) == {str(child), str(grandchild)}
+
+
+def test_a_shared_root_opens_its_own_trace_only(client, world, editor, project):
+    victim_root, victim_child, other_root = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ingest(
+        world,
+        project,
+        {"id": victim_root, "inputs": {"secret": "s"}},
+        {"id": victim_child, "trace_id": victim_root, "parent_run_id": victim_root},
+        # A root run whose client-written trace_id names the other trace.
+        {"id": other_root, "trace_id": victim_root},
+    )
+    shared = models.Run.objects.get(pk=other_root)
+    assert shared.parent_run_id is None and shared.trace_id == victim_root
+    token = _share(client, editor, shared)
+    assert _public_run_ids(token) == {str(other_root)}
+    assert Client().get(f"/api/v1/public/{token}/run/{victim_child}").status_code == 404
+
+
+# Guard: single use under concurrency
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_uses_of_a_token_record_one_feedback(world, editor, run):
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    path = _token_path(Client(), editor, run)
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def use():
+        try:
+            barrier.wait()
+            answers.append(Client().post(path, {"score": 1}, content_type="application/json"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [201, 410, 410, 410]
+    assert models.Feedback.objects.count() == 1
