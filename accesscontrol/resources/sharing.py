@@ -111,6 +111,10 @@ def share(*, actor, obj, token=None) -> tuple[models.ShareLink, bool]:
                     created_by=actor.label,
                 )
         except IntegrityError:
+            # Shared at the same moment by another request: its link is the object's link.
+            existing = live_link(obj)
+            if existing is not None:
+                return existing, False
             raise ValidationError(
                 {"share_token": ValidationError("That token is taken.", code="duplicate")}
             ) from None
@@ -216,7 +220,8 @@ def feedback_from_token(
     feedback:create there). Unknown: 404; expired or used: 410, nothing written."""
     with transaction.atomic():
         row = (
-            models.FeedbackToken.objects.select_for_update()
+            # Only the token's row: the workspace's row is not for a public request to lock.
+            models.FeedbackToken.objects.select_for_update(of=("self",))
             .select_related("workspace")
             .filter(digest=_digest(token), workspace__archived=False)
             .first()

@@ -236,3 +236,68 @@ def test_two_simultaneous_uses_of_a_token_record_one_feedback(world, editor, run
         thread.join()
     assert sorted(a.status_code for a in answers) == [201, 410, 410, 410]
     assert models.Feedback.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_using_a_token_does_not_lock_its_workspace(world, editor, run):
+    """The public token request locked the workspace's row too (FOR UPDATE of the join): it
+    waited on, and blocked, anything holding that row."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    from django.db import transaction
+
+    from accesscontrol.workspaces.models import Workspace
+
+    path = _token_path(Client(), editor, run)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_workspace():
+        try:
+            with transaction.atomic():
+                # What an UPDATE of the workspace (a rename) holds; inserts referencing the
+                # workspace (the feedback) do not wait on it, a FOR UPDATE of its row does.
+                Workspace.objects.select_for_update(no_key=True).get(pk=world.workspace.pk)
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_workspace)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '1s'")
+        answer = Client().post(path, {"score": 1}, content_type="application/json")
+    finally:
+        release.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+    assert answer.status_code == 201, answer.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sharing_one_run_twice_at_once_gives_one_link(world, editor, run):
+    """The second of two simultaneous shares hit the one-live-link constraint and answered
+    'That token is taken' for a token it had not chosen."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    barrier = threading.Barrier(4)
+    answers = []
+
+    def share():
+        try:
+            barrier.wait()
+            answers.append(api_call(Client(), "PUT", f"/runs/{run.pk}/share", editor, json={}))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=share) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200] * 4, [a.content for a in answers]
+    assert len({a.json()["share_token"] for a in answers}) == 1
+    assert models.ShareLink.objects.count() == 1
