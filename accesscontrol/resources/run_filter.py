@@ -51,6 +51,10 @@ from accesscontrol import storable
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 32
+# Key-value pairs one filter's metadata entries compare: in(metadata_key, [...]) beside
+# in(metadata_value, [...]) is every key with every value, so short text could otherwise ask
+# for millions of conditions (200 keys by 200 values took 12 s to turn into SQL).
+MAX_METADATA_PAIRS = 1000
 
 
 class FilterError(ValueError):
@@ -276,6 +280,7 @@ def latency():
 class _Compiler:
     def __init__(self, field: str, workspace=None):
         self.field, self.workspace = field, workspace
+        self.metadata_pairs = 0
 
     def fail(self, node, message):
         raise FilterError(self.field, f"{message} (at character {node.pos + 1})")
@@ -502,6 +507,15 @@ class _Compiler:
         combined = None
         for value_node in values:
             op = value_node.name
+            if keys is not None:
+                items = value_node.args[1]
+                self.metadata_pairs += len(keys) * (len(items.items) if op == "in" else 1)
+                if self.metadata_pairs > MAX_METADATA_PAIRS:
+                    self.fail(
+                        value_node,
+                        f"the filter compares more than {MAX_METADATA_PAIRS} metadata key-value "
+                        "pairs; use fewer keys or values",
+                    )
             if keys is None:
                 condition = self.any_metadata_value(value_node)
             else:

@@ -76,6 +76,39 @@ def test_whole_token_counts_still_filter(client, editor, run):
     assert [r["id"] for r in answer.json()["runs"]] == [str(run.pk)]
 
 
+def _metadata_pairs_filter(keys, values):
+    listed = lambda n: ",".join(f'"{i}"' for i in range(n))  # noqa: E731
+    return f"and(in(metadata_key, [{listed(keys)}]), in(metadata_value, [{listed(values)}]))"
+
+
+@pytest.mark.parametrize("field", ["filter", "trace_filter", "tree_filter"])
+def test_a_filter_asking_for_millions_of_metadata_conditions_is_refused(client, editor, run, field):
+    """700 keys by 700 values fit in the 10,000 characters: a million conditions, minutes of
+    CPU and a SQL text of hundreds of MB for one request (200 by 200 took 12 s)."""
+    text = _metadata_pairs_filter(700, 700)
+    assert len(text) < 10_000
+    answer = api_call(client, "POST", "/runs/query", editor, json={field: text})
+    assert answer.status_code == 422, answer.content
+    assert "more than 1000 metadata key-value pairs" in answer.json()["detail"]
+    # Pairs add up across entries of one filter.
+    entry = _metadata_pairs_filter(20, 20)[4:-1]
+    answer = api_call(
+        client,
+        "POST",
+        "/runs/query",
+        editor,
+        json={field: f"or(and({entry}), and({entry}), and({entry}))"},
+    )
+    assert answer.status_code == 422, answer.content
+
+
+def test_a_thousand_metadata_pairs_still_filter(client, editor, run):
+    answer = api_call(
+        client, "POST", "/runs/query", editor, json={"filter": _metadata_pairs_filter(25, 40)}
+    )
+    assert answer.status_code == 200, answer.content
+
+
 # NaN and Infinity
 
 
