@@ -414,7 +414,7 @@ class _Compiler:
                 self.unsupported(op, attr)
             blob = self.as_text(value)
             try:
-                wanted = json.loads(blob)
+                wanted = storable.load_json(blob)  # deep nesting was a RecursionError (a 500)
             except ValueError:
                 wanted = None
             if not isinstance(wanted, dict):

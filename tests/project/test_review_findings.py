@@ -109,6 +109,16 @@ def test_a_thousand_metadata_pairs_still_filter(client, editor, run):
     assert answer.status_code == 200, answer.content
 
 
+@pytest.mark.parametrize(
+    "blob", ["[" * 4900 + "]" * 4900, '{"a": ' + "[" * 4000 + "]" * 4000 + "}"]
+)
+def test_has_metadata_with_deeply_nested_json_is_refused(client, editor, run, blob):
+    answer = api_call(
+        client, "POST", "/runs/query", editor, json={"filter": f"has(metadata, '{blob}')"}
+    )
+    assert answer.status_code == 422, answer.content
+
+
 # NaN and Infinity
 
 
