@@ -729,7 +729,7 @@ def _metadata_candidates(value) -> list:
     candidates = [value]
     if isinstance(value, str):
         try:
-            number = json.loads(value)
+            number = storable.load_json(value)  # "[[[..." was a RecursionError, "NaN" a nan
         except ValueError:
             number = None
         if isinstance(number, int | float | bool):
