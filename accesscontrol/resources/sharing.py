@@ -213,6 +213,22 @@ def create_feedback_tokens(
     return made
 
 
+def _check_score(config, score) -> None:
+    """The token's feedback_config bounds what its holder may score (as LangSmith's server
+    does): a continuous score within min and max, a categorical one among the categories."""
+    if not config or score is None:
+        return
+    score = float(score)
+    if config.get("type") == "continuous":
+        low, high = config.get("min"), config.get("max")
+        if (low is not None and score < low) or (high is not None and score > high):
+            raise ValidationError({"score": f"The score must be within [{low}, {high}]."})
+    elif config.get("type") == "categorical" and config.get("categories"):
+        allowed = [c["value"] for c in config["categories"]]
+        if score not in allowed:
+            raise ValidationError({"score": f"The score must be one of {allowed}."})
+
+
 def feedback_from_token(
     *, token, score=None, value=None, comment=None, correction=None, metadata=None
 ) -> models.Feedback:
@@ -232,6 +248,7 @@ def feedback_from_token(
             raise ValidationError("This feedback token has been used.", code="token_used")
         if row.expires_at <= timezone.now():
             raise ValidationError("This feedback token has expired.", code="token_expired")
+        _check_score(row.feedback_config, score)
         row.used_at = timezone.now()
         row.save(update_fields=["used_at"])
         project_id, trace_id = (

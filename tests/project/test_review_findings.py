@@ -350,3 +350,55 @@ def test_sharing_one_run_twice_at_once_gives_one_link(world, editor, run):
     assert [a.status_code for a in answers] == [200] * 4, [a.content for a in answers]
     assert len({a.json()["share_token"] for a in answers}) == 1
     assert models.ShareLink.objects.count() == 1
+
+
+# A token's feedback_config was stored and never applied: its holder could score anything.
+
+
+def _token_with_config(client, editor, run, config):
+    body = {"run_id": str(run.pk), "feedback_key": "k", "feedback_config": config}
+    made = api_call(client, "POST", "/feedback/tokens", editor, json=body)
+    assert made.status_code == 201, made.content
+    return made.json()["url"].removeprefix("http://testserver")
+
+
+@pytest.mark.parametrize(
+    ("config", "refused", "accepted"),
+    [
+        ({"type": "continuous", "min": 0, "max": 1}, [1000, -0.5], 0.5),
+        (
+            {"type": "categorical", "categories": [{"value": 0}, {"value": 1, "label": "ok"}]},
+            [2],
+            1,
+        ),
+        ({"type": "freeform", "min": None, "max": None, "categories": None}, [], 1e9),
+    ],
+)
+def test_a_tokens_feedback_config_bounds_its_score(client, editor, run, config, refused, accepted):
+    path = _token_with_config(client, editor, run, config)
+    for score in refused:
+        answer = Client().post(path, {"score": score}, content_type="application/json")
+        assert answer.status_code == 422, answer.content
+        assert answer.json()["fields"]["score"]
+        assert Client().get(path, {"score": score}).status_code == 422
+    assert not models.Feedback.objects.exists()
+    answer = Client().post(path, {"score": accepted}, content_type="application/json")
+    assert answer.status_code == 201, answer.content
+    assert models.Feedback.objects.get().score == accepted
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "stars"},
+        {"type": "continuous", "min": "a"},
+        {"type": "continuous", "bounds": [0, 1]},
+        {"type": "categorical", "categories": [{"label": "no value"}]},
+        {"type": "categorical", "allows_multiple_categories": True},
+    ],
+)
+def test_a_feedback_config_this_server_cannot_apply_is_refused(client, editor, run, config):
+    body = {"run_id": str(run.pk), "feedback_key": "k", "feedback_config": config}
+    answer = api_call(client, "POST", "/feedback/tokens", editor, json=body)
+    assert answer.status_code == 422, answer.content
+    assert not models.FeedbackToken.objects.exists()
