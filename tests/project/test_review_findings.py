@@ -402,3 +402,11 @@ def test_a_feedback_config_this_server_cannot_apply_is_refused(client, editor, r
     answer = api_call(client, "POST", "/feedback/tokens", editor, json=body)
     assert answer.status_code == 422, answer.content
     assert not models.FeedbackToken.objects.exists()
+
+
+def test_a_shared_page_is_not_kept_by_caches(client, editor, run):
+    """Revoking a link must end it everywhere: no cache between may keep the page."""
+    token = _share(client, editor, run)
+    page = Client().get(f"/public/{token}/r")
+    assert page.status_code == 200
+    assert page["Cache-Control"] == "no-store"
