@@ -82,12 +82,18 @@ class JsonUnstorable(ValueError):
     """Text the database refuses: the same answer as its own refusal would give, earlier."""
 
 
+def _refuse_constant(name):
+    # NaN and Infinity are not JSON: Python reads them, but a number column would keep them
+    # and every JSON answer holding them after would be unreadable to the clients.
+    raise JsonUnstorable(f"{name} is not a JSON number.")
+
+
 def load_json(text: str | bytes):
     """json.loads, refusing values nested deeper than MAX_JSON_DEPTH or that the database
     cannot store (JsonTooDeep, JsonUnstorable)."""
     message = f"JSON may nest arrays and objects at most {MAX_JSON_DEPTH} deep."
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise JsonTooDeep(message) from None
     if json_too_deep(value):

@@ -285,7 +285,9 @@ def create_feedback_tokens(request, payload: FeedbackTokenRequests):
             {
                 "run_id": each.run_id,
                 "feedback_key": each.feedback_key,
-                "feedback_config": each.feedback_config,
+                "feedback_config": (
+                    each.feedback_config.dict(exclude_none=True) if each.feedback_config else None
+                ),
                 "feedback_id": each.id,
                 "expires_at": sharing.feedback_token_expiry(
                     expires_at=each.expires_at,

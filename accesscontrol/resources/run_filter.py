@@ -26,6 +26,7 @@ character where parsing stopped): a filter is never partly applied.
 import dataclasses
 import datetime
 import json
+import math
 import re
 import uuid
 
@@ -50,6 +51,10 @@ from accesscontrol import storable
 
 MAX_LENGTH = 10_000
 MAX_DEPTH = 32
+# Key-value pairs one filter's metadata entries compare: in(metadata_key, [...]) beside
+# in(metadata_value, [...]) is every key with every value, so short text could otherwise ask
+# for millions of conditions (200 keys by 200 values took 12 s to turn into SQL).
+MAX_METADATA_PAIRS = 1000
 
 
 class FilterError(ValueError):
@@ -275,6 +280,7 @@ def latency():
 class _Compiler:
     def __init__(self, field: str, workspace=None):
         self.field, self.workspace = field, workspace
+        self.metadata_pairs = 0
 
     def fail(self, node, message):
         raise FilterError(self.field, f"{message} (at character {node.pos + 1})")
@@ -408,7 +414,7 @@ class _Compiler:
                 self.unsupported(op, attr)
             blob = self.as_text(value)
             try:
-                wanted = json.loads(blob)
+                wanted = storable.load_json(blob)  # deep nesting was a RecursionError (a 500)
             except ValueError:
                 wanted = None
             if not isinstance(wanted, dict):
@@ -501,6 +507,15 @@ class _Compiler:
         combined = None
         for value_node in values:
             op = value_node.name
+            if keys is not None:
+                items = value_node.args[1]
+                self.metadata_pairs += len(keys) * (len(items.items) if op == "in" else 1)
+                if self.metadata_pairs > MAX_METADATA_PAIRS:
+                    self.fail(
+                        value_node,
+                        f"the filter compares more than {MAX_METADATA_PAIRS} metadata key-value "
+                        "pairs; use fewer keys or values",
+                    )
             if keys is None:
                 condition = self.any_metadata_value(value_node)
             else:
@@ -612,18 +627,24 @@ class _Compiler:
         value = self.literal(node)
         if isinstance(value, bool):
             return float(value)  # feedback scores may be booleans
-        if isinstance(value, int | float):
+        if isinstance(value, int):
             return value
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             self.fail(node, f"expected a number, found {json.dumps(value)}")
+        if not math.isfinite(number):  # "nan", 1e999: no column holds them (NaN was a 500)
+            self.fail(node, "the number is out of range: expected a finite number")
+        return number
 
     def as_int(self, node) -> int:
         value = self.as_number(node)
         if abs(value) > 2**62:
             self.fail(node, "the number is out of range")
-        return int(value) if float(value).is_integer() else value
+        if not float(value).is_integer():
+            # The column would round it (gte 1.5 read as gte 1): a wrong answer, so refused.
+            self.fail(node, "token counts are whole numbers")
+        return int(value)
 
     def as_seconds(self, node) -> datetime.timedelta:
         value = self.literal(node)
@@ -708,7 +729,7 @@ def _metadata_candidates(value) -> list:
     candidates = [value]
     if isinstance(value, str):
         try:
-            number = json.loads(value)
+            number = storable.load_json(value)  # "[[[..." was a RecursionError, "NaN" a nan
         except ValueError:
             number = None
         if isinstance(number, int | float | bool):

@@ -277,10 +277,25 @@ class TimeDelta(StrictBody):
         return datetime.timedelta(days=self.days, hours=self.hours, minutes=self.minutes)
 
 
+class FeedbackCategory(StrictBody):
+    value: StrictFloat | StrictInt = Field(allow_inf_nan=False)
+    label: str | None = Field(None, max_length=255)
+
+
+class FeedbackConfig(StrictBody):
+    """What the token's feedback may be (the SDK's FeedbackConfig): checked when it is used."""
+
+    type: Literal["continuous", "categorical", "freeform"]
+    min: StrictFloat | StrictInt | None = Field(None, allow_inf_nan=False)
+    max: StrictFloat | StrictInt | None = Field(None, allow_inf_nan=False)
+    categories: list[FeedbackCategory] | None = Field(None, max_length=100)
+    allows_multiple_categories: Literal[False] = False  # a score is one number here
+
+
 class FeedbackTokenIn(StrictBody):
     run_id: uuid.UUID
     feedback_key: str = Field(min_length=1, max_length=255)
-    feedback_config: dict | None = None
+    feedback_config: FeedbackConfig | None = None
     id: uuid.UUID | None = None  # the id the feedback will have
     expires_in: TimeDelta | None = None
     expires_at: UtcDateTime | None = None
@@ -327,6 +342,6 @@ class FromTokenIn(StrictBody):
 class FromTokenQuery(Schema):
     """The token's URL opened with GET (a link in a page): the simple fields, as a query."""
 
-    score: float | None = None
+    score: float | None = Field(None, allow_inf_nan=False)  # NaN would make the JSON unreadable
     value: str | None = Field(None, max_length=10000)
     comment: str | None = Field(None, max_length=10000)

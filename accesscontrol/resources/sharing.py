@@ -16,6 +16,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -66,12 +67,17 @@ def shared_object(token, kind):
 
 
 def runs_of_shared(run):
-    """The shared run and the runs under it: the whole trace when it is the trace's root."""
+    """The shared run and the runs under it: the whole trace when it is the trace's root.
+
+    trace_id and dotted_order are written by the client: only a root whose trace is its own
+    opens the trace, and only a dotted_order that ends with the run's own id opens the runs
+    below it (a whole segment further), so a malformed one never opens its parents."""
     runs = models.Run.objects.in_workspace(run.workspace).filter(trace_id=run.trace_id)
-    if run.parent_run_id is None:
+    if run.parent_run_id is None and run.trace_id == run.pk:
         return runs
-    if run.dotted_order:
-        return runs.filter(dotted_order__startswith=run.dotted_order)
+    own = run.dotted_order.rsplit(".", 1)[-1]
+    if own.endswith((str(run.pk), run.pk.hex)):
+        return runs.filter(Q(pk=run.pk) | Q(dotted_order__startswith=f"{run.dotted_order}."))
     return runs.filter(pk=run.pk)
 
 
@@ -105,6 +111,10 @@ def share(*, actor, obj, token=None) -> tuple[models.ShareLink, bool]:
                     created_by=actor.label,
                 )
         except IntegrityError:
+            # Shared at the same moment by another request: its link is the object's link.
+            existing = live_link(obj)
+            if existing is not None:
+                return existing, False
             raise ValidationError(
                 {"share_token": ValidationError("That token is taken.", code="duplicate")}
             ) from None
@@ -203,6 +213,22 @@ def create_feedback_tokens(
     return made
 
 
+def _check_score(config, score) -> None:
+    """The token's feedback_config bounds what its holder may score (as LangSmith's server
+    does): a continuous score within min and max, a categorical one among the categories."""
+    if not config or score is None:
+        return
+    score = float(score)
+    if config.get("type") == "continuous":
+        low, high = config.get("min"), config.get("max")
+        if (low is not None and score < low) or (high is not None and score > high):
+            raise ValidationError({"score": f"The score must be within [{low}, {high}]."})
+    elif config.get("type") == "categorical" and config.get("categories"):
+        allowed = [c["value"] for c in config["categories"]]
+        if score not in allowed:
+            raise ValidationError({"score": f"The score must be one of {allowed}."})
+
+
 def feedback_from_token(
     *, token, score=None, value=None, comment=None, correction=None, metadata=None
 ) -> models.Feedback:
@@ -210,7 +236,8 @@ def feedback_from_token(
     feedback:create there). Unknown: 404; expired or used: 410, nothing written."""
     with transaction.atomic():
         row = (
-            models.FeedbackToken.objects.select_for_update()
+            # Only the token's row: the workspace's row is not for a public request to lock.
+            models.FeedbackToken.objects.select_for_update(of=("self",))
             .select_related("workspace")
             .filter(digest=_digest(token), workspace__archived=False)
             .first()
@@ -221,6 +248,7 @@ def feedback_from_token(
             raise ValidationError("This feedback token has been used.", code="token_used")
         if row.expires_at <= timezone.now():
             raise ValidationError("This feedback token has expired.", code="token_expired")
+        _check_score(row.feedback_config, score)
         row.used_at = timezone.now()
         row.save(update_fields=["used_at"])
         project_id, trace_id = (

@@ -26,6 +26,7 @@ SHOWN_LIMIT = 200  # runs or examples drawn on a shared page
 def _no_robots(response):
     response["X-Robots-Tag"] = "noindex"  # a share link is for whoever got it, not for search
     response["Referrer-Policy"] = "no-referrer"  # the token must not leak in a Referer
+    response["Cache-Control"] = "no-store"  # revoked means gone: no cache may keep the page
     return response
 
 
