@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from django.db import connection
 
 from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.access_requests.services import create_access_request
@@ -25,6 +26,7 @@ from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import PUBLIC
 from accesscontrol.rbac.models import Role
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
+from tests.conftest import Snapshot, the_world
 from tests.factories import (
     EDITOR,
     ORG_ADMIN_CODES,
@@ -83,8 +85,8 @@ class Targets:
         return ids
 
 
-@pytest.fixture
-def targets(world) -> Targets:
+def _build_targets() -> Targets:
+    world = the_world.result  # the world's objects as built: the rows every restore puts back
     role = RoleFactory(organization=world.org, name="Spare", permissions=["datasets:read"])
     target_user = UserFactory(email="target@example.test")
     org_membership = OrganizationMembershipFactory(user=target_user, organization=world.org)
@@ -96,7 +98,7 @@ def targets(world) -> Targets:
     ServiceKey.objects.filter(pk=victim.pk).update(name="victim key")
     victim.refresh_from_db()
     return Targets(
-        world=world,
+        world=None,
         role=role,
         member=member,
         org_member=OrganizationMembership.objects.get(
@@ -113,23 +115,62 @@ def targets(world) -> Targets:
     )
 
 
+# Built once a worker, on top of the world, and put back for each test like the world itself.
+the_targets = Snapshot(_build_targets)
+
+
+@pytest.fixture
+def targets(world) -> Targets:
+    restored = the_targets.restore()
+    restored.world = world
+    return restored
+
+
 def db_state() -> dict:
     """Everything an endpoint could change (last_used_at aside: every request may touch it)."""
-
-    def rows(model, *fields):
-        return sorted(map(repr, model.objects.values_list(*fields)))
-
-    return {
-        "roles": rows(Role, "pk", "organization", "name", "description", "permissions"),
-        "workspaces": rows(Workspace, "pk", "organization", "name", "slug", "archived"),
-        "ws_members": rows(WorkspaceMembership, "pk", "org_membership", "workspace", "role"),
-        "org_members": rows(OrganizationMembership, "pk", "user", "organization", "org_role"),
-        "invitations": rows(Invitation, "pk", "email", "org_role", "cancelled_at", "accepted_at"),
-        "service_keys": rows(ServiceKey, "pk", "name", "workspace", "role", "revoked_at"),
-        "pats": rows(PersonalAccessToken, "pk", "name", "org_membership", "revoked_at"),
-        "access_requests": rows(AccessRequest, "pk", "requester", "workspace", "status"),
-        "audit": AuditEvent.objects.count(),
+    tables = {
+        "roles": Role.objects.values_list(
+            "pk", "organization", "name", "description", "permissions"
+        ),
+        "workspaces": Workspace.objects.values_list(
+            "pk", "organization", "name", "slug", "archived"
+        ),
+        "ws_members": WorkspaceMembership.objects.values_list(
+            "pk", "org_membership", "workspace", "role"
+        ),
+        "org_members": OrganizationMembership.objects.values_list(
+            "pk", "user", "organization", "org_role"
+        ),
+        "invitations": Invitation.objects.values_list(
+            "pk", "email", "org_role", "cancelled_at", "accepted_at"
+        ),
+        "service_keys": ServiceKey.objects.values_list(
+            "pk", "name", "workspace", "role", "revoked_at"
+        ),
+        "pats": PersonalAccessToken.objects.values_list(
+            "pk", "name", "org_membership", "revoked_at"
+        ),
+        "access_requests": AccessRequest.objects.values_list(
+            "pk", "requester", "workspace", "status"
+        ),
     }
+    if connection.vendor != "postgresql":
+        state = {name: sorted(map(repr, rows)) for name, rows in tables.items()}
+        return {**state, "audit": AuditEvent.objects.count()}
+    # On PostgreSQL in one statement (this runs twice in each of some 800 tests): each table's
+    # rows as text, sorted, then the audit count.
+    columns, params = [], []
+    for rows in tables.values():
+        query, query_params = rows.query.sql_with_params()
+        columns.append(
+            f"(SELECT coalesce(array_agg(r::text ORDER BY r::text), '{{}}') FROM ({query}) r)"
+        )
+        params += query_params
+    columns.append(f"(SELECT count(*) FROM {AuditEvent._meta.db_table})")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(columns)}", params)
+        *state, audit = cursor.fetchone()
+    return {**dict(zip(tables, state, strict=True)), "audit": audit}
 
 
 # ---------------------------------------------------------------------------------------------

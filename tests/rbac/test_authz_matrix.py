@@ -23,6 +23,7 @@ import datetime
 import json
 import re
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,9 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
@@ -38,7 +42,9 @@ from django.shortcuts import resolve_url
 from django.test import Client
 from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reverse
 from django.utils import timezone
+from django.utils.crypto import get_random_string
 
+from accesscontrol.accounts import sudo
 from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.api.api import APIS, operations
 from accesscontrol.apikeys import keys
@@ -552,6 +558,23 @@ class Cell:
     changed: bool  # did a watched row change?
 
 
+# What force_login stored in a persona's session, by (user pk, password hash), once a worker:
+# about a tenth of this file's time went to signing in again in every test.
+_signed_in = {}
+
+
+def _session_like(signed_in) -> str:
+    """A new session with what a sign-in stored, its sudo mode granted now (one INSERT)."""
+    key = get_random_string(32, VALID_KEY_CHARS)
+    data = {**signed_in, sudo.SESSION_KEY: time.time() + django_settings.SUDO_MODE_SECONDS}
+    Session.objects.create(
+        session_key=key,
+        session_data=SessionStore().encode(data),
+        expire_date=timezone.now() + datetime.timedelta(seconds=django_settings.SESSION_COOKIE_AGE),
+    )
+    return key
+
+
 @dataclass
 class Matrix:
     world: object
@@ -580,8 +603,15 @@ class Matrix:
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
         if persona not in self.sessions:
-            self.client.force_login(self.world.persona(persona))
-            self.sessions[persona] = self.client.cookies[django_settings.SESSION_COOKIE_NAME].value
+            user = self.world.persona(persona)
+            signed_in = _signed_in.get((user.pk, user.password))
+            if signed_in is None:
+                self.client.force_login(user)
+                key = self.client.cookies[django_settings.SESSION_COOKIE_NAME].value
+                _signed_in[(user.pk, user.password)] = SessionStore(key).load()
+            else:
+                key = _session_like(signed_in)
+            self.sessions[persona] = key
         return self.sessions[persona]
 
     def send(self, principal, method, url, *, api, body=None, watch=()):
@@ -771,8 +801,8 @@ def matrix(db, settings):
     settings.MIDDLEWARE = stack
     settings.LEGACY_API_KEY_SUNSET = datetime.date(2024, 7, 1)  # passed: ls__ keys are refused
     # The rows are made once per worker and put back for each test (tests/conftest.py Snapshot);
-    # sessions are signed in per test, on first use, so sudo mode is always as fresh as a real
-    # sign-in's.
+    # sessions are signed in per test, on first use (after a worker's first, with what that
+    # sign-in stored), so sudo mode is always as fresh as a real sign-in's.
     return Matrix(
         client=Client(raise_request_exception=False),
         sessions={},

@@ -20,9 +20,14 @@ from accesscontrol.rbac import services as rbac
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.factories import pat_for, service_key_for, system_role
-from tests.support.servers import REDIS_URL, call, two_servers
+from tests.support.servers import call, two_servers
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis_prefix(module_redis_prefix):
+    return module_redis_prefix  # that of the servers the module's tests share (conftest.py)
 
 
 def new_dataset(base, key, tenant=None):
@@ -41,7 +46,7 @@ def everywhere(urls, request):
     return [request(base)[0] for base in urls]
 
 
-def test_every_change_is_seen_by_both_processes_on_the_next_request(world, shared_redis):
+def test_every_change_is_seen_by_both_processes_on_the_next_request(servers, world, shared_redis):
     ws = world.workspace
     editor_pat = pat_for(world.editor, world.org)
     admin_pat = pat_for(world.workspace_admin, world.org)
@@ -55,54 +60,50 @@ def test_every_change_is_seen_by_both_processes_on_the_next_request(world, share
     writer_key = service_key_for(ws, "Dataset writers")
     org_admin_pat = pat_for(world.org_admin, world.org)
 
-    with two_servers(REDIS_URL, shared_redis) as urls:
-        # 1. A role change: Editor -> Viewer.
-        warm(urls, lambda base: new_dataset(base, editor_pat, ws.pk))
-        membership = WorkspaceMembership.objects.get(
-            workspace=ws, org_membership__user=world.editor
-        )
-        workspaces.change_workspace_role(
-            actor=world.org_admin, membership=membership, role=system_role("Viewer")
-        )
-        assert everywhere(urls, lambda base: new_dataset(base, editor_pat, ws.pk)) == [403, 403]
+    urls = servers
+    # 1. A role change: Editor -> Viewer.
+    warm(urls, lambda base: new_dataset(base, editor_pat, ws.pk))
+    membership = WorkspaceMembership.objects.get(workspace=ws, org_membership__user=world.editor)
+    workspaces.change_workspace_role(
+        actor=world.org_admin, membership=membership, role=system_role("Viewer")
+    )
+    assert everywhere(urls, lambda base: new_dataset(base, editor_pat, ws.pk)) == [403, 403]
 
-        # 2. A membership removal.
-        warm(urls, lambda base: call(base, "GET", "/datasets", admin_pat, ws.pk))
-        membership = WorkspaceMembership.objects.get(
-            workspace=ws, org_membership__user=world.workspace_admin
-        )
-        workspaces.remove_workspace_member(actor=world.org_admin, membership=membership)
-        statuses = everywhere(urls, lambda base: call(base, "GET", "/datasets", admin_pat, ws.pk))
-        assert statuses == [403, 403]
+    # 2. A membership removal.
+    warm(urls, lambda base: call(base, "GET", "/datasets", admin_pat, ws.pk))
+    membership = WorkspaceMembership.objects.get(
+        workspace=ws, org_membership__user=world.workspace_admin
+    )
+    workspaces.remove_workspace_member(actor=world.org_admin, membership=membership)
+    statuses = everywhere(urls, lambda base: call(base, "GET", "/datasets", admin_pat, ws.pk))
+    assert statuses == [403, 403]
 
-        # 3. A key revocation.
-        warm(urls, lambda base: call(base, "GET", "/datasets", admin_key))
-        key = ServiceKey.objects.get(workspace=ws, name="Admin key")
-        keys.revoke_service_key(actor=world.org_admin, key=key)
-        assert everywhere(urls, lambda base: call(base, "GET", "/datasets", admin_key)) == [
-            401,
-            401,
-        ]
+    # 3. A key revocation.
+    warm(urls, lambda base: call(base, "GET", "/datasets", admin_key))
+    key = ServiceKey.objects.get(workspace=ws, name="Admin key")
+    keys.revoke_service_key(actor=world.org_admin, key=key)
+    assert everywhere(urls, lambda base: call(base, "GET", "/datasets", admin_key)) == [
+        401,
+        401,
+    ]
 
-        # 4. A role edit: the custom role loses datasets:create.
-        warm(urls, lambda base: new_dataset(base, writer_key))
-        rbac.update_role(
-            actor=world.org_admin, role=writers, permissions=["datasets:read", "workspaces:read"]
-        )
-        assert everywhere(urls, lambda base: new_dataset(base, writer_key)) == [403, 403]
+    # 4. A role edit: the custom role loses datasets:create.
+    warm(urls, lambda base: new_dataset(base, writer_key))
+    rbac.update_role(
+        actor=world.org_admin, role=writers, permissions=["datasets:read", "workspaces:read"]
+    )
+    assert everywhere(urls, lambda base: new_dataset(base, writer_key)) == [403, 403]
 
-        # 5. A deactivated user: their tokens stop.
-        warm(urls, lambda base: call(base, "GET", "/datasets", org_admin_pat, ws.pk))
-        world.org_admin.is_active = False
-        world.org_admin.save()
-        statuses = everywhere(
-            urls, lambda base: call(base, "GET", "/datasets", org_admin_pat, ws.pk)
-        )
-        assert statuses == [401, 401]
+    # 5. A deactivated user: their tokens stop.
+    warm(urls, lambda base: call(base, "GET", "/datasets", org_admin_pat, ws.pk))
+    world.org_admin.is_active = False
+    world.org_admin.save()
+    statuses = everywhere(urls, lambda base: call(base, "GET", "/datasets", org_admin_pat, ws.pk))
+    assert statuses == [401, 401]
 
 
 def test_an_ip_allow_list_change_is_enforced_by_both_processes_on_the_next_request(
-    world, shared_redis
+    servers, world, shared_redis
 ):
     """The servers see every request from 127.0.0.1 (no trusted proxy)."""
     token = pat_for(world.editor, world.org)
@@ -111,28 +112,28 @@ def test_an_ip_allow_list_change_is_enforced_by_both_processes_on_the_next_reque
         lambda base: call(base, "GET", "/auth/whoami", token),
         lambda base: call(base, "GET", "/auth/whoami", key),
     ]
-    with two_servers(REDIS_URL, shared_redis) as urls:
-        for request in whoami:
-            warm(urls, request)
-        organizations.set_ip_allow_list(
-            actor=world.org_admin, organization=world.org, ip_allow_list=["10.0.0.0/8", "::1"]
-        )
-        for request in whoami:
-            answers = [request(base) for base in urls]
-            assert [status for status, _ in answers] == [403, 403]
-            assert {body["address"] for _, body in answers} == {"127.0.0.1"}
-        organizations.set_ip_allow_list(
-            actor=world.org_admin, organization=world.org, ip_allow_list=["127.0.0.0/8"]
-        )
-        for request in whoami:
-            assert everywhere(urls, request) == [200, 200]
-        keys.set_service_key_ip_allow_list(
-            actor=world.org_admin,
-            key=ServiceKey.objects.get(workspace=world.workspace, name="Viewer key"),
-            ip_allow_list=["2001:db8::/32"],
-        )
-        assert everywhere(urls, whoami[1]) == [403, 403]
-        assert everywhere(urls, whoami[0]) == [200, 200]
+    urls = servers
+    for request in whoami:
+        warm(urls, request)
+    organizations.set_ip_allow_list(
+        actor=world.org_admin, organization=world.org, ip_allow_list=["10.0.0.0/8", "::1"]
+    )
+    for request in whoami:
+        answers = [request(base) for base in urls]
+        assert [status for status, _ in answers] == [403, 403]
+        assert {body["address"] for _, body in answers} == {"127.0.0.1"}
+    organizations.set_ip_allow_list(
+        actor=world.org_admin, organization=world.org, ip_allow_list=["127.0.0.0/8"]
+    )
+    for request in whoami:
+        assert everywhere(urls, request) == [200, 200]
+    keys.set_service_key_ip_allow_list(
+        actor=world.org_admin,
+        key=ServiceKey.objects.get(workspace=world.workspace, name="Viewer key"),
+        ip_allow_list=["2001:db8::/32"],
+    )
+    assert everywhere(urls, whoami[1]) == [403, 403]
+    assert everywhere(urls, whoami[0]) == [200, 200]
 
 
 def test_control_without_a_shared_cache_the_other_process_would_answer_stale(world, settings):

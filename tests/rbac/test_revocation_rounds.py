@@ -19,9 +19,15 @@ import redis
 from accesscontrol.rbac import services as rbac
 from accesscontrol.rbac import versions
 from tests.factories import service_key_for
-from tests.support.servers import REDIS_URL, call, kill_channels, two_servers
+from tests.support.servers import REDIS_URL, call, kill_channels
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def redis_prefix(module_redis_prefix):
+    return module_redis_prefix  # that of the servers the module's tests share (conftest.py)
+
 
 ROUNDS = 1000
 # Seconds: in the suite the rounds stop after this long rather than hold it up (each round is six
@@ -52,41 +58,43 @@ def statuses(urls, subject):
     return [call(base, "GET", "/datasets", subject)[0] for base in urls]
 
 
-def test_a_thousand_revocations_none_accepted_after_the_revoking_response(world, shared_redis):
+def test_a_thousand_revocations_none_accepted_after_the_revoking_response(
+    servers, world, shared_redis
+):
     role, subject, admin = readers_and_admin(world)
-    with two_servers(REDIS_URL, shared_redis) as urls:
+    urls = servers
+    assert statuses(urls, subject) == [200, 200]
+    accepted_after_revoke, rounds = [], 0
+    deadline = time.monotonic() + TIME_BOX
+    while rounds < ROUNDS and time.monotonic() < deadline:
+        writer, other = urls[rounds % 2], urls[(rounds + 1) % 2]
+        set_permissions(writer, admin, role, ["workspaces:read"])
+        answers = statuses([other, writer], subject)
+        if answers != [403, 403]:
+            accepted_after_revoke.append((rounds, answers))
+        set_permissions(other, admin, role, READ)
         assert statuses(urls, subject) == [200, 200]
-        accepted_after_revoke, rounds = [], 0
-        deadline = time.monotonic() + TIME_BOX
-        while rounds < ROUNDS and time.monotonic() < deadline:
-            writer, other = urls[rounds % 2], urls[(rounds + 1) % 2]
-            set_permissions(writer, admin, role, ["workspaces:read"])
-            answers = statuses([other, writer], subject)
-            if answers != [403, 403]:
-                accepted_after_revoke.append((rounds, answers))
-            set_permissions(other, admin, role, READ)
-            assert statuses(urls, subject) == [200, 200]
-            rounds += 1
+        rounds += 1
     print(f"{rounds} rounds, none accepted after the revoking response")
     assert accepted_after_revoke == []
     assert rounds >= MIN_ROUNDS, f"only {rounds} rounds in {TIME_BOX} s"
 
 
-def test_killing_the_push_connections_midway_serves_no_stale_grant(world, shared_redis):
+def test_killing_the_push_connections_midway_serves_no_stale_grant(servers, world, shared_redis):
     role, subject, admin = readers_and_admin(world)
-    with two_servers(REDIS_URL, shared_redis) as urls:
-        for _ in range(2):
-            assert statuses(urls, subject) == [200, 200]  # cached and trusted in both
-        assert kill_channels(shared_redis) == 2
-        # Revoked while neither process can be told: each must notice the lost channel itself.
-        rbac.update_role(actor=world.org_admin, role=role, permissions=["workspaces:read"])
-        assert statuses(urls, subject) == [403, 403]
-        # Back to normal: the channels reopen and the grant is served again, then revoked again
-        # through one process and refused by both.
-        set_permissions(urls[0], admin, role, READ)
-        assert statuses(urls, subject) == [200, 200]
-        set_permissions(urls[1], admin, role, ["workspaces:read"])
-        assert statuses(urls, subject) == [403, 403]
-        connections = redis.Redis.from_url(REDIS_URL).client_list()
-        names = [entry["name"] for entry in connections]
-        assert sum(name.startswith(versions.channel_name(shared_redis)) for name in names) == 2
+    urls = servers
+    for _ in range(2):
+        assert statuses(urls, subject) == [200, 200]  # cached and trusted in both
+    assert kill_channels(shared_redis) == 2
+    # Revoked while neither process can be told: each must notice the lost channel itself.
+    rbac.update_role(actor=world.org_admin, role=role, permissions=["workspaces:read"])
+    assert statuses(urls, subject) == [403, 403]
+    # Back to normal: the channels reopen and the grant is served again, then revoked again
+    # through one process and refused by both.
+    set_permissions(urls[0], admin, role, READ)
+    assert statuses(urls, subject) == [200, 200]
+    set_permissions(urls[1], admin, role, ["workspaces:read"])
+    assert statuses(urls, subject) == [403, 403]
+    connections = redis.Redis.from_url(REDIS_URL).client_list()
+    names = [entry["name"] for entry in connections]
+    assert sum(name.startswith(versions.channel_name(shared_redis)) for name in names) == 2
