@@ -44,8 +44,8 @@ from django.urls import NoReverseMatch, Resolver404, get_resolver, resolve, reve
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 
-from accesscontrol.accounts import sudo
 from accesscontrol.access_requests.services import create_access_request
+from accesscontrol.accounts import sudo
 from accesscontrol.api.api import APIS, operations
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.authentication import forget_cached_principals
