@@ -83,6 +83,12 @@ class WorkspaceMembership(models.Model):
         return self.role_after_expiry
 
     @property
+    def role_in_effect_id(self):
+        """role_in_effect's id, without reading the role (for pages that compare ids)."""
+        expired_upgrade = self.role_after_expiry_id is not None and self.is_expired()
+        return self.role_after_expiry_id if expired_upgrade else self.role_id
+
+    @property
     def is_temporary_upgrade(self) -> bool:
         return self.role_after_expiry_id is not None and not self.is_expired()
 
