@@ -34,7 +34,12 @@ from accesscontrol.rbac.resolver import compute_access
 from accesscontrol.rbac.services import check_role_assignable
 from accesscontrol.rbac.who_has_access import admins_of
 from accesscontrol.workspaces import services as workspaces
-from accesscontrol.workspaces.models import Workspace, WorkspaceMembership, unexpired
+from accesscontrol.workspaces.models import (
+    Workspace,
+    WorkspaceMembership,
+    in_effect,
+    role_in_effect_field,
+)
 
 MANAGE_MEMBERS = "workspaces:manage-members"
 NOT_FOUND = "No such access request."
@@ -67,19 +72,20 @@ def admins_to_ask(organization, workspace, code, limit=3) -> list[OrganizationMe
     if workspace is not None and code in WORKSPACE_PERMISSIONS:
         rows = (
             WorkspaceMembership.objects.filter(workspace=workspace)
-            .filter(unexpired())
+            .filter(in_effect())
             .exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
-            .select_related("org_membership__user", "role")
+            .select_related("org_membership__user", "role", "role_after_expiry")
             .order_by("org_membership__user__email")
         )
         for row in rows:
+            role = row.role_in_effect()
             access = compute_access(
                 org_role=row.org_membership.org_role,
                 plan=organization.plan,
                 archived=workspace.archived,
-                role_name=row.role.name,
-                role_org_id=row.role.organization_id,
-                role_codes=row.role.permissions,
+                role_name=role.name,
+                role_org_id=role.organization_id,
+                role_codes=role.permissions,
             )
             if {MANAGE_MEMBERS, code} <= access.grantable and MANAGE_MEMBERS in access.permissions:
                 people.append(row.org_membership)
@@ -146,14 +152,15 @@ def pending_count(actor, waiting=None) -> int:
     if actor.holds(ORG_MANAGE):
         return waiting if waiting is not None else pending.count()
     organization = actor.organization
-    mine = Q(workspace__memberships__org_membership__user=actor.user) & unexpired(
+    mine = Q(workspace__memberships__org_membership__user=actor.user) & in_effect(
         "workspace__memberships__"
     )
     rows = pending.filter(mine).values_list(
         "workspace__archived",
-        "workspace__memberships__role__name",
-        "workspace__memberships__role__organization_id",
-        "workspace__memberships__role__permissions",
+        *(
+            role_in_effect_field("workspace__memberships__", attr)
+            for attr in ("name", "organization_id", "permissions")
+        ),
     )
     return sum(
         compute_access(
@@ -331,7 +338,8 @@ def approve_access_request(
                 raise ValidationError({"role": "Choose the role to grant."})
             current = (
                 WorkspaceMembership.objects.filter(org_membership=requester, workspace=workspace)
-                .filter(unexpired())
+                .filter(in_effect())
+                .select_related("role", "role_after_expiry")
                 .first()
             )
             if current is None:
@@ -343,17 +351,21 @@ def approve_access_request(
                     expires_at=expires_at,
                 )
             else:
-                if expires_at is not None and current.expires_at is None:
-                    # An expiry ends the whole membership: it would take their current role too.
-                    raise ValidationError(
-                        {
-                            "expiry": f"{requester.user.email} is already {current.role.name} "
-                            "here for good; a time-bound grant would end their membership at "
-                            "expiry. Choose Permanent, or change their role on the members page."
-                        }
-                    )
+                # A time-bound approval for a member with a permanent role is a temporary
+                # upgrade: at expiry they are back to that role (an upgrade already running
+                # keeps the role it falls back to). A time-bound member stays time-bound.
+                then_role = workspaces.KEEP
+                if expires_at is not None:
+                    if current.role_after_expiry_id is not None:
+                        then_role = current.role_after_expiry
+                    elif current.expires_at is None:
+                        then_role = current.role
                 workspaces.change_workspace_role(
-                    actor=actor, membership=current, role=role, expires_at=expires_at
+                    actor=actor,
+                    membership=current,
+                    role=role,
+                    expires_at=expires_at,
+                    then_role=then_role,
                 )
             granted = role.name
         _decide(actor, locked, AccessRequest.APPROVED, note, granted, expires_at)

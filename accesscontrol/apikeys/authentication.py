@@ -347,6 +347,9 @@ def _pat_workspaces(token):
             role_codes=F("m__role__permissions"),
             joined_at=F("m__created_at"),
             grant_expires_at=F("m__expires_at"),
+            after_role_name=F("m__role_after_expiry__name"),
+            after_role_org_id=F("m__role_after_expiry__organization_id"),
+            after_role_codes=F("m__role_after_expiry__permissions"),
         )
     )
 
@@ -384,6 +387,11 @@ def _pat_access(token, workspace) -> Access:
             role_org_id=workspace.role_org_id,
             role_codes=workspace.role_codes,
             grant_expires_at=workspace.grant_expires_at,
+            after_expiry=(
+                workspace.after_role_name,
+                workspace.after_role_org_id,
+                workspace.after_role_codes,
+            ),
         )
     return narrow(access, TokenLimits.of(token), workspace)
 

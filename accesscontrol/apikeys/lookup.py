@@ -98,6 +98,7 @@ def _token_statement(vendor):
         connection,
         only={
             "r": role,
+            "ra": role,
             "wm": [WorkspaceMembership._meta.get_field(f) for f in ("created_at", "expires_at")],
         },
         t=PersonalAccessToken,
@@ -107,6 +108,7 @@ def _token_statement(vendor):
         w=Workspace,
         r=Role,
         wm=WorkspaceMembership,
+        ra=Role,  # the role a temporary upgrade falls back to at its expiry
     )
     t = select.tables
     admins = ", ".join("%s" for _ in ADMIN_EVERYWHERE_ROLES) or "NULL"
@@ -118,7 +120,8 @@ def _token_statement(vendor):
         f"SELECT d.id FROM {t['w']} d "  # noqa: S608 (names from the models only)
         f"LEFT OUTER JOIN {t['wm']} dm ON dm.workspace_id = d.id AND dm.org_membership_id = m.id "
         "WHERE d.organization_id = m.organization_id AND NOT d.archived "
-        f"AND ((dm.id IS NOT NULL AND (dm.expires_at IS NULL OR dm.expires_at > %s)) "
+        f"AND ((dm.id IS NOT NULL AND (dm.expires_at IS NULL OR dm.expires_at > %s "
+        "OR dm.role_after_expiry_id IS NOT NULL)) "
         f"OR m.org_role IN ({admins})) "
         f"AND (t.workspace_limit IS NULL OR {in_limit}) "
         "ORDER BY dm.created_at ASC NULLS LAST, d.name ASC LIMIT 1"
@@ -132,6 +135,7 @@ def _token_statement(vendor):
         f"AND w.id = COALESCE(%s, ({default_workspace})) "
         f"LEFT OUTER JOIN {t['wm']} wm ON wm.workspace_id = w.id AND wm.org_membership_id = m.id "
         f"LEFT OUTER JOIN {t['r']} r ON r.id = wm.role_id "
+        f"LEFT OUTER JOIN {t['r']} ra ON ra.id = wm.role_after_expiry_id "
         "WHERE t.digest = %s LIMIT 2"
     )
     return sql, select
@@ -173,8 +177,8 @@ def personal_access_token(digest, tenant_id):
     if row is None:
         return None, None
     db = connection.alias
-    token_values, m_values, user_values, org_values, ws_values, role_values, joined = select.cut(
-        row
+    token_values, m_values, user_values, org_values, ws_values, role_values, joined, after = (
+        select.cut(row)
     )
     token = PersonalAccessToken.from_db(db, None, token_values)
     membership = OrganizationMembership.from_db(db, None, m_values)
@@ -185,4 +189,5 @@ def personal_access_token(digest, tenant_id):
     if workspace is not None:
         workspace.role_name, workspace.role_org_id, workspace.role_codes = role_values
         workspace.joined_at, workspace.grant_expires_at = joined
+        workspace.after_role_name, workspace.after_role_org_id, workspace.after_role_codes = after
     return token, workspace

@@ -64,6 +64,7 @@ FIELDS = {
     "slug": "address",
     "ip_allow_list": "IP allow list",
     "expires_at": "expires",
+    "role_after_expiry": "role after expiry",
     "status": "status",
     "hint": "key",
     "workspaces": "workspaces",

@@ -88,6 +88,9 @@ def resolve_access(user, organization_id, workspace=None) -> Access:
             "ws__role__organization_id",
             "ws__role__permissions",
             "ws__expires_at",
+            "ws__role_after_expiry__name",
+            "ws__role_after_expiry__organization_id",
+            "ws__role_after_expiry__permissions",
         ]
     rows = list(memberships.values(*fields)[:1])
     if not rows:
@@ -103,6 +106,11 @@ def resolve_access(user, organization_id, workspace=None) -> Access:
         role_org_id=row["ws__role__organization_id"],
         role_codes=row["ws__role__permissions"],
         grant_expires_at=row["ws__expires_at"],
+        after_expiry=(
+            row["ws__role_after_expiry__name"],
+            row["ws__role_after_expiry__organization_id"],
+            row["ws__role_after_expiry__permissions"],
+        ),
     )
 
 
@@ -145,18 +153,23 @@ def compute_access(
     role_codes=None,
     org_permissions=None,
     grant_expires_at=None,
+    after_expiry=None,
     now=None,
 ) -> Access:
     """The rules, without the database: every principal kind goes through here.
 
     `org_role` is None for service keys, which then pass their own `org_permissions`.
-    `grant_expires_at` is the workspace membership's expiry: an expired grant counts as none.
+    `grant_expires_at` is the workspace membership's expiry: an expired grant counts as none,
+    unless it was a temporary upgrade: then `after_expiry` (name, organization id, codes of its
+    role_after_expiry) is the role from that instant on, for good.
     """
     if org_permissions is None:
         org_permissions = ORG_ROLE_PERMISSIONS.get(org_role, frozenset())
     spec = org_role_spec(org_role)
     if grant_expired(grant_expires_at, now):
         role_name = grant_expires_at = None
+        if after_expiry is not None and after_expiry[0] is not None:
+            role_name, role_org_id, role_codes = after_expiry
     if spec is not None and spec.admin_everywhere:
         grant_expires_at = None  # an org admin is Admin everywhere, grant or no grant
         role, reason, granted = ADMIN, "org_admin", WORKSPACE_PERMISSIONS

@@ -175,9 +175,11 @@ def update_role(*, actor, role, name=None, description=None, permissions=None) -
 
 
 def role_usage(role) -> dict:
-    """Where a role is assigned: workspace memberships and service keys that are not revoked."""
+    """Where a role is assigned: workspace memberships (as their role, or as the role a
+    temporary upgrade falls back to) and service keys that are not revoked."""
+    memberships = role.memberships.model.objects.filter(Q(role=role) | Q(role_after_expiry=role))
     members = list(
-        role.memberships.select_related("workspace", "org_membership__user").order_by(
+        memberships.select_related("workspace", "org_membership__user").order_by(
             "workspace__name", "org_membership__user__email"
         )
     )

@@ -33,7 +33,7 @@ from accesscontrol.rbac.permissions import (
     describe_permissions,
 )
 from accesscontrol.rbac.resolver import REASONS, compute_access
-from accesscontrol.workspaces.models import WorkspaceMembership, unexpired
+from accesscontrol.workspaces.models import WorkspaceMembership, in_effect, role_in_effect_field
 
 STALE_AFTER = datetime.timedelta(days=90)  # no activity for this long: marked stale
 
@@ -169,7 +169,7 @@ class Review:
         admins = admins_of(org).filter(org_role__in=listed[ADMINS])
         members = _members(workspace, self.now).filter(
             _any(
-                Q(org_membership__org_role=org_role, role_id__in=roles)
+                Q(org_membership__org_role=org_role, held_role_id__in=roles)
                 for org_role, roles in listed[MEMBERS].items()
             )
         )
@@ -186,7 +186,7 @@ class Review:
             ),
             (
                 _with_tokens(members, "org_membership")
-                .select_related("org_membership__user", "role")
+                .select_related("org_membership__user", "role", "role_after_expiry")
                 .order_by("org_membership__user__email"),
                 counts[MEMBERS],
             ),
@@ -198,7 +198,7 @@ class Review:
         if isinstance(row, OrganizationMembership):
             return _person(row, "org_admin", None, None, None, workspace, now)
         if isinstance(row, WorkspaceMembership):
-            role, membership = row.role, row.org_membership
+            role, membership = row.role_in_effect(now), row.org_membership
             membership.tokens_count, membership.tokens_last = row.tokens_count, row.tokens_last
             membership.tokens_narrowed = row.tokens_narrowed
             return _person(
@@ -210,7 +210,8 @@ class Review:
                 workspace,
                 now,
                 since=row.created_at,
-                expires_at=row.expires_at,
+                expires_at=row.expires_at if not row.is_expired(now) else None,
+                then_role=row.role_after_expiry.name if row.role_after_expiry_id else None,
             )
         return _key(row, workspace, now)
 
@@ -223,10 +224,13 @@ def admins_of(org):
 
 
 def _members(workspace, now):
-    """Its members but the org admins, expired grants left out (the resolver ignores them)."""
-    return workspace.memberships.exclude(
-        org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES
-    ).filter(unexpired(now=now))
+    """Its members but the org admins, expired grants left out (the resolver ignores them),
+    each with the role in effect (`held_role_id`: a temporary upgrade's fallback past it)."""
+    return (
+        workspace.memberships.exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
+        .filter(in_effect(now=now))
+        .annotate(held_role_id=role_in_effect_field("", "id"))
+    )
 
 
 def _keys(workspace):
@@ -284,7 +288,15 @@ def _combinations(workspace, now):
             MEMBERS,
             held_org_role=F("org_membership__org_role"),
             org_wide=not_wide,
-            **role,
+            **{
+                column: role_in_effect_field("", attr)
+                for column, attr in (
+                    ("held_role", "id"),
+                    ("held_role_name", "name"),
+                    ("held_role_org", "organization_id"),
+                    ("held_role_codes", "permissions"),
+                )
+            },
         ),
         grouped(
             _keys(workspace),
@@ -365,6 +377,7 @@ def _person(
     now,
     since=None,
     expires_at=None,
+    then_role=None,
 ):
     """`membership` carries its tokens (_with_tokens); `expires_at`: a time-bound grant's end."""
     access = compute_access(
@@ -391,7 +404,11 @@ def _person(
         tokens=membership.tokens_count,
         tokens_narrowed=membership.tokens_narrowed,
         tokens_last_used=membership.tokens_last,
-        details={"expires_at": expires_at} if expires_at else {},
+        details=(
+            {"expires_at": expires_at, **({"then_role": then_role} if then_role else {})}
+            if expires_at
+            else {}
+        ),
     )
 
 
@@ -400,8 +417,10 @@ def user_access(membership, now=None):
     now = now or timezone.now()
     org = membership.organization
     roles = {
-        wm.workspace_id: wm.role
-        for wm in membership.workspace_memberships.filter(unexpired(now=now)).select_related("role")
+        wm.workspace_id: wm.role_in_effect(now)
+        for wm in membership.workspace_memberships.filter(in_effect(now=now)).select_related(
+            "role", "role_after_expiry"
+        )
     }
     rows = []
     for workspace in org.workspaces.order_by("name"):

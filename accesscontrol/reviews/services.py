@@ -19,7 +19,7 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE
 from accesscontrol.rbac.services import person_behind
 from accesscontrol.rbac.who_has_access import is_stale, person_last_active, tokens_in_use
 from accesscontrol.reviews.models import Campaign, Item
-from accesscontrol.workspaces.models import WorkspaceMembership, unexpired
+from accesscontrol.workspaces.models import WorkspaceMembership, in_effect
 from accesscontrol.workspaces.services import remove_workspace_member
 
 
@@ -70,16 +70,16 @@ def _snapshot(campaign, now):
     if workspace is not None:
         members = (
             WorkspaceMembership.objects.filter(workspace=workspace)
-            .filter(unexpired())  # an expired grant is no access to review
+            .filter(in_effect())  # an expired grant is no access to review
             .exclude(org_membership__org_role__in=ADMIN_EVERYWHERE_ROLES)
-            .select_related("org_membership__user", "role")
+            .select_related("org_membership__user", "role", "role_after_expiry")
         )
         items = [
             item(
                 Item.WORKSPACE_MEMBER,
                 m,
                 m.org_membership.user.email,
-                f"{m.role.name} in {workspace.name}",
+                f"{m.role_summary()} in {workspace.name}",
                 person_last_active(m.org_membership, tokens),
             )
             for m in members

@@ -105,6 +105,9 @@ class MemberOut(Schema):
     role_name: str = Field(alias="role.name")
     created_at: datetime.datetime
     expires_at: datetime.datetime | None = None
+    role_after_expiry_id: uuid.UUID | None = Field(
+        None, description="A temporary upgrade: the role in effect from expires_at on."
+    )
 
 
 class MemberIn(Body):
@@ -119,7 +122,9 @@ class MemberPatch(Body):
     role_id: uuid.UUID
     expires_at: UtcDateTime | None = Field(
         None,
-        description="Set (or, with null, remove) the grant's expiry; omit to keep it as it is.",
+        description="Set (or, with null, remove) the grant's expiry; omit to keep it as it is. "
+        "On a temporary upgrade (role_after_expiry_id set), a new role with the expiry omitted "
+        "is the member's role for good; with a new expiry it lasts until then.",
     )
 
 

@@ -1,7 +1,8 @@
+import datetime
 import uuid
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from accesscontrol.organizations.models import Organization, OrganizationMembership
@@ -46,6 +47,17 @@ class WorkspaceMembership(models.Model):
     # A time-bound grant: from this instant the resolver ignores the membership (the access
     # caches are stale past it too); `cleanup_expired_grants` deletes it later and audits it.
     expires_at = models.DateTimeField(null=True, blank=True)
+    # A temporary upgrade of a permanent member: `role` until `expires_at`, then this role again
+    # (the membership stays). Every reader of expires_at takes it in place of `role` from then
+    # on; `cleanup_expired_grants` makes it the permanent role. PROTECT: a role someone falls
+    # back to is a role in use.
+    role_after_expiry = models.ForeignKey(
+        "rbac.Role",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="fallback_memberships",
+    )
 
     class Meta:
         constraints = [
@@ -64,6 +76,37 @@ class WorkspaceMembership(models.Model):
     def is_expired(self, now=None) -> bool:
         return grant_expired(self.expires_at, now)
 
+    def role_in_effect(self, now=None):
+        """The role this membership gives now: None once a plain time-bound grant expired."""
+        if not self.is_expired(now):
+            return self.role
+        return self.role_after_expiry
+
+    @property
+    def role_in_effect_id(self):
+        """role_in_effect's id, without reading the role (for pages that compare ids)."""
+        expired_upgrade = self.role_after_expiry_id is not None and self.is_expired()
+        return self.role_after_expiry_id if expired_upgrade else self.role_id
+
+    @property
+    def is_temporary_upgrade(self) -> bool:
+        return self.role_after_expiry_id is not None and not self.is_expired()
+
+    def role_summary(self, now=None) -> str:
+        """The role in words: "Editor until 14:05, then Viewer" for a temporary upgrade (UTC)."""
+        role = self.role_in_effect(now)
+        if role is None:
+            return "no role (grant expired)"
+        if self.expires_at is None or self.is_expired(now):
+            return role.name
+        until = timezone.localtime(self.expires_at, datetime.UTC)
+        when = (
+            f"{until:%H:%M}" if until.date() == timezone.now().date() else f"{until:%Y-%m-%d %H:%M}"
+        )
+        if self.role_after_expiry_id is None:
+            return f"{role.name} until {when} UTC"
+        return f"{role.name} until {when} UTC, then {self.role_after_expiry.name}"
+
 
 def grant_expired(expires_at, now=None) -> bool:
     """The one rule for a time-bound grant: gone from the instant it expires."""
@@ -74,4 +117,22 @@ def unexpired(prefix="", now=None) -> Q:
     """Memberships (reached through `prefix`) whose grant has not expired, for queries."""
     return Q(**{f"{prefix}expires_at__isnull": True}) | Q(
         **{f"{prefix}expires_at__gt": now or timezone.now()}
+    )
+
+
+def in_effect(prefix="", now=None) -> Q:
+    """Memberships that give a role now: unexpired, or expired back to `role_after_expiry`."""
+    return unexpired(prefix, now) | Q(**{f"{prefix}role_after_expiry__isnull": False})
+
+
+def role_in_effect_field(prefix, attr) -> Case:
+    """`{prefix}role__{attr}` as the resolver reads it: past the expiry of a temporary upgrade,
+    the role it falls back to (for queries that read a membership's role as values)."""
+    return Case(
+        When(
+            Q(**{f"{prefix}expires_at__lte": timezone.now()})
+            & Q(**{f"{prefix}role_after_expiry__isnull": False}),
+            then=F(f"{prefix}role_after_expiry__{attr}"),
+        ),
+        default=F(f"{prefix}role__{attr}"),
     )

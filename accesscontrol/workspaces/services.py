@@ -20,7 +20,7 @@ from accesscontrol.rbac.services import (
     check_role_assignable,
     people_behind,
 )
-from accesscontrol.workspaces.models import Workspace, WorkspaceMembership, unexpired
+from accesscontrol.workspaces.models import Workspace, WorkspaceMembership, in_effect
 
 # One answer whether the address is unknown or belongs to another organization's member:
 # the answer must not tell accounts elsewhere apart from no account at all.
@@ -75,7 +75,7 @@ def enterable_workspaces(actor) -> list[Workspace]:
     spec = org_role(actor.access.org_role)
     if spec is None or not spec.admin_everywhere:
         workspaces = workspaces.filter(
-            Q(memberships__org_membership__user=actor.user) & unexpired("memberships__")
+            Q(memberships__org_membership__user=actor.user) & in_effect("memberships__")
         )
     return list(workspaces.order_by("name"))
 
@@ -179,8 +179,8 @@ def add_workspace_member(*, actor, workspace, user, role, expires_at=None) -> Wo
 
 def _lock_workspace_membership(membership) -> WorkspaceMembership:
     locked = (
-        WorkspaceMembership.objects.select_for_update()
-        .select_related("role", "org_membership__user")
+        WorkspaceMembership.objects.select_for_update(of=("self",))
+        .select_related("role", "role_after_expiry", "org_membership__user", "workspace")
         .filter(pk=membership.pk)
         .first()
     )
@@ -191,8 +191,17 @@ def _lock_workspace_membership(membership) -> WorkspaceMembership:
     return locked
 
 
-def change_workspace_role(*, actor, membership, role, expires_at=KEEP) -> WorkspaceMembership:
-    """Change a member's role and, if given, the grant's expiry (None: make it permanent)."""
+def change_workspace_role(
+    *, actor, membership, role, expires_at=KEEP, then_role=KEEP
+) -> WorkspaceMembership:
+    """Change a member's role and, if given, the grant's expiry (None: make it permanent).
+
+    `then_role`: the role a temporary upgrade falls back to at its expiry (an approved access
+    request sets it to the member's permanent role). Left as KEEP (the members page and the
+    API), the rule for a member on a temporary upgrade is: the role an admin picks is theirs
+    for good (the upgrade and its fallback end) unless the same change sets a new expiry, which
+    keeps the fallback; an expiry set to None, or picking the fallback role, ends the upgrade.
+    """
     workspace = membership.workspace
     actor, held = _member_manager(actor, workspace)
     check_role_assignable(role, workspace.organization)
@@ -202,20 +211,34 @@ def change_workspace_role(*, actor, membership, role, expires_at=KEEP) -> Worksp
         expires_at = clean_expiry(expires_at)
     with transaction.atomic():
         membership = _lock_workspace_membership(membership)
-        before = membership.role
+        _settle_expired_upgrade(membership)
+        before, old_then = membership.role, membership.role_after_expiry
         old_expiry = membership.expires_at
         new_expiry = old_expiry if expires_at is KEEP else expires_at
-        if before.pk == role.pk and new_expiry == old_expiry:
+        new_then = old_then if then_role is KEEP else then_role
+        upgraded = then_role is KEEP and old_then is not None and expires_at is KEEP
+        if upgraded and role.pk != before.pk:
+            new_expiry = None  # a role picked for an upgraded member: theirs for good
+        if new_then is not None and new_then.pk == role.pk:
+            new_expiry = None  # "upgraded" to the role they fall back to: simply that role
+        if new_expiry is None:
+            new_then = None  # no expiry, nothing to fall back to
+        same_then = (old_then and old_then.pk) == (new_then and new_then.pk)
+        if before.pk == role.pk and new_expiry == old_expiry and same_then:
             return membership
         check_holds_all(before.permission_set, held, f"{membership.user.email} is {before.name}")
         membership.role, membership.expires_at = role, new_expiry
-        membership.save(update_fields=["role", "expires_at"])
+        membership.role_after_expiry = new_then
+        membership.save(update_fields=["role", "expires_at", "role_after_expiry"])
         changes_before, changes_after = {"role": before.name}, {"role": role.name}
         if new_expiry != old_expiry:
             changes_before["expires_at"], changes_after["expires_at"] = (
                 _iso(old_expiry),
                 _iso(new_expiry),
             )
+        if not same_then:
+            changes_before["role_after_expiry"] = old_then.name if old_then else None
+            changes_after["role_after_expiry"] = new_then.name if new_then else None
         audit.record(
             actor,
             "workspace_member.role_changed",
@@ -229,15 +252,21 @@ def change_workspace_role(*, actor, membership, role, expires_at=KEEP) -> Worksp
 
 
 def _end_expired(org_membership, workspace) -> None:
-    """An expired grant still in the table (not yet cleaned up) makes way for a new one."""
+    """An expired grant still in the table (not yet cleaned up) makes way for a new one (an
+    expired upgrade is a membership still: it falls back to its role_after_expiry)."""
     for expired in WorkspaceMembership.objects.select_for_update().filter(
-        org_membership=org_membership, workspace=workspace, expires_at__lte=timezone.now()
+        org_membership=org_membership,
+        workspace=workspace,
+        expires_at__lte=timezone.now(),
+        role_after_expiry__isnull=True,
     ):
         _record_expiry(expired, workspace)
         expired.delete()
 
 
 def _record_expiry(membership, workspace) -> None:
+    """Audit a grant's end: gone, or (a temporary upgrade) from its role back to the fallback."""
+    fallback = membership.role_after_expiry
     audit.record(
         Actor.system("grant_expiry", workspace.organization, workspace),
         "workspace_member.grant_expired",
@@ -245,23 +274,40 @@ def _record_expiry(membership, workspace) -> None:
         workspace=workspace,
         target_label=membership.org_membership.user.email,
         before={"role": membership.role.name, "expires_at": _iso(membership.expires_at)},
+        after={"role": fallback.name, "expires_at": None} if fallback else None,
     )
 
 
+def _settle_expired_upgrade(membership, now=None) -> bool:
+    """A temporary upgrade past its expiry becomes the permanent membership it falls back to
+    (what the resolver already reads), audited as the grant's expiry. The row is locked."""
+    if membership.role_after_expiry_id is None or not membership.is_expired(now):
+        return False
+    _record_expiry(membership, membership.workspace)
+    membership.role, membership.expires_at = membership.role_after_expiry, None
+    membership.role_after_expiry = None
+    membership.save(update_fields=["role", "expires_at", "role_after_expiry"])
+    return True
+
+
 def remove_expired_grants(now=None) -> int:
-    """Delete every expired time-bound grant, each audited (the periodic cleanup). Access does
-    not wait for this: the resolver ignores an expired grant from its expiry on."""
+    """Delete every expired time-bound grant, and turn every expired temporary upgrade into
+    the permanent membership it falls back to, each audited (the periodic cleanup). Access does
+    not wait for this: the resolver reads an expired grant as such from its expiry on."""
     now = now or timezone.now()
     removed = 0
     with transaction.atomic():
         expired = (
             WorkspaceMembership.objects.select_for_update(of=("self",))
-            .select_related("workspace__organization", "role", "org_membership__user")
+            .select_related(
+                "workspace__organization", "role", "role_after_expiry", "org_membership__user"
+            )
             .filter(expires_at__lte=now)
         )
         for membership in expired:
-            _record_expiry(membership, membership.workspace)
-            membership.delete()
+            if not _settle_expired_upgrade(membership, now):
+                _record_expiry(membership, membership.workspace)
+                membership.delete()
             removed += 1
     return removed
 
@@ -347,7 +393,7 @@ def workspace_members(actor, workspace):
     if not actor.access_in(workspace).allows("workspaces:read"):
         return WorkspaceMembership.objects.none()
     return (
-        workspace.memberships.filter(unexpired())
-        .select_related("org_membership__user", "role", "workspace")
+        workspace.memberships.filter(in_effect())
+        .select_related("org_membership__user", "role", "role_after_expiry", "workspace")
         .order_by("org_membership__user__email")
     )

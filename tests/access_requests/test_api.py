@@ -240,3 +240,50 @@ def test_a_tokens_default_workspace_skips_an_expired_grant(client, world, clock)
     clock.advance(hours=2)
     body = api_call(client, "GET", "/auth/whoami", key).json()
     assert body["workspace"] is None and "workspaces:read" not in body["permissions"]
+
+
+def test_a_viewer_upgraded_to_editor_for_an_hour_is_viewer_again_on_the_next_request(
+    client, world, clock
+):
+    viewer_key = pat_for(world.viewer, world.org)
+    tenant = world.workspace.pk
+
+    def create_dataset(name):
+        return api_call(client, "POST", "/datasets", viewer_key, tenant=tenant, json={"name": name})
+
+    assert create_dataset("before").status_code == 403
+    made = ask(client, viewer_key, world, role_id=str(system_role("Editor").pk))
+    assert made.status_code == 201, made.content
+    admin_key = pat_for(world.workspace_admin, world.org)
+    approved = api_call(
+        client,
+        "POST",
+        f"/access-requests/{made.json()['id']}/approve",
+        admin_key,
+        json={"expiry": "1h"},
+    )
+    assert approved.status_code == 200, approved.content
+    for n in range(3):  # warm: the last ones come from this process's principal cache
+        resp = create_dataset(f"during-{n}")
+        assert resp.status_code in (200, 201), resp.content
+    [entry] = [e for k, e in authentication._principals.entries.items() if k[1] == tenant]
+    assert entry[4] is not None, "the cached principal carries the upgrade's expiry"
+    members = api_call(client, "GET", "/workspaces/current/members", admin_key, tenant=tenant)
+    [me] = [m for m in members.json() if m["email"] == world.viewer.email]
+    assert (me["role_name"], me["role_after_expiry_id"]) == (
+        "Editor",
+        str(system_role("Viewer").pk),
+    )
+
+    clock.advance(hours=1, seconds=1)
+    resp = create_dataset("after")
+    assert resp.status_code == 403, resp.content
+    assert (
+        api_call(
+            client, "GET", "/workspaces/current/members", viewer_key, tenant=tenant
+        ).status_code
+        == 200
+    )  # still a member: Viewer again
+    assert WorkspaceMembership.objects.filter(
+        org_membership__user=world.viewer, workspace=world.workspace
+    ).exists()

@@ -1,6 +1,7 @@
 """Access requests and time-bound grants, through the services every caller uses."""
 
 import datetime
+import os
 
 import pytest
 from django.core import mail
@@ -190,21 +191,82 @@ def test_pending_lists_and_counts_by_who_may_decide(world):
     assert services.pending_count(actor(world, world.viewer, world.workspace)) == 0
 
 
-def test_a_temporary_upgrade_of_a_permanent_member_is_refused(world):
+def test_a_temporary_upgrade_of_a_permanent_member_falls_back_at_expiry(world, clock):
     request = ask(world, world.viewer, role=system_role("Editor"))
-    with pytest.raises(ValidationError) as exc:
-        services.approve_access_request(
-            actor=actor(world, world.org_admin), access_request=request, expiry="1h"
-        )
-    assert "expiry" in exc.value.message_dict
-    # Permanent is fine.
     services.approve_access_request(
-        actor=actor(world, world.org_admin), access_request=request, expiry="permanent"
+        actor=actor(world, world.org_admin), access_request=request, expiry="1h"
+    )
+    membership = WorkspaceMembership.objects.select_related("role_after_expiry").get(
+        org_membership__user=world.viewer, workspace=world.workspace
+    )
+    assert membership.role.name == "Editor" and membership.expires_at is not None
+    assert membership.role_after_expiry.name == "Viewer"
+    assert ", then Viewer" in membership.role_summary()
+    # The console cache is warm with Editor; past the expiry the next read is Viewer.
+    for _ in range(2):
+        assert console_access(world.viewer, world.org.pk, world.workspace).role == "Editor"
+    [member] = [p for p in workspace_access(world.workspace) if p.label == world.viewer.email]
+    assert member.details["then_role"] == "Viewer"
+    clock.advance(hours=1, seconds=1)
+    assert console_access(world.viewer, world.org.pk, world.workspace).role == "Viewer"
+    assert resolve_access(world.viewer, world.org.pk, world.workspace).role == "Viewer"
+    assert membership.role_summary() == "Viewer"
+    [member] = [p for p in workspace_access(world.workspace) if p.label == world.viewer.email]
+    assert (member.role, member.details) == ("Viewer", {})
+    # The cleanup makes it the permanent Viewer membership it already is, audited.
+    call_command("cleanup_expired_grants", stdout=open(os.devnull, "w"))  # noqa: SIM115
+    membership.refresh_from_db()
+    assert (membership.role.name, membership.expires_at, membership.role_after_expiry) == (
+        "Viewer",
+        None,
+        None,
+    )
+    event = AuditEvent.objects.filter(action="workspace_member.grant_expired").latest("pk")
+    assert (event.changes["before"]["role"], event.changes["after"]["role"]) == ("Editor", "Viewer")
+
+
+def test_an_upgrade_the_admin_changes_on_the_members_page_ends_for_good(world):
+    request = ask(world, world.viewer, role=system_role("Editor"))
+    services.approve_access_request(
+        actor=actor(world, world.org_admin), access_request=request, expiry="1h"
     )
     membership = WorkspaceMembership.objects.get(
         org_membership__user=world.viewer, workspace=world.workspace
     )
-    assert membership.role.name == "Editor" and membership.expires_at is None
+    workspaces.change_workspace_role(
+        actor=actor(world, world.org_admin, world.workspace),
+        membership=membership,
+        role=system_role("Admin"),
+    )
+    membership.refresh_from_db()
+    assert (membership.role.name, membership.expires_at, membership.role_after_expiry) == (
+        "Admin",
+        None,
+        None,
+    )
+
+
+def test_a_role_someone_falls_back_to_is_in_use(world):
+    from accesscontrol.rbac.services import create_role, delete_role
+
+    base = create_role(
+        actor=world.org_admin, organization=world.org, name="Readers", permissions=["datasets:read"]
+    )
+    membership = WorkspaceMembership.objects.get(
+        org_membership__user=world.viewer, workspace=world.workspace
+    )
+    org_admin = actor(world, world.org_admin, world.workspace)
+    workspaces.change_workspace_role(actor=org_admin, membership=membership, role=base)
+    workspaces.change_workspace_role(
+        actor=org_admin,
+        membership=membership,
+        role=system_role("Editor"),
+        expires_at=timezone.now() + datetime.timedelta(hours=1),
+        then_role=base,
+    )
+    with pytest.raises(ValidationError) as exc:
+        delete_role(actor=world.org_admin, role=base)
+    assert exc.value.code == "role_in_use"
 
 
 def test_org_level_requests_grant_an_org_role_for_good_only(world):
