@@ -53,6 +53,14 @@ SENTENCES = {
     "access_review.started": "{actor} started the access review {target}",
     "access_review.decided": "{actor} decided on {target} in an access review",
     "access_review.completed": "{actor} completed the access review {target}",
+    "access_request.created": "{actor} asked for access{in_ws}",
+    "access_request.approved": "{actor} approved {target_s} access request{in_ws}",
+    "access_request.denied": "{actor} denied {target_s} access request{in_ws}",
+    "workspace_member.grant_expired": "{target_s} time-bound grant in {ws} ended",
+    "share_link.created": "{actor} made a share link to {target}{in_ws}",
+    "share_link.revoked": "{actor} revoked the share link to {target}{in_ws}",
+    "feedback_token.created": "{actor} made a presigned feedback link for {target}{in_ws}",
+    "audit.partition_dropped": "{actor} dropped audit events older than the retention ({target})",
 }
 
 # Field names in before/after, as people say them.
