@@ -63,6 +63,11 @@ class SessionOut(InWorkspaceOut):
 class SessionIn(NamedIn):
     extra: dict | None = None
     reference_dataset_id: uuid.UUID | None = None  # an experiment on that dataset
+    # Ignored without changing any answer: evaluate() sends how many examples, repetitions and
+    # evaluators the experiment will have, for LangSmith's progress bar, which this server has not.
+    num_examples: int | None = None
+    num_repetitions: int | None = None
+    evaluator_keys: list[str] | None = None
 
 
 class SessionPatch(NamedPatch):
