@@ -141,7 +141,6 @@ def info(request):
 @router.get("/sessions", response=list[SessionOut], summary="List projects")
 @requires("projects:read")
 def list_sessions(request, filters: Query[SessionFilter]):
-    selectors.refuse(request, SESSION_PARAMS_REFUSED)
     qs = counted(request, models.Project).order_by("-start_time", "id")
     qs = filtered(
         qs,
@@ -156,22 +155,6 @@ def list_sessions(request, filters: Query[SessionFilter]):
     metadata = selectors.json_object_param(filters.metadata, "metadata")
     qs = selectors.json_contains(qs, "extra__metadata", metadata)
     return page(qs, filters)
-
-
-# What LangSmith's GET /sessions defines and this server does not do: refused, never ignored.
-SESSION_PARAMS_REFUSED = {
-    "dataset_version": "stats as of a dataset version are not computed",
-    "facets": "facets are not computed",
-    "filter": "projects cannot be filtered by a filter expression",
-    "sort_by": "projects are listed newest first",
-    "sort_by_desc": "projects are listed newest first",
-    "sort_by_feedback_key": "projects are listed newest first",
-    "stats_filter": "stats are not computed",
-    "stats_select": "stats are not computed",
-    "stats_start_time": "stats are not computed",
-    "tag_value_id": "projects have no tags",
-    "use_approx_stats": "stats are not computed",
-}
 
 
 @router.post("/sessions", response={201: SessionOut}, summary="Create a project")
@@ -282,7 +265,6 @@ def run_stats(request, payload: RunStatsQuery):
 @router.get("/datasets", response=list[DatasetOut], summary="List datasets")
 @requires("datasets:read")
 def list_datasets(request, filters: Query[DatasetFilter]):
-    selectors.refuse(request, {"tag_value_id": "datasets have no tags"})
     if set(filters.exclude or ()) - {"example_count"}:
         raise ValidationError({"exclude": "Only example_count may be excluded."})
     order = ("-" if filters.sort_by_desc else "") + filters.sort_by
@@ -358,7 +340,6 @@ def _split_filter(splits):
 @router.get("/examples", response=list[ExampleOut], summary="List examples")
 @requires("datasets:read")
 def list_examples(request, filters: Query[ExampleFilter]):
-    selectors.refuse(request, EXAMPLE_PARAMS_REFUSED)
     if filters.exclude_default_fields:
         raise ValidationError({"exclude_default_fields": "Every example field is always sent."})
     unknown = set(filters.select or ()) - set(EXAMPLE_FIELDS)
@@ -403,13 +384,6 @@ def _example_order(filters, key):
     if filters.order == "id":
         return (("-" if filters.descending else "") + key,)
     return ("-created_at" if filters.descending else "created_at", key)
-
-
-# What LangSmith's GET /examples defines and this server does not do: refused, never ignored.
-EXAMPLE_PARAMS_REFUSED = {
-    "filter": "examples cannot be filtered by a filter expression; use metadata, splits or id",
-    "random_seed": "random order is not reproducible here",
-}
 
 
 def _create_examples(request, payloads):

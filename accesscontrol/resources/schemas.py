@@ -63,6 +63,11 @@ class SessionOut(InWorkspaceOut):
 class SessionIn(NamedIn):
     extra: dict | None = None
     reference_dataset_id: uuid.UUID | None = None  # an experiment on that dataset
+    # Ignored without changing any answer: evaluate() sends how many examples, repetitions and
+    # evaluators the experiment will have, for LangSmith's progress bar, which this server has not.
+    num_examples: int | None = None
+    num_repetitions: int | None = None
+    evaluator_keys: list[str] | None = None
 
 
 class SessionPatch(NamedPatch):
@@ -108,6 +113,9 @@ class RunIn(RunFields):
     trace_id: uuid.UUID | None = None
     session_name: str | None = Field(None, max_length=255)
     session_id: uuid.UUID | None = None
+    # The JS SDK sends each run's children as [] (it posts them as runs of their own); nested
+    # children with content are refused, never dropped.
+    child_runs: Unsupported = None
     name: str = Field(min_length=1, max_length=255)
     run_type: str = Field(min_length=1, max_length=32)
     # Ignored without changing any answer: an LLM or prompt run's serialized constructor (its

