@@ -508,7 +508,12 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
         if membership is None:
             membership = _join(user, organization, user, invitation.org_role, via="invitation")
         role = invitation.workspace_role
+        # workspaces.services imports this module; a grant that expired but is not cleaned up
+        # yet must make way here as on the members page, or the invitation would add nothing.
+        from accesscontrol.workspaces.services import end_expired_grants
+
         for workspace in invitation.workspaces.all() if role else ():
+            end_expired_grants(membership, workspace)
             ws_membership, created = WorkspaceMembership.objects.get_or_create(
                 org_membership=membership, workspace=workspace, defaults={"role": role}
             )

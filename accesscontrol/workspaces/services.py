@@ -157,7 +157,7 @@ def add_workspace_member(*, actor, workspace, user, role, expires_at=None) -> Wo
         raise ValidationError({"email": NOT_AN_ORG_MEMBER.format(organization=organization)})
     try:
         with transaction.atomic():
-            _end_expired(org_membership, workspace)
+            end_expired_grants(org_membership, workspace)
             membership = WorkspaceMembership.objects.create(
                 org_membership=org_membership, workspace=workspace, role=role, expires_at=expires_at
             )
@@ -251,7 +251,7 @@ def change_workspace_role(
     return membership
 
 
-def _end_expired(org_membership, workspace) -> None:
+def end_expired_grants(org_membership, workspace) -> None:
     """An expired grant still in the table (not yet cleaned up) makes way for a new one (an
     expired upgrade is a membership still: it falls back to its role_after_expiry)."""
     for expired in WorkspaceMembership.objects.select_for_update().filter(

@@ -412,6 +412,29 @@ def test_accept_invitation_adds_the_memberships_and_records_the_events(
     assert snapshot() == before
 
 
+def test_an_expired_grant_not_yet_cleaned_up_makes_way_for_the_invited_role(
+    world, django_capture_on_commit_callbacks
+):
+    invitation, _ = invite_to_workspaces(world, django_capture_on_commit_callbacks)
+    user = UserFactory(email=NEW_EMAIL)
+    # They joined meanwhile and held a one-hour grant in production that has expired.
+    member = OrganizationMembership.objects.create(
+        user=user, organization=world.org, org_role="member"
+    )
+    WorkspaceMembership.objects.create(
+        org_membership=member,
+        workspace=world.workspace,
+        role=system_role("Viewer"),
+        expires_at=timezone.now() - datetime.timedelta(minutes=1),
+    )
+
+    accept_invitation(invitation=invitation, user=user)
+
+    held = WorkspaceMembership.objects.get(org_membership=member, workspace=world.workspace)
+    assert (held.role.name, held.expires_at) == ("Editor", None)
+    assert "workspace_member.grant_expired" in audit_actions()
+
+
 def test_accept_invitation_refuses_someone_with_another_email(
     world, django_capture_on_commit_callbacks
 ):
