@@ -101,13 +101,19 @@ class MemberOut(Schema):
     user_id: int = Field(alias="org_membership.user_id")
     email: str = Field(alias="org_membership.user.email")
     full_name: str = Field(alias="org_membership.user.full_name")
-    role_id: uuid.UUID
-    role_name: str = Field(alias="role.name")
+    # The role in effect now: past a temporary upgrade's expiry (before the cleanup job settles
+    # the row) that is the role it fell back to, as the resolver and the members page read it.
+    role_id: uuid.UUID = Field(alias="role_in_effect_id")
+    role_name: str
     created_at: datetime.datetime
     expires_at: datetime.datetime | None = None
     role_after_expiry_id: uuid.UUID | None = Field(
         None, description="A temporary upgrade: the role in effect from expires_at on."
     )
+
+    @staticmethod
+    def resolve_role_name(membership) -> str:
+        return membership.role_in_effect().name
 
 
 class MemberIn(Body):

@@ -91,3 +91,22 @@ def test_a_tokens_default_workspace_keeps_an_expired_upgrade_as_its_fallback(
         org_membership__user=world.viewer, workspace=world.workspace
     )
     assert state(membership) == ("Viewer", False, None)
+
+
+def test_the_members_api_answers_the_role_in_effect_past_the_expiry(client, world, monkeypatch):
+    membership = upgraded(world)
+    key = pat_for(world.org_admin, world.org)
+
+    def listed():
+        members = api_call(
+            client, "GET", "/workspaces/current/members", key, tenant=world.workspace.pk
+        ).json()
+        return next(
+            (m["role_name"], m["role_id"]) for m in members if m["id"] == str(membership.pk)
+        )
+
+    assert listed() == ("Editor", str(system_role("Editor").pk))
+    real = timezone.now
+    monkeypatch.setattr(timezone, "now", lambda: real() + datetime.timedelta(hours=2))
+    # Before the cleanup settles the row, the API says what the resolver grants: Viewer.
+    assert listed() == ("Viewer", str(system_role("Viewer").pk))
