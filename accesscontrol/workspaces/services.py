@@ -253,15 +253,17 @@ def change_workspace_role(
 
 def end_expired_grants(org_membership, workspace) -> None:
     """An expired grant still in the table (not yet cleaned up) makes way for a new one (an
-    expired upgrade is a membership still: it falls back to its role_after_expiry)."""
-    for expired in WorkspaceMembership.objects.select_for_update().filter(
-        org_membership=org_membership,
-        workspace=workspace,
-        expires_at__lte=timezone.now(),
-        role_after_expiry__isnull=True,
-    ):
-        _record_expiry(expired, workspace)
-        expired.delete()
+    expired upgrade is a membership still: it falls back to its role_after_expiry). Its own
+    transaction (a savepoint inside the caller's): the row lock and the audit row go together."""
+    with transaction.atomic():
+        for expired in WorkspaceMembership.objects.select_for_update().filter(
+            org_membership=org_membership,
+            workspace=workspace,
+            expires_at__lte=timezone.now(),
+            role_after_expiry__isnull=True,
+        ):
+            _record_expiry(expired, workspace)
+            expired.delete()
 
 
 def _record_expiry(membership, workspace) -> None:

@@ -763,6 +763,35 @@ def remove_expired_grants(w, act):
     ]
 
 
+@scenario(workspaces.end_expired_grants)
+def end_expired_grants(w, act):
+    """An expired grant still in the table makes way for a new one (invitation acceptance)."""
+    person = w.member_without_workspace
+    membership = workspaces.add_workspace_member(
+        actor=w.org_admin,
+        workspace=w.workspace,
+        user=person,
+        role=system_role("Viewer"),
+        expires_at=timezone.now() + DAY,
+    )
+    ends = timezone.now() - DAY
+    WorkspaceMembership.objects.filter(pk=membership.pk).update(expires_at=ends)
+    org_membership = membership.org_membership
+    with act:
+        workspaces.end_expired_grants(org_membership, w.workspace)
+    assert not WorkspaceMembership.objects.filter(pk=membership.pk).exists()
+    return [
+        E(
+            "workspace_member.grant_expired",
+            Actor.system("grant_expiry"),
+            membership,
+            person.email,
+            workspace=w.workspace,
+            changes={"before": {"role": "Viewer", "expires_at": ends.isoformat()}},
+        )
+    ]
+
+
 def _ask(w, person, **kwargs):
     return access_requests.create_access_request(
         actor=Actor.for_user(person, w.org),
