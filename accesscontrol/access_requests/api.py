@@ -9,7 +9,6 @@ import datetime
 import uuid
 from typing import Literal
 
-from django.core.exceptions import ValidationError
 from ninja import Field, Query, Schema, Status
 
 from accesscontrol.access_requests import services
@@ -17,7 +16,6 @@ from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.services import role_by_id
-from accesscontrol.workspaces.models import Workspace
 from accesscontrol.workspaces.services import EXPIRY_CHOICES
 
 router = GatedRouter(tags=["access-requests"])
@@ -81,11 +79,7 @@ def create_access_request(request, payload: AccessRequestIn):
     actor = request.actor
     workspace = None
     if payload.workspace_id is not None:
-        workspace = Workspace.objects.filter(
-            organization=actor.organization, pk=payload.workspace_id
-        ).first()
-        if workspace is None:
-            raise ValidationError({"workspace_id": "No such workspace."})
+        workspace = services.workspace_named(actor, "workspace_id", pk=payload.workspace_id)
     role = None if payload.role_id is None else role_by_id(actor, payload.role_id, field="role_id")
     created = services.create_access_request(
         actor=actor,

@@ -226,6 +226,15 @@ def request_by_id(actor, request_id) -> AccessRequest:
 # --- changes -----------------------------------------------------------------------------------
 
 
+def workspace_named(actor, field, **lookup):
+    """The actor's organization's workspace a request names (by `pk` or `slug`), or the form
+    error on `field`: the console and the API name it differently, and refuse it alike."""
+    workspace = Workspace.objects.filter(organization=actor.organization, **lookup).first()
+    if workspace is None:
+        raise ValidationError({field: "No such workspace."})
+    return workspace
+
+
 def create_access_request(*, actor, workspace=None, permission="", role=None, reason):
     """A person (signed in, or through their personal access token) asks for `permission`
     and/or `role` in `workspace` (None: an org-level permission). Admins who can grant it are

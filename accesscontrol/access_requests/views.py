@@ -70,11 +70,9 @@ def access_request_new(request, org_slug):
     def save(cleaned):
         workspace = None
         if cleaned["workspace"]:
-            workspace = Workspace.objects.filter(
-                organization=organization, slug=cleaned["workspace"]
-            ).first()
-            if workspace is None:
-                raise ValidationError({"workspace": "No such workspace."})
+            workspace = services.workspace_named(
+                request.actor, "workspace", slug=cleaned["workspace"]
+            )
         services.create_access_request(
             actor=request.actor,
             workspace=workspace,

@@ -11,6 +11,7 @@ from ninja import Query, Status
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.rbac.gate import requires
 from accesscontrol.resources import hub, models, services
+from accesscontrol.resources.api import ws
 from accesscontrol.resources.schemas_hub import (
     CommitEnvelope,
     CommitFilter,
@@ -41,10 +42,6 @@ def with_and_without_slash(method, path, **options):
         return view
 
     return register
-
-
-def ws(request):
-    return request.auth.workspace
 
 
 def repos(request):

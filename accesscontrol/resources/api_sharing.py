@@ -21,6 +21,7 @@ from ninja import Query, Status
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.rbac.gate import public, requires
 from accesscontrol.resources import hub, models, sharing
+from accesscontrol.resources.api import one, ws
 from accesscontrol.resources.schemas import DatasetOut, ExampleOut, RunOut
 from accesscontrol.resources.schemas_hub import (
     DatasetShareIn,
@@ -47,10 +48,6 @@ PAGE_OF = {
 }
 
 
-def ws(request):
-    return request.auth.workspace
-
-
 def _share_out(request, link, **fields):
     url = request.build_absolute_uri(reverse(PAGE_OF[link.kind], args=[link.token]))
     return {"share_token": link.token, "created_at": link.created_at, "url": url, **fields}
@@ -68,7 +65,7 @@ def _refuse_other_id(given, obj, field):
 @router.put("/runs/{uuid:run_id}/share", response=RunShareOut, summary="Share a run")
 @requires("runs:share")
 def share_run(request, run_id: uuid.UUID, payload: RunShareIn):
-    run = get_object_or_404(models.Run.objects.in_workspace(ws(request)), pk=run_id)
+    run = one(request, models.Run, run_id)
     _refuse_other_id(payload.run_id, run, "run_id")
     link, _ = sharing.share(actor=request.actor, obj=run, token=payload.share_token)
     return _share_out(request, link, run_id=run.pk)
@@ -78,7 +75,7 @@ def share_run(request, run_id: uuid.UUID, payload: RunShareIn):
 @requires("runs:share")
 def read_run_share(request, run_id: uuid.UUID):
     # null when the run is not shared: what the SDK's read_run_shared_link expects.
-    run = get_object_or_404(models.Run.objects.in_workspace(ws(request)), pk=run_id)
+    run = one(request, models.Run, run_id)
     link = sharing.live_link(run)
     return None if link is None else _share_out(request, link, run_id=run.pk)
 
@@ -86,7 +83,7 @@ def read_run_share(request, run_id: uuid.UUID):
 @router.delete("/runs/{uuid:run_id}/share", response={204: None}, summary="Stop sharing a run")
 @requires("runs:share")
 def unshare_run(request, run_id: uuid.UUID):
-    run = get_object_or_404(models.Run.objects.in_workspace(ws(request)), pk=run_id)
+    run = one(request, models.Run, run_id)
     sharing.unshare(actor=request.actor, obj=run)
     return Status(204, None)
 
@@ -99,7 +96,7 @@ def unshare_run(request, run_id: uuid.UUID):
 )
 @requires("datasets:share")
 def share_dataset(request, dataset_id: uuid.UUID, payload: DatasetShareIn):
-    dataset = get_object_or_404(models.Dataset.objects.in_workspace(ws(request)), pk=dataset_id)
+    dataset = one(request, models.Dataset, dataset_id)
     _refuse_other_id(payload.dataset_id, dataset, "dataset_id")
     link, _ = sharing.share(actor=request.actor, obj=dataset, token=payload.share_token)
     return _share_out(request, link, dataset_id=dataset.pk)
@@ -117,7 +114,7 @@ def _live_link_or_404(obj, what):
 )
 @requires("datasets:share")
 def read_dataset_share(request, dataset_id: uuid.UUID):
-    dataset = get_object_or_404(models.Dataset.objects.in_workspace(ws(request)), pk=dataset_id)
+    dataset = one(request, models.Dataset, dataset_id)
     link = _live_link_or_404(dataset, "dataset")
     return _share_out(request, link, dataset_id=dataset.pk)
 
@@ -127,7 +124,7 @@ def read_dataset_share(request, dataset_id: uuid.UUID):
 )
 @requires("datasets:share")
 def unshare_dataset(request, dataset_id: uuid.UUID):
-    dataset = get_object_or_404(models.Dataset.objects.in_workspace(ws(request)), pk=dataset_id)
+    dataset = one(request, models.Dataset, dataset_id)
     sharing.unshare(actor=request.actor, obj=dataset)
     return Status(204, None)
 
