@@ -110,6 +110,7 @@ NOT_CHANGING_ACCESS = {
     "access_requests.pending_in_organizations": "pure helper: a query expression",
     "access_requests.own_requests": "selector: reads",
     "access_requests.request_by_id": "selector: reads",
+    "access_requests.workspace_named": "selector: reads",
 }
 
 CONTEXT = context.RequestContext("198.51.100.7", "audit-trail-test/1.0", "req-audit-trail")
