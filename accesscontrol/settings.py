@@ -168,6 +168,14 @@ INSTALLED_APPS = [
     "accesscontrol.reviews",
     "accesscontrol.access_requests",
     "accesscontrol.api",
+    # Identity (ARCHITECTURE §12): sign-in, MFA and SSO from django-allauth; our gate, services
+    # and audit stay the authority (every allauth URL is declared to the gate in urls.py).
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +189,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -224,6 +233,28 @@ CACHES["default"]["KEY_PREFIX"] = env_str("CACHE_KEY_PREFIX", "accesscontrol")
 SHARED_CACHE = CACHES["default"]["BACKEND"].endswith("RedisCache")
 
 AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# allauth: people sign in with their email; nobody signs up on their own (an invitation or the
+# organization's SSO with just-in-time provisioning makes an account).
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_SESSION_REMEMBER = None
+# Our own throttle counts sign-in failures (throttle.py); allauth's limits would be a second,
+# differently keyed count of the same thing.
+ACCOUNT_RATE_LIMITS = False
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = "accesscontrol"
+SOCIALACCOUNT_ONLY = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_STORE_TOKENS = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 AUTH_PASSWORD_VALIDATORS = [
@@ -252,6 +283,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Production is served over HTTPS (TLS usually ends at the load balancer): secure cookies, HSTS
 # and a redirect from plain HTTP. HTTPS=0 only for local development and loopback benchmarks.
 HTTPS = env_bool("HTTPS", not DEBUG)
+# Passkeys need a secure context; plain-HTTP loopback is one only in development and tests.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = DEBUG or not HTTPS
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0

@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from accesscontrol.accounts import allauth_urls
 from accesscontrol.accounts import views as accounts
 from accesscontrol.api import urls as api_urls
 from accesscontrol.apikeys import views as apikeys
@@ -19,6 +20,8 @@ urlpatterns = [
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
     path("account/confirm/", accounts.confirm_password, name="sudo"),
+    # Sign-in stages, MFA and SSO (django-allauth), every view declared to the gate
+    path("accounts/", include(allauth_urls.urlpatterns())),
     path("healthz", accounts.health, name="health"),
     path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
     # What a share link opens (the SDK's share URLs: /public/<token>/r and /d), read-only

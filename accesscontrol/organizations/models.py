@@ -45,6 +45,16 @@ class Organization(models.Model):
         return self.plan == Plan.ENTERPRISE
 
 
+class MembershipSource(models.TextChoices):
+    """How a membership came to be: shown in the access review and kept in its audit rows, so an
+    admin tells a hand-made grant from one the identity provider manages."""
+
+    MANUAL = "manual", "Added by an admin"
+    INVITATION = "invitation", "Invitation"
+    SSO = "sso", "Single sign-on"
+    SCIM = "scim", "SCIM provisioning"
+
+
 class OrganizationMembership(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -55,6 +65,9 @@ class OrganizationMembership(models.Model):
     )
     org_role = models.CharField(max_length=10, choices=OrgRole.choices, default=OrgRole.MEMBER)
     created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(
+        max_length=10, choices=MembershipSource.choices, default=MembershipSource.MANUAL
+    )
 
     class Meta:
         constraints = [

@@ -19,6 +19,7 @@ from accesscontrol.apikeys import ip_allow_lists
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import (
     Invitation,
+    MembershipSource,
     Organization,
     OrganizationMembership,
     OrgRole,
@@ -94,7 +95,9 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
 
 def _join(actor, organization, user, org_role, **how) -> OrganizationMembership:
     """A new member of the organization, audited (in the caller's transaction)."""
-    membership = organization.memberships.create(user=user, org_role=org_role)
+    membership = organization.memberships.create(
+        user=user, org_role=org_role, source=how.get("via", MembershipSource.MANUAL)
+    )
     audit.record(
         actor,
         "org_member.added",
@@ -515,7 +518,9 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
         for workspace in invitation.workspaces.all() if role else ():
             end_expired_grants(membership, workspace)
             ws_membership, created = WorkspaceMembership.objects.get_or_create(
-                org_membership=membership, workspace=workspace, defaults={"role": role}
+                org_membership=membership,
+                workspace=workspace,
+                defaults={"role": role, "source": MembershipSource.INVITATION},
             )
             if created:
                 audit.record(

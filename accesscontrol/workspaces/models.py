@@ -5,7 +5,11 @@ from django.db import models
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from accesscontrol.organizations.models import Organization, OrganizationMembership
+from accesscontrol.organizations.models import (
+    MembershipSource,
+    Organization,
+    OrganizationMembership,
+)
 
 
 class Workspace(models.Model):
@@ -44,6 +48,11 @@ class WorkspaceMembership(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
     role = models.ForeignKey("rbac.Role", on_delete=models.PROTECT, related_name="memberships")
     created_at = models.DateTimeField(auto_now_add=True)
+    # How it came to be (organizations.models.MembershipSource): an admin, an invitation, SSO
+    # provisioning or a SCIM group mapping.
+    source = models.CharField(
+        max_length=10, choices=MembershipSource.choices, default=MembershipSource.MANUAL
+    )
     # A time-bound grant: from this instant the resolver ignores the membership (the access
     # caches are stale past it too); `cleanup_expired_grants` deletes it later and audits it.
     expires_at = models.DateTimeField(null=True, blank=True)
