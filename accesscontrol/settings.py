@@ -156,6 +156,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's MFA pages use it
     "django_htmx",
     "ninja",
     "accesscontrol.accounts",
@@ -245,6 +246,9 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = "none"
 ACCOUNT_LOGOUT_ON_GET = False
+# Changing one's own email, password or connections asks for a fresh sign-in first (MFA
+# changes always do): a stolen session cookie must not be able to take the account over.
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_SESSION_REMEMBER = None
 # Our own throttle counts sign-in failures (throttle.py); allauth's limits would be a second,
 # differently keyed count of the same thing.

@@ -69,6 +69,61 @@ NOT_WIDENING = {
     "openapi-json": "the API's document",
     "openapi-view": "the API's document",
 }
+# django-allauth's pages (accounts/allauth_urls.py): signing in and its stages, and the person's
+# own credentials, which allauth guards with its own reauthentication (a fresh sign-in or MFA).
+_SIGNING_IN = "a sign-in stage (password, MFA, passkey, SSO): no one's power changes"
+_OWN_CREDENTIALS = "the person's own sign-in credentials, behind allauth's reauthentication"
+NOT_WIDENING |= dict.fromkeys(
+    [
+        "account_login",
+        "account_logout",
+        "account_inactive",
+        "account_signup",
+        "account_confirm_login_code",
+        "account_reset_password",
+        "account_reset_password_done",
+        "account_reset_password_from_key",
+        "account_reset_password_from_key_done",
+        "account_email_verification_sent",
+        "account_confirm_email",
+        "account_reauthenticate",
+        "account_request_reauthentication_code",
+        "account_confirm_reauthentication_code",
+        "mfa_authenticate",
+        "mfa_reauthenticate",
+        "mfa_login_webauthn",
+        "mfa_reauthenticate_webauthn",
+        "socialaccount_login_cancelled",
+        "socialaccount_login_error",
+        "socialaccount_signup",
+        "saml_acs",
+        "saml_finish_acs",
+        "saml_sls",
+        "saml_metadata",
+        "saml_login",
+        "openid_connect_login",
+        "openid_connect_callback",
+    ],
+    _SIGNING_IN,
+) | dict.fromkeys(
+    [
+        "account_email",
+        "account_change_password",
+        "account_set_password",
+        "mfa_index",
+        "mfa_activate_totp",
+        "mfa_deactivate_totp",
+        "mfa_view_recovery_codes",
+        "mfa_generate_recovery_codes",
+        "mfa_download_recovery_codes",
+        "mfa_list_webauthn",
+        "mfa_add_webauthn",
+        "mfa_remove_webauthn",
+        "mfa_edit_webauthn",
+        "socialaccount_connections",
+    ],
+    _OWN_CREDENTIALS,
+)
 
 
 # Routes of resource data, never of access.

@@ -435,6 +435,12 @@ PATH_PARAMS: dict[str, Param] = {
     # Capabilities in the path: a live share link of the kind the route opens, a feedback token.
     "share_token": Param(lambda m, route: m.share_tokens[_shared_kind(route)], None),
     "feedback_token": Param(lambda m, route: m.feedback_token, None),
+    # allauth's routes (sign-in stages, MFA, SSO): values that exist nowhere, or acme's slug
+    "organization_slug": Param(lambda m, route: m.world.org, "slug"),  # SAML's org in the path
+    "provider_id": Param(lambda m, route: "acme", None, of_acme=False),
+    "key": Param(lambda m, route: "not-a-key", None, of_acme=False),
+    "uidb36": Param(lambda m, route: "0", None, of_acme=False),
+    "pk": Param(lambda m, route: 1, None, of_acme=False),  # a passkey's number
 }
 
 

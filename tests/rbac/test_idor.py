@@ -49,13 +49,14 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import pytest
+from allauth.account.internal.flows import login as login_flow
 from django.apps import apps
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import get_resolver, reverse
 from django.urls import path as url_path
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -88,6 +89,7 @@ from tests.factories import (
     service_key_for,
     system_role,
 )
+from tests.support.urls import walk
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 CONTEXT_PARAMS = {"org_slug", "workspace_slug"}
@@ -111,6 +113,7 @@ KIND_LEVELS = {
     "workspace": "workspace",
     "service_key": "workspace",
     "token": "user",
+    "passkey": "user",
     "org_member": "org",
     "workspace_member": "workspace",
     "invitation": "org",
@@ -141,19 +144,32 @@ PARAM_KINDS = {
     "campaign_id": "campaign",
     "repo_name": "prompt",  # the prompt hub names a prompt by its name, under an owner
     "request_id": "access_request",
+    "pk": "passkey",  # allauth's MFA pages name a passkey by its number
 }
 # What of the object goes in the path, where it is not the primary key.
 PARAM_ATTRIBUTES = {"repo_name": "name"}
 # Parameters that address no object: a position in a list.
 VALUE_PARAMS = {"index": 0, "owner": "-", "ref": "latest"}
 # Public links whose secret is the capability (an invitation link works for whoever holds it).
-CAPABILITY_PARAMS = {"token", "share_token", "feedback_token"}
+CAPABILITY_PARAMS = {"token", "share_token", "feedback_token", "key", "uidb36"}
+# Public sign-in entry points named by what they sign in to (an organization's SAML endpoints,
+# an OIDC provider's login and callback): no object of anyone's is read or changed through them.
+ENTRY_POINT_PARAMS = {"organization_slug", "provider_id"}
+
+
+# Kinds numbered by integers (allauth's passkeys) rather than UUIDs: an id of the other shape is
+# refused by the URL or the schema before any lookup, so they are wrong types only to each other.
+INTEGER_KINDS = {"passkey"}
 
 
 def wrong_kinds(kind):
-    """Two other kinds, the neighbours in KINDS (a dataset where a project goes, ...)."""
-    i = KINDS.index(kind)
-    return [KINDS[i - 1], KINDS[(i + 1) % len(KINDS)]]
+    """Two other kinds, the neighbours in KINDS of ids of the same shape (a dataset where a
+    project goes, ...)."""
+    alike = [k for k in KINDS if (k in INTEGER_KINDS) == (kind in INTEGER_KINDS)]
+    if len(alike) < 2:
+        return []
+    i = alike.index(kind)
+    return sorted({alike[i - 1], alike[(i + 1) % len(alike)]} - {kind})
 
 
 # --- the routes -------------------------------------------------------------------------------
@@ -191,16 +207,17 @@ class Route:
 ROUTE_PARAM = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>\w+)>")
 
 
-def _walk(patterns, prefix="/"):
-    for pattern in patterns:
-        if isinstance(pattern, URLResolver):
-            yield from _walk(pattern.url_patterns, prefix + str(pattern.pattern))
-        elif isinstance(pattern, URLPattern):
-            yield prefix + str(pattern.pattern), pattern
+def _walk(patterns):
+    for template, pattern, _buildable in walk(patterns, prefix="/"):
+        yield template, pattern
 
 
 def accepted_methods(view):
-    """The methods a view's @require_http_methods lets through; all of them without one."""
+    """The methods a view's @require_http_methods lets through; all of them without one. A
+    class-based view (allauth's) accepts the methods it has handlers for."""
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        return tuple(m for m in METHODS if hasattr(view_class, m.lower()))
     seen, todo = set(), [view]
     while todo:
         fn = todo.pop()
@@ -234,6 +251,8 @@ def console_routes():
             continue
         if rule is not None and rule.kind == PUBLIC and set(params) <= CAPABILITY_PARAMS:
             continue  # a capability link: whoever holds the secret may open it
+        if rule is not None and rule.kind == PUBLIC and set(params) <= ENTRY_POINT_PARAMS:
+            continue
         routes.append(
             Route(
                 surface="console",
@@ -375,8 +394,9 @@ class Family:
         return f"{self.tag}-{kind}-{uuid.uuid4().hex[:8]}"
 
     def get(self, kind, user=None):
-        if kind == "token":
-            return self.token(user if self.own and user is not None else self.owner)
+        if kind in ("token", "passkey"):
+            mine = user if self.own and user is not None else self.owner
+            return getattr(self, kind)(mine)
         return getattr(self, kind)
 
     @cached_property
@@ -468,6 +488,18 @@ class Family:
                 user=user, organization=self.org, name=self._name("token")
             )[0]
         return self._tokens[user.pk]
+
+    def passkey(self, user):
+        """A passkey of the user's (allauth's WebAuthn authenticator): only its name is read by
+        the pages that address it."""
+        from allauth.mfa.models import Authenticator
+
+        found = Authenticator.objects.filter(user=user, type=Authenticator.Type.WEBAUTHN).first()
+        return found or Authenticator.objects.create(
+            user=user,
+            type=Authenticator.Type.WEBAUTHN,
+            data={"name": self._name("passkey"), "passwordless": False, "credential": {}},
+        )
 
     def _user(self, kind):
         return UserFactory(email=f"{self._name(kind)}@example.test", full_name=self._name(kind))
@@ -611,6 +643,11 @@ def console_principal(name, user, **kwargs):
     client.force_login(user)  # signing in grants sudo mode; made explicit, far from expiry:
     session = client.session
     session[sudo.SESSION_KEY] = time.time() + 3600
+    # ... and a sign-in allauth counts as recent (its MFA pages ask again otherwise)
+    session[login_flow.AUTHENTICATION_METHODS_SESSION_KEY] = [
+        {"method": "password", "at": time.time(), "reauthenticated": True, "email": user.email}
+    ]
+    session[login_flow._AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
     session.save()
 
     def send(method, template, values, context, body):
