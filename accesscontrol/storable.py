@@ -12,6 +12,7 @@
 
 import datetime
 import json
+import math
 
 from django.http import HttpResponse, JsonResponse
 
@@ -71,6 +72,9 @@ def json_unstorable(value) -> str | None:
                 item.encode("utf-8")
             except UnicodeEncodeError:
                 return "Text in JSON contains an unpaired surrogate (\\ud800 to \\udfff)."
+        elif isinstance(item, float) and not math.isfinite(item):
+            # 1e400 reads as infinity, which jsonb refuses (json.dumps writes it as Infinity)
+            return "A number in JSON is too large to store (it reads as infinity)."
     return None
 
 

@@ -205,6 +205,8 @@ class _Parser:
     def literal(self, kind, value, start):
         if kind == "number":
             number = float(value)
+            if not math.isfinite(number):  # 1e400: no column holds it, jsonb refuses it
+                self.fail(f"the number {value} is out of range: expected a finite number", start)
             return Lit(int(number) if number.is_integer() and "." not in value else number, start)
         if kind == "string":
             return Lit(_unquote(value), start)

@@ -139,6 +139,31 @@ def test_feedback_scores_must_be_json_numbers(client, editor, run, constant):
     assert not models.Feedback.objects.exists()
 
 
+def test_a_number_too_large_to_store_is_refused_in_a_body_and_changes_nothing(client, editor, run):
+    """1e400 is valid JSON that Python reads as infinity and jsonb refuses (was a 500)."""
+    body = f'{{"run_id": "{run.pk}", "key": "k", "score": 1, "value": {{"x": 1e400}}}}'
+    answer = client.post(
+        "/api/v1/feedback", body, content_type="application/json", headers={"X-API-Key": editor}
+    )
+    assert answer.status_code == 422, answer.content
+    assert "infinity" in answer.json()["detail"]
+    assert not models.Feedback.objects.exists()
+
+
+@pytest.mark.parametrize("value", ['"1e400"', "1e400"])
+def test_a_metadata_filter_value_too_large_to_store_is_not_a_500(client, editor, run, value):
+    """Found by the filter fuzzer: "1e400" as text was also looked for as the number it reads
+    as (infinity), which PostgreSQL's jsonb refuses; a bare 1e400 is refused by the parser."""
+    text = f'and(eq(metadata_key, "k"), eq(metadata_value, {value}))'
+    answer = api_call(client, "POST", "/runs/query", editor, json={"filter": text})
+    if value.startswith('"'):
+        assert answer.status_code == 200, answer.content
+        assert answer.json()["runs"] == []
+    else:
+        assert answer.status_code == 422, answer.content
+        assert "finite number" in answer.json()["detail"]
+
+
 def _token_path(client, editor, run):
     made = api_call(
         client,
