@@ -231,6 +231,31 @@ def run_and_example(workspace):
     return Run.objects.get(pk=run_id), example
 
 
+# A LangChain prompt template as the SDK pushes one to the prompt hub.
+PROMPT_MANIFEST = {
+    "lc": 1,
+    "type": "constructor",
+    "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
+    "kwargs": {
+        "input_variables": ["question"],
+        "template": "Answer briefly: {question}",
+        "template_format": "f-string",
+    },
+}
+
+
+def ingested_run(workspace):
+    """One run named "answer" in a new project "bot", ingested the way the API ingests one."""
+    from accesscontrol.resources import services
+    from accesscontrol.resources.models import Run
+
+    project = services.create_project(actor=SYSTEM, workspace=workspace, name="bot")
+    run_id = uuid.uuid4()
+    post = {"id": run_id, "session_id": project.pk, "name": "answer", "run_type": "chain"}
+    services.ingest_runs(actor=SYSTEM, workspace=workspace, posts=[post])
+    return Run.objects.get(pk=run_id)
+
+
 # Audit rows, recorded the way a service records them.
 
 
