@@ -214,6 +214,22 @@ def secret_of(raw: str) -> str:
     return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
 
 
+def make_people_manager(world, user):
+    """Gives `user` a custom role in production that manages members but holds only
+    datasets:read, so it cannot grant a stronger role (Admin, or one with datasets:create)."""
+    from accesscontrol.rbac.services import create_role
+
+    managers = create_role(
+        actor=world.org_admin,
+        organization=world.org,
+        name="People managers",
+        permissions=["workspaces:read", "workspaces:manage-members", "datasets:read"],
+    )
+    WorkspaceMembership.objects.filter(org_membership__user=user, workspace=world.workspace).update(
+        role=managers
+    )
+
+
 # Resources.
 
 

@@ -9,9 +9,8 @@ from django.urls import reverse
 from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.rbac.actor import Actor
-from accesscontrol.rbac.services import create_role
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.factories import system_role
+from tests.factories import make_people_manager, system_role
 
 
 def dataset_create_url(world):
@@ -34,15 +33,7 @@ def test_a_workspace_403_names_who_can_grant_and_offers_request_access(client, w
 
 
 def test_a_workspace_admin_who_cannot_grant_it_is_not_suggested(client, world):
-    managers = create_role(
-        actor=world.org_admin,
-        organization=world.org,
-        name="People managers",
-        permissions=["workspaces:read", "workspaces:manage-members", "datasets:read"],
-    )
-    WorkspaceMembership.objects.filter(
-        org_membership__user=world.workspace_admin, workspace=world.workspace
-    ).update(role=managers)
+    make_people_manager(world, world.workspace_admin)
     client.force_login(world.viewer)
     html = client.get(dataset_create_url(world)).content.decode()
     names = re.findall(r'href="mailto:([^"]+)"', html)
