@@ -634,14 +634,13 @@ def upload_csv(
     actor.require("datasets:create", workspace=workspace)
     rows = _csv_rows(content, input_keys, output_keys)
     with transaction.atomic():
-        dataset = _create_named(
-            models.Dataset,
-            "dataset",
-            workspace,
-            name,
-            description,
-            dataset_id,
-            data_type=data_type or "kv",
+        dataset = create_dataset(
+            actor=actor,
+            workspace=workspace,
+            name=name,
+            description=description,
+            data_type=data_type,
+            dataset_id=dataset_id,
         )
         _insert_examples(
             workspace,
