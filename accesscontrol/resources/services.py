@@ -423,12 +423,7 @@ def _version(changed=(), deleted=()) -> dict:
                     example_id=example.pk,
                     as_of=as_of,
                     deleted=gone,
-                    inputs=example.inputs,
-                    outputs=example.outputs,
-                    metadata=example.metadata,
-                    split=example.split,
-                    source_run_id=example.source_run_id,
-                    created_at=example.created_at,
+                    **{field: getattr(example, field) for field in models.ExampleRevision.KEPT},
                 )
             )
     models.DatasetVersion.objects.bulk_create(versions.values())
