@@ -13,6 +13,16 @@ from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.factories import make_people_manager, system_role
 
 
+def newcomers_request(world):
+    """A pending request to read production's datasets, by the member of no workspace."""
+    return create_access_request(
+        actor=Actor.for_user(world.member_without_workspace, world.org),
+        workspace=world.workspace,
+        permission="datasets:read",
+        reason="reading",
+    )
+
+
 def dataset_create_url(world):
     return reverse("dataset-create", args=[world.org.slug, world.workspace.slug])
 
@@ -98,12 +108,7 @@ def test_request_from_the_403_then_approve_in_the_console(
 
 
 def test_a_viewer_cannot_approve_from_the_console(client, world):
-    request = create_access_request(
-        actor=Actor.for_user(world.member_without_workspace, world.org),
-        workspace=world.workspace,
-        permission="datasets:read",
-        reason="reading",
-    )
+    request = newcomers_request(world)
     client.force_login(world.viewer)
     assert (
         "No pending requests"
@@ -118,12 +123,7 @@ def test_a_viewer_cannot_approve_from_the_console(client, world):
 
 
 def test_deny_with_a_note(client, world):
-    request = create_access_request(
-        actor=Actor.for_user(world.member_without_workspace, world.org),
-        workspace=world.workspace,
-        permission="datasets:read",
-        reason="reading",
-    )
+    request = newcomers_request(world)
     client.force_login(world.org_admin)
     resp = client.post(reverse("access-request-deny", args=["acme", request.pk]), {"note": "no"})
     assert resp.status_code == 302
