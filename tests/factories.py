@@ -214,6 +214,22 @@ def secret_of(raw: str) -> str:
     return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
 
 
+def make_people_manager(world, user):
+    """Gives `user` a custom role in production that manages members but holds only
+    datasets:read, so it cannot grant a stronger role (Admin, or one with datasets:create)."""
+    from accesscontrol.rbac.services import create_role
+
+    managers = create_role(
+        actor=world.org_admin,
+        organization=world.org,
+        name="People managers",
+        permissions=["workspaces:read", "workspaces:manage-members", "datasets:read"],
+    )
+    WorkspaceMembership.objects.filter(org_membership__user=user, workspace=world.workspace).update(
+        role=managers
+    )
+
+
 # Resources.
 
 
@@ -229,6 +245,31 @@ def run_and_example(workspace):
     dataset = Dataset.objects.create(workspace=workspace, name="d")
     example = Example.objects.create(workspace=workspace, dataset=dataset, inputs={})
     return Run.objects.get(pk=run_id), example
+
+
+# A LangChain prompt template as the SDK pushes one to the prompt hub.
+PROMPT_MANIFEST = {
+    "lc": 1,
+    "type": "constructor",
+    "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
+    "kwargs": {
+        "input_variables": ["question"],
+        "template": "Answer briefly: {question}",
+        "template_format": "f-string",
+    },
+}
+
+
+def ingested_run(workspace):
+    """One run named "answer" in a new project "bot", ingested the way the API ingests one."""
+    from accesscontrol.resources import services
+    from accesscontrol.resources.models import Run
+
+    project = services.create_project(actor=SYSTEM, workspace=workspace, name="bot")
+    run_id = uuid.uuid4()
+    post = {"id": run_id, "session_id": project.pk, "name": "answer", "run_type": "chain"}
+    services.ingest_runs(actor=SYSTEM, workspace=workspace, posts=[post])
+    return Run.objects.get(pk=run_id)
 
 
 # Audit rows, recorded the way a service records them.

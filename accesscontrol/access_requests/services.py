@@ -30,7 +30,7 @@ from accesscontrol.rbac.permissions import (
     SYSTEM_ROLE_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
 )
-from accesscontrol.rbac.resolver import compute_access
+from accesscontrol.rbac.resolver import compute_access, role_fields
 from accesscontrol.rbac.services import check_role_assignable
 from accesscontrol.rbac.who_has_access import admins_of
 from accesscontrol.workspaces import services as workspaces
@@ -83,9 +83,7 @@ def admins_to_ask(organization, workspace, code, limit=3) -> list[OrganizationMe
                 org_role=row.org_membership.org_role,
                 plan=organization.plan,
                 archived=workspace.archived,
-                role_name=role.name,
-                role_org_id=role.organization_id,
-                role_codes=role.permissions,
+                **role_fields(role),
             )
             if {MANAGE_MEMBERS, code} <= access.grantable and MANAGE_MEMBERS in access.permissions:
                 people.append(row.org_membership)

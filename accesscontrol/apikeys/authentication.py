@@ -35,7 +35,7 @@ from accesscontrol.rbac.permissions import (
     ORG_ROLE_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
 )
-from accesscontrol.rbac.resolver import Access, compute_access
+from accesscontrol.rbac.resolver import Access, compute_access, role_fields
 from accesscontrol.workspaces.models import Workspace
 
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)
@@ -443,9 +443,7 @@ def service_key_access(key, workspace) -> Access:
         org_role=None,
         plan=key.organization.plan,
         archived=workspace.archived,
-        role_name=key.role.name,
-        role_org_id=key.role.organization_id,
-        role_codes=key.role.permissions,
+        **role_fields(key.role),
         org_permissions=service_key_org_permissions(key),
     )
 

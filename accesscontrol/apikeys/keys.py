@@ -72,5 +72,10 @@ def display_hint(raw: str) -> str:
     return f"{raw[:8]}…{raw[-4:]}"
 
 
+def stored(raw: str) -> dict:
+    """What a key's row keeps of it: the digest it is found by, and the hint lists show."""
+    return {"digest": digest(raw), "hint": display_hint(raw)}
+
+
 def same_digest(stored: str, presented: str) -> bool:
     return hmac.compare_digest(stored, presented)

@@ -148,8 +148,7 @@ def _rotate(actor, old, grace, kind, organization, workspace=None, **own):
     }
     successor = model(
         **copied,
-        digest=keys.digest(raw),
-        hint=keys.display_hint(raw),
+        **keys.stored(raw),
         expires_at=expires_at,
         **own,
     )

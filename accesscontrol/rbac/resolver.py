@@ -143,6 +143,17 @@ def console_access(user, organization_id, workspace=None) -> Access:
     return access
 
 
+def role_fields(role) -> dict:
+    """compute_access's three arguments for a role held in a workspace (a Role, or None: none)."""
+    if role is None:
+        return {"role_name": None, "role_org_id": None, "role_codes": None}
+    return {
+        "role_name": role.name,
+        "role_org_id": role.organization_id,
+        "role_codes": role.permissions,
+    }
+
+
 def compute_access(
     *,
     org_role,

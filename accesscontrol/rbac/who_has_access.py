@@ -32,7 +32,7 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
     describe_permissions,
 )
-from accesscontrol.rbac.resolver import REASONS, compute_access
+from accesscontrol.rbac.resolver import REASONS, compute_access, role_fields
 from accesscontrol.workspaces.models import WorkspaceMembership, in_effect, role_in_effect_field
 
 STALE_AFTER = datetime.timedelta(days=90)  # no activity for this long: marked stale
@@ -430,9 +430,7 @@ def user_access(membership, now=None):
             org_role=membership.org_role,
             plan=org.plan,
             archived=workspace.archived,
-            role_name=role.name if role else None,
-            role_org_id=role.organization_id if role else None,
-            role_codes=role.permissions if role else None,
+            **role_fields(role),
         )
         if access.permissions & WORKSPACE_PERMISSIONS:
             rows.append((workspace, access))

@@ -226,6 +226,9 @@ class ExampleRevision(models.Model):
     that time. The example id is a plain id: the revision outlives the example's row.
     """
 
+    # What a revision keeps of its example, under the example's own names.
+    KEPT = ("inputs", "outputs", "metadata", "split", "source_run_id", "created_at")
+
     version = models.ForeignKey(DatasetVersion, on_delete=models.CASCADE, related_name="revisions")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="+")
     example_id = models.UUIDField()
@@ -251,13 +254,8 @@ class ExampleRevision(models.Model):
             id=self.example_id,
             workspace_id=self.dataset.workspace_id,
             dataset_id=self.dataset_id,
-            inputs=self.inputs,
-            outputs=self.outputs,
-            metadata=self.metadata,
-            split=self.split,
-            source_run_id=self.source_run_id,
-            created_at=self.created_at,
             modified_at=self.as_of,
+            **{field: getattr(self, field) for field in self.KEPT},
         )
 
 

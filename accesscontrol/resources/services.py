@@ -423,12 +423,7 @@ def _version(changed=(), deleted=()) -> dict:
                     example_id=example.pk,
                     as_of=as_of,
                     deleted=gone,
-                    inputs=example.inputs,
-                    outputs=example.outputs,
-                    metadata=example.metadata,
-                    split=example.split,
-                    source_run_id=example.source_run_id,
-                    created_at=example.created_at,
+                    **{field: getattr(example, field) for field in models.ExampleRevision.KEPT},
                 )
             )
     models.DatasetVersion.objects.bulk_create(versions.values())
@@ -634,14 +629,13 @@ def upload_csv(
     actor.require("datasets:create", workspace=workspace)
     rows = _csv_rows(content, input_keys, output_keys)
     with transaction.atomic():
-        dataset = _create_named(
-            models.Dataset,
-            "dataset",
-            workspace,
-            name,
-            description,
-            dataset_id,
-            data_type=data_type or "kv",
+        dataset = create_dataset(
+            actor=actor,
+            workspace=workspace,
+            name=name,
+            description=description,
+            data_type=data_type,
+            dataset_id=dataset_id,
         )
         _insert_examples(
             workspace,

@@ -6,15 +6,24 @@ import pytest
 from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.apikeys import authentication
 from accesscontrol.audit.models import AuditEvent
-from accesscontrol.rbac.services import create_role
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.factories import pat_for, service_key_for, system_role
+from tests.factories import make_people_manager, pat_for, service_key_for, system_role
 from tests.support.api import api_call
 
 
 def ask(client, key, world, **body):
     body = {"workspace_id": str(world.workspace.pk), "reason": "release day", **body}
     return api_call(client, "POST", "/access-requests", key, json=body)
+
+
+def newcomers_request(client, world, **body):
+    """The id of a request made by the member of no workspace (pending)."""
+    key = pat_for(world.member_without_workspace, world.org)
+    return ask(client, key, world, **body).json()["id"]
+
+
+def decide(client, request_id, verb, key, **kwargs):
+    return api_call(client, "POST", f"/access-requests/{request_id}/{verb}", key, **kwargs)
 
 
 def test_request_approve_with_expiry_then_refused_on_the_next_request(client, world, clock):
@@ -33,12 +42,8 @@ def test_request_approve_with_expiry_then_refused_on_the_next_request(client, wo
     admin_key = pat_for(world.workspace_admin, world.org)
     listed = api_call(client, "GET", "/access-requests", admin_key).json()
     assert [r["id"] for r in listed] == [request_id]
-    approved = api_call(
-        client,
-        "POST",
-        f"/access-requests/{request_id}/approve",
-        admin_key,
-        json={"expiry": "1h", "note": "one hour"},
+    approved = decide(
+        client, request_id, "approve", admin_key, json={"expiry": "1h", "note": "one hour"}
     )
     assert approved.status_code == 200, approved.content
     body = approved.json()
@@ -60,37 +65,21 @@ def test_request_approve_with_expiry_then_refused_on_the_next_request(client, wo
 
 
 def test_a_viewer_cannot_approve(client, world):
-    request_id = ask(
-        client,
-        pat_for(world.member_without_workspace, world.org),
-        world,
-        permission="datasets:read",
-    ).json()["id"]
+    request_id = newcomers_request(client, world, permission="datasets:read")
     viewer_key = pat_for(world.viewer, world.org)
-    resp = api_call(client, "POST", f"/access-requests/{request_id}/approve", viewer_key, json={})
+    resp = decide(client, request_id, "approve", viewer_key, json={})
     assert resp.status_code == 403
     assert resp.json()["required"] == "workspaces:manage-members"
     assert AccessRequest.objects.get(pk=request_id).status == "pending"
 
 
 def test_approving_a_role_one_cannot_grant_is_refused(client, world):
-    managers = create_role(
-        actor=world.org_admin,
-        organization=world.org,
-        name="People managers",
-        permissions=["workspaces:read", "workspaces:manage-members", "datasets:read"],
-    )
-    WorkspaceMembership.objects.filter(
-        org_membership__user=world.editor, workspace=world.workspace
-    ).update(role=managers)
-    requester_key = pat_for(world.member_without_workspace, world.org)
-    request_id = ask(client, requester_key, world, role_id=str(system_role("Admin").pk)).json()[
-        "id"
-    ]
-    resp = api_call(
+    make_people_manager(world, world.editor)
+    request_id = newcomers_request(client, world, role_id=str(system_role("Admin").pk))
+    resp = decide(
         client,
-        "POST",
-        f"/access-requests/{request_id}/approve",
+        request_id,
+        "approve",
         pat_for(world.editor, world.org),
         tenant=world.workspace.pk,
         json={"expiry": "1d"},
@@ -107,31 +96,15 @@ def test_a_service_key_cannot_ask_but_an_admin_key_can_decide(client, world):
     admin_key = service_key_for(world.workspace, "Admin")
     resp = ask(client, admin_key, world, permission="datasets:read")
     assert resp.status_code == 403 and "service key" in resp.json()["detail"]
-    request_id = ask(
-        client,
-        pat_for(world.member_without_workspace, world.org),
-        world,
-        permission="datasets:read",
-    ).json()["id"]
-    resp = api_call(
-        client,
-        "POST",
-        f"/access-requests/{request_id}/deny",
-        admin_key,
-        json={"note": "use the shared dataset"},
-    )
+    request_id = newcomers_request(client, world, permission="datasets:read")
+    resp = decide(client, request_id, "deny", admin_key, json={"note": "use the shared dataset"})
     assert resp.status_code == 200 and resp.json()["decided_by"].startswith("service key")
     event = AuditEvent.objects.get(action="access_request.denied")
     assert event.changes["after"]["note"] == "use the shared dataset"
 
 
 def test_another_organizations_request_id_is_404(client, world):
-    request_id = ask(
-        client,
-        pat_for(world.member_without_workspace, world.org),
-        world,
-        permission="datasets:read",
-    ).json()["id"]
+    request_id = newcomers_request(client, world, permission="datasets:read")
     outsider_key = pat_for(world.outsider, world.other_org)
     for method, path in [
         ("GET", f"/access-requests/{request_id}"),
@@ -160,49 +133,28 @@ def test_bad_input_is_422_and_writes_nothing(client, world, body, field):
 
 
 def test_bad_expiry_on_approve_is_422(client, world):
-    request_id = ask(
-        client,
-        pat_for(world.member_without_workspace, world.org),
-        world,
-        permission="datasets:read",
-    ).json()["id"]
-    resp = api_call(
-        client,
-        "POST",
-        f"/access-requests/{request_id}/approve",
-        pat_for(world.org_admin, world.org),
-        json={"expiry": "1y"},
+    request_id = newcomers_request(client, world, permission="datasets:read")
+    resp = decide(
+        client, request_id, "approve", pat_for(world.org_admin, world.org), json={"expiry": "1y"}
     )
     assert resp.status_code == 422
 
 
 def test_members_api_sets_and_shows_an_expiry(client, world, clock):
     admin_key = pat_for(world.org_admin, world.org)
-    resp = api_call(
-        client,
-        "POST",
-        "/workspaces/current/members",
-        admin_key,
-        tenant=world.workspace.pk,
-        json={
+
+    def add_editor(expires_at):
+        body = {
             "email": world.member_without_workspace.email,
             "role_id": str(system_role("Editor").pk),
-            "expires_at": "2000-01-01T00:00:00Z",
-        },
-    )
+            "expires_at": expires_at,
+        }
+        path = "/workspaces/current/members"
+        return api_call(client, "POST", path, admin_key, tenant=world.workspace.pk, json=body)
+
+    resp = add_editor("2000-01-01T00:00:00Z")
     assert resp.status_code == 422 and "expires_at" in resp.content.decode()
-    resp = api_call(
-        client,
-        "POST",
-        "/workspaces/current/members",
-        admin_key,
-        tenant=world.workspace.pk,
-        json={
-            "email": world.member_without_workspace.email,
-            "role_id": str(system_role("Editor").pk),
-            "expires_at": "2100-01-01T00:00:00Z",
-        },
-    )
+    resp = add_editor("2100-01-01T00:00:00Z")
     assert resp.status_code == 201, resp.content
     assert resp.json()["expires_at"].startswith("2100-01-01")
     member_id = resp.json()["id"]
@@ -255,13 +207,7 @@ def test_a_viewer_upgraded_to_editor_for_an_hour_is_viewer_again_on_the_next_req
     made = ask(client, viewer_key, world, role_id=str(system_role("Editor").pk))
     assert made.status_code == 201, made.content
     admin_key = pat_for(world.workspace_admin, world.org)
-    approved = api_call(
-        client,
-        "POST",
-        f"/access-requests/{made.json()['id']}/approve",
-        admin_key,
-        json={"expiry": "1h"},
-    )
+    approved = decide(client, made.json()["id"], "approve", admin_key, json={"expiry": "1h"})
     assert approved.status_code == 200, approved.content
     for n in range(3):  # warm: the last ones come from this process's principal cache
         resp = create_dataset(f"during-{n}")

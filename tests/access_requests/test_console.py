@@ -9,9 +9,18 @@ from django.urls import reverse
 from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.rbac.actor import Actor
-from accesscontrol.rbac.services import create_role
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.factories import system_role
+from tests.factories import make_people_manager, system_role
+
+
+def newcomers_request(world):
+    """A pending request to read production's datasets, by the member of no workspace."""
+    return create_access_request(
+        actor=Actor.for_user(world.member_without_workspace, world.org),
+        workspace=world.workspace,
+        permission="datasets:read",
+        reason="reading",
+    )
 
 
 def dataset_create_url(world):
@@ -34,15 +43,7 @@ def test_a_workspace_403_names_who_can_grant_and_offers_request_access(client, w
 
 
 def test_a_workspace_admin_who_cannot_grant_it_is_not_suggested(client, world):
-    managers = create_role(
-        actor=world.org_admin,
-        organization=world.org,
-        name="People managers",
-        permissions=["workspaces:read", "workspaces:manage-members", "datasets:read"],
-    )
-    WorkspaceMembership.objects.filter(
-        org_membership__user=world.workspace_admin, workspace=world.workspace
-    ).update(role=managers)
+    make_people_manager(world, world.workspace_admin)
     client.force_login(world.viewer)
     html = client.get(dataset_create_url(world)).content.decode()
     names = re.findall(r'href="mailto:([^"]+)"', html)
@@ -107,12 +108,7 @@ def test_request_from_the_403_then_approve_in_the_console(
 
 
 def test_a_viewer_cannot_approve_from_the_console(client, world):
-    request = create_access_request(
-        actor=Actor.for_user(world.member_without_workspace, world.org),
-        workspace=world.workspace,
-        permission="datasets:read",
-        reason="reading",
-    )
+    request = newcomers_request(world)
     client.force_login(world.viewer)
     assert (
         "No pending requests"
@@ -127,12 +123,7 @@ def test_a_viewer_cannot_approve_from_the_console(client, world):
 
 
 def test_deny_with_a_note(client, world):
-    request = create_access_request(
-        actor=Actor.for_user(world.member_without_workspace, world.org),
-        workspace=world.workspace,
-        permission="datasets:read",
-        reason="reading",
-    )
+    request = newcomers_request(world)
     client.force_login(world.org_admin)
     resp = client.post(reverse("access-request-deny", args=["acme", request.pk]), {"note": "no"})
     assert resp.status_code == 302

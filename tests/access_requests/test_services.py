@@ -17,7 +17,7 @@ from accesscontrol.rbac.resolver import console_access, resolve_access
 from accesscontrol.rbac.who_has_access import workspace_access
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.factories import system_role
+from tests.factories import make_people_manager, system_role
 
 
 def actor(world, user, workspace=None):
@@ -130,18 +130,8 @@ def test_a_viewer_cannot_approve_and_nothing_changes(world):
 
 def test_approving_a_role_the_approver_cannot_grant_is_refused(world):
     # A custom role with member management but not dataset deletion cannot hand out Admin.
-    from accesscontrol.rbac.services import create_role
-
-    managers = create_role(
-        actor=world.org_admin,
-        organization=world.org,
-        name="People managers",
-        permissions=["workspaces:read", "workspaces:manage-members", "datasets:read"],
-    )
     manager = world.editor
-    WorkspaceMembership.objects.filter(
-        org_membership__user=manager, workspace=world.workspace
-    ).update(role=managers)
+    make_people_manager(world, manager)
     request = ask(world, world.member_without_workspace, role=system_role("Admin"))
     with pytest.raises(ValidationError) as exc:
         services.approve_access_request(

@@ -16,6 +16,7 @@ from langsmith.utils import LangSmithError, LangSmithNotFoundError
 
 from accesscontrol.resources.models import Feedback, Prompt, PromptCommit, ShareLink
 from tests.api.test_langsmith_sdk import API_V1, sdk  # noqa: F401  (the live-server fixture)
+from tests.factories import PROMPT_MANIFEST as MANIFEST
 from tests.factories import service_key_for
 
 pytestmark = [
@@ -25,17 +26,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
     pytest.mark.filterwarnings("ignore::UserWarning"),
 ]
-
-MANIFEST = {
-    "lc": 1,
-    "type": "constructor",
-    "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-    "kwargs": {
-        "input_variables": ["question"],
-        "template": "Answer briefly: {question}",
-        "template_format": "f-string",
-    },
-}
 
 
 def path_of(url):

@@ -1,10 +1,12 @@
 import pytest
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 
 from accesscontrol.audit import context
 from accesscontrol.audit import services as audit
 from accesscontrol.audit.models import AppendOnlyError, AuditEvent
 from tests.factories import audit_event
+from tests.support.db import assert_sql_cannot_rewrite
+from tests.support.pages import failed_sign_in
 
 
 @pytest.fixture
@@ -69,13 +71,7 @@ def test_model_refuses_update_and_delete(event):
 
 def test_database_refuses_raw_update_and_delete_on_postgres(on_postgres, event):
     table = AuditEvent._meta.db_table
-    for sql in (f"UPDATE {table} SET action = 'rewritten'", f"DELETE FROM {table}"):
-        with (
-            pytest.raises(DatabaseError, match="append-only"),
-            transaction.atomic(),
-            connection.cursor() as cursor,
-        ):
-            cursor.execute(sql)
+    assert_sql_cannot_rewrite(table)
     assert AuditEvent.objects.get(pk=event.pk).action == "workspace.created"
 
 
@@ -92,13 +88,7 @@ def test_events_outlive_what_they_describe(world, event):
 
 
 def test_request_context_reaches_the_audit_row(client, db):
-    response = client.post(
-        "/login/",
-        {"username": "nobody@example.test", "password": "wrong"},
-        HTTP_USER_AGENT="pytest-agent",
-        HTTP_X_REQUEST_ID="abc-123",
-    )
-    assert response.status_code == 400
+    response = failed_sign_in(client, "pytest-agent", "abc-123")
     assert response["X-Request-Id"] == "abc-123"
     e = AuditEvent.objects.get(action="login.failed")
     assert (e.ip_address, e.user_agent, e.request_id) == ("127.0.0.1", "pytest-agent", "abc-123")

@@ -21,7 +21,7 @@ from accesscontrol.workspaces import services as workspaces
 from tests.audit.test_log import FILTERS, LABEL, bulk_events, newest_first, queries_of, varied
 from tests.factories import SYSTEM, pat_for, persona_statuses, service_key_for, system_role
 from tests.support.api import api_call
-from tests.support.pages import open_as
+from tests.support.pages import failed_sign_in, open_as
 
 __all__ = ["varied"]  # a fixture, used by name
 
@@ -130,13 +130,7 @@ def test_the_original_row_is_kept_as_the_log_api_shows_it(client, world, real_ch
 
 
 def test_request_context_is_mapped(client, world, admin_key):
-    response = client.post(
-        "/login/",
-        {"username": "nobody@example.test", "password": "wrong"},
-        HTTP_USER_AGENT="ocsf-agent",
-        HTTP_X_REQUEST_ID="req-ocsf-1",
-    )
-    assert response.status_code == 400
+    failed_sign_in(client, "ocsf-agent", "req-ocsf-1")
     # A failed sign-in for an unknown address belongs to no organization: seen by nobody's export.
     assert not validated(body_lines(export(client, admin_key, action="login.failed")))
     with transaction.atomic():

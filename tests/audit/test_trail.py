@@ -738,35 +738,9 @@ def add_workspace_member(w, act):
     ]
 
 
-@scenario(workspaces.remove_expired_grants)
-def remove_expired_grants(w, act):
-    person = w.member_without_workspace
-    membership = workspaces.add_workspace_member(
-        actor=w.org_admin,
-        workspace=w.workspace,
-        user=person,
-        role=system_role("Viewer"),
-        expires_at=timezone.now() + DAY,
-    )
-    ends = timezone.now() - DAY  # as if a day had passed (the row as the database holds it)
-    WorkspaceMembership.objects.filter(pk=membership.pk).update(expires_at=ends)
-    with act:
-        assert workspaces.remove_expired_grants() == 1
-    return [
-        E(
-            "workspace_member.grant_expired",
-            Actor.system("grant_expiry"),
-            membership,
-            person.email,
-            workspace=w.workspace,
-            changes={"before": {"role": "Viewer", "expires_at": ends.isoformat()}},
-        )
-    ]
-
-
-@scenario(workspaces.end_expired_grants)
-def end_expired_grants(w, act):
-    """An expired grant still in the table makes way for a new one (invitation acceptance)."""
+def expired_grant(w):
+    """A day's Viewer grant for the member of no workspace, as if the day had passed (the row as
+    the database holds it): the person, the membership, and when it ended."""
     person = w.member_without_workspace
     membership = workspaces.add_workspace_member(
         actor=w.org_admin,
@@ -777,20 +751,37 @@ def end_expired_grants(w, act):
     )
     ends = timezone.now() - DAY
     WorkspaceMembership.objects.filter(pk=membership.pk).update(expires_at=ends)
+    return person, membership, ends
+
+
+def grant_expired(w, person, membership, ends):
+    return E(
+        "workspace_member.grant_expired",
+        Actor.system("grant_expiry"),
+        membership,
+        person.email,
+        workspace=w.workspace,
+        changes={"before": {"role": "Viewer", "expires_at": ends.isoformat()}},
+    )
+
+
+@scenario(workspaces.remove_expired_grants)
+def remove_expired_grants(w, act):
+    person, membership, ends = expired_grant(w)
+    with act:
+        assert workspaces.remove_expired_grants() == 1
+    return [grant_expired(w, person, membership, ends)]
+
+
+@scenario(workspaces.end_expired_grants)
+def end_expired_grants(w, act):
+    """An expired grant still in the table makes way for a new one (invitation acceptance)."""
+    person, membership, ends = expired_grant(w)
     org_membership = membership.org_membership
     with act:
         workspaces.end_expired_grants(org_membership, w.workspace)
     assert not WorkspaceMembership.objects.filter(pk=membership.pk).exists()
-    return [
-        E(
-            "workspace_member.grant_expired",
-            Actor.system("grant_expiry"),
-            membership,
-            person.email,
-            workspace=w.workspace,
-            changes={"before": {"role": "Viewer", "expires_at": ends.isoformat()}},
-        )
-    ]
+    return [grant_expired(w, person, membership, ends)]
 
 
 def _ask(w, person, **kwargs):
@@ -978,19 +969,17 @@ def remove_workspace_member(w, act):
 # rbac
 
 
+def triage_role_event(w, action, role, side):
+    """custom_role()'s role (its permissions deduplicated and sorted) before or after `action`."""
+    triage = {"name": "Triage", "permissions": ["feedback:create", "runs:read"]}
+    return E(action, w.org_admin, role, organization=w.org, changes={side: triage})
+
+
 @scenario(rbac.create_role)
 def create_role(w, act):
     with act:
         role = custom_role(w, permissions=["runs:read", "feedback:create", "runs:read"])
-    return [
-        E(
-            "role.created",
-            w.org_admin,
-            role,
-            organization=w.org,
-            changes={"after": {"name": "Triage", "permissions": ["feedback:create", "runs:read"]}},
-        )
-    ]
+    return [triage_role_event(w, "role.created", role, "after")]
 
 
 @scenario(rbac.create_role, silent=True)
@@ -1049,15 +1038,7 @@ def delete_role(w, act):
     role = custom_role(w)
     with act:
         rbac.delete_role(actor=w.org_admin, role=role)
-    return [
-        E(
-            "role.deleted",
-            w.org_admin,
-            role,
-            organization=w.org,
-            changes={"before": {"name": "Triage", "permissions": ["feedback:create", "runs:read"]}},
-        )
-    ]
+    return [triage_role_event(w, "role.deleted", role, "before")]
 
 
 @scenario(rbac.delete_role, silent=True)

@@ -4,6 +4,7 @@ They are taken from the real demo data at 1280x800 (and 390x844 for the phone sh
 page, into docs/screenshots/.
 """
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -39,6 +40,23 @@ def sign_in(page, live_server, email, *, screenshot=None):
     expect(page.get_by_role("button", name="Sign in")).to_have_count(0)
 
 
+@contextlib.contextmanager
+def signed_in(browser, live_server, email, *, viewport=VIEWPORT, screenshot=None):
+    """A page of a new browser context, signed in as `email`; the context closes after."""
+    context = browser.new_context(viewport=viewport, base_url=live_server.url)
+    try:
+        page = context.new_page()
+        sign_in(page, live_server, email, screenshot=screenshot)
+        yield page
+    finally:
+        context.close()
+
+
+def viewer_refused_the_keys_page(page):
+    response = page.goto("/o/acme/w/production/keys/")
+    assert response.status == 403
+
+
 @pytest.fixture
 def lived_in(demo):
     """The demo with some history: keys that were used, one revoked, and role changes in the
@@ -68,11 +86,8 @@ def lived_in(demo):
 
 def test_screenshots_of_the_main_pages(lived_in, browser, live_server):
     OUT.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
-    page = context.new_page()
-    nav = page.get_by_role("navigation", name="Main")
-    try:
-        sign_in(page, live_server, "admin@acme.test", screenshot="login.png")
+    with signed_in(browser, live_server, "admin@acme.test", screenshot="login.png") as page:
+        nav = page.get_by_role("navigation", name="Main")
         expect(page.locator(".role-line")).to_contain_text("You are Admin here")
         shoot(page, "workspace-home.png")
 
@@ -124,58 +139,34 @@ def test_screenshots_of_the_main_pages(lived_in, browser, live_server):
             page.get_by_role("heading", level=1, name="Your personal access tokens")
         ).to_be_visible()
         shoot(page, "personal-tokens.png")
-    finally:
-        context.close()
 
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
-    page = context.new_page()
-    try:
-        sign_in(page, live_server, "viewer@acme.test")
-        response = page.goto("/o/acme/w/production/keys/")
-        assert response.status == 403
+    with signed_in(browser, live_server, "viewer@acme.test") as page:
+        viewer_refused_the_keys_page(page)
         expect(page.get_by_role("heading", name="You don't have access to this")).to_be_visible()
         shoot(page, "denied.png")
-    finally:
-        context.close()
 
 
 def test_screenshots_on_a_phone(lived_in, browser, live_server):
     OUT.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport=PHONE, base_url=live_server.url)
-    page = context.new_page()
-    try:
-        sign_in(page, live_server, "admin@acme.test")
+    with signed_in(browser, live_server, "admin@acme.test", viewport=PHONE) as page:
         page.goto("/o/acme/members/")
         expect(page.get_by_role("heading", level=1, name="Organization members")).to_be_visible()
         shoot(page, "org-members-phone.png")
         page.goto("/o/acme/w/production/keys/")
         expect(page.get_by_role("heading", level=1, name="Service keys")).to_be_visible()
         shoot(page, "service-keys-phone.png")
-    finally:
-        context.close()
 
 
 def test_screenshots_of_requesting_access(lived_in, browser, live_server):
     """A 403 that offers "Request access", and the request waiting on an admin's list."""
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
-    page = context.new_page()
-    try:
-        sign_in(page, live_server, "viewer@acme.test")
-        response = page.goto("/o/acme/w/production/keys/")
-        assert response.status == 403
+    with signed_in(browser, live_server, "viewer@acme.test") as page:
+        viewer_refused_the_keys_page(page)
         expect(page.get_by_role("button", name="Request access")).to_be_visible()
         shoot(page, "request-access-403.png")
         page.get_by_label("Why do you need it?").fill("Rotating the CI key while Ada is away")
         page.get_by_role("button", name="Request access").click()
         expect(page.get_by_role("heading", level=1, name="Your access requests")).to_be_visible()
-    finally:
-        context.close()
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url)
-    page = context.new_page()
-    try:
-        sign_in(page, live_server, "admin@acme.test")
+    with signed_in(browser, live_server, "admin@acme.test") as page:
         assert page.goto(reverse("access-requests", args=["acme"])).status == 200
         expect(page.get_by_text("Rotating the CI key while Ada is away")).to_be_visible()
         shoot(page, "access-requests.png")
-    finally:
-        context.close()

@@ -100,21 +100,7 @@ class Postgres:
         with open(self.data / "postgresql.conf", "a") as conf:
             conf.writelines(f"{name} = {value}\n" for name, value in settings.items())
         self.start()
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-qc",
-                "CREATE DATABASE faults",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        self._psql("-qc", "CREATE DATABASE faults")
 
     @property
     def url(self) -> str:
@@ -142,24 +128,11 @@ class Postgres:
         self.running = False
 
     def sql(self, statement) -> str:
-        return subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "-U",
-                "postgres",
-                "-d",
-                "faults",
-                "-qAtc",
-                statement,
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        return self._psql("-d", "faults", "-qAtc", statement)
+
+    def _psql(self, *args) -> str:
+        command = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", *args]
+        return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
 class Redis:

@@ -288,26 +288,32 @@ def test_a_shared_root_opens_its_own_trace_only(client, world, editor, project):
 # Guard: single use under concurrency
 
 
+def at_once(n, call):
+    """`call`'s answers when `n` threads make it together (each on its own connection)."""
+    barrier = threading.Barrier(n)
+    answers = []
+
+    def one():
+        try:
+            barrier.wait()
+            answers.append(call())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_simultaneous_uses_of_a_token_record_one_feedback(world, editor, run):
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's")
     path = _token_path(Client(), editor, run)
-    barrier = threading.Barrier(4)
-    answers = []
-
-    def use():
-        try:
-            barrier.wait()
-            answers.append(Client().post(path, {"score": 1}, content_type="application/json"))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=use) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once(4, lambda: Client().post(path, {"score": 1}, content_type="application/json"))
     assert sorted(a.status_code for a in answers) == [201, 410, 410, 410]
     assert models.Feedback.objects.count() == 1
 
@@ -357,21 +363,9 @@ def test_sharing_one_run_twice_at_once_gives_one_link(world, editor, run):
     'That token is taken' for a token it had not chosen."""
     if connection.vendor != "postgresql":
         pytest.skip("row locks are PostgreSQL's")
-    barrier = threading.Barrier(4)
-    answers = []
-
-    def share():
-        try:
-            barrier.wait()
-            answers.append(api_call(Client(), "PUT", f"/runs/{run.pk}/share", editor, json={}))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=share) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    answers = at_once(
+        4, lambda: api_call(Client(), "PUT", f"/runs/{run.pk}/share", editor, json={})
+    )
     assert [a.status_code for a in answers] == [200] * 4, [a.content for a in answers]
     assert len({a.json()["share_token"] for a in answers}) == 1
     assert models.ShareLink.objects.count() == 1

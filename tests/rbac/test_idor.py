@@ -1050,6 +1050,18 @@ class RouteCheck:
 
     # -- the requests --------------------------------------------------------------------------
 
+    def _one_from(self, principal, kind, fam, where, params):
+        """One request per parameter: that one from `fam`, the others the principal's own."""
+        return [
+            Request(
+                kind,
+                f"{p} from {where}",
+                self.values(principal, self.families.own, **{p: self.value(fam, p, principal)}),
+                leak_tags=(fam.tag,),
+            )
+            for p in params
+        ]
+
     def requests_for(self, principal, method):
         """Every cross-tenant request of this principal and method, as Request rows."""
         route, fams = self.route, self.families
@@ -1076,17 +1088,9 @@ class RouteCheck:
                 )
             )
             if len(params) > 1:
-                for p in reachable:
-                    rows.append(
-                        Request(
-                            "other-workspace",
-                            f"{p} from Acme/staging",
-                            self.values(
-                                principal, fams.own, **{p: self.value(fams.staging, p, principal)}
-                            ),
-                            leak_tags=(fams.staging.tag,),
-                        )
-                    )
+                rows += self._one_from(
+                    principal, "other-workspace", fams.staging, "Acme/staging", reachable
+                )
 
         staging_url = route.surface == "console" and route.scope == "workspace"
         if staging_url and not principal.has_staging_access:
@@ -1111,17 +1115,7 @@ class RouteCheck:
             )
         )
         if len(params) > 1:
-            for p in params:
-                rows.append(
-                    Request(
-                        "other-org",
-                        f"{p} from Globex",
-                        self.values(
-                            principal, fams.own, **{p: self.value(fams.globex, p, principal)}
-                        ),
-                        leak_tags=(fams.globex.tag,),
-                    )
-                )
+            rows += self._one_from(principal, "other-org", fams.globex, "Globex", params)
         if route.surface == "console" and principal.primary:
             # ... and under Globex's own URL.
             rows.append(

@@ -38,7 +38,7 @@ from accesscontrol.rbac.permissions import (
     READ_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
 )
-from accesscontrol.rbac.resolver import REASONS, compute_access, effective_permissions
+from accesscontrol.rbac.resolver import REASONS, compute_access, effective_permissions, role_fields
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from tests.factories import (
     OrganizationFactory,
@@ -881,9 +881,7 @@ def full_review(workspace, code, now):
             org_role=membership.org_role,
             plan=org.plan,
             archived=workspace.archived,
-            role_name=role.name if role else None,
-            role_org_id=role.organization_id if role else None,
-            role_codes=role.permissions if role else None,
+            **role_fields(role),
         )
         last_active = who_has_access.person_last_active(membership, tokens)
         token_row = tokens.get(membership.pk, {})

@@ -939,3 +939,13 @@ def test_history_reads_cost_the_same_whatever_the_number_of_examples(client, key
     small, large = cost(2), cost(40)
     assert small == large, (small, large)
     assert max(large) <= 6, large
+
+
+def test_a_revision_keeps_each_of_its_examples_fields_it_has_a_column_for():
+    """ExampleRevision.KEPT is what versioning copies from an example and as_example() gives
+    back: a column added to the revision but not to KEPT would stay empty in every version."""
+    own = {"id", "version", "dataset", "example_id", "as_of", "deleted"}
+    revision_fields = {f.name for f in models.ExampleRevision._meta.concrete_fields}
+    example_fields = {f.name for f in models.Example._meta.concrete_fields}
+    assert set(models.ExampleRevision.KEPT) == revision_fields - own
+    assert set(models.ExampleRevision.KEPT) <= example_fields

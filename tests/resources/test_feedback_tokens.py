@@ -15,8 +15,7 @@ from django.utils import timezone
 
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.resources import models
-from accesscontrol.resources import services as resources
-from tests.factories import SYSTEM, service_key_for
+from tests.factories import ingested_run, service_key_for
 from tests.support.api import api_call
 
 
@@ -27,14 +26,7 @@ def editor(world):
 
 @pytest.fixture
 def run(world):
-    project = resources.create_project(actor=SYSTEM, workspace=world.workspace, name="bot")
-    run_id = uuid.uuid4()
-    resources.ingest_runs(
-        actor=SYSTEM,
-        workspace=world.workspace,
-        posts=[{"id": run_id, "session_id": project.pk, "name": "answer", "run_type": "chain"}],
-    )
-    return models.Run.objects.get(pk=run_id)
+    return ingested_run(world.workspace)
 
 
 def make(client, key, body):

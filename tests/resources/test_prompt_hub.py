@@ -10,19 +10,10 @@ import pytest
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.resources import hub, models
 from accesscontrol.resources import services as resources
+from tests.factories import PROMPT_MANIFEST as MANIFEST
 from tests.factories import SYSTEM, service_key_for
 from tests.support.api import api_call
 
-MANIFEST = {
-    "lc": 1,
-    "type": "constructor",
-    "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-    "kwargs": {
-        "input_variables": ["question"],
-        "template": "Answer briefly: {question}",
-        "template_format": "f-string",
-    },
-}
 CHAT = {
     "lc": 1,
     "type": "constructor",

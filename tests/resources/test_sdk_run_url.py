@@ -7,27 +7,18 @@ import uuid
 import pytest
 from django.test import Client
 
-from accesscontrol.resources import models
-from accesscontrol.resources import services as resources
 from tests.factories import (
-    SYSTEM,
     OrganizationMembershipFactory,
     RoleFactory,
     UserFactory,
     WorkspaceMembershipFactory,
+    ingested_run,
 )
 
 
 @pytest.fixture
 def run(world):
-    project = resources.create_project(actor=SYSTEM, workspace=world.workspace, name="bot")
-    run_id = uuid.uuid4()
-    resources.ingest_runs(
-        actor=SYSTEM,
-        workspace=world.workspace,
-        posts=[{"id": run_id, "session_id": project.pk, "name": "answer", "run_type": "chain"}],
-    )
-    return models.Run.objects.get(pk=run_id)
+    return ingested_run(world.workspace)
 
 
 def url(workspace, project_id, run_id):

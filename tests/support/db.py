@@ -3,8 +3,9 @@
 import contextlib
 import re
 
+import pytest
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 
 from accesscontrol.apikeys import authentication
 from accesscontrol.audit.models import AuditEvent
@@ -41,6 +42,17 @@ def assert_no_key_in_audit(raws):
                 assert raw not in value, (event.action, field.name)
                 assert secret_of(raw)[:12] not in value, (event.action, field.name)
             assert not KEY.search(value), (event.action, field.name)
+
+
+def assert_sql_cannot_rewrite(table):
+    """The database itself refuses an UPDATE and a DELETE of `table`'s rows (the audit trigger)."""
+    for sql in (f"UPDATE {table} SET action = 'rewritten'", f"DELETE FROM {table}"):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
 
 
 def failed_logins():

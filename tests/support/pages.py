@@ -15,3 +15,16 @@ def open_as(client, world, persona, url, status, required):
 
 def signed_in(client) -> bool:
     return AUTH_SESSION_KEY in client.session
+
+
+def failed_sign_in(client, user_agent, request_id):
+    """A wrong password for an unknown address, sent with a user agent and a request id: one
+    login.failed audit row that belongs to no organization."""
+    response = client.post(
+        "/login/",
+        {"username": "nobody@example.test", "password": "wrong"},
+        HTTP_USER_AGENT=user_agent,
+        HTTP_X_REQUEST_ID=request_id,
+    )
+    assert response.status_code == 400
+    return response

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('organizations', '0004_ip_allow_list'),
         ('rbac', '0002_system_roles'),
-        ('workspaces', '0002_membership_expires_at'),
+        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('organizations', '0001_initial'),
         ('rbac', '0002_system_roles'),
-        ('workspaces', '0001_initial'),
+        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

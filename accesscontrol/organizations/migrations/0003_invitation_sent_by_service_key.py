@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('apikeys', '0001_initial'),
+        ('apikeys', '0001_initial_squashed_0005_service_key_ip_allow_list'),
         ('organizations', '0002_invitation'),
     ]
 

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('workspaces', '0001_initial'),
+        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
     ]
 
     operations = [

@@ -67,7 +67,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("resources", "0002_repair_out_of_range_times"),
-        ("workspaces", "0001_initial"),
+        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("resources", "0003_run_filter_indexes_and_token_counts"),
-        ("workspaces", "0001_initial"),
+        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
     ]
 
     operations = [

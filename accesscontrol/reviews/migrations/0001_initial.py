@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('organizations', '0002_invitation'),
-        ('workspaces', '0001_initial'),
+        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workspaces', '0003_membership_role_after_expiry'),
+        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
     ]
 
     operations = [
