@@ -361,7 +361,7 @@ def save_sso(
         raise ValidationError({"break_glass_user": "The break-glass admin must be an org admin."})
     with transaction.atomic():
         sso = (
-            OrganizationSso.objects.select_for_update()
+            OrganizationSso.objects.select_for_update(of=("self",))
             .select_related("organization", "social_app", "break_glass_user")
             .filter(organization=organization)
             .first()
@@ -445,7 +445,7 @@ def remove_sso(*, actor, organization) -> None:
     actor = _manager(actor, organization)
     with transaction.atomic():
         sso = (
-            OrganizationSso.objects.select_for_update()
+            OrganizationSso.objects.select_for_update(of=("self",))
             .select_related("organization", "social_app", "break_glass_user")
             .filter(organization=organization)
             .first()
