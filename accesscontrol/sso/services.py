@@ -236,7 +236,26 @@ SAML_ATTRIBUTES = {
 }
 
 
-def _social_app_fields(sso) -> dict:
+def _fetch_idp_metadata(url, entity_id) -> dict:
+    """The IdP's metadata read from its URL when the configuration is saved (never while someone
+    signs in: an IdP metadata host that is down must not break sign-in pages)."""
+    try:
+        xml = OneLogin_Saml2_IdPMetadataParser.get_metadata(url, timeout=10)
+    except Exception:  # urllib's many errors: unreachable, refused, TLS, HTTP status
+        raise ValidationError(
+            {"saml_metadata_url": "The metadata could not be read from this URL."}
+        ) from None
+    if isinstance(xml, bytes):
+        xml = xml.decode("utf-8", "replace")
+    try:
+        return parse_idp_metadata(xml, entity_id)
+    except ValidationError:
+        raise ValidationError(
+            {"saml_metadata_url": "This URL does not serve the IdP's SAML metadata."}
+        ) from None
+
+
+def _social_app_fields(sso, idp=None) -> dict:
     org = sso.organization
     if sso.protocol == Protocol.OIDC:
         return {
@@ -247,11 +266,8 @@ def _social_app_fields(sso) -> dict:
             "secret": sso.oidc_client_secret,
             "settings": {"server_url": sso.oidc_issuer},
         }
-    if sso.saml_metadata_xml:
+    if idp is None:
         idp = parse_idp_metadata(sso.saml_metadata_xml, sso.saml_entity_id)
-        idp = {k: v for k, v in idp.items() if v}
-    else:
-        idp = {"entity_id": sso.saml_entity_id, "metadata_url": sso.saml_metadata_url}
     return {
         "provider": "saml",
         "provider_id": sso.provider_id,
@@ -259,7 +275,7 @@ def _social_app_fields(sso) -> dict:
         "client_id": org.slug,
         "secret": "",
         "settings": {
-            "idp": idp,
+            "idp": {k: v for k, v in idp.items() if v},
             "attribute_mapping": SAML_ATTRIBUTES,
             # Assertions must be signed, only sign-ins we started are accepted (each answers
             # one request of this browser session, once), audience and validity are checked.
@@ -272,10 +288,10 @@ def _social_app_fields(sso) -> dict:
     }
 
 
-def _sync_social_app(sso) -> None:
+def _sync_social_app(sso, idp=None) -> None:
     """The allauth provider of this configuration, made to match it (in the caller's
     transaction): one SocialApp per organization, replaced when the protocol changes."""
-    fields = _social_app_fields(sso)
+    fields = _social_app_fields(sso, idp)
     app = sso.social_app
     if app is not None and app.provider != fields["provider"]:
         sso.social_app = None
@@ -359,6 +375,9 @@ def save_sso(
         break_glass_user, organization, ADMIN_EVERYWHERE_ROLES
     ):
         raise ValidationError({"break_glass_user": "The break-glass admin must be an org admin."})
+    fetched = None
+    if protocol == Protocol.SAML and not saml_metadata_xml and saml_metadata_url:
+        fetched = _fetch_idp_metadata(saml_metadata_url, saml_entity_id)
     with transaction.atomic():
         sso = (
             OrganizationSso.objects.select_for_update(of=("self",))
@@ -386,7 +405,7 @@ def save_sso(
         DefaultWorkspaceRole.objects.bulk_create(
             DefaultWorkspaceRole(sso=sso, workspace=w, role=r) for w, r in pairs
         )
-        _sync_social_app(sso)
+        _sync_social_app(sso, fetched)
         after = _snapshot(sso)
         secret_changed = sso.oidc_client_secret != secret_before
         if after == before and not secret_changed:
@@ -417,11 +436,11 @@ def _check_complete(sso, organization) -> None:
         if missing:
             raise ValidationError({f: "Required for OpenID Connect." for f in missing})
     else:
-        if not sso.saml_metadata_xml and not (sso.saml_metadata_url and sso.saml_entity_id):
+        if not sso.saml_metadata_xml and not sso.saml_metadata_url:
             raise ValidationError(
                 {
                     "saml_metadata_xml": "Paste the identity provider's metadata, or give its "
-                    "metadata URL and entity id."
+                    "metadata URL."
                 }
             )
         if sso.saml_metadata_xml:

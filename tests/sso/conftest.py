@@ -13,6 +13,19 @@ from tests.sso.saml_idp import SamlIdp
 DOMAIN = "example.test"  # the personas' email domain (tests/factories.py)
 
 
+def browser():
+    """A test client at 127.0.0.1: python3-saml refuses URLs of single-label hosts
+    ("testserver"), as a real deployment never has them."""
+    from django.test import Client
+
+    return Client(HTTP_HOST="127.0.0.1")
+
+
+@pytest.fixture
+def client():
+    return browser()
+
+
 @pytest.fixture(scope="session")
 def oidc_provider():
     """The issuer URL of a running OpenID Connect provider."""
@@ -77,23 +90,14 @@ def query(url, name):
 @pytest.fixture
 def saml_idp(client, world, domain):
     """Acme signs in through a pysaml2 IdP, JIT on (members join as members, no workspaces)."""
+    idp = SamlIdp()
     sso = services.save_sso(
-        actor=world.org_admin,
-        organization=world.org,
-        protocol="saml",
-        # allauth's SP metadata needs a complete configuration: a placeholder IdP first.
-        saml_entity_id="https://placeholder.example.test",
-        saml_metadata_url="https://placeholder.example.test/metadata",
-        jit_provisioning=True,
-    )
-    sp_metadata = client.get(f"/accounts/saml/{world.org.slug}/metadata/").content.decode()
-    idp = SamlIdp(sp_metadata)
-    services.save_sso(
         actor=world.org_admin,
         organization=world.org,
         protocol="saml",
         saml_metadata_xml=idp.metadata,
         jit_provisioning=True,
     )
+    idp.trust(client.get(f"/accounts/saml/{world.org.slug}/metadata/").content.decode())
     idp.sso = sso
     return idp

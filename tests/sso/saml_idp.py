@@ -8,6 +8,7 @@ python3-saml exactly as an Okta's or an Entra ID's would be.
 
 import base64
 import datetime
+import re
 import tempfile
 from pathlib import Path
 
@@ -51,22 +52,38 @@ def key_and_certificate(common_name="test idp"):
 class SamlIdp:
     """One identity provider: `metadata` for our console, `answer(...)` for a sign-in."""
 
-    def __init__(self, sp_metadata: str, entity_id="https://idp.example.test/metadata"):
+    def __init__(self, sp_metadata: str = "", entity_id="https://idp.example.test/metadata"):
         self.dir = Path(tempfile.mkdtemp(prefix="saml-idp-"))
         key_pem, cert_pem = key_and_certificate()
         (self.dir / "idp.key").write_bytes(key_pem)
         (self.dir / "idp.crt").write_bytes(cert_pem)
-        (self.dir / "sp.xml").write_text(sp_metadata)
         self.entity_id = entity_id
         self.sso_url = "https://idp.example.test/sso"
+        self._configure([])
+        if sp_metadata:
+            self.trust(sp_metadata)
+
+    def trust(self, sp_metadata: str) -> None:
+        """Know our SP (its metadata, as our console serves it)."""
+        (self.dir / "sp.xml").write_text(sp_metadata)
+        self._configure([str(self.dir / "sp.xml")])
+
+    def trust_another_sp(self, entity_id: str) -> None:
+        """Know one more SP (our metadata under another entity id): assertions for it."""
+        sp_xml = (self.dir / "sp.xml").read_text()
+        ours = re.search(r'entityID="([^"]+)"', sp_xml).group(1)
+        (self.dir / "other-sp.xml").write_text(sp_xml.replace(ours, entity_id))
+        self._configure([str(self.dir / "sp.xml"), str(self.dir / "other-sp.xml")])
+
+    def _configure(self, sp_files) -> None:
         config = IdPConfig()
         config.load(
             {
-                "entityid": entity_id,
+                "entityid": self.entity_id,
                 "xmlsec_binary": XMLSEC,
                 "key_file": str(self.dir / "idp.key"),
                 "cert_file": str(self.dir / "idp.crt"),
-                "metadata": {"local": [str(self.dir / "sp.xml")]},
+                "metadata": {"local": sp_files} if sp_files else {},
                 "service": {
                     "idp": {
                         "endpoints": {
@@ -105,7 +122,7 @@ class SamlIdp:
 
         `audience`: the SP the assertion is for (ours by default); `tamper(xml) -> xml` changes
         the signed document afterwards (a forged signature)."""
-        sp_entity_id = audience or self._sp_entity_id()
+        sp_entity_id = audience or self.sp_entity_id
         response = self.server.create_authn_response(
             identity={EMAIL_ATTRIBUTE: [email], "givenName": ["Sam"], "sn": ["Ell"]},
             in_response_to=in_response_to,
@@ -115,11 +132,14 @@ class SamlIdp:
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"},
             sign_response=True,
             sign_assertion=True,
+            sign_alg="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            digest_alg="http://www.w3.org/2001/04/xmlenc#sha256",
         )
         xml = str(response)
         if tamper is not None:
             xml = tamper(xml)
         return base64.b64encode(xml.encode()).decode()
 
-    def _sp_entity_id(self):
-        return next(iter(self.server.metadata.keys() and self.server.metadata.service_providers()))
+    @property
+    def sp_entity_id(self):
+        return re.search(r'entityID="([^"]+)"', (self.dir / "sp.xml").read_text()).group(1)

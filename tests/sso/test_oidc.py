@@ -10,7 +10,7 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.sso import services
 from accesscontrol.sso.signals import SESSION_KEY
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.sso.conftest import at_provider, local, oidc_sign_in, query, start_oidc
+from tests.sso.conftest import browser, at_provider, local, oidc_sign_in, query, start_oidc
 
 NEWCOMER = "newcomer@example.test"
 
@@ -127,12 +127,10 @@ def test_a_wrong_state_is_refused(client, world, acme_oidc):
 def test_an_id_token_with_another_sign_ins_nonce_is_refused(client, world, acme_oidc, db):
     """Code injection: the attacker's own code (and ID token, nonce and all) fed into the
     victim's callback with the victim's state: the state matches, the nonce does not."""
-    from django.test import Client
-
     victims = start_oidc(client, NEWCOMER)
-    attacker = Client()
+    attacker = browser()
     attackers_callback = at_provider(start_oidc(attacker, NEWCOMER), NEWCOMER)
-    assert query(victims, "nonce") != query(start_oidc(Client(), NEWCOMER), "nonce")
+    assert query(victims, "nonce") != query(start_oidc(browser(), NEWCOMER), "nonce")
     before = people()
 
     response = client.get(
