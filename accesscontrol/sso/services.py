@@ -410,14 +410,14 @@ def save_sso(
         secret_changed = sso.oidc_client_secret != secret_before
         if after == before and not secret_changed:
             return sso
-        changed = {k for k in after if after[k] != before.get(k)}
+        changed = {k for k in after if not before or after[k] != before[k]}
         audit.record(
             actor,
             "sso.configured",
             sso,
             organization=organization,
             target_label=sso.provider_label,
-            before={k: before[k] for k in changed if k in before},
+            before={k: before[k] for k in changed if k in before} or None,
             after={
                 **{k: after[k] for k in changed},
                 **({"oidc_client_secret": "changed"} if secret_changed else {}),
@@ -536,6 +536,9 @@ def release_domain(*, actor, email_domain) -> None:
     actor = _manager(actor, organization)
     with transaction.atomic():
         sso = OrganizationSso.objects.select_for_update().filter(organization=organization).first()
+        email_domain = EmailDomain.objects.select_for_update().filter(pk=email_domain.pk).first()
+        if email_domain is None:
+            raise ValidationError("This domain was already released.", code="not_found")
         others = organization.email_domains.exclude(pk=email_domain.pk)
         if sso is not None and sso.require_sso and not others.exists():
             raise ValidationError(

@@ -63,7 +63,7 @@ def local(url):
 
 
 def start_oidc(client, email, **data):
-    """"Sign in with SSO" with this email: the provider's authorization URL it redirects to."""
+    """ "Sign in with SSO" with this email: the provider's authorization URL it redirects to."""
     response = client.post("/login/sso/", {"email": email, **data})
     assert response.status_code == 302, response.content[:500]
     return response["Location"]
