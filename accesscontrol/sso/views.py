@@ -31,6 +31,14 @@ def _safe_next(request):
 # Sign in with SSO
 
 
+def _to_identity_provider(request, response):
+    """The provider's redirect, as a page that goes there (templates/sso/redirect.html says why
+    not a 302); an error page allauth rendered instead is passed on."""
+    if response.status_code != 302:
+        return response
+    return render(request, "sso/redirect.html", {"url": response["Location"]})
+
+
 class SsoEmailForm(forms.Form):
     email = forms.EmailField(
         label="Work email",
@@ -48,7 +56,8 @@ def sso_sign_in(request):
         sso = services.sso_for_email(form.cleaned_data["email"])
         if sso is not None:
             provider = provider_for(request, sso)
-            return provider.redirect(request, "login", next_url=_safe_next(request) or None)
+            redirect_to = provider.redirect(request, "login", next_url=_safe_next(request) or None)
+            return _to_identity_provider(request, redirect_to)
         form.add_error(
             "email",
             "No organization has set up single sign-on for this email's domain. Sign in with "
@@ -72,9 +81,10 @@ def sso_reauthenticate(request):
         messages.error(request, "Your account is not linked to an identity provider here.")
         return redirect(reverse("sudo"))
     provider = provider_for(request, sso)
-    return provider.redirect(
+    redirect_to = provider.redirect(
         request, "redirect", next_url=_safe_next(request) or "/", sudo_for=request.user.pk
     )
+    return _to_identity_provider(request, redirect_to)
 
 
 # Settings → Authentication → Single sign-on

@@ -81,6 +81,7 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.resources.sharing import create_feedback_tokens
 from accesscontrol.reviews.services import start_campaign
+from accesscontrol.sso.models import EmailDomain
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import Snapshot, the_world
 from tests.factories import ANNOTATOR_CODES, SYSTEM, RoleFactory, actor_with
@@ -435,6 +436,7 @@ PATH_PARAMS: dict[str, Param] = {
     # Capabilities in the path: a live share link of the kind the route opens, a feedback token.
     "share_token": Param(lambda m, route: m.share_tokens[_shared_kind(route)], None),
     "feedback_token": Param(lambda m, route: m.feedback_token, None),
+    "domain_id": Param(lambda m, route: m.email_domain),  # an email domain acme claimed
 }
 
 
@@ -599,6 +601,7 @@ class Matrix:
     share_tokens: dict  # ShareLink kind -> the token of a live link to acme's run, dataset, prompt
     feedback_token: uuid.UUID  # a live presigned feedback token for acme's run
     access_request: object
+    email_domain: object  # a domain acme claimed for single sign-on
 
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
@@ -787,6 +790,7 @@ def _matrix_rows() -> dict:
             permission="datasets:read",
             reason="the matrix asks",
         ),
+        email_domain=EmailDomain.objects.create(organization=org, domain="matrix.example.test"),
     )
 
 

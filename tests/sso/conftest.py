@@ -1,6 +1,8 @@
 """Real identity providers on loopback: an OpenID Connect provider process (oidc-provider-mock,
 served by werkzeug in a thread) and, per test, a SAML IdP built with pysaml2 (saml_idp.py)."""
 
+import html
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -62,11 +64,17 @@ def local(url):
     return f"{parts.path}?{parts.query}" if parts.query else parts.path
 
 
+def to_identity_provider(response):
+    """Where our page sends the browser on to the identity provider (it is a page, not a 302:
+    templates/sso/redirect.html)."""
+    assert response.status_code == 200, response.content[:500]
+    url = re.search(r'id="idp-link" href="([^"]+)"', response.content.decode()).group(1)
+    return html.unescape(url)
+
+
 def start_oidc(client, email, **data):
-    """ "Sign in with SSO" with this email: the provider's authorization URL it redirects to."""
-    response = client.post("/login/sso/", {"email": email, **data})
-    assert response.status_code == 302, response.content[:500]
-    return response["Location"]
+    """Sign in with SSO with this email: the provider's authorization URL it sends us to."""
+    return to_identity_provider(client.post("/login/sso/", {"email": email, **data}))
 
 
 def at_provider(authorize_url, email):

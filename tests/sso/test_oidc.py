@@ -10,7 +10,15 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.sso import services
 from accesscontrol.sso.signals import SESSION_KEY
 from accesscontrol.workspaces.models import WorkspaceMembership
-from tests.sso.conftest import browser, at_provider, local, oidc_sign_in, query, start_oidc
+from tests.sso.conftest import (
+    at_provider,
+    browser,
+    local,
+    oidc_sign_in,
+    query,
+    start_oidc,
+    to_identity_provider,
+)
 
 NEWCOMER = "newcomer@example.test"
 
@@ -201,9 +209,7 @@ def test_sudo_by_a_fresh_sign_in_at_the_provider(client, world, acme_oidc):
     page = client.get("/account/confirm/?next=/o/acme/")
     assert "Re-authenticate with OpenID Connect (Acme)" in page.content.decode()
 
-    response = client.post("/account/confirm/sso/", {"next": "/o/acme/"})
-    assert response.status_code == 302
-    authorize = response["Location"]
+    authorize = to_identity_provider(client.post("/account/confirm/sso/", {"next": "/o/acme/"}))
     assert query(authorize, "prompt") == "login"
     back = client.get(local(at_provider(authorize, NEWCOMER)))
 
@@ -221,7 +227,7 @@ def test_sudo_at_the_provider_as_someone_else_grants_nothing(client, world, acme
     session[sudo.SESSION_KEY] = 0
     session.save()
 
-    authorize = client.post("/account/confirm/sso/", {"next": "/"})["Location"]
+    authorize = to_identity_provider(client.post("/account/confirm/sso/", {"next": "/"}))
     response = client.get(local(at_provider(authorize, world.editor.email)))
 
     assert response.status_code == 403
