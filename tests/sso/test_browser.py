@@ -1,0 +1,81 @@
+"""In Chromium (Playwright): an admin sets up OpenID Connect in the console, a new person signs
+in through the provider's own page and lands in the organization; with "require SSO" on, that
+person's password is refused with the sentence that says to use SSO, and the break-glass admin's
+is not. The provider is the real oidc-provider-mock on loopback."""
+
+import os
+
+import pytest
+
+from accesscontrol.accounts.models import User
+from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.sso.services import REQUIRE_SSO_MESSAGE
+from tests.browser.conftest import CHROMIUM, browser_type_launch_args, demo, login  # noqa: F401
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM) and os.environ.get("REQUIRE_BROWSER") != "1",
+    reason=f"no Chromium at {CHROMIUM}",
+)
+
+NEWCOMER = "newcomer@acme.test"
+DEMO_PASSWORD = "accesscontrol-demo"
+
+
+def sign_in_with_password(page, live_server, email, password):
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+
+
+def test_admin_sets_up_oidc_then_a_newcomer_signs_in_and_require_sso_refuses_passwords(
+    demo, login, live_server, browser, oidc_provider
+):
+    admin = login("admin@acme.test")
+    admin.goto(f"{live_server.url}/o/acme/settings/")
+    admin.get_by_role("link", name="Set up single sign-on").click()
+    admin.get_by_label("Email domain").fill("acme.test")
+    admin.get_by_role("button", name="Claim domain").click()
+    assert admin.get_by_text("acme.test claimed.").is_visible()
+
+    admin.get_by_label("Protocol").select_option("oidc")
+    admin.get_by_label("OIDC issuer URL").fill(oidc_provider)
+    admin.get_by_label("OIDC client id").fill("accesscontrol-acme")
+    admin.get_by_label("OIDC client secret").fill("s3cret")
+    admin.get_by_label("Just-in-time provisioning", exact=False).check()
+    admin.get_by_label("Default role in production").select_option(label="Viewer")
+    admin.get_by_role("button", name="Save single sign-on").click()
+    assert admin.get_by_text("Single sign-on saved.").is_visible()
+    assert admin.get_by_text("/accounts/oidc/oidc-acme/login/callback/").is_visible()
+
+    # A new person, in a browser of their own: Sign in with SSO → the provider's page → back.
+    newcomer = browser.new_context(base_url=live_server.url).new_page()
+    newcomer.goto(f"{live_server.url}/login/")
+    newcomer.get_by_role("link", name="Sign in with SSO").click()
+    newcomer.get_by_label("Work email").fill(NEWCOMER)
+    newcomer.get_by_role("button", name="Continue with SSO").click()
+    newcomer.get_by_label("Subject").fill(NEWCOMER)  # the provider's own form
+    newcomer.get_by_role("button", name="Authorize").click()
+    newcomer.wait_for_url("**/o/acme/w/production/**")
+    membership = OrganizationMembership.objects.get(user__email=NEWCOMER)
+    assert (membership.organization.slug, membership.source) == ("acme", "sso")
+
+    # Later they have a password too (a reset email, say); the admin then requires SSO.
+    user = User.objects.get(email=NEWCOMER)
+    user.set_password("a-password-of-their-own")
+    user.save()
+    admin.get_by_label("Require single sign-on", exact=False).check()
+    admin.get_by_label("Break-glass admin", exact=False).select_option(label="admin@acme.test")
+    admin.get_by_role("button", name="Save single sign-on").click()
+    assert admin.get_by_text("Single sign-on saved.").is_visible()
+
+    refused = browser.new_context(base_url=live_server.url).new_page()
+    sign_in_with_password(refused, live_server, NEWCOMER, "a-password-of-their-own")
+    assert refused.get_by_text(REQUIRE_SSO_MESSAGE).is_visible()
+    assert refused.url.endswith("/login/")
+
+    # The break-glass admin still signs in with a password.
+    glass = browser.new_context(base_url=live_server.url).new_page()
+    sign_in_with_password(glass, live_server, "admin@acme.test", DEMO_PASSWORD)
+    assert "/login/" not in glass.url
