@@ -10,6 +10,9 @@ import requests
 from oidc_provider_mock import run_server_in_thread
 
 from accesscontrol.sso import services
+
+# Playwright against Debian's Chromium, and the demo data (test_browser.py).
+from tests.browser.conftest import browser_type_launch_args, demo, login  # noqa: F401
 from tests.sso.saml_idp import SamlIdp
 
 DOMAIN = "example.test"  # the personas' email domain (tests/factories.py)

@@ -10,7 +10,7 @@ import pytest
 from accesscontrol.accounts.models import User
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.sso.services import REQUIRE_SSO_MESSAGE
-from tests.browser.conftest import CHROMIUM, browser_type_launch_args, demo, login  # noqa: F401
+from tests.browser.conftest import CHROMIUM
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM) and os.environ.get("REQUIRE_BROWSER") != "1",
