@@ -8,6 +8,7 @@ one organization at most. A DNS TXT check would be the other way; it is not buil
 """
 
 import re
+from urllib.parse import urlsplit
 
 from allauth.socialaccount.models import SocialApp
 from django.core.exceptions import ValidationError
@@ -31,6 +32,7 @@ JIT_ORG_ROLES = (OrgRole.MEMBER, OrgRole.VIEWER)
 MAX_METADATA_XML = 200_000
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _url = URLValidator(schemes=["https", "http"])
+LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 class SsoRefused(Exception):
@@ -183,6 +185,9 @@ def _clean_url(value, field) -> str:
         raise ValidationError({field: "Enter an http(s) URL."}) from None
     if len(value) > 500:
         raise ValidationError({field: "Keep the URL under 500 characters."})
+    if urlsplit(value).scheme != "https" and urlsplit(value).hostname not in LOOPBACK:
+        # Secrets and tokens travel to it: plain http only to a provider on this machine.
+        raise ValidationError({field: "Use an https URL."})
     return value
 
 
@@ -561,11 +566,13 @@ def release_domain(*, actor, email_domain) -> None:
 def admit_sso_sign_in(*, sso, email, user=None, full_name="") -> User:
     """The person an SSO sign-in is, admitted to the organization; SsoRefused otherwise.
 
-    The email must be at a domain the organization claimed. A member comes in; with
-    just-in-time provisioning a newcomer gets an account (no password) and a membership with
-    the default org and workspace roles, made by the organization's SSO as a system actor.
+    `user`: the account already linked to this identity provider, if any. The email must be at
+    a domain the organization claimed. A member comes in; with just-in-time provisioning a
+    newcomer gets an account (no password) and a membership with the default org and workspace
+    roles, made by the organization's SSO as a system actor.
     """
     organization = sso.organization
+    linked = user is not None
     email = normalize_email(email)
     if not email or not organization.email_domains.filter(domain=domain_of(email)).exists():
         raise SsoRefused(
@@ -579,6 +586,15 @@ def admit_sso_sign_in(*, sso, email, user=None, full_name="") -> User:
         raise SsoRefused("inactive", "This account is deactivated.")
     if user is not None and _is_member(user, organization):
         return user
+    if user is not None and not linked and user.org_memberships.exists():
+        # An account of another organization's is never taken over by this one's IdP (an org
+        # could claim a domain it does not own); its owner joins by invitation first.
+        raise SsoRefused(
+            "account_elsewhere",
+            f"An account for {email} already exists and belongs to another organization, so "
+            f"{organization.name}'s single sign-on cannot take it over. Ask one of its admins "
+            "to invite you; once you have joined, single sign-on works.",
+        )
     if not sso.jit_provisioning:
         raise SsoRefused(
             "not_a_member",

@@ -233,3 +233,16 @@ def test_sudo_at_the_provider_as_someone_else_grants_nothing(client, world, acme
     assert response.status_code == 403
     assert client.session[sudo.SESSION_KEY] == 0
     assert int(client.session["_auth_user_id"]) != world.editor.pk
+
+
+def test_an_account_of_another_organization_is_not_taken_over(client, world, acme_oidc):
+    """Globex's admin has an address at Acme's domain: Acme's IdP vouching for it does not
+    hand Acme (or whoever runs its IdP) their account."""
+    before = people()
+
+    response = oidc_sign_in(client, world.outsider.email)
+
+    assert response.status_code == 403
+    assert "belongs to another organization" in response.content.decode()
+    assert people() == before
+    assert "_auth_user_id" not in client.session

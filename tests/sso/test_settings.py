@@ -74,6 +74,7 @@ def test_an_admin_saves_oidc_and_the_secret_is_never_shown_back(client, world):
     [
         ({"oidc_issuer": ""}, "oidc_issuer"),
         ({"oidc_issuer": "ftp://idp.example.test"}, "oidc_issuer"),
+        ({"oidc_issuer": "http://idp.example.test"}, "oidc_issuer"),  # secrets go there
         ({"oidc_client_secret": ""}, "oidc_client_secret"),  # none stored yet
         ({"protocol": "saml"}, "saml_metadata_xml"),
         ({"protocol": "saml", "saml_metadata_xml": "<not metadata/>"}, "saml_metadata_xml"),
