@@ -7,10 +7,15 @@ python3-saml exactly as an Okta's or an Entra ID's would be.
 """
 
 import base64
+import contextlib
 import datetime
+import html
+import http.server
 import re
 import tempfile
+import threading
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,13 +57,18 @@ def key_and_certificate(common_name="test idp"):
 class SamlIdp:
     """One identity provider: `metadata` for our console, `answer(...)` for a sign-in."""
 
-    def __init__(self, sp_metadata: str = "", entity_id="https://idp.example.test/metadata"):
+    def __init__(
+        self,
+        sp_metadata: str = "",
+        entity_id="https://idp.example.test/metadata",
+        sso_url="https://idp.example.test/sso",
+    ):
         self.dir = Path(tempfile.mkdtemp(prefix="saml-idp-"))
         key_pem, cert_pem = key_and_certificate()
         (self.dir / "idp.key").write_bytes(key_pem)
         (self.dir / "idp.crt").write_bytes(cert_pem)
         self.entity_id = entity_id
-        self.sso_url = "https://idp.example.test/sso"
+        self.sso_url = sso_url
         self._configure([])
         if sp_metadata:
             self.trust(sp_metadata)
@@ -143,3 +153,44 @@ class SamlIdp:
     @property
     def sp_entity_id(self):
         return re.search(r'entityID="([^"]+)"', (self.dir / "sp.xml").read_text()).group(1)
+
+
+@contextlib.contextmanager
+def served(email):
+    """The IdP as a web site on 127.0.0.1 (another site than the app's `localhost`): its sign-in
+    page answers our AuthnRequest as `email` with a form the person submits, which posts the
+    signed response cross-site to our ACS, as HTTP-POST binding IdPs do."""
+    holder = {}
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            idp = holder["idp"]
+            params = parse_qs(urlsplit(self.path).query)
+            request_id, acs_url = idp.read_request(params["SAMLRequest"][0])
+            answer = idp.answer(email, in_response_to=request_id, acs_url=acs_url)
+            relay = params.get("RelayState", [""])[0]
+            body = (
+                "<!doctype html><title>Test IdP</title><h1>Test IdP</h1>"
+                f'<form method="post" action="{html.escape(acs_url)}">'
+                f'<input type="hidden" name="SAMLResponse" value="{answer}">'
+                f'<input type="hidden" name="RelayState" value="{html.escape(relay)}">'
+                f"<button>Continue as {html.escape(email)}</button></form>"
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        holder["idp"] = idp = SamlIdp(sso_url=f"http://127.0.0.1:{server.server_port}/sso")
+        yield idp
+    finally:
+        server.shutdown()
+        server.server_close()

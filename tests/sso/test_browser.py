@@ -6,11 +6,14 @@ is not. The provider is the real oidc-provider-mock on loopback."""
 import os
 
 import pytest
+import requests
 
 from accesscontrol.accounts.models import User
 from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.sso import services
 from accesscontrol.sso.services import REQUIRE_SSO_MESSAGE
 from tests.browser.conftest import CHROMIUM
+from tests.sso.saml_idp import served
 
 pytestmark = pytest.mark.skipif(
     not os.path.exists(CHROMIUM) and os.environ.get("REQUIRE_BROWSER") != "1",
@@ -79,3 +82,29 @@ def test_admin_sets_up_oidc_then_a_newcomer_signs_in_and_require_sso_refuses_pas
     glass = browser.new_context(base_url=live_server.url).new_page()
     sign_in_with_password(glass, live_server, "admin@acme.test", DEMO_PASSWORD)
     assert "/login/" not in glass.url
+
+
+def test_a_saml_response_posted_cross_site_to_the_acs_signs_the_person_in(demo, live_server, page):
+    """SameSite=Lax keeps the session cookie off the IdP's cross-site POST; allauth's ACS keeps
+    the response and sends the browser on (a top-level GET, which carries it) to finish."""
+    admin = User.objects.get(email="admin@acme.test")
+    org = admin.org_memberships.get().organization
+    services.claim_domain(actor=admin, organization=org, domain="acme.test")
+    with served("saml-person@acme.test") as idp:
+        services.save_sso(
+            actor=admin,
+            organization=org,
+            protocol="saml",
+            saml_metadata_xml=idp.metadata,
+            jit_provisioning=True,
+        )
+        idp.trust(requests.get(f"{live_server.url}/accounts/saml/acme/metadata/", timeout=10).text)
+
+        page.goto(f"{live_server.url}/login/sso/")
+        page.get_by_label("Work email").fill("saml-person@acme.test")
+        page.get_by_role("button", name="Continue with SSO").click()
+        page.get_by_role("button", name="Continue as saml-person@acme.test").click()
+        page.wait_for_url("**/o/acme/**")
+
+    membership = OrganizationMembership.objects.get(user__email="saml-person@acme.test")
+    assert (membership.organization, membership.source) == (org, "sso")
