@@ -4,9 +4,11 @@ person's password is refused with the sentence that says to use SSO, and the bre
 is not. The provider is the real oidc-provider-mock on loopback."""
 
 import os
+import re
 
 import pytest
 import requests
+from playwright.sync_api import expect
 
 from accesscontrol.accounts.models import User
 from accesscontrol.organizations.models import OrganizationMembership
@@ -40,7 +42,7 @@ def test_admin_sets_up_oidc_then_a_newcomer_signs_in_and_require_sso_refuses_pas
     admin.get_by_role("link", name="Set up single sign-on").click()
     admin.get_by_label("Email domain").fill("acme.test")
     admin.get_by_role("button", name="Claim domain").click()
-    assert admin.get_by_text("acme.test claimed.").is_visible()
+    expect(admin.get_by_text("acme.test claimed.")).to_be_visible()
 
     admin.get_by_label("Protocol").select_option("oidc")
     admin.get_by_label("OIDC issuer URL").fill(oidc_provider)
@@ -49,8 +51,8 @@ def test_admin_sets_up_oidc_then_a_newcomer_signs_in_and_require_sso_refuses_pas
     admin.get_by_label("Just-in-time provisioning", exact=False).check()
     admin.get_by_label("Default role in production").select_option(label="Viewer")
     admin.get_by_role("button", name="Save single sign-on").click()
-    assert admin.get_by_text("Single sign-on saved.").is_visible()
-    assert admin.get_by_text("/accounts/oidc/oidc-acme/login/callback/").is_visible()
+    expect(admin.get_by_text("Single sign-on saved.")).to_be_visible()
+    expect(admin.get_by_text("/accounts/oidc/oidc-acme/login/callback/")).to_be_visible()
 
     # A new person, in a browser of their own: Sign in with SSO → the provider's page → back.
     newcomer = browser.new_context(base_url=live_server.url).new_page()
@@ -59,7 +61,7 @@ def test_admin_sets_up_oidc_then_a_newcomer_signs_in_and_require_sso_refuses_pas
     newcomer.get_by_label("Work email").fill(NEWCOMER)
     newcomer.get_by_role("button", name="Continue with SSO").click()
     newcomer.get_by_label("Subject").fill(NEWCOMER)  # the provider's own form
-    newcomer.get_by_role("button", name="Authorize").click()
+    newcomer.get_by_role("button", name="Authorize", exact=True).click()
     newcomer.wait_for_url("**/o/acme/w/production/**")
     membership = OrganizationMembership.objects.get(user__email=NEWCOMER)
     assert (membership.organization.slug, membership.source) == ("acme", "sso")
@@ -71,17 +73,17 @@ def test_admin_sets_up_oidc_then_a_newcomer_signs_in_and_require_sso_refuses_pas
     admin.get_by_label("Require single sign-on", exact=False).check()
     admin.get_by_label("Break-glass admin", exact=False).select_option(label="admin@acme.test")
     admin.get_by_role("button", name="Save single sign-on").click()
-    assert admin.get_by_text("Single sign-on saved.").is_visible()
+    expect(admin.get_by_text("Single sign-on saved.")).to_be_visible()
 
     refused = browser.new_context(base_url=live_server.url).new_page()
     sign_in_with_password(refused, live_server, NEWCOMER, "a-password-of-their-own")
-    assert refused.get_by_text(REQUIRE_SSO_MESSAGE).is_visible()
-    assert refused.url.endswith("/login/")
+    expect(refused.get_by_text(REQUIRE_SSO_MESSAGE)).to_be_visible()
+    expect(refused).to_have_url(re.compile(r"/login/$"))
 
     # The break-glass admin still signs in with a password.
     glass = browser.new_context(base_url=live_server.url).new_page()
     sign_in_with_password(glass, live_server, "admin@acme.test", DEMO_PASSWORD)
-    assert "/login/" not in glass.url
+    expect(glass).not_to_have_url(re.compile(r"/login/"))
 
 
 def test_a_saml_response_posted_cross_site_to_the_acs_signs_the_person_in(demo, live_server, page):
