@@ -169,6 +169,7 @@ INSTALLED_APPS = [
     "accesscontrol.reviews",
     "accesscontrol.access_requests",
     "accesscontrol.api",
+    "accesscontrol.sso",
     # Identity (ARCHITECTURE §12): sign-in, MFA and SSO from django-allauth; our gate, services
     # and audit stay the authority (every allauth URL is declared to the gate in urls.py).
     "allauth",
@@ -235,7 +236,8 @@ SHARED_CACHE = CACHES["default"]["BACKEND"].endswith("RedisCache")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing a password for members of organizations that require SSO.
+    "accesscontrol.sso.backends.PasswordBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
 ]
 # allauth: people sign in with their email; nobody signs up on their own (an invitation or the
@@ -259,6 +261,9 @@ MFA_TOTP_ISSUER = "accesscontrol"
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False
+# Organizations' own identity providers (sso/): which organization a sign-in lands in, just-in-time
+# provisioning, the refusals. Providers live in SocialApp rows derived from sso.OrganizationSso.
+SOCIALACCOUNT_ADAPTER = "accesscontrol.sso.adapter.SsoAdapter"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,6 +8,7 @@ from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
 from accesscontrol.rbac import views as rbac
 from accesscontrol.resources.views import shared
+from accesscontrol.sso import views as sso
 from accesscontrol.workspaces import views as workspaces
 
 ORG = "o/<slug:org_slug>/"
@@ -19,7 +20,9 @@ urlpatterns = [
     path("", accounts.home, name="home"),
     path("login/", accounts.login_view, name="login"),
     path("logout/", accounts.logout_view, name="logout"),
+    path("login/sso/", sso.sso_sign_in, name="sso-sign-in"),
     path("account/confirm/", accounts.confirm_password, name="sudo"),
+    path("account/confirm/sso/", sso.sso_reauthenticate, name="sudo-sso"),
     # Sign-in stages, MFA and SSO (django-allauth), every view declared to the gate
     path("accounts/", include(allauth_urls.urlpatterns())),
     path("healthz", accounts.health, name="health"),
@@ -61,6 +64,14 @@ urlpatterns = [
     path(ORG + "workspaces/", organizations.org_workspaces, name="org-workspaces"),
     path(ORG + "workspaces/new/", organizations.org_workspace_create, name="org-workspace-create"),
     path(ORG + "settings/", organizations.org_settings, name="org-settings"),
+    path(ORG + "settings/authentication/sso/", sso.org_sso, name="org-sso"),
+    path(ORG + "settings/authentication/sso/domains/", sso.org_sso_domains, name="org-sso-domains"),
+    path(
+        ORG + "settings/authentication/sso/domains/<uuid:domain_id>/release/",
+        sso.org_sso_domain_release,
+        name="org-sso-domain-release",
+    ),
+    path(ORG + "settings/authentication/sso/remove/", sso.org_sso_remove, name="org-sso-remove"),
     path(
         ORG + "settings/ip-allow-list/",
         organizations.org_ip_allow_list,

@@ -19,6 +19,7 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import authenticated, public
 from accesscontrol.rbac.resolver import Access
+from accesscontrol.sso.backends import refusal_of
 from accesscontrol.workspaces.services import enterable_workspaces
 
 
@@ -27,6 +28,14 @@ class EmailAuthenticationForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = "Email"
         self.fields["username"].widget.attrs.update(type="email", autocomplete="email")
+
+    def get_invalid_login_error(self):
+        # A right password refused because the organization requires SSO says so (sso/).
+        return (
+            forms.ValidationError(refusal_of(self.request))
+            if refusal_of(self.request)
+            else (super().get_invalid_login_error())
+        )
 
     def clean_username(self):
         # From the raw input, exactly as the sign-in throttle reads it (login_view).

@@ -244,6 +244,7 @@ def _routers():
     from accesscontrol.resources.api_datasets import router as datasets_router
     from accesscontrol.resources.api_hub import router as hub_router
     from accesscontrol.resources.api_sharing import router as sharing_router
+    from accesscontrol.sso.api import router as sso_router
     from accesscontrol.workspaces.api import router as workspaces_router
 
     access = [
@@ -253,6 +254,7 @@ def _routers():
         organizations_router,
         audit_router,
         access_requests_router,
+        sso_router,
     ]
     resources = [resources_router, datasets_router, hub_router, sharing_router]
     return access, resources, platform_router

@@ -116,7 +116,10 @@ def _org_manager(actor, organization):
     return actor
 
 
-def add_org_member(*, actor, organization, user, org_role=OrgRole.MEMBER):
+def add_org_member(
+    *, actor, organization, user, org_role=OrgRole.MEMBER, source=MembershipSource.MANUAL
+):
+    """`source`: how they came (SSO and SCIM provisioning name themselves; the audit row says)."""
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
     actor = _org_manager(actor, organization)
@@ -124,7 +127,8 @@ def add_org_member(*, actor, organization, user, org_role=OrgRole.MEMBER):
     check_can_grant_org_role(org_role, actor.grantable)
     try:
         with transaction.atomic():
-            membership = _join(actor, organization, user, org_role)
+            how = {} if source == MembershipSource.MANUAL else {"via": source}
+            membership = _join(actor, organization, user, org_role, **how)
     except IntegrityError:
         raise ValidationError(f"{user.email} is already a member of {organization}.") from None
     return membership
@@ -324,6 +328,10 @@ def invite_member(
     in every invited workspace (checked again when it is accepted).
     """
     actor = _org_manager(actor, organization)
+    from accesscontrol.sso.services import invitations_refusal  # sso imports this module
+
+    if refusal := invitations_refusal(organization):
+        raise ValidationError(refusal, code="disabled")
     email = normalize_email(email)
     try:
         validate_email(email)

@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.core.exceptions import ValidationError
@@ -456,7 +457,8 @@ def accept_invitation(request, token):
                     full_name=form.cleaned_data["full_name"],
                     password=form.cleaned_data["password"],
                 )
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                # The first backend is the password one (sso.backends.PasswordBackend).
+                login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
             else:
                 accept_invitation_service(invitation=invitation, user=user)
         except ValidationError as exc:

@@ -21,6 +21,7 @@ from accesscontrol.rbac import gate
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.resources import urls as resource_urls
+from accesscontrol.sso.services import save_sso
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import update_workspace
 from tests.factories import pat_for, service_key_for, system_role
@@ -45,6 +46,9 @@ WIDENING = {
     "org-ip-allow-list": "emptying or widening it lets every key in from more addresses",
     "service-key-ip-allow-list": "emptying or widening it lets the key in from more addresses",
     "access-request-approve": "grants the requester a role",
+    "org-sso": "the identity provider vouches for people; just-in-time roles for newcomers",
+    "org-sso-domains": "everyone the identity provider vouches for at the domain may come in",
+    "org-sso-remove": "ends 'require SSO': passwords work again",
 }
 
 NOT_WIDENING = {
@@ -68,6 +72,9 @@ NOT_WIDENING = {
     "api-root": "the API: keys, never sessions",
     "openapi-json": "the API's document",
     "openapi-view": "the API's document",
+    "org-sso-domain-release": "only narrows",
+    "sso-sign-in": "a sign-in stage: starts the identity provider's sign-in",
+    "sudo-sso": "the confirmation itself, at the identity provider",
 }
 # django-allauth's pages (accounts/allauth_urls.py): signing in and its stages, and the person's
 # own credentials, which allauth guards with its own reauthentication (a fresh sign-in or MFA).
@@ -229,6 +236,27 @@ def request_for(world, name):
             reason="sudo test",
         )
         return reverse(name, args=[org, request.pk]), {"expiry": "1h"}
+    if name == "org-sso":
+        return reverse(name, args=[org]), {
+            "protocol": "oidc",
+            "oidc_issuer": "https://idp.example.test",
+            "oidc_client_id": "acme",
+            "oidc_client_secret": "secret",
+            "default_org_role": "member",
+            "jit_provisioning": "on",
+        }
+    if name == "org-sso-domains":
+        return reverse(name, args=[org]), {"domain": world.org_admin.email.split("@")[1]}
+    if name == "org-sso-remove":
+        save_sso(
+            actor=world.org_admin,
+            organization=world.org,
+            protocol="oidc",
+            oidc_issuer="https://idp.example.test",
+            oidc_client_id="acme",
+            oidc_client_secret="secret",
+        )
+        return reverse(name, args=[org]), {}
     raise AssertionError(f"no request for {name}: add one")
 
 

@@ -25,6 +25,8 @@ from accesscontrol.organizations.models import Invitation, OrganizationMembershi
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import PUBLIC
 from accesscontrol.rbac.models import Role
+from accesscontrol.sso.models import EmailDomain, OrganizationSso
+from accesscontrol.sso.services import save_sso
 from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
 from tests.conftest import Snapshot, the_world
 from tests.factories import (
@@ -65,6 +67,7 @@ class Targets:
     org_member: OrganizationMembership  # member_without_workspace's Acme membership
     service_key: ServiceKey  # an active service key of 'production'
     access_request: AccessRequest  # member_without_workspace asks for Viewer in 'production'
+    email_domain: EmailDomain  # a domain Acme claimed
     token: PersonalAccessToken | None = None  # the caller's own second token, if it has a user
     caller: Caller | None = None
     extra: dict = field(default_factory=dict)
@@ -79,6 +82,7 @@ class Targets:
             "member_id": member.pk,
             "key_id": self.service_key.pk,
             "request_id": self.access_request.pk,
+            "domain_id": self.email_domain.pk,
         }
         if "{token_id}" in path:  # the caller's own, or for a service key someone else's
             ids["token_id"] = self.token.pk if self.token else self.extra["someone_token"]
@@ -97,7 +101,18 @@ def _build_targets() -> Targets:
     victim = ServiceKey.objects.get(workspace=world.workspace, name="Viewer key")
     ServiceKey.objects.filter(pk=victim.pk).update(name="victim key")
     victim.refresh_from_db()
+    # Acme's single sign-on (OpenID Connect) and a domain it claimed (as if its admin had).
+    save_sso(
+        actor=Actor.system("targets"),
+        organization=world.org,
+        protocol="oidc",
+        oidc_issuer="https://idp.example.test",
+        oidc_client_id="acme",
+        oidc_client_secret="acme-oidc-secret",
+    )
+    email_domain = EmailDomain.objects.create(organization=world.org, domain="acme.example.test")
     return Targets(
+        email_domain=email_domain,
         world=None,
         role=role,
         member=member,
@@ -409,6 +424,35 @@ def check_key_ip_allow_list_set(t, body):
     assert t.service_key.ip_allow_list == body["ip_allow_list"] == ["127.0.0.0/8"]
 
 
+def check_sso_read(t, body):
+    assert body["configured"] is True
+    assert (body["protocol"], body["oidc_client_id"]) == ("oidc", "acme")
+    assert body["oidc_client_secret_set"] is True
+    assert "acme-oidc-secret" not in json.dumps(body)  # write-only
+    assert [d["domain"] for d in body["domains"]] == ["acme.example.test"]
+
+
+def check_sso_set(t, body):
+    sso = OrganizationSso.objects.get(organization=t.world.org)
+    assert body["oidc_issuer"] == sso.oidc_issuer == "https://login.example.test"
+    assert sso.oidc_client_secret == "acme-oidc-secret"  # left out: kept
+    assert sso.social_app.settings["server_url"] == "https://login.example.test"
+    assert "acme-oidc-secret" not in json.dumps(body)
+
+
+def check_sso_removed(t, body):
+    assert not OrganizationSso.objects.filter(organization=t.world.org).exists()
+
+
+def check_domain_claimed(t, body):
+    assert body["domain"] == "example.test"
+    assert EmailDomain.objects.get(domain="example.test").organization == t.world.org
+
+
+def check_domain_released(t, body):
+    assert not EmailDomain.objects.filter(pk=t.email_domain.pk).exists()
+
+
 def check_access_request_created(t, body):
     made = AccessRequest.objects.get(pk=body["id"])
     assert made.requester.user == t.caller.user and made.workspace == t.world.other_workspace
@@ -608,6 +652,36 @@ ENDPOINTS = [
         check_ip_allow_list_set,
         body=lambda t: {"ip_allow_list": ["127.0.0.1", "2001:DB8::/32"]},
     ),
+    Endpoint("GET", "/orgs/current/sso", ORG_MANAGE, 200, check_sso_read),
+    Endpoint(
+        "PUT",
+        "/orgs/current/sso",
+        ORG_MANAGE,
+        200,
+        check_sso_set,
+        body=lambda t: {
+            "protocol": "oidc",
+            "oidc_issuer": "https://login.example.test",
+            "oidc_client_id": "acme",
+        },
+    ),
+    Endpoint("DELETE", "/orgs/current/sso", ORG_MANAGE, 204, check_sso_removed),
+    Endpoint(
+        "POST",
+        "/orgs/current/sso/domains",
+        ORG_MANAGE,
+        201,
+        check_domain_claimed,
+        body=lambda t: {"domain": "example.test"},
+        user_only=True,  # the claimer's own email must be at the domain
+    ),
+    Endpoint(
+        "DELETE",
+        "/orgs/current/sso/domains/{domain_id}",
+        ORG_MANAGE,
+        204,
+        check_domain_released,
+    ),
     Endpoint(
         "GET",
         "/orgs/current/personal-access-tokens",
@@ -766,7 +840,7 @@ def test_endpoint_table_matches_every_declared_operation():
         )
     table = {e.id: (e.required, e.workspace_param) for e in ENDPOINTS}
     assert table == declared
-    assert len(ENDPOINTS) == 38
+    assert len(ENDPOINTS) == 43
     # Taking no key at all, it has no row here: signed reports, tests/apikeys/test_leak_reports.py
     assert public == {"POST /secret-scanning/reports"}
 
@@ -883,7 +957,9 @@ def globex(world):
         permission="datasets:create",
         reason="globex asks",
     )
+    globex_domain = EmailDomain.objects.create(organization=org, domain="globex.example.test")
     return {
+        "domain_id": globex_domain.pk,
         "request_id": globex_request.pk,
         "role_id": role.pk,
         "workspace_id": ws.pk,
@@ -905,6 +981,7 @@ def _acme_ids(world, targets):
         "key_id": targets.service_key.pk,
         "token_id": token.pk,
         "request_id": targets.access_request.pk,
+        "domain_id": targets.email_domain.pk,
     }
 
 
@@ -924,6 +1001,7 @@ ID_ADDRESSED = [
     ("GET", "/access-requests/{request_id}", None),
     ("POST", "/access-requests/{request_id}/approve", {"expiry": "1h"}),
     ("POST", "/access-requests/{request_id}/deny", {"note": "x"}),
+    ("DELETE", "/orgs/current/sso/domains/{domain_id}", None),
 ]
 
 

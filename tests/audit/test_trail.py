@@ -37,6 +37,7 @@ from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.reviews import services as reviews
+from accesscontrol.sso import services as sso
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.factories import (
@@ -62,6 +63,7 @@ SERVICE_MODULES = [
     rotation,
     reviews,
     access_requests,
+    sso,
 ]
 
 # Public functions of those modules that change nothing, so record nothing, and why.
@@ -111,6 +113,17 @@ NOT_CHANGING_ACCESS = {
     "access_requests.own_requests": "selector: reads",
     "access_requests.request_by_id": "selector: reads",
     "access_requests.workspace_named": "selector: reads",
+    "sso.sso_of": "selector: reads",
+    "sso.email_domains": "selector: reads",
+    "sso.org_admin_named": "selector: reads",
+    "sso.domain_of": "pure helper",
+    "sso.sso_for_email": "reader: which organization's SSO an email goes to",
+    "sso.sso_for_provider": "reader",
+    "sso.sso_of_user": "reader",
+    "sso.invitations_refusal": "pure check: a sentence or None",
+    "sso.password_sign_in_refusal": "pure check: a sentence or None",
+    "sso.clean_domain": "pure validator",
+    "sso.parse_idp_metadata": "pure validator",
 }
 
 CONTEXT = context.RequestContext("198.51.100.7", "audit-trail-test/1.0", "req-audit-trail")
@@ -1585,6 +1598,193 @@ def login_succeeded(w, act):
     with act:
         accounts.record_login_succeeded(w.viewer)
     return [E("login.succeeded", w.viewer, w.viewer, w.viewer.email, organization=w.org)]
+
+
+# sso
+
+
+def acme_oidc(w, **changes):
+    return sso.save_sso(
+        actor=w.org_admin,
+        organization=w.org,
+        **{
+            "protocol": "oidc",
+            "oidc_issuer": "https://idp.example.test",
+            "oidc_client_id": "acme",
+            "oidc_client_secret": "s3cret",
+            **changes,
+        },
+    )
+
+
+SSO_CONFIGURED = {
+    "protocol": "oidc",
+    "oidc_issuer": "https://idp.example.test",
+    "oidc_client_id": "acme",
+    "saml_entity_id": "",
+    "saml_metadata_url": "",
+    "saml_metadata": "",
+    "jit_provisioning": True,
+    "default_org_role": "viewer",
+    "default_workspace_roles": ["production: Viewer"],
+    "invitations_enabled": True,
+    "require_sso": False,
+    "break_glass_admin": None,
+}
+
+
+@scenario(sso.save_sso)
+def configure_single_sign_on(w, act):
+    with act:
+        configured = acme_oidc(
+            w,
+            jit_provisioning=True,
+            default_org_role="viewer",
+            default_workspace_roles=[(w.workspace, system_role("Viewer"))],
+        )
+    # The secret is never in the log, only that it changed.
+    after = {**SSO_CONFIGURED, "oidc_client_secret": "changed"}
+    label = "OpenID Connect (Acme)"
+    return [E("sso.configured", w.org_admin, configured, label, w.org, changes={"after": after})]
+
+
+@scenario(sso.save_sso)
+def change_single_sign_on(w, act):
+    acme_oidc(w)
+    with act:
+        configured = acme_oidc(w, oidc_client_secret=None, invitations_enabled=False)
+    changes = {"before": {"invitations_enabled": True}, "after": {"invitations_enabled": False}}
+    label = "OpenID Connect (Acme)"
+    return [E("sso.configured", w.org_admin, configured, label, w.org, changes=changes)]
+
+
+@scenario(sso.save_sso, silent=True)
+def unchanged_or_refused_single_sign_on_records_nothing(w, act):
+    acme_oidc(w)
+    with act:
+        acme_oidc(w, oidc_client_secret=None)
+        with pytest.raises(ValidationError):
+            sso.save_sso(actor=w.editor, organization=w.org, protocol="oidc")
+        with pytest.raises(ValidationError):  # nobody would be left to sign in with a password
+            acme_oidc(w, require_sso=True)
+    return []
+
+
+@scenario(sso.remove_sso)
+def remove_single_sign_on(w, act):
+    configured = acme_oidc(w)
+    with act:
+        sso.remove_sso(actor=w.org_admin, organization=w.org)
+    before = {
+        **SSO_CONFIGURED,
+        "jit_provisioning": False,
+        "default_org_role": "member",
+        "default_workspace_roles": [],
+    }
+    label = "OpenID Connect (Acme)"
+    return [E("sso.removed", w.org_admin, configured, label, w.org, changes={"before": before})]
+
+
+@scenario(sso.claim_domain)
+def claim_an_email_domain(w, act):
+    with act:
+        claimed = sso.claim_domain(actor=w.org_admin, organization=w.org, domain="Example.TEST")
+    changes = {"after": {"domain": "example.test"}}
+    return [E("sso.domain_claimed", w.org_admin, claimed, organization=w.org, changes=changes)]
+
+
+@scenario(sso.claim_domain, silent=True)
+def a_refused_domain_claim_records_nothing(w, act):
+    sso.claim_domain(actor=w.org_admin, organization=w.org, domain="example.test")
+    with act:
+        with pytest.raises(ValidationError):  # not the admin's own email domain
+            sso.claim_domain(actor=w.org_admin, organization=w.org, domain="acme.test")
+        with pytest.raises(ValidationError):  # Globex's admin is at it, but Acme has it
+            sso.claim_domain(actor=w.outsider, organization=w.other_org, domain="example.test")
+        with pytest.raises(ValidationError):  # an editor manages nothing
+            sso.claim_domain(actor=w.editor, organization=w.org, domain="example.test")
+    return []
+
+
+@scenario(sso.release_domain)
+def release_an_email_domain(w, act):
+    claimed = sso.claim_domain(actor=w.org_admin, organization=w.org, domain="example.test")
+    with act:
+        sso.release_domain(actor=w.org_admin, email_domain=claimed)
+    changes = {"before": {"domain": "example.test"}}
+    return [E("sso.domain_released", w.org_admin, claimed, organization=w.org, changes=changes)]
+
+
+@scenario(sso.admit_sso_sign_in)
+def a_newcomer_provisioned_by_single_sign_on(w, act):
+    sso.claim_domain(actor=w.org_admin, organization=w.org, domain="example.test")
+    configured = acme_oidc(
+        w, jit_provisioning=True, default_workspace_roles=[(w.workspace, system_role("Editor"))]
+    )
+    with act:
+        user = sso.admit_sso_sign_in(sso=configured, email="New@Example.test")
+    system = Actor.system("single sign-on of acme")
+    membership = org_membership(user, w.org)
+    return [
+        E(
+            "org_member.added",
+            system,
+            membership,
+            user.email,
+            w.org,
+            changes={"after": {"org_role": "member", "via": "sso"}},
+        ),
+        E(
+            "workspace_member.added",
+            system,
+            ws_membership(user, w.workspace),
+            user.email,
+            workspace=w.workspace,
+            changes={"after": {"role": "Editor", "via": "sso"}},
+        ),
+    ]
+
+
+@scenario(sso.admit_sso_sign_in, silent=True)
+def a_member_or_a_refused_sso_sign_in_records_nothing(w, act):
+    sso.claim_domain(actor=w.org_admin, organization=w.org, domain="example.test")
+    configured = acme_oidc(w)
+    with act:
+        assert sso.admit_sso_sign_in(sso=configured, email=w.editor.email) == w.editor
+        with pytest.raises(sso.SsoRefused):  # JIT is off
+            sso.admit_sso_sign_in(sso=configured, email="new@example.test")
+        with pytest.raises(sso.SsoRefused):  # not a verified domain
+            sso.admit_sso_sign_in(sso=configured, email="x@elsewhere.test")
+    return []
+
+
+@scenario(sso.record_sso_refusal)
+def a_refused_sso_sign_in(w, act):
+    configured = acme_oidc(w)
+    with act:
+        sso.record_sso_refusal(configured, "X@elsewhere.test", sso.SsoRefused("unverified", "no"))
+    after = {"reason": "unverified", "provider": "OpenID Connect (Acme)"}
+    return [
+        E("sso.sign_in_refused", None, None, "x@elsewhere.test", w.org, changes={"after": after})
+    ]
+
+
+@scenario(sso.record_sso_sign_in)
+def a_sign_in_through_single_sign_on(w, act):
+    configured = acme_oidc(w)
+    with act:
+        sso.record_sso_sign_in(w.viewer, configured)
+    after = {"via": "sso", "provider": "OpenID Connect (Acme)"}
+    return [
+        E(
+            "login.succeeded",
+            w.viewer,
+            w.viewer,
+            w.viewer.email,
+            organization=w.org,
+            changes={"after": after},
+        )
+    ]
 
 
 # The tests of the table ---------------------------------------------------------------------

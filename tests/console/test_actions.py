@@ -512,6 +512,18 @@ CASES = [
         "organization.ip_allow_list_changed",
         data=lambda w, t: {"ip_allow_list": "203.0.113.0/24\n2001:db8::/32"},
     ),
+    *form(
+        "org-sso",
+        (ORG_MANAGE,),
+        "sso.configured",
+        data=lambda w, t: {
+            "protocol": "oidc",
+            "oidc_issuer": "https://idp.example.test",
+            "oidc_client_id": "acme",
+            "oidc_client_secret": "secret",
+            "default_org_role": "member",
+        },
+    ),
 ]
 
 # What each view declares with @requires: the gate checks exactly these.
@@ -543,6 +555,7 @@ DECLARED = {
     "personal-token-rotate": (ORG_PATS,),
     "service-key-ip-allow-list": (MANAGE,),
     "org-ip-allow-list": (ORG_MANAGE,),
+    "org-sso": (ORG_MANAGE,),
 }
 # Covered by tests/console/test_pages.py (and the public or personal pages outside the tenant gate).
 COVERED_ELSEWHERE = {
@@ -573,6 +586,13 @@ OTHER_FEATURES = {
     "shared-dataset",
     "shared-prompt",
     "sdk-run-url",
+    # Single sign-on: tests/sso/ (the settings with personas and bad input in test_settings.py,
+    # domains and their IDOR there too; sign-in and sudo at the IdP in test_oidc.py)
+    "org-sso-domains",
+    "org-sso-domain-release",
+    "org-sso-remove",
+    "sso-sign-in",
+    "sudo-sso",
 }
 
 
@@ -655,9 +675,9 @@ def test_refused_personas_get_403_or_404_and_change_nothing(client, world, thing
 
 
 def test_the_table_expects_each_status_where_the_rules_say(world):
-    """A check on the table itself: who gets what, counted (48 requests x 8 personas)."""
+    """A check on the table itself: who gets what, counted (50 requests x 8 personas)."""
     statuses = [expected_status(p, c) for c in CASES for p in PERSONAS]
-    assert len(statuses) == 384
+    assert len(statuses) == 400
     assert statuses.count(404) == len(CASES)
     # Only the org admin may do everything; the workspace admin has the workspace's pages.
     assert all(expected_status("org_admin", c) == c.ok for c in CASES)

@@ -81,6 +81,7 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.resources.sharing import create_feedback_tokens
 from accesscontrol.reviews.services import start_campaign
+from accesscontrol.sso.models import EmailDomain
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import Snapshot, the_world
 from tests.factories import ANNOTATOR_CODES, SYSTEM, RoleFactory, actor_with
@@ -441,6 +442,7 @@ PATH_PARAMS: dict[str, Param] = {
     "key": Param(lambda m, route: "not-a-key", None, of_acme=False),
     "uidb36": Param(lambda m, route: "0", None, of_acme=False),
     "pk": Param(lambda m, route: 1, None, of_acme=False),  # a passkey's number
+    "domain_id": Param(lambda m, route: m.email_domain),  # an email domain acme claimed
 }
 
 
@@ -605,6 +607,7 @@ class Matrix:
     share_tokens: dict  # ShareLink kind -> the token of a live link to acme's run, dataset, prompt
     feedback_token: uuid.UUID  # a live presigned feedback token for acme's run
     access_request: object
+    email_domain: object  # a domain acme claimed for single sign-on
 
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
@@ -793,6 +796,7 @@ def _matrix_rows() -> dict:
             permission="datasets:read",
             reason="the matrix asks",
         ),
+        email_domain=EmailDomain.objects.create(organization=org, domain="matrix.example.test"),
     )
 
 

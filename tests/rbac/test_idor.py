@@ -77,6 +77,7 @@ from accesscontrol.resources import services as resources
 from accesscontrol.resources import sharing
 from accesscontrol.resources.models import Dataset
 from accesscontrol.reviews.services import start_campaign
+from accesscontrol.sso.models import EmailDomain
 from accesscontrol.workspaces.models import Workspace
 from tests.factories import (
     SYSTEM,
@@ -121,6 +122,7 @@ KIND_LEVELS = {
     "campaign": "org",
     # Org admins decide requests of every workspace from the organization's pages.
     "access_request": "org",
+    "email_domain": "org",  # claimed for single sign-on
 }
 KINDS = list(KIND_LEVELS)
 
@@ -145,6 +147,7 @@ PARAM_KINDS = {
     "repo_name": "prompt",  # the prompt hub names a prompt by its name, under an owner
     "request_id": "access_request",
     "pk": "passkey",  # allauth's MFA pages name a passkey by its number
+    "domain_id": "email_domain",
 }
 # What of the object goes in the path, where it is not the primary key.
 PARAM_ATTRIBUTES = {"repo_name": "name"}
@@ -553,6 +556,12 @@ class Family:
             workspace=self.workspace,
             permission="datasets:read",
             reason=self._name("reason"),
+        )
+
+    @cached_property
+    def email_domain(self):
+        return EmailDomain.objects.create(
+            organization=self.org, domain=f"{self._name('domain')}.example.test"
         )
 
 
