@@ -167,6 +167,7 @@ INSTALLED_APPS = [
     "accesscontrol.resources",
     "accesscontrol.reviews",
     "accesscontrol.access_requests",
+    "accesscontrol.scim",
     "accesscontrol.api",
     # Identity (ARCHITECTURE §12): sign-in, MFA and SSO from django-allauth; our gate, services
     # and audit stay the authority (every allauth URL is declared to the gate in urls.py).

@@ -116,15 +116,19 @@ def _org_manager(actor, organization):
     return actor
 
 
-def add_org_member(*, actor, organization, user, org_role=OrgRole.MEMBER):
+def add_org_member(
+    *, actor, organization, user, org_role=OrgRole.MEMBER, source=MembershipSource.MANUAL
+):
+    """`source`: how they came (an identity provider's provisioning says so in the audit)."""
     if org_role not in OrgRole.values:
         raise ValidationError({"org_role": f"Unknown organization role {org_role!r}."})
     actor = _org_manager(actor, organization)
     check_not_self(actor, user, "You cannot add yourself to an organization.")
     check_can_grant_org_role(org_role, actor.grantable)
+    how = {} if source == MembershipSource.MANUAL else {"via": source}
     try:
         with transaction.atomic():
-            membership = _join(actor, organization, user, org_role)
+            membership = _join(actor, organization, user, org_role, **how)
     except IntegrityError:
         raise ValidationError(f"{user.email} is already a member of {organization}.") from None
     return membership

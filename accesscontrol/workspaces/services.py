@@ -8,7 +8,7 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from accesscontrol.audit import services as audit
-from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.organizations.models import MembershipSource, OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
 from accesscontrol.rbac.actor import Actor, as_actor
 from accesscontrol.rbac.models import Role
@@ -142,8 +142,11 @@ def _member_manager(actor, workspace):
     return actor, actor.access_in(workspace).grantable
 
 
-def add_workspace_member(*, actor, workspace, user, role, expires_at=None) -> WorkspaceMembership:
-    """Add an org member with `role`, for good or until `expires_at` (a time-bound grant)."""
+def add_workspace_member(
+    *, actor, workspace, user, role, expires_at=None, source=MembershipSource.MANUAL
+) -> WorkspaceMembership:
+    """Add an org member with `role`, for good or until `expires_at` (a time-bound grant).
+    `source`: what made it (a SCIM group mapping's memberships are that mapping's to remove)."""
     organization = workspace.organization
     actor, held = _member_manager(actor, workspace)
     check_role_assignable(role, organization)
@@ -159,7 +162,11 @@ def add_workspace_member(*, actor, workspace, user, role, expires_at=None) -> Wo
         with transaction.atomic():
             end_expired_grants(org_membership, workspace)
             membership = WorkspaceMembership.objects.create(
-                org_membership=org_membership, workspace=workspace, role=role, expires_at=expires_at
+                org_membership=org_membership,
+                workspace=workspace,
+                role=role,
+                expires_at=expires_at,
+                source=source,
             )
             audit.record(
                 actor,
@@ -170,6 +177,7 @@ def add_workspace_member(*, actor, workspace, user, role, expires_at=None) -> Wo
                 after={
                     "role": role.name,
                     **({"expires_at": _iso(expires_at)} if expires_at else {}),
+                    **({"via": source} if source != MembershipSource.MANUAL else {}),
                 },
             )
     except IntegrityError:
