@@ -23,6 +23,8 @@ urlpatterns = [
     # Sign-in stages, MFA and SSO (django-allauth), every view declared to the gate
     path("accounts/", include(allauth_urls.urlpatterns())),
     path("healthz", accounts.health, name="health"),
+    # SCIM 2.0 provisioning: an organization's SCIM token only (scim/auth.py)
+    path("scim/v2/", include("accesscontrol.scim.urls")),
     path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
     # What a share link opens (the SDK's share URLs: /public/<token>/r and /d), read-only
     path("public/<uuid:share_token>/r", shared.shared_run, name="shared-run"),
