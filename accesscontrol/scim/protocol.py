@@ -165,7 +165,9 @@ PATH = re.compile(
         (?:\[(?P<filter>[^\]]*)\])?(?:\.(?P<sub>[A-Za-z$][\w$-]*))?$""",
     re.VERBOSE,
 )
-VALUE_FILTER = re.compile(r'^\s*(?P<attr>[A-Za-z][\w.]*)\s+eq\s+(?P<value>"(?:[^"\\]|\\.)*")\s*$', re.I)
+VALUE_FILTER = re.compile(
+    r'^\s*(?P<attr>[A-Za-z][\w.]*)\s+eq\s+(?P<value>"(?:[^"\\]|\\.)*")\s*$', re.I
+)
 
 
 def patch_operations(body) -> list[dict]:
@@ -186,7 +188,9 @@ def patch_operations(body) -> list[dict]:
             raise invalid_path('"path" must be a non-empty string.')
         if kind.lower() != "remove" and "value" not in op:
             raise invalid_value(f"The {kind} operation needs a value.")
-        cleaned.append({"op": kind.lower(), "path": path and path.strip(), "value": op.get("value")})
+        cleaned.append(
+            {"op": kind.lower(), "path": path and path.strip(), "value": op.get("value")}
+        )
     return cleaned
 
 

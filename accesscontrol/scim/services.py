@@ -204,7 +204,10 @@ def provision_user(*, actor, state) -> ScimUser:
             if ScimUser.objects.filter(organization=organization, user=person).exists():
                 raise errors.uniqueness(f"{person.email} is provisioned already, as another User.")
             scim_user = ScimUser.objects.create(
-                organization=organization, user=person, active=state["active"], **_user_fields(state)
+                organization=organization,
+                user=person,
+                active=state["active"],
+                **_user_fields(state),
             )
             audit.record(
                 actor,
@@ -456,7 +459,9 @@ def create_group(*, actor, state) -> ScimGroup:
             )
             _change_members(actor, group, members)
     except IntegrityError:
-        raise errors.uniqueness(f"A Group named {state['display_name']!r} exists already.") from None
+        raise errors.uniqueness(
+            f"A Group named {state['display_name']!r} exists already."
+        ) from None
     return group
 
 
@@ -501,7 +506,9 @@ def update_group(*, actor, group, state, version=None) -> ScimGroup:
                     after={k: after[k] for k in changed},
                 )
     except IntegrityError:
-        raise errors.uniqueness(f"A Group named {state['display_name']!r} exists already.") from None
+        raise errors.uniqueness(
+            f"A Group named {state['display_name']!r} exists already."
+        ) from None
     return group
 
 

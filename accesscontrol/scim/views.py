@@ -94,7 +94,9 @@ def _user(request, scim_id):
 
 def _group(request, scim_id, with_members=True):
     found = selectors.scim_groups(request.actor, with_members)
-    group = found.filter(pk=protocol.as_uuid(scim_id)).first() if protocol.as_uuid(scim_id) else None
+    group = (
+        found.filter(pk=protocol.as_uuid(scim_id)).first() if protocol.as_uuid(scim_id) else None
+    )
     if group is None:
         raise errors.not_found("Group")
     return group

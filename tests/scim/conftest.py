@@ -50,9 +50,7 @@ class Scim:
             headers["Authorization"] = f"Bearer {token}"
         kwargs = {"headers": headers}
         if raw is not None or body is not None:
-            kwargs.update(
-                data=raw if raw is not None else json.dumps(body), content_type=SCIM_JSON
-            )
+            kwargs.update(data=raw if raw is not None else json.dumps(body), content_type=SCIM_JSON)
         return getattr(self.client, method.lower())(f"/scim/v2/{path}", **kwargs)
 
 
@@ -82,3 +80,32 @@ def group_body(name, *member_ids):
 
 def patch_body(*operations):
     return {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": operations}
+
+
+def snapshot():
+    """What a refused request must leave as it was: the rows SCIM can touch, with their values."""
+    from accesscontrol.accounts.models import User
+    from accesscontrol.apikeys.models import PersonalAccessToken
+    from accesscontrol.audit.models import AuditEvent
+    from accesscontrol.organizations.models import OrganizationMembership
+    from accesscontrol.scim.models import GroupMapping, ScimGroup, ScimUser
+    from accesscontrol.workspaces.models import WorkspaceMembership
+
+    models = (
+        User,
+        OrganizationMembership,
+        WorkspaceMembership,
+        PersonalAccessToken,
+        ScimUser,
+        ScimGroup,
+        GroupMapping,
+        AuditEvent,
+    )
+    return {
+        model.__name__: sorted(map(repr, model.objects.values_list()))
+        for model in models
+        if model is not AuditEvent
+    } | {
+        "AuditEvent": AuditEvent.objects.count(),
+        "members": sorted(map(repr, ScimGroup.members.through.objects.values_list())),
+    }

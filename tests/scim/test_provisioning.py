@@ -65,9 +65,7 @@ def test_create_map_deactivate_the_very_next_pat_request_is_401(
         Group,
         engineers.id,
         PatchOp[Group](
-            operations=[
-                PatchOperation(op="add", path="members", value=[{"value": created.id}])
-            ]
+            operations=[PatchOperation(op="add", path="members", value=[{"value": created.id}])]
         ),
     )
     ws_membership = WorkspaceMembership.objects.get(org_membership=membership)
@@ -82,7 +80,9 @@ def test_create_map_deactivate_the_very_next_pat_request_is_401(
     # ... and she has a console session.
     grace.set_password(PASSWORD)
     grace.save()
-    assert client.post("/login/", {"username": grace.email, "password": PASSWORD}).status_code == 302
+    assert (
+        client.post("/login/", {"username": grace.email, "password": PASSWORD}).status_code == 302
+    )
     assert SignedInSession.objects.filter(user=grace).count() == 1
 
     # 4. The identity provider deactivates her.
@@ -115,7 +115,10 @@ def test_create_map_deactivate_the_very_next_pat_request_is_401(
         ("scim_group.created", "Engineers"),
         ("scim_group.member_added", "Engineers"),
         ("workspace_member.added", "grace@example.com"),
-        ("personal_access_token.deleted", "personal access token 'test token' of grace@example.com"),
+        (
+            "personal_access_token.deleted",
+            "personal access token 'test token' of grace@example.com",
+        ),
         ("org_member.removed", "grace@example.com"),
         ("scim_user.deactivated", "grace@example.com"),
     ]
