@@ -49,7 +49,7 @@ class Scim:
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         kwargs = {"headers": headers}
-        if raw is not None or body is not None:
+        if method.upper() != "GET" and (raw is not None or body is not None):
             kwargs.update(data=raw if raw is not None else json.dumps(body), content_type=SCIM_JSON)
         return getattr(self.client, method.lower())(f"/scim/v2/{path}", **kwargs)
 
