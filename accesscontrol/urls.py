@@ -8,6 +8,7 @@ from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
 from accesscontrol.rbac import views as rbac
 from accesscontrol.resources.views import shared
+from accesscontrol.scim import console as scim
 from accesscontrol.workspaces import views as workspaces
 
 ORG = "o/<slug:org_slug>/"
@@ -67,6 +68,35 @@ urlpatterns = [
         ORG + "settings/ip-allow-list/",
         organizations.org_ip_allow_list,
         name="org-ip-allow-list",
+    ),
+    path(ORG + "settings/provisioning/", scim.provisioning, name="org-provisioning"),
+    path(
+        ORG + "settings/provisioning/token/", scim.token_issue, name="org-provisioning-token"
+    ),
+    path(
+        ORG + "settings/provisioning/token/rotate/",
+        scim.token_rotate,
+        name="org-provisioning-token-rotate",
+    ),
+    path(
+        ORG + "settings/provisioning/token/revoke/",
+        scim.token_revoke,
+        name="org-provisioning-token-revoke",
+    ),
+    path(
+        ORG + "settings/provisioning/mappings/new/",
+        scim.mapping_add,
+        name="org-provisioning-mapping-add",
+    ),
+    path(
+        ORG + "settings/provisioning/mappings/<uuid:mapping_id>/",
+        scim.mapping_edit,
+        name="org-provisioning-mapping",
+    ),
+    path(
+        ORG + "settings/provisioning/mappings/<uuid:mapping_id>/remove/",
+        scim.mapping_remove,
+        name="org-provisioning-mapping-remove",
     ),
     path(ORG + "roles/", rbac.roles, name="roles"),
     path(ORG + "roles/new/", rbac.role_create, name="role-create"),
