@@ -114,3 +114,13 @@ def test_another_organizations_mapping_is_not_found(admin, world, globex_token, 
     assert admin.get(url(world, "org-provisioning-mapping", mapping.pk)).status_code == 404
     assert admin.post(url(world, "org-provisioning-mapping-remove", mapping.pk)).status_code == 404
     assert GroupMapping.objects.filter(pk=mapping.pk).exists()
+
+
+def test_the_audit_log_says_scim_did_it(admin, world, scim):
+    scim("POST", "Users", user_body("grace@example.com"))
+    response = admin.get(reverse("audit-log", args=[world.org.slug]))
+    assert response.status_code == 200, response
+    body = response.content.decode()
+    hint = ScimToken.objects.get().hint
+    assert f"SCIM (token {hint}) provisioned Grace Hopper." in body
+    assert f"SCIM (token {hint}) added Grace Hopper to the organization." in body
