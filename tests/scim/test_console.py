@@ -124,3 +124,21 @@ def test_the_audit_log_says_scim_did_it(admin, world, scim):
     hint = ScimToken.objects.get().hint
     assert f"SCIM (token {hint}) provisioned Grace Hopper." in body
     assert f"SCIM (token {hint}) added Grace Hopper to the organization." in body
+
+
+def test_pages_show_how_a_membership_came(admin, world, scim):
+    grace = scim("POST", "Users", user_body("grace@example.com")).json()["id"]
+    scim("POST", "Groups", group_body("Engineers", grace))
+    services.add_group_mapping(
+        actor=world.org_admin,
+        group=ScimGroup.objects.get(),
+        workspace=world.workspace,
+        role=system_role("Editor"),
+    )
+    members = admin.get(reverse("org-members", args=[world.org.slug])).content.decode()
+    assert "SCIM provisioning" in members and "Added by an admin" in members
+    membership = world.org.memberships.get(user__email="grace@example.com")
+    page = admin.get(reverse("member-access", args=[world.org.slug, membership.pk]))
+    assert page.content.decode().count("SCIM provisioning") == 2  # org and workspace
+    access = admin.get(reverse("workspace-access", args=[world.org.slug, world.workspace.slug]))
+    assert "SCIM provisioning" in access.content.decode()
