@@ -45,6 +45,15 @@ WIDENING = {
     "org-ip-allow-list": "emptying or widening it lets every key in from more addresses",
     "service-key-ip-allow-list": "emptying or widening it lets the key in from more addresses",
     "access-request-approve": "grants the requester a role",
+    # Provisioning: a SCIM token creates people and gives them roles; every change to it or to
+    # the mappings asks, including the ones that only narrow (revoke, remove a mapping).
+    "org-provisioning-token": "a SCIM token: provisions people into the organization",
+    "org-provisioning-token-rotate": "a new SCIM token",
+    "org-provisioning-token-revoke": "ends provisioning (asked like every provisioning change)",
+    "org-provisioning-mapping-add": "gives a group's members a workspace role",
+    "org-provisioning-mapping": "can map a group to a stronger role",
+    "org-provisioning-mapping-remove": "takes a group's role back (asked like every mapping "
+    "change)",
 }
 
 NOT_WIDENING = {
@@ -68,6 +77,17 @@ NOT_WIDENING = {
     "api-root": "the API: keys, never sessions",
     "openapi-json": "the API's document",
     "openapi-view": "the API's document",
+    # SCIM: only an organization's SCIM bearer token, never a session (scim/auth.py).
+    "scim-root": "SCIM API: its token, never a session",
+    "scim-config": "SCIM API: its token, never a session",
+    "scim-resource-types": "SCIM API: its token, never a session",
+    "scim-resource-type": "SCIM API: its token, never a session",
+    "scim-schemas": "SCIM API: its token, never a session",
+    "scim-schema": "SCIM API: its token, never a session",
+    "scim-users": "SCIM API: its token, never a session",
+    "scim-user": "SCIM API: its token, never a session",
+    "scim-groups": "SCIM API: its token, never a session",
+    "scim-group": "SCIM API: its token, never a session",
 }
 
 
@@ -174,7 +194,33 @@ def request_for(world, name):
             reason="sudo test",
         )
         return reverse(name, args=[org, request.pk]), {"expiry": "1h"}
+    if name.startswith("org-provisioning"):
+        return provisioning_request(world, name)
     raise AssertionError(f"no request for {name}: add one")
+
+
+def provisioning_request(world, name):
+    from accesscontrol.scim import services as scim
+    from accesscontrol.scim.models import ScimGroup
+
+    org = "acme"
+    if name == "org-provisioning-token":
+        return reverse(name, args=[org]), {}
+    if name in ("org-provisioning-token-rotate", "org-provisioning-token-revoke"):
+        scim.issue_token(actor=world.org_admin, organization=world.org)
+        return reverse(name, args=[org]), {}
+    group = ScimGroup.objects.create(organization=world.org, display_name="Engineers")
+    if name == "org-provisioning-mapping-add":
+        data = {
+            "group": group.pk,
+            "workspace": world.workspace.pk,
+            "role": system_role("Viewer").pk,
+        }
+        return reverse(name, args=[org]), data
+    mapping = scim.add_group_mapping(
+        actor=world.org_admin, group=group, workspace=world.workspace, role=system_role("Viewer")
+    )
+    return reverse(name, args=[org, mapping.pk]), {"role": system_role("Editor").pk}
 
 
 def state():
