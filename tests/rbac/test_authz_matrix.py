@@ -81,6 +81,8 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.resources.sharing import create_feedback_tokens
 from accesscontrol.reviews.services import start_campaign
+from accesscontrol.scim.models import ScimGroup
+from accesscontrol.scim.services import add_group_mapping
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import Snapshot, the_world
 from tests.factories import ANNOTATOR_CODES, SYSTEM, RoleFactory, actor_with
@@ -435,7 +437,18 @@ PATH_PARAMS: dict[str, Param] = {
     # Capabilities in the path: a live share link of the kind the route opens, a feedback token.
     "share_token": Param(lambda m, route: m.share_tokens[_shared_kind(route)], None),
     "feedback_token": Param(lambda m, route: m.feedback_token, None),
+    "mapping_id": Param(lambda m, route: m.scim_mapping),  # a SCIM group -> workspace mapping
+    # /scim/v2/: public to the gate, which the SCIM token then guards (tests/scim); any id.
+    "scim_id": Param(lambda m, route: _scim_id(route), None, of_acme=False),
 }
+
+
+def _scim_id(route: str) -> str:
+    if "ResourceTypes" in route:
+        return "User"
+    if "Schemas" in route:
+        return "urn:ietf:params:scim:schemas:core:2.0:User"
+    return str(uuid.UUID(int=7))
 
 
 def _shared_kind(route: str) -> str:
@@ -599,6 +612,7 @@ class Matrix:
     share_tokens: dict  # ShareLink kind -> the token of a live link to acme's run, dataset, prompt
     feedback_token: uuid.UUID  # a live presigned feedback token for acme's run
     access_request: object
+    scim_mapping: object
 
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
@@ -786,6 +800,12 @@ def _matrix_rows() -> dict:
             workspace=workspace,
             permission="datasets:read",
             reason="the matrix asks",
+        ),
+        scim_mapping=add_group_mapping(
+            actor=world.org_admin,
+            group=ScimGroup.objects.create(organization=org, display_name="matrix group"),
+            workspace=workspace,
+            role=Role.objects.system("Viewer"),
         ),
     )
 

@@ -76,6 +76,8 @@ from accesscontrol.resources import services as resources
 from accesscontrol.resources import sharing
 from accesscontrol.resources.models import Dataset
 from accesscontrol.reviews.services import start_campaign
+from accesscontrol.scim.models import ScimGroup
+from accesscontrol.scim.services import add_group_mapping
 from accesscontrol.workspaces.models import Workspace
 from tests.factories import (
     SYSTEM,
@@ -118,6 +120,8 @@ KIND_LEVELS = {
     "campaign": "org",
     # Org admins decide requests of every workspace from the organization's pages.
     "access_request": "org",
+    # SCIM group -> workspace role mappings, edited on the organization's Provisioning page.
+    "scim_mapping": "org",
 }
 KINDS = list(KIND_LEVELS)
 
@@ -141,11 +145,13 @@ PARAM_KINDS = {
     "campaign_id": "campaign",
     "repo_name": "prompt",  # the prompt hub names a prompt by its name, under an owner
     "request_id": "access_request",
+    "mapping_id": "scim_mapping",
 }
 # What of the object goes in the path, where it is not the primary key.
 PARAM_ATTRIBUTES = {"repo_name": "name"}
 # Parameters that address no object: a position in a list.
 VALUE_PARAMS = {"index": 0, "owner": "-", "ref": "latest"}
+SCIM_PREFIX = "/scim/v2/"
 # Public links whose secret is the capability (an invitation link works for whoever holds it).
 CAPABILITY_PARAMS = {"token", "share_token", "feedback_token"}
 
@@ -234,6 +240,12 @@ def console_routes():
             continue
         if rule is not None and rule.kind == PUBLIC and set(params) <= CAPABILITY_PARAMS:
             continue  # a capability link: whoever holds the secret may open it
+        if template.startswith(SCIM_PREFIX):
+            # An organization's SCIM token is the only way in (none of the principals here
+            # holds one: each gets 401); tests/scim/test_tokens_and_tenancy.py sends every
+            # SCIM route another organization's token and checks the 404s and that nothing
+            # changed.
+            continue
         routes.append(
             Route(
                 surface="console",
@@ -509,6 +521,13 @@ class Family:
             workspace=None if self.org_wide else self.workspace,
             name=self._name("review"),
             deadline=timezone.now() + datetime.timedelta(days=7),
+        )
+
+    @cached_property
+    def scim_mapping(self):
+        group = ScimGroup.objects.create(organization=self.org, display_name=self._name("group"))
+        return add_group_mapping(
+            actor=self.admin, group=group, workspace=self.workspace, role=system_role("Viewer")
         )
 
     @cached_property
