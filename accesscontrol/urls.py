@@ -70,9 +70,7 @@ urlpatterns = [
         name="org-ip-allow-list",
     ),
     path(ORG + "settings/provisioning/", scim.provisioning, name="org-provisioning"),
-    path(
-        ORG + "settings/provisioning/token/", scim.token_issue, name="org-provisioning-token"
-    ),
+    path(ORG + "settings/provisioning/token/", scim.token_issue, name="org-provisioning-token"),
     path(
         ORG + "settings/provisioning/token/rotate/",
         scim.token_rotate,

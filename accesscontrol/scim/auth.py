@@ -18,6 +18,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from accesscontrol import throttle
 from accesscontrol.apikeys import keys
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import public
@@ -40,7 +41,7 @@ def scim_response(body, status=200, headers=None):
 
 
 def error_response(error: ScimError):
-    response = scim_response(error.body(), status=error.status)
+    response = scim_response(error.body(), status=error.status, headers=error.headers)
     if error.status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="SCIM"'
     return response
@@ -92,9 +93,19 @@ def scim_endpoint(*methods):
         @functools.wraps(view)
         def endpoint(request, *args, **kwargs):
             try:
+                # Failed authentications count against the client's address, as bad API keys
+                # do (throttle.py): reserved before the lookup, given back on success.
+                attempt = throttle.reserve((throttle.limit("key-ip"), throttle.client_ip(request)))
+                if attempt.retry_after is not None:
+                    raise ScimError(
+                        429,
+                        "Too many failed authentications from this address; try again later.",
+                        headers={"Retry-After": str(attempt.retry_after)},
+                    )
                 token = authenticate(request)
                 if token is None:
                     raise ScimError(401, "A valid SCIM bearer token is required.")
+                attempt.release()
                 if request.method not in methods:
                     raise ScimError(405, f"{request.method} is not supported here.")
                 if _body_too_big(request):
@@ -102,10 +113,11 @@ def scim_endpoint(*methods):
                         413, f"The body is larger than {settings.SCIM_MAX_BODY_BYTES} bytes."
                     )
                 try:
-                    request.body  # read now, so the cap applies however the body was sent
+                    # Read now, so the cap applies however the body was sent (chunked too).
+                    size = len(request.body)
                 except RequestDataTooBig:
                     raise ScimError(413, "The body is too large.") from None
-                if len(request.body) > settings.SCIM_MAX_BODY_BYTES:
+                if size > settings.SCIM_MAX_BODY_BYTES:
                     raise ScimError(413, "The body is too large.")
                 request.actor = Actor.for_scim_token(token)
                 return view(request, *args, **kwargs)

@@ -4,9 +4,10 @@ ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 class ScimError(Exception):
-    def __init__(self, status: int, detail: str, scim_type: str | None = None):
+    def __init__(self, status: int, detail: str, scim_type: str | None = None, headers=None):
         super().__init__(detail)
         self.status, self.detail, self.scim_type = status, detail, scim_type
+        self.headers = headers or {}
 
     def body(self) -> dict:
         body = {"schemas": [ERROR_SCHEMA], "status": str(self.status), "detail": self.detail}

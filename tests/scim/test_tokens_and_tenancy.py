@@ -162,3 +162,22 @@ def test_the_same_person_in_two_organizations_is_deprovisioned_from_one(
 
 def test_scim_urls_are_not_console_pages(client, world):
     assert reverse("scim-users") == "/scim/v2/Users"
+
+
+def test_failed_authentications_are_throttled_per_address(
+    client, world, scim_token, settings, clock
+):
+    settings.THROTTLES = {**settings.THROTTLES, "key-ip": (3, 60)}
+    guess = Scim(client, "lsv2_scim_" + "0" * 32 + "_00000000")
+    for _ in range(3):
+        refused(guess("GET", "Users"))
+    throttled = guess("GET", "Users")
+    assert throttled.status_code == 429 and int(throttled["Retry-After"]) > 0
+    assert throttled.json()["status"] == "429"
+    # The right token still works from elsewhere; successes are not counted.
+    elsewhere = client.get(
+        "/scim/v2/Users",
+        headers={"Authorization": f"Bearer {scim_token}"},
+        REMOTE_ADDR="198.51.100.9",
+    )
+    assert elsewhere.status_code == 200
