@@ -53,7 +53,9 @@ class Principal:
     tokens_narrowed: int = 0  # of those, narrowed to fewer workspaces or permissions
     tokens_last_used: datetime.datetime | None = None
     details: dict = field(default_factory=dict)
-    source: str = ""  # how the membership behind it came: "SCIM provisioning", "Invitation"...
+    # How the membership behind it came ("SCIM provisioning", "Invitation"...): shown, not
+    # part of what a principal may do.
+    source: str = field(default="", compare=False)
 
     @property
     def workspace_permissions(self):
