@@ -573,6 +573,14 @@ OTHER_FEATURES = {
     "shared-dataset",
     "shared-prompt",
     "sdk-run-url",
+    # Settings → Provisioning (SCIM): tests/scim/test_console.py
+    "org-provisioning",
+    "org-provisioning-token",
+    "org-provisioning-token-rotate",
+    "org-provisioning-token-revoke",
+    "org-provisioning-mapping-add",
+    "org-provisioning-mapping",
+    "org-provisioning-mapping-remove",
 }
 
 
