@@ -348,3 +348,13 @@ def test_groups_created_with_members(scim, world):
     group = ScimGroup.objects.get(pk=response.json()["id"])
     assert [m.user_name for m in group.members.all()] == ["ada@example.com"]
     assert services  # the services module the endpoints call
+
+
+def test_a_password_sent_by_the_identity_provider_is_never_kept(scim):
+    user = created(scim, password="hunter2-from-okta")
+    scim_user = ScimUser.objects.select_related("user").get(pk=user["id"])
+    assert not scim_user.user.has_usable_password()
+    assert "hunter2" not in repr(ScimUser.objects.values_list()) + repr(
+        list(AuditEvent.objects.values_list("changes"))
+    )
+    assert "password" not in scim("GET", f"Users/{user['id']}").json()
