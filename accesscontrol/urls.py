@@ -82,6 +82,11 @@ urlpatterns = [
         name="org-provisioning-token-revoke",
     ),
     path(
+        ORG + "settings/provisioning/default-role/",
+        scim.default_role,
+        name="org-provisioning-default-role",
+    ),
+    path(
         ORG + "settings/provisioning/mappings/new/",
         scim.mapping_add,
         name="org-provisioning-mapping-add",

@@ -61,6 +61,7 @@ SENTENCES = {
     "share_link.revoked": "{actor} revoked the share link to {target}{in_ws}",
     "feedback_token.created": "{actor} made a presigned feedback link for {target}{in_ws}",
     "audit.partition_dropped": "{actor} dropped audit events older than the retention ({target})",
+    "scim_settings.changed": "{actor} changed the organization role of provisioned people",
     "scim_token.created": "{actor} created the organization's SCIM token",
     "scim_token.rotated": "{actor} rotated the organization's SCIM token",
     "scim_token.revoked": "{actor} revoked the organization's SCIM token",

@@ -39,9 +39,48 @@ def provisioning(request, org_slug):
             "mappings": selectors.group_mappings(actor),
             "groups": selectors.scim_groups(actor, with_members=False).count(),
             "events": described(selectors.recent_sync_events(actor)),
+            "default_role_form": DefaultRoleForm(
+                initial={"default_org_role": services.default_org_role(request.organization)}
+            ),
         },
     )
     return shown_once.drop(request, response, request.path)
+
+
+class DefaultRoleForm(forms.Form):
+    default_org_role = forms.ChoiceField(
+        label="Organization role of people it provisions",
+        choices=[(r, r.capitalize()) for r in services.DEFAULT_ORG_ROLES],
+        help_text="People already provisioned keep theirs. Organization admins are named here, "
+        "by hand.",
+    )
+
+
+@requires("organization:manage")
+@require_http_methods(["GET", "POST"])
+@sudo_required
+def default_role(request, org_slug):
+    form = DefaultRoleForm(
+        request.POST or None,
+        initial={"default_org_role": services.default_org_role(request.organization)},
+    )
+
+    def save(data):
+        services.set_default_org_role(
+            actor=request.actor,
+            organization=request.organization,
+            org_role=data["default_org_role"],
+        )
+        return "The default organization role was saved.", _page_url(request)
+
+    return console.form_dialog(
+        request,
+        form,
+        save,
+        title="Default organization role",
+        submit_label="Save",
+        cancel_url=_page_url(request),
+    )
 
 
 @requires("organization:manage")

@@ -61,6 +61,18 @@ class ScimToken(models.Model):
         return "revoked" if self.revoked_at else "active"
 
 
+class ProvisioningSettings(models.Model):
+    """How the organization's identity provider provisions: the org role new people get."""
+
+    organization = models.OneToOneField(
+        "organizations.Organization", on_delete=models.CASCADE, related_name="provisioning"
+    )
+    default_org_role = models.CharField(max_length=10, default="member")
+
+    def __str__(self):
+        return f"provisioning of {self.organization_id}"
+
+
 class ScimUser(models.Model):
     """A User resource of the organization's identity provider, linked to a person.
 

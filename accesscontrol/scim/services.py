@@ -23,10 +23,16 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import MembershipSource, OrganizationMembership, OrgRole
 from accesscontrol.organizations.services import add_org_member, remove_org_member
 from accesscontrol.rbac.actor import as_actor
-from accesscontrol.rbac.permissions import ORG_MANAGE
+from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_ROLES
 from accesscontrol.rbac.services import check_role_assignable, people_behind
 from accesscontrol.scim import errors
-from accesscontrol.scim.models import GroupMapping, ScimGroup, ScimToken, ScimUser
+from accesscontrol.scim.models import (
+    GroupMapping,
+    ProvisioningSettings,
+    ScimGroup,
+    ScimToken,
+    ScimUser,
+)
 from accesscontrol.scim.protocol import as_uuid, primary_email
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import (
@@ -321,6 +327,43 @@ def delete_user(*, actor, scim_user, version=None) -> None:
         scim_user.delete()
 
 
+# Org roles the identity provider may give new people: never one that is admin everywhere
+# (an organization's admins are named by hand).
+DEFAULT_ORG_ROLES = [name for name, spec in ORG_ROLES.items() if not spec.admin_everywhere]
+
+
+def default_org_role(organization) -> str:
+    found = ProvisioningSettings.objects.filter(organization=organization).first()
+    return found.default_org_role if found else OrgRole.MEMBER
+
+
+def set_default_org_role(*, actor, organization, org_role) -> ProvisioningSettings:
+    """The org role people provisioned from now on get (those already in keep theirs)."""
+    actor = _token_manager(actor, organization)
+    if org_role not in DEFAULT_ORG_ROLES:
+        raise ValidationError(
+            {"default_org_role": f"Choose one of: {', '.join(DEFAULT_ORG_ROLES)}."}
+        )
+    with transaction.atomic():
+        found, _ = ProvisioningSettings.objects.select_for_update().get_or_create(
+            organization=organization
+        )
+        before = found.default_org_role
+        if before == org_role:
+            return found
+        found.default_org_role = org_role
+        found.save(update_fields=["default_org_role"])
+        audit.record(
+            actor,
+            "scim_settings.changed",
+            organization,
+            organization=organization,
+            before={"org_role": before},
+            after={"org_role": org_role},
+        )
+    return found
+
+
 def _admit(actor, scim_user) -> None:
     """The person joins the organization (unless they are in it already, e.g. added by hand
     before the identity provider knew them), then gets what their groups map to."""
@@ -332,7 +375,7 @@ def _admit(actor, scim_user) -> None:
             actor=actor,
             organization=organization,
             user=scim_user.user,
-            org_role=OrgRole.MEMBER,
+            org_role=default_org_role(organization),
             source=SCIM,
         )
     _sync_workspaces(actor, scim_user)

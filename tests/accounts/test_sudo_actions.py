@@ -48,6 +48,7 @@ WIDENING = {
     # Provisioning: a SCIM token creates people and gives them roles; every change to it or to
     # the mappings asks, including the ones that only narrow (revoke, remove a mapping).
     "org-provisioning-token": "a SCIM token: provisions people into the organization",
+    "org-provisioning-default-role": "the org role everyone provisioned from now on gets",
     "org-provisioning-token-rotate": "a new SCIM token",
     "org-provisioning-token-revoke": "ends provisioning (asked like every provisioning change)",
     "org-provisioning-mapping-add": "gives a group's members a workspace role",
@@ -206,6 +207,8 @@ def provisioning_request(world, name):
     org = "acme"
     if name == "org-provisioning-token":
         return reverse(name, args=[org]), {}
+    if name == "org-provisioning-default-role":
+        return reverse(name, args=[org]), {"default_org_role": "viewer"}
     if name in ("org-provisioning-token-rotate", "org-provisioning-token-revoke"):
         scim.issue_token(actor=world.org_admin, organization=world.org)
         return reverse(name, args=[org]), {}

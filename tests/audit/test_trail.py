@@ -115,6 +115,7 @@ NOT_CHANGING_ACCESS = {
     "access_requests.own_requests": "selector: reads",
     "access_requests.request_by_id": "selector: reads",
     "access_requests.workspace_named": "selector: reads",
+    "scim.default_org_role": "reader: the org role provisioned people get",
 }
 
 CONTEXT = context.RequestContext("198.51.100.7", "audit-trail-test/1.0", "req-audit-trail")
@@ -1678,6 +1679,14 @@ def scim_token_revoked(w, act):
         scim.revoke_token(actor=w.org_admin, organization=w.org)
     changes = {"before": {"hint": token.hint}}
     return [E("scim_token.revoked", w.org_admin, token, token.audit_label, w.org, changes=changes)]
+
+
+@scenario(scim.set_default_org_role)
+def scim_default_org_role_changed(w, act):
+    with act:
+        scim.set_default_org_role(actor=w.org_admin, organization=w.org, org_role="viewer")
+    changes = {"before": {"org_role": "member"}, "after": {"org_role": "viewer"}}
+    return [E("scim_settings.changed", w.org_admin, w.org, "Acme", w.org, changes=changes)]
 
 
 @scenario(scim.provision_user)

@@ -576,6 +576,7 @@ OTHER_FEATURES = {
     # Settings → Provisioning (SCIM): tests/scim/test_console.py
     "org-provisioning",
     "org-provisioning-token",
+    "org-provisioning-default-role",
     "org-provisioning-token-rotate",
     "org-provisioning-token-revoke",
     "org-provisioning-mapping-add",

@@ -142,3 +142,13 @@ def test_pages_show_how_a_membership_came(admin, world, scim):
     assert page.content.decode().count("SCIM provisioning") == 2  # org and workspace
     access = admin.get(reverse("workspace-access", args=[world.org.slug, world.workspace.slug]))
     assert "SCIM provisioning" in access.content.decode()
+
+
+def test_the_default_org_role_of_provisioned_people(admin, world, scim):
+    form = url(world, "org-provisioning-default-role")
+    assert admin.post(form, {"default_org_role": "admin"}).status_code == 422  # never admin
+    assert admin.post(form, {"default_org_role": "viewer"}).status_code == 302
+    scim("POST", "Users", user_body("grace@example.com"))
+    joined = world.org.memberships.get(user__email="grace@example.com")
+    assert (joined.org_role, joined.source) == ("viewer", "scim")
+    assert 'value="viewer" selected' in admin.get(url(world)).content.decode()
