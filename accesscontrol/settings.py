@@ -168,6 +168,7 @@ INSTALLED_APPS = [
     "accesscontrol.resources",
     "accesscontrol.reviews",
     "accesscontrol.access_requests",
+    "accesscontrol.scim",
     "accesscontrol.api",
     "accesscontrol.sso",
     # Identity (ARCHITECTURE §12): sign-in, MFA and SSO from django-allauth; our gate, services
@@ -420,6 +421,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "accesscontrol@localhost")
 # Where the console lives, for links in emails (services have no request to build them from).
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 INVITATION_LIFETIME_DAYS = env_int("INVITATION_LIFETIME_DAYS", 7)
+# The largest SCIM request body accepted (413 beyond): a User or Group PATCH is a few KB.
+SCIM_MAX_BODY_BYTES = env_int("SCIM_MAX_BODY_BYTES", 1024 * 1024)
 # Audit rows on PostgreSQL live in monthly partitions (docs/audit.md): `manage.py
 # audit_partitions` (after every migrate, and daily) makes this many months ahead and drops
 # whole months older than the retention.

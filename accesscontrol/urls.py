@@ -8,6 +8,7 @@ from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
 from accesscontrol.rbac import views as rbac
 from accesscontrol.resources.views import shared
+from accesscontrol.scim import console as scim
 from accesscontrol.sso import views as sso
 from accesscontrol.workspaces import views as workspaces
 
@@ -26,6 +27,8 @@ urlpatterns = [
     # Sign-in stages, MFA and SSO (django-allauth), every view declared to the gate
     path("accounts/", include(allauth_urls.urlpatterns())),
     path("healthz", accounts.health, name="health"),
+    # SCIM 2.0 provisioning: an organization's SCIM token only (scim/auth.py)
+    path("scim/v2/", include("accesscontrol.scim.urls")),
     path("invitations/<str:token>/", organizations.accept_invitation, name="invitation-accept"),
     # What a share link opens (the SDK's share URLs: /public/<token>/r and /d), read-only
     path("public/<uuid:share_token>/r", shared.shared_run, name="shared-run"),
@@ -76,6 +79,38 @@ urlpatterns = [
         ORG + "settings/ip-allow-list/",
         organizations.org_ip_allow_list,
         name="org-ip-allow-list",
+    ),
+    path(ORG + "settings/provisioning/", scim.provisioning, name="org-provisioning"),
+    path(ORG + "settings/provisioning/token/", scim.token_issue, name="org-provisioning-token"),
+    path(
+        ORG + "settings/provisioning/token/rotate/",
+        scim.token_rotate,
+        name="org-provisioning-token-rotate",
+    ),
+    path(
+        ORG + "settings/provisioning/token/revoke/",
+        scim.token_revoke,
+        name="org-provisioning-token-revoke",
+    ),
+    path(
+        ORG + "settings/provisioning/default-role/",
+        scim.default_role,
+        name="org-provisioning-default-role",
+    ),
+    path(
+        ORG + "settings/provisioning/mappings/new/",
+        scim.mapping_add,
+        name="org-provisioning-mapping-add",
+    ),
+    path(
+        ORG + "settings/provisioning/mappings/<uuid:mapping_id>/",
+        scim.mapping_edit,
+        name="org-provisioning-mapping",
+    ),
+    path(
+        ORG + "settings/provisioning/mappings/<uuid:mapping_id>/remove/",
+        scim.mapping_remove,
+        name="org-provisioning-mapping-remove",
     ),
     path(ORG + "roles/", rbac.roles, name="roles"),
     path(ORG + "roles/new/", rbac.role_create, name="role-create"),

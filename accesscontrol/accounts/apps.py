@@ -20,7 +20,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth import get_user_model
 
-        from accesscontrol.accounts import sudo  # noqa: F401  (grants sudo mode at sign-in)
+        from accesscontrol.accounts import sessions, sudo  # noqa: F401  (sign-in signals)
         from accesscontrol.rbac import versions
 
         versions.track(get_user_model(), _organizations_of_user, when=_deactivation)

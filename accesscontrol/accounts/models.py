@@ -67,3 +67,17 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def display_name(self):
         return self.full_name or self.email
+
+
+class SignedInSession(models.Model):
+    """A console session of a user, remembered at sign-in (accounts/sessions.py) so that all of
+    them can be ended at once (deprovisioning) without reading every session in the table."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"session of {self.user_id}"

@@ -66,6 +66,23 @@ SENTENCES = {
     "sso.domain_released": "{actor} released the email domain {target}",
     "sso.sign_in_refused": "A single sign-on as {target} was refused",
     "audit.partition_dropped": "{actor} dropped audit events older than the retention ({target})",
+    "scim_settings.changed": "{actor} changed the organization role of provisioned people",
+    "scim_token.created": "{actor} created the organization's SCIM token",
+    "scim_token.rotated": "{actor} rotated the organization's SCIM token",
+    "scim_token.revoked": "{actor} revoked the organization's SCIM token",
+    "scim_user.created": "{actor} provisioned {target}",
+    "scim_user.updated": "{actor} changed {target_s} identity-provider attributes",
+    "scim_user.deactivated": "{actor} deactivated {target}",
+    "scim_user.reactivated": "{actor} reactivated {target}",
+    "scim_user.deleted": "{actor} deleted {target}",
+    "scim_group.created": "{actor} created the group {target}",
+    "scim_group.updated": "{actor} changed the group {target}",
+    "scim_group.deleted": "{actor} deleted the group {target}",
+    "scim_group.member_added": "{actor} added a member to the group {target}",
+    "scim_group.member_removed": "{actor} removed a member from the group {target}",
+    "scim_mapping.created": "{actor} mapped the group {target} to {ws}",
+    "scim_mapping.changed": "{actor} changed the role the group {target} maps to in {ws}",
+    "scim_mapping.removed": "{actor} removed the mapping of the group {target} to {ws}",
 }
 
 # Field names in before/after, as people say them.
@@ -102,6 +119,11 @@ FIELDS = {
     "domain": "email domain",
     "max_key_lifetime_days": "longest key lifetime (days)",
     "allow_personal_access_tokens": "personal access tokens allowed",
+    "sessions_ended": "sessions ended",
+    "member": "member",
+    "userName": "user name",
+    "externalId": "external id",
+    "displayName": "display name",
 }
 # A change of one of these reads as part of the sentence: "... from Editor to Viewer".
 INLINE = {"role", "org_role", "plan", "name"}
@@ -180,6 +202,8 @@ def describe(event, names) -> Described:
     actor = names.get(event.actor_label, event.actor_label) or "Someone"
     if event.actor_kind == "system":
         actor = "The system" if event.actor_label in ("", "system") else event.actor_label
+    elif event.actor_kind == "scim_token":  # the identity provider, through its token
+        actor = "SCIM (" + event.actor_label.removeprefix("SCIM ") + ")"
     elif event.actor_kind != "user":  # a key: its label says which ("service key 'ci'")
         actor = actor[:1].upper() + actor[1:]
     target = names.get(event.target_label, event.target_label) or "something"

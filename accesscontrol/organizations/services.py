@@ -125,9 +125,9 @@ def add_org_member(
     actor = _org_manager(actor, organization)
     check_not_self(actor, user, "You cannot add yourself to an organization.")
     check_can_grant_org_role(org_role, actor.grantable)
+    how = {} if source == MembershipSource.MANUAL else {"via": source}
     try:
         with transaction.atomic():
-            how = {} if source == MembershipSource.MANUAL else {"via": source}
             membership = _join(actor, organization, user, org_role, **how)
     except IntegrityError:
         raise ValidationError(f"{user.email} is already a member of {organization}.") from None

@@ -17,8 +17,11 @@ from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSION
 from accesscontrol.rbac.resolver import NO_ACCESS, Access, resolve_access
 
 USER, TOKEN, SERVICE_KEY, SYSTEM = "user", "personal_access_token", "service_key", "system"
+SCIM = "scim_token"
 
 SYSTEM_ACCESS = Access(ALL_PERMISSIONS, None, None, "system")
+# An organization's SCIM token manages its people and workspaces (and nothing elsewhere).
+SCIM_ACCESS = Access(ALL_PERMISSIONS, None, None, "scim")
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +60,12 @@ class Actor:
             key=principal.key,
             principal=principal,
         )
+
+    @classmethod
+    def for_scim_token(cls, token) -> "Actor":
+        """An organization's SCIM token (scim.models.ScimToken): the identity provider acting
+        there, audited as the token."""
+        return cls(SCIM, token.organization, None, SCIM_ACCESS, key=token)
 
     @classmethod
     def system(cls, what: str = "", organization=None, workspace=None) -> "Actor":
@@ -104,6 +113,8 @@ class Actor:
             return self.access
         if self.organization is None or workspace.organization_id != self.organization.pk:
             return NO_ACCESS
+        if self.kind == SCIM:
+            return self.access
         if self.principal is not None:
             return self.principal.access_in(workspace)
         return resolve_access(self.user, workspace.organization_id, workspace)

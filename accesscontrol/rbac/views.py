@@ -244,6 +244,11 @@ def member_access(request, org_slug, member_id):
     )
     tokens = membership.personal_access_tokens.order_by("revoked_at", "-created_at")
     rows = who_has_access.user_access(membership)
+    sources = {
+        wm.workspace_id: wm.get_source_display() for wm in membership.workspace_memberships.all()
+    }
+    for workspace, _ in rows:
+        workspace.membership_source = sources.get(workspace.pk)
     return render(
         request,
         "rbac/member_access.html",

@@ -53,6 +53,9 @@ class Principal:
     tokens_narrowed: int = 0  # of those, narrowed to fewer workspaces or permissions
     tokens_last_used: datetime.datetime | None = None
     details: dict = field(default_factory=dict)
+    # How the membership behind it came ("SCIM provisioning", "Invitation"...): shown, not
+    # part of what a principal may do.
+    source: str = field(default="", compare=False)
 
     @property
     def workspace_permissions(self):
@@ -196,7 +199,9 @@ class Review:
     def _principal(self, row):
         workspace, now = self.workspace, self.now
         if isinstance(row, OrganizationMembership):
-            return _person(row, "org_admin", None, None, None, workspace, now)
+            return _person(
+                row, "org_admin", None, None, None, workspace, now, source=row.get_source_display()
+            )
         if isinstance(row, WorkspaceMembership):
             role, membership = row.role_in_effect(now), row.org_membership
             membership.tokens_count, membership.tokens_last = row.tokens_count, row.tokens_last
@@ -212,6 +217,7 @@ class Review:
                 since=row.created_at,
                 expires_at=row.expires_at if not row.is_expired(now) else None,
                 then_role=row.role_after_expiry.name if row.role_after_expiry_id else None,
+                source=row.get_source_display(),
             )
         return _key(row, workspace, now)
 
@@ -378,6 +384,7 @@ def _person(
     since=None,
     expires_at=None,
     then_role=None,
+    source="",
 ):
     """`membership` carries its tokens (_with_tokens); `expires_at`: a time-bound grant's end."""
     access = compute_access(
@@ -409,6 +416,7 @@ def _person(
             if expires_at
             else {}
         ),
+        source=source,
     )
 
 

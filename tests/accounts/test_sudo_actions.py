@@ -49,6 +49,16 @@ WIDENING = {
     "org-sso": "the identity provider vouches for people; just-in-time roles for newcomers",
     "org-sso-domains": "everyone the identity provider vouches for at the domain may come in",
     "org-sso-remove": "ends 'require SSO': passwords work again",
+    # Provisioning: a SCIM token creates people and gives them roles; every change to it or to
+    # the mappings asks, including the ones that only narrow (revoke, remove a mapping).
+    "org-provisioning-token": "a SCIM token: provisions people into the organization",
+    "org-provisioning-default-role": "the org role everyone provisioned from now on gets",
+    "org-provisioning-token-rotate": "a new SCIM token",
+    "org-provisioning-token-revoke": "ends provisioning (asked like every provisioning change)",
+    "org-provisioning-mapping-add": "gives a group's members a workspace role",
+    "org-provisioning-mapping": "can map a group to a stronger role",
+    "org-provisioning-mapping-remove": "takes a group's role back (asked like every mapping "
+    "change)",
 }
 
 NOT_WIDENING = {
@@ -75,6 +85,17 @@ NOT_WIDENING = {
     "org-sso-domain-release": "only narrows",
     "sso-sign-in": "a sign-in stage: starts the identity provider's sign-in",
     "sudo-sso": "the confirmation itself, at the identity provider",
+    # SCIM: only an organization's SCIM bearer token, never a session (scim/auth.py).
+    "scim-root": "SCIM API: its token, never a session",
+    "scim-config": "SCIM API: its token, never a session",
+    "scim-resource-types": "SCIM API: its token, never a session",
+    "scim-resource-type": "SCIM API: its token, never a session",
+    "scim-schemas": "SCIM API: its token, never a session",
+    "scim-schema": "SCIM API: its token, never a session",
+    "scim-users": "SCIM API: its token, never a session",
+    "scim-user": "SCIM API: its token, never a session",
+    "scim-groups": "SCIM API: its token, never a session",
+    "scim-group": "SCIM API: its token, never a session",
 }
 # django-allauth's pages (accounts/allauth_urls.py): signing in and its stages, and the person's
 # own credentials, which allauth guards with its own reauthentication (a fresh sign-in or MFA).
@@ -257,7 +278,35 @@ def request_for(world, name):
             oidc_client_secret="secret",
         )
         return reverse(name, args=[org]), {}
+    if name.startswith("org-provisioning"):
+        return provisioning_request(world, name)
     raise AssertionError(f"no request for {name}: add one")
+
+
+def provisioning_request(world, name):
+    from accesscontrol.scim import services as scim
+    from accesscontrol.scim.models import ScimGroup
+
+    org = "acme"
+    if name == "org-provisioning-token":
+        return reverse(name, args=[org]), {}
+    if name == "org-provisioning-default-role":
+        return reverse(name, args=[org]), {"default_org_role": "viewer"}
+    if name in ("org-provisioning-token-rotate", "org-provisioning-token-revoke"):
+        scim.issue_token(actor=world.org_admin, organization=world.org)
+        return reverse(name, args=[org]), {}
+    group = ScimGroup.objects.create(organization=world.org, display_name="Engineers")
+    if name == "org-provisioning-mapping-add":
+        data = {
+            "group": group.pk,
+            "workspace": world.workspace.pk,
+            "role": system_role("Viewer").pk,
+        }
+        return reverse(name, args=[org]), data
+    mapping = scim.add_group_mapping(
+        actor=world.org_admin, group=group, workspace=world.workspace, role=system_role("Viewer")
+    )
+    return reverse(name, args=[org, mapping.pk]), {"role": system_role("Editor").pk}
 
 
 def state():

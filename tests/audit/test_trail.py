@@ -37,6 +37,9 @@ from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, WORKSPACE_PERMISSIONS
 from accesscontrol.reviews import services as reviews
+from accesscontrol.scim import protocol as scim_protocol
+from accesscontrol.scim import services as scim
+from accesscontrol.scim.models import GroupMapping, ScimToken
 from accesscontrol.sso import services as sso
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import WorkspaceMembership
@@ -64,6 +67,7 @@ SERVICE_MODULES = [
     reviews,
     access_requests,
     sso,
+    scim,
 ]
 
 # Public functions of those modules that change nothing, so record nothing, and why.
@@ -124,6 +128,7 @@ NOT_CHANGING_ACCESS = {
     "sso.password_sign_in_refusal": "pure check: a sentence or None",
     "sso.clean_domain": "pure validator",
     "sso.parse_idp_metadata": "pure validator",
+    "scim.default_org_role": "reader: the org role provisioned people get",
 }
 
 CONTEXT = context.RequestContext("198.51.100.7", "audit-trail-test/1.0", "req-audit-trail")
@@ -154,6 +159,8 @@ def actor_columns(actor):
         return ("personal_access_token", actor.audit_label, str(actor.pk), actor.user.pk)
     if isinstance(actor, ServiceKey):
         return ("service_key", actor.audit_label, str(actor.pk), None)
+    if isinstance(actor, ScimToken):
+        return ("scim_token", actor.audit_label, str(actor.pk), None)
     return ("user", actor.email, str(actor.pk), actor.pk)
 
 
@@ -1745,6 +1752,202 @@ def a_newcomer_provisioned_by_single_sign_on(w, act):
     ]
 
 
+# scim: the organization's SCIM token acts; org admins manage the token and the mappings
+
+
+def scim_token(w):
+    return scim.issue_token(actor=w.org_admin, organization=w.org)[0]
+
+
+def grace_state(active=True):
+    body = {"userName": "grace@example.com", "active": active}
+    return scim_protocol.user_state(body)
+
+
+def grace_provisioned(w, token, active=True):
+    return scim.provision_user(actor=Actor.for_scim_token(token), state=grace_state(active))
+
+
+def engineers(w, token, *members, role="Editor"):
+    """The group Engineers (with `members`), mapped to `role` in production (None: unmapped)."""
+    group = scim.create_group(
+        actor=Actor.for_scim_token(token),
+        state={
+            "display_name": "Engineers",
+            "external_id": "",
+            "member_ids": {str(m.pk) for m in members},
+        },
+    )
+    if role:
+        scim.add_group_mapping(
+            actor=w.org_admin, group=group, workspace=w.workspace, role=system_role(role)
+        )
+    return group
+
+
+def graces_workspace_membership(w):
+    return ws_membership(
+        OrganizationMembership.objects.get(
+            user__email="grace@example.com", organization=w.org
+        ).user,
+        w.workspace,
+    )
+
+
+@scenario(scim.issue_token)
+def scim_token_issued(w, act):
+    with act:
+        token, _ = scim.issue_token(actor=w.org_admin, organization=w.org)
+    after = {"after": {"hint": token.hint}}
+    return [E("scim_token.created", w.org_admin, token, token.audit_label, w.org, changes=after)]
+
+
+@scenario(scim.rotate_token)
+def scim_token_rotated(w, act):
+    old = scim_token(w)
+    with act:
+        new, _, _ = scim.rotate_token(actor=w.org_admin, organization=w.org)
+    changes = {"before": {"hint": old.hint}, "after": {"hint": new.hint}}
+    return [E("scim_token.rotated", w.org_admin, new, new.audit_label, w.org, changes=changes)]
+
+
+@scenario(scim.revoke_token)
+def scim_token_revoked(w, act):
+    token = scim_token(w)
+    with act:
+        scim.revoke_token(actor=w.org_admin, organization=w.org)
+    changes = {"before": {"hint": token.hint}}
+    return [E("scim_token.revoked", w.org_admin, token, token.audit_label, w.org, changes=changes)]
+
+
+@scenario(scim.set_default_org_role)
+def scim_default_org_role_changed(w, act):
+    with act:
+        scim.set_default_org_role(actor=w.org_admin, organization=w.org, org_role="viewer")
+    changes = {"before": {"org_role": "member"}, "after": {"org_role": "viewer"}}
+    return [E("scim_settings.changed", w.org_admin, w.org, "Acme", w.org, changes=changes)]
+
+
+@scenario(scim.provision_user)
+def scim_user_provisioned_joins_the_organization(w, act):
+    token = scim_token(w)
+    with act:
+        scim_user = grace_provisioned(w, token)
+    membership = OrganizationMembership.objects.get(user=scim_user.user, organization=w.org)
+    return [
+        E(
+            "scim_user.created",
+            token,
+            scim_user,
+            "grace@example.com",
+            w.org,
+            changes={"after": {"userName": "grace@example.com", "active": True}},
+        ),
+        E(
+            "org_member.added",
+            token,
+            membership,
+            "grace@example.com",
+            w.org,
+            changes={"after": {"org_role": "member", "via": "scim"}},
+        ),
+    ]
+
+
+@scenario(scim.update_user)
+def scim_user_deactivated_leaves_the_organization(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    engineers(w, token, grace)
+    membership = OrganizationMembership.objects.get(user=grace.user, organization=w.org)
+    pat = PersonalAccessToken.objects.get(digest=keys.digest(pat_for(grace.user, w.org)))
+    pat_deleted = token_deleted(w, token, pat)  # its label names its user: read it now
+    with act:
+        scim.update_user(
+            actor=Actor.for_scim_token(token), scim_user=grace, state=grace_state(False)
+        )
+    return [
+        pat_deleted,
+        E(
+            "org_member.removed",
+            token,
+            membership,
+            "grace@example.com",
+            w.org,
+            changes={"before": {"org_role": "member", "workspaces": ["production"]}},
+        ),
+        E(
+            "scim_user.deactivated",
+            token,
+            grace,
+            "grace@example.com",
+            w.org,
+            changes={"after": {"sessions_ended": 0}},
+        ),
+    ]
+
+
+@scenario(scim.delete_user)
+def scim_user_deleted(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token, active=False)
+    with act:
+        scim.delete_user(actor=Actor.for_scim_token(token), scim_user=grace)
+    before = {"before": {"userName": "grace@example.com"}}
+    return [E("scim_user.deleted", token, grace, "grace@example.com", w.org, changes=before)]
+
+
+@scenario(scim.create_group)
+def scim_group_created_with_a_member(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    with act:
+        group = engineers(w, token, grace, role=None)
+    return [
+        E(
+            "scim_group.created",
+            token,
+            group,
+            organization=w.org,
+            changes={"after": {"displayName": "Engineers"}},
+        ),
+        E(
+            "scim_group.member_added",
+            token,
+            group,
+            organization=w.org,
+            changes={"after": {"member": "grace@example.com"}},
+        ),
+    ]
+
+
+@scenario(scim.update_group)
+def scim_group_member_joins_and_gets_the_mapped_role(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    group = engineers(w, token)
+    state = {"display_name": "Engineers", "external_id": "", "member_ids": {str(grace.pk)}}
+    with act:
+        scim.update_group(actor=Actor.for_scim_token(token), group=group, state=state)
+    return [
+        E(
+            "scim_group.member_added",
+            token,
+            group,
+            organization=w.org,
+            changes={"after": {"member": "grace@example.com"}},
+        ),
+        E(
+            "workspace_member.added",
+            token,
+            graces_workspace_membership(w),
+            "grace@example.com",
+            workspace=w.workspace,
+            changes={"after": {"role": "Editor", "via": "scim"}},
+        ),
+    ]
+
+
 @scenario(sso.admit_sso_sign_in, silent=True)
 def a_member_or_a_refused_sso_sign_in_records_nothing(w, act):
     sso.claim_domain(actor=w.org_admin, organization=w.org, domain="example.test")
@@ -1784,6 +1987,119 @@ def a_sign_in_through_single_sign_on(w, act):
             organization=w.org,
             changes={"after": after},
         )
+    ]
+
+
+@scenario(scim.delete_group)
+def scim_group_deleted_takes_back_its_role(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    group = engineers(w, token, grace)
+    membership = graces_workspace_membership(w)
+    with act:
+        scim.delete_group(actor=Actor.for_scim_token(token), group=group)
+    return [
+        E(
+            "scim_group.deleted",
+            token,
+            group,
+            organization=w.org,
+            changes={"before": {"displayName": "Engineers"}},
+        ),
+        E(
+            "workspace_member.removed",
+            token,
+            membership,
+            "grace@example.com",
+            workspace=w.workspace,
+            changes={"before": {"role": "Editor"}},
+        ),
+    ]
+
+
+@scenario(scim.add_group_mapping)
+def scim_group_mapped_gives_its_members_the_role(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    group = engineers(w, token, grace, role=None)
+    with act:
+        mapping = scim.add_group_mapping(
+            actor=w.org_admin, group=group, workspace=w.workspace, role=system_role("Editor")
+        )
+    return [
+        E(
+            "scim_mapping.created",
+            w.org_admin,
+            mapping,
+            "Engineers",
+            workspace=w.workspace,
+            changes={"after": {"role": "Editor"}},
+        ),
+        E(
+            "workspace_member.added",
+            w.org_admin,
+            graces_workspace_membership(w),
+            "grace@example.com",
+            workspace=w.workspace,
+            changes={"after": {"role": "Editor", "via": "scim"}},
+        ),
+    ]
+
+
+@scenario(scim.change_group_mapping)
+def scim_mapping_changed_changes_its_members_role(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    mapping = GroupMapping.objects.get(group=engineers(w, token, grace))
+    membership = graces_workspace_membership(w)
+    with act:
+        scim.change_group_mapping(actor=w.org_admin, mapping=mapping, role=system_role("Viewer"))
+    role_change = {"before": {"role": "Editor"}, "after": {"role": "Viewer"}}
+    return [
+        E(
+            "scim_mapping.changed",
+            w.org_admin,
+            mapping,
+            "Engineers",
+            workspace=w.workspace,
+            changes=role_change,
+        ),
+        E(
+            "workspace_member.role_changed",
+            w.org_admin,
+            membership,
+            "grace@example.com",
+            workspace=w.workspace,
+            changes=role_change,
+        ),
+    ]
+
+
+@scenario(scim.remove_group_mapping)
+def scim_mapping_removed_takes_back_its_role(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    mapping = GroupMapping.objects.get(group=engineers(w, token, grace))
+    membership = graces_workspace_membership(w)
+    with act:
+        scim.remove_group_mapping(actor=w.org_admin, mapping=mapping)
+    return [
+        E(
+            "scim_mapping.removed",
+            w.org_admin,
+            mapping,
+            "Engineers",
+            workspace=w.workspace,
+            changes={"before": {"role": "Editor"}},
+        ),
+        E(
+            "workspace_member.removed",
+            w.org_admin,
+            membership,
+            "grace@example.com",
+            workspace=w.workspace,
+            changes={"before": {"role": "Editor"}},
+        ),
     ]
 
 

@@ -593,6 +593,15 @@ OTHER_FEATURES = {
     "org-sso-remove",
     "sso-sign-in",
     "sudo-sso",
+    # Settings → Provisioning (SCIM): tests/scim/test_console.py
+    "org-provisioning",
+    "org-provisioning-token",
+    "org-provisioning-default-role",
+    "org-provisioning-token-rotate",
+    "org-provisioning-token-revoke",
+    "org-provisioning-mapping-add",
+    "org-provisioning-mapping",
+    "org-provisioning-mapping-remove",
 }
 
 

@@ -81,6 +81,8 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.resources.sharing import create_feedback_tokens
 from accesscontrol.reviews.services import start_campaign
+from accesscontrol.scim.models import ScimGroup
+from accesscontrol.scim.services import add_group_mapping
 from accesscontrol.sso.models import EmailDomain
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import Snapshot, the_world
@@ -443,7 +445,18 @@ PATH_PARAMS: dict[str, Param] = {
     "uidb36": Param(lambda m, route: "0", None, of_acme=False),
     "pk": Param(lambda m, route: 1, None, of_acme=False),  # a passkey's number
     "domain_id": Param(lambda m, route: m.email_domain),  # an email domain acme claimed
+    "mapping_id": Param(lambda m, route: m.scim_mapping),  # a SCIM group -> workspace mapping
+    # /scim/v2/: public to the gate, which the SCIM token then guards (tests/scim); any id.
+    "scim_id": Param(lambda m, route: _scim_id(route), None, of_acme=False),
 }
+
+
+def _scim_id(route: str) -> str:
+    if "ResourceTypes" in route:
+        return "User"
+    if "Schemas" in route:
+        return "urn:ietf:params:scim:schemas:core:2.0:User"
+    return str(uuid.UUID(int=7))
 
 
 def _shared_kind(route: str) -> str:
@@ -608,6 +621,7 @@ class Matrix:
     feedback_token: uuid.UUID  # a live presigned feedback token for acme's run
     access_request: object
     email_domain: object  # a domain acme claimed for single sign-on
+    scim_mapping: object
 
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
@@ -797,6 +811,12 @@ def _matrix_rows() -> dict:
             reason="the matrix asks",
         ),
         email_domain=EmailDomain.objects.create(organization=org, domain="matrix.example.test"),
+        scim_mapping=add_group_mapping(
+            actor=world.org_admin,
+            group=ScimGroup.objects.create(organization=org, display_name="matrix group"),
+            workspace=workspace,
+            role=Role.objects.system("Viewer"),
+        ),
     )
 
 

@@ -77,6 +77,8 @@ from accesscontrol.resources import services as resources
 from accesscontrol.resources import sharing
 from accesscontrol.resources.models import Dataset
 from accesscontrol.reviews.services import start_campaign
+from accesscontrol.scim.models import ScimGroup
+from accesscontrol.scim.services import add_group_mapping
 from accesscontrol.sso.models import EmailDomain
 from accesscontrol.workspaces.models import Workspace
 from tests.factories import (
@@ -123,6 +125,8 @@ KIND_LEVELS = {
     # Org admins decide requests of every workspace from the organization's pages.
     "access_request": "org",
     "email_domain": "org",  # claimed for single sign-on
+    # SCIM group -> workspace role mappings, edited on the organization's Provisioning page.
+    "scim_mapping": "org",
 }
 KINDS = list(KIND_LEVELS)
 
@@ -148,11 +152,13 @@ PARAM_KINDS = {
     "request_id": "access_request",
     "pk": "passkey",  # allauth's MFA pages name a passkey by its number
     "domain_id": "email_domain",
+    "mapping_id": "scim_mapping",
 }
 # What of the object goes in the path, where it is not the primary key.
 PARAM_ATTRIBUTES = {"repo_name": "name"}
 # Parameters that address no object: a position in a list.
 VALUE_PARAMS = {"index": 0, "owner": "-", "ref": "latest"}
+SCIM_PREFIX = "/scim/v2/"
 # Public links whose secret is the capability (an invitation link works for whoever holds it).
 CAPABILITY_PARAMS = {"token", "share_token", "feedback_token", "key", "uidb36"}
 # Public sign-in entry points named by what they sign in to (an organization's SAML endpoints,
@@ -255,6 +261,12 @@ def console_routes():
         if rule is not None and rule.kind == PUBLIC and set(params) <= CAPABILITY_PARAMS:
             continue  # a capability link: whoever holds the secret may open it
         if rule is not None and rule.kind == PUBLIC and set(params) <= ENTRY_POINT_PARAMS:
+            continue
+        if template.startswith(SCIM_PREFIX):
+            # An organization's SCIM token is the only way in (none of the principals here
+            # holds one: each gets 401); tests/scim/test_tokens_and_tenancy.py sends every
+            # SCIM route another organization's token and checks the 404s and that nothing
+            # changed.
             continue
         routes.append(
             Route(
@@ -544,6 +556,13 @@ class Family:
             workspace=None if self.org_wide else self.workspace,
             name=self._name("review"),
             deadline=timezone.now() + datetime.timedelta(days=7),
+        )
+
+    @cached_property
+    def scim_mapping(self):
+        group = ScimGroup.objects.create(organization=self.org, display_name=self._name("group"))
+        return add_group_mapping(
+            actor=self.admin, group=group, workspace=self.workspace, role=system_role("Viewer")
         )
 
     @cached_property

@@ -1,0 +1,693 @@
+"""SCIM provisioning: the organization's token (console), and what its identity provider does
+(the /scim/v2/ endpoints).
+
+People and memberships change only through the services the console uses (add_org_member,
+remove_org_member, add_workspace_member, change_workspace_role, remove_workspace_member), with
+the SCIM token as the actor, so the audit log says the identity provider did it. Each function
+is one transaction: a refusal changes nothing.
+"""
+
+import secrets
+import zlib
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from accesscontrol.accounts.models import User, normalize_email
+from accesscontrol.accounts.sessions import end_sessions
+from accesscontrol.apikeys import keys
+from accesscontrol.audit import services as audit
+from accesscontrol.organizations.models import MembershipSource, OrganizationMembership, OrgRole
+from accesscontrol.organizations.services import add_org_member, remove_org_member
+from accesscontrol.rbac.actor import as_actor
+from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_ROLES
+from accesscontrol.rbac.services import check_role_assignable, people_behind
+from accesscontrol.scim import errors
+from accesscontrol.scim.models import (
+    GroupMapping,
+    ProvisioningSettings,
+    ScimGroup,
+    ScimToken,
+    ScimUser,
+)
+from accesscontrol.scim.protocol import as_uuid, primary_email
+from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.services import (
+    add_workspace_member,
+    change_workspace_role,
+    remove_workspace_member,
+)
+
+TOKEN_PREFIX = "lsv2_scim_"
+SCIM = MembershipSource.SCIM
+
+
+# --- the token ---------------------------------------------------------------------------------
+
+
+def _checksum(body: str) -> str:
+    return f"{zlib.crc32(body.encode()):08x}"
+
+
+def _new_token(organization, actor) -> tuple[ScimToken, str]:
+    """`lsv2_scim_<128 bits hex>_<crc32>`: recognisable to secret scanners, checked for typos
+    before any lookup (scim/auth.py); only its SHA-256 digest is stored."""
+    body = f"{TOKEN_PREFIX}{secrets.token_hex(16)}"
+    raw = f"{body}_{_checksum(body)}"
+    token = ScimToken.objects.create(
+        organization=organization,
+        digest=keys.digest(raw),
+        hint=f"{TOKEN_PREFIX}…{raw[-4:]}",
+        issued_by=actor.user,
+        issued_by_label=actor.label,
+    )
+    return token, raw
+
+
+def _token_manager(actor, organization):
+    actor = as_actor(actor, organization)
+    actor.require(ORG_MANAGE)
+    if actor.kind == "scim_token":
+        raise ValidationError("A SCIM token cannot manage SCIM tokens.", code="permission")
+    return actor
+
+
+def issue_token(*, actor, organization) -> tuple[ScimToken, str]:
+    """The organization's SCIM token (shown once); one at a time: rotate to replace it."""
+    actor = _token_manager(actor, organization)
+    try:
+        with transaction.atomic():
+            token, raw = _new_token(organization, actor)
+            audit.record(
+                actor,
+                "scim_token.created",
+                token,
+                organization=organization,
+                target_label=token.audit_label,
+                after={"hint": token.hint},
+            )
+    except IntegrityError:
+        raise ValidationError(
+            "This organization has a SCIM token already: rotate it to get a new one.",
+            code="duplicate",
+        ) from None
+    return token, raw
+
+
+def _lock_active_token(organization) -> ScimToken:
+    token = (
+        ScimToken.objects.select_for_update()
+        .filter(organization=organization, revoked_at__isnull=True)
+        .first()
+    )
+    if token is None:
+        raise ValidationError("This organization has no SCIM token.", code="not_found")
+    return token
+
+
+def rotate_token(*, actor, organization) -> tuple[ScimToken, str, ScimToken]:
+    """A new token in place of the current one, which stops working at once (an identity
+    provider takes the new one in a single field; a grace period would only keep a leaked
+    token alive). Returns (new token, raw, old token)."""
+    actor = _token_manager(actor, organization)
+    with transaction.atomic():
+        old = _lock_active_token(organization)
+        old.revoked_at = timezone.now()
+        old.save(update_fields=["revoked_at"])
+        token, raw = _new_token(organization, actor)
+        audit.record(
+            actor,
+            "scim_token.rotated",
+            token,
+            organization=organization,
+            target_label=token.audit_label,
+            before={"hint": old.hint},
+            after={"hint": token.hint},
+        )
+    return token, raw, old
+
+
+def revoke_token(*, actor, organization) -> ScimToken:
+    actor = _token_manager(actor, organization)
+    with transaction.atomic():
+        token = _lock_active_token(organization)
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit.record(
+            actor,
+            "scim_token.revoked",
+            token,
+            organization=organization,
+            target_label=token.audit_label,
+            before={"hint": token.hint},
+        )
+    return token
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+def _provisioner(actor):
+    """The actor, if it may provision people in its organization (its SCIM token, or an org
+    manager)."""
+    actor.require(ORG_MANAGE)
+    if actor.organization is None:
+        raise ValidationError("Provisioning needs an organization.", code="permission")
+    return actor
+
+
+def _user_fields(state) -> dict:
+    return {
+        "user_name": state["user_name"],
+        "external_id": state["external_id"],
+        "display_name": state["display_name"],
+        "given_name": state["given_name"],
+        "family_name": state["family_name"],
+        "emails": state["emails"],
+        "attributes": state["attributes"],
+    }
+
+
+def _check_user_name_free(organization, user_name, exclude=None):
+    taken = ScimUser.objects.annotate(lower=Lower("user_name")).filter(
+        organization=organization, lower=user_name.lower()
+    )
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise errors.uniqueness(f"userName {user_name!r} is taken in this organization.")
+
+
+def _person_for(state):
+    """The account with the user's email, or a new one (no password: they sign in through the
+    identity provider, or set one with a reset)."""
+    email = normalize_email(primary_email(state))
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise errors.invalid_value(
+            "userName or a primary email must be an email address: it names the person's account."
+        ) from None
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        full_name = " ".join(p for p in (state["given_name"], state["family_name"]) if p)
+        user = User.objects.create_user(email, None, full_name=full_name or state["display_name"])
+    return user
+
+
+def provision_user(*, actor, state) -> ScimUser:
+    """POST /Users: a person (the account with that email, or a new one) who becomes a member
+    of the organization (org role member, source SCIM) unless created inactive."""
+    actor = _provisioner(actor)
+    organization = actor.organization
+    try:
+        with transaction.atomic():
+            _check_user_name_free(organization, state["user_name"])
+            person = _person_for(state)
+            if ScimUser.objects.filter(organization=organization, user=person).exists():
+                raise errors.uniqueness(f"{person.email} is provisioned already, as another User.")
+            scim_user = ScimUser.objects.create(
+                organization=organization,
+                user=person,
+                active=state["active"],
+                **_user_fields(state),
+            )
+            audit.record(
+                actor,
+                "scim_user.created",
+                scim_user,
+                organization=organization,
+                target_label=person.email,
+                after={"userName": scim_user.user_name, "active": scim_user.active},
+            )
+            if scim_user.active:
+                _admit(actor, scim_user)
+    except IntegrityError:
+        raise errors.uniqueness(f"userName {state['user_name']!r} is taken.") from None
+    return scim_user
+
+
+def _lock_user(actor, scim_user, version) -> ScimUser:
+    locked = (
+        ScimUser.objects.select_for_update()
+        .select_related("user", "organization")
+        .filter(pk=scim_user.pk, organization=actor.organization)
+        .first()
+    )
+    if locked is None:
+        raise errors.not_found("User")
+    if version is not None and locked.version != version:
+        raise errors.version_mismatch()
+    return locked
+
+
+def update_user(*, actor, scim_user, state, version=None) -> ScimUser:
+    """PUT or PATCH /Users/<id>: the new attributes; `active` false removes the person from the
+    organization in this very transaction (_deprovision), true brings them back. `version`:
+    the If-Match the client sent, if any."""
+    actor = _provisioner(actor)
+    try:
+        with transaction.atomic():
+            scim_user = _lock_user(actor, scim_user, version)
+            if state["user_name"].lower() != scim_user.user_name.lower():
+                _check_user_name_free(actor.organization, state["user_name"], exclude=scim_user)
+            fields = _user_fields(state)
+            changed = {k: v for k, v in fields.items() if getattr(scim_user, k) != v}
+            was_active = scim_user.active
+            if not changed and was_active == state["active"]:
+                return scim_user
+            before = {k: getattr(scim_user, k) for k in changed}
+            for key, value in changed.items():
+                setattr(scim_user, key, value)
+            scim_user.active = state["active"]
+            scim_user.version += 1
+            scim_user.save()
+            if changed:
+                audit.record(
+                    actor,
+                    "scim_user.updated",
+                    scim_user,
+                    organization=actor.organization,
+                    target_label=scim_user.user.email,
+                    before=_audited(before),
+                    after=_audited(changed),
+                )
+            if was_active and not scim_user.active:
+                _deactivate(actor, scim_user)
+            elif scim_user.active and not was_active:
+                _admit(actor, scim_user)
+                audit.record(
+                    actor,
+                    "scim_user.reactivated",
+                    scim_user,
+                    organization=actor.organization,
+                    target_label=scim_user.user.email,
+                )
+    except IntegrityError:
+        raise errors.uniqueness(f"userName {state['user_name']!r} is taken.") from None
+    return scim_user
+
+
+def _audited(values: dict) -> dict:
+    """What the audit keeps of changed attributes: the names people know, no raw blobs."""
+    names = {
+        "user_name": "userName",
+        "external_id": "externalId",
+        "display_name": "displayName",
+        "given_name": "givenName",
+        "family_name": "familyName",
+    }
+    out = {names[k]: v for k, v in values.items() if k in names}
+    if "emails" in values:
+        out["emails"] = [e.get("value") for e in values["emails"]]
+    if "attributes" in values:
+        out["other attributes"] = sorted(values["attributes"])
+    return out
+
+
+def delete_user(*, actor, scim_user, version=None) -> None:
+    """DELETE /Users/<id>: deprovisioned as by `active: false`, then forgotten here (the
+    person's account stays: it may belong to other organizations)."""
+    actor = _provisioner(actor)
+    with transaction.atomic():
+        scim_user = _lock_user(actor, scim_user, version)
+        if scim_user.active:
+            _deactivate(actor, scim_user)
+        audit.record(
+            actor,
+            "scim_user.deleted",
+            scim_user,
+            organization=actor.organization,
+            target_label=scim_user.user.email,
+            before={"userName": scim_user.user_name},
+        )
+        scim_user.delete()
+
+
+# Org roles the identity provider may give new people: never one that is admin everywhere
+# (an organization's admins are named by hand).
+DEFAULT_ORG_ROLES = [name for name, spec in ORG_ROLES.items() if not spec.admin_everywhere]
+
+
+def default_org_role(organization) -> str:
+    found = ProvisioningSettings.objects.filter(organization=organization).first()
+    return found.default_org_role if found else OrgRole.MEMBER
+
+
+def set_default_org_role(*, actor, organization, org_role) -> ProvisioningSettings:
+    """The org role people provisioned from now on get (those already in keep theirs)."""
+    actor = _token_manager(actor, organization)
+    if org_role not in DEFAULT_ORG_ROLES:
+        raise ValidationError(
+            {"default_org_role": f"Choose one of: {', '.join(DEFAULT_ORG_ROLES)}."}
+        )
+    with transaction.atomic():
+        found, _ = ProvisioningSettings.objects.select_for_update().get_or_create(
+            organization=organization
+        )
+        before = found.default_org_role
+        if before == org_role:
+            return found
+        found.default_org_role = org_role
+        found.save(update_fields=["default_org_role"])
+        audit.record(
+            actor,
+            "scim_settings.changed",
+            organization,
+            organization=organization,
+            before={"org_role": before},
+            after={"org_role": org_role},
+        )
+    return found
+
+
+def _admit(actor, scim_user) -> None:
+    """The person joins the organization (unless they are in it already, e.g. added by hand
+    before the identity provider knew them), then gets what their groups map to."""
+    organization = actor.organization
+    if not OrganizationMembership.objects.filter(
+        organization=organization, user=scim_user.user
+    ).exists():
+        add_org_member(
+            actor=actor,
+            organization=organization,
+            user=scim_user.user,
+            org_role=default_org_role(organization),
+            source=SCIM,
+        )
+    _sync_workspaces(actor, scim_user)
+
+
+def _deactivate(actor, scim_user) -> None:
+    """Out of the organization now: its membership (with every workspace membership and
+    personal access token, through remove_org_member, whose change of the organization's
+    authorization version refuses their tokens on every process from the next request), and
+    every console session of theirs."""
+    membership = (
+        OrganizationMembership.objects.select_related("user", "organization")
+        .filter(organization=actor.organization, user=scim_user.user)
+        .first()
+    )
+    if membership is not None:
+        remove_org_member(actor=actor, membership=membership)
+    ended = end_sessions(scim_user.user)
+    audit.record(
+        actor,
+        "scim_user.deactivated",
+        scim_user,
+        organization=actor.organization,
+        target_label=scim_user.user.email,
+        after={"sessions_ended": ended},
+    )
+
+
+# --- workspace access from groups --------------------------------------------------------------
+
+
+def _stronger(role, other) -> bool:
+    mine, theirs = role.permission_set, other.permission_set
+    if mine != theirs and mine >= theirs:
+        return True
+    if theirs >= mine:
+        return False
+    return (len(mine), role.name) > (len(theirs), other.name)  # unrelated: the wider one
+
+
+def _sync_workspaces(actor, scim_user) -> None:
+    """Make the person's SCIM-made workspace memberships what their groups' mappings say: the
+    strongest mapped role per workspace. Memberships made by hand (or an invitation, SSO) are
+    never changed or removed here."""
+    if not scim_user.active or scim_user.user_id in people_behind(actor):
+        return  # someone changing a mapping they are in themself: the next sync applies it
+    membership = OrganizationMembership.objects.filter(
+        organization=actor.organization, user=scim_user.user
+    ).first()
+    if membership is None:
+        return
+    wanted = {}
+    mappings = GroupMapping.objects.filter(
+        organization=actor.organization, group__members=scim_user
+    ).select_related("workspace__organization", "role")
+    for mapping in mappings:
+        current = wanted.get(mapping.workspace_id)
+        if current is None or _stronger(mapping.role, current.role):
+            wanted[mapping.workspace_id] = mapping
+    held = {
+        m.workspace_id: m
+        for m in WorkspaceMembership.objects.filter(org_membership=membership).select_related(
+            "workspace__organization", "role", "org_membership__user"
+        )
+    }
+    for workspace_id, mapping in wanted.items():
+        existing = held.get(workspace_id)
+        if existing is None:
+            add_workspace_member(
+                actor=actor,
+                workspace=mapping.workspace,
+                user=scim_user.user,
+                role=mapping.role,
+                source=SCIM,
+            )
+        elif existing.source == SCIM and existing.role_id != mapping.role_id:
+            change_workspace_role(actor=actor, membership=existing, role=mapping.role)
+    for workspace_id, existing in held.items():
+        if existing.source == SCIM and workspace_id not in wanted:
+            remove_workspace_member(actor=actor, membership=existing)
+
+
+# --- groups ------------------------------------------------------------------------------------
+
+
+def _members_of(actor, ids) -> list[ScimUser]:
+    parsed = {as_uuid(i) for i in ids}
+    if None in parsed:
+        raise errors.invalid_value("A member's value must be the id of a User.")
+    found = list(ScimUser.objects.filter(organization=actor.organization, pk__in=parsed))
+    if len(found) != len(parsed):
+        raise errors.invalid_value("No such User in this organization among the members.")
+    return found
+
+
+def _check_group_name_free(organization, name, exclude=None):
+    taken = ScimGroup.objects.annotate(lower=Lower("display_name")).filter(
+        organization=organization, lower=name.lower()
+    )
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise errors.uniqueness(f"A Group named {name!r} exists already.")
+
+
+def create_group(*, actor, state) -> ScimGroup:
+    actor = _provisioner(actor)
+    organization = actor.organization
+    try:
+        with transaction.atomic():
+            _check_group_name_free(organization, state["display_name"])
+            members = _members_of(actor, state["member_ids"])
+            group = ScimGroup.objects.create(
+                organization=organization,
+                display_name=state["display_name"],
+                external_id=state["external_id"],
+            )
+            audit.record(
+                actor,
+                "scim_group.created",
+                group,
+                organization=organization,
+                after={"displayName": group.display_name},
+            )
+            _change_members(actor, group, members)
+    except IntegrityError:
+        raise errors.uniqueness(
+            f"A Group named {state['display_name']!r} exists already."
+        ) from None
+    return group
+
+
+def _lock_group(actor, group, version) -> ScimGroup:
+    locked = (
+        ScimGroup.objects.select_for_update()
+        .filter(pk=group.pk, organization=actor.organization)
+        .first()
+    )
+    if locked is None:
+        raise errors.not_found("Group")
+    if version is not None and locked.version != version:
+        raise errors.version_mismatch()
+    return locked
+
+
+def update_group(*, actor, group, state, version=None) -> ScimGroup:
+    """PUT or PATCH /Groups/<id>: its name and its members; whoever joins or leaves gets or
+    loses what the group's mappings give, in this transaction."""
+    actor = _provisioner(actor)
+    try:
+        with transaction.atomic():
+            group = _lock_group(actor, group, version)
+            members = _members_of(actor, state["member_ids"])
+            before = {"displayName": group.display_name, "externalId": group.external_id}
+            after = {"displayName": state["display_name"], "externalId": state["external_id"]}
+            if after["displayName"].lower() != before["displayName"].lower():
+                _check_group_name_free(actor.organization, after["displayName"], exclude=group)
+            group.display_name, group.external_id = after["displayName"], after["externalId"]
+            changed = {k for k in after if after[k] != before[k]}
+            moved = _change_members(actor, group, members)
+            if changed or moved:
+                group.version += 1
+                group.save()
+            if changed:
+                audit.record(
+                    actor,
+                    "scim_group.updated",
+                    group,
+                    organization=actor.organization,
+                    before={k: before[k] for k in changed},
+                    after={k: after[k] for k in changed},
+                )
+    except IntegrityError:
+        raise errors.uniqueness(
+            f"A Group named {state['display_name']!r} exists already."
+        ) from None
+    return group
+
+
+def _change_members(actor, group, members) -> bool:
+    """The group's members become `members`: each joining or leaving audited and synced."""
+    current = {m.pk: m for m in group.members.select_related("user")}
+    new = {m.pk: m for m in members}
+    joined = [new[pk] for pk in new.keys() - current.keys()]
+    left = [current[pk] for pk in current.keys() - new.keys()]
+    for scim_user in sorted(joined, key=lambda u: u.user_name):
+        group.members.add(scim_user)
+        audit.record(
+            actor,
+            "scim_group.member_added",
+            group,
+            organization=actor.organization,
+            after={"member": scim_user.user_name},
+        )
+        _sync_workspaces(actor, scim_user)
+    for scim_user in sorted(left, key=lambda u: u.user_name):
+        group.members.remove(scim_user)
+        audit.record(
+            actor,
+            "scim_group.member_removed",
+            group,
+            organization=actor.organization,
+            before={"member": scim_user.user_name},
+        )
+        _sync_workspaces(actor, scim_user)
+    return bool(joined or left)
+
+
+def delete_group(*, actor, group, version=None) -> None:
+    """DELETE /Groups/<id>: its members lose what its mappings gave them."""
+    actor = _provisioner(actor)
+    with transaction.atomic():
+        group = _lock_group(actor, group, version)
+        members = list(group.members.select_related("user"))
+        audit.record(
+            actor,
+            "scim_group.deleted",
+            group,
+            organization=actor.organization,
+            before={"displayName": group.display_name},
+        )
+        group.delete()
+        for scim_user in members:
+            _sync_workspaces(actor, scim_user)
+
+
+# --- group mappings (console) ------------------------------------------------------------------
+
+
+def _mapping_manager(actor, organization):
+    actor = as_actor(actor, organization)
+    actor.require(ORG_MANAGE)
+    return actor
+
+
+def _sync_group(actor, group) -> None:
+    for scim_user in group.members.select_related("user"):
+        _sync_workspaces(actor, scim_user)
+
+
+def add_group_mapping(*, actor, group, workspace, role) -> GroupMapping:
+    """Members of `group` get `role` in `workspace`, from now on (applied to them at once)."""
+    organization = group.organization
+    actor = _mapping_manager(actor, organization)
+    if workspace.organization_id != organization.pk:
+        raise ValidationError({"workspace": "No such workspace in this organization."})
+    check_role_assignable(role, organization)
+    try:
+        with transaction.atomic():
+            mapping = GroupMapping.objects.create(
+                organization=organization, group=group, workspace=workspace, role=role
+            )
+            audit.record(
+                actor,
+                "scim_mapping.created",
+                mapping,
+                workspace=workspace,
+                target_label=group.display_name,
+                after={"role": role.name},
+            )
+            _sync_group(actor, group)
+    except IntegrityError:
+        raise ValidationError(
+            {"workspace": f"{group} is mapped to {workspace} already; change that mapping."}
+        ) from None
+    return mapping
+
+
+def change_group_mapping(*, actor, mapping, role) -> GroupMapping:
+    actor = _mapping_manager(actor, mapping.organization)
+    check_role_assignable(role, mapping.organization)
+    with transaction.atomic():
+        mapping = (
+            GroupMapping.objects.select_for_update(of=("self",))
+            .select_related("group", "workspace__organization", "role")
+            .get(pk=mapping.pk)
+        )
+        before = mapping.role
+        if before.pk == role.pk:
+            return mapping
+        mapping.role = role
+        mapping.save(update_fields=["role"])
+        audit.record(
+            actor,
+            "scim_mapping.changed",
+            mapping,
+            workspace=mapping.workspace,
+            target_label=mapping.group.display_name,
+            before={"role": before.name},
+            after={"role": role.name},
+        )
+        _sync_group(actor, mapping.group)
+    return mapping
+
+
+def remove_group_mapping(*, actor, mapping) -> None:
+    """The group no longer grants anything there: what it gave (source SCIM) is taken back."""
+    actor = _mapping_manager(actor, mapping.organization)
+    with transaction.atomic():
+        mapping = (
+            GroupMapping.objects.select_for_update(of=("self",))
+            .select_related("group", "workspace__organization", "role")
+            .get(pk=mapping.pk)
+        )
+        audit.record(
+            actor,
+            "scim_mapping.removed",
+            mapping,
+            workspace=mapping.workspace,
+            target_label=mapping.group.display_name,
+            before={"role": mapping.role.name},
+        )
+        group = mapping.group
+        mapping.delete()
+        _sync_group(actor, group)
