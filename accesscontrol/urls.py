@@ -6,6 +6,7 @@ from accesscontrol.api import urls as api_urls
 from accesscontrol.apikeys import views as apikeys
 from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
+from accesscontrol.organizations import views_authentication
 from accesscontrol.rbac import views as rbac
 from accesscontrol.resources.views import shared
 from accesscontrol.workspaces import views as workspaces
@@ -61,6 +62,11 @@ urlpatterns = [
     path(ORG + "workspaces/", organizations.org_workspaces, name="org-workspaces"),
     path(ORG + "workspaces/new/", organizations.org_workspace_create, name="org-workspace-create"),
     path(ORG + "settings/", organizations.org_settings, name="org-settings"),
+    path(
+        ORG + "settings/authentication/",
+        views_authentication.org_authentication,
+        name="org-authentication",
+    ),
     path(
         ORG + "settings/ip-allow-list/",
         organizations.org_ip_allow_list,

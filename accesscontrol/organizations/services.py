@@ -24,6 +24,7 @@ from accesscontrol.organizations.models import (
     OrganizationMembership,
     OrgRole,
     Plan,
+    RequireMfa,
 )
 from accesscontrol.rbac.actor import SERVICE_KEY, as_actor
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_READ, ORG_ROLES
@@ -627,5 +628,29 @@ def set_ip_allow_list(*, actor, organization, ip_allow_list) -> Organization:
             organization=org,
             before={"ip_allow_list": before},
             after={"ip_allow_list": networks},
+        )
+    return org
+
+
+def set_require_mfa(*, actor, organization, require_mfa) -> Organization:
+    """Whose sign-in needs a second factor: nobody, the organization's admins, or everyone. Those
+    it covers who have none are walked through enrolment before anything else (accounts/mfa.py)."""
+    actor = _org_manager(actor, organization)
+    if require_mfa not in RequireMfa.values:
+        raise ValidationError({"require_mfa": f"Unknown choice {require_mfa!r}."})
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=organization.pk)
+        before = org.require_mfa
+        if require_mfa == before:
+            return org
+        org.require_mfa = require_mfa
+        org.save(update_fields=["require_mfa"])
+        audit.record(
+            actor,
+            "organization.mfa_requirement_changed",
+            org,
+            organization=org,
+            before={"require_mfa": before},
+            after={"require_mfa": require_mfa},
         )
     return org

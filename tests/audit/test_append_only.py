@@ -94,7 +94,7 @@ def test_events_outlive_what_they_describe(world, event):
 def test_request_context_reaches_the_audit_row(client, db):
     response = client.post(
         "/login/",
-        {"username": "nobody@example.test", "password": "wrong"},
+        {"login": "nobody@example.test", "password": "wrong"},
         HTTP_USER_AGENT="pytest-agent",
         HTTP_X_REQUEST_ID="abc-123",
     )

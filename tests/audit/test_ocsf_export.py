@@ -132,7 +132,7 @@ def test_the_original_row_is_kept_as_the_log_api_shows_it(client, world, real_ch
 def test_request_context_is_mapped(client, world, admin_key):
     response = client.post(
         "/login/",
-        {"username": "nobody@example.test", "password": "wrong"},
+        {"login": "nobody@example.test", "password": "wrong"},
         HTTP_USER_AGENT="ocsf-agent",
         HTTP_X_REQUEST_ID="req-ocsf-1",
     )

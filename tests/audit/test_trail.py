@@ -1644,7 +1644,7 @@ def test_service_records_exactly_the_expected_events(world, run, services, silen
 def login(client, email, password):
     return client.post(
         "/login/",
-        {"username": email, "password": password},
+        {"login": email, "password": password},
         HTTP_USER_AGENT="browser/1",
         HTTP_X_REQUEST_ID="login-req-1",
     )

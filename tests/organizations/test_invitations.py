@@ -588,7 +588,7 @@ def test_an_existing_user_signs_in_from_the_link_and_joins(
     assert find_invitation(raw) is not None
 
     response = client.post(
-        f"{reverse('login')}?next={path}", {"username": person.email, "password": PASSWORD}
+        f"{reverse('login')}?next={path}", {"login": person.email, "password": PASSWORD}
     )
     assert response.status_code == 302
     assert response["Location"] == path
