@@ -1,10 +1,10 @@
 import sys
 
-from django import forms
-from django.conf import settings
 from allauth.account import views as allauth_views
 from allauth.account.adapter import get_adapter as get_account_adapter
 from allauth.mfa.base.forms import ReauthenticateForm
+from django import forms
+from django.conf import settings
 from django.contrib.auth import logout
 from django.http import JsonResponse
 from django.shortcuts import redirect, render

@@ -1,6 +1,6 @@
+from allauth.account.utils import perform_login
 from django import forms
 from django.contrib import messages
-from allauth.account.utils import perform_login
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
