@@ -156,6 +156,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's MFA pages use it
     "django_htmx",
     "ninja",
     "accesscontrol.accounts",
@@ -194,6 +195,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accesscontrol.storable.RefuseNulInQuery",
+    "accesscontrol.accounts.middleware.MfaEnrolmentMiddleware",
     "accesscontrol.rbac.gate.PermissionGateMiddleware",
 ]
 

@@ -1,10 +1,12 @@
 """Multi-factor authentication (allauth.mfa) and the organizations' "require MFA" setting.
 
 A person whom an organization requires MFA of (ARCHITECTURE §12), and who has no second factor,
-is walked through enrolment: the gate sends every console page to ENROL_URL except the pages
-that enrol and sign out (ENROLMENT_PAGES). API keys are not sessions and are not affected.
+is walked through enrolment from their next sign-in: accounts/middleware.py sends every console
+page to ENROL_URL except the pages that enrol and sign out (ENROLMENT_PAGES). API keys are not
+sessions and are not affected.
 """
 
+from allauth.account.signals import user_logged_in
 from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_added, authenticator_removed
 from django.db import transaction
@@ -16,6 +18,8 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 # Recovery codes back up another factor; alone they are no second factor.
 FACTORS = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
 ENROL_URL = "mfa_index"
+# Session key: set at sign-in when the person must enrol, kept up to date as factors come and go.
+MUST_ENROL = "mfa_must_enrol"
 # What a person who must enrol may still open: the enrolment itself (with the re-authentication
 # allauth asks for before a change), their recovery codes, and signing out.
 ENROLMENT_PAGES = frozenset(
@@ -109,13 +113,35 @@ def _audit(action, user, authenticator):
             )
 
 
+def remember_whether_to_enrol(request, user) -> None:
+    if request is None or not hasattr(request, "session"):
+        return
+    if must_enrol(user):
+        request.session[MUST_ENROL] = True
+    else:
+        request.session.pop(MUST_ENROL, None)
+
+
+def reauthenticate_with_code(form) -> None:
+    """A valid MFA code on the sudo page: allauth records the re-authentication (which grants
+    sudo mode, accounts/sudo.py) and marks the code used."""
+    form.save()
+
+
+def _signed_in(sender, request, user, **kwargs):
+    remember_whether_to_enrol(request, user)
+
+
 def _added(sender, request, user, authenticator, **kwargs):
     _audit("mfa.enabled", user, authenticator)
+    remember_whether_to_enrol(request, user)
 
 
 def _removed(sender, request, user, authenticator, **kwargs):
     _audit("mfa.disabled", user, authenticator)
+    remember_whether_to_enrol(request, user)
 
 
+user_logged_in.connect(_signed_in, dispatch_uid="mfa-enrolment-at-sign-in")
 authenticator_added.connect(_added, dispatch_uid="audit-mfa-enabled")
 authenticator_removed.connect(_removed, dispatch_uid="audit-mfa-disabled")

@@ -111,7 +111,7 @@ def confirm_password(request):
         if "code" in request.POST and code_form is not None:
             code_form = ConfirmCodeForm(request.POST, user=user)
             if code_form.is_valid():
-                code_form.save()  # records the re-authentication; sudo.py grants sudo mode
+                mfa.reauthenticate_with_code(code_form)
                 return redirect(_safe_next(request) or "home")
         elif password_form is not None:
             password_form = ConfirmPasswordForm(request, request.POST)

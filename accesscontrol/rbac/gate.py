@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render, resolve_url
+from django.shortcuts import render, resolve_url
 from django.urls import reverse
 from django.utils.http import urlencode
 
@@ -120,8 +120,6 @@ class PermissionGateMiddleware:
             if request.htmx:
                 return signed_out(request)
             return redirect_to_login(request.get_full_path())
-        if _must_enrol_first(request):
-            return enrol_first(request)
         self.resolve_context(request, view_kwargs)
         request.actor = Actor.for_user(
             request.user, request.organization, request.workspace, request.access
@@ -156,28 +154,6 @@ class PermissionGateMiddleware:
             # Another tenant's organization looks exactly like one that does not exist.
             raise Http404("No such organization")
         request.organization, request.workspace, request.access = organization, workspace, access
-
-
-def _must_enrol_first(request) -> bool:
-    """An organization requires MFA of this person, who has none: only the enrolment pages and
-    signing out are open until they have a second factor (accounts/mfa.py)."""
-    from accesscontrol.accounts import mfa
-
-    match = request.resolver_match
-    if match is not None and match.url_name in mfa.ENROLMENT_PAGES:
-        return False
-    return mfa.must_enrol(request.user)
-
-
-def enrol_first(request):
-    from accesscontrol.accounts import mfa
-
-    url = reverse(mfa.ENROL_URL)
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = url
-        return response
-    return redirect(url)
 
 
 def signed_out(request):

@@ -70,62 +70,6 @@ NOT_WIDENING = {
     "openapi-json": "the API's document",
     "openapi-view": "the API's document",
 }
-# django-allauth's routes: the person's own sign-in, credentials and second factors. None hands
-# out access to anything; allauth asks to re-authenticate before a change to MFA or password.
-OWN_SIGN_IN = "the person's own sign-in: grants nothing"
-OWN_CREDENTIALS = "the person's own credentials or second factors"
-NOT_WIDENING |= dict.fromkeys(
-    [
-        "account_login",
-        "account_logout",
-        "account_signup",
-        "account_inactive",
-        "account_email_verification_sent",
-        "account_confirm_email",
-        "account_confirm_login_code",
-        "account_reauthenticate",
-        "account_request_reauthentication_code",
-        "account_confirm_reauthentication_code",
-        "mfa_authenticate",
-        "mfa_login_webauthn",
-        "mfa_reauthenticate",
-        "mfa_reauthenticate_webauthn",
-        "openid_connect_login",
-        "openid_connect_callback",
-        "saml_login",
-        "saml_acs",
-        "saml_finish_acs",
-        "saml_sls",
-        "saml_metadata",
-        "socialaccount_login_cancelled",
-        "socialaccount_login_error",
-        "socialaccount_signup",
-    ],
-    OWN_SIGN_IN,
-)
-NOT_WIDENING |= dict.fromkeys(
-    [
-        "account_reset_password",
-        "account_reset_password_done",
-        "account_reset_password_from_key",
-        "account_reset_password_from_key_done",
-        "account_change_password",
-        "account_set_password",
-        "account_email",
-        "mfa_index",
-        "mfa_activate_totp",
-        "mfa_deactivate_totp",
-        "mfa_view_recovery_codes",
-        "mfa_generate_recovery_codes",
-        "mfa_download_recovery_codes",
-        "mfa_list_webauthn",
-        "mfa_add_webauthn",
-        "mfa_remove_webauthn",
-        "mfa_edit_webauthn",
-        "socialaccount_connections",
-    ],
-    OWN_CREDENTIALS,
-)
 
 
 # Routes of resource data, never of access.
