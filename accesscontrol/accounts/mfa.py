@@ -63,13 +63,11 @@ def has_passkey(user) -> bool:
     return Authenticator.Type.WEBAUTHN in _types(user)
 
 
-def users_with_mfa(user_ids) -> set:
-    """Of these users, the ids of those with a second factor (one query, for member lists)."""
-    return set(
-        Authenticator.objects.filter(user_id__in=list(user_ids), type__in=FACTORS)
-        .values_list("user_id", flat=True)
-        .distinct()
-    )
+def with_mfa_flag(memberships):
+    """Memberships annotated `has_mfa` (whether the member has a second factor), in the same
+    query: member lists stay one query whatever their length."""
+    factor = Authenticator.objects.filter(user_id=OuterRef("user_id"), type__in=FACTORS)
+    return memberships.annotate(has_mfa=Exists(factor))
 
 
 def memberships_requiring_mfa():

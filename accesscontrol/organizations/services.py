@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accesscontrol.accounts import mfa
 from accesscontrol.accounts.models import normalize_email
 from accesscontrol.accounts.services import sign_up
 from accesscontrol.apikeys import ip_allow_lists
@@ -253,7 +254,9 @@ def org_members(actor):
     console's members page and the API alike); any other id is simply not found."""
     if actor.organization is None or not actor.holds(ORG_READ):
         return OrganizationMembership.objects.none()
-    return actor.organization.memberships.select_related("user").order_by("user__email")
+    return mfa.with_mfa_flag(
+        actor.organization.memberships.select_related("user").order_by("user__email")
+    )
 
 
 def pending_invitations(actor):

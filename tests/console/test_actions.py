@@ -512,6 +512,12 @@ CASES = [
         "organization.ip_allow_list_changed",
         data=lambda w, t: {"ip_allow_list": "203.0.113.0/24\n2001:db8::/32"},
     ),
+    *form(
+        "org-authentication",
+        (ORG_MANAGE,),
+        "organization.mfa_requirement_changed",
+        data=lambda w, t: {"require_mfa": "admins"},
+    ),
 ]
 
 # What each view declares with @requires: the gate checks exactly these.
@@ -543,6 +549,7 @@ DECLARED = {
     "personal-token-rotate": (ORG_PATS,),
     "service-key-ip-allow-list": (MANAGE,),
     "org-ip-allow-list": (ORG_MANAGE,),
+    "org-authentication": (ORG_MANAGE,),
 }
 # Covered by tests/console/test_pages.py (and the public or personal pages outside the tenant gate).
 COVERED_ELSEWHERE = {

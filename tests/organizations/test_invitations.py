@@ -509,11 +509,13 @@ def test_a_new_person_signs_up_through_the_link_and_joins(
         )
     ) == {("production", "Viewer"), ("staging", "Viewer")}
     assert Invitation.objects.get().status == "accepted"
-    assert audit_actions()[-4:] == [
+    # Signed in through allauth's sign-in like every other path: audited the same way.
+    assert audit_actions()[-5:] == [
         "org_member.added",
         "workspace_member.added",
         "workspace_member.added",
         "invitation.accepted",
+        "login.succeeded",
     ]
 
     overview = client.get(response["Location"])
