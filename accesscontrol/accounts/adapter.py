@@ -14,6 +14,7 @@ from django import forms
 from django.http import HttpResponse
 
 from accesscontrol import throttle
+from accesscontrol.accounts import sudo
 from accesscontrol.accounts.models import normalize_email
 
 
@@ -69,6 +70,15 @@ class AccountAdapter(DefaultAccountAdapter):
         if user is not None:
             self._attempt.release()  # not a failure; a wrong password stays counted
         return user
+
+    def is_reauthentication_required(self, *, app, **kwargs):
+        # Our sudo mode is the one proof of a recent sign-in: fresh from signing in or from
+        # confirming (password, MFA code, passkey), allauth's own pages do not ask again. So a
+        # person walked to MFA enrolment at sign-in enrols at once, with or without a password.
+        request = context.request
+        if request is not None and hasattr(request, "session") and sudo.is_active(request):
+            return False
+        return super().is_reauthentication_required(app=app, **kwargs)
 
     def reauthenticate(self, user, password):
         # By the account's own email: allauth's default reads its EmailAddress table, which

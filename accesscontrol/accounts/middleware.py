@@ -2,8 +2,8 @@
 only the enrolment pages and signing out until they have one (accounts/mfa.py).
 
 Whether that is so is decided when they sign in and again whenever they add or remove a factor,
-and kept in the session: the check costs a page nothing. API keys are not sessions; the gate's
-API routes are never sent here.
+and kept in the session: the check costs a page nothing, except one query while the flag is up.
+API keys are not sessions; the gate's API routes are never sent here.
 """
 
 from django.http import HttpResponse
@@ -30,6 +30,10 @@ class MfaEnrolmentMiddleware:
         if not request.user.is_authenticated:
             return None
         if request.resolver_match.url_name in mfa.ENROLMENT_PAGES:
+            return None
+        if not mfa.must_enrol(request.user):
+            # Enrolled since (or no longer required): one query, only while the flag is up.
+            request.session.pop(mfa.MUST_ENROL, None)
             return None
         url = reverse(mfa.ENROL_URL)
         if request.htmx:
