@@ -7,10 +7,13 @@ must load as files, their options as JSON data blocks) fails the test.
 """
 
 import re
+import time
 
 import pyotp
 import pytest
 from allauth.mfa.models import Authenticator
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
 from accesscontrol.organizations.models import Organization, RequireMfa
@@ -144,4 +147,31 @@ def test_passkey_enrolment_and_sign_in(page, live_server, world, authenticator, 
     page.get_by_role("button", name="Use a passkey").click()
     page.wait_for_url(re.compile(r"/o/acme/w/production/"))
     expect(page.locator(".user-menu summary")).to_contain_text(world.editor.display_name)
+    assert errors == []
+
+
+def sessions_of(user):
+    for row in Session.objects.all():
+        store = SessionStore(session_key=row.session_key)
+        if store.get("_auth_user_id") == str(user.pk):
+            yield store
+
+
+def test_sudo_with_a_passkey(page, live_server, world, authenticator, errors):
+    password_step(page, live_server, world.org_admin.email)
+    page.goto(f"{base(live_server)}/accounts/2fa/webauthn/add/")
+    page.get_by_label("Name").fill("laptop")
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("heading", level=1, name="Recovery Codes")).to_be_visible()
+    for store in sessions_of(world.org_admin):  # signed in longer ago than the sudo window
+        store["sudo_until"] = 0
+        store.save()
+
+    page.goto(f"{base(live_server)}/account/confirm/?next=/o/acme/members/")
+    expect(page.get_by_role("heading", level=1, name="Confirm it is you")).to_be_visible()
+    page.get_by_role("link", name="Confirm with a passkey").click()
+    page.get_by_role("button", name="Use a security key").click()
+
+    page.wait_for_url(f"{base(live_server)}/o/acme/members/")
+    assert max(s.get("sudo_until", 0) for s in sessions_of(world.org_admin)) > time.time()
     assert errors == []
