@@ -22,12 +22,10 @@ class MfaEnrolmentMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if not request.session.get(mfa.MUST_ENROL):
-            return None
         rule = gate.rule_of(view_func)
         if rule is None or rule.kind in (gate.PUBLIC, gate.API):
-            return None
-        if not request.user.is_authenticated:
+            return None  # before the session is read: an API request never loads one
+        if not request.session.get(mfa.MUST_ENROL) or not request.user.is_authenticated:
             return None
         if request.resolver_match.url_name in mfa.ENROLMENT_PAGES:
             return None
