@@ -3,6 +3,7 @@ setting and its enrolment walk-through, and sudo mode by MFA (accounts/views.py 
 Codes are computed with pyotp, as an authenticator app would.
 """
 
+import json
 import time
 
 import pyotp
@@ -16,6 +17,7 @@ from django.urls import reverse
 from accesscontrol.accounts import mfa, sudo
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Organization, RequireMfa
+from tests.console.test_pages import parse
 from tests.factories import PASSWORD, UserFactory, add_member, pat_for
 from tests.support.throttling import whoami
 
@@ -441,3 +443,39 @@ def test_a_passkey_holder_is_offered_the_passkey(client, world):
     stale(client)
     page = client.get(SUDO_URL, {"next": MEMBERS}).content.decode()
     assert f'href="{reverse("mfa_reauthenticate_webauthn")}?next=%2Fo%2Facme%2Fmembers%2F"' in page
+
+
+# --- allauth's pages in our layout, under our CSP -------------------------------------------------
+
+ALLAUTH_PAGES = [
+    "mfa_index",
+    "mfa_deactivate_totp",
+    "mfa_add_webauthn",
+    "mfa_reauthenticate",
+    "mfa_view_recovery_codes",
+    "mfa_generate_recovery_codes",
+    "account_reauthenticate",
+]
+
+
+@pytest.mark.parametrize("name", ALLAUTH_PAGES)
+def test_allauths_pages_are_ours_and_carry_no_inline_script_or_style(client, world, name):
+    with_totp(world.editor)
+    sign_in(client, world.editor)
+    totp = Authenticator.objects.get(user=world.editor, type="totp").wrap()
+    client.post(
+        reverse("mfa_authenticate"), {"code": pyotp.TOTP(totp.instance.data["secret"]).now()}
+    )
+
+    response = client.get(reverse(name))
+
+    assert response.status_code == 200, name
+    assert "base.html" in [t.name for t in response.templates]
+    page = parse(response)
+    for attrs, body in page.scripts:
+        if attrs.get("type") == "application/json":
+            json.loads(body)  # data for allauth's scripts, never run
+        else:
+            assert attrs.get("src") and not body.strip(), attrs
+    assert page.style_attributes == [] and page.style_elements == 0
+    assert page.event_handlers == []
