@@ -4,6 +4,7 @@ stages apply, and the throttle and the audit hang on the adapter and the sign-in
 """
 
 import pyotp
+import pytest
 from allauth.account.views import LoginView as AllauthLoginView
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth import SESSION_KEY
@@ -53,6 +54,17 @@ def test_right_password_signs_in_audits_and_records_how(client, world):
     assert (event.actor_label, event.organization) == (world.editor.email, world.org)
     # allauth's record of how this session authenticated (what re-authentication reads)
     assert [r["method"] for r in client.session["account_authentication_methods"]] == ["password"]
+
+
+@pytest.mark.parametrize(("remember", "browser_session"), [("on", False), ("", True)])
+def test_keep_me_signed_in_decides_how_long_the_session_lasts(
+    client, world, remember, browser_session
+):
+    assert 'name="remember"' in client.get("/login/").content.decode()
+    client.post(
+        "/login/", {"login": world.editor.email, "password": PASSWORD, "remember": remember}
+    )
+    assert client.session.get_expire_at_browser_close() is browser_session
 
 
 def test_the_email_is_read_as_authentication_reads_it(client, world):

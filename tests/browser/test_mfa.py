@@ -16,6 +16,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
+from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import Organization, RequireMfa
 from tests.factories import PASSWORD, build_world
 
@@ -147,6 +148,9 @@ def test_passkey_enrolment_and_sign_in(page, live_server, world, authenticator, 
     page.get_by_role("button", name="Use a passkey").click()
     page.wait_for_url(re.compile(r"/o/acme/w/production/"))
     expect(page.locator(".user-menu summary")).to_contain_text(world.editor.display_name)
+    # audited like any sign-in: the password one, then the passkey one
+    signed_in = AuditEvent.objects.filter(action="login.succeeded", actor_label=world.editor.email)
+    assert signed_in.count() == 2
     assert errors == []
 
 
