@@ -197,6 +197,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accesscontrol.storable.RefuseNulInQuery",
+    "accesscontrol.accounts.middleware.MfaEnrolmentMiddleware",
     "accesscontrol.rbac.gate.PermissionGateMiddleware",
 ]
 
@@ -253,9 +254,13 @@ ACCOUNT_LOGOUT_ON_GET = False
 # changes always do): a stolen session cookie must not be able to take the account over.
 ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_SESSION_REMEMBER = None
-# Our own throttle counts sign-in failures (throttle.py); allauth's limits would be a second,
-# differently keyed count of the same thing.
-ACCOUNT_RATE_LIMITS = False
+# Our adapter: sign-up closed, password sign-in throttled by throttle.py (accounts/adapter.py).
+ACCOUNT_ADAPTER = "accesscontrol.accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {"login": "accesscontrol.accounts.adapter.EmailLoginForm"}
+# Our throttle counts wrong passwords (the adapter replaces allauth's password count) and no
+# limit applies to sign-ins that succeed; allauth's "login_failed" limit still counts wrong MFA
+# codes (per account, keyed by the user), its other limits guard its other forms.
+ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": "10/m/ip,5/300s/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = "accesscontrol"
@@ -341,6 +346,8 @@ AUTHZ_CACHE = env_bool("AUTHZ_CACHE", SHARED_CACHE)
 # Sudo mode: creating keys, changing roles in bulk and deleting a workspace ask for the
 # password again when it was last given (sign-in or confirmation) longer ago than this.
 SUDO_MODE_SECONDS = env_int("SUDO_MODE_SECONDS", 15 * 60)
+# allauth's own re-authentication (before a change to MFA) lasts as long.
+ACCOUNT_REAUTHENTICATION_TIMEOUT = SUDO_MODE_SECONDS
 
 # How many reverse proxies (load balancers) sit in front of the app and append to
 # X-Forwarded-For; 0 means the peer address is the client.

@@ -6,6 +6,7 @@ from accesscontrol.api import urls as api_urls
 from accesscontrol.apikeys import views as apikeys
 from accesscontrol.audit import views as audit
 from accesscontrol.organizations import views as organizations
+from accesscontrol.organizations import views_authentication
 from accesscontrol.rbac import views as rbac
 from accesscontrol.resources.views import shared
 from accesscontrol.scim import console as scim
@@ -75,6 +76,11 @@ urlpatterns = [
         name="org-sso-domain-release",
     ),
     path(ORG + "settings/authentication/sso/remove/", sso.org_sso_remove, name="org-sso-remove"),
+    path(
+        ORG + "settings/authentication/",
+        views_authentication.org_authentication,
+        name="org-authentication",
+    ),
     path(
         ORG + "settings/ip-allow-list/",
         organizations.org_ip_allow_list,

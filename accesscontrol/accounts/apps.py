@@ -20,7 +20,12 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib.auth import get_user_model
 
-        from accesscontrol.accounts import sessions, sudo  # noqa: F401  (sign-in signals)
+        from accesscontrol.accounts import (  # noqa: F401  (signal receivers)
+            mfa,  # audits adding and removing a second factor
+            sessions,  # remembers each signed-in session, to end them all (SCIM deprovisioning)
+            signin,  # audits and throttles every sign-in path
+            sudo,  # grants sudo mode at sign-in and re-authentication
+        )
         from accesscontrol.rbac import versions
 
         versions.track(get_user_model(), _organizations_of_user, when=_deactivation)

@@ -1,5 +1,6 @@
-"""Sudo mode: the actions that hand out power ask for the password again if the last time the
-user proved it (signing in, or confirming it) is older than SUDO_MODE_SECONDS.
+"""Sudo mode: the actions that hand out power ask the user to prove it is them again if the last
+time they did (signing in, or confirming with their password, an MFA code or a passkey) is older
+than SUDO_MODE_SECONDS.
 
 A stolen session cookie then cannot widen anyone's access: mint API keys or tokens, change
 roles, add members, invite, change the plan or key policy, restore or delete a workspace.
@@ -8,6 +9,7 @@ roles, add members, invite, change the plan or key policy, restore or delete a w
 import functools
 import time
 
+from allauth.account.signals import authentication_step_completed
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.signals import user_logged_in
@@ -32,7 +34,17 @@ def _granted_at_login(sender, request, user, **kwargs):
         grant(request)
 
 
+def _granted_at_reauthentication(sender, request, user, reauthenticated=False, **kwargs):
+    # allauth's re-authentication by password, MFA code or passkey (and by the identity
+    # provider, where the SSO flow marks it so) proves it is them again, like our sudo page.
+    if reauthenticated and request is not None and request.user.pk == user.pk:
+        grant(request)
+
+
 user_logged_in.connect(_granted_at_login, dispatch_uid="sudo-at-login")
+authentication_step_completed.connect(
+    _granted_at_reauthentication, dispatch_uid="sudo-at-reauthentication"
+)
 
 
 def _return_to(request, fallback) -> str:
@@ -59,7 +71,7 @@ def sudo_required(view=None, *, return_to=None):
         if request.method == "GET" or is_active(request):
             return view(request, *args, **kwargs)
         url = f"{reverse('sudo')}?{urlencode({'next': _return_to(request, return_to)})}"
-        messages.info(request, "Confirm your password to continue; nothing was changed.")
+        messages.info(request, "Confirm it is you to continue; nothing was changed.")
         if request.htmx:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = url

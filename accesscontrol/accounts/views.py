@@ -1,45 +1,27 @@
 import sys
 
+from allauth.account import views as allauth_views
+from allauth.account.adapter import get_adapter as get_account_adapter
+from allauth.mfa.base.forms import ReauthenticateForm
 from django import forms
 from django.conf import settings
-from django.contrib.auth import login, logout
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth import logout
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accesscontrol import draining, throttle, unavailable
-from accesscontrol.accounts import sudo
-from accesscontrol.accounts.models import normalize_email
-from accesscontrol.accounts.services import record_login_failed, record_login_succeeded
+from accesscontrol import draining, unavailable
+from accesscontrol.accounts import mfa, sudo
+from accesscontrol.accounts.adapter import Throttled, wait_message
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import authenticated, public
 from accesscontrol.rbac.resolver import Access
-from accesscontrol.sso.backends import refusal_of
 from accesscontrol.workspaces.services import enterable_workspaces
-
-
-class EmailAuthenticationForm(AuthenticationForm):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["username"].label = "Email"
-        self.fields["username"].widget.attrs.update(type="email", autocomplete="email")
-
-    def get_invalid_login_error(self):
-        # A right password refused because the organization requires SSO says so (sso/).
-        return (
-            forms.ValidationError(refusal_of(self.request))
-            if refusal_of(self.request)
-            else (super().get_invalid_login_error())
-        )
-
-    def clean_username(self):
-        # From the raw input, exactly as the sign-in throttle reads it (login_view).
-        return normalize_email(self.data.get(self.add_prefix("username")))
 
 
 def _safe_next(request):
@@ -49,57 +31,45 @@ def _safe_next(request):
     return ""
 
 
-@public
-@require_http_methods(["GET", "POST"])
-@sensitive_post_parameters("password")
-def login_view(request):
-    if request.user.is_authenticated and request.method == "GET":
-        return redirect(_safe_next(request) or "home")
-    form = EmailAuthenticationForm(request, data=request.POST or None)
-    if request.method == "POST":
-        email = normalize_email(request.POST.get("username"))
-        checks = _password_checks(request, email)
-        # Reserved before the password is checked, so a locked-out guesser learns nothing more
-        # and a burst of guesses gets no more than the limit between them.
-        attempt = throttle.reserve(*checks)
-        if attempt.retry_after:
+class LoginView(allauth_views.LoginView):
+    """allauth's sign-in (so its MFA and passkey stages apply) on our page. Throttling and the
+    audit are the adapter's and the sign-in signals' (accounts/adapter.py, signin.py)."""
+
+    template_name = "accounts/login.html"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        # allauth echoes any `next` into the page (and refuses it only on redirect): ours
+        # carries only a same-host one.
+        target = _safe_next(self.request)
+        context["redirect_field_value"] = target
+        context["redirect_field"] = (
+            format_html('<input type="hidden" name="next" value="{}">', target) if target else ""
+        )
+        return context
+
+    def post(self, request, *args, **kwargs):
+        try:
+            return super().post(request, *args, **kwargs)
+        except Throttled as exc:
+            context = self.get_context_data(form=self.get_form_class()(request=request))
             return _too_many_attempts(
-                request,
-                attempt.retry_after,
-                "accounts/login.html",
-                {"form": EmailAuthenticationForm(request), "next": _safe_next(request)},
-                "failed sign-in attempts",
+                request, exc, self.template_name, context, "failed sign-in attempts"
             )
-        if form.is_valid():
-            user = form.get_user()
-            login(request, user)  # cycles the session key
-            record_login_succeeded(user)
-            attempt.release()
-            throttle.forget(*checks[1])
-            return redirect(_safe_next(request) or "home")
-        record_login_failed(email)  # the reserved attempt stays counted
-    return render(
-        request,
-        "accounts/login.html",
-        {"form": form, "next": _safe_next(request)},
-        status=400 if form.errors else 200,
-    )
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
 
 
-def _password_checks(request, email):
-    """What a wrong password counts against: the client's IP, and the account (its email as
-    authentication reads it, so no spelling of the address gets a count of its own)."""
-    return (
-        (throttle.limit("login-ip"), throttle.client_ip(request)),
-        (throttle.limit("login-account"), normalize_email(email)),
-    )
+login_view = public(LoginView.as_view())
 
 
-def _too_many_attempts(request, retry_after, template, context, what):
-    minutes = max(1, -(-retry_after // 60))
-    error = f"Too many {what}. Try again in {minutes} minute{'s' if minutes > 1 else ''}."
-    response = render(request, template, {**context, "error": error}, status=429)
-    response["Retry-After"] = str(retry_after)
+def _too_many_attempts(request, throttled, template, context, what):
+    context = {**context, "error": wait_message(throttled.retry_after, what)}
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(throttled.retry_after)
     return response
 
 
@@ -108,51 +78,77 @@ class ConfirmPasswordForm(forms.Form):
         label="Password", strip=False, widget=forms.PasswordInput(attrs={"autofocus": True})
     )
 
-    def __init__(self, user, *args, **kwargs):
+    def __init__(self, request, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
+        self.request = request
 
     def clean_password(self):
         password = self.cleaned_data["password"]
-        if not self.user.check_password(password):
+        # Through the adapter: wrong passwords here count like failed sign-ins (no side door
+        # for guessing), and a locked account is refused before the password is looked at.
+        if not get_account_adapter(self.request).reauthenticate(self.request.user, password):
             raise forms.ValidationError("That is not your password.")
         return password
 
 
+class ConfirmCodeForm(ReauthenticateForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].label = "Authenticator or recovery code"
+        self.fields["code"].widget.attrs.update(inputmode="numeric", autocomplete="one-time-code")
+
+
 @authenticated
 @require_http_methods(["GET", "POST"])
-@sensitive_post_parameters("password")
+@sensitive_post_parameters("password", "code")
 def confirm_password(request):
-    """Sudo mode: the password again before an action that hands out power."""
-    form = ConfirmPasswordForm(request.user, request.POST or None)
+    """Sudo mode: proof that it is them again (password, MFA code or passkey) before an action
+    that hands out power. A person without a password (SSO) is never asked for one."""
+    user = request.user
+    password_form = ConfirmPasswordForm(request) if user.has_usable_password() else None
+    code_form = ConfirmCodeForm(user=user) if mfa.has_code(user) else None
     if request.method == "POST":
-        # Wrong passwords here count like failed sign-ins: this is no side door for guessing.
-        checks = _password_checks(request, request.user.email)
-        attempt = throttle.reserve(*checks)
-        if attempt.retry_after:
-            return _too_many_attempts(
+        if "code" in request.POST and code_form is not None:
+            code_form = ConfirmCodeForm(request.POST, user=user)
+            if code_form.is_valid():
+                mfa.reauthenticate_with_code(code_form)
+                return redirect(_safe_next(request) or "home")
+        elif password_form is not None:
+            password_form = ConfirmPasswordForm(request, request.POST)
+            try:
+                valid = password_form.is_valid()
+            except Throttled as exc:
+                return _too_many_attempts(
+                    request,
+                    exc,
+                    "accounts/confirm_password.html",
+                    _confirm_context(request, ConfirmPasswordForm(request), code_form),
+                    "wrong passwords",
+                )
+            if valid:
+                sudo.grant(request)
+                return redirect(_safe_next(request) or "home")
+        else:
+            return render(
                 request,
-                attempt.retry_after,
                 "accounts/confirm_password.html",
-                _confirm_context(request),
-                "wrong passwords",
+                _confirm_context(request, password_form, code_form),
+                status=400,
             )
-        if form.is_valid():
-            attempt.release()
-            sudo.grant(request)
-            return redirect(_safe_next(request) or "home")
-        record_login_failed(request.user.email)  # the reserved attempt stays counted
+    failed = any(f is not None and f.errors for f in (password_form, code_form))
     return render(
         request,
         "accounts/confirm_password.html",
-        _confirm_context(request, form),
-        status=400 if form.errors else 200,
+        _confirm_context(request, password_form, code_form),
+        status=400 if failed else 200,
     )
 
 
-def _confirm_context(request, form=None):
+def _confirm_context(request, password_form, code_form):
     return {
-        "form": form or ConfirmPasswordForm(request.user),
+        "form": password_form,
+        "code_form": code_form,
+        "has_passkey": mfa.has_passkey(request.user),
         "next": _safe_next(request),
         "sudo_minutes": settings.SUDO_MODE_SECONDS // 60,
     }

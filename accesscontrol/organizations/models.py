@@ -20,6 +20,14 @@ OrgRole = models.TextChoices(
 )
 
 
+class RequireMfa(models.TextChoices):
+    """Whose sign-in to this organization needs a second factor (accounts/mfa.py enforces it)."""
+
+    OFF = "off", "Nobody"
+    ADMINS = "admins", "Organization admins"
+    EVERYONE = "everyone", "Everyone"
+
+
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
@@ -31,6 +39,9 @@ class Organization(models.Model):
     allow_personal_access_tokens = models.BooleanField(default=True)
     # CIDR networks its API keys may be used from; empty: anywhere (apikeys/ip_allow_lists.py).
     ip_allow_list = models.JSONField(default=list, blank=True)
+    require_mfa = models.CharField(
+        max_length=10, choices=RequireMfa.choices, default=RequireMfa.OFF
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

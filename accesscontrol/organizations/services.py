@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accesscontrol.accounts import mfa
 from accesscontrol.accounts.models import normalize_email
 from accesscontrol.accounts.services import sign_up
 from accesscontrol.apikeys import ip_allow_lists
@@ -24,6 +25,7 @@ from accesscontrol.organizations.models import (
     OrganizationMembership,
     OrgRole,
     Plan,
+    RequireMfa,
 )
 from accesscontrol.rbac.actor import SERVICE_KEY, as_actor
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_READ, ORG_ROLES
@@ -256,7 +258,9 @@ def org_members(actor):
     console's members page and the API alike); any other id is simply not found."""
     if actor.organization is None or not actor.holds(ORG_READ):
         return OrganizationMembership.objects.none()
-    return actor.organization.memberships.select_related("user").order_by("user__email")
+    return mfa.with_mfa_flag(
+        actor.organization.memberships.select_related("user").order_by("user__email")
+    )
 
 
 def pending_invitations(actor):
@@ -635,5 +639,29 @@ def set_ip_allow_list(*, actor, organization, ip_allow_list) -> Organization:
             organization=org,
             before={"ip_allow_list": before},
             after={"ip_allow_list": networks},
+        )
+    return org
+
+
+def set_require_mfa(*, actor, organization, require_mfa) -> Organization:
+    """Whose sign-in needs a second factor: nobody, the organization's admins, or everyone. Those
+    it covers who have none are walked through enrolment before anything else (accounts/mfa.py)."""
+    actor = _org_manager(actor, organization)
+    if require_mfa not in RequireMfa.values:
+        raise ValidationError({"require_mfa": f"Unknown choice {require_mfa!r}."})
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=organization.pk)
+        before = org.require_mfa
+        if require_mfa == before:
+            return org
+        org.require_mfa = require_mfa
+        org.save(update_fields=["require_mfa"])
+        audit.record(
+            actor,
+            "organization.mfa_requirement_changed",
+            org,
+            organization=org,
+            before={"require_mfa": before},
+            after={"require_mfa": require_mfa},
         )
     return org

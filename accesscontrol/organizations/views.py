@@ -1,7 +1,7 @@
+from allauth.account.utils import perform_login
 from django import forms
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404, redirect, render
@@ -448,6 +448,8 @@ def accept_invitation(request, token):
         "wrong_user": user is not None and user.email != invitation.email,
     }
     if request.method == "POST" and not context["wrong_user"]:
+        landing = reverse("org-overview", args=[invitation.organization.slug])
+        signed_in = None
         try:
             if user is None:
                 if form is None or not form.is_valid():
@@ -457,8 +459,9 @@ def accept_invitation(request, token):
                     full_name=form.cleaned_data["full_name"],
                     password=form.cleaned_data["password"],
                 )
-                # The first backend is the password one (sso.backends.PasswordBackend).
-                login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+                # allauth's sign-in, like every other path: its stages, audit and throttle.
+                user.backend = settings.AUTHENTICATION_BACKENDS[0]  # sso.backends.PasswordBackend
+                signed_in = perform_login(request, user, redirect_url=landing)
             else:
                 accept_invitation_service(invitation=invitation, user=user)
         except ValidationError as exc:
@@ -469,5 +472,5 @@ def accept_invitation(request, token):
                 messages.error(request, " ".join(exc.messages))
             return render(request, "organizations/invitation.html", context, status=400)
         messages.success(request, f"Welcome to {invitation.organization.name}.")
-        return redirect("org-overview", invitation.organization.slug)
+        return signed_in or redirect(landing)
     return render(request, "organizations/invitation.html", context)

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accesscontrol import console, csv_export
+from accesscontrol.accounts import mfa
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import limits as token_limits
 from accesscontrol.apikeys.authentication import service_key_access
@@ -240,7 +241,8 @@ def workspace_access_export(request, org_slug, workspace_slug):
 @require_GET
 def member_access(request, org_slug, member_id):
     membership = get_object_or_404(
-        request.organization.memberships.select_related("user", "organization"), pk=member_id
+        mfa.with_mfa_flag(request.organization.memberships.select_related("user", "organization")),
+        pk=member_id,
     )
     tokens = membership.personal_access_tokens.order_by("revoked_at", "-created_at")
     rows = who_has_access.user_access(membership)

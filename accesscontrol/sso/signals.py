@@ -3,6 +3,7 @@ sign-in's audit row names that provider."""
 
 from allauth.account.signals import user_logged_in
 
+from accesscontrol.accounts.services import record_login_succeeded
 from accesscontrol.sso import services
 
 SESSION_KEY = "sso_provider"
@@ -18,7 +19,8 @@ def _signed_in(sender, request, user, sociallogin=None, **kwargs):
         request.session.pop(SESSION_KEY, None)
         return
     sso = services.sso_for_provider(sociallogin.account.provider)
-    if sso is None:
+    if sso is None:  # not an organization's provider: recorded as any sign-in
+        record_login_succeeded(user)
         return
     request.session[SESSION_KEY] = {
         "organization": sso.organization.slug,

@@ -44,7 +44,7 @@ MEMBERS_URL = f"{WS}/members/"
 BULK_URL = f"{WS}/members/bulk-role/"
 DELETE_URL = f"{WS}/settings/delete/"
 ORG_WORKSPACES_URL = "/o/acme/workspaces/"
-NOTHING_CHANGED = "Confirm your password to continue; nothing was changed."
+NOTHING_CHANGED = "Confirm it is you to continue; nothing was changed."
 
 
 def membership(world, user, workspace=None):
@@ -191,9 +191,7 @@ def test_signing_in_through_the_form_grants_sudo_and_cycles_the_session_key(
     session.save()
     before = client.cookies[settings.SESSION_COOKIE_NAME].value
 
-    response = client.post(
-        "/login/", {"username": world.workspace_admin.email, "password": PASSWORD}
-    )
+    response = client.post("/login/", {"login": world.workspace_admin.email, "password": PASSWORD})
 
     assert response.status_code == 302
     after = client.cookies[settings.SESSION_COOKIE_NAME].value

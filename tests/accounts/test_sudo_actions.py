@@ -59,6 +59,7 @@ WIDENING = {
     "org-provisioning-mapping": "can map a group to a stronger role",
     "org-provisioning-mapping-remove": "takes a group's role back (asked like every mapping "
     "change)",
+    "org-authentication": "turning the MFA requirement off lets its members in on a password alone",
 }
 
 NOT_WIDENING = {
@@ -243,6 +244,8 @@ def request_for(world, name):
             digest=keys.digest(pat_for(world.org_admin, world.org))
         )
         return reverse(name, args=[org, token.pk]), {"grace_hours": "24"}
+    if name == "org-authentication":
+        return reverse(name, args=[org]), {"require_mfa": "everyone"}
     if name == "org-ip-allow-list":
         return reverse(name, args=[org]), {"ip_allow_list": "203.0.113.0/24"}
     if name == "service-key-ip-allow-list":

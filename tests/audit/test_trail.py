@@ -670,6 +670,36 @@ def set_the_organizations_ip_allow_list(w, act):
     ]
 
 
+@scenario(organizations.set_require_mfa)
+def require_mfa_of_the_organizations_admins(w, act):
+    with act:
+        organizations.set_require_mfa(actor=w.org_admin, organization=w.org, require_mfa="admins")
+    return [
+        E(
+            "organization.mfa_requirement_changed",
+            w.org_admin,
+            w.org,
+            organization=w.org,
+            changes={"before": {"require_mfa": "off"}, "after": {"require_mfa": "admins"}},
+        )
+    ]
+
+
+@scenario(organizations.set_require_mfa, silent=True)
+def an_unchanged_or_refused_mfa_requirement_records_nothing(w, act):
+    with act:
+        organizations.set_require_mfa(actor=w.org_admin, organization=w.org, require_mfa="off")
+        with pytest.raises(ValidationError):
+            organizations.set_require_mfa(
+                actor=w.org_admin, organization=w.org, require_mfa="sometimes"
+            )
+        with pytest.raises(ValidationError):
+            organizations.set_require_mfa(
+                actor=w.editor, organization=w.org, require_mfa="everyone"
+            )
+    return []
+
+
 @scenario(organizations.set_ip_allow_list, silent=True)
 def an_unchanged_or_refused_ip_allow_list_records_nothing(w, act):
     with act:
@@ -2141,7 +2171,7 @@ def test_service_records_exactly_the_expected_events(world, run, services, silen
 def login(client, email, password):
     return client.post(
         "/login/",
-        {"username": email, "password": password},
+        {"login": email, "password": password},
         HTTP_USER_AGENT="browser/1",
         HTTP_X_REQUEST_ID="login-req-1",
     )

@@ -524,6 +524,12 @@ CASES = [
             "default_org_role": "member",
         },
     ),
+    *form(
+        "org-authentication",
+        (ORG_MANAGE,),
+        "organization.mfa_requirement_changed",
+        data=lambda w, t: {"require_mfa": "admins"},
+    ),
 ]
 
 # What each view declares with @requires: the gate checks exactly these.
@@ -556,6 +562,7 @@ DECLARED = {
     "service-key-ip-allow-list": (MANAGE,),
     "org-ip-allow-list": (ORG_MANAGE,),
     "org-sso": (ORG_MANAGE,),
+    "org-authentication": (ORG_MANAGE,),
 }
 # Covered by tests/console/test_pages.py (and the public or personal pages outside the tenant gate).
 COVERED_ELSEWHERE = {

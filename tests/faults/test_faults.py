@@ -94,7 +94,7 @@ def sign_in(node, email, password):
             "POST",
             "/login/",
             body=urllib.parse.urlencode(
-                {"username": email, "password": password, "csrfmiddlewaretoken": token}
+                {"login": email, "password": password, "csrfmiddlewaretoken": token}
             ),
             headers={
                 "Content-Type": "application/x-www-form-urlencoded",

@@ -509,11 +509,13 @@ def test_a_new_person_signs_up_through_the_link_and_joins(
         )
     ) == {("production", "Viewer"), ("staging", "Viewer")}
     assert Invitation.objects.get().status == "accepted"
-    assert audit_actions()[-4:] == [
+    # Signed in through allauth's sign-in like every other path: audited the same way.
+    assert audit_actions()[-5:] == [
         "org_member.added",
         "workspace_member.added",
         "workspace_member.added",
         "invitation.accepted",
+        "login.succeeded",
     ]
 
     overview = client.get(response["Location"])
@@ -588,7 +590,7 @@ def test_an_existing_user_signs_in_from_the_link_and_joins(
     assert find_invitation(raw) is not None
 
     response = client.post(
-        f"{reverse('login')}?next={path}", {"username": person.email, "password": PASSWORD}
+        f"{reverse('login')}?next={path}", {"login": person.email, "password": PASSWORD}
     )
     assert response.status_code == 302
     assert response["Location"] == path

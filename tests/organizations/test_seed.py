@@ -195,7 +195,7 @@ def test_the_demo_password_signs_in_through_the_login_view(client, db, email):
     logins = {login["email"]: login for login in json.loads(seed("--json"))["logins"]}
     response = client.post(
         reverse("login"),
-        {"username": email, "password": logins[email]["password"]},
+        {"login": email, "password": logins[email]["password"]},
         follow=True,
     )
     assert response.status_code == 200
@@ -205,7 +205,7 @@ def test_the_demo_password_signs_in_through_the_login_view(client, db, email):
 
 def test_a_wrong_password_does_not_sign_in_a_demo_user(client, seeded):
     response = client.post(
-        reverse("login"), {"username": "editor@acme.test", "password": "not-the-demo-password"}
+        reverse("login"), {"login": "editor@acme.test", "password": "not-the-demo-password"}
     )
     assert response.status_code == 400
     assert "_auth_user_id" not in client.session

@@ -208,8 +208,8 @@ def test_wrong_passwords_on_the_sudo_page_count_like_failed_sign_ins(
     client, world, settings, clock
 ):
     limits(settings, login_account=(3, 900))
-    client.force_login(world.org_admin)
     sign_in(client, world.org_admin.email, "wrong")  # one failure at the sign-in form
+    client.force_login(world.org_admin)
     assert login_blocked(world.org_admin.email, "10.0.0.7") is None
     for _ in range(2):
         response = client.post("/account/confirm/", {"password": "wrong"}, REMOTE_ADDR=IP_B)

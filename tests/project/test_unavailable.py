@@ -48,7 +48,7 @@ def test_sign_in_is_refused_whatever_the_password_while_attempts_cannot_be_count
     take_redis_down(settings)
     client = Client(raise_request_exception=False)
     for password in (PASSWORD, "a guess"):
-        response = client.post("/login/", {"username": world.editor.email, "password": password})
+        response = client.post("/login/", {"login": world.editor.email, "password": password})
         assert_503(response)
         assert b"Briefly unavailable" in response.content
         assert "_auth_user_id" not in client.session

@@ -168,21 +168,21 @@ def test_require_sso_refuses_a_members_password_except_the_break_glass_admin(
     )
     from tests.factories import PASSWORD
 
-    response = client.post("/login/", {"username": world.editor.email, "password": PASSWORD})
+    response = client.post("/login/", {"login": world.editor.email, "password": PASSWORD})
 
     if required:
         assert response.status_code == 400
         assert services.REQUIRE_SSO_MESSAGE in response.content.decode()
         assert "_auth_user_id" not in client.session
         # A wrong password still reads as a wrong password (says nothing about SSO).
-        wrong = client.post("/login/", {"username": world.editor.email, "password": "nope"})
+        wrong = client.post("/login/", {"login": world.editor.email, "password": "nope"})
         assert services.REQUIRE_SSO_MESSAGE not in wrong.content.decode()
     else:
         assert response.status_code == 302
     client.logout()
     # The break-glass admin still may; an outsider's password is no business of Acme's.
     for person in (world.org_admin, world.outsider):
-        response = client.post("/login/", {"username": person.email, "password": PASSWORD})
+        response = client.post("/login/", {"login": person.email, "password": PASSWORD})
         assert response.status_code == 302, person
         client.logout()
     # And through SSO the member signs in as ever.

@@ -22,7 +22,7 @@ def failed_sign_in(client, user_agent, request_id):
     login.failed audit row that belongs to no organization."""
     response = client.post(
         "/login/",
-        {"username": "nobody@example.test", "password": "wrong"},
+        {"login": "nobody@example.test", "password": "wrong"},
         HTTP_USER_AGENT=user_agent,
         HTTP_X_REQUEST_ID=request_id,
     )

@@ -46,9 +46,7 @@ def limits(settings, **scopes):
 
 
 def sign_in(client, email, password, ip=IP_A, **extra):
-    return client.post(
-        "/login/", {"username": email, "password": password}, REMOTE_ADDR=ip, **extra
-    )
+    return client.post("/login/", {"login": email, "password": password}, REMOTE_ADDR=ip, **extra)
 
 
 def whoami(client, key, ip=IP_A, *, tenant=None, bearer=False, **extra):
