@@ -17,6 +17,7 @@ from accesscontrol.rbac import services, who_has_access
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ACTIONS, WORKSPACE_PERMISSIONS, permission_matrix
+from accesscontrol.sso import services as sso_services
 
 PAGE_SIZE = 100  # principals per page on who-has-access; the CSV export has them all
 
@@ -256,6 +257,7 @@ def member_access(request, org_slug, member_id):
         "rbac/member_access.html",
         {
             "member": membership,
+            "sign_in_methods": sso_services.sign_in_methods(membership.user, request.organization),
             "rows": rows,
             # Each token with where it acts and with what: its user's access, narrowed.
             "tokens": [(k, token_limits.reach(k.limits, rows)) for k in tokens],

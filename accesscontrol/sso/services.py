@@ -111,6 +111,22 @@ def sso_for_provider(provider_id: str) -> OrganizationSso | None:
     )
 
 
+def sign_in_methods(user, organization) -> list[str]:
+    """How the person signs in, as this organization's admins see it: a password, and this
+    organization's identity provider once they have come through it (another organization's
+    provider is not this one's to know)."""
+    from allauth.socialaccount.models import SocialAccount
+
+    methods = ["Password"] if user.has_usable_password() else []
+    providers = SocialAccount.objects.filter(user=user).values("provider")
+    sso = OrganizationSso.objects.filter(
+        organization=organization, social_app__provider_id__in=providers
+    ).first()
+    if sso is not None:
+        methods.append(f"Single sign-on: {sso.get_protocol_display()}")
+    return methods
+
+
 def sso_of_user(user) -> OrganizationSso | None:
     """An SSO this user has signed in through (for re-authentication), the most recent first."""
     from allauth.socialaccount.models import SocialAccount

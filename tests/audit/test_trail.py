@@ -118,6 +118,7 @@ NOT_CHANGING_ACCESS = {
     "access_requests.request_by_id": "selector: reads",
     "access_requests.workspace_named": "selector: reads",
     "sso.sso_of": "selector: reads",
+    "sso.sign_in_methods": "selector: reads",
     "sso.email_domains": "selector: reads",
     "sso.org_admin_named": "selector: reads",
     "sso.domain_of": "pure helper",
