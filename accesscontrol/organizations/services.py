@@ -111,6 +111,15 @@ def _join(actor, organization, user, org_role, **how) -> OrganizationMembership:
     return membership
 
 
+def identity_provider_may_adopt(user, organization) -> bool:
+    """Whether an organization's identity provider (its single sign-on or its SCIM client) may
+    take this existing account as one of its people: a member already, or an account of no
+    organization. Another organization's account never: an organization could claim an email
+    domain it does not own; the person joins by invitation first, then the IdP manages them."""
+    memberships = OrganizationMembership.objects.filter(user=user)
+    return memberships.filter(organization=organization).exists() or not memberships.exists()
+
+
 def _org_manager(actor, organization):
     """The actor, if it may manage this organization's people."""
     actor = as_actor(actor, organization)

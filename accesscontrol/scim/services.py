@@ -21,7 +21,11 @@ from accesscontrol.accounts.sessions import end_sessions
 from accesscontrol.apikeys import keys
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import MembershipSource, OrganizationMembership, OrgRole
-from accesscontrol.organizations.services import add_org_member, remove_org_member
+from accesscontrol.organizations.services import (
+    add_org_member,
+    identity_provider_may_adopt,
+    remove_org_member,
+)
 from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_ROLES
 from accesscontrol.rbac.services import check_role_assignable, people_behind
@@ -181,9 +185,10 @@ def _check_user_name_free(organization, user_name, exclude=None):
         raise errors.uniqueness(f"userName {user_name!r} is taken in this organization.")
 
 
-def _person_for(state):
+def _person_for(state, organization):
     """The account with the user's email, or a new one (no password: they sign in through the
-    identity provider, or set one with a reset)."""
+    identity provider, or set one with a reset). An account of another organization's is not
+    this one's to take (organizations.identity_provider_may_adopt, as single sign-on)."""
     email = normalize_email(primary_email(state))
     try:
         validate_email(email)
@@ -192,6 +197,11 @@ def _person_for(state):
             "userName or a primary email must be an email address: it names the person's account."
         ) from None
     user = User.objects.filter(email=email).first()
+    if user is not None and not identity_provider_may_adopt(user, organization):
+        raise errors.uniqueness(
+            f"An account for {email} already exists and belongs to another organization: "
+            "invite them first; once they have joined, provisioning manages them."
+        )
     if user is None:
         full_name = " ".join(p for p in (state["given_name"], state["family_name"]) if p)
         user = User.objects.create_user(email, None, full_name=full_name or state["display_name"])
@@ -206,7 +216,7 @@ def provision_user(*, actor, state) -> ScimUser:
     try:
         with transaction.atomic():
             _check_user_name_free(organization, state["user_name"])
-            person = _person_for(state)
+            person = _person_for(state, organization)
             if ScimUser.objects.filter(organization=organization, user=person).exists():
                 raise errors.uniqueness(f"{person.email} is provisioned already, as another User.")
             scim_user = ScimUser.objects.create(

@@ -602,7 +602,11 @@ def admit_sso_sign_in(*, sso, email, user=None, full_name="") -> User:
         raise SsoRefused("inactive", "This account is deactivated.")
     if user is not None and _is_member(user, organization):
         return user
-    if user is not None and not linked and user.org_memberships.exists():
+    if (
+        user is not None
+        and not linked
+        and not organizations.identity_provider_may_adopt(user, organization)
+    ):
         # An account of another organization's is never taken over by this one's IdP (an org
         # could claim a domain it does not own); its owner joins by invitation first.
         raise SsoRefused(

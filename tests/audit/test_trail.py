@@ -119,6 +119,7 @@ NOT_CHANGING_ACCESS = {
     "access_requests.workspace_named": "selector: reads",
     "sso.sso_of": "selector: reads",
     "sso.sign_in_methods": "selector: reads",
+    "organizations.identity_provider_may_adopt": "pure check: reads",
     "sso.email_domains": "selector: reads",
     "sso.org_admin_named": "selector: reads",
     "sso.domain_of": "pure helper",

@@ -306,6 +306,21 @@ def test_post_links_an_existing_account_and_keeps_a_hand_made_membership(scim, w
     assert not AuditEvent.objects.filter(action="org_member.added").exists()
 
 
+def test_an_account_of_another_organization_is_not_taken_and_nothing_changes(scim, world):
+    """As single sign-on (organizations.identity_provider_may_adopt): an organization's IdP
+    could name an address at a domain it does not own; the person joins by invitation first."""
+    before = OrganizationMembership.objects.count()
+    response = scim("POST", "Users", user_body(world.outsider.email))
+    assert response.status_code == 409, response.content
+    assert response.json()["scimType"] == "uniqueness"
+    assert "another organization" in response.json()["detail"]
+    assert not ScimUser.objects.exists()
+    assert OrganizationMembership.objects.count() == before
+    assert not OrganizationMembership.objects.filter(
+        user=world.outsider, organization=world.org
+    ).exists()
+
+
 def test_a_user_created_inactive_joins_nothing(scim):
     created(scim, active=False)
     assert not OrganizationMembership.objects.filter(user__email="grace@example.com").exists()

@@ -80,9 +80,7 @@ def test_create_map_deactivate_the_very_next_pat_request_is_401(
     # ... and she has a console session.
     grace.set_password(PASSWORD)
     grace.save()
-    assert (
-        client.post("/login/", {"username": grace.email, "password": PASSWORD}).status_code == 302
-    )
+    assert client.post("/login/", {"login": grace.email, "password": PASSWORD}).status_code == 302
     assert SignedInSession.objects.filter(user=grace).count() == 1
 
     # 4. The identity provider deactivates her.
