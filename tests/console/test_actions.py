@@ -691,9 +691,9 @@ def test_refused_personas_get_403_or_404_and_change_nothing(client, world, thing
 
 
 def test_the_table_expects_each_status_where_the_rules_say(world):
-    """A check on the table itself: who gets what, counted (50 requests x 8 personas)."""
+    """A check on the table itself: who gets what, counted (52 requests x 8 personas)."""
     statuses = [expected_status(p, c) for c in CASES for p in PERSONAS]
-    assert len(statuses) == 400
+    assert len(statuses) == 416
     assert statuses.count(404) == len(CASES)
     # Only the org admin may do everything; the workspace admin has the workspace's pages.
     assert all(expected_status("org_admin", c) == c.ok for c in CASES)

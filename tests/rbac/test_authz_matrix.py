@@ -13,6 +13,9 @@ catalog's constants, never by asking the resolver. A cell is "allowed" when the 
 the gate, whatever the view then made of the empty or synthetic input; it must never be a 500.
 API bodies are the smallest the operation's schema accepts, with ids of real objects: ninja
 validates input before the gate's check runs, so an invalid body would hide the gate's verdict.
+SCIM's routes (/scim/v2/) are public to the gate and guarded by an organization's SCIM token:
+there the cell is the token's verdict (401 for every session and key, acme's users and groups
+not found with Globex's token), and SCIM tokens are principals of every other route too.
 
 Every cell runs in a savepoint that is rolled back, with the cache (rate-limit counters,
 authorization versions) and the per-process principal cache emptied first, so no cell sees
@@ -81,8 +84,10 @@ from accesscontrol.resources.models import (
 )
 from accesscontrol.resources.sharing import create_feedback_tokens
 from accesscontrol.reviews.services import start_campaign
-from accesscontrol.scim.models import ScimGroup
+from accesscontrol.scim.models import ScimGroup, ScimUser
 from accesscontrol.scim.services import add_group_mapping
+from accesscontrol.scim.services import issue_token as issue_scim_token
+from accesscontrol.scim.services import rotate_token as rotate_scim_token
 from accesscontrol.sso.models import EmailDomain
 from accesscontrol.workspaces.models import WorkspaceMembership
 from tests.conftest import Snapshot, the_world
@@ -133,13 +138,14 @@ ORG_ADMIN_KEY_ORG_CODES = frozenset({ORG_READ, ORG_MANAGE})
 @dataclass(frozen=True)
 class Principal:
     name: str
-    credential: str  # anonymous | session | personal_token | service_key
+    credential: str  # anonymous | session | personal_token | service_key | scim_token
     persona: str | None = None  # the user, for sessions and personal access tokens
     role: str | None = None  # a service key's role
     org_scoped: bool = False
     tenant: bool = False  # sends X-Tenant-Id: acme/production
     rejected: str | None = None  # the 401 error this (dead) key must get
     forged: str | None = None  # a key never issued: "unknown" (well formed) or "malformed"
+    scim_of: str | None = None  # a SCIM token's organization: "acme" or "globex"
 
     @property
     def holds_key(self) -> bool:
@@ -189,6 +195,10 @@ PRINCIPALS = [
     ),
     Principal("key:unknown", "service_key", rejected="invalid_api_key", forged="unknown"),
     Principal("key:malformed", "service_key", rejected="invalid_api_key", forged="malformed"),
+    # An organization's SCIM bearer token: /scim/v2/ only, never a console page or the API.
+    Principal("scim:acme", "scim_token", scim_of="acme"),
+    Principal("scim:globex", "scim_token", scim_of="globex"),
+    Principal("scim:revoked", "scim_token", scim_of="acme", rejected="revoked"),
 ]
 CONSOLE_PRINCIPALS = PRINCIPALS
 # The API never reads the session: one signed-in user stands for all of them there.
@@ -222,8 +232,28 @@ def rule_for(view, where):
     return rule
 
 
-def expected_on_console(route, principal) -> Expect:
+UNAUTHORIZED = Expect("unauthorized")
+
+
+def expected_on_scim(route, principal, method) -> Expect:
+    """/scim/v2/: public to the gate, each request authenticated by an organization's SCIM
+    token (scim/auth.py). Acme's live token reaches acme's users and groups; Globex's reaches
+    only Globex's, so acme's ids named in the path are not found; anything else is a 401."""
+    if principal.credential != "scim_token" or principal.rejected:
+        return UNAUTHORIZED
+    if method == "POST" and (route.route == SCIM_PREFIX or _names_scim_object(route.route)):
+        return ALLOWED  # 405 once the token is accepted: nothing is created at a resource's URL
+    if route.route == SCIM_PREFIX:
+        return NOT_FOUND  # the base URL serves nothing itself (once the token is accepted)
+    if principal.scim_of == "globex" and _names_scim_object(route.route):
+        return NOT_FOUND
+    return ALLOWED
+
+
+def expected_on_console(route, principal, method="GET") -> Expect:
     rule = rule_for(route.view, f"console route /{route.route}")
+    if route.route.startswith(SCIM_PREFIX):
+        return expected_on_scim(route, principal, method)
     if rule.kind == gate.PUBLIC:
         return ALLOWED
     if principal.credential != "session":
@@ -247,6 +277,8 @@ def expected_on_api(operation, principal) -> Expect:
     rule = rule_for(operation.view, f"API operation {operation}")
     if rule.kind == gate.PUBLIC:
         return ALLOWED
+    if principal.credential == "scim_token":
+        return Expect("unauthorized", "invalid_api_key")  # a SCIM token is no API key
     if not principal.holds_key:
         return Expect("unauthorized", "missing_api_key")  # the API never uses the session
     if principal.rejected:
@@ -447,16 +479,24 @@ PATH_PARAMS: dict[str, Param] = {
     "domain_id": Param(lambda m, route: m.email_domain),  # an email domain acme claimed
     "mapping_id": Param(lambda m, route: m.scim_mapping),  # a SCIM group -> workspace mapping
     # /scim/v2/: public to the gate, which the SCIM token then guards (tests/scim); any id.
-    "scim_id": Param(lambda m, route: _scim_id(route), None, of_acme=False),
+    "scim_id": Param(lambda m, route: _scim_id(m, route), None, of_acme=False),
 }
 
 
-def _scim_id(route: str) -> str:
+SCIM_PREFIX = "scim/v2/"
+
+
+def _names_scim_object(route: str) -> bool:
+    return "Users/" in route or "Groups/" in route
+
+
+def _scim_id(matrix, route: str) -> str:
+    """Acme's own User or Group where the path names one; a schema or resource type else."""
     if "ResourceTypes" in route:
         return "User"
     if "Schemas" in route:
         return "urn:ietf:params:scim:schemas:core:2.0:User"
-    return str(uuid.UUID(int=7))
+    return str(matrix.scim_group.pk if "Groups/" in route else matrix.scim_user.pk)
 
 
 def _shared_kind(route: str) -> str:
@@ -622,6 +662,8 @@ class Matrix:
     access_request: object
     email_domain: object  # a domain acme claimed for single sign-on
     scim_mapping: object
+    scim_user: object  # acme's SCIM User (the editor, provisioned)
+    scim_group: object  # acme's SCIM Group (of the mapping)
 
     def session_of(self, persona) -> str:
         """A signed-in session of the persona (sign-in grants sudo mode, as a real one does)."""
@@ -653,6 +695,8 @@ class Matrix:
             headers["Authorization"] = f"Bearer {self.raw_keys[principal.name]}"
         elif principal.credential == "service_key":
             headers["X-API-Key"] = self.raw_keys[principal.name]
+        elif principal.credential == "scim_token":
+            headers["Authorization"] = f"Bearer {self.raw_keys[principal.name]}"
         if principal.tenant:
             headers["X-Tenant-Id"] = str(self.world.workspace.pk)
         with transaction.atomic():
@@ -729,6 +773,13 @@ def _matrix_rows() -> dict:
     for principal in PRINCIPALS:
         if principal.credential == "service_key":
             raw_keys[principal.name] = _service_key(world, principal)
+    # SCIM tokens: acme's rotated one (dead), acme's live one, Globex's (made by its admin)
+    _, raw_keys["scim:revoked"] = issue_scim_token(actor=world.org_admin, organization=org)
+    _, raw_keys["scim:acme"], _ = rotate_scim_token(actor=world.org_admin, organization=org)
+    _, raw_keys["scim:globex"] = issue_scim_token(
+        actor=world.outsider, organization=world.other_org
+    )
+    scim_group = ScimGroup.objects.create(organization=org, display_name="matrix group")
 
     project = Project.objects.create(workspace=workspace, name="matrix project")
     run = Run.objects.create(
@@ -813,10 +864,14 @@ def _matrix_rows() -> dict:
         email_domain=EmailDomain.objects.create(organization=org, domain="matrix.example.test"),
         scim_mapping=add_group_mapping(
             actor=world.org_admin,
-            group=ScimGroup.objects.create(organization=org, display_name="matrix group"),
+            group=scim_group,
             workspace=workspace,
             role=Role.objects.system("Viewer"),
         ),
+        scim_user=ScimUser.objects.create(
+            organization=org, user=world.editor, user_name=world.editor.email
+        ),
+        scim_group=scim_group,
     )
 
 
@@ -863,6 +918,13 @@ def _crashed(response):
 
 def console_got(response) -> Expect:
     """The gate's verdict on a console request, as far as the response shows it."""
+    if response.wsgi_request.path.startswith("/" + SCIM_PREFIX):
+        # Past the gate (public), the SCIM token's own verdict: 401, or 404 for an id of
+        # another organization's.
+        if response.status_code == 401:
+            return UNAUTHORIZED
+        if response.status_code == 404:
+            return NOT_FOUND
     passed = getattr(response.wsgi_request, "passed_gate", False)
     # Sudo mode comes after the gate: being asked for the password means the gate let it by.
     if passed or (response.status_code == 302 and _location(response) == _sudo_url()):
@@ -951,7 +1013,7 @@ def test_console_route(route, matrix, subtests):
     assert resolve(url).func is route.view, f"{url} does not reach the view of /{route.route}"
     for method in route.methods:
         for principal in CONSOLE_PRINCIPALS:
-            expect = expected_on_console(route, principal)
+            expect = expected_on_console(route, principal, method)
             with subtests.test(msg=f"{method} {url} as {principal.name}"):
                 cell = matrix.send(principal, method, url, api=False)
                 problem = verdict(expect, console_got(cell.response), cell, method)
@@ -1032,4 +1094,8 @@ def test_matrix_size():
     )
     assert len(CONSOLE_ROUTES) >= 60
     assert len(API_OPERATIONS) >= 90
+    # SCIM (#15): its routes against every principal, and organizations' SCIM tokens against
+    # every route (sessions and keys get 401 there; a SCIM token is no session and no key).
+    assert sum(r.route.startswith(SCIM_PREFIX) for r in CONSOLE_ROUTES) >= 9
+    assert {"scim:acme", "scim:globex", "scim:revoked"} <= {p.name for p in PRINCIPALS}
     assert console_cells + api_cells >= 4000
