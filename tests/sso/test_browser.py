@@ -39,6 +39,7 @@ def test_admin_sets_up_oidc_then_a_newcomer_signs_in_and_require_sso_refuses_pas
 ):
     admin = login("admin@acme.test")
     admin.goto(f"{live_server.url}/o/acme/settings/")
+    admin.get_by_role("link", name="Authentication settings").click()
     admin.get_by_role("link", name="Set up single sign-on").click()
     admin.get_by_label("Email domain").fill("acme.test")
     admin.get_by_role("button", name="Claim domain").click()
