@@ -10,7 +10,7 @@ from allauth.account.signals import user_logged_in
 from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_added, authenticator_removed
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
@@ -72,12 +72,16 @@ def with_mfa_flag(memberships):
 
 def memberships_requiring_mfa():
     """Memberships whose organization requires MFA of that member (by the org role's
-    properties: "admins" means those who manage it, admin in every workspace)."""
+    properties: "admins" means those who manage it, admin in every workspace), and of the
+    break-glass admin where single sign-on is required."""
     from accesscontrol.organizations.models import OrganizationMembership, RequireMfa
 
     return OrganizationMembership.objects.filter(
         Q(organization__require_mfa=RequireMfa.EVERYONE)
         | Q(organization__require_mfa=RequireMfa.ADMINS, org_role__in=ADMIN_EVERYWHERE_ROLES)
+        # The break-glass admin of an organization that requires single sign-on keeps a
+        # password (sso/): only with a second factor.
+        | Q(organization__sso__require_sso=True, organization__sso__break_glass_user=F("user"))
     )
 
 
