@@ -8,15 +8,19 @@ signals (accounts/signin.py), so each sign-in path is logged the same way.
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.forms import LoginForm
+from allauth.account.internal.stagekit import clear_login
 from allauth.core import context
 from allauth.core.exceptions import ImmediateHttpResponse
 from django import forms
+from django.contrib import messages
 from django.http import HttpResponse
+from django.shortcuts import redirect
 
 from accesscontrol import throttle
 from accesscontrol.accounts import sudo
 from accesscontrol.accounts.models import normalize_email
 from accesscontrol.sso.backends import refusal_of
+from accesscontrol.sso.services import password_sign_in_refusal
 
 
 def password_checks(request, email):
@@ -57,6 +61,21 @@ class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         # Accounts come from invitations and from an organization's SSO (its own adapter).
         return False
+
+    def pre_login(self, request, user, **kwargs):
+        # A sign-in that did not come through an identity provider (a passkey, an invitation's
+        # first sign-in) is refused where the organization requires single sign-on, as a
+        # password is (sso/backends.py): the identity provider decides who gets in.
+        refused = super().pre_login(request, user, **kwargs)
+        if refused is not None:
+            return refused
+        if (kwargs.get("signal_kwargs") or {}).get("sociallogin") is None:
+            refusal = password_sign_in_refusal(user)
+            if refusal:
+                clear_login(request)
+                messages.error(request, refusal)
+                return redirect("login")
+        return None
 
     def pre_authenticate(self, request, **credentials):
         # Reserved before the password is checked, so a locked-out guesser learns nothing more
