@@ -6,6 +6,7 @@ fails start-up (ImproperlyConfigured) rather than reaching the gate undeclared.
 """
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
 from django.urls import URLPattern, URLResolver
 
 from accesscontrol.rbac.gate import authenticated, public
@@ -61,6 +62,17 @@ AUTHENTICATED = {
 }
 
 
+# Pages that add or remove a second factor: one transaction each, so the factor and its audit row
+# (accounts/mfa.py, on the Authenticator rows) are written together or not at all.
+ATOMIC = {
+    "mfa_activate_totp",
+    "mfa_deactivate_totp",
+    "mfa_generate_recovery_codes",
+    "mfa_add_webauthn",
+    "mfa_remove_webauthn",
+}
+
+
 def _patterns(patterns):
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
@@ -74,6 +86,8 @@ def declared(patterns):
     compatibility) are public like the pages they redirect to."""
     for pattern in _patterns(patterns):
         assert isinstance(pattern, URLPattern)
+        if pattern.name in ATOMIC:
+            pattern.callback = transaction.atomic(pattern.callback)
         if pattern.name in PUBLIC or pattern.name is None:
             public(pattern.callback)
         elif pattern.name in AUTHENTICATED:

@@ -11,6 +11,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.signals import authenticator_added, authenticator_removed
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
+from django.db.models.signals import post_delete, post_save
 
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
@@ -134,16 +135,27 @@ def _signed_in(sender, request, user, **kwargs):
     remember_whether_to_enrol(request, user)
 
 
-def _added(sender, request, user, authenticator, **kwargs):
-    _audit("mfa.enabled", user, authenticator)
+def _changed(sender, request, user, **kwargs):
     remember_whether_to_enrol(request, user)
 
 
-def _removed(sender, request, user, authenticator, **kwargs):
-    _audit("mfa.disabled", user, authenticator)
-    remember_whether_to_enrol(request, user)
+# The audit hangs on the rows, not on allauth's signals: allauth sends those once the change has
+# committed, and an audit row written then could be lost apart from its change. A row's signal
+# runs inside the change's transaction (allauth_urls makes allauth's MFA pages atomic), so the
+# factor and its audit row are written together or not at all.
+def _row_added(sender, instance, created, **kwargs):
+    if created:
+        _audit("mfa.enabled", instance.user, instance)
+
+
+def _row_removed(sender, instance, origin=None, **kwargs):
+    # A factor removed for itself; not one swept away with its account (nothing to tell then).
+    if isinstance(origin, Authenticator) or getattr(origin, "model", None) is Authenticator:
+        _audit("mfa.disabled", instance.user, instance)
 
 
 user_logged_in.connect(_signed_in, dispatch_uid="mfa-enrolment-at-sign-in")
-authenticator_added.connect(_added, dispatch_uid="audit-mfa-enabled")
-authenticator_removed.connect(_removed, dispatch_uid="audit-mfa-disabled")
+authenticator_added.connect(_changed, dispatch_uid="mfa-enrolment-added")
+authenticator_removed.connect(_changed, dispatch_uid="mfa-enrolment-removed")
+post_save.connect(_row_added, sender=Authenticator, dispatch_uid="audit-mfa-enabled")
+post_delete.connect(_row_removed, sender=Authenticator, dispatch_uid="audit-mfa-disabled")

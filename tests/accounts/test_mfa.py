@@ -91,6 +91,23 @@ def test_enrolling_totp_through_the_pages_with_a_pyotp_code(
     assert {e.organization for e in enabled} == {world.org}
 
 
+def test_a_factor_and_its_audit_row_are_written_in_one_transaction(
+    client, world, django_capture_on_commit_callbacks
+):
+    """The audit row does not wait for the commit (allauth's own signal does): it is written by
+    the change's transaction, so one never stands without the other."""
+    sign_in(client, world.editor)
+    secret = client.get(reverse("mfa_activate_totp")).context["form"].secret
+    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+        response = client.post(reverse("mfa_activate_totp"), {"code": pyotp.TOTP(secret).now()})
+        written = set(
+            AuditEvent.objects.filter(action="mfa.enabled").values_list("target_label", flat=True)
+        )
+    assert response.status_code == 302
+    assert written == {"an authenticator app", "recovery codes"}
+    assert after_commit  # allauth's signals still follow the commit (session flag only)
+
+
 def test_sign_in_with_a_totp_code(client, world):
     secret = with_totp(world.editor)
     sign_in(client, world.editor)
