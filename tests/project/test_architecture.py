@@ -10,6 +10,7 @@ Each check is shown to catch a planted violation, so it cannot pass by finding n
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,13 +26,34 @@ WRITES |= {"get_or_create", "update_or_create"}
 NOT_ORM = {"attrs", "cache", "session", "headers"}
 
 
+def _routed_modules() -> set[Path]:
+    """The project's modules a URL pattern reaches, whatever their name (scim/console.py,
+    organizations/views_authentication.py ...): a view is a view wherever it is written."""
+    from django.urls import get_resolver
+
+    from tests.support.urls import walk
+
+    found = set()
+    for _route, pattern, _plain in walk(get_resolver().url_patterns):
+        module = sys.modules.get(getattr(pattern.callback, "__module__", ""))
+        path = Path(getattr(module, "__file__", "") or "")
+        if path.is_relative_to(PACKAGE):
+            found.add(path)
+    return found
+
+
 def view_modules():
-    """views.py and api.py of every app, and every module of a views/ or api/ package."""
+    """views.py and api.py of every app, every module of a views/ or api/ package, and every
+    other module of the project a URL pattern reaches."""
+    routed = _routed_modules()
     for path in sorted(PACKAGE.rglob("*.py")):
         parts = path.relative_to(PACKAGE).parts
         if "migrations" in parts:
             continue
-        if path.name in ("views.py", "api.py") or any(p in ("views", "api") for p in parts[:-1]):
+        named = path.name in ("views.py", "api.py") or any(
+            p in ("views", "api") for p in parts[:-1]
+        )
+        if named or path in routed:
             yield path
 
 
@@ -70,6 +92,8 @@ def orm_writes(source: str, filename="<module>") -> list[str]:
 def test_the_walk_finds_the_view_modules():
     names = {str(p.relative_to(PACKAGE)) for p in view_modules()}
     assert {"workspaces/views.py", "workspaces/api.py", "apikeys/api.py"} <= names
+    # Views in modules of other names, found through the URL patterns that reach them
+    assert {"scim/console.py", "organizations/views_authentication.py"} <= names
     assert len(names) >= 14
 
 
