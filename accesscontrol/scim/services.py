@@ -240,18 +240,21 @@ def provision_user(*, actor, state) -> ScimUser:
     return scim_user
 
 
-def _lock_user(actor, scim_user, version) -> ScimUser:
-    locked = (
-        ScimUser.objects.select_for_update()
-        .select_related("user", "organization")
-        .filter(pk=scim_user.pk, organization=actor.organization)
-        .first()
-    )
+def _lock(actor, resources, resource, version, kind):
+    """The resource, locked, in the token's organization (404 otherwise), at the version the
+    client's If-Match names (412 otherwise)."""
+    mine = resources.filter(organization=actor.organization)
+    locked = mine.select_for_update().filter(pk=resource.pk).first()
     if locked is None:
-        raise errors.not_found("User")
+        raise errors.not_found(kind)
     if version is not None and locked.version != version:
         raise errors.version_mismatch()
     return locked
+
+
+def _lock_user(actor, scim_user, version) -> ScimUser:
+    users = ScimUser.objects.select_related("user", "organization")
+    return _lock(actor, users, scim_user, version, "User")
 
 
 def update_user(*, actor, scim_user, state, version=None) -> ScimUser:
@@ -519,16 +522,7 @@ def create_group(*, actor, state) -> ScimGroup:
 
 
 def _lock_group(actor, group, version) -> ScimGroup:
-    locked = (
-        ScimGroup.objects.select_for_update()
-        .filter(pk=group.pk, organization=actor.organization)
-        .first()
-    )
-    if locked is None:
-        raise errors.not_found("Group")
-    if version is not None and locked.version != version:
-        raise errors.version_mismatch()
-    return locked
+    return _lock(actor, ScimGroup.objects.all(), group, version, "Group")
 
 
 def update_group(*, actor, group, state, version=None) -> ScimGroup:
