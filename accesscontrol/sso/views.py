@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
-from accesscontrol.organizations.models import OrganizationMembership
+from accesscontrol.organizations.services import org_members
 from accesscontrol.rbac.gate import authenticated, public, requires
 from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 from accesscontrol.sso import services
@@ -134,17 +134,16 @@ class SsoForm(forms.Form):
         empty_value=None,
     )
 
-    def __init__(self, *args, organization, **kwargs):
+    def __init__(self, *args, actor, **kwargs):
         super().__init__(*args, **kwargs)
-        admins = OrganizationMembership.objects.filter(
-            organization=organization, org_role__in=ADMIN_EVERYWHERE_ROLES
-        ).select_related("user")
+        organization = actor.organization
+        admins = list(org_members(actor).filter(org_role__in=ADMIN_EVERYWHERE_ROLES))
         self.fields["break_glass_user"].choices = [("", "Nobody")] + [
-            (m.user_id, m.user.email) for m in admins.order_by("user__email")
+            (m.user_id, m.user.email) for m in admins
         ]
         self.admins = {m.user_id: m.user for m in admins}
-        roles = [("", "No role")] + [(str(r.pk), r.name) for r in assignable_roles(organization)]
         self.roles = {str(r.pk): r for r in assignable_roles(organization)}
+        roles = [("", "No role")] + [(pk, r.name) for pk, r in self.roles.items()]
         self.workspaces = {}
         for workspace in organization.workspaces.filter(archived=False).order_by("name"):
             name = f"ws_{workspace.pk.hex}"
@@ -214,7 +213,7 @@ def service_provider_urls(request, sso) -> dict:
 def org_sso(request, org_slug):
     org = request.organization
     sso = services.sso_of(request.actor)
-    form = SsoForm(request.POST or None, initial=_initial(sso), organization=org)
+    form = SsoForm(request.POST or None, initial=_initial(sso), actor=request.actor)
 
     def save(data):
         services.save_sso(actor=request.actor, organization=org, **form.service_arguments())
