@@ -264,6 +264,9 @@ ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": "10/m/ip,5/300s/key"}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = "accesscontrol"
+# A code of the 30-second step before or after is accepted too (RFC 6238 §5.2): a code typed as
+# its step ends, or a phone's clock a few seconds off, must not fail. Each code still works once.
+MFA_TOTP_TOLERANCE = 1
 SOCIALACCOUNT_ONLY = False
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
 SOCIALACCOUNT_STORE_TOKENS = False

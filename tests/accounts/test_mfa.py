@@ -119,6 +119,17 @@ def test_sign_in_with_a_totp_code(client, world):
     assert client.session[SESSION_KEY] == str(world.editor.pk)
 
 
+@pytest.mark.parametrize(("steps_ago", "accepted"), [(1, True), (3, False)])
+def test_a_code_of_the_step_before_is_accepted_not_older(client, world, steps_ago, accepted):
+    """A code typed as its 30-second step ends still works (MFA_TOTP_TOLERANCE = 1)."""
+    secret = with_totp(world.editor)
+    sign_in(client, world.editor)
+    code = pyotp.TOTP(secret).at(time.time() - 30 * steps_ago)
+    response = client.post(reverse("mfa_authenticate"), {"code": code})
+    assert (response.status_code == 302) is accepted
+    assert (SESSION_KEY in client.session) is accepted
+
+
 @pytest.mark.parametrize("code", ["000000", "12345", "", "not-a-code"])
 def test_a_wrong_code_is_refused(client, world, code):
     with_totp(world.editor)
