@@ -236,11 +236,25 @@ def _resource_types():
     ]
 
 
-def _located(documents, request, kind, key):
+def _located(documents, request, kind):
     root = base_url(request)
     for document in documents:
-        document["meta"] = {"resourceType": kind, "location": f"{root}{kind}s/{document[key]}"}
+        document["meta"] = {"resourceType": kind, "location": f"{root}{kind}s/{document['id']}"}
     return documents
+
+
+def _discovery_list(documents, request, kind):
+    """/ResourceTypes and /Schemas (RFC 7644 §4): every document, located, in one page."""
+    found = _located(documents, request, kind)
+    return scim_response(protocol.list_response(found, len(found), 1))
+
+
+def _discovery_one(documents, request, kind, scim_id):
+    """/ResourceTypes/<id> and /Schemas/<id>: the one document with that id, or a 404."""
+    match = next((d for d in _located(documents, request, kind) if d["id"] == scim_id), None)
+    if match is None:
+        raise errors.not_found(kind)
+    return scim_response(match)
 
 
 @scim_endpoint("GET")
@@ -275,33 +289,22 @@ def service_provider_config(request):
 
 @scim_endpoint("GET")
 def resource_types(request):
-    found = _located(_resource_types(), request, "ResourceType", "id")
-    return scim_response(protocol.list_response(found, len(found), 1))
+    return _discovery_list(_resource_types(), request, "ResourceType")
 
 
 @scim_endpoint("GET")
 def resource_type(request, scim_id):
-    found = [d for d in _located(_resource_types(), request, "ResourceType", "id")]
-    match = next((d for d in found if d["id"] == scim_id), None)
-    if match is None:
-        raise errors.not_found("ResourceType")
-    return scim_response(match)
+    return _discovery_one(_resource_types(), request, "ResourceType", scim_id)
 
 
 @scim_endpoint("GET")
 def schemas(request):
-    found = _located(_schemas(), request, "Schema", "id")
-    return scim_response(protocol.list_response(found, len(found), 1))
+    return _discovery_list(_schemas(), request, "Schema")
 
 
 @scim_endpoint("GET")
 def schema(request, scim_id):
-    match = next(
-        (d for d in _located(_schemas(), request, "Schema", "id") if d["id"] == scim_id), None
-    )
-    if match is None:
-        raise errors.not_found("Schema")
-    return scim_response(match)
+    return _discovery_one(_schemas(), request, "Schema", scim_id)
 
 
 @scim_endpoint("GET")
