@@ -162,6 +162,17 @@ def _refuse_fields(fields: dict) -> None:
             raise _invalid(field, f"{field} is not supported here: {why}.")
 
 
+def _multipart_examples(request, dataset, schema) -> list[dict]:
+    """The examples of a multipart body, each validated as `schema` (a 422 names its part).
+    The path names the dataset: a part's own dataset_id gives way to it."""
+    examples = []
+    for example_id, fields in _examples_of_parts(multipart_parts(request)).items():
+        _refuse_fields(fields)
+        data = {**fields, "id": example_id, "dataset_id": dataset.pk}
+        examples.append(_validated(schema, data, example_id).dict())
+    return examples
+
+
 # CSV upload
 
 
@@ -370,11 +381,7 @@ def delete_examples(request, query: Query[ExampleIds]):
 @requires("datasets:update")
 def create_examples_multipart(request, dataset_id: uuid.UUID):
     dataset = _dataset(request, dataset_id)
-    examples = []
-    for example_id, fields in _examples_of_parts(multipart_parts(request)).items():
-        _refuse_fields(fields)
-        data = {**fields, "id": example_id, "dataset_id": dataset.pk}
-        examples.append(_validated(ExampleIn, data, example_id).dict())
+    examples = _multipart_examples(request, dataset, ExampleIn)
     created = services.create_examples(
         actor=request.actor, workspace=ws(request), examples=examples
     )
@@ -393,11 +400,7 @@ class MultipartPatch(ExamplePatch):
 @requires("datasets:update")
 def update_examples_multipart(request, dataset_id: uuid.UUID):
     dataset = _dataset(request, dataset_id)
-    updates = []
-    for example_id, fields in _examples_of_parts(multipart_parts(request)).items():
-        _refuse_fields(fields)
-        fields.pop("dataset_id", None)  # the path names the dataset
-        updates.append(_validated(MultipartPatch, {**fields, "id": example_id}, example_id).dict())
+    updates = _multipart_examples(request, dataset, MultipartPatch)
     changed = services.update_examples(
         actor=request.actor, workspace=ws(request), updates=updates, dataset=dataset
     )

@@ -735,6 +735,22 @@ def test_multipart_examples_are_created_and_updated(client, world, keys, filenam
     assert models.DatasetVersion.objects.filter(dataset_id=did).count() == 2
 
 
+def test_multipart_examples_stay_in_the_dataset_the_path_names(client, keys):
+    """A part's own dataset_id (the SDK repeats it) gives way to the path's, creating and
+    changing alike: an example lands in, and stays in, the path's dataset."""
+    dataset = make_dataset(client, keys.editor, "multipart")
+    other = make_dataset(client, keys.editor, "other")
+    path = f"/platform/datasets/{dataset['id']}/examples"
+    new = uuid.uuid4()
+    parts = example_parts(new, inputs={"q": 1}, dataset_id=other["id"])
+    ok(send_multipart(client, "POST", path, keys.editor, parts), 201)
+    assert str(models.Example.objects.get(pk=new).dataset_id) == dataset["id"]
+    parts = example_parts(new, outputs={"a": 2}, dataset_id=other["id"])
+    ok(send_multipart(client, "PATCH", path, keys.editor, parts))
+    example = models.Example.objects.get(pk=new)
+    assert (str(example.dataset_id), example.outputs) == (dataset["id"], {"a": 2})
+
+
 def test_multipart_refusals_write_nothing(client, keys):
     dataset = make_dataset(client, keys.editor, "multipart")
     did = dataset["id"]
