@@ -279,7 +279,7 @@ def test_runs_and_examples_stored_outside_the_years_are_clamped_into_them(world,
         )
     with pytest.raises(DataError):
         list(Run.objects.all())
-    _run(_migration("resources", "0002_repair_out_of_range_times"))
+    _run(_migration("resources", "0001_initial_squashed_0006_project_end_time"))
     run = Run.objects.get()
     assert run.start_time.isoformat() == "0001-01-01T00:00:00+00:00"
     assert run.end_time.isoformat() == "9999-12-31T23:59:59.999999+00:00"

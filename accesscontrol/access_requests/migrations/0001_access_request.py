@@ -11,9 +11,9 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('organizations', '0004_ip_allow_list'),
-        ('rbac', '0002_system_roles'),
-        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
+        ('organizations', '0002_invitation_squashed_0006_require_mfa'),
+        ('rbac', '0001_initial_squashed_0002_system_roles'),
+        ('workspaces', '0001_initial_squashed_0004_membership_source'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

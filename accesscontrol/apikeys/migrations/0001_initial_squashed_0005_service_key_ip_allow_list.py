@@ -26,8 +26,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('organizations', '0001_initial'),
-        ('rbac', '0002_system_roles'),
-        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
+        ('rbac', '0001_initial_squashed_0002_system_roles'),
+        ('workspaces', '0001_initial_squashed_0004_membership_source'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

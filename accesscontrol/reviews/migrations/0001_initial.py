@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('organizations', '0002_invitation'),
-        ('workspaces', '0001_initial_squashed_0003_membership_role_after_expiry'),
+        ('organizations', '0002_invitation_squashed_0006_require_mfa'),
+        ('workspaces', '0001_initial_squashed_0004_membership_source'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

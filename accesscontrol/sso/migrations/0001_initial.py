@@ -11,10 +11,10 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('organizations', '0005_membership_source'),
-        ('rbac', '0002_system_roles'),
+        ('organizations', '0002_invitation_squashed_0006_require_mfa'),
+        ('rbac', '0001_initial_squashed_0002_system_roles'),
         ('socialaccount', '0006_alter_socialaccount_extra_data'),
-        ('workspaces', '0004_membership_source'),
+        ('workspaces', '0001_initial_squashed_0004_membership_source'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
