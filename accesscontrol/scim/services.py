@@ -12,10 +12,11 @@ import zlib
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accesscontrol import writes
 from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.accounts.sessions import end_sessions
 from accesscontrol.apikeys import keys
@@ -82,22 +83,21 @@ def _token_manager(actor, organization):
 def issue_token(*, actor, organization) -> tuple[ScimToken, str]:
     """The organization's SCIM token (shown once); one at a time: rotate to replace it."""
     actor = _token_manager(actor, organization)
-    try:
-        with transaction.atomic():
-            token, raw = _new_token(organization, actor)
-            audit.record(
-                actor,
-                "scim_token.created",
-                token,
-                organization=organization,
-                target_label=token.audit_label,
-                after={"hint": token.hint},
-            )
-    except IntegrityError:
-        raise ValidationError(
+    with writes.unique_or(
+        ValidationError(
             "This organization has a SCIM token already: rotate it to get a new one.",
             code="duplicate",
-        ) from None
+        )
+    ):
+        token, raw = _new_token(organization, actor)
+        audit.record(
+            actor,
+            "scim_token.created",
+            token,
+            organization=organization,
+            target_label=token.audit_label,
+            after={"hint": token.hint},
+        )
     return token, raw
 
 
@@ -138,12 +138,11 @@ def revoke_token(*, actor, organization) -> ScimToken:
     actor = _token_manager(actor, organization)
     with transaction.atomic():
         token = _lock_active_token(organization)
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit.record(
+        writes.save(
             actor,
-            "scim_token.revoked",
             token,
+            "scim_token.revoked",
+            {"revoked_at": timezone.now()},
             organization=organization,
             target_label=token.audit_label,
             before={"hint": token.hint},
@@ -185,6 +184,10 @@ def _check_user_name_free(organization, user_name, exclude=None):
         raise errors.uniqueness(f"userName {user_name!r} is taken in this organization.")
 
 
+def _user_name_taken(user_name):
+    return errors.uniqueness(f"userName {user_name!r} is taken.")
+
+
 def _person_for(state, organization):
     """The account with the user's email, or a new one (no password: they sign in through the
     identity provider, or set one with a reset). An account of another organization's is not
@@ -213,30 +216,27 @@ def provision_user(*, actor, state) -> ScimUser:
     of the organization (org role member, source SCIM) unless created inactive."""
     actor = _provisioner(actor)
     organization = actor.organization
-    try:
-        with transaction.atomic():
-            _check_user_name_free(organization, state["user_name"])
-            person = _person_for(state, organization)
-            if ScimUser.objects.filter(organization=organization, user=person).exists():
-                raise errors.uniqueness(f"{person.email} is provisioned already, as another User.")
-            scim_user = ScimUser.objects.create(
-                organization=organization,
-                user=person,
-                active=state["active"],
-                **_user_fields(state),
-            )
-            audit.record(
-                actor,
-                "scim_user.created",
-                scim_user,
-                organization=organization,
-                target_label=person.email,
-                after={"userName": scim_user.user_name, "active": scim_user.active},
-            )
-            if scim_user.active:
-                _admit(actor, scim_user)
-    except IntegrityError:
-        raise errors.uniqueness(f"userName {state['user_name']!r} is taken.") from None
+    with writes.unique_or(_user_name_taken(state["user_name"])):
+        _check_user_name_free(organization, state["user_name"])
+        person = _person_for(state, organization)
+        if ScimUser.objects.filter(organization=organization, user=person).exists():
+            raise errors.uniqueness(f"{person.email} is provisioned already, as another User.")
+        scim_user = ScimUser.objects.create(
+            organization=organization,
+            user=person,
+            active=state["active"],
+            **_user_fields(state),
+        )
+        audit.record(
+            actor,
+            "scim_user.created",
+            scim_user,
+            organization=organization,
+            target_label=person.email,
+            after={"userName": scim_user.user_name, "active": scim_user.active},
+        )
+        if scim_user.active:
+            _admit(actor, scim_user)
     return scim_user
 
 
@@ -262,45 +262,42 @@ def update_user(*, actor, scim_user, state, version=None) -> ScimUser:
     organization in this very transaction (_deprovision), true brings them back. `version`:
     the If-Match the client sent, if any."""
     actor = _provisioner(actor)
-    try:
-        with transaction.atomic():
-            scim_user = _lock_user(actor, scim_user, version)
-            if state["user_name"].lower() != scim_user.user_name.lower():
-                _check_user_name_free(actor.organization, state["user_name"], exclude=scim_user)
-            fields = _user_fields(state)
-            changed = {k: v for k, v in fields.items() if getattr(scim_user, k) != v}
-            was_active = scim_user.active
-            if not changed and was_active == state["active"]:
-                return scim_user
-            before = {k: getattr(scim_user, k) for k in changed}
-            for key, value in changed.items():
-                setattr(scim_user, key, value)
-            scim_user.active = state["active"]
-            scim_user.version += 1
-            scim_user.save()
-            if changed:
-                audit.record(
-                    actor,
-                    "scim_user.updated",
-                    scim_user,
-                    organization=actor.organization,
-                    target_label=scim_user.user.email,
-                    before=_audited(before),
-                    after=_audited(changed),
-                )
-            if was_active and not scim_user.active:
-                _deactivate(actor, scim_user)
-            elif scim_user.active and not was_active:
-                _admit(actor, scim_user)
-                audit.record(
-                    actor,
-                    "scim_user.reactivated",
-                    scim_user,
-                    organization=actor.organization,
-                    target_label=scim_user.user.email,
-                )
-    except IntegrityError:
-        raise errors.uniqueness(f"userName {state['user_name']!r} is taken.") from None
+    with writes.unique_or(_user_name_taken(state["user_name"])):
+        scim_user = _lock_user(actor, scim_user, version)
+        if state["user_name"].lower() != scim_user.user_name.lower():
+            _check_user_name_free(actor.organization, state["user_name"], exclude=scim_user)
+        fields = _user_fields(state)
+        changed = {k: v for k, v in fields.items() if getattr(scim_user, k) != v}
+        was_active = scim_user.active
+        if not changed and was_active == state["active"]:
+            return scim_user
+        before = {k: getattr(scim_user, k) for k in changed}
+        for key, value in changed.items():
+            setattr(scim_user, key, value)
+        scim_user.active = state["active"]
+        scim_user.version += 1
+        scim_user.save()
+        if changed:
+            audit.record(
+                actor,
+                "scim_user.updated",
+                scim_user,
+                organization=actor.organization,
+                target_label=scim_user.user.email,
+                before=_audited(before),
+                after=_audited(changed),
+            )
+        if was_active and not scim_user.active:
+            _deactivate(actor, scim_user)
+        elif scim_user.active and not was_active:
+            _admit(actor, scim_user)
+            audit.record(
+                actor,
+                "scim_user.reactivated",
+                scim_user,
+                organization=actor.organization,
+                target_label=scim_user.user.email,
+            )
     return scim_user
 
 
@@ -361,18 +358,15 @@ def set_default_org_role(*, actor, organization, org_role) -> ProvisioningSettin
         found, _ = ProvisioningSettings.objects.select_for_update().get_or_create(
             organization=organization
         )
-        before = found.default_org_role
-        if before == org_role:
-            return found
-        found.default_org_role = org_role
-        found.save(update_fields=["default_org_role"])
-        audit.record(
+        writes.change(
             actor,
+            found,
+            "default_org_role",
+            org_role,
             "scim_settings.changed",
-            organization,
+            key="org_role",
+            target=organization,
             organization=organization,
-            before={"org_role": before},
-            after={"org_role": org_role},
         )
     return found
 
@@ -491,33 +485,32 @@ def _check_group_name_free(organization, name, exclude=None):
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
     if taken.exists():
-        raise errors.uniqueness(f"A Group named {name!r} exists already.")
+        raise _group_name_taken(name)
+
+
+def _group_name_taken(name):
+    return errors.uniqueness(f"A Group named {name!r} exists already.")
 
 
 def create_group(*, actor, state) -> ScimGroup:
     actor = _provisioner(actor)
     organization = actor.organization
-    try:
-        with transaction.atomic():
-            _check_group_name_free(organization, state["display_name"])
-            members = _members_of(actor, state["member_ids"])
-            group = ScimGroup.objects.create(
-                organization=organization,
-                display_name=state["display_name"],
-                external_id=state["external_id"],
-            )
-            audit.record(
-                actor,
-                "scim_group.created",
-                group,
-                organization=organization,
-                after={"displayName": group.display_name},
-            )
-            _change_members(actor, group, members)
-    except IntegrityError:
-        raise errors.uniqueness(
-            f"A Group named {state['display_name']!r} exists already."
-        ) from None
+    with writes.unique_or(_group_name_taken(state["display_name"])):
+        _check_group_name_free(organization, state["display_name"])
+        members = _members_of(actor, state["member_ids"])
+        group = ScimGroup.objects.create(
+            organization=organization,
+            display_name=state["display_name"],
+            external_id=state["external_id"],
+        )
+        audit.record(
+            actor,
+            "scim_group.created",
+            group,
+            organization=organization,
+            after={"displayName": group.display_name},
+        )
+        _change_members(actor, group, members)
     return group
 
 
@@ -529,33 +522,28 @@ def update_group(*, actor, group, state, version=None) -> ScimGroup:
     """PUT or PATCH /Groups/<id>: its name and its members; whoever joins or leaves gets or
     loses what the group's mappings give, in this transaction."""
     actor = _provisioner(actor)
-    try:
-        with transaction.atomic():
-            group = _lock_group(actor, group, version)
-            members = _members_of(actor, state["member_ids"])
-            before = {"displayName": group.display_name, "externalId": group.external_id}
-            after = {"displayName": state["display_name"], "externalId": state["external_id"]}
-            if after["displayName"].lower() != before["displayName"].lower():
-                _check_group_name_free(actor.organization, after["displayName"], exclude=group)
-            group.display_name, group.external_id = after["displayName"], after["externalId"]
-            changed = {k for k in after if after[k] != before[k]}
-            moved = _change_members(actor, group, members)
-            if changed or moved:
-                group.version += 1
-                group.save()
-            if changed:
-                audit.record(
-                    actor,
-                    "scim_group.updated",
-                    group,
-                    organization=actor.organization,
-                    before={k: before[k] for k in changed},
-                    after={k: after[k] for k in changed},
-                )
-    except IntegrityError:
-        raise errors.uniqueness(
-            f"A Group named {state['display_name']!r} exists already."
-        ) from None
+    with writes.unique_or(_group_name_taken(state["display_name"])):
+        group = _lock_group(actor, group, version)
+        members = _members_of(actor, state["member_ids"])
+        before = {"displayName": group.display_name, "externalId": group.external_id}
+        after = {"displayName": state["display_name"], "externalId": state["external_id"]}
+        if after["displayName"].lower() != before["displayName"].lower():
+            _check_group_name_free(actor.organization, after["displayName"], exclude=group)
+        group.display_name, group.external_id = after["displayName"], after["externalId"]
+        changed = {k for k in after if after[k] != before[k]}
+        moved = _change_members(actor, group, members)
+        if changed or moved:
+            group.version += 1
+            group.save()
+        if changed:
+            audit.record(
+                actor,
+                "scim_group.updated",
+                group,
+                organization=actor.organization,
+                before={k: before[k] for k in changed},
+                after={k: after[k] for k in changed},
+            )
     return group
 
 
@@ -565,26 +553,21 @@ def _change_members(actor, group, members) -> bool:
     new = {m.pk: m for m in members}
     joined = [new[pk] for pk in new.keys() - current.keys()]
     left = [current[pk] for pk in current.keys() - new.keys()]
-    for scim_user in sorted(joined, key=lambda u: u.user_name):
-        group.members.add(scim_user)
-        audit.record(
-            actor,
-            "scim_group.member_added",
-            group,
-            organization=actor.organization,
-            after={"member": scim_user.user_name},
-        )
-        _sync_workspaces(actor, scim_user)
-    for scim_user in sorted(left, key=lambda u: u.user_name):
-        group.members.remove(scim_user)
-        audit.record(
-            actor,
-            "scim_group.member_removed",
-            group,
-            organization=actor.organization,
-            before={"member": scim_user.user_name},
-        )
-        _sync_workspaces(actor, scim_user)
+    moves = [
+        (joined, group.members.add, "scim_group.member_added", "after"),
+        (left, group.members.remove, "scim_group.member_removed", "before"),
+    ]
+    for scim_users, move, action, side in moves:
+        for scim_user in sorted(scim_users, key=lambda u: u.user_name):
+            move(scim_user)
+            audit.record(
+                actor,
+                action,
+                group,
+                organization=actor.organization,
+                **{side: {"member": scim_user.user_name}},
+            )
+            _sync_workspaces(actor, scim_user)
     return bool(joined or left)
 
 
@@ -627,24 +610,23 @@ def add_group_mapping(*, actor, group, workspace, role) -> GroupMapping:
     if workspace.organization_id != organization.pk:
         raise ValidationError({"workspace": "No such workspace in this organization."})
     check_role_assignable(role, organization)
-    try:
-        with transaction.atomic():
-            mapping = GroupMapping.objects.create(
-                organization=organization, group=group, workspace=workspace, role=role
-            )
-            audit.record(
-                actor,
-                "scim_mapping.created",
-                mapping,
-                workspace=workspace,
-                target_label=group.display_name,
-                after={"role": role.name},
-            )
-            _sync_group(actor, group)
-    except IntegrityError:
-        raise ValidationError(
+    with writes.unique_or(
+        ValidationError(
             {"workspace": f"{group} is mapped to {workspace} already; change that mapping."}
-        ) from None
+        )
+    ):
+        mapping = GroupMapping.objects.create(
+            organization=organization, group=group, workspace=workspace, role=role
+        )
+        audit.record(
+            actor,
+            "scim_mapping.created",
+            mapping,
+            workspace=workspace,
+            target_label=group.display_name,
+            after={"role": role.name},
+        )
+        _sync_group(actor, group)
     return mapping
 
 
@@ -657,21 +639,17 @@ def change_group_mapping(*, actor, mapping, role) -> GroupMapping:
             .select_related("group", "workspace__organization", "role")
             .get(pk=mapping.pk)
         )
-        before = mapping.role
-        if before.pk == role.pk:
-            return mapping
-        mapping.role = role
-        mapping.save(update_fields=["role"])
-        audit.record(
+        if writes.change(
             actor,
-            "scim_mapping.changed",
             mapping,
+            "role",
+            role,
+            "scim_mapping.changed",
+            show=lambda r: r.name,
             workspace=mapping.workspace,
             target_label=mapping.group.display_name,
-            before={"role": before.name},
-            after={"role": role.name},
-        )
-        _sync_group(actor, mapping.group)
+        ):
+            _sync_group(actor, mapping.group)
     return mapping
 
 
