@@ -57,9 +57,11 @@ def _checksum(body: str) -> str:
     return f"{zlib.crc32(body.encode()):08x}"
 
 
-def _new_token(organization, actor) -> tuple[ScimToken, str]:
-    """`lsv2_scim_<128 bits hex>_<crc32>`: recognisable to secret scanners, checked for typos
-    before any lookup (scim/auth.py); only its SHA-256 digest is stored."""
+def _issue(actor, organization, action, replacing=None) -> tuple[ScimToken, str]:
+    """A new token, audited as `action` (in the caller's transaction), with the hint of the
+    one it replaces, if any. `lsv2_scim_<128 bits hex>_<crc32>`: recognisable to secret
+    scanners, checked for typos before any lookup (scim/auth.py); only its SHA-256 digest is
+    stored."""
     body = f"{TOKEN_PREFIX}{secrets.token_hex(16)}"
     raw = f"{body}_{_checksum(body)}"
     token = ScimToken.objects.create(
@@ -68,6 +70,15 @@ def _new_token(organization, actor) -> tuple[ScimToken, str]:
         hint=f"{TOKEN_PREFIX}…{raw[-4:]}",
         issued_by=actor.user,
         issued_by_label=actor.label,
+    )
+    audit.record(
+        actor,
+        action,
+        token,
+        organization=organization,
+        target_label=token.audit_label,
+        before={"hint": replacing.hint} if replacing else None,
+        after={"hint": token.hint},
     )
     return token, raw
 
@@ -89,16 +100,7 @@ def issue_token(*, actor, organization) -> tuple[ScimToken, str]:
             code="duplicate",
         )
     ):
-        token, raw = _new_token(organization, actor)
-        audit.record(
-            actor,
-            "scim_token.created",
-            token,
-            organization=organization,
-            target_label=token.audit_label,
-            after={"hint": token.hint},
-        )
-    return token, raw
+        return _issue(actor, organization, "scim_token.created")
 
 
 def _lock_active_token(organization) -> ScimToken:
@@ -121,16 +123,7 @@ def rotate_token(*, actor, organization) -> tuple[ScimToken, str, ScimToken]:
         old = _lock_active_token(organization)
         old.revoked_at = timezone.now()
         old.save(update_fields=["revoked_at"])
-        token, raw = _new_token(organization, actor)
-        audit.record(
-            actor,
-            "scim_token.rotated",
-            token,
-            organization=organization,
-            target_label=token.audit_label,
-            before={"hint": old.hint},
-            after={"hint": token.hint},
-        )
+        token, raw = _issue(actor, organization, "scim_token.rotated", replacing=old)
     return token, raw, old
 
 
