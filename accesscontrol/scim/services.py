@@ -167,14 +167,21 @@ def _user_fields(state) -> dict:
     }
 
 
-def _check_user_name_free(organization, user_name, exclude=None):
-    taken = ScimUser.objects.annotate(lower=Lower("user_name")).filter(
-        organization=organization, lower=user_name.lower()
+def _check_free(model, field, organization, value, taken, exclude=None):
+    """No other row of `model` in the organization holds `value` in `field`, whatever its
+    case (SCIM names are case-insensitive); `taken`, the error to raise otherwise."""
+    holders = model.objects.annotate(lower=Lower(field)).filter(
+        organization=organization, lower=value.lower()
     )
     if exclude is not None:
-        taken = taken.exclude(pk=exclude.pk)
-    if taken.exists():
-        raise errors.uniqueness(f"userName {user_name!r} is taken in this organization.")
+        holders = holders.exclude(pk=exclude.pk)
+    if holders.exists():
+        raise taken
+
+
+def _check_user_name_free(organization, user_name, exclude=None):
+    taken = errors.uniqueness(f"userName {user_name!r} is taken in this organization.")
+    _check_free(ScimUser, "user_name", organization, user_name, taken, exclude)
 
 
 def _user_name_taken(user_name):
@@ -472,13 +479,7 @@ def _members_of(actor, ids) -> list[ScimUser]:
 
 
 def _check_group_name_free(organization, name, exclude=None):
-    taken = ScimGroup.objects.annotate(lower=Lower("display_name")).filter(
-        organization=organization, lower=name.lower()
-    )
-    if exclude is not None:
-        taken = taken.exclude(pk=exclude.pk)
-    if taken.exists():
-        raise _group_name_taken(name)
+    _check_free(ScimGroup, "display_name", organization, name, _group_name_taken(name), exclude)
 
 
 def _group_name_taken(name):
