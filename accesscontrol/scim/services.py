@@ -146,6 +146,23 @@ def revoke_token(*, actor, organization) -> ScimToken:
 # --- users -------------------------------------------------------------------------------------
 
 
+def _record_user(actor, action, scim_user, **changes) -> None:
+    """A User's event: in the token's organization, named by the person's email."""
+    audit.record(
+        actor,
+        action,
+        scim_user,
+        organization=actor.organization,
+        target_label=scim_user.user.email,
+        **changes,
+    )
+
+
+def _record_group(actor, action, group, **changes) -> None:
+    """A Group's event, in the token's organization."""
+    audit.record(actor, action, group, organization=actor.organization, **changes)
+
+
 def _provisioner(actor):
     """The actor, if it may provision people in its organization (its SCIM token, or an org
     manager)."""
@@ -227,12 +244,10 @@ def provision_user(*, actor, state) -> ScimUser:
             active=state["active"],
             **_user_fields(state),
         )
-        audit.record(
+        _record_user(
             actor,
             "scim_user.created",
             scim_user,
-            organization=organization,
-            target_label=person.email,
             after={"userName": scim_user.user_name, "active": scim_user.active},
         )
         if scim_user.active:
@@ -278,12 +293,10 @@ def update_user(*, actor, scim_user, state, version=None) -> ScimUser:
         scim_user.version += 1
         scim_user.save()
         if changed:
-            audit.record(
+            _record_user(
                 actor,
                 "scim_user.updated",
                 scim_user,
-                organization=actor.organization,
-                target_label=scim_user.user.email,
                 before=_audited(before),
                 after=_audited(changed),
             )
@@ -291,13 +304,7 @@ def update_user(*, actor, scim_user, state, version=None) -> ScimUser:
             _deactivate(actor, scim_user)
         elif scim_user.active and not was_active:
             _admit(actor, scim_user)
-            audit.record(
-                actor,
-                "scim_user.reactivated",
-                scim_user,
-                organization=actor.organization,
-                target_label=scim_user.user.email,
-            )
+            _record_user(actor, "scim_user.reactivated", scim_user)
     return scim_user
 
 
@@ -326,12 +333,10 @@ def delete_user(*, actor, scim_user, version=None) -> None:
         scim_user = _lock_user(actor, scim_user, version)
         if scim_user.active:
             _deactivate(actor, scim_user)
-        audit.record(
+        _record_user(
             actor,
             "scim_user.deleted",
             scim_user,
-            organization=actor.organization,
-            target_label=scim_user.user.email,
             before={"userName": scim_user.user_name},
         )
         scim_user.delete()
@@ -401,14 +406,7 @@ def _deactivate(actor, scim_user) -> None:
     if membership is not None:
         remove_org_member(actor=actor, membership=membership)
     ended = end_sessions(scim_user.user)
-    audit.record(
-        actor,
-        "scim_user.deactivated",
-        scim_user,
-        organization=actor.organization,
-        target_label=scim_user.user.email,
-        after={"sessions_ended": ended},
-    )
+    _record_user(actor, "scim_user.deactivated", scim_user, after={"sessions_ended": ended})
 
 
 # --- workspace access from groups --------------------------------------------------------------
@@ -497,13 +495,7 @@ def create_group(*, actor, state) -> ScimGroup:
             display_name=state["display_name"],
             external_id=state["external_id"],
         )
-        audit.record(
-            actor,
-            "scim_group.created",
-            group,
-            organization=organization,
-            after={"displayName": group.display_name},
-        )
+        _record_group(actor, "scim_group.created", group, after={"displayName": group.display_name})
         _change_members(actor, group, members)
     return group
 
@@ -530,11 +522,10 @@ def update_group(*, actor, group, state, version=None) -> ScimGroup:
             group.version += 1
             group.save()
         if changed:
-            audit.record(
+            _record_group(
                 actor,
                 "scim_group.updated",
                 group,
-                organization=actor.organization,
                 before={k: before[k] for k in changed},
                 after={k: after[k] for k in changed},
             )
@@ -554,13 +545,7 @@ def _change_members(actor, group, members) -> bool:
     for scim_users, move, action, side in moves:
         for scim_user in sorted(scim_users, key=lambda u: u.user_name):
             move(scim_user)
-            audit.record(
-                actor,
-                action,
-                group,
-                organization=actor.organization,
-                **{side: {"member": scim_user.user_name}},
-            )
+            _record_group(actor, action, group, **{side: {"member": scim_user.user_name}})
             _sync_workspaces(actor, scim_user)
     return bool(joined or left)
 
@@ -571,11 +556,10 @@ def delete_group(*, actor, group, version=None) -> None:
     with transaction.atomic():
         group = _lock_group(actor, group, version)
         members = list(group.members.select_related("user"))
-        audit.record(
+        _record_group(
             actor,
             "scim_group.deleted",
             group,
-            organization=actor.organization,
             before={"displayName": group.display_name},
         )
         group.delete()
