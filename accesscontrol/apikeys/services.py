@@ -3,10 +3,11 @@
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accesscontrol import writes
 from accesscontrol.apikeys import ip_allow_lists, keys
 from accesscontrol.apikeys.limits import clean_limits
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
@@ -62,18 +63,16 @@ def _revoke(actor, locked, action, organization, workspace=None, **why):
     the audit event."""
     if locked.revoked_at is not None:
         return locked
-    locked.revoked_at = timezone.now()
-    for field, value in why.items():
-        setattr(locked, field, value)
-    locked.save(update_fields=["revoked_at", *why])
-    audit.record(
+    revoked_at = timezone.now()
+    writes.save(
         actor,
-        action,
         locked,
+        action,
+        {"revoked_at": revoked_at, **why},
         organization=organization,
         workspace=workspace,
         target_label=locked.audit_label,
-        after={"revoked_at": locked.revoked_at.isoformat(), **why},
+        after={"revoked_at": revoked_at.isoformat(), **why},
     )
     return locked
 
@@ -318,26 +317,26 @@ def set_service_key_ip_allow_list(*, actor, key, ip_allow_list) -> ServiceKey:
         )
         if key.status != "active":
             raise ValidationError(f"{key.name} ({key.hint}) is {key.status}: nothing to restrict.")
-        before = list(key.ip_allow_list)
-        if networks == before:
-            return key
-        if actor.key is not None and actor.key.pk == key.pk:
-            ip_allow_lists.check_keeps_caller(
-                actor, organization_list=key.organization.ip_allow_list, key_list=networks
-            )
-        key.ip_allow_list = networks
-        key.save(update_fields=["ip_allow_list"])
-        audit.record(
+        writes.change(
             actor,
-            "service_key.ip_allow_list_changed",
             key,
+            "ip_allow_list",
+            networks,
+            "service_key.ip_allow_list_changed",
+            check=lambda: _check_keeps_caller(actor, key, networks),
             organization=key.organization,
             workspace=key.workspace,
             target_label=key.audit_label,
-            before={"ip_allow_list": before},
-            after={"ip_allow_list": networks},
         )
     return key
+
+
+def _check_keeps_caller(actor, key, networks) -> None:
+    """A key that narrows its own list must still let in the request doing it."""
+    if actor.key is not None and actor.key.pk == key.pk:
+        ip_allow_lists.check_keeps_caller(
+            actor, organization_list=key.organization.ip_allow_list, key_list=networks
+        )
 
 
 def import_legacy_key(*, raw, workspace, name):
@@ -347,28 +346,27 @@ def import_legacy_key(*, raw, workspace, name):
         raise ValidationError("Not a legacy ls__ key.")
     name = _clean_name(name)
     role = Role.objects.system(ADMIN)
-    try:
-        with transaction.atomic():
-            key = ServiceKey.objects.create(
-                organization=workspace.organization,
-                workspace=workspace,
-                name=name,
-                role=role,
-                digest=parsed.digest,
-                hint=keys.display_hint(raw),
-                legacy=True,
-                created_by_label="legacy key import",
-            )
-            audit.record(
-                None,
-                "service_key.legacy_imported",
-                key,
-                workspace=workspace,
-                target_label=key.audit_label,
-                after={"name": name, "hint": key.hint, "role": ADMIN},
-            )
-    except IntegrityError:
-        raise ValidationError("This legacy key was imported already.", code="duplicate") from None
+    with writes.unique_or(
+        ValidationError("This legacy key was imported already.", code="duplicate")
+    ):
+        key = ServiceKey.objects.create(
+            organization=workspace.organization,
+            workspace=workspace,
+            name=name,
+            role=role,
+            digest=parsed.digest,
+            hint=keys.display_hint(raw),
+            legacy=True,
+            created_by_label="legacy key import",
+        )
+        audit.record(
+            None,
+            "service_key.legacy_imported",
+            key,
+            workspace=workspace,
+            target_label=key.audit_label,
+            after={"name": name, "hint": key.hint, "role": ADMIN},
+        )
     return key
 
 

@@ -8,11 +8,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.validators import validate_email, validate_slug
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from accesscontrol import writes
 from accesscontrol.accounts import mfa
 from accesscontrol.accounts.models import normalize_email
 from accesscontrol.accounts.services import sign_up
@@ -79,19 +80,16 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
     if plan not in Plan.values:
         raise ValidationError({"plan": f"Unknown plan {plan!r}."})
     slug = clean_slug(slug) if slug else unique_slug(Organization, name)
-    try:
-        with transaction.atomic():
-            org = Organization.objects.create(name=name, slug=slug, plan=plan)
-            audit.record(
-                creator,
-                "organization.created",
-                org,
-                organization=org,
-                after={"name": name, "slug": slug, "plan": plan},
-            )
-            _join(creator, org, creator, OrgRole.ADMIN)
-    except IntegrityError:
-        raise ValidationError({"slug": f"The slug {slug!r} is taken."}) from None
+    with writes.unique_or(ValidationError({"slug": f"The slug {slug!r} is taken."})):
+        org = Organization.objects.create(name=name, slug=slug, plan=plan)
+        audit.record(
+            creator,
+            "organization.created",
+            org,
+            organization=org,
+            after={"name": name, "slug": slug, "plan": plan},
+        )
+        _join(creator, org, creator, OrgRole.ADMIN)
     return org
 
 
@@ -137,11 +135,8 @@ def add_org_member(
     check_not_self(actor, user, "You cannot add yourself to an organization.")
     check_can_grant_org_role(org_role, actor.grantable)
     how = {} if source == MembershipSource.MANUAL else {"via": source}
-    try:
-        with transaction.atomic():
-            membership = _join(actor, organization, user, org_role, **how)
-    except IntegrityError:
-        raise ValidationError(f"{user.email} is already a member of {organization}.") from None
+    with writes.unique_or(ValidationError(f"{user.email} is already a member of {organization}.")):
+        membership = _join(actor, organization, user, org_role, **how)
     return membership
 
 
@@ -191,28 +186,27 @@ def change_org_role(*, actor, membership, org_role) -> OrganizationMembership:
     check_can_grant_org_role(org_role, actor.grantable)
     with transaction.atomic():
         membership = _lock_membership(membership)
-        before = membership.org_role
-        if before == org_role:
-            return membership
-        if ORG_ROLES[before].admin_everywhere:
-            _ensure_another_admin(membership)
-        check_holds_all(
-            _standing(before),
-            actor.grantable,
-            f"{membership.user.email} is an organization {before}",
-        )
-        membership.org_role = org_role
-        membership.save(update_fields=["org_role"])
-        audit.record(
+        writes.change(
             actor,
-            "org_member.role_changed",
             membership,
+            "org_role",
+            org_role,
+            "org_member.role_changed",
+            check=lambda: _check_may_demote(actor, membership),
             organization=membership.organization,
             target_label=membership.user.email,
-            before={"org_role": before},
-            after={"org_role": org_role},
         )
     return membership
+
+
+def _check_may_demote(actor, membership) -> None:
+    """Whether the actor may take the member's current org role away from them."""
+    before = membership.org_role
+    if ORG_ROLES[before].admin_everywhere:
+        _ensure_another_admin(membership)
+    check_holds_all(
+        _standing(before), actor.grantable, f"{membership.user.email} is an organization {before}"
+    )
 
 
 def remove_org_member(*, actor, membership) -> None:
@@ -378,29 +372,25 @@ def invite_member(
         created_by_label=audit.describe_actor(actor)["actor_label"],
     )
     raw = _new_token(invitation)
-    try:
-        with transaction.atomic():
-            invitation.save()
-            invitation.workspaces.set(workspaces)
-            audit.record(
-                actor,
-                "invitation.sent",
-                invitation,
-                organization=organization,
-                target_label=email,
-                after={
-                    "org_role": org_role,
-                    "workspaces": sorted(ws.slug for ws in workspaces),
-                    "workspace_role": workspace_role.name if workspaces else None,
-                },
-            )
-            transaction.on_commit(
-                lambda: _send_invitation(invitation, raw, invitation.created_by_label)
-            )
-    except IntegrityError:
-        raise ValidationError(
-            f"{email} already has a pending invitation.", code="duplicate"
-        ) from None
+    pending = ValidationError(f"{email} already has a pending invitation.", code="duplicate")
+    with writes.unique_or(pending):
+        invitation.save()
+        invitation.workspaces.set(workspaces)
+        audit.record(
+            actor,
+            "invitation.sent",
+            invitation,
+            organization=organization,
+            target_label=email,
+            after={
+                "org_role": org_role,
+                "workspaces": sorted(ws.slug for ws in workspaces),
+                "workspace_role": workspace_role.name if workspaces else None,
+            },
+        )
+        transaction.on_commit(
+            lambda: _send_invitation(invitation, raw, invitation.created_by_label)
+        )
     return invitation, raw
 
 
@@ -443,12 +433,11 @@ def cancel_invitation(*, actor, invitation):
     actor = _org_manager(actor, invitation.organization)
     with transaction.atomic():
         invitation = _lock_pending(invitation)
-        invitation.cancelled_at = timezone.now()
-        invitation.save(update_fields=["cancelled_at"])
-        audit.record(
+        writes.save(
             actor,
-            "invitation.cancelled",
             invitation,
+            "invitation.cancelled",
+            {"cancelled_at": timezone.now()},
             organization=invitation.organization,
             target_label=invitation.email,
         )
@@ -552,12 +541,11 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
                     target_label=user.email,
                     after={"role": role.name, "via": "invitation"},
                 )
-        invitation.accepted_at = timezone.now()
-        invitation.save(update_fields=["accepted_at"])
-        audit.record(
+        writes.save(
             user,
-            "invitation.accepted",
             invitation,
+            "invitation.accepted",
+            {"accepted_at": timezone.now()},
             organization=organization,
             target_label=user.email,
         )
@@ -633,23 +621,14 @@ def set_ip_allow_list(*, actor, organization, ip_allow_list) -> Organization:
     so every process holds keys to the new list from its next request on."""
     actor = _org_manager(actor, organization)
     networks = ip_allow_lists.clean_allow_list(ip_allow_list)
-    with transaction.atomic():
-        org = Organization.objects.select_for_update().get(pk=organization.pk)
-        before = list(org.ip_allow_list)
-        if networks == before:
-            return org
-        ip_allow_lists.check_keeps_caller(actor, organization_list=networks)
-        org.ip_allow_list = networks
-        org.save(update_fields=["ip_allow_list"])
-        audit.record(
-            actor,
-            "organization.ip_allow_list_changed",
-            org,
-            organization=org,
-            before={"ip_allow_list": before},
-            after={"ip_allow_list": networks},
-        )
-    return org
+    return _change_setting(
+        actor,
+        organization,
+        "ip_allow_list",
+        networks,
+        "organization.ip_allow_list_changed",
+        check=lambda: ip_allow_lists.check_keeps_caller(actor, organization_list=networks),
+    )
 
 
 def set_require_mfa(*, actor, organization, require_mfa) -> Organization:
@@ -658,19 +637,15 @@ def set_require_mfa(*, actor, organization, require_mfa) -> Organization:
     actor = _org_manager(actor, organization)
     if require_mfa not in RequireMfa.values:
         raise ValidationError({"require_mfa": f"Unknown choice {require_mfa!r}."})
+    return _change_setting(
+        actor, organization, "require_mfa", require_mfa, "organization.mfa_requirement_changed"
+    )
+
+
+def _change_setting(actor, organization, field, value, action, check=None) -> Organization:
+    """One setting of the organization, changed under its row lock and audited (see
+    writes.change; `check` runs once the value is known to change)."""
     with transaction.atomic():
         org = Organization.objects.select_for_update().get(pk=organization.pk)
-        before = org.require_mfa
-        if require_mfa == before:
-            return org
-        org.require_mfa = require_mfa
-        org.save(update_fields=["require_mfa"])
-        audit.record(
-            actor,
-            "organization.mfa_requirement_changed",
-            org,
-            organization=org,
-            before={"require_mfa": before},
-            after={"require_mfa": require_mfa},
-        )
+        writes.change(actor, org, field, value, action, check=check, organization=org)
     return org

@@ -3,9 +3,10 @@
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 
+from accesscontrol import writes
 from accesscontrol.audit import services as audit
 from accesscontrol.rbac.actor import as_actor
 from accesscontrol.rbac.models import Role
@@ -107,23 +108,20 @@ def create_role(*, actor, organization, name, description="", permissions=()) ->
     _ensure_not_system_name(name)
     _ensure_name_free(organization, name)
     permissions = clean_permissions(permissions)
-    try:
-        with transaction.atomic():
-            role = Role.objects.create(
-                organization=organization,
-                name=name,
-                description=description,
-                permissions=permissions,
-            )
-            audit.record(
-                actor,
-                "role.created",
-                role,
-                organization=organization,
-                after={"name": name, "permissions": permissions},
-            )
-    except IntegrityError:
-        raise ValidationError({"name": f"A role named {name!r} already exists."}) from None
+    with writes.unique_or(ValidationError({"name": f"A role named {name!r} already exists."})):
+        role = Role.objects.create(
+            organization=organization,
+            name=name,
+            description=description,
+            permissions=permissions,
+        )
+        audit.record(
+            actor,
+            "role.created",
+            role,
+            organization=organization,
+            after={"name": name, "permissions": permissions},
+        )
     return role
 
 
@@ -148,29 +146,26 @@ def update_role(*, actor, role, name=None, description=None, permissions=None) -
     after = {"name": new_name, "description": new_description, "permissions": new_permissions}
     if before == after:
         return role
-    try:
-        with transaction.atomic():
-            saved = Role.objects.select_for_update().get(pk=role.pk)
-            saved.name, saved.description, saved.permissions = (
-                new_name,
-                new_description,
-                new_permissions,
-            )
-            saved.save(update_fields=["name", "description", "permissions"])
-            audit.record(
-                actor,
-                "role.updated",
-                saved,
-                organization=role.organization,
-                before=before,
-                after={
-                    **after,
-                    "added": sorted(set(new_permissions) - old),
-                    "removed": sorted(old - set(new_permissions)),
-                },
-            )
-    except IntegrityError:
-        raise ValidationError({"name": f"A role named {new_name!r} already exists."}) from None
+    with writes.unique_or(ValidationError({"name": f"A role named {new_name!r} already exists."})):
+        saved = Role.objects.select_for_update().get(pk=role.pk)
+        saved.name, saved.description, saved.permissions = (
+            new_name,
+            new_description,
+            new_permissions,
+        )
+        saved.save(update_fields=["name", "description", "permissions"])
+        audit.record(
+            actor,
+            "role.updated",
+            saved,
+            organization=role.organization,
+            before=before,
+            after={
+                **after,
+                "added": sorted(set(new_permissions) - old),
+                "removed": sorted(old - set(new_permissions)),
+            },
+        )
     return saved
 
 

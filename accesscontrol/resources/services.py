@@ -13,10 +13,11 @@ import io
 import uuid
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from accesscontrol import writes
 from accesscontrol.audit import services as audit
 from accesscontrol.resources import models
 
@@ -53,17 +54,14 @@ def _create_named(model, what, workspace, name, description, pk=None, **fields):
     """Insert a named resource (with the client's id, if it chose one); a name or id already
     taken is a duplicate."""
     _check_name_free(model, workspace, name, what)
-    try:
-        with transaction.atomic():
-            return model.objects.create(
-                id=pk or uuid.uuid4(),
-                workspace=workspace,
-                name=name,
-                description=description or "",
-                **fields,
-            )
-    except IntegrityError:
-        raise _duplicate(what, name) from None
+    with writes.unique_or(_duplicate(what, name)):
+        return model.objects.create(
+            id=pk or uuid.uuid4(),
+            workspace=workspace,
+            name=name,
+            description=description or "",
+            **fields,
+        )
 
 
 def _set(resource, **changes):
@@ -353,13 +351,10 @@ def _insert_examples(workspace, examples) -> list[models.Example]:
         )
         for e in examples
     ]
-    try:
-        with transaction.atomic():
-            models.Example.objects.bulk_create(rows, batch_size=BULK_BATCH)
-    except IntegrityError:
-        raise ValidationError(
-            "An example with one of these ids exists already.", code="duplicate"
-        ) from None
+    with writes.unique_or(
+        ValidationError("An example with one of these ids exists already.", code="duplicate")
+    ):
+        models.Example.objects.bulk_create(rows, batch_size=BULK_BATCH)
     _version(rows)
     return rows
 
@@ -777,18 +772,15 @@ def create_annotation_queue(
     queue_id=None,
 ) -> models.AnnotationQueue:
     actor.require("annotation-queues:create", workspace=workspace)
-    try:
-        with transaction.atomic():
-            return models.AnnotationQueue.objects.create(
-                id=queue_id or uuid.uuid4(),
-                workspace=workspace,
-                name=name,
-                description=description or "",
-                rubric_instructions=rubric_instructions or "",
-                rubric_items=rubric_items or [],
-            )
-    except IntegrityError:
-        raise ValidationError("That queue id is taken.", code="duplicate") from None
+    with writes.unique_or(ValidationError("That queue id is taken.", code="duplicate")):
+        return models.AnnotationQueue.objects.create(
+            id=queue_id or uuid.uuid4(),
+            workspace=workspace,
+            name=name,
+            description=description or "",
+            rubric_instructions=rubric_instructions or "",
+            rubric_items=rubric_items or [],
+        )
 
 
 def update_annotation_queue(
@@ -873,16 +865,13 @@ def record_feedback(
 
 
 def _save_feedback(*, feedback_id=None, comment="", source, **fields) -> models.Feedback:
-    try:
-        with transaction.atomic():
-            return models.Feedback.objects.create(
-                id=feedback_id or uuid.uuid4(),
-                comment=comment or "",
-                feedback_source=source,
-                **fields,
-            )
-    except IntegrityError:
-        raise ValidationError("That feedback id is taken.", code="duplicate") from None
+    with writes.unique_or(ValidationError("That feedback id is taken.", code="duplicate")):
+        return models.Feedback.objects.create(
+            id=feedback_id or uuid.uuid4(),
+            comment=comment or "",
+            feedback_source=source,
+            **fields,
+        )
 
 
 def update_feedback(*, actor, feedback, changes: dict) -> models.Feedback:

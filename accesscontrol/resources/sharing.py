@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from accesscontrol import writes
 from accesscontrol.audit import services as audit
 from accesscontrol.resources import models, services
 
@@ -142,12 +143,11 @@ def unshare(*, actor, obj) -> bool:
         )
         if link is None:
             return False
-        link.revoked_at = timezone.now()
-        link.save(update_fields=["revoked_at"])
-        audit.record(
+        writes.save(
             actor,
-            "share_link.revoked",
             link,
+            "share_link.revoked",
+            {"revoked_at": timezone.now()},
             workspace=obj.workspace,
             before={"kind": kind, "object_id": str(obj.pk)},
             target_label=_label(obj),

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from accesscontrol import writes
 from accesscontrol.apikeys.models import ServiceKey
 from accesscontrol.apikeys.services import revoke_service_key
 from accesscontrol.audit import services as audit
@@ -236,13 +237,12 @@ def complete_campaign(*, actor, campaign) -> dict:
             else:
                 item.outcome = "kept"
         Item.objects.bulk_update(items, ["outcome"])
-        campaign.completed_at, campaign.completed_by_label = timezone.now(), _label(actor)
-        campaign.save(update_fields=["completed_at", "completed_by_label"])
         result = {"kept": len(items) - revoked, "revoked": revoked}
-        audit.record(
+        writes.save(
             actor,
-            "access_review.completed",
             campaign,
+            "access_review.completed",
+            {"completed_at": timezone.now(), "completed_by_label": _label(actor)},
             organization=campaign.organization,
             workspace=campaign.workspace,
             target_label=campaign.name,

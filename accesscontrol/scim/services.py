@@ -12,10 +12,11 @@ import zlib
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accesscontrol import writes
 from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.accounts.sessions import end_sessions
 from accesscontrol.apikeys import keys
@@ -56,9 +57,11 @@ def _checksum(body: str) -> str:
     return f"{zlib.crc32(body.encode()):08x}"
 
 
-def _new_token(organization, actor) -> tuple[ScimToken, str]:
-    """`lsv2_scim_<128 bits hex>_<crc32>`: recognisable to secret scanners, checked for typos
-    before any lookup (scim/auth.py); only its SHA-256 digest is stored."""
+def _issue(actor, organization, action, replacing=None) -> tuple[ScimToken, str]:
+    """A new token, audited as `action` (in the caller's transaction), with the hint of the
+    one it replaces, if any. `lsv2_scim_<128 bits hex>_<crc32>`: recognisable to secret
+    scanners, checked for typos before any lookup (scim/auth.py); only its SHA-256 digest is
+    stored."""
     body = f"{TOKEN_PREFIX}{secrets.token_hex(16)}"
     raw = f"{body}_{_checksum(body)}"
     token = ScimToken.objects.create(
@@ -67,6 +70,15 @@ def _new_token(organization, actor) -> tuple[ScimToken, str]:
         hint=f"{TOKEN_PREFIX}…{raw[-4:]}",
         issued_by=actor.user,
         issued_by_label=actor.label,
+    )
+    audit.record(
+        actor,
+        action,
+        token,
+        organization=organization,
+        target_label=token.audit_label,
+        before={"hint": replacing.hint} if replacing else None,
+        after={"hint": token.hint},
     )
     return token, raw
 
@@ -82,23 +94,13 @@ def _token_manager(actor, organization):
 def issue_token(*, actor, organization) -> tuple[ScimToken, str]:
     """The organization's SCIM token (shown once); one at a time: rotate to replace it."""
     actor = _token_manager(actor, organization)
-    try:
-        with transaction.atomic():
-            token, raw = _new_token(organization, actor)
-            audit.record(
-                actor,
-                "scim_token.created",
-                token,
-                organization=organization,
-                target_label=token.audit_label,
-                after={"hint": token.hint},
-            )
-    except IntegrityError:
-        raise ValidationError(
+    with writes.unique_or(
+        ValidationError(
             "This organization has a SCIM token already: rotate it to get a new one.",
             code="duplicate",
-        ) from None
-    return token, raw
+        )
+    ):
+        return _issue(actor, organization, "scim_token.created")
 
 
 def _lock_active_token(organization) -> ScimToken:
@@ -121,16 +123,7 @@ def rotate_token(*, actor, organization) -> tuple[ScimToken, str, ScimToken]:
         old = _lock_active_token(organization)
         old.revoked_at = timezone.now()
         old.save(update_fields=["revoked_at"])
-        token, raw = _new_token(organization, actor)
-        audit.record(
-            actor,
-            "scim_token.rotated",
-            token,
-            organization=organization,
-            target_label=token.audit_label,
-            before={"hint": old.hint},
-            after={"hint": token.hint},
-        )
+        token, raw = _issue(actor, organization, "scim_token.rotated", replacing=old)
     return token, raw, old
 
 
@@ -138,12 +131,11 @@ def revoke_token(*, actor, organization) -> ScimToken:
     actor = _token_manager(actor, organization)
     with transaction.atomic():
         token = _lock_active_token(organization)
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        audit.record(
+        writes.save(
             actor,
-            "scim_token.revoked",
             token,
+            "scim_token.revoked",
+            {"revoked_at": timezone.now()},
             organization=organization,
             target_label=token.audit_label,
             before={"hint": token.hint},
@@ -152,6 +144,23 @@ def revoke_token(*, actor, organization) -> ScimToken:
 
 
 # --- users -------------------------------------------------------------------------------------
+
+
+def _record_user(actor, action, scim_user, **changes) -> None:
+    """A User's event: in the token's organization, named by the person's email."""
+    audit.record(
+        actor,
+        action,
+        scim_user,
+        organization=actor.organization,
+        target_label=scim_user.user.email,
+        **changes,
+    )
+
+
+def _record_group(actor, action, group, **changes) -> None:
+    """A Group's event, in the token's organization."""
+    audit.record(actor, action, group, organization=actor.organization, **changes)
 
 
 def _provisioner(actor):
@@ -175,14 +184,25 @@ def _user_fields(state) -> dict:
     }
 
 
-def _check_user_name_free(organization, user_name, exclude=None):
-    taken = ScimUser.objects.annotate(lower=Lower("user_name")).filter(
-        organization=organization, lower=user_name.lower()
+def _check_free(model, field, organization, value, taken, exclude=None):
+    """No other row of `model` in the organization holds `value` in `field`, whatever its
+    case (SCIM names are case-insensitive); `taken`, the error to raise otherwise."""
+    holders = model.objects.annotate(lower=Lower(field)).filter(
+        organization=organization, lower=value.lower()
     )
     if exclude is not None:
-        taken = taken.exclude(pk=exclude.pk)
-    if taken.exists():
-        raise errors.uniqueness(f"userName {user_name!r} is taken in this organization.")
+        holders = holders.exclude(pk=exclude.pk)
+    if holders.exists():
+        raise taken
+
+
+def _check_user_name_free(organization, user_name, exclude=None):
+    taken = errors.uniqueness(f"userName {user_name!r} is taken in this organization.")
+    _check_free(ScimUser, "user_name", organization, user_name, taken, exclude)
+
+
+def _user_name_taken(user_name):
+    return errors.uniqueness(f"userName {user_name!r} is taken.")
 
 
 def _person_for(state, organization):
@@ -213,30 +233,25 @@ def provision_user(*, actor, state) -> ScimUser:
     of the organization (org role member, source SCIM) unless created inactive."""
     actor = _provisioner(actor)
     organization = actor.organization
-    try:
-        with transaction.atomic():
-            _check_user_name_free(organization, state["user_name"])
-            person = _person_for(state, organization)
-            if ScimUser.objects.filter(organization=organization, user=person).exists():
-                raise errors.uniqueness(f"{person.email} is provisioned already, as another User.")
-            scim_user = ScimUser.objects.create(
-                organization=organization,
-                user=person,
-                active=state["active"],
-                **_user_fields(state),
-            )
-            audit.record(
-                actor,
-                "scim_user.created",
-                scim_user,
-                organization=organization,
-                target_label=person.email,
-                after={"userName": scim_user.user_name, "active": scim_user.active},
-            )
-            if scim_user.active:
-                _admit(actor, scim_user)
-    except IntegrityError:
-        raise errors.uniqueness(f"userName {state['user_name']!r} is taken.") from None
+    with writes.unique_or(_user_name_taken(state["user_name"])):
+        _check_user_name_free(organization, state["user_name"])
+        person = _person_for(state, organization)
+        if ScimUser.objects.filter(organization=organization, user=person).exists():
+            raise errors.uniqueness(f"{person.email} is provisioned already, as another User.")
+        scim_user = ScimUser.objects.create(
+            organization=organization,
+            user=person,
+            active=state["active"],
+            **_user_fields(state),
+        )
+        _record_user(
+            actor,
+            "scim_user.created",
+            scim_user,
+            after={"userName": scim_user.user_name, "active": scim_user.active},
+        )
+        if scim_user.active:
+            _admit(actor, scim_user)
     return scim_user
 
 
@@ -262,45 +277,34 @@ def update_user(*, actor, scim_user, state, version=None) -> ScimUser:
     organization in this very transaction (_deprovision), true brings them back. `version`:
     the If-Match the client sent, if any."""
     actor = _provisioner(actor)
-    try:
-        with transaction.atomic():
-            scim_user = _lock_user(actor, scim_user, version)
-            if state["user_name"].lower() != scim_user.user_name.lower():
-                _check_user_name_free(actor.organization, state["user_name"], exclude=scim_user)
-            fields = _user_fields(state)
-            changed = {k: v for k, v in fields.items() if getattr(scim_user, k) != v}
-            was_active = scim_user.active
-            if not changed and was_active == state["active"]:
-                return scim_user
-            before = {k: getattr(scim_user, k) for k in changed}
-            for key, value in changed.items():
-                setattr(scim_user, key, value)
-            scim_user.active = state["active"]
-            scim_user.version += 1
-            scim_user.save()
-            if changed:
-                audit.record(
-                    actor,
-                    "scim_user.updated",
-                    scim_user,
-                    organization=actor.organization,
-                    target_label=scim_user.user.email,
-                    before=_audited(before),
-                    after=_audited(changed),
-                )
-            if was_active and not scim_user.active:
-                _deactivate(actor, scim_user)
-            elif scim_user.active and not was_active:
-                _admit(actor, scim_user)
-                audit.record(
-                    actor,
-                    "scim_user.reactivated",
-                    scim_user,
-                    organization=actor.organization,
-                    target_label=scim_user.user.email,
-                )
-    except IntegrityError:
-        raise errors.uniqueness(f"userName {state['user_name']!r} is taken.") from None
+    with writes.unique_or(_user_name_taken(state["user_name"])):
+        scim_user = _lock_user(actor, scim_user, version)
+        if state["user_name"].lower() != scim_user.user_name.lower():
+            _check_user_name_free(actor.organization, state["user_name"], exclude=scim_user)
+        fields = _user_fields(state)
+        changed = {k: v for k, v in fields.items() if getattr(scim_user, k) != v}
+        was_active = scim_user.active
+        if not changed and was_active == state["active"]:
+            return scim_user
+        before = {k: getattr(scim_user, k) for k in changed}
+        for key, value in changed.items():
+            setattr(scim_user, key, value)
+        scim_user.active = state["active"]
+        scim_user.version += 1
+        scim_user.save()
+        if changed:
+            _record_user(
+                actor,
+                "scim_user.updated",
+                scim_user,
+                before=_audited(before),
+                after=_audited(changed),
+            )
+        if was_active and not scim_user.active:
+            _deactivate(actor, scim_user)
+        elif scim_user.active and not was_active:
+            _admit(actor, scim_user)
+            _record_user(actor, "scim_user.reactivated", scim_user)
     return scim_user
 
 
@@ -329,12 +333,10 @@ def delete_user(*, actor, scim_user, version=None) -> None:
         scim_user = _lock_user(actor, scim_user, version)
         if scim_user.active:
             _deactivate(actor, scim_user)
-        audit.record(
+        _record_user(
             actor,
             "scim_user.deleted",
             scim_user,
-            organization=actor.organization,
-            target_label=scim_user.user.email,
             before={"userName": scim_user.user_name},
         )
         scim_user.delete()
@@ -361,18 +363,15 @@ def set_default_org_role(*, actor, organization, org_role) -> ProvisioningSettin
         found, _ = ProvisioningSettings.objects.select_for_update().get_or_create(
             organization=organization
         )
-        before = found.default_org_role
-        if before == org_role:
-            return found
-        found.default_org_role = org_role
-        found.save(update_fields=["default_org_role"])
-        audit.record(
+        writes.change(
             actor,
+            found,
+            "default_org_role",
+            org_role,
             "scim_settings.changed",
-            organization,
+            key="org_role",
+            target=organization,
             organization=organization,
-            before={"org_role": before},
-            after={"org_role": org_role},
         )
     return found
 
@@ -407,14 +406,7 @@ def _deactivate(actor, scim_user) -> None:
     if membership is not None:
         remove_org_member(actor=actor, membership=membership)
     ended = end_sessions(scim_user.user)
-    audit.record(
-        actor,
-        "scim_user.deactivated",
-        scim_user,
-        organization=actor.organization,
-        target_label=scim_user.user.email,
-        after={"sessions_ended": ended},
-    )
+    _record_user(actor, "scim_user.deactivated", scim_user, after={"sessions_ended": ended})
 
 
 # --- workspace access from groups --------------------------------------------------------------
@@ -485,39 +477,26 @@ def _members_of(actor, ids) -> list[ScimUser]:
 
 
 def _check_group_name_free(organization, name, exclude=None):
-    taken = ScimGroup.objects.annotate(lower=Lower("display_name")).filter(
-        organization=organization, lower=name.lower()
-    )
-    if exclude is not None:
-        taken = taken.exclude(pk=exclude.pk)
-    if taken.exists():
-        raise errors.uniqueness(f"A Group named {name!r} exists already.")
+    _check_free(ScimGroup, "display_name", organization, name, _group_name_taken(name), exclude)
+
+
+def _group_name_taken(name):
+    return errors.uniqueness(f"A Group named {name!r} exists already.")
 
 
 def create_group(*, actor, state) -> ScimGroup:
     actor = _provisioner(actor)
     organization = actor.organization
-    try:
-        with transaction.atomic():
-            _check_group_name_free(organization, state["display_name"])
-            members = _members_of(actor, state["member_ids"])
-            group = ScimGroup.objects.create(
-                organization=organization,
-                display_name=state["display_name"],
-                external_id=state["external_id"],
-            )
-            audit.record(
-                actor,
-                "scim_group.created",
-                group,
-                organization=organization,
-                after={"displayName": group.display_name},
-            )
-            _change_members(actor, group, members)
-    except IntegrityError:
-        raise errors.uniqueness(
-            f"A Group named {state['display_name']!r} exists already."
-        ) from None
+    with writes.unique_or(_group_name_taken(state["display_name"])):
+        _check_group_name_free(organization, state["display_name"])
+        members = _members_of(actor, state["member_ids"])
+        group = ScimGroup.objects.create(
+            organization=organization,
+            display_name=state["display_name"],
+            external_id=state["external_id"],
+        )
+        _record_group(actor, "scim_group.created", group, after={"displayName": group.display_name})
+        _change_members(actor, group, members)
     return group
 
 
@@ -529,33 +508,27 @@ def update_group(*, actor, group, state, version=None) -> ScimGroup:
     """PUT or PATCH /Groups/<id>: its name and its members; whoever joins or leaves gets or
     loses what the group's mappings give, in this transaction."""
     actor = _provisioner(actor)
-    try:
-        with transaction.atomic():
-            group = _lock_group(actor, group, version)
-            members = _members_of(actor, state["member_ids"])
-            before = {"displayName": group.display_name, "externalId": group.external_id}
-            after = {"displayName": state["display_name"], "externalId": state["external_id"]}
-            if after["displayName"].lower() != before["displayName"].lower():
-                _check_group_name_free(actor.organization, after["displayName"], exclude=group)
-            group.display_name, group.external_id = after["displayName"], after["externalId"]
-            changed = {k for k in after if after[k] != before[k]}
-            moved = _change_members(actor, group, members)
-            if changed or moved:
-                group.version += 1
-                group.save()
-            if changed:
-                audit.record(
-                    actor,
-                    "scim_group.updated",
-                    group,
-                    organization=actor.organization,
-                    before={k: before[k] for k in changed},
-                    after={k: after[k] for k in changed},
-                )
-    except IntegrityError:
-        raise errors.uniqueness(
-            f"A Group named {state['display_name']!r} exists already."
-        ) from None
+    with writes.unique_or(_group_name_taken(state["display_name"])):
+        group = _lock_group(actor, group, version)
+        members = _members_of(actor, state["member_ids"])
+        before = {"displayName": group.display_name, "externalId": group.external_id}
+        after = {"displayName": state["display_name"], "externalId": state["external_id"]}
+        if after["displayName"].lower() != before["displayName"].lower():
+            _check_group_name_free(actor.organization, after["displayName"], exclude=group)
+        group.display_name, group.external_id = after["displayName"], after["externalId"]
+        changed = {k for k in after if after[k] != before[k]}
+        moved = _change_members(actor, group, members)
+        if changed or moved:
+            group.version += 1
+            group.save()
+        if changed:
+            _record_group(
+                actor,
+                "scim_group.updated",
+                group,
+                before={k: before[k] for k in changed},
+                after={k: after[k] for k in changed},
+            )
     return group
 
 
@@ -565,26 +538,15 @@ def _change_members(actor, group, members) -> bool:
     new = {m.pk: m for m in members}
     joined = [new[pk] for pk in new.keys() - current.keys()]
     left = [current[pk] for pk in current.keys() - new.keys()]
-    for scim_user in sorted(joined, key=lambda u: u.user_name):
-        group.members.add(scim_user)
-        audit.record(
-            actor,
-            "scim_group.member_added",
-            group,
-            organization=actor.organization,
-            after={"member": scim_user.user_name},
-        )
-        _sync_workspaces(actor, scim_user)
-    for scim_user in sorted(left, key=lambda u: u.user_name):
-        group.members.remove(scim_user)
-        audit.record(
-            actor,
-            "scim_group.member_removed",
-            group,
-            organization=actor.organization,
-            before={"member": scim_user.user_name},
-        )
-        _sync_workspaces(actor, scim_user)
+    moves = [
+        (joined, group.members.add, "scim_group.member_added", "after"),
+        (left, group.members.remove, "scim_group.member_removed", "before"),
+    ]
+    for scim_users, move, action, side in moves:
+        for scim_user in sorted(scim_users, key=lambda u: u.user_name):
+            move(scim_user)
+            _record_group(actor, action, group, **{side: {"member": scim_user.user_name}})
+            _sync_workspaces(actor, scim_user)
     return bool(joined or left)
 
 
@@ -594,11 +556,10 @@ def delete_group(*, actor, group, version=None) -> None:
     with transaction.atomic():
         group = _lock_group(actor, group, version)
         members = list(group.members.select_related("user"))
-        audit.record(
+        _record_group(
             actor,
             "scim_group.deleted",
             group,
-            organization=actor.organization,
             before={"displayName": group.display_name},
         )
         group.delete()
@@ -627,24 +588,23 @@ def add_group_mapping(*, actor, group, workspace, role) -> GroupMapping:
     if workspace.organization_id != organization.pk:
         raise ValidationError({"workspace": "No such workspace in this organization."})
     check_role_assignable(role, organization)
-    try:
-        with transaction.atomic():
-            mapping = GroupMapping.objects.create(
-                organization=organization, group=group, workspace=workspace, role=role
-            )
-            audit.record(
-                actor,
-                "scim_mapping.created",
-                mapping,
-                workspace=workspace,
-                target_label=group.display_name,
-                after={"role": role.name},
-            )
-            _sync_group(actor, group)
-    except IntegrityError:
-        raise ValidationError(
+    with writes.unique_or(
+        ValidationError(
             {"workspace": f"{group} is mapped to {workspace} already; change that mapping."}
-        ) from None
+        )
+    ):
+        mapping = GroupMapping.objects.create(
+            organization=organization, group=group, workspace=workspace, role=role
+        )
+        audit.record(
+            actor,
+            "scim_mapping.created",
+            mapping,
+            workspace=workspace,
+            target_label=group.display_name,
+            after={"role": role.name},
+        )
+        _sync_group(actor, group)
     return mapping
 
 
@@ -657,21 +617,17 @@ def change_group_mapping(*, actor, mapping, role) -> GroupMapping:
             .select_related("group", "workspace__organization", "role")
             .get(pk=mapping.pk)
         )
-        before = mapping.role
-        if before.pk == role.pk:
-            return mapping
-        mapping.role = role
-        mapping.save(update_fields=["role"])
-        audit.record(
+        if writes.change(
             actor,
-            "scim_mapping.changed",
             mapping,
+            "role",
+            role,
+            "scim_mapping.changed",
+            show=lambda r: r.name,
             workspace=mapping.workspace,
             target_label=mapping.group.display_name,
-            before={"role": before.name},
-            after={"role": role.name},
-        )
-        _sync_group(actor, mapping.group)
+        ):
+            _sync_group(actor, mapping.group)
     return mapping
 
 

@@ -13,9 +13,10 @@ from urllib.parse import urlsplit
 from allauth.socialaccount.models import SocialApp
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from onelogin.saml2.idp_metadata_parser import OneLogin_Saml2_IdPMetadataParser
 
+from accesscontrol import writes
 from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations import services as organizations
@@ -400,12 +401,7 @@ def save_sso(
     if protocol == Protocol.SAML and not saml_metadata_xml and saml_metadata_url:
         fetched = _fetch_idp_metadata(saml_metadata_url, saml_entity_id)
     with transaction.atomic():
-        sso = (
-            OrganizationSso.objects.select_for_update(of=("self",))
-            .select_related("organization", "social_app", "break_glass_user")
-            .filter(organization=organization)
-            .first()
-        )
+        sso = _lock_sso(organization)
         before = _snapshot(sso)
         secret_before = sso.oidc_client_secret if sso else ""
         sso = sso or OrganizationSso(organization=organization)
@@ -480,16 +476,21 @@ def _check_complete(sso, organization) -> None:
             )
 
 
+def _lock_sso(organization) -> OrganizationSso | None:
+    """The organization's SSO configuration, locked (its row only), or None."""
+    return (
+        OrganizationSso.objects.select_for_update(of=("self",))
+        .select_related("organization", "social_app", "break_glass_user")
+        .filter(organization=organization)
+        .first()
+    )
+
+
 def remove_sso(*, actor, organization) -> None:
     """The organization's SSO goes (and its provider): people sign in with passwords again."""
     actor = _manager(actor, organization)
     with transaction.atomic():
-        sso = (
-            OrganizationSso.objects.select_for_update(of=("self",))
-            .select_related("organization", "social_app", "break_glass_user")
-            .filter(organization=organization)
-            .first()
-        )
+        sso = _lock_sso(organization)
         if sso is None:
             raise ValidationError("This organization has no single sign-on.", code="not_found")
         audit.record(
@@ -530,24 +531,23 @@ def claim_domain(*, actor, organization, domain) -> EmailDomain:
             },
             code="permission",
         )
-    try:
-        with transaction.atomic():
-            claimed = EmailDomain.objects.create(
-                organization=organization,
-                domain=domain,
-                claimed_by_label=audit.describe_actor(actor)["actor_label"],
-            )
-            audit.record(
-                actor,
-                "sso.domain_claimed",
-                claimed,
-                organization=organization,
-                after={"domain": domain},
-            )
-    except IntegrityError:
-        raise ValidationError(
+    with writes.unique_or(
+        ValidationError(
             {"domain": f"{domain} is already claimed by an organization."}, code="duplicate"
-        ) from None
+        )
+    ):
+        claimed = EmailDomain.objects.create(
+            organization=organization,
+            domain=domain,
+            claimed_by_label=audit.describe_actor(actor)["actor_label"],
+        )
+        audit.record(
+            actor,
+            "sso.domain_claimed",
+            claimed,
+            organization=organization,
+            after={"domain": domain},
+        )
     return claimed
 
 

@@ -3,10 +3,11 @@
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
+from accesscontrol import writes
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import MembershipSource, OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
@@ -85,18 +86,17 @@ def create_workspace(*, actor, organization, name, slug=None) -> Workspace:
     actor.require(ORG_MANAGE)
     name = clean_name(name)
     slug = clean_slug(slug) if slug else unique_slug(Workspace, name, organization=organization)
-    try:
-        with transaction.atomic():
-            workspace = Workspace.objects.create(organization=organization, name=name, slug=slug)
-            audit.record(
-                actor,
-                "workspace.created",
-                workspace,
-                workspace=workspace,
-                after={"name": name, "slug": slug},
-            )
-    except IntegrityError:
-        raise ValidationError({"slug": f"A workspace with slug {slug!r} already exists."}) from None
+    with writes.unique_or(
+        ValidationError({"slug": f"A workspace with slug {slug!r} already exists."})
+    ):
+        workspace = Workspace.objects.create(organization=organization, name=name, slug=slug)
+        audit.record(
+            actor,
+            "workspace.created",
+            workspace,
+            workspace=workspace,
+            after={"name": name, "slug": slug},
+        )
     return workspace
 
 
@@ -158,30 +158,27 @@ def add_workspace_member(
     ).first()
     if org_membership is None:
         raise ValidationError({"email": NOT_AN_ORG_MEMBER.format(organization=organization)})
-    try:
-        with transaction.atomic():
-            end_expired_grants(org_membership, workspace)
-            membership = WorkspaceMembership.objects.create(
-                org_membership=org_membership,
-                workspace=workspace,
-                role=role,
-                expires_at=expires_at,
-                source=source,
-            )
-            audit.record(
-                actor,
-                "workspace_member.added",
-                membership,
-                workspace=workspace,
-                target_label=user.email,
-                after={
-                    "role": role.name,
-                    **({"expires_at": _iso(expires_at)} if expires_at else {}),
-                    **({} if source == MembershipSource.MANUAL else {"via": source}),
-                },
-            )
-    except IntegrityError:
-        raise ValidationError(f"{user.email} is already a member of {workspace}.") from None
+    with writes.unique_or(ValidationError(f"{user.email} is already a member of {workspace}.")):
+        end_expired_grants(org_membership, workspace)
+        membership = WorkspaceMembership.objects.create(
+            org_membership=org_membership,
+            workspace=workspace,
+            role=role,
+            expires_at=expires_at,
+            source=source,
+        )
+        audit.record(
+            actor,
+            "workspace_member.added",
+            membership,
+            workspace=workspace,
+            target_label=user.email,
+            after={
+                "role": role.name,
+                **({"expires_at": _iso(expires_at)} if expires_at else {}),
+                **({} if source == MembershipSource.MANUAL else {"via": source}),
+            },
+        )
     return membership
 
 
