@@ -24,10 +24,9 @@ from accesscontrol.rbac.permissions import (
     ORG_READ,
     READ_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
-    org_role,
 )
 from accesscontrol.rbac.resolver import Access
-from accesscontrol.workspaces.models import Workspace
+from accesscontrol.workspaces.models import Workspace, workspaces_acted_in
 
 READ_ONLY, TRACING_ONLY, CUSTOM = "read-only", "tracing-only", "custom"
 
@@ -179,7 +178,7 @@ def _clean_workspaces(membership, workspaces, errors) -> tuple[str, ...] | None:
     if not wanted:
         errors["workspace_ids"] = "Pick at least one workspace, or leave the limit out."
         return None
-    reachable = limitable_workspaces(
+    reachable = workspaces_acted_in(
         organization_id=membership.organization_id,
         user_id=membership.user_id,
         org_role_name=membership.org_role,
@@ -193,24 +192,11 @@ def _clean_workspaces(membership, workspaces, errors) -> tuple[str, ...] | None:
     return tuple(wanted)
 
 
-def limitable_workspaces(*, organization_id, user_id, org_role_name):
-    """The workspaces a member's token may be limited to: those the member can act in (every
-    one, for an org role that is admin everywhere)."""
-    workspaces = Workspace.objects.filter(organization_id=organization_id)
-    spec = org_role(org_role_name)
-    if spec is None or not spec.admin_everywhere:
-        workspaces = workspaces.filter(
-            memberships__org_membership__user_id=user_id,
-            memberships__org_membership__organization_id=organization_id,
-        )
-    return workspaces.order_by("name")
-
-
 def limitable_workspaces_of(actor):
     """The workspaces the actor's new token may be limited to: those its user can act in."""
     if actor.user is None or actor.organization is None:
         return Workspace.objects.none()
-    return limitable_workspaces(
+    return workspaces_acted_in(
         organization_id=actor.organization.pk,
         user_id=actor.user.pk,
         org_role_name=actor.access.org_role,

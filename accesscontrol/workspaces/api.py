@@ -10,10 +10,8 @@ from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.rbac.gate import requires
-from accesscontrol.rbac.permissions import ORG_MANAGE
 from accesscontrol.rbac.services import role_by_id
 from accesscontrol.workspaces import services
-from accesscontrol.workspaces.models import Workspace
 
 router = GatedRouter(tags=["workspaces"])
 
@@ -39,13 +37,7 @@ class WorkspacePatch(Body):
 @router.get("/workspaces", response=list[WorkspaceOut], summary="Workspaces this key can reach")
 @requires("organization:read")
 def list_workspaces(request):
-    p = request.auth
-    workspaces = Workspace.objects.filter(organization=p.organization).order_by("name")
-    if p.kind == "service_key" and not p.key.is_org_scoped:
-        return list(workspaces.filter(pk=p.key.workspace_id))
-    if p.kind == "personal_access_token" and ORG_MANAGE not in p.access.permissions:
-        return list(workspaces.filter(memberships__org_membership=p.key.org_membership_id))
-    return list(workspaces)
+    return services.workspaces_of(request.actor)
 
 
 @router.post("/workspaces", response={201: WorkspaceOut}, summary="Create a workspace")

@@ -10,6 +10,7 @@ from accesscontrol.organizations.models import (
     Organization,
     OrganizationMembership,
 )
+from accesscontrol.rbac.permissions import org_role
 
 
 class Workspace(models.Model):
@@ -132,6 +133,23 @@ def unexpired(prefix="", now=None) -> Q:
 def in_effect(prefix="", now=None) -> Q:
     """Memberships that give a role now: unexpired, or expired back to `role_after_expiry`."""
     return unexpired(prefix, now) | Q(**{f"{prefix}role_after_expiry__isnull": False})
+
+
+def workspaces_acted_in(*, organization_id, user_id, org_role_name):
+    """The one rule for which workspaces of an organization a person can act in: every one for
+    an org role that is admin everywhere, else those where a membership gives them a role now
+    (an ended grant with no role to fall back to gives none). Archived ones included: the
+    console's switcher leaves them out, the API lists them with their flag. Read by the switcher
+    (workspaces.services.enterable_workspaces), GET /workspaces and a token's workspace limit."""
+    workspaces = Workspace.objects.filter(organization_id=organization_id)
+    spec = org_role(org_role_name)
+    if spec is None or not spec.admin_everywhere:
+        workspaces = workspaces.filter(
+            Q(memberships__org_membership__user_id=user_id)
+            & Q(memberships__org_membership__organization_id=organization_id)
+            & in_effect("memberships__")
+        )
+    return workspaces.order_by("name")
 
 
 def role_in_effect_field(prefix, attr) -> Case:

@@ -4,16 +4,17 @@ import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, Q, Value, When
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from accesscontrol import writes
+from accesscontrol.apikeys.limits import TokenLimits
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import MembershipSource, OrganizationMembership
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
-from accesscontrol.rbac.actor import Actor, as_actor
+from accesscontrol.rbac.actor import SERVICE_KEY, Actor, as_actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ORG_MANAGE, SYSTEM_ROLES_WEAKEST_FIRST, org_role
+from accesscontrol.rbac.permissions import ORG_MANAGE, SYSTEM_ROLES_WEAKEST_FIRST
 from accesscontrol.rbac.services import (
     check_can_grant,
     check_holds_all,
@@ -21,7 +22,12 @@ from accesscontrol.rbac.services import (
     check_role_assignable,
     people_behind,
 )
-from accesscontrol.workspaces.models import Workspace, WorkspaceMembership, in_effect
+from accesscontrol.workspaces.models import (
+    Workspace,
+    WorkspaceMembership,
+    in_effect,
+    workspaces_acted_in,
+)
 
 # One answer whether the address is unknown or belongs to another organization's member:
 # the answer must not tell accounts elsewhere apart from no account at all.
@@ -71,14 +77,32 @@ KEEP = object()  # change_workspace_role: leave the grant's expiry as it is
 
 def enterable_workspaces(actor) -> list[Workspace]:
     """The workspaces of the actor's organization it can enter (the switcher, the overview,
-    the home redirect): every active one for org admins, else those it is a member of."""
-    workspaces = Workspace.objects.filter(organization=actor.organization, archived=False)
-    spec = org_role(actor.access.org_role)
-    if spec is None or not spec.admin_everywhere:
-        workspaces = workspaces.filter(
-            Q(memberships__org_membership__user=actor.user) & in_effect("memberships__")
-        )
-    return list(workspaces.order_by("name"))
+    the home redirect): the active ones of those it can act in."""
+    return list(
+        workspaces_acted_in(
+            organization_id=actor.organization.pk,
+            user_id=actor.user.pk,
+            org_role_name=actor.access.org_role,
+        ).filter(archived=False)
+    )
+
+
+def workspaces_of(actor) -> list[Workspace]:
+    """The workspaces an API principal can act in (GET /workspaces), archived ones with their
+    flag: a workspace's service key, that one; an org-scoped key, every one; a personal access
+    token, those its user can act in (workspaces_acted_in) within the token's workspace limit."""
+    key = actor.key
+    if actor.kind == SERVICE_KEY:
+        workspaces = Workspace.objects.filter(organization=actor.organization).order_by("name")
+        return list(workspaces if key.is_org_scoped else workspaces.filter(pk=key.workspace_id))
+    membership = key.org_membership
+    workspaces = workspaces_acted_in(
+        organization_id=membership.organization_id,
+        user_id=membership.user_id,
+        org_role_name=membership.org_role,
+    )
+    limit = TokenLimits.of(key).workspace_ids
+    return list(workspaces if limit is None else workspaces.filter(pk__in=limit))
 
 
 def create_workspace(*, actor, organization, name, slug=None) -> Workspace:
