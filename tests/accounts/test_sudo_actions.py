@@ -21,10 +21,9 @@ from accesscontrol.rbac import gate
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.resources import urls as resource_urls
-from accesscontrol.sso.services import save_sso
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import update_workspace
-from tests.factories import pat_for, service_key_for, system_role
+from tests.factories import oidc_sso, pat_for, service_key_for, system_role
 from tests.support.urls import accepted_methods, walk
 
 WIDENING = {
@@ -272,14 +271,7 @@ def request_for(world, name):
     if name == "org-sso-domains":
         return reverse(name, args=[org]), {"domain": world.org_admin.email.split("@")[1]}
     if name == "org-sso-remove":
-        save_sso(
-            actor=world.org_admin,
-            organization=world.org,
-            protocol="oidc",
-            oidc_issuer="https://idp.example.test",
-            oidc_client_id="acme",
-            oidc_client_secret="secret",
-        )
+        oidc_sso(world, oidc_client_secret="secret")
         return reverse(name, args=[org]), {}
     if name.startswith("org-provisioning"):
         return provisioning_request(world, name)

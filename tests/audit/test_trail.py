@@ -50,6 +50,7 @@ from tests.factories import (
     UserFactory,
     actor_of_key,
     actor_with,
+    oidc_sso,
     pat_for,
     service_key_for,
     system_role,
@@ -1643,17 +1644,7 @@ def login_succeeded(w, act):
 
 
 def acme_oidc(w, **changes):
-    return sso.save_sso(
-        actor=w.org_admin,
-        organization=w.org,
-        **{
-            "protocol": "oidc",
-            "oidc_issuer": "https://idp.example.test",
-            "oidc_client_id": "acme",
-            "oidc_client_secret": "s3cret",
-            **changes,
-        },
-    )
+    return oidc_sso(w, **{"oidc_client_secret": "s3cret", **changes})
 
 
 SSO_CONFIGURED = {
