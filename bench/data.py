@@ -136,17 +136,17 @@ def add_members(org, workspace, count, prefix, roles):
     membership_ids = [uuid.uuid4() for _ in emails]
     copy_rows(
         OrganizationMembership,
-        ("id", "user", "organization", "org_role", "created_at"),
+        ("id", "user", "organization", "org_role", "created_at", "source"),
         (
-            (mid, user_ids[email], org.pk, "member", now)
+            (mid, user_ids[email], org.pk, "member", now, "manual")
             for mid, email in zip(membership_ids, emails, strict=True)
         ),
     )
     copy_rows(
         WorkspaceMembership,
-        ("id", "org_membership", "workspace", "role", "created_at"),
+        ("id", "org_membership", "workspace", "role", "created_at", "source"),
         (
-            (uuid.uuid4(), mid, workspace.pk, roles[i % len(roles)], now)
+            (uuid.uuid4(), mid, workspace.pk, roles[i % len(roles)], now, "manual")
             for i, mid in enumerate(membership_ids)
         ),
     )
