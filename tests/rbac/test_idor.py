@@ -1090,6 +1090,17 @@ class RouteCheck:
             for p in params
         ]
 
+    def _all_from(self, principal, fam, scenario, note, context="own", **values):
+        """A request with its objects from `fam` (those in `values` aside): what it may leak is
+        `fam`'s."""
+        return Request(
+            scenario,
+            note,
+            self.values(principal, fam, **values),
+            context=context,
+            leak_tags=(fam.tag,),
+        )
+
     def requests_for(self, principal, method):
         """Every cross-tenant request of this principal and method, as Request rows."""
         route, fams = self.route, self.families
@@ -1103,16 +1114,14 @@ class RouteCheck:
             # The org admin may address staging when the path itself names the workspace.
             reachable = [p for p in reachable if p != route.workspace_param]
         if reachable:
+            kept_own = self._from(fams.own, principal, params, reachable)
             rows.append(
-                Request(
+                self._all_from(
+                    principal,
+                    fams.staging,
                     "other-workspace",
                     "all from Acme/staging",
-                    self.values(
-                        principal,
-                        fams.staging,
-                        **self._from(fams.own, principal, params, reachable),
-                    ),
-                    leak_tags=(fams.staging.tag,),
+                    **kept_own,
                 )
             )
             if len(params) > 1:
@@ -1124,35 +1133,24 @@ class RouteCheck:
         if staging_url and not principal.has_staging_access:
             # ... and staging's objects under staging's URL, to someone with no access there.
             rows.append(
-                Request(
+                self._all_from(
+                    principal,
+                    fams.staging,
                     "other-workspace-url",
                     "under /o/acme/w/staging/",
-                    self.values(principal, fams.staging),
                     context="staging",
-                    leak_tags=(fams.staging.tag,),
                 )
             )
 
         # (b) another organization, in the principal's own context, ...
-        rows.append(
-            Request(
-                "other-org",
-                "all from Globex",
-                self.values(principal, fams.globex),
-                leak_tags=(fams.globex.tag,),
-            )
-        )
+        rows.append(self._all_from(principal, fams.globex, "other-org", "all from Globex"))
         if len(params) > 1:
             rows += self._one_from(principal, "other-org", fams.globex, "Globex", params)
         if route.surface == "console" and principal.primary:
             # ... and under Globex's own URL.
             rows.append(
-                Request(
-                    "other-org-url",
-                    "under /o/globex/",
-                    self.values(principal, fams.globex),
-                    context="globex",
-                    leak_tags=(fams.globex.tag,),
+                self._all_from(
+                    principal, fams.globex, "other-org-url", "under /o/globex/", context="globex"
                 )
             )
 
