@@ -276,17 +276,24 @@ def run_and_example(workspace):
     return Run.objects.get(pk=run_id), example
 
 
-# A LangChain prompt template as the SDK pushes one to the prompt hub.
-PROMPT_MANIFEST = {
-    "lc": 1,
-    "type": "constructor",
-    "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-    "kwargs": {
-        "input_variables": ["question"],
-        "template": "Answer briefly: {question}",
-        "template_format": "f-string",
-    },
-}
+def langchain_prompt(kind, **kwargs):
+    """A LangChain prompt object serialized as the SDK pushes one to the prompt hub: `kind` is
+    its class under langchain.prompts ("prompt.PromptTemplate"), `kwargs` its arguments."""
+    return {
+        "lc": 1,
+        "type": "constructor",
+        "id": ["langchain", "prompts", *kind.split(".")],
+        "kwargs": kwargs,
+    }
+
+
+# A prompt template, the hub's commonest manifest.
+PROMPT_MANIFEST = langchain_prompt(
+    "prompt.PromptTemplate",
+    input_variables=["question"],
+    template="Answer briefly: {question}",
+    template_format="f-string",
+)
 
 
 def ingested_run(workspace):

@@ -88,6 +88,7 @@ from tests.factories import (
     UserFactory,
     WorkspaceMembershipFactory,
     actor_with,
+    langchain_prompt,
     pat_for,
     service_key_for,
     system_role,
@@ -775,12 +776,9 @@ def api_body_hints(families):
         "org_role": lambda: "viewer",
         "runs": lambda: [str(families.own.run.pk)],  # POST .../{queue_id}/runs: runs to queue
         # The prompt hub: a commit's LangChain manifest, a tag on the prompt's own commit.
-        "manifest": lambda: {
-            "lc": 1,
-            "type": "constructor",
-            "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-            "kwargs": {"template": CHANGED, "input_variables": []},
-        },
+        "manifest": lambda: langchain_prompt(
+            "prompt.PromptTemplate", template=CHANGED, input_variables=[]
+        ),
         "tag_name": lambda: "changed",
         "parent_commit": lambda: None,  # on top of the latest commit, whichever it is
         "commit_id": lambda: str(families.own.prompt.commits.first().pk),
