@@ -8,6 +8,7 @@ go in with PostgreSQL's COPY, which is what makes 100,000 of each take seconds.
 
 import datetime
 import hashlib
+import itertools
 import json
 import uuid
 
@@ -84,20 +85,24 @@ def drf_api_key() -> str:
 # Bulk rows
 
 
-def copy_rows(model, fields, rows) -> int:
-    """COPY `rows` (tuples in the order of `fields`, names of the model's fields) into `model`.
+def copy_rows(model, rows, **same) -> int:
+    """COPY `rows` into `model`: each row a dict of field name to value (every row the same
+    names, in the same order), and `same` the fields whose value is the same in every row.
 
     Refuses to run if the model has a required column the caller does not fill: a model that
     grew a column must be taught here rather than fail inside PostgreSQL.
     """
-    columns = [model._meta.get_field(name).column for name in fields]
-    provided = set(columns)
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return 0
+    columns = [model._meta.get_field(name).column for name in [*first, *same]]
     required = {
         f.column
         for f in model._meta.concrete_fields
         if not f.null and not f.has_db_default() and not isinstance(f, AutoField | BigAutoField)
     }
-    missing = required - provided
+    missing = required - set(columns)
     if missing:
         raise SystemExit(
             f"bench: {model.__name__} has required columns bench/data.py does not fill: "
@@ -105,10 +110,11 @@ def copy_rows(model, fields, rows) -> int:
         )
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    constant = tuple(same.values())
     count = 0
     with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+        for row in itertools.chain([first], rows):
+            copy.write_row((*row.values(), *constant))
             count += 1
     return count
 
@@ -125,8 +131,12 @@ def add_members(org, workspace, count, prefix, roles):
     emails = [f"{prefix}-{i}@fill.bench" for i in range(count)]
     copy_rows(
         User,
-        ("password", "is_superuser", "email", "full_name", "is_active", "is_staff", "date_joined"),
-        (("!", False, email, f"Filler {i}", True, False, now) for i, email in enumerate(emails)),
+        ({"email": email, "full_name": f"Filler {i}"} for i, email in enumerate(emails)),
+        password="!",
+        is_superuser=False,
+        is_active=True,
+        is_staff=False,
+        date_joined=now,
     )
     user_ids = dict(
         User.objects.filter(email__startswith=f"{prefix}-", email__endswith="@fill.bench")
@@ -136,137 +146,101 @@ def add_members(org, workspace, count, prefix, roles):
     membership_ids = [uuid.uuid4() for _ in emails]
     copy_rows(
         OrganizationMembership,
-        ("id", "user", "organization", "org_role", "created_at"),
         (
-            (mid, user_ids[email], org.pk, "member", now)
+            {"id": mid, "user": user_ids[email]}
             for mid, email in zip(membership_ids, emails, strict=True)
         ),
+        organization=org.pk,
+        org_role="member",
+        created_at=now,
+        source="manual",
     )
     copy_rows(
         WorkspaceMembership,
-        ("id", "org_membership", "workspace", "role", "created_at"),
         (
-            (uuid.uuid4(), mid, workspace.pk, roles[i % len(roles)], now)
+            {"id": uuid.uuid4(), "org_membership": mid, "role": roles[i % len(roles)]}
             for i, mid in enumerate(membership_ids)
         ),
+        workspace=workspace.pk,
+        created_at=now,
+        source="manual",
     )
     return membership_ids
 
 
 def add_roles(org, count, prefix) -> list:
-    now = timezone.now()
     ids = [uuid.uuid4() for _ in range(count)]
     copy_rows(
         Role,
-        ("id", "organization", "name", "description", "permissions", "created_at"),
-        (
-            (rid, org.pk, f"{prefix} role {i}", "", json.dumps(["datasets:read"]), now)
-            for i, rid in enumerate(ids)
-        ),
+        ({"id": rid, "name": f"{prefix} role {i}"} for i, rid in enumerate(ids)),
+        organization=org.pk,
+        description="",
+        permissions=json.dumps(["datasets:read"]),
+        created_at=timezone.now(),
     )
     return ids
 
 
 # A key's revocation reason and leak report (apikeys/leaks.py): empty for keys never revoked.
-UNREPORTED = ("revoked_reason", "leak_reported_by", "leak_url", "leak_source")
-NOT_REPORTED = ("",) * len(UNREPORTED)
+NOT_REPORTED = dict.fromkeys(("revoked_reason", "leak_reported_by", "leak_url", "leak_source"), "")
 
 
 def add_service_keys(org, workspace, count, prefix, role_id) -> None:
-    now = timezone.now()
     copy_rows(
         ServiceKey,
         (
-            "id",
-            "name",
-            "digest",
-            "hint",
-            "created_at",
-            "organization",
-            "workspace",
-            "role",
-            "created_by_label",
-            "legacy",
-            "ip_allow_list",
-            *UNREPORTED,
-        ),
-        (
-            (
-                uuid.uuid4(),
-                f"{prefix} key {i}",
-                _digest(f"{prefix}-sk-{i}"),
-                "lsv2_sk_…fill",
-                now,
-                org.pk,
-                workspace.pk,
-                role_id,
-                "bench",
-                False,
-                "[]",
-                *NOT_REPORTED,
-            )
+            {"id": uuid.uuid4(), "name": f"{prefix} key {i}", "digest": _digest(f"{prefix}-sk-{i}")}
             for i in range(count)
         ),
+        hint="lsv2_sk_…fill",
+        created_at=timezone.now(),
+        organization=org.pk,
+        workspace=workspace.pk,
+        role=role_id,
+        created_by_label="bench",
+        legacy=False,
+        ip_allow_list="[]",
+        **NOT_REPORTED,
     )
 
 
 def add_personal_tokens(membership_ids, prefix) -> None:
-    now = timezone.now()
     copy_rows(
         PersonalAccessToken,
-        ("id", "name", "digest", "hint", "created_at", "org_membership", *UNREPORTED),
         (
-            (
-                uuid.uuid4(),
-                "filler token",
-                _digest(f"{prefix}-pt-{i}"),
-                "lsv2_pt_…fill",
-                now,
-                mid,
-                *NOT_REPORTED,
-            )
+            {"id": uuid.uuid4(), "digest": _digest(f"{prefix}-pt-{i}"), "org_membership": mid}
             for i, mid in enumerate(membership_ids)
         ),
+        name="filler token",
+        hint="lsv2_pt_…fill",
+        created_at=timezone.now(),
+        **NOT_REPORTED,
     )
 
 
 def add_audit_events(org, workspace, count) -> None:
+    """`count` events of a member added by the system, one a second back from now."""
     now = timezone.now()
     copy_rows(
         AuditEvent,
         (
-            "created_at",
-            "organization",
-            "workspace",
-            "actor_kind",
-            "actor_id",
-            "actor_label",
-            "action",
-            "target_type",
-            "target_id",
-            "target_label",
-            "changes",
-            "user_agent",
-            "request_id",
-        ),
-        (
-            (
-                now - datetime.timedelta(seconds=i),
-                org.pk,
-                workspace.pk,
-                "system",
-                "",
-                "system",
-                "workspace_member.added",
-                "workspacemembership",
-                str(uuid.uuid4()),
-                f"filler-{i}@fill.bench",
-                json.dumps({"after": {"role": "Viewer"}}),
-                "",
-                "",
-            )
+            {
+                "created_at": now - datetime.timedelta(seconds=i),
+                "target_id": str(uuid.uuid4()),
+                "target_label": f"filler-{i}@fill.bench",
+            }
             for i in range(count)
         ),
+        organization=org.pk,
+        workspace=workspace.pk,
+        actor_kind="system",
+        actor_id="",
+        actor_label="system",
+        action="workspace_member.added",
+        target_type="workspacemembership",
+        changes=json.dumps({"after": {"role": "Viewer"}}),
+        user_agent="",
+        request_id="",
     )
 
 
@@ -274,11 +248,12 @@ def add_datasets(workspace, count) -> None:
     now = timezone.now()
     copy_rows(
         Dataset,
-        ("id", "workspace", "name", "description", "data_type", "created_at", "modified_at"),
-        (
-            (uuid.uuid4(), workspace.pk, f"dataset {i}", "filler", "kv", now, now)
-            for i in range(count)
-        ),
+        ({"id": uuid.uuid4(), "name": f"dataset {i}"} for i in range(count)),
+        workspace=workspace.pk,
+        description="filler",
+        data_type="kv",
+        created_at=now,
+        modified_at=now,
     )
 
 

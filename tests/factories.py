@@ -214,6 +214,35 @@ def secret_of(raw: str) -> str:
     return raw.split("_")[2] if raw.startswith("lsv2_") else raw[len("ls__") :]
 
 
+def oidc_sso(world, *, issuer="https://idp.example.test", client_id="acme", **settings):
+    """Acme's single sign-on through OpenID Connect, saved (created or replaced) by its org
+    admin; `settings` as save_sso takes them. Without `oidc_client_secret` a re-save keeps the
+    stored secret."""
+    from accesscontrol.sso.services import save_sso
+
+    return save_sso(
+        actor=world.org_admin,
+        organization=world.org,
+        protocol="oidc",
+        oidc_issuer=issuer,
+        oidc_client_id=client_id,
+        **settings,
+    )
+
+
+def require_sso(world, sso, required=True):
+    """`sso` saved again with just-in-time provisioning and "require SSO" on (or off): members
+    sign in through the identity provider, the org admin is the break-glass admin."""
+    return oidc_sso(
+        world,
+        issuer=sso.oidc_issuer,
+        client_id=sso.oidc_client_id,
+        jit_provisioning=True,
+        require_sso=required,
+        break_glass_user=world.org_admin,
+    )
+
+
 def make_people_manager(world, user):
     """Gives `user` a custom role in production that manages members but holds only
     datasets:read, so it cannot grant a stronger role (Admin, or one with datasets:create)."""
@@ -247,17 +276,24 @@ def run_and_example(workspace):
     return Run.objects.get(pk=run_id), example
 
 
-# A LangChain prompt template as the SDK pushes one to the prompt hub.
-PROMPT_MANIFEST = {
-    "lc": 1,
-    "type": "constructor",
-    "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-    "kwargs": {
-        "input_variables": ["question"],
-        "template": "Answer briefly: {question}",
-        "template_format": "f-string",
-    },
-}
+def langchain_prompt(kind, **kwargs):
+    """A LangChain prompt object serialized as the SDK pushes one to the prompt hub: `kind` is
+    its class under langchain.prompts ("prompt.PromptTemplate"), `kwargs` its arguments."""
+    return {
+        "lc": 1,
+        "type": "constructor",
+        "id": ["langchain", "prompts", *kind.split(".")],
+        "kwargs": kwargs,
+    }
+
+
+# A prompt template, the hub's commonest manifest.
+PROMPT_MANIFEST = langchain_prompt(
+    "prompt.PromptTemplate",
+    input_variables=["question"],
+    template="Answer briefly: {question}",
+    template_format="f-string",
+)
 
 
 def ingested_run(workspace):

@@ -11,7 +11,7 @@ import pytest
 from django.urls import get_resolver, reverse
 
 from accesscontrol.access_requests.services import create_access_request
-from accesscontrol.accounts import sudo
+from accesscontrol.accounts import allauth_urls, sudo
 from accesscontrol.apikeys import keys
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.audit.models import AuditEvent
@@ -21,10 +21,9 @@ from accesscontrol.rbac import gate
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
 from accesscontrol.resources import urls as resource_urls
-from accesscontrol.sso.services import save_sso
 from accesscontrol.workspaces.models import WorkspaceMembership
 from accesscontrol.workspaces.services import update_workspace
-from tests.factories import pat_for, service_key_for, system_role
+from tests.factories import oidc_sso, pat_for, service_key_for, system_role
 from tests.support.urls import accepted_methods, walk
 
 WIDENING = {
@@ -98,60 +97,44 @@ NOT_WIDENING = {
     "scim-groups": "SCIM API: its token, never a session",
     "scim-group": "SCIM API: its token, never a session",
 }
-# django-allauth's pages (accounts/allauth_urls.py): signing in and its stages, and the person's
-# own credentials, which allauth guards with its own reauthentication (a fresh sign-in or MFA).
+# django-allauth's pages (accounts/allauth_urls.py). The ones it declares public are the sign-in
+# flow and its stages, reached before anyone is signed in: whether a page belongs there is decided
+# in that file (an undeclared allauth URL fails start-up). The signed-in ones are decided here:
+# reauthentication is a sign-in stage too; the rest are the person's own credentials, which
+# allauth guards with its own reauthentication (a fresh sign-in or MFA).
 _SIGNING_IN = "a sign-in stage (password, MFA, passkey, SSO): no one's power changes"
 _OWN_CREDENTIALS = "the person's own sign-in credentials, behind allauth's reauthentication"
-NOT_WIDENING |= dict.fromkeys(
-    [
-        "account_login",
-        "account_logout",
-        "account_inactive",
-        "account_signup",
-        "account_confirm_login_code",
-        "account_reset_password",
-        "account_reset_password_done",
-        "account_reset_password_from_key",
-        "account_reset_password_from_key_done",
-        "account_email_verification_sent",
-        "account_confirm_email",
-        "account_reauthenticate",
-        "account_request_reauthentication_code",
-        "account_confirm_reauthentication_code",
-        "mfa_authenticate",
-        "mfa_reauthenticate",
-        "mfa_login_webauthn",
-        "mfa_reauthenticate_webauthn",
-        "socialaccount_login_cancelled",
-        "socialaccount_login_error",
-        "socialaccount_signup",
-        "saml_acs",
-        "saml_finish_acs",
-        "saml_sls",
-        "saml_metadata",
-        "saml_login",
-        "openid_connect_login",
-        "openid_connect_callback",
-    ],
-    _SIGNING_IN,
-) | dict.fromkeys(
-    [
-        "account_email",
-        "account_change_password",
-        "account_set_password",
-        "mfa_index",
-        "mfa_activate_totp",
-        "mfa_deactivate_totp",
-        "mfa_view_recovery_codes",
-        "mfa_generate_recovery_codes",
-        "mfa_download_recovery_codes",
-        "mfa_list_webauthn",
-        "mfa_add_webauthn",
-        "mfa_remove_webauthn",
-        "mfa_edit_webauthn",
-        "socialaccount_connections",
-    ],
-    _OWN_CREDENTIALS,
+NOT_WIDENING |= (
+    dict.fromkeys(allauth_urls.PUBLIC, _SIGNING_IN)
+    | dict.fromkeys(
+        [
+            "account_reauthenticate",
+            "account_request_reauthentication_code",
+            "account_confirm_reauthentication_code",
+            "mfa_reauthenticate",
+            "mfa_reauthenticate_webauthn",
+        ],
+        _SIGNING_IN,
+    )
+    | dict.fromkeys(
+        [
+            "account_email",
+            "account_change_password",
+            "account_set_password",
+            "mfa_index",
+            "mfa_activate_totp",
+            "mfa_deactivate_totp",
+            "mfa_view_recovery_codes",
+            "mfa_generate_recovery_codes",
+            "mfa_download_recovery_codes",
+            "mfa_list_webauthn",
+            "mfa_add_webauthn",
+            "mfa_remove_webauthn",
+            "mfa_edit_webauthn",
+            "socialaccount_connections",
+        ],
+        _OWN_CREDENTIALS,
+    )
 )
 
 
@@ -272,14 +255,7 @@ def request_for(world, name):
     if name == "org-sso-domains":
         return reverse(name, args=[org]), {"domain": world.org_admin.email.split("@")[1]}
     if name == "org-sso-remove":
-        save_sso(
-            actor=world.org_admin,
-            organization=world.org,
-            protocol="oidc",
-            oidc_issuer="https://idp.example.test",
-            oidc_client_id="acme",
-            oidc_client_secret="secret",
-        )
+        oidc_sso(world, oidc_client_secret="secret")
         return reverse(name, args=[org]), {}
     if name.startswith("org-provisioning"):
         return provisioning_request(world, name)

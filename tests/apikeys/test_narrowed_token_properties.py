@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accesscontrol.apikeys.authentication import KeyRejected, authenticate
@@ -33,6 +33,7 @@ from tests.factories import (
     system_role,
 )
 from tests.support.db import rolled_back
+from tests.support.examples import db_examples
 
 # What a limit may name, and what no narrowed token ever holds, from first principles.
 LIMITABLE = WS | {ORG_READ}
@@ -146,13 +147,7 @@ def _set_workspace_role(membership, workspace, role_name):
         )
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@db_examples(30, derandomize=True)
 @given(
     permission_limit=permission_limits,
     workspace_limit=workspace_limits,

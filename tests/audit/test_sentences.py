@@ -48,13 +48,22 @@ def admin_actor(world):
     return Actor.for_user(world.org_admin, world.org, world.workspace)
 
 
-def test_several_changed_fields_read_as_a_diff(world):
-    event = AuditEvent(
-        organization=world.org,
+def by_ada(action, target_label, **fields):
+    """An event Ada (ada@acme.test, a person) recorded, not saved: describe() reads it as is."""
+    return AuditEvent(
         actor_kind="user",
         actor_label="ada@acme.test",
-        action="organization.settings_changed",
-        target_label="Acme",
+        action=action,
+        target_label=target_label,
+        **fields,
+    )
+
+
+def test_several_changed_fields_read_as_a_diff(world):
+    event = by_ada(
+        "organization.settings_changed",
+        "Acme",
+        organization=world.org,
         changes={
             "before": {"max_key_lifetime_days": None, "allow_personal_access_tokens": True},
             "after": {"max_key_lifetime_days": 90, "allow_personal_access_tokens": False},
@@ -102,18 +111,11 @@ def test_action_filter_offers_words():
 
 
 def test_keys_are_named_once_and_role_permissions_in_words(world):
-    event = AuditEvent(
-        actor_kind="user",
-        actor_label="ada@acme.test",
-        action="service_key.created",
-        target_label="service key 'ci'",
-    )
+    event = by_ada("service_key.created", "service key 'ci'")
     assert describe(event, {}).sentence == "ada@acme.test created the service key 'ci'."
-    role = AuditEvent(
-        actor_kind="user",
-        actor_label="ada@acme.test",
-        action="role.created",
-        target_label="Reader",
+    role = by_ada(
+        "role.created",
+        "Reader",
         changes={"after": {"name": "Reader", "permissions": ["runs:read"]}},
     )
     assert [c.after for c in describe(role, {}).changes] == ["Reader", "Only read runs"]

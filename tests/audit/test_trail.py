@@ -50,6 +50,7 @@ from tests.factories import (
     UserFactory,
     actor_of_key,
     actor_with,
+    oidc_sso,
     pat_for,
     service_key_for,
     system_role,
@@ -1644,17 +1645,7 @@ def login_succeeded(w, act):
 
 
 def acme_oidc(w, **changes):
-    return sso.save_sso(
-        actor=w.org_admin,
-        organization=w.org,
-        **{
-            "protocol": "oidc",
-            "oidc_issuer": "https://idp.example.test",
-            "oidc_client_id": "acme",
-            "oidc_client_secret": "s3cret",
-            **changes,
-        },
-    )
+    return oidc_sso(w, **{"oidc_client_secret": "s3cret", **changes})
 
 
 SSO_CONFIGURED = {
@@ -1827,6 +1818,26 @@ def graces_workspace_membership(w):
     )
 
 
+def grace_event(w, action, actor, target, **changes):
+    """A row in Acme about Grace, the person SCIM provisions: her SCIM user or her membership."""
+    return E(action, actor, target, "grace@example.com", w.org, changes=changes)
+
+
+def graces_workspace_event(w, action, actor, membership, **changes):
+    """A row in production about Grace's membership of it, as a SCIM group or mapping sets it."""
+    return E(action, actor, membership, "grace@example.com", workspace=w.workspace, changes=changes)
+
+
+def group_event(w, action, token, group, **changes):
+    """A row in Acme about the SCIM group Engineers, written by the SCIM token."""
+    return E(action, token, group, organization=w.org, changes=changes)
+
+
+def mapping_event(w, action, mapping, **changes):
+    """A row in production about the mapping of Engineers to a role, written by the org admin."""
+    return E(action, w.org_admin, mapping, "Engineers", workspace=w.workspace, changes=changes)
+
+
 @scenario(scim.issue_token)
 def scim_token_issued(w, act):
     with act:
@@ -1868,21 +1879,15 @@ def scim_user_provisioned_joins_the_organization(w, act):
         scim_user = grace_provisioned(w, token)
     membership = OrganizationMembership.objects.get(user=scim_user.user, organization=w.org)
     return [
-        E(
+        grace_event(
+            w,
             "scim_user.created",
             token,
             scim_user,
-            "grace@example.com",
-            w.org,
-            changes={"after": {"userName": "grace@example.com", "active": True}},
+            after={"userName": "grace@example.com", "active": True},
         ),
-        E(
-            "org_member.added",
-            token,
-            membership,
-            "grace@example.com",
-            w.org,
-            changes={"after": {"org_role": "member", "via": "scim"}},
+        grace_event(
+            w, "org_member.added", token, membership, after={"org_role": "member", "via": "scim"}
         ),
     ]
 
@@ -1901,22 +1906,14 @@ def scim_user_deactivated_leaves_the_organization(w, act):
         )
     return [
         pat_deleted,
-        E(
+        grace_event(
+            w,
             "org_member.removed",
             token,
             membership,
-            "grace@example.com",
-            w.org,
-            changes={"before": {"org_role": "member", "workspaces": ["production"]}},
+            before={"org_role": "member", "workspaces": ["production"]},
         ),
-        E(
-            "scim_user.deactivated",
-            token,
-            grace,
-            "grace@example.com",
-            w.org,
-            changes={"after": {"sessions_ended": 0}},
-        ),
+        grace_event(w, "scim_user.deactivated", token, grace, after={"sessions_ended": 0}),
     ]
 
 
@@ -1927,7 +1924,7 @@ def scim_user_deleted(w, act):
     with act:
         scim.delete_user(actor=Actor.for_scim_token(token), scim_user=grace)
     before = {"before": {"userName": "grace@example.com"}}
-    return [E("scim_user.deleted", token, grace, "grace@example.com", w.org, changes=before)]
+    return [grace_event(w, "scim_user.deleted", token, grace, **before)]
 
 
 @scenario(scim.create_group)
@@ -1937,19 +1934,9 @@ def scim_group_created_with_a_member(w, act):
     with act:
         group = engineers(w, token, grace, role=None)
     return [
-        E(
-            "scim_group.created",
-            token,
-            group,
-            organization=w.org,
-            changes={"after": {"displayName": "Engineers"}},
-        ),
-        E(
-            "scim_group.member_added",
-            token,
-            group,
-            organization=w.org,
-            changes={"after": {"member": "grace@example.com"}},
+        group_event(w, "scim_group.created", token, group, after={"displayName": "Engineers"}),
+        group_event(
+            w, "scim_group.member_added", token, group, after={"member": "grace@example.com"}
         ),
     ]
 
@@ -1963,20 +1950,15 @@ def scim_group_member_joins_and_gets_the_mapped_role(w, act):
     with act:
         scim.update_group(actor=Actor.for_scim_token(token), group=group, state=state)
     return [
-        E(
-            "scim_group.member_added",
-            token,
-            group,
-            organization=w.org,
-            changes={"after": {"member": "grace@example.com"}},
+        group_event(
+            w, "scim_group.member_added", token, group, after={"member": "grace@example.com"}
         ),
-        E(
+        graces_workspace_event(
+            w,
             "workspace_member.added",
             token,
             graces_workspace_membership(w),
-            "grace@example.com",
-            workspace=w.workspace,
-            changes={"after": {"role": "Editor", "via": "scim"}},
+            after={"role": "Editor", "via": "scim"},
         ),
     ]
 
@@ -2032,20 +2014,9 @@ def scim_group_deleted_takes_back_its_role(w, act):
     with act:
         scim.delete_group(actor=Actor.for_scim_token(token), group=group)
     return [
-        E(
-            "scim_group.deleted",
-            token,
-            group,
-            organization=w.org,
-            changes={"before": {"displayName": "Engineers"}},
-        ),
-        E(
-            "workspace_member.removed",
-            token,
-            membership,
-            "grace@example.com",
-            workspace=w.workspace,
-            changes={"before": {"role": "Editor"}},
+        group_event(w, "scim_group.deleted", token, group, before={"displayName": "Engineers"}),
+        graces_workspace_event(
+            w, "workspace_member.removed", token, membership, before={"role": "Editor"}
         ),
     ]
 
@@ -2060,21 +2031,13 @@ def scim_group_mapped_gives_its_members_the_role(w, act):
             actor=w.org_admin, group=group, workspace=w.workspace, role=system_role("Editor")
         )
     return [
-        E(
-            "scim_mapping.created",
-            w.org_admin,
-            mapping,
-            "Engineers",
-            workspace=w.workspace,
-            changes={"after": {"role": "Editor"}},
-        ),
-        E(
+        mapping_event(w, "scim_mapping.created", mapping, after={"role": "Editor"}),
+        graces_workspace_event(
+            w,
             "workspace_member.added",
             w.org_admin,
             graces_workspace_membership(w),
-            "grace@example.com",
-            workspace=w.workspace,
-            changes={"after": {"role": "Editor", "via": "scim"}},
+            after={"role": "Editor", "via": "scim"},
         ),
     ]
 
@@ -2089,21 +2052,9 @@ def scim_mapping_changed_changes_its_members_role(w, act):
         scim.change_group_mapping(actor=w.org_admin, mapping=mapping, role=system_role("Viewer"))
     role_change = {"before": {"role": "Editor"}, "after": {"role": "Viewer"}}
     return [
-        E(
-            "scim_mapping.changed",
-            w.org_admin,
-            mapping,
-            "Engineers",
-            workspace=w.workspace,
-            changes=role_change,
-        ),
-        E(
-            "workspace_member.role_changed",
-            w.org_admin,
-            membership,
-            "grace@example.com",
-            workspace=w.workspace,
-            changes=role_change,
+        mapping_event(w, "scim_mapping.changed", mapping, **role_change),
+        graces_workspace_event(
+            w, "workspace_member.role_changed", w.org_admin, membership, **role_change
         ),
     ]
 
@@ -2117,21 +2068,9 @@ def scim_mapping_removed_takes_back_its_role(w, act):
     with act:
         scim.remove_group_mapping(actor=w.org_admin, mapping=mapping)
     return [
-        E(
-            "scim_mapping.removed",
-            w.org_admin,
-            mapping,
-            "Engineers",
-            workspace=w.workspace,
-            changes={"before": {"role": "Editor"}},
-        ),
-        E(
-            "workspace_member.removed",
-            w.org_admin,
-            membership,
-            "grace@example.com",
-            workspace=w.workspace,
-            changes={"before": {"role": "Editor"}},
+        mapping_event(w, "scim_mapping.removed", mapping, before={"role": "Editor"}),
+        graces_workspace_event(
+            w, "workspace_member.removed", w.org_admin, membership, before={"role": "Editor"}
         ),
     ]
 

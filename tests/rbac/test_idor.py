@@ -88,6 +88,7 @@ from tests.factories import (
     UserFactory,
     WorkspaceMembershipFactory,
     actor_with,
+    langchain_prompt,
     pat_for,
     service_key_for,
     system_role,
@@ -775,12 +776,9 @@ def api_body_hints(families):
         "org_role": lambda: "viewer",
         "runs": lambda: [str(families.own.run.pk)],  # POST .../{queue_id}/runs: runs to queue
         # The prompt hub: a commit's LangChain manifest, a tag on the prompt's own commit.
-        "manifest": lambda: {
-            "lc": 1,
-            "type": "constructor",
-            "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-            "kwargs": {"template": CHANGED, "input_variables": []},
-        },
+        "manifest": lambda: langchain_prompt(
+            "prompt.PromptTemplate", template=CHANGED, input_variables=[]
+        ),
         "tag_name": lambda: "changed",
         "parent_commit": lambda: None,  # on top of the latest commit, whichever it is
         "commit_id": lambda: str(families.own.prompt.commits.first().pk),
@@ -1090,6 +1088,17 @@ class RouteCheck:
             for p in params
         ]
 
+    def _all_from(self, principal, fam, scenario, note, context="own", **values):
+        """A request with its objects from `fam` (those in `values` aside): what it may leak is
+        `fam`'s."""
+        return Request(
+            scenario,
+            note,
+            self.values(principal, fam, **values),
+            context=context,
+            leak_tags=(fam.tag,),
+        )
+
     def requests_for(self, principal, method):
         """Every cross-tenant request of this principal and method, as Request rows."""
         route, fams = self.route, self.families
@@ -1103,16 +1112,14 @@ class RouteCheck:
             # The org admin may address staging when the path itself names the workspace.
             reachable = [p for p in reachable if p != route.workspace_param]
         if reachable:
+            kept_own = self._from(fams.own, principal, params, reachable)
             rows.append(
-                Request(
+                self._all_from(
+                    principal,
+                    fams.staging,
                     "other-workspace",
                     "all from Acme/staging",
-                    self.values(
-                        principal,
-                        fams.staging,
-                        **self._from(fams.own, principal, params, reachable),
-                    ),
-                    leak_tags=(fams.staging.tag,),
+                    **kept_own,
                 )
             )
             if len(params) > 1:
@@ -1124,35 +1131,24 @@ class RouteCheck:
         if staging_url and not principal.has_staging_access:
             # ... and staging's objects under staging's URL, to someone with no access there.
             rows.append(
-                Request(
+                self._all_from(
+                    principal,
+                    fams.staging,
                     "other-workspace-url",
                     "under /o/acme/w/staging/",
-                    self.values(principal, fams.staging),
                     context="staging",
-                    leak_tags=(fams.staging.tag,),
                 )
             )
 
         # (b) another organization, in the principal's own context, ...
-        rows.append(
-            Request(
-                "other-org",
-                "all from Globex",
-                self.values(principal, fams.globex),
-                leak_tags=(fams.globex.tag,),
-            )
-        )
+        rows.append(self._all_from(principal, fams.globex, "other-org", "all from Globex"))
         if len(params) > 1:
             rows += self._one_from(principal, "other-org", fams.globex, "Globex", params)
         if route.surface == "console" and principal.primary:
             # ... and under Globex's own URL.
             rows.append(
-                Request(
-                    "other-org-url",
-                    "under /o/globex/",
-                    self.values(principal, fams.globex),
-                    context="globex",
-                    leak_tags=(fams.globex.tag,),
+                self._all_from(
+                    principal, fams.globex, "other-org-url", "under /o/globex/", context="globex"
                 )
             )
 

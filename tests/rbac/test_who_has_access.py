@@ -21,12 +21,11 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from accesscontrol.accounts.models import User
 from accesscontrol.apikeys import keys
-from accesscontrol.apikeys.authentication import service_key_access
 from accesscontrol.apikeys.models import PersonalAccessToken, ServiceKey
 from accesscontrol.apikeys.services import create_service_key
 from accesscontrol.organizations.models import Organization, OrganizationMembership
@@ -53,6 +52,7 @@ from tests.factories import (
     system_role,
 )
 from tests.support.api import api_call
+from tests.support.examples import db_examples
 from tests.support.pages import open_as
 
 REVIEW = "/o/acme/w/production/access/"
@@ -725,12 +725,7 @@ def build(spec, n):
     return org, here, reviewer, people, raws
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    database=None,  # no example database written into the project
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@db_examples(25)
 @given(spec=org_spec)
 def test_the_review_equals_the_resolver_for_every_principal(client, db, spec):
     with transaction.atomic():
@@ -922,26 +917,9 @@ def full_review(workspace, code, now):
     ):
         if key.role is None:
             continue
-        access = service_key_access(key, workspace)
-        everyone.append(
-            who_has_access.Principal(
-                kind="service_key",
-                label=key.audit_label,
-                role=access.role,
-                reason=("organization-wide key: " if key.is_org_scoped else "")
-                + REASONS[access.reason],
-                permissions=access.permissions,
-                last_active=key.last_used_at,
-                stale=who_has_access.is_stale(key.last_used_at, key.created_at, now),
-                object_id=str(key.pk),
-                details={
-                    "hint": key.hint,
-                    "created_by": key.created_by_label,
-                    "expires_at": key.expires_at,
-                    "legacy": key.legacy,
-                },
-            )
-        )
+        # A key's row is built as the review builds it, key by key (who_has_access._key): what
+        # this oracle holds the review to for keys is which ones, in what order, and the filter.
+        everyone.append(who_has_access._key(key, workspace, now))
     return [p for p in everyone if not code or code in p.permissions]
 
 
@@ -983,12 +961,7 @@ def add_activity(org, people, activity, now):
             )
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@db_examples(30)
 @given(
     spec=org_spec,
     activity=activity_spec,

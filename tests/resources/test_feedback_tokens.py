@@ -29,8 +29,8 @@ def run(world):
     return ingested_run(world.workspace)
 
 
-def make(client, key, body):
-    return api_call(client, "POST", "/feedback/tokens", key, json=body)
+def make(client, key, body, **kwargs):
+    return api_call(client, "POST", "/feedback/tokens", key, json=body, **kwargs)
 
 
 def use(token_url, body=None):
@@ -167,14 +167,7 @@ def test_a_token_of_an_archived_workspace_is_dead(client, world, editor, run):
 
 
 def test_at_the_sdk_root_the_url_is_at_the_root(client, editor, run):
-    resp = api_call(
-        client,
-        "POST",
-        "/feedback/tokens",
-        editor,
-        json={"run_id": str(run.pk), "feedback_key": "k"},
-        root=True,
-    )
+    resp = make(client, editor, {"run_id": str(run.pk), "feedback_key": "k"}, root=True)
     assert resp.status_code == 201, resp.content
     assert resp.json()["url"] == f"http://testserver/feedback/tokens/{resp.json()['id']}"
     assert use(resp.json()["url"], {"score": 1}).status_code == 201

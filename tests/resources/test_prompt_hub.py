@@ -11,32 +11,21 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.resources import hub, models
 from accesscontrol.resources import services as resources
 from tests.factories import PROMPT_MANIFEST as MANIFEST
-from tests.factories import SYSTEM, service_key_for
+from tests.factories import SYSTEM, langchain_prompt, service_key_for
 from tests.support.api import api_call
 
-CHAT = {
-    "lc": 1,
-    "type": "constructor",
-    "id": ["langchain", "prompts", "chat", "ChatPromptTemplate"],
-    "kwargs": {
-        "input_variables": ["question"],
-        "messages": [
-            {
-                "lc": 1,
-                "type": "constructor",
-                "id": ["langchain", "prompts", "chat", "SystemMessagePromptTemplate"],
-                "kwargs": {
-                    "prompt": {
-                        "lc": 1,
-                        "type": "constructor",
-                        "id": ["langchain", "prompts", "prompt", "PromptTemplate"],
-                        "kwargs": {"input_variables": [], "template": "Be terse."},
-                    }
-                },
-            }
-        ],
-    },
-}
+CHAT = langchain_prompt(
+    "chat.ChatPromptTemplate",
+    input_variables=["question"],
+    messages=[
+        langchain_prompt(
+            "chat.SystemMessagePromptTemplate",
+            prompt=langchain_prompt(
+                "prompt.PromptTemplate", input_variables=[], template="Be terse."
+            ),
+        )
+    ],
+)
 
 
 @pytest.fixture

@@ -20,12 +20,21 @@ def provision(scim, email):
     return response.json()["id"]
 
 
-def group(scim, name, workspace, role, admin):
+def new_group(scim, name):
+    """A group the IdP pushed, mapped to nothing yet."""
     response = scim("POST", "Groups", group_body(name))
-    found = ScimGroup.objects.get(pk=response.json()["id"])
-    services.add_group_mapping(
-        actor=admin, group=found, workspace=workspace, role=system_role(role)
+    return ScimGroup.objects.get(pk=response.json()["id"])
+
+
+def map_group(actor, group, workspace, role):
+    return services.add_group_mapping(
+        actor=actor, group=group, workspace=workspace, role=system_role(role)
     )
+
+
+def group(scim, name, workspace, role, admin):
+    found = new_group(scim, name)
+    map_group(admin, found, workspace, role)
     return found
 
 
@@ -109,42 +118,24 @@ def test_replacing_members_with_put(scim, world):
 
 
 def test_mappings_are_the_org_managers_to_edit(scim, world):
-    response = scim("POST", "Groups", group_body("Editors"))
-    editors = ScimGroup.objects.get(pk=response.json()["id"])
+    editors = new_group(scim, "Editors")
     for person in (world.workspace_admin, world.editor, world.outsider):
         with pytest.raises(ValidationError):
-            services.add_group_mapping(
-                actor=person, group=editors, workspace=world.workspace, role=system_role("Admin")
-            )
+            map_group(person, editors, world.workspace, "Admin")
     elsewhere = WorkspaceFactory(organization=OrganizationFactory())
     with pytest.raises(ValidationError):
-        services.add_group_mapping(
-            actor=world.org_admin, group=editors, workspace=elsewhere, role=system_role("Admin")
-        )
-    services.add_group_mapping(
-        actor=world.org_admin, group=editors, workspace=world.workspace, role=system_role("Admin")
-    )
+        map_group(world.org_admin, editors, elsewhere, "Admin")
+    map_group(world.org_admin, editors, world.workspace, "Admin")
     with pytest.raises(ValidationError):  # one mapping per group and workspace
-        services.add_group_mapping(
-            actor=world.org_admin,
-            group=editors,
-            workspace=world.workspace,
-            role=system_role("Viewer"),
-        )
+        map_group(world.org_admin, editors, world.workspace, "Viewer")
 
 
 def test_below_enterprise_only_admin_can_be_mapped(scim, world):
     world.org.plan = "plus"
     world.org.save()
-    response = scim("POST", "Groups", group_body("Editors"))
-    editors = ScimGroup.objects.get(pk=response.json()["id"])
+    editors = new_group(scim, "Editors")
     with pytest.raises(ValidationError):
-        services.add_group_mapping(
-            actor=world.org_admin,
-            group=editors,
-            workspace=world.workspace,
-            role=system_role("Editor"),
-        )
+        map_group(world.org_admin, editors, world.workspace, "Editor")
 
 
 def test_a_deactivated_member_gets_nothing_until_reactivated(scim, world):

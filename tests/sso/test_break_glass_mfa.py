@@ -5,24 +5,11 @@ from django.urls import reverse
 
 from accesscontrol.accounts import mfa
 from accesscontrol.sso import services
-from tests.factories import PASSWORD
-
-
-def _require_sso(world, acme_oidc, required=True):
-    services.save_sso(
-        actor=world.org_admin,
-        organization=world.org,
-        protocol="oidc",
-        oidc_issuer=acme_oidc.oidc_issuer,
-        oidc_client_id="accesscontrol-acme",
-        jit_provisioning=True,
-        require_sso=required,
-        break_glass_user=world.org_admin,
-    )
+from tests.factories import PASSWORD, require_sso
 
 
 def test_the_break_glass_admin_must_enrol_before_anything_else(client, world, acme_oidc):
-    _require_sso(world, acme_oidc)
+    require_sso(world, acme_oidc)
     assert mfa.must_enrol(world.org_admin)
     assert not mfa.must_enrol(world.editor)  # members sign in through SSO; not required here
     signed_in = client.post("/login/", {"login": world.org_admin.email, "password": PASSWORD})
@@ -33,7 +20,7 @@ def test_the_break_glass_admin_must_enrol_before_anything_else(client, world, ac
 
 
 def test_without_require_sso_the_break_glass_admin_needs_no_second_factor(client, world, acme_oidc):
-    _require_sso(world, acme_oidc, required=False)
+    require_sso(world, acme_oidc, required=False)
     assert not mfa.must_enrol(world.org_admin)
 
 
@@ -60,7 +47,7 @@ def _sign_in_without_a_password(user):
 def test_a_sign_in_not_through_the_identity_provider_is_refused_where_sso_is_required(
     world, acme_oidc
 ):
-    _require_sso(world, acme_oidc)
+    require_sso(world, acme_oidc)
     request, response = _sign_in_without_a_password(world.editor)
     assert response.status_code == 302 and response["Location"] == reverse("login")
     assert "_auth_user_id" not in request.session
@@ -71,6 +58,6 @@ def test_a_sign_in_not_through_the_identity_provider_is_refused_where_sso_is_req
 
 
 def test_without_require_sso_a_passkey_sign_in_goes_through(world, acme_oidc):
-    _require_sso(world, acme_oidc, required=False)
+    require_sso(world, acme_oidc, required=False)
     request, _ = _sign_in_without_a_password(world.editor)
     assert request.session["_auth_user_id"] == str(world.editor.pk)

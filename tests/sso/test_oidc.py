@@ -10,6 +10,7 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.sso import services
 from accesscontrol.sso.signals import SESSION_KEY
 from accesscontrol.workspaces.models import WorkspaceMembership
+from tests.factories import PASSWORD, oidc_sso, require_sso
 from tests.sso.conftest import (
     at_provider,
     browser,
@@ -19,18 +20,9 @@ from tests.sso.conftest import (
     start_oidc,
     to_identity_provider,
 )
+from tests.support.sso import people
 
 NEWCOMER = "newcomer@example.test"
-
-
-def people():
-    """Everything a refused sign-in must leave as it was."""
-    return (
-        sorted(User.objects.values_list("email", flat=True)),
-        sorted(OrganizationMembership.objects.values_list("user__email", "organization__slug")),
-        sorted(WorkspaceMembership.objects.values_list("org_membership__user__email", "role")),
-        sorted(SocialAccount.objects.values_list("provider", "uid")),
-    )
 
 
 def test_a_newcomer_is_provisioned_just_in_time_and_signed_in(client, world, acme_oidc):
@@ -78,12 +70,10 @@ def test_an_existing_member_is_linked_and_lands_in_their_organization(client, wo
 
 
 def test_without_jit_a_stranger_is_refused_and_nothing_is_made(client, world, acme_oidc):
-    services.save_sso(
-        actor=world.org_admin,
-        organization=world.org,
-        protocol="oidc",
-        oidc_issuer=acme_oidc.oidc_issuer,
-        oidc_client_id="accesscontrol-acme",
+    oidc_sso(
+        world,
+        issuer=acme_oidc.oidc_issuer,
+        client_id=acme_oidc.oidc_client_id,
         jit_provisioning=False,
     )
     before = people()
@@ -156,17 +146,7 @@ def test_an_id_token_with_another_sign_ins_nonce_is_refused(client, world, acme_
 def test_require_sso_refuses_a_members_password_except_the_break_glass_admin(
     client, world, acme_oidc, required
 ):
-    services.save_sso(
-        actor=world.org_admin,
-        organization=world.org,
-        protocol="oidc",
-        oidc_issuer=acme_oidc.oidc_issuer,
-        oidc_client_id="accesscontrol-acme",
-        jit_provisioning=True,
-        require_sso=required,
-        break_glass_user=world.org_admin,
-    )
-    from tests.factories import PASSWORD
+    require_sso(world, acme_oidc, required)
 
     response = client.post("/login/", {"login": world.editor.email, "password": PASSWORD})
 

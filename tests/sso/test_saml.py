@@ -2,23 +2,15 @@
 assertions posted to our real ACS, and the refusals: each leaves everything as it was."""
 
 import pytest
-from allauth.socialaccount.models import SocialAccount
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from accesscontrol.accounts.models import User
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.sso.signals import SESSION_KEY
 from tests.sso.conftest import browser, local, query, to_identity_provider
+from tests.support.sso import people
 
 NEWCOMER = "saml-newcomer@example.test"
-
-
-def people():
-    return (
-        sorted(User.objects.values_list("email", flat=True)),
-        sorted(OrganizationMembership.objects.values_list("user__email", "organization__slug")),
-        sorted(SocialAccount.objects.values_list("provider", "uid")),
-    )
 
 
 def start(client, idp, email=NEWCOMER):

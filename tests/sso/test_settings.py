@@ -10,7 +10,7 @@ from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.services import invite_member
 from accesscontrol.sso import services
 from accesscontrol.sso.models import EmailDomain, OrganizationSso
-from tests.factories import pat_for, service_key_for, system_role
+from tests.factories import oidc_sso, pat_for, service_key_for, system_role
 from tests.sso.saml_idp import SamlIdp
 from tests.support.api import api_call
 
@@ -217,15 +217,7 @@ def test_a_service_key_cannot_claim_a_domain(client, world):
 
 
 def test_with_invitations_off_nobody_is_invited(world):
-    services.save_sso(
-        actor=world.org_admin,
-        organization=world.org,
-        protocol="oidc",
-        oidc_issuer="https://idp.example.test",
-        oidc_client_id="acme",
-        oidc_client_secret="x",
-        invitations_enabled=False,
-    )
+    oidc_sso(world, oidc_client_secret="x", invitations_enabled=False)
     with pytest.raises(ValidationError, match="invitations are turned off"):
         invite_member(actor=world.org_admin, organization=world.org, email="new@example.test")
     assert not world.org.invitations.exists()
