@@ -4,13 +4,17 @@ import copy
 import pickle
 
 import pytest
-from _pytest.nodeid import NodeId
 from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import sql
 
 from tests.factories import World, build_world
 from tests.support.db import NO_WAIT_FOR_DISK
+
+try:
+    from _pytest.nodeid import NodeId
+except ImportError:  # pytest before 9.2 reads item._nodeid itself
+    NodeId = None
 
 # The throttle's fixtures (its frozen clock, its cache backends) for every module that needs them.
 pytest_plugins = ["tests.support.throttling"]
@@ -130,6 +134,8 @@ def pytest_collection_modifyitems(items):
     "<nodeid>@<group>" by setting `item._nodeid`, which pytest 9.2 no longer reads (a node's id
     is `item._id`). Without this every group was ignored: the fault tests' module topology was
     started on both workers, once for each half of the module."""
+    if NodeId is None:
+        return
     for item in items:
         grouped = item.__dict__.get("_nodeid")
         if grouped and grouped != item.nodeid:
