@@ -81,3 +81,28 @@ def test_a_token_limited_to_one_workspace_lists_only_that_one(client, world):
 def test_an_org_admins_read_only_token_lists_every_workspace(client, world):
     read_only = pat_for(world.org_admin, world.org, preset="read-only")
     assert listed(client, read_only) == {str(world.workspace.pk), str(world.other_workspace.pk)}
+
+
+def default_workspace(client, key):
+    response = api_call(client, "GET", "/auth/whoami", key)
+    assert response.status_code == 200, response.content
+    workspace = response.json()["workspace"]
+    return workspace and workspace["id"]
+
+
+def test_a_tokens_default_workspace_is_one_it_lists(client, world):
+    """The key lookup picks the default workspace in its own SQL (one statement on the hot
+    path): it must land inside the rule, and on none exactly when the rule offers none."""
+    world.other_workspace.archived = True
+    world.other_workspace.save()
+    staging_member = world.viewer.org_memberships.get(organization=world.org)
+    WorkspaceMembership.objects.create(
+        org_membership=staging_member, workspace=world.other_workspace, role=system_role("Editor")
+    )
+    keys = {p: pat_for(world.persona(p), world.org) for p in ("org_admin", "editor", "viewer")}
+    keys["member_without_workspace"] = pat_for(world.member_without_workspace, world.org)
+    expire(world, world.editor)
+    for persona, key in keys.items():
+        active = listed(client, key) - {str(world.other_workspace.pk)}
+        chosen = default_workspace(client, key)
+        assert (chosen in active) if active else chosen is None, persona
