@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 from django.db.models import sql
 
-from tests.factories import World, build_world
+from tests.factories import World, build_world, pat_for, service_key_for
 from tests.support.db import NO_WAIT_FOR_DISK
 
 try:
@@ -126,6 +126,18 @@ the_world = Snapshot(build_world)
 def world(db) -> World:
     # The same rows and objects as build_world() makes, for a fraction of the queries.
     return the_world.restore()
+
+
+@pytest.fixture
+def editor_key(world) -> str:
+    """An Editor service key of the world's production workspace, as a caller holds it."""
+    return service_key_for(world.workspace, "Editor")
+
+
+@pytest.fixture
+def admin_key(world) -> str:
+    """The org admin's personal access token."""
+    return pat_for(world.org_admin, world.org)
 
 
 @pytest.hookimpl(trylast=True)

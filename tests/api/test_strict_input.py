@@ -44,11 +44,6 @@ def test_every_json_body_of_the_api_is_closed():
     assert set(open_bodies) == OPEN_BY_DESIGN
 
 
-@pytest.fixture
-def editor(world):
-    return service_key_for(world.workspace, "Editor")
-
-
 @pytest.mark.parametrize(
     "path",
     [
@@ -61,8 +56,8 @@ def editor(world):
         "/workspaces/current/members?bogus=1",
     ],
 )
-def test_an_unknown_query_parameter_is_refused_naming_it(client, editor, path):
-    response = api_call(client, "GET", path, editor)
+def test_an_unknown_query_parameter_is_refused_naming_it(client, editor_key, path):
+    response = api_call(client, "GET", path, editor_key)
     assert response.status_code == 422, response.content
     body = response.json()
     assert body["error"] == "unknown_parameter"
@@ -72,9 +67,9 @@ def test_an_unknown_query_parameter_is_refused_naming_it(client, editor, path):
     assert "supported here" in body["detail"]
 
 
-def test_declared_query_parameters_still_work(client, world, editor):
-    api_call(client, "POST", "/datasets", editor, json={"name": "faq"})
-    response = api_call(client, "GET", "/datasets?name=faq&limit=5&offset=0", editor)
+def test_declared_query_parameters_still_work(client, world, editor_key):
+    api_call(client, "POST", "/datasets", editor_key, json={"name": "faq"})
+    response = api_call(client, "GET", "/datasets?name=faq&limit=5&offset=0", editor_key)
     assert response.status_code == 200
     assert [d["name"] for d in response.json()] == ["faq"]
 
@@ -85,9 +80,9 @@ def test_the_gate_answers_before_the_parameters_are_judged(client, world):
     assert response.status_code == 403
 
 
-def test_an_unknown_body_field_is_refused_and_nothing_is_written(client, editor):
+def test_an_unknown_body_field_is_refused_and_nothing_is_written(client, editor_key):
     response = api_call(
-        client, "POST", "/datasets", editor, json={"name": "faq", "tag_value_ids": ["x"]}
+        client, "POST", "/datasets", editor_key, json={"name": "faq", "tag_value_ids": ["x"]}
     )
     assert response.status_code == 422, response.content
     assert response.json()["error"] == "unknown_field"
@@ -96,13 +91,13 @@ def test_an_unknown_body_field_is_refused_and_nothing_is_written(client, editor)
     assert not Dataset.objects.exists()
 
 
-def test_an_unknown_field_in_a_list_body_names_its_position(client, world, editor):
-    dataset = api_call(client, "POST", "/datasets", editor, json={"name": "faq"}).json()
+def test_an_unknown_field_in_a_list_body_names_its_position(client, world, editor_key):
+    dataset = api_call(client, "POST", "/datasets", editor_key, json={"name": "faq"}).json()
     examples = [
         {"dataset_id": dataset["id"], "inputs": {"q": "a"}},
         {"dataset_id": dataset["id"], "inputs": {"q": "b"}, "weight": 2},
     ]
-    response = api_call(client, "POST", "/examples/bulk", editor, json=examples)
+    response = api_call(client, "POST", "/examples/bulk", editor_key, json=examples)
     assert response.status_code == 422
     assert response.json()["unknown"] == ["1.weight"]
     assert not Example.objects.exists()
@@ -126,26 +121,26 @@ def test_other_apps_bodies_are_strict_too(client, world):
     [("feedback_config", {"type": "continuous"}), ("error", True), ("extra", {"a": 1})],
 )
 def test_a_field_for_a_feature_we_lack_is_accepted_empty_and_refused_with_content(
-    client, editor, field, value
+    client, editor_key, field, value
 ):
     base = {"key": "helpful", "score": 1}
     empty = {"feedback_config": None, "error": False, "extra": {}}[field]
-    accepted = api_call(client, "POST", "/feedback", editor, json={**base, field: empty})
+    accepted = api_call(client, "POST", "/feedback", editor_key, json={**base, field: empty})
     assert accepted.status_code == 201, accepted.content
 
-    refused = api_call(client, "POST", "/feedback", editor, json={**base, field: value})
+    refused = api_call(client, "POST", "/feedback", editor_key, json={**base, field: value})
     assert refused.status_code == 422
     assert f"{field} is not supported by this server" in refused.content.decode()
     assert Feedback.objects.count() == 1
 
 
-def test_feedback_lists_by_source_type(client, editor):
+def test_feedback_lists_by_source_type(client, editor_key):
     for key, source in [("a", {"type": "api"}), ("b", {"type": "model"}), ("c", {"type": "app"})]:
         made = api_call(
-            client, "POST", "/feedback", editor, json={"key": key, "feedback_source": source}
+            client, "POST", "/feedback", editor_key, json={"key": key, "feedback_source": source}
         )
         assert made.status_code == 201
-    listed = api_call(client, "GET", "/feedback?source=model", editor).json()
+    listed = api_call(client, "GET", "/feedback?source=model", editor_key).json()
     assert [f["key"] for f in listed] == ["b"]
-    both = api_call(client, "GET", "/feedback?source=model&source=api", editor).json()
+    both = api_call(client, "GET", "/feedback?source=model&source=api", editor_key).json()
     assert sorted(f["key"] for f in both) == ["a", "b"]

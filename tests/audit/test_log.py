@@ -405,11 +405,6 @@ def api_labels(response):
     return [e["target_label"] for e in response.json()["events"]]
 
 
-@pytest.fixture
-def admin_key(world):
-    return pat_for(world.org_admin, world.org)
-
-
 @pytest.mark.parametrize(("query", "expected"), FILTERS)
 def test_api_applies_the_same_filters_as_the_page(
     client, world, varied, admin_key, query, expected

@@ -69,11 +69,6 @@ def labels_of(events):
 
 
 @pytest.fixture
-def admin_key(world):
-    return pat_for(world.org_admin, world.org)
-
-
-@pytest.fixture
 def real_changes(world):
     """A workspace made, a key made and revoked, a failed sign-in: events of every kind of
     actor and activity, written by the services."""

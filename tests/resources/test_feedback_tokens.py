@@ -20,11 +20,6 @@ from tests.support.api import api_call
 
 
 @pytest.fixture
-def editor(world):
-    return service_key_for(world.workspace, "Editor")
-
-
-@pytest.fixture
 def run(world):
     return ingested_run(world.workspace)
 
@@ -39,12 +34,12 @@ def use(token_url, body=None):
     return Client().post(path, body or {}, content_type="application/json")
 
 
-def test_a_token_records_one_feedback_without_a_key(client, world, editor, run):
+def test_a_token_records_one_feedback_without_a_key(client, world, editor_key, run):
     feedback_id = uuid.uuid4()
     before = timezone.now()
     made = make(
         client,
-        editor,
+        editor_key,
         {
             "run_id": str(run.pk),
             "feedback_key": "thumbs",
@@ -90,10 +85,10 @@ def test_a_token_records_one_feedback_without_a_key(client, world, editor, run):
     assert models.Feedback.objects.count() == 1
 
 
-def test_a_batch_of_tokens_and_the_link_form(client, world, editor, run):
+def test_a_batch_of_tokens_and_the_link_form(client, world, editor_key, run):
     made = make(
         client,
-        editor,
+        editor_key,
         [
             {"run_id": str(run.pk), "feedback_key": "thumbs"},
             {"run_id": str(run.pk), "feedback_key": "helpful"},
@@ -111,8 +106,8 @@ def test_a_batch_of_tokens_and_the_link_form(client, world, editor, run):
     assert models.Feedback.objects.get().score == 0.5
 
 
-def test_an_expired_token_is_refused(client, editor, run):
-    token = make(client, editor, {"run_id": str(run.pk), "feedback_key": "thumbs"}).json()
+def test_an_expired_token_is_refused(client, editor_key, run):
+    token = make(client, editor_key, {"run_id": str(run.pk), "feedback_key": "thumbs"}).json()
     models.FeedbackToken.objects.update(expires_at=timezone.now() - datetime.timedelta(seconds=1))
     resp = use(token["url"], {"score": 1})
     assert resp.status_code == 410 and resp.json()["error"] == "token_expired"
@@ -129,16 +124,16 @@ def test_an_expired_token_is_refused(client, editor, run):
         ({"feedback_kye": "typo"}, "feedback_kye"),
     ],
 )
-def test_bad_requests_make_no_token(client, editor, run, extra, field):
-    resp = make(client, editor, {"run_id": str(run.pk), "feedback_key": "k", **extra})
+def test_bad_requests_make_no_token(client, editor_key, run, extra, field):
+    resp = make(client, editor_key, {"run_id": str(run.pk), "feedback_key": "k", **extra})
     assert resp.status_code == 422, resp.content
     assert field in str(resp.json())
     assert not models.FeedbackToken.objects.exists()
     assert not AuditEvent.objects.filter(action="feedback_token.created").exists()
 
 
-def test_bad_feedback_through_a_token_uses_it_not(client, editor, run):
-    token = make(client, editor, {"run_id": str(run.pk), "feedback_key": "k"}).json()
+def test_bad_feedback_through_a_token_uses_it_not(client, editor_key, run):
+    token = make(client, editor_key, {"run_id": str(run.pk), "feedback_key": "k"}).json()
     resp = use(token["url"], {"score": "high", "run_id": "x"})
     assert resp.status_code == 422
     assert models.FeedbackToken.objects.get().used_at is None
@@ -159,15 +154,15 @@ def test_a_viewer_cannot_make_tokens(client, world, run):
     assert not models.FeedbackToken.objects.exists()
 
 
-def test_a_token_of_an_archived_workspace_is_dead(client, world, editor, run):
-    token = make(client, editor, {"run_id": str(run.pk), "feedback_key": "k"}).json()
+def test_a_token_of_an_archived_workspace_is_dead(client, world, editor_key, run):
+    token = make(client, editor_key, {"run_id": str(run.pk), "feedback_key": "k"}).json()
     type(world.workspace).objects.filter(pk=world.workspace.pk).update(archived=True)
     assert use(token["url"], {"score": 1}).status_code == 404
     assert not models.Feedback.objects.exists()
 
 
-def test_at_the_sdk_root_the_url_is_at_the_root(client, editor, run):
-    resp = make(client, editor, {"run_id": str(run.pk), "feedback_key": "k"}, root=True)
+def test_at_the_sdk_root_the_url_is_at_the_root(client, editor_key, run):
+    resp = make(client, editor_key, {"run_id": str(run.pk), "feedback_key": "k"}, root=True)
     assert resp.status_code == 201, resp.content
     assert resp.json()["url"] == f"http://testserver/feedback/tokens/{resp.json()['id']}"
     assert use(resp.json()["url"], {"score": 1}).status_code == 201

@@ -18,11 +18,6 @@ from tests.support.api import api_call
 
 
 @pytest.fixture
-def editor(world):
-    return service_key_for(world.workspace, "Editor")
-
-
-@pytest.fixture
 def trace(world):
     """A trace (root, child, grandchild) and an unrelated run, in one project of production."""
     project = resources.create_project(actor=SYSTEM, workspace=world.workspace, name="bot")
@@ -60,15 +55,17 @@ def public(client, path, **kwargs):
     return getattr(client, kwargs.pop("method", "get"))(f"/api/v1/public/{path}", **kwargs)
 
 
-def test_share_a_run_read_it_publicly_and_revoke_it(client, world, editor, trace):
+def test_share_a_run_read_it_publicly_and_revoke_it(client, world, editor_key, trace):
     root = trace["root"]
-    made = api_call(client, "PUT", f"/runs/{root.pk}/share", editor, json={"run_id": str(root.pk)})
+    made = api_call(
+        client, "PUT", f"/runs/{root.pk}/share", editor_key, json={"run_id": str(root.pk)}
+    )
     assert made.status_code == 200, made.content
     token = made.json()["share_token"]
     assert made.json()["url"] == f"http://testserver/public/{token}/r"
-    again = api_call(client, "PUT", f"/runs/{root.pk}/share", editor, json={})
+    again = api_call(client, "PUT", f"/runs/{root.pk}/share", editor_key, json={})
     assert again.json()["share_token"] == token  # one live link per run
-    read = api_call(client, "GET", f"/runs/{root.pk}/share", editor)
+    read = api_call(client, "GET", f"/runs/{root.pk}/share", editor_key)
     assert read.json()["share_token"] == token
 
     event = AuditEvent.objects.get(action="share_link.created")
@@ -95,25 +92,25 @@ def test_share_a_run_read_it_publicly_and_revoke_it(client, world, editor, trace
     )
     assert page["Referrer-Policy"] == "no-referrer"
 
-    revoked = api_call(client, "DELETE", f"/runs/{root.pk}/share", editor)
+    revoked = api_call(client, "DELETE", f"/runs/{root.pk}/share", editor_key)
     assert revoked.status_code == 204
     assert AuditEvent.objects.filter(action="share_link.revoked").count() == 1
     # Dead on the very next request, JSON and page alike.
     assert public(anyone, f"{token}/run").status_code == 404
     assert anyone.get(f"/public/{token}/r").status_code == 404
-    assert api_call(client, "GET", f"/runs/{root.pk}/share", editor).json() is None
+    assert api_call(client, "GET", f"/runs/{root.pk}/share", editor_key).json() is None
     # Revoking what is not shared changes nothing and records nothing.
-    assert api_call(client, "DELETE", f"/runs/{root.pk}/share", editor).status_code == 204
+    assert api_call(client, "DELETE", f"/runs/{root.pk}/share", editor_key).status_code == 204
     assert AuditEvent.objects.filter(action="share_link.revoked").count() == 1
     # Sharing again makes a new token; the old one stays dead.
-    renewed = api_call(client, "PUT", f"/runs/{root.pk}/share", editor, json={})
+    renewed = api_call(client, "PUT", f"/runs/{root.pk}/share", editor_key, json={})
     assert renewed.json()["share_token"] != token
     assert public(anyone, f"{token}/run").status_code == 404
 
 
-def test_a_shared_child_run_opens_only_what_is_under_it(client, editor, trace):
+def test_a_shared_child_run_opens_only_what_is_under_it(client, editor_key, trace):
     child = trace["child"]
-    token = api_call(client, "PUT", f"/runs/{child.pk}/share", editor, json={}).json()[
+    token = api_call(client, "PUT", f"/runs/{child.pk}/share", editor_key, json={}).json()[
         "share_token"
     ]
     anyone = Client()
@@ -121,34 +118,34 @@ def test_a_shared_child_run_opens_only_what_is_under_it(client, editor, trace):
     assert public(anyone, f"{token}/run/{trace['root'].pk}").status_code == 404
 
 
-def test_a_client_chosen_token_must_be_random(client, editor, trace):
+def test_a_client_chosen_token_must_be_random(client, editor_key, trace):
     root = trace["root"]
     weak = api_call(
         client,
         "PUT",
         f"/runs/{root.pk}/share",
-        editor,
+        editor_key,
         json={"share_token": "00000000-0000-0000-0000-000000000001"},
     )
     assert weak.status_code == 422 and "share_token" in weak.json()["fields"]
     chosen = uuid.uuid4()
     ok = api_call(
-        client, "PUT", f"/runs/{root.pk}/share", editor, json={"share_token": str(chosen)}
+        client, "PUT", f"/runs/{root.pk}/share", editor_key, json={"share_token": str(chosen)}
     )
     assert ok.json()["share_token"] == str(chosen)
     other = trace["other"]
     taken = api_call(
-        client, "PUT", f"/runs/{other.pk}/share", editor, json={"share_token": str(chosen)}
+        client, "PUT", f"/runs/{other.pk}/share", editor_key, json={"share_token": str(chosen)}
     )
     assert taken.status_code == 409
     mismatch = api_call(
-        client, "PUT", f"/runs/{other.pk}/share", editor, json={"run_id": str(root.pk)}
+        client, "PUT", f"/runs/{other.pk}/share", editor_key, json={"run_id": str(root.pk)}
     )
     assert mismatch.status_code == 422
     assert models.ShareLink.objects.count() == 1
 
 
-def test_share_a_dataset_and_read_its_examples(client, world, editor):
+def test_share_a_dataset_and_read_its_examples(client, world, editor_key):
     dataset = resources.create_dataset(actor=SYSTEM, workspace=world.workspace, name="qa")
     resources.create_examples(
         actor=SYSTEM,
@@ -156,15 +153,19 @@ def test_share_a_dataset_and_read_its_examples(client, world, editor):
         examples=[{"dataset_id": dataset.pk, "inputs": {"q": n}} for n in range(3)],
     )
     secret = resources.create_dataset(actor=SYSTEM, workspace=world.workspace, name="secret")
-    assert api_call(client, "GET", f"/datasets/{dataset.pk}/share", editor).status_code == 404
+    assert api_call(client, "GET", f"/datasets/{dataset.pk}/share", editor_key).status_code == 404
     made = api_call(
-        client, "PUT", f"/datasets/{dataset.pk}/share", editor, json={"dataset_id": str(dataset.pk)}
+        client,
+        "PUT",
+        f"/datasets/{dataset.pk}/share",
+        editor_key,
+        json={"dataset_id": str(dataset.pk)},
     )
     assert made.status_code == 200, made.content
     token = made.json()["share_token"]
     assert made.json()["dataset_id"] == str(dataset.pk)
     assert (
-        api_call(client, "GET", f"/datasets/{dataset.pk}/share", editor).json()["share_token"]
+        api_call(client, "GET", f"/datasets/{dataset.pk}/share", editor_key).json()["share_token"]
         == token
     )
 
@@ -184,7 +185,9 @@ def test_share_a_dataset_and_read_its_examples(client, world, editor):
     assert anyone.get(f"/public/{token}/r").status_code == 404
     assert secret.pk  # never reachable: nothing names it
 
-    assert api_call(client, "DELETE", f"/datasets/{dataset.pk}/share", editor).status_code == 204
+    assert (
+        api_call(client, "DELETE", f"/datasets/{dataset.pk}/share", editor_key).status_code == 204
+    )
     assert public(anyone, f"{token}/datasets").status_code == 404
     assert public(anyone, f"{token}/examples").status_code == 404
     shares = AuditEvent.objects.filter(action__startswith="share_link").order_by("created_at")
@@ -192,11 +195,11 @@ def test_share_a_dataset_and_read_its_examples(client, world, editor):
     assert actions == ["share_link.created", "share_link.revoked"]
 
 
-def test_share_a_prompt(client, world, editor):
+def test_share_a_prompt(client, world, editor_key):
     resources.create_prompt(
         actor=SYSTEM, workspace=world.workspace, name="greeting", template="Hi {name}"
     )
-    made = api_call(client, "PUT", "/repos/-/greeting/share", editor, json={})
+    made = api_call(client, "PUT", "/repos/-/greeting/share", editor_key, json={})
     assert made.status_code == 200, made.content
     token = made.json()["share_token"]
     assert made.json()["url"].endswith(f"/public/{token}/p")
@@ -205,9 +208,9 @@ def test_share_a_prompt(client, world, editor):
     assert shared.json()["repo_handle"] == "greeting"
     assert shared.json()["commit"]["manifest"]["kwargs"]["template"] == "Hi {name}"
     assert b"Hi {name}" in Client().get(f"/public/{token}/p").content
-    assert api_call(client, "DELETE", "/repos/-/greeting/share", editor).status_code == 204
+    assert api_call(client, "DELETE", "/repos/-/greeting/share", editor_key).status_code == 204
     assert public(Client(), f"{token}/prompt").status_code == 404
-    assert api_call(client, "GET", "/repos/-/greeting/share", editor).status_code == 404
+    assert api_call(client, "GET", "/repos/-/greeting/share", editor_key).status_code == 404
 
 
 def test_a_viewer_cannot_share(client, world, trace):
@@ -236,7 +239,7 @@ def test_the_service_refuses_without_the_share_permission(world, trace):
         sharing.unshare(actor=reader, obj=trace["root"])
 
 
-def test_another_workspaces_objects_are_not_found(client, world, editor):
+def test_another_workspaces_objects_are_not_found(client, world, editor_key):
     dataset = resources.create_dataset(actor=SYSTEM, workspace=world.other_workspace, name="x")
     run_id = uuid.uuid4()
     resources.ingest_runs(
@@ -252,13 +255,13 @@ def test_another_workspaces_objects_are_not_found(client, world, editor):
         f"/repos/{world.other_workspace.slug}/theirs/share",
     ):
         for method in ("PUT", "GET", "DELETE"):
-            resp = api_call(client, method, path, editor, json={} if method == "PUT" else None)
+            resp = api_call(client, method, path, editor_key, json={} if method == "PUT" else None)
             assert resp.status_code == 404, (method, path, resp.content)
     assert not models.ShareLink.objects.exists()
 
 
-def test_a_link_into_an_archived_workspace_is_dead(client, world, editor, trace):
-    token = api_call(client, "PUT", f"/runs/{trace['root'].pk}/share", editor, json={}).json()[
+def test_a_link_into_an_archived_workspace_is_dead(client, world, editor_key, trace):
+    token = api_call(client, "PUT", f"/runs/{trace['root'].pk}/share", editor_key, json={}).json()[
         "share_token"
     ]
     type(world.workspace).objects.filter(pk=world.workspace.pk).update(archived=True)
