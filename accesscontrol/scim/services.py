@@ -39,7 +39,7 @@ from accesscontrol.scim.models import (
     ScimUser,
 )
 from accesscontrol.scim.protocol import as_uuid, primary_email
-from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.models import WorkspaceMembership, in_effect
 from accesscontrol.workspaces.services import (
     add_workspace_member,
     change_workspace_role,
@@ -440,11 +440,13 @@ def _sync_workspaces(actor, scim_user) -> None:
         current = wanted.get(mapping.workspace_id)
         if current is None or _stronger(mapping.role, current.role):
             wanted[mapping.workspace_id] = mapping
+    # What they hold now, as the resolver reads it: an ended grant is none (adding makes it
+    # make way), an ended upgrade is its fallback role.
     held = {
         m.workspace_id: m
-        for m in WorkspaceMembership.objects.filter(org_membership=membership).select_related(
-            "workspace__organization", "role", "org_membership__user"
-        )
+        for m in WorkspaceMembership.objects.filter(org_membership=membership)
+        .filter(in_effect())
+        .select_related("workspace__organization", "role", "org_membership__user")
     }
     for workspace_id, mapping in wanted.items():
         existing = held.get(workspace_id)
@@ -456,7 +458,7 @@ def _sync_workspaces(actor, scim_user) -> None:
                 role=mapping.role,
                 source=SCIM,
             )
-        elif existing.source == SCIM and existing.role_id != mapping.role_id:
+        elif existing.source == SCIM and existing.role_in_effect_id != mapping.role_id:
             change_workspace_role(actor=actor, membership=existing, role=mapping.role)
     for workspace_id, existing in held.items():
         if existing.source == SCIM and workspace_id not in wanted:
