@@ -23,7 +23,12 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 from accesscontrol.rbac.permissions import org_role as org_role_spec
 from accesscontrol.reviews.services import overdue_campaigns
 from accesscontrol.workspaces import services as workspace_services
-from accesscontrol.workspaces.models import Workspace, WorkspaceMembership, in_effect
+from accesscontrol.workspaces.models import (
+    Workspace,
+    WorkspaceMembership,
+    in_effect,
+    workspaces_acted_in,
+)
 
 
 @requires("organization:read")
@@ -302,10 +307,16 @@ WORKSPACES = console.Listing(
 @require_GET
 def org_workspaces(request, org_slug):
     org = request.organization
-    visible = {ws.pk for ws in workspace_services.enterable_workspaces(request.actor)}
-    workspaces = console.listed(
-        request, org.workspaces.annotate(member_count=Count("memberships")), WORKSPACES
+    # Linked: every workspace the person acts in, archived ones too (read-only there, as
+    # compute_access has it); the switcher alone leaves archived ones out.
+    actor = request.actor
+    visible = set(
+        workspaces_acted_in(
+            organization_id=org.pk, user_id=actor.user.pk, org_role_name=actor.access.org_role
+        ).values_list("pk", flat=True)
     )
+    members = Count("memberships", filter=in_effect("memberships__"))  # ended grants are none
+    workspaces = console.listed(request, org.workspaces.annotate(member_count=members), WORKSPACES)
     return render(
         request,
         "organizations/workspaces.html",

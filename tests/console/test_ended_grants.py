@@ -71,3 +71,14 @@ def test_the_add_member_form_offers_someone_whose_grant_ended(client, world):
     )
     assert response.status_code == 302
     assert grant_of(world, world.editor).get().role_in_effect() == system_role("Viewer")
+
+
+def test_the_workspaces_page_counts_only_members_in_effect(client, world):
+    def count():
+        body = page(client, world.org_admin, reverse("org-workspaces", args=["acme"]))
+        row = body[body.index("<strong>production</strong></a><br>") :]
+        return int(row.split("<td>", 1)[1].split("</td>", 1)[0])
+
+    before = count()
+    grant_of(world, world.editor).update(expires_at=timezone.now() - AN_HOUR)
+    assert count() == before - 1
