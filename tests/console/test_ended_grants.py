@@ -82,3 +82,18 @@ def test_the_workspaces_page_counts_only_members_in_effect(client, world):
     before = count()
     grant_of(world, world.editor).update(expires_at=timezone.now() - AN_HOUR)
     assert count() == before - 1
+
+
+def test_an_access_review_names_no_source_for_an_ended_grant(client, world):
+    # An org admin is Admin of production anyway; a SCIM grant of theirs there that ended is
+    # not where that access comes from.
+    member = world.org_admin.org_memberships.get(organization=world.org)
+    WorkspaceMembership.objects.update_or_create(
+        org_membership=member,
+        workspace=world.workspace,
+        defaults={"role": system_role("Viewer"), "source": "scim"},
+    )
+    review = reverse("member-access", args=["acme", member.pk])
+    assert "SCIM provisioning" in page(client, world.org_admin, review)
+    grant_of(world, world.org_admin).update(expires_at=timezone.now() - AN_HOUR)
+    assert "SCIM provisioning" not in page(client, world.org_admin, review)
