@@ -433,8 +433,10 @@ def _sync_workspaces(actor, scim_user) -> None:
     if membership is None:
         return
     wanted = {}
+    # An archived workspace takes nobody in (as invitations and SSO's defaults have it) and
+    # its memberships stay as they are: it is read-only (compute_access).
     mappings = GroupMapping.objects.filter(
-        organization=actor.organization, group__members=scim_user
+        organization=actor.organization, group__members=scim_user, workspace__archived=False
     ).select_related("workspace__organization", "role")
     for mapping in mappings:
         current = wanted.get(mapping.workspace_id)
@@ -445,7 +447,7 @@ def _sync_workspaces(actor, scim_user) -> None:
     held = {
         m.workspace_id: m
         for m in WorkspaceMembership.objects.filter(org_membership=membership)
-        .filter(in_effect())
+        .filter(in_effect(), workspace__archived=False)
         .select_related("workspace__organization", "role", "org_membership__user")
     }
     for workspace_id, mapping in wanted.items():
@@ -587,7 +589,7 @@ def add_group_mapping(*, actor, group, workspace, role) -> GroupMapping:
     """Members of `group` get `role` in `workspace`, from now on (applied to them at once)."""
     organization = group.organization
     actor = _mapping_manager(actor, organization)
-    if workspace.organization_id != organization.pk:
+    if workspace.organization_id != organization.pk or workspace.archived:
         raise ValidationError({"workspace": "No such workspace in this organization."})
     check_role_assignable(role, organization)
     with writes.unique_or(

@@ -179,3 +179,21 @@ def test_a_mapping_reads_an_ended_upgrade_as_its_fallback(scim, world):
     join(scim, admins, grace)
     membership = WorkspaceMembership.objects.get(org_membership__user__email="grace@example.com")
     assert (membership.role_in_effect().name, membership.expires_at) == ("Admin", None)
+
+
+def test_an_archived_workspace_takes_nobody_in_through_a_mapping(scim, world):
+    # As an invitation and SSO's default workspaces refuse it: archived is read-only, its
+    # memberships included. Someone mapped before it was archived keeps what they had.
+    grace = provision(scim, "grace@example.com")
+    hopper = provision(scim, "hopper@example.com")
+    viewers = group(scim, "Viewers", world.workspace, "Viewer", world.org_admin)
+    join(scim, viewers, grace)
+    world.workspace.archived = True
+    world.workspace.save()
+    join(scim, viewers, hopper)
+    assert roles_of("hopper@example.com") == set()
+    leave(scim, viewers, grace)
+    assert roles_of("grace@example.com") == {("production", "Viewer", "scim")}
+    with pytest.raises(ValidationError) as refused:
+        map_group(world.org_admin, new_group(scim, "Late"), world.workspace, "Viewer")
+    assert "workspace" in refused.value.message_dict
