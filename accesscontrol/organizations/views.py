@@ -3,7 +3,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, Prefetch, Q, prefetch_related_objects
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,7 +23,12 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
 from accesscontrol.rbac.permissions import org_role as org_role_spec
 from accesscontrol.reviews.services import overdue_campaigns
 from accesscontrol.workspaces import services as workspace_services
-from accesscontrol.workspaces.models import Workspace, WorkspaceMembership
+from accesscontrol.workspaces.models import (
+    Workspace,
+    WorkspaceMembership,
+    in_effect,
+    workspaces_acted_in,
+)
 
 
 @requires("organization:read")
@@ -80,18 +85,23 @@ def org_members(request, org_slug):
     return console.members_page(
         request,
         "organizations/members.html",
-        services.org_members(request.actor).prefetch_related(
-            Prefetch(
-                "workspace_memberships",
-                queryset=WorkspaceMembership.objects.select_related("workspace", "role").order_by(
-                    "workspace__name"
-                ),
-            )
-        ),
+        services.org_members(request.actor).prefetch_related(_workspaces_held()),
         MEMBERS,
         invitations=invitations,
         can_manage=can_manage,
         org_roles=OrgRole.choices,
+    )
+
+
+def _workspaces_held():
+    """Each member's workspaces as `workspaces_held`, read as the resolver reads them: an ended
+    grant is none, an ended upgrade its fallback role (the row shows `role_in_effect`)."""
+    return Prefetch(
+        "workspace_memberships",
+        queryset=WorkspaceMembership.objects.filter(in_effect())
+        .select_related("workspace", "role", "role_after_expiry")
+        .order_by("workspace__name"),
+        to_attr="workspaces_held",
     )
 
 
@@ -141,7 +151,7 @@ def org_member_role(request, org_slug, member_id):
         membership = current
 
     def row():
-        membership.workspace_count = membership.workspace_memberships.count()
+        prefetch_related_objects([membership], _workspaces_held())
         return {"m": membership, "can_manage": True, "org_roles": OrgRole.choices}
 
     return console.row_changed(
@@ -162,7 +172,7 @@ def org_member_remove(request, org_slug, member_id):
     consequences = []
     if request.method == "GET":
         tokens = membership.personal_access_tokens.filter(revoked_at__isnull=True).count()
-        workspaces = membership.workspace_memberships.count()
+        workspaces = membership.workspace_memberships.filter(in_effect()).count()
         consequences = [
             f"Their membership in {workspaces} workspace(s) ends.",
             f"Their {tokens} active personal access token(s) are deleted.",
@@ -297,10 +307,16 @@ WORKSPACES = console.Listing(
 @require_GET
 def org_workspaces(request, org_slug):
     org = request.organization
-    visible = {ws.pk for ws in workspace_services.enterable_workspaces(request.actor)}
-    workspaces = console.listed(
-        request, org.workspaces.annotate(member_count=Count("memberships")), WORKSPACES
+    # Linked: every workspace the person acts in, archived ones too (read-only there, as
+    # compute_access has it); the switcher alone leaves archived ones out.
+    actor = request.actor
+    visible = set(
+        workspaces_acted_in(
+            organization_id=org.pk, user_id=actor.user.pk, org_role_name=actor.access.org_role
+        ).values_list("pk", flat=True)
     )
+    members = Count("memberships", filter=in_effect("memberships__"))  # ended grants are none
+    workspaces = console.listed(request, org.workspaces.annotate(member_count=members), WORKSPACES)
     return render(
         request,
         "organizations/workspaces.html",

@@ -18,6 +18,7 @@ from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ACTIONS, WORKSPACE_PERMISSIONS, permission_matrix
 from accesscontrol.sso import services as sso_services
+from accesscontrol.workspaces.models import in_effect
 
 PAGE_SIZE = 100  # principals per page on who-has-access; the CSV export has them all
 
@@ -247,9 +248,8 @@ def member_access(request, org_slug, member_id):
     )
     tokens = membership.personal_access_tokens.order_by("revoked_at", "-created_at")
     rows = who_has_access.user_access(membership)
-    sources = {
-        wm.workspace_id: wm.get_source_display() for wm in membership.workspace_memberships.all()
-    }
+    held = membership.workspace_memberships.filter(in_effect())  # an ended grant gives nothing
+    sources = {wm.workspace_id: wm.get_source_display() for wm in held}
     for workspace, _ in rows:
         workspace.membership_source = sources.get(workspace.pk)
     return render(

@@ -39,7 +39,7 @@ from accesscontrol.scim.models import (
     ScimUser,
 )
 from accesscontrol.scim.protocol import as_uuid, primary_email
-from accesscontrol.workspaces.models import WorkspaceMembership
+from accesscontrol.workspaces.models import WorkspaceMembership, in_effect
 from accesscontrol.workspaces.services import (
     add_workspace_member,
     change_workspace_role,
@@ -433,18 +433,22 @@ def _sync_workspaces(actor, scim_user) -> None:
     if membership is None:
         return
     wanted = {}
+    # An archived workspace takes nobody in (as invitations and SSO's defaults have it) and
+    # its memberships stay as they are: it is read-only (compute_access).
     mappings = GroupMapping.objects.filter(
-        organization=actor.organization, group__members=scim_user
+        organization=actor.organization, group__members=scim_user, workspace__archived=False
     ).select_related("workspace__organization", "role")
     for mapping in mappings:
         current = wanted.get(mapping.workspace_id)
         if current is None or _stronger(mapping.role, current.role):
             wanted[mapping.workspace_id] = mapping
+    # What they hold now, as the resolver reads it: an ended grant is none (adding makes it
+    # make way), an ended upgrade is its fallback role.
     held = {
         m.workspace_id: m
-        for m in WorkspaceMembership.objects.filter(org_membership=membership).select_related(
-            "workspace__organization", "role", "org_membership__user"
-        )
+        for m in WorkspaceMembership.objects.filter(org_membership=membership)
+        .filter(in_effect(), workspace__archived=False)
+        .select_related("workspace__organization", "role", "org_membership__user")
     }
     for workspace_id, mapping in wanted.items():
         existing = held.get(workspace_id)
@@ -456,7 +460,7 @@ def _sync_workspaces(actor, scim_user) -> None:
                 role=mapping.role,
                 source=SCIM,
             )
-        elif existing.source == SCIM and existing.role_id != mapping.role_id:
+        elif existing.source == SCIM and existing.role_in_effect_id != mapping.role_id:
             change_workspace_role(actor=actor, membership=existing, role=mapping.role)
     for workspace_id, existing in held.items():
         if existing.source == SCIM and workspace_id not in wanted:
@@ -585,7 +589,7 @@ def add_group_mapping(*, actor, group, workspace, role) -> GroupMapping:
     """Members of `group` get `role` in `workspace`, from now on (applied to them at once)."""
     organization = group.organization
     actor = _mapping_manager(actor, organization)
-    if workspace.organization_id != organization.pk:
+    if workspace.organization_id != organization.pk or workspace.archived:
         raise ValidationError({"workspace": "No such workspace in this organization."})
     check_role_assignable(role, organization)
     with writes.unique_or(

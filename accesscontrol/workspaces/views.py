@@ -15,6 +15,7 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, permission_ma
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.rbac.services import NoSuchRole, role_by_id
 from accesscontrol.workspaces import services
+from accesscontrol.workspaces.models import in_effect
 
 # Permissions that let a member manage the workspace: a role change adding one is confirmed.
 MANAGING = frozenset({"workspaces:manage", "workspaces:manage-members"})
@@ -98,7 +99,11 @@ class AddMemberForm(forms.Form):
     def __init__(self, workspace, grantable, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["org_membership"].queryset = (
-            workspace.organization.memberships.exclude(workspace_memberships__workspace=workspace)
+            # Not those who are members here already (in_effect: someone whose grant ended
+            # is a member no more; adding them ends the old row, add_workspace_member).
+            workspace.organization.memberships.exclude(
+                pk__in=workspace.memberships.filter(in_effect()).values("org_membership")
+            )
             .exclude(org_role__in=ADMIN_EVERYWHERE_ROLES)
             .select_related("user")
             .order_by("user__email")

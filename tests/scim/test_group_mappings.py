@@ -2,8 +2,11 @@
 role per workspace, applied and taken back through the workspace services, never touching a
 membership made by hand."""
 
+import datetime
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from accesscontrol.scim import services
 from accesscontrol.scim.models import ScimGroup
@@ -148,3 +151,49 @@ def test_a_deactivated_member_gets_nothing_until_reactivated(scim, world):
     on = patch_body({"op": "replace", "path": "active", "value": True})
     scim("PATCH", f"Users/{grace}", on)
     assert roles_of("grace@example.com") == {("production", "Editor", "scim")}
+
+
+def test_an_ended_hand_made_grant_makes_way_for_a_mapping(scim, world):
+    # The editor's time-bound grant on production ended (not cleaned up yet): it gives nothing,
+    # so a group mapped to production must give its role, as an invitation or an admin would.
+    WorkspaceMembership.objects.filter(
+        org_membership__user=world.editor, workspace=world.workspace
+    ).update(expires_at=timezone.now() - datetime.timedelta(minutes=1))
+    editor = provision(scim, world.editor.email)
+    join(scim, group(scim, "Viewers", world.workspace, "Viewer", world.org_admin), editor)
+    assert roles_of(world.editor.email) == {("production", "Viewer", "scim")}
+
+
+def test_a_mapping_reads_an_ended_upgrade_as_its_fallback(scim, world):
+    # A SCIM-made Viewer upgraded to Admin until a minute ago is a Viewer again: a mapping to
+    # Admin must make them Admin, not leave the row that merely looks like one.
+    grace = provision(scim, "grace@example.com")
+    viewers = group(scim, "Viewers", world.workspace, "Viewer", world.org_admin)
+    join(scim, viewers, grace)
+    WorkspaceMembership.objects.filter(org_membership__user__email="grace@example.com").update(
+        role=system_role("Admin"),
+        role_after_expiry=system_role("Viewer"),
+        expires_at=timezone.now() - datetime.timedelta(minutes=1),
+    )
+    admins = group(scim, "Admins", world.workspace, "Admin", world.org_admin)
+    join(scim, admins, grace)
+    membership = WorkspaceMembership.objects.get(org_membership__user__email="grace@example.com")
+    assert (membership.role_in_effect().name, membership.expires_at) == ("Admin", None)
+
+
+def test_an_archived_workspace_takes_nobody_in_through_a_mapping(scim, world):
+    # As an invitation and SSO's default workspaces refuse it: archived is read-only, its
+    # memberships included. Someone mapped before it was archived keeps what they had.
+    grace = provision(scim, "grace@example.com")
+    hopper = provision(scim, "hopper@example.com")
+    viewers = group(scim, "Viewers", world.workspace, "Viewer", world.org_admin)
+    join(scim, viewers, grace)
+    world.workspace.archived = True
+    world.workspace.save()
+    join(scim, viewers, hopper)
+    assert roles_of("hopper@example.com") == set()
+    leave(scim, viewers, grace)
+    assert roles_of("grace@example.com") == {("production", "Viewer", "scim")}
+    with pytest.raises(ValidationError) as refused:
+        map_group(world.org_admin, new_group(scim, "Late"), world.workspace, "Viewer")
+    assert "workspace" in refused.value.message_dict

@@ -5,6 +5,7 @@ import datetime
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 
 from accesscontrol.apikeys.services import create_personal_access_token
@@ -106,3 +107,21 @@ def test_a_tokens_default_workspace_is_one_it_lists(client, world):
         active = listed(client, key) - {str(world.other_workspace.pk)}
         chosen = default_workspace(client, key)
         assert (chosen in active) if active else chosen is None, persona
+
+
+def test_the_workspaces_page_links_every_workspace_one_acts_in_archived_too(client, world):
+    """An archived workspace stays readable to its members (compute_access caps it read-only),
+    so the organization's workspaces page links it for them as it does for org admins, and
+    says "not a member" only where the person is none."""
+    world.workspace.archived = True
+    world.workspace.save()
+    production = reverse("workspace-home", args=["acme", "production"])
+    for persona in ("editor", "viewer", "org_admin"):
+        client.force_login(world.persona(persona))
+        assert client.get(production).status_code == 200, persona
+        page = client.get(reverse("org-workspaces", args=["acme"]) + "?status=archived")
+        assert f'href="{production}"' in page.content.decode(), persona
+    client.force_login(world.member_without_workspace)
+    page = client.get(reverse("org-workspaces", args=["acme"]) + "?status=archived")
+    assert f'href="{production}"' not in page.content.decode()
+    assert "(not a member)" in page.content.decode()
