@@ -28,8 +28,21 @@ from tests.faults.traffic import API, Traffic
 
 pytestmark = pytest.mark.xdist_group("faults")
 
-PHASE = 2.0  # seconds of traffic before a failure, and after recovery
-OUTAGE = 3.0
+# A phase of traffic (before a failure, during it, after recovery) lasts until this many
+# answers came back since it began, every kind of operation in KINDS among them: the traffic
+# then really crossed the failure, however fast or loaded the machine is. A tuple is one kind
+# answered under either name (the key churn retries its revocation while that is refused).
+PHASE_ANSWERS = 100
+KINDS = (
+    "read",
+    "ingest",
+    "console",
+    "unknown key",
+    "revoked key",
+    "role change",
+    ("key create", "key revoke"),
+)
+PHASE_TIMEOUT = 60.0
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "20"))
 SOAK_WINDOW = float(os.environ.get("SOAK_WINDOW", "5"))
 # Workers per node: one keeps a node's restart short on a two-core machine; each worker is a
@@ -55,6 +68,26 @@ def report(name, tally, extra=None):
     figures = {**tally.figures(), **(extra or {})}
     print(f"\n[faults] {name}: {figures}")
     return figures
+
+
+def phase(traffic, what, *, refused=0, answers=PHASE_ANSWERS, kinds=KINDS):
+    """Wait until the traffic has crossed this phase: `answers` answers since the call, each of
+    `kinds` among them, and at least `refused` proper 503s (the failure was felt)."""
+    kinds_before, refused_before = traffic.answers()
+    deadline = time.monotonic() + PHASE_TIMEOUT
+    while True:
+        seen, unavailable = traffic.answers()
+        seen -= kinds_before
+        unavailable -= refused_before
+        every_kind = all(any(seen[n] for n in (k if isinstance(k, tuple) else (k,))) for k in kinds)
+        if sum(seen.values()) >= answers and every_kind and unavailable >= refused:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"traffic {what}: in {PHASE_TIMEOUT} s only {dict(seen)} and {unavailable} 503s "
+                f"(wanted {answers} answers, each of {kinds}, {refused} 503s)"
+            )
+        time.sleep(0.05)
 
 
 def node_call(node, method, path, key=None, headers=None, body=None):
@@ -127,10 +160,10 @@ def test_redis_lost_and_back(topology):
     data = topology.data
     warm(topology, [*data["readers"], data["flipper_key"], data["ingest_key"]])
     traffic = Traffic(topology.balancer.port, data).start()
-    time.sleep(PHASE)
+    phase(traffic, "before redis is lost")
 
     topology.redis.kill()
-    time.sleep(0.5)
+    phase(traffic, "as redis is lost", refused=1, answers=1, kinds=())  # the nodes have felt it
     during = {"good key": [], "unknown key": [], "wrong password": [], "right password": []}
     for node in topology.nodes:
         for key in data["readers"][:2]:
@@ -139,10 +172,10 @@ def test_redis_lost_and_back(topology):
         during["unknown key"].append(node_call(node, "GET", f"{API}/datasets", guess).status)
         during["wrong password"].append(sign_in(node, data["email"], "not the password")[0])
         during["right password"].append(sign_in(node, data["email"], PASSWORD)[0])
-    time.sleep(OUTAGE)
+    phase(traffic, "while redis is away", refused=1)
 
     topology.redis.start()
-    time.sleep(PHASE)
+    phase(traffic, "after redis is back")
     tally = traffic.stop()
 
     # Rate limits: open for keys this process has proven, closed (503, not evaluated) for any
@@ -189,11 +222,11 @@ def test_redis_lost_and_back(topology):
 def test_postgres_restart(topology):
     data = topology.data
     traffic = Traffic(topology.balancer.port, data).start()
-    time.sleep(PHASE)
+    phase(traffic, "before postgres stops")
     topology.postgres.stop("fast")  # connections terminated, as in a restart or failover
-    time.sleep(OUTAGE)
+    phase(traffic, "while postgres is down", refused=1)
     topology.postgres.start()
-    time.sleep(PHASE)
+    phase(traffic, "after postgres is back")
     tally = traffic.stop()
 
     assert tally.wrongly_allowed == []
@@ -217,9 +250,9 @@ def test_postgres_restart(topology):
 
 def test_rolling_restart_loses_no_request(topology):
     traffic = Traffic(topology.balancer.port, topology.data).start()
-    time.sleep(1)
+    phase(traffic, "before the restart")
     drained_first = [topology.restart_node(node) for node in topology.nodes]
-    time.sleep(1)
+    phase(traffic, "after the restart")
     tally = traffic.stop()
 
     # Each node was out of the balancer (its /healthz said 503) before it stopped.

@@ -122,6 +122,14 @@ class Traffic:
             return answer.json().get("error") == "service_unavailable"
         return b"Briefly unavailable" in answer.body
 
+    def answers(self) -> tuple[Counter, int]:
+        """How often each operation was answered, and the proper 503s among all answers, so far."""
+        kinds = Counter()
+        with self.lock:
+            for (op, _), count in self.tally.by_op.items():
+                kinds[op] += count
+            return kinds, self.tally.unavailable
+
     def error(self, what):
         with self.lock:
             self.tally.errors.append(what)
