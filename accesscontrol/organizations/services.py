@@ -480,6 +480,12 @@ def _inviter_grantable(invitation, workspace=None):
     return access.grantable
 
 
+def _invited_workspaces(invitation):
+    """The invited workspaces that still take people in: one archived since the invitation
+    went out is read-only, and nobody joins it (as with SSO's defaults and SCIM's mappings)."""
+    return invitation.workspaces.filter(archived=False)
+
+
 def _check_inviter_still_may(invitation) -> None:
     """An invitation hands out only what its sender may still hand out when it is accepted.
 
@@ -499,7 +505,7 @@ def _check_inviter_still_may(invitation) -> None:
     try:
         check_can_grant_org_role(invitation.org_role, held)
         role = invitation.workspace_role
-        for workspace in invitation.workspaces.all() if role else ():
+        for workspace in _invited_workspaces(invitation) if role else ():
             check_can_grant(role, _inviter_grantable(invitation, workspace))
     except ValidationError:
         raise refused from None
@@ -525,7 +531,7 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
         # yet must make way here as on the members page, or the invitation would add nothing.
         from accesscontrol.workspaces.services import end_expired_grants
 
-        for workspace in invitation.workspaces.all() if role else ():
+        for workspace in _invited_workspaces(invitation) if role else ():
             end_expired_grants(membership, workspace)
             ws_membership, created = WorkspaceMembership.objects.get_or_create(
                 org_membership=membership,

@@ -435,6 +435,26 @@ def test_an_expired_grant_not_yet_cleaned_up_makes_way_for_the_invited_role(
     assert "workspace_member.grant_expired" in audit_actions()
 
 
+def test_a_workspace_archived_after_the_invitation_takes_nobody_in(
+    world, django_capture_on_commit_callbacks
+):
+    # As SSO's default workspaces and SCIM's group mappings have it: an archived workspace
+    # is read-only, and nobody may add members to it (add_workspace_member refuses). Nor does
+    # it refuse the whole invitation because its sender can grant nothing there now.
+    invitation, _ = invite_to_workspaces(world, django_capture_on_commit_callbacks)
+    world.other_workspace.archived = True
+    world.other_workspace.save(update_fields=["archived"])
+    user = UserFactory(email=NEW_EMAIL)
+
+    membership = accept_invitation(invitation=invitation, user=user)
+
+    assert set(
+        WorkspaceMembership.objects.filter(org_membership=membership).values_list(
+            "workspace__slug", "role__name"
+        )
+    ) == {("production", "Editor")}
+
+
 def test_accept_invitation_refuses_someone_with_another_email(
     world, django_capture_on_commit_callbacks
 ):
