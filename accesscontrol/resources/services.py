@@ -45,6 +45,13 @@ def _duplicate(what, name):
     )
 
 
+def _check_name(name) -> None:
+    """A name must say something: the console's form refuses one of only spaces, as the
+    services of workspaces, roles and keys do; the API's schemas only count characters."""
+    if name is not None and not name.strip():
+        raise ValidationError({"name": "A name is required."})
+
+
 def _check_name_free(model, workspace, name, what) -> None:
     if model.objects.in_workspace(workspace).filter(name=name).exists():
         raise _duplicate(what, name)
@@ -53,6 +60,7 @@ def _check_name_free(model, workspace, name, what) -> None:
 def _create_named(model, what, workspace, name, description, pk=None, **fields):
     """Insert a named resource (with the client's id, if it chose one); a name or id already
     taken is a duplicate."""
+    _check_name(name)
     _check_name_free(model, workspace, name, what)
     with writes.unique_or(_duplicate(what, name)):
         return model.objects.create(
@@ -77,6 +85,7 @@ def _set(resource, **changes):
 
 def _change(resource, what, *, name=None, **changes):
     """`_set`, where a new name must be free in the workspace."""
+    _check_name(name)
     if name is not None and name != resource.name:
         _check_name_free(type(resource), resource.workspace, name, what)
     return _set(resource, name=name, **changes)
@@ -772,6 +781,7 @@ def create_annotation_queue(
     queue_id=None,
 ) -> models.AnnotationQueue:
     actor.require("annotation-queues:create", workspace=workspace)
+    _check_name(name)
     with writes.unique_or(ValidationError("That queue id is taken.", code="duplicate")):
         return models.AnnotationQueue.objects.create(
             id=queue_id or uuid.uuid4(),
@@ -788,6 +798,7 @@ def update_annotation_queue(
 ) -> models.AnnotationQueue:
     """Queue names need not be unique (LangSmith allows twins)."""
     actor.require("annotation-queues:update", workspace=queue.workspace)
+    _check_name(name)
     return _set(
         queue,
         name=name,
