@@ -110,13 +110,11 @@ def _require_decider(actor, access_request):
 
 def _decided_workspace_ids(actor, organization, candidate_ids) -> set:
     """Of these workspaces, those whose requests the actor may decide."""
+    workspaces = Workspace.objects.filter(organization=organization, pk__in=candidate_ids)
     if actor.holds(ORG_MANAGE):
-        return set(candidate_ids)  # org managers are Admin everywhere
-    return {
-        ws.pk
-        for ws in Workspace.objects.filter(organization=organization, pk__in=candidate_ids)
-        if actor.access_in(ws).allows(MANAGE_MEMBERS)
-    }
+        # Org managers are Admin everywhere, but an archived workspace is read-only for all.
+        return set(workspaces.filter(archived=False).values_list("pk", flat=True))
+    return {ws.pk for ws in workspaces if actor.access_in(ws).allows(MANAGE_MEMBERS)}
 
 
 def requests_to_decide(actor, status=AccessRequest.PENDING):
@@ -137,6 +135,12 @@ def requests_to_decide(actor, status=AccessRequest.PENDING):
     return rows.select_related("requester__user", "workspace", "role").order_by("-created_at")
 
 
+def _decidable(requests):
+    """Leaves out requests in archived workspaces: read-only, nobody may decide there (not even
+    an org admin, compute_access), so they wait for nobody until the workspace is restored."""
+    return requests.exclude(workspace__archived=True)
+
+
 def pending_count(actor, waiting=None) -> int:
     """For the sidebar, on every page: how many requests wait for this actor. `waiting`, if
     the caller read it already, is how many wait in the whole organization (the sidebar's
@@ -146,7 +150,7 @@ def pending_count(actor, waiting=None) -> int:
     actor = as_actor(actor)
     if waiting == 0 or (actor.user is None and not actor.holds(ORG_MANAGE)):
         return 0
-    pending = AccessRequest.objects.in_organization(actor.organization).pending()
+    pending = _decidable(AccessRequest.objects.in_organization(actor.organization).pending())
     if actor.holds(ORG_MANAGE):
         return waiting if waiting is not None else pending.count()
     organization = actor.organization
@@ -177,8 +181,7 @@ def pending_in_organizations():
     """An annotation for organization memberships: how many requests wait in each one's
     organization (read with the sidebar's list of organizations, in the same query)."""
     waiting = (
-        AccessRequest.objects.filter(organization=OuterRef("organization"))
-        .pending()
+        _decidable(AccessRequest.objects.filter(organization=OuterRef("organization")).pending())
         .order_by()
         .values("organization")
         .annotate(n=Count("pk"))
@@ -275,6 +278,11 @@ def create_access_request(*, actor, workspace=None, permission="", role=None, re
         raise ValidationError(errors)
     if workspace is not None and workspace.organization_id != organization.pk:
         raise ValidationError("No such workspace.", code="not_found")
+    if workspace is not None and workspace.archived:
+        # Read-only: nobody may grant anything there, so the request would wait for nobody.
+        raise ValidationError(
+            {"workspace": f"{workspace.name} is archived (read-only); nothing is granted there."}
+        )
     if role is not None:
         check_role_assignable(role, organization)
     held = actor.access_in(workspace) if workspace is not None else actor.access

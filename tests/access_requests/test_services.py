@@ -12,6 +12,7 @@ from django.utils import timezone
 from accesscontrol.access_requests import services
 from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.audit.models import AuditEvent
+from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.resolver import console_access, resolve_access
 from accesscontrol.rbac.who_has_access import workspace_access
@@ -179,6 +180,30 @@ def test_pending_lists_and_counts_by_who_may_decide(world):
     assert services.pending_count(actor(world, world.org_admin)) == 2
     assert services.pending_count(actor(world, world.workspace_admin, world.workspace)) == 1
     assert services.pending_count(actor(world, world.viewer, world.workspace)) == 0
+
+
+def test_a_request_in_an_archived_workspace_waits_for_nobody(world):
+    # Archived, the workspace is read-only: nobody may decide there (compute_access, which the
+    # approve and deny services ask), so it is listed and counted for nobody, org admins too.
+    request = ask(world, world.member_without_workspace)
+    world.workspace.archived = True
+    world.workspace.save(update_fields=["archived"])
+    org_admin = actor(world, world.org_admin)
+    with pytest.raises(ValidationError) as exc:
+        services.deny_access_request(actor=org_admin, access_request=request)
+    assert exc.value.code == "permission"
+
+    assert list(services.requests_to_decide(org_admin)) == []
+    assert services.pending_count(org_admin) == 0
+    # The sidebar's count, read with its list of organizations.
+    sidebar = OrganizationMembership.objects.filter(user=world.org_admin, organization=world.org)
+    assert sidebar.annotate(n=services.pending_in_organizations()).get().n == 0
+
+    # And nobody asks there, so no request waits for nobody.
+    with pytest.raises(ValidationError) as exc:
+        ask(world, world.viewer, permission="datasets:create")
+    assert "archived" in exc.value.message_dict["workspace"][0]
+    assert AccessRequest.objects.count() == 1
 
 
 def test_a_temporary_upgrade_of_a_permanent_member_falls_back_at_expiry(world, clock):
