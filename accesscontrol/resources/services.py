@@ -876,6 +876,8 @@ def record_feedback(
 
 
 def _save_feedback(*, feedback_id=None, comment="", source, **fields) -> models.Feedback:
+    if not fields["key"].strip():  # what is judged must be named (the console's form insists)
+        raise ValidationError({"key": "Name what is judged, e.g. “correctness”."})
     with writes.unique_or(ValidationError("That feedback id is taken.", code="duplicate")):
         return models.Feedback.objects.create(
             id=feedback_id or uuid.uuid4(),

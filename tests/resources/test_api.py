@@ -1275,6 +1275,7 @@ INVALID = [
     # Feedback
     ("POST", "/feedback", {"score": 1}),
     ("POST", "/feedback", {"key": ""}),
+    ("POST", "/feedback", {"key": "   "}),  # drift fixed: refused in the console
     ("POST", "/feedback", {"key": "k", "score": "high"}),
     ("POST", "/feedback", {"key": "k", "score": "0.5"}),
     ("POST", "/feedback", {"key": "k", "score": "true"}),
