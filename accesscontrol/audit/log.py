@@ -41,6 +41,12 @@ class Filters:
     since: datetime.date | None = None
     until: datetime.date | None = None
 
+    def __post_init__(self):
+        # Surrounding spaces are not part of what is looked for, whoever built the filters
+        # (the console's query string or the API's schema).
+        for name in ("actor", "action", "target"):
+            object.__setattr__(self, name, getattr(self, name).strip())
+
     @classmethod
     def from_query(cls, data) -> "Filters":
         def date(name):

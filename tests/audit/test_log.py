@@ -182,6 +182,9 @@ FILTERS = [
     ({"since": "2026-01-20", "until": "2026-01-20"}, ["evt-0006", "evt-0005", "evt-0004"]),
     ({"since": "2026-01-21"}, []),
     ({"actor": "bulk", "since": "2026-01-20"}, ["evt-0006"]),
+    # Surrounding spaces are not part of what is looked for (drift fixed: the API kept them).
+    ({"actor": " ALICE "}, ["evt-0001", "evt-0000"]),
+    ({"action": " role.created"}, ["evt-0003", "evt-0002"]),
 ]
 
 
