@@ -189,6 +189,17 @@ def revoke_personal_access_token(*, actor, token):
 # Service keys
 
 
+def _check_not_archived(workspace) -> None:
+    """No new key in an archived workspace, whoever makes it (made, rotated or imported)."""
+    if workspace.archived:
+        # Archived means read-only for everyone: its admins may only restore it.
+        raise ValidationError(
+            f"The workspace {workspace.name} is archived (read-only); restore it before "
+            "creating keys.",
+            code="archived",
+        )
+
+
 def check_may_create_service_key(actor, organization, workspace, role):
     """The rule for a new service key with `role` (made, or a rotated one's successor): who
     may make one there, and never one stronger than its maker where it will act (by the
@@ -198,13 +209,8 @@ def check_may_create_service_key(actor, organization, workspace, role):
     )
     if workspace is not None and workspace.organization_id != organization.pk:
         raise ValidationError({"workspace": "No such workspace in this organization."})
-    if workspace is not None and workspace.archived:
-        # Archived means read-only for everyone: its admins may only restore it.
-        raise ValidationError(
-            f"The workspace {workspace.name} is archived (read-only); restore it before "
-            "creating keys.",
-            code="archived",
-        )
+    if workspace is not None:
+        _check_not_archived(workspace)
     check_role_assignable(role, organization)
     if workspace is None and ORG_MANAGE not in grantor_permissions:
         raise ValidationError(
@@ -345,6 +351,7 @@ def import_legacy_key(*, raw, workspace, name):
     if parsed is None or parsed.kind != keys.LEGACY:
         raise ValidationError("Not a legacy ls__ key.")
     name = _clean_name(name)
+    _check_not_archived(workspace)
     role = Role.objects.system(ADMIN)
     with writes.unique_or(
         ValidationError("This legacy key was imported already.", code="duplicate")

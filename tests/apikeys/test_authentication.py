@@ -618,6 +618,21 @@ def test_a_bad_csv_fails_and_writes_nothing(world, tmp_path, bad_row, header):
             assert cell not in message  # a mistyped secret is still a secret
 
 
+def test_import_into_an_archived_workspace_fails_and_writes_nothing(world, tmp_path):
+    # As creating a key there is refused (console and API alike): archived is read-only.
+    world.other_workspace.archived = True
+    world.other_workspace.save(update_fields=["archived"])
+    path = write_csv(
+        tmp_path / "legacy.csv",
+        [(legacy_key(), "acme/production", "good"), (legacy_key(), "acme/staging", "archived")],
+    )
+    before = snapshot()
+    with pytest.raises(CommandError) as excinfo:
+        run_import(path)
+    assert snapshot() == before
+    assert "line 3" in str(excinfo.value) and "archived" in str(excinfo.value)
+
+
 def test_import_of_a_missing_file_is_a_command_error(world, tmp_path):
     with pytest.raises(CommandError):
         run_import(str(tmp_path / "nope.csv"))
