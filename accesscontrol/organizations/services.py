@@ -320,6 +320,15 @@ def _new_token(invitation):
     return raw
 
 
+def _check_invitations_on(organization) -> None:
+    """Nobody is invited, invited again (a resent link) or taken in by an invitation while the
+    organization's SSO settings turn invitations off."""
+    from accesscontrol.sso.services import invitations_refusal  # sso imports this module
+
+    if refusal := invitations_refusal(organization):
+        raise ValidationError(refusal, code="disabled")
+
+
 def invite_member(
     *,
     actor,
@@ -335,10 +344,7 @@ def invite_member(
     in every invited workspace (checked again when it is accepted).
     """
     actor = _org_manager(actor, organization)
-    from accesscontrol.sso.services import invitations_refusal  # sso imports this module
-
-    if refusal := invitations_refusal(organization):
-        raise ValidationError(refusal, code="disabled")
+    _check_invitations_on(organization)
     email = normalize_email(email)
     try:
         validate_email(email)
@@ -412,6 +418,7 @@ def _lock_pending(invitation) -> Invitation:
 def resend_invitation(*, actor, invitation):
     """A fresh link and expiry; the old link stops working."""
     actor = _org_manager(actor, invitation.organization)
+    _check_invitations_on(invitation.organization)
     with transaction.atomic():
         invitation = _lock_pending(invitation)
         raw = _new_token(invitation)
@@ -519,6 +526,7 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
         invitation = _lock_pending(invitation)
         if invitation.expires_at <= timezone.now():
             raise ValidationError("This invitation has expired; ask for a new one.")
+        _check_invitations_on(invitation.organization)
         _check_inviter_still_may(invitation)
         organization = invitation.organization
         membership = OrganizationMembership.objects.filter(

@@ -7,12 +7,17 @@ from allauth.socialaccount.models import SocialApp
 from django.core.exceptions import ValidationError
 
 from accesscontrol.audit.models import AuditEvent
-from accesscontrol.organizations.services import invite_member
+from accesscontrol.organizations.services import (
+    accept_invitation,
+    invite_member,
+    resend_invitation,
+)
 from accesscontrol.sso import services
 from accesscontrol.sso.models import EmailDomain, OrganizationSso
-from tests.factories import oidc_sso, pat_for, service_key_for, system_role
+from tests.factories import UserFactory, oidc_sso, pat_for, service_key_for, system_role
 from tests.sso.saml_idp import SamlIdp
 from tests.support.api import api_call
+from tests.support.db import audit_actions
 
 URL = "/o/acme/settings/authentication/sso/"
 OIDC = {
@@ -221,6 +226,20 @@ def test_with_invitations_off_nobody_is_invited(world):
     with pytest.raises(ValidationError, match="invitations are turned off"):
         invite_member(actor=world.org_admin, organization=world.org, email="new@example.test")
     assert not world.org.invitations.exists()
+
+
+def test_with_invitations_off_a_pending_invitation_is_neither_resent_nor_accepted(world):
+    invitation, _ = invite_member(
+        actor=world.org_admin, organization=world.org, email="new@example.test"
+    )
+    oidc_sso(world, oidc_client_secret="x", invitations_enabled=False)
+    # Resending mails a fresh link, i.e. invites again; accepting takes them in by invitation.
+    with pytest.raises(ValidationError, match="invitations are turned off"):
+        resend_invitation(actor=world.org_admin, invitation=invitation)
+    with pytest.raises(ValidationError, match="invitations are turned off"):
+        accept_invitation(invitation=invitation, user=UserFactory(email="new@example.test"))
+    assert not world.org.memberships.filter(user__email="new@example.test").exists()
+    assert audit_actions().count("invitation.resent") == 0
 
 
 def test_the_sign_in_page_offers_sso(client):
