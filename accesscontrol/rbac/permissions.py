@@ -127,6 +127,11 @@ ORG_ROLE_PERMISSIONS: dict[str, frozenset[str]] = {n: r.permissions for n, r in 
 ADMIN_EVERYWHERE_ROLES: tuple[str, ...] = tuple(
     n for n, r in ORG_ROLES.items() if r.admin_everywhere
 )
+# The org roles an identity provider may hand out by itself (SSO just in time, SCIM's default):
+# never one that is Admin everywhere, as membership of an IdP group is no vetting.
+PROVISIONABLE_ORG_ROLES: tuple[str, ...] = tuple(
+    n for n, r in ORG_ROLES.items() if not r.admin_everywhere
+)
 
 
 def org_role(name) -> OrgRoleSpec | None:

@@ -28,7 +28,7 @@ from accesscontrol.organizations.services import (
     remove_org_member,
 )
 from accesscontrol.rbac.actor import as_actor
-from accesscontrol.rbac.permissions import ORG_MANAGE, ORG_ROLES
+from accesscontrol.rbac.permissions import ORG_MANAGE, PROVISIONABLE_ORG_ROLES
 from accesscontrol.rbac.services import check_role_assignable, people_behind
 from accesscontrol.scim import errors
 from accesscontrol.scim.models import (
@@ -344,7 +344,7 @@ def delete_user(*, actor, scim_user, version=None) -> None:
 
 # Org roles the identity provider may give new people: never one that is admin everywhere
 # (an organization's admins are named by hand).
-DEFAULT_ORG_ROLES = [name for name, spec in ORG_ROLES.items() if not spec.admin_everywhere]
+DEFAULT_ORG_ROLES = PROVISIONABLE_ORG_ROLES
 
 
 def default_org_role(organization) -> str:

@@ -57,7 +57,7 @@ class SsoIn(Body):
     saml_metadata_url: str = Field("", max_length=500)
     saml_metadata_xml: str = Field("", max_length=services.MAX_METADATA_XML)
     jit_provisioning: bool = False
-    default_org_role: str = Field("member", pattern="^(member|viewer)$")
+    default_org_role: str = "member"  # one of PROVISIONABLE_ORG_ROLES, checked by save_sso
     default_workspace_roles: list[DefaultWorkspaceRoleIO] = Field(
         default_factory=list, max_length=500
     )

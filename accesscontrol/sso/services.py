@@ -22,14 +22,17 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations import services as organizations
 from accesscontrol.organizations.models import MembershipSource, OrganizationMembership, OrgRole
 from accesscontrol.rbac.actor import SERVICE_KEY, Actor, Denied, as_actor
-from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, ORG_READ
+from accesscontrol.rbac.permissions import (
+    ADMIN_EVERYWHERE_ROLES,
+    ORG_MANAGE,
+    ORG_READ,
+    PROVISIONABLE_ORG_ROLES,
+)
 from accesscontrol.rbac.services import check_role_assignable, person_behind
 from accesscontrol.sso.models import DefaultWorkspaceRole, EmailDomain, OrganizationSso, Protocol
 from accesscontrol.workspaces import services as workspaces
 
 REQUIRE_SSO_MESSAGE = "Your organization requires single sign-on: use Sign in with SSO."
-# Org roles a person provisioned just in time may get: never admin (an IdP group is no vetting).
-JIT_ORG_ROLES = (OrgRole.MEMBER, OrgRole.VIEWER)
 MAX_METADATA_XML = 200_000
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _url = URLValidator(schemes=["https", "http"])
@@ -377,9 +380,10 @@ def save_sso(
     actor = _manager(actor, organization)
     if protocol not in Protocol.values:
         raise ValidationError({"protocol": "Choose OpenID Connect or SAML."})
-    if default_org_role not in JIT_ORG_ROLES:
+    if default_org_role not in PROVISIONABLE_ORG_ROLES:
+        choices = ", ".join(PROVISIONABLE_ORG_ROLES)
         raise ValidationError(
-            {"default_org_role": "People provisioned by SSO join as members or viewers."}
+            {"default_org_role": f"People provisioned by SSO join with one of: {choices}."}
         )
     oidc_issuer = _clean_url(oidc_issuer, "oidc_issuer")
     oidc_client_id = _clean_text(oidc_client_id, "oidc_client_id")

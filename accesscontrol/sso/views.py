@@ -12,7 +12,11 @@ from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.organizations.services import org_members
 from accesscontrol.rbac.gate import authenticated, public, requires
-from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES
+from accesscontrol.rbac.permissions import (
+    ADMIN_EVERYWHERE_ROLES,
+    ORG_ROLES,
+    PROVISIONABLE_ORG_ROLES,
+)
 from accesscontrol.sso import services
 from accesscontrol.sso.adapter import provider_for
 from accesscontrol.sso.models import Protocol
@@ -120,7 +124,7 @@ class SsoForm(forms.Form):
     )
     default_org_role = forms.ChoiceField(
         label="Organization role of people provisioned just in time",
-        choices=[("member", "Member"), ("viewer", "Viewer")],
+        choices=[(name, ORG_ROLES[name].label) for name in PROVISIONABLE_ORG_ROLES],
     )
     invitations_enabled = forms.BooleanField(label="Invitations by email allowed", required=False)
     require_sso = forms.BooleanField(

@@ -143,6 +143,11 @@ ROLE_NAME_COMPARISON = re.compile(
 )
 ROLE_CONSTANT_COMPARISON = re.compile(r"(==|!=)\s*OrgRole\.[A-Z]+|OrgRole\.[A-Z]+\s*(==|!=)")
 ROLE_NAME_FILTER = re.compile(rf"""org_role\s*=\s*["']({NAMES})["']""")
+# A hand-made set of roles (a tuple of constants, choices, a pattern) misses a role added to the
+# table: derive it from the roles' properties (e.g. PROVISIONABLE_ORG_ROLES).
+ROLE_NAME_SET = re.compile(
+    rf"""OrgRole\.[A-Z]+\s*,\s*OrgRole\.[A-Z]+|\(\s*["']({NAMES})["']\s*,\s*["']|\(({NAMES})\|"""
+)
 
 
 def role_name_branches(text: str) -> list[str]:
@@ -152,6 +157,7 @@ def role_name_branches(text: str) -> list[str]:
         if ROLE_NAME_COMPARISON.search(line)
         or ROLE_CONSTANT_COMPARISON.search(line)
         or ROLE_NAME_FILTER.search(line.split("#")[0])
+        or ROLE_NAME_SET.search(line)
     ]
 
 
@@ -176,6 +182,9 @@ def test_no_code_or_template_branches_on_an_org_role_name():
         "if before == OrgRole.ADMIN:",
         'memberships.filter(org_role="admin")',
         '{% if m.org_role == "admin" %}',
+        "JIT_ORG_ROLES = (OrgRole.MEMBER, OrgRole.VIEWER)",
+        'choices=[("member", "Member"), ("viewer", "Viewer")],',
+        'default_org_role: str = Field("member", pattern="^(member|viewer)$")',
     ],
 )
 def test_the_role_name_check_catches_planted_branches(line):

@@ -183,6 +183,7 @@ def test_api_put_saml_and_bad_bodies(client, world):
         {"protocol": "oidc"},
         {"protocol": "oidc", "unknown": 1},
         {"protocol": "saml", "saml_metadata_xml": idp.metadata, "break_glass_user_email": "x@y"},
+        {"protocol": "saml", "saml_metadata_xml": idp.metadata, "default_org_role": "admin"},
         {
             "protocol": "saml",
             "saml_metadata_xml": idp.metadata,
