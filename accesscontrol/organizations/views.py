@@ -27,7 +27,6 @@ from accesscontrol.workspaces.models import (
     Workspace,
     WorkspaceMembership,
     in_effect,
-    workspaces_acted_in,
 )
 
 
@@ -309,12 +308,7 @@ def org_workspaces(request, org_slug):
     org = request.organization
     # Linked: every workspace the person acts in, archived ones too (read-only there, as
     # compute_access has it); the switcher alone leaves archived ones out.
-    actor = request.actor
-    visible = set(
-        workspaces_acted_in(
-            organization_id=org.pk, user_id=actor.user.pk, org_role_name=actor.access.org_role
-        ).values_list("pk", flat=True)
-    )
+    visible = set(workspace_services.acted_in(request.actor).values_list("pk", flat=True))
     members = Count("memberships", filter=in_effect("memberships__"))  # ended grants are none
     workspaces = console.listed(request, org.workspaces.annotate(member_count=members), WORKSPACES)
     return render(

@@ -14,7 +14,7 @@ from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import shown_once
 from accesscontrol.audit.sentences import described
 from accesscontrol.rbac.gate import requires
-from accesscontrol.rbac.permissions import ORG_ROLES
+from accesscontrol.rbac.permissions import ORG_ROLES, PROVISIONABLE_ORG_ROLES
 from accesscontrol.rbac.services import role_by_id
 from accesscontrol.scim import selectors, services
 from accesscontrol.workspaces.models import Workspace
@@ -51,7 +51,7 @@ def provisioning(request, org_slug):
 class DefaultRoleForm(forms.Form):
     default_org_role = forms.ChoiceField(
         label="Organization role of people it provisions",
-        choices=[(r, ORG_ROLES[r].label) for r in services.DEFAULT_ORG_ROLES],
+        choices=[(r, ORG_ROLES[r].label) for r in PROVISIONABLE_ORG_ROLES],
         help_text="People already provisioned keep theirs. Organization admins are named here, "
         "by hand.",
     )

@@ -342,11 +342,6 @@ def delete_user(*, actor, scim_user, version=None) -> None:
         scim_user.delete()
 
 
-# Org roles the identity provider may give new people: never one that is admin everywhere
-# (an organization's admins are named by hand).
-DEFAULT_ORG_ROLES = PROVISIONABLE_ORG_ROLES
-
-
 def default_org_role(organization) -> str:
     found = ProvisioningSettings.objects.filter(organization=organization).first()
     return found.default_org_role if found else OrgRole.MEMBER
@@ -355,9 +350,9 @@ def default_org_role(organization) -> str:
 def set_default_org_role(*, actor, organization, org_role) -> ProvisioningSettings:
     """The org role people provisioned from now on get (those already in keep theirs)."""
     actor = _token_manager(actor, organization)
-    if org_role not in DEFAULT_ORG_ROLES:
+    if org_role not in PROVISIONABLE_ORG_ROLES:
         raise ValidationError(
-            {"default_org_role": f"Choose one of: {', '.join(DEFAULT_ORG_ROLES)}."}
+            {"default_org_role": f"Choose one of: {', '.join(PROVISIONABLE_ORG_ROLES)}."}
         )
     with transaction.atomic():
         found, _ = ProvisioningSettings.objects.select_for_update().get_or_create(

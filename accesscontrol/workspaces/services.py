@@ -75,16 +75,20 @@ def _iso(expires_at):
 KEEP = object()  # change_workspace_role: leave the grant's expiry as it is
 
 
+def acted_in(actor):
+    """The workspaces of its organization a signed-in actor can act in, archived ones too (the
+    org's workspaces page links them all): workspaces_acted_in for its user and org role."""
+    return workspaces_acted_in(
+        organization_id=actor.organization.pk,
+        user_id=actor.user.pk,
+        org_role_name=actor.access.org_role,
+    )
+
+
 def enterable_workspaces(actor) -> list[Workspace]:
     """The workspaces of the actor's organization it can enter (the switcher, the overview,
     the home redirect): the active ones of those it can act in."""
-    return list(
-        workspaces_acted_in(
-            organization_id=actor.organization.pk,
-            user_id=actor.user.pk,
-            org_role_name=actor.access.org_role,
-        ).filter(archived=False)
-    )
+    return list(acted_in(actor).filter(archived=False))
 
 
 def workspaces_of(actor) -> list[Workspace]:
