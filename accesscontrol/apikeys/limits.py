@@ -26,7 +26,7 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.resolver import Access
-from accesscontrol.workspaces.models import Workspace, workspaces_acted_in
+from accesscontrol.workspaces.models import Workspace, acted_in, workspaces_acted_in
 
 READ_ONLY, TRACING_ONLY, CUSTOM = "read-only", "tracing-only", "custom"
 
@@ -194,13 +194,7 @@ def _clean_workspaces(membership, workspaces, errors) -> tuple[str, ...] | None:
 
 def limitable_workspaces_of(actor):
     """The workspaces the actor's new token may be limited to: those its user can act in."""
-    if actor.user is None or actor.organization is None:
-        return Workspace.objects.none()
-    return workspaces_acted_in(
-        organization_id=actor.organization.pk,
-        user_id=actor.user.pk,
-        org_role_name=actor.access.org_role,
-    )
+    return acted_in(actor)
 
 
 def limit_workspaces(token):

@@ -152,6 +152,19 @@ def workspaces_acted_in(*, organization_id, user_id, org_role_name):
     return workspaces.order_by("name")
 
 
+def acted_in(actor):
+    """The workspaces of its organization a signed-in actor can act in, archived ones too (the
+    org's workspaces page links them all): workspaces_acted_in for its user and org role. None
+    for an actor without a user or an organization (an API key acting alone)."""
+    if actor.user is None or actor.organization is None:
+        return Workspace.objects.none()
+    return workspaces_acted_in(
+        organization_id=actor.organization.pk,
+        user_id=actor.user.pk,
+        org_role_name=actor.access.org_role,
+    )
+
+
 def role_in_effect_field(prefix, attr) -> Case:
     """`{prefix}role__{attr}` as the resolver reads it: past the expiry of a temporary upgrade,
     the role it falls back to (for queries that read a membership's role as values)."""

@@ -25,6 +25,7 @@ from accesscontrol.rbac.services import (
 from accesscontrol.workspaces.models import (
     Workspace,
     WorkspaceMembership,
+    acted_in,
     in_effect,
     workspaces_acted_in,
 )
@@ -73,16 +74,6 @@ def _iso(expires_at):
 
 
 KEEP = object()  # change_workspace_role: leave the grant's expiry as it is
-
-
-def acted_in(actor):
-    """The workspaces of its organization a signed-in actor can act in, archived ones too (the
-    org's workspaces page links them all): workspaces_acted_in for its user and org role."""
-    return workspaces_acted_in(
-        organization_id=actor.organization.pk,
-        user_id=actor.user.pk,
-        org_role_name=actor.access.org_role,
-    )
 
 
 def enterable_workspaces(actor) -> list[Workspace]:
