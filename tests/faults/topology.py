@@ -299,16 +299,26 @@ backend app
                 chunks.append(chunk)
         return b"".join(chunks).decode()
 
-    def up(self) -> set[str]:
+    def states(self) -> dict[str, str]:
+        """Each node's status as HAProxy shows it: "UP", "UP 1/2" (one failed check, still in
+        rotation), "DOWN", "DOWN 1/2" (one good check, still out), "MAINT"..."""
         lines = self.admin("show stat").splitlines()
         header = lines[0].lstrip("# ").split(",")
         rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
         return {
-            r["svname"]
+            r["svname"]: r["status"]
             for r in rows
-            if r["pxname"] == "app"
-            and r["svname"] not in ("BACKEND", "FRONTEND")
-            and r["status"] == "UP"
+            if r["pxname"] == "app" and r["svname"] not in ("BACKEND", "FRONTEND")
+        }
+
+    def up(self) -> set[str]:
+        """The nodes fully in rotation."""
+        return {name for name, status in self.states().items() if status == "UP"}
+
+    def out(self) -> set[str]:
+        """The nodes HAProxy sends nothing to: down (or going back up), or in maintenance."""
+        return {
+            name for name, status in self.states().items() if status.startswith(("DOWN", "MAINT"))
         }
 
     @property
@@ -381,7 +391,8 @@ class Topology:
         then stops gracefully), start it again, wait until the balancer has it back. True if
         the balancer had taken the node out while it was still running (the drain worked)."""
         node.process.send_signal(signal.SIGTERM)
-        wait_for(lambda: node.name not in self.balancer.up(), f"{node.name} out of haproxy")
+        # Out means DOWN: a node at "UP 1/2" (one failed check) still gets requests.
+        wait_for(lambda: node.name in self.balancer.out(), f"{node.name} out of haproxy")
         drained_first = node.process.poll() is None
         node.process.wait(timeout=60)
         node.start()
