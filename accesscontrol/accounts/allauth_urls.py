@@ -10,6 +10,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver
 
 from accesscontrol.rbac.gate import authenticated, public
+from accesscontrol.sso.adapter import refusing_replays
 
 # Reached before anyone is signed in: the sign-in flow and its stages (MFA, passkey, SSO
 # redirects and callbacks), password reset, and allauth's own closed-sign-up page.
@@ -88,6 +89,8 @@ def declared(patterns):
         assert isinstance(pattern, URLPattern)
         if pattern.name in ATOMIC:
             pattern.callback = transaction.atomic(pattern.callback)
+        if pattern.name == "saml_finish_acs":
+            pattern.callback = refusing_replays(pattern.callback)
         if pattern.name in PUBLIC or pattern.name is None:
             public(pattern.callback)
         elif pattern.name in AUTHENTICATED:

@@ -2,6 +2,7 @@ import unicodedata
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.contrib.sessions.models import Session
 from django.db import models
 from django.utils import timezone
 
@@ -71,12 +72,19 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 class SignedInSession(models.Model):
     """A console session of a user, remembered at sign-in (accounts/sessions.py) so that all of
-    them can be ended at once (deprovisioning) without reading every session in the table."""
+    them can be ended at once (deprovisioning) without reading every session in the table.
+
+    It goes with its session (CASCADE), whatever deletes that: signing out, a new sign-in's
+    key, ending them all, and `clearsessions` for expired ones (the session store is the
+    database, where the foreign key also refuses a row for a session that is not there).
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="signed_in_sessions"
     )
-    session_key = models.CharField(max_length=40, unique=True)
+    session = models.OneToOneField(
+        Session, on_delete=models.CASCADE, db_column="session_key", related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):

@@ -2,10 +2,12 @@
 everywhere on their next request.
 
 Sessions are remembered at sign-in (every path — password, SSO, invitation — goes through
-django.contrib.auth.login, which sends user_logged_in once the session has its new key).
+django.contrib.auth.login, which sends user_logged_in once the session has its new key). A
+remembered session goes with its session row (SignedInSession.session cascades): at sign-out,
+when a sign-in replaces the key, and when `clearsessions` deletes the expired ones.
 """
 
-from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.sessions.models import Session
 
 from accesscontrol.accounts.models import SignedInSession
@@ -18,25 +20,15 @@ def _remember(sender, request, user, **kwargs):
     if session.session_key is None:
         session.save()
     SignedInSession.objects.get_or_create(
-        session_key=session.session_key, defaults={"user_id": user.pk}
+        session_id=session.session_key, defaults={"user_id": user.pk}
     )
 
 
-def _forget(sender, request, user, **kwargs):
-    session = getattr(request, "session", None)
-    if session is not None and session.session_key:
-        SignedInSession.objects.filter(session_key=session.session_key).delete()
-
-
 user_logged_in.connect(_remember, dispatch_uid="remember-signed-in-session")
-user_logged_out.connect(_forget, dispatch_uid="forget-signed-in-session")
 
 
 def end_sessions(user) -> int:
     """Sign `user` out of every session; how many there were. In the caller's transaction."""
-    keys = list(
-        SignedInSession.objects.filter(user_id=user.pk).values_list("session_key", flat=True)
-    )
-    ended, _ = Session.objects.filter(session_key__in=keys).delete()
-    SignedInSession.objects.filter(user_id=user.pk).delete()
-    return ended
+    theirs = SignedInSession.objects.filter(user_id=user.pk).values("session_id")
+    _, deleted = Session.objects.filter(session_key__in=theirs).delete()
+    return deleted.get(Session._meta.label, 0)

@@ -21,6 +21,7 @@ from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.gate import authenticated, public
 from accesscontrol.rbac.resolver import Access
+from accesscontrol.sso.services import password_sign_in_refusal
 from accesscontrol.workspaces.services import enterable_workspaces
 
 
@@ -98,14 +99,26 @@ class ConfirmCodeForm(ReauthenticateForm):
         self.fields["code"].widget.attrs.update(inputmode="numeric", autocomplete="one-time-code")
 
 
+# Shown when a person whose organization requires single sign-on posts a password here anyway.
+SSO_NOT_PASSWORD = (
+    "Your organization requires single sign-on, so your password cannot confirm it is you: "
+    "re-authenticate with your identity provider."
+)
+
+
 @authenticated
 @require_http_methods(["GET", "POST"])
 @sensitive_post_parameters("password", "code")
 def confirm_password(request):
     """Sudo mode: proof that it is them again (password, MFA code or passkey) before an action
-    that hands out power. A person without a password (SSO) is never asked for one."""
+    that hands out power. A person without a password (SSO) is never asked for one, nor is one
+    whose organization requires single sign-on: the password backend would refuse it
+    (sso/backends.py, by the same rule), so it is not offered, and a posted one is not checked
+    (nor counted as a wrong password)."""
     user = request.user
-    password_form = ConfirmPasswordForm(request) if user.has_usable_password() else None
+    sso_required = user.has_usable_password() and password_sign_in_refusal(user) is not None
+    offers_password = user.has_usable_password() and not sso_required
+    password_form = ConfirmPasswordForm(request) if offers_password else None
     code_form = ConfirmCodeForm(user=user) if mfa.has_code(user) else None
     if request.method == "POST":
         if "code" in request.POST and code_form is not None:
@@ -129,26 +142,29 @@ def confirm_password(request):
                 sudo.grant(request)
                 return redirect(_safe_next(request) or "home")
         else:
+            error = SSO_NOT_PASSWORD if sso_required and "password" in request.POST else None
             return render(
                 request,
                 "accounts/confirm_password.html",
-                _confirm_context(request, password_form, code_form),
+                _confirm_context(request, password_form, code_form, sso_required, error),
                 status=400,
             )
     failed = any(f is not None and f.errors for f in (password_form, code_form))
     return render(
         request,
         "accounts/confirm_password.html",
-        _confirm_context(request, password_form, code_form),
+        _confirm_context(request, password_form, code_form, sso_required),
         status=400 if failed else 200,
     )
 
 
-def _confirm_context(request, password_form, code_form):
+def _confirm_context(request, password_form, code_form, sso_required=False, error=None):
     return {
         "form": password_form,
         "code_form": code_form,
         "has_passkey": mfa.has_passkey(request.user),
+        "sso_required": sso_required,
+        "error": error,
         "next": _safe_next(request),
         "sudo_minutes": settings.SUDO_MODE_SECONDS // 60,
     }

@@ -7,6 +7,7 @@ the organization claimed, and the person must be a member or be provisioned just
 nothing is created.
 """
 
+import functools
 import hmac
 import logging
 import secrets
@@ -14,6 +15,7 @@ import secrets
 from allauth.core.exceptions import ImmediateHttpResponse
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.socialaccount.providers.openid_connect.provider import OpenIDConnectProvider
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.shortcuts import render
 
@@ -53,6 +55,38 @@ def refused(request, message, status=403):
     return ImmediateHttpResponse(
         render(request, "sso/refused.html", {"message": message}, status=status)
     )
+
+
+REPLAYED = "This sign-in response was already used. Sign in again."
+
+
+def refusing_replays(finish_acs):
+    """allauth's last step of a SAML sign-in (`saml_finish_acs`), where a replayed response is
+    refused on our page, logged and audited like any refused SSO sign-in, instead of a bare 403.
+
+    Each sign-in we start is answered once: its InResponseTo must name a sign-in this browser
+    still has open, and allauth takes that out of the session as it reads it (statekit). A
+    response posted again, here or from another browser, finds none, and allauth raises
+    PermissionDenied, the only one of this view (its other refusals are rendered pages). The
+    response itself is neither logged nor audited.
+    """
+
+    @functools.wraps(finish_acs)
+    def finish(request, organization_slug):
+        try:
+            return finish_acs(request, organization_slug=organization_slug)
+        except PermissionDenied:
+            logger.warning(
+                "SSO sign-in refused by %s: a SAML response already used, or for a sign-in "
+                "this browser did not start",
+                organization_slug,
+            )
+            sso = services.sso_for_provider(organization_slug)
+            if sso is not None:
+                services.record_sso_refusal(sso, "", services.SsoRefused("replayed", REPLAYED))
+            return render(request, "sso/refused.html", {"message": REPLAYED}, status=403)
+
+    return finish
 
 
 def asserted_email(sociallogin) -> str:

@@ -93,7 +93,7 @@ def test_each_squash_replaces_exactly_the_old_history():
 
 
 @pytest.mark.django_db
-def test_our_apps_have_one_migration_each_but_organizations():
+def test_our_apps_have_one_migration_each_but_organizations_and_accounts():
     ours = {}
     for app, name in executor().loader.disk_migrations:
         if app in {key[0] for key in OLD} | {"reviews", "access_requests", "sso"}:
@@ -101,6 +101,10 @@ def test_our_apps_have_one_migration_each_but_organizations():
     assert sorted(ours.pop("organizations")) == [
         "0001_initial",
         "0002_invitation_squashed_0006_require_mfa",
+    ]
+    assert sorted(ours.pop("accounts")) == [
+        "0001_initial_squashed_0002_signedinsession",
+        "0003_signedinsession_goes_with_its_session",
     ]
     assert all(len(names) == 1 for names in ours.values()), ours
 

@@ -5,6 +5,7 @@ import pytest
 from onelogin.saml2.utils import OneLogin_Saml2_Utils
 
 from accesscontrol.accounts.models import User
+from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.sso.signals import SESSION_KEY
 from tests.sso.conftest import browser, local, query, to_identity_provider
@@ -47,7 +48,7 @@ def test_a_signed_assertion_signs_a_newcomer_in_just_in_time(client, world, saml
     assert client.session[SESSION_KEY]["protocol"] == "saml"
 
 
-def test_a_replayed_assertion_is_refused(client, world, saml_idp):
+def test_a_replayed_assertion_is_refused(client, world, saml_idp, caplog):
     request_id, acs_url = start(client, saml_idp)
     answer = saml_idp.answer(NEWCOMER, in_response_to=request_id, acs_url=acs_url)
     assert post_to_acs(client, acs_url, answer).status_code == 302
@@ -55,10 +56,24 @@ def test_a_replayed_assertion_is_refused(client, world, saml_idp):
     before = people()
 
     for replayer in (client, browser()):  # the same browser, or another one
-        response = post_to_acs(replayer, acs_url, answer)
+        with caplog.at_level("WARNING", logger="accesscontrol.sso.adapter"):
+            response = post_to_acs(replayer, acs_url, answer)
         assert response.status_code == 403
         assert "_auth_user_id" not in replayer.session
+        # Our page, saying why, with the way back to signing in through SSO.
+        page = response.content.decode()
+        assert "This sign-in response was already used. Sign in again." in page
+        assert 'href="/login/sso/"' in page
     assert people() == before
+    assert caplog.text.count("SAML response already used") == 2
+    refusals = AuditEvent.objects.filter(action="sso.sign_in_refused", organization=world.org)
+    assert [e.changes["after"] for e in refusals] == [
+        {"reason": "replayed", "provider": "SAML 2.0 (Acme)"},
+        {"reason": "replayed", "provider": "SAML 2.0 (Acme)"},
+    ]
+    # The response itself is kept nowhere: not in the log, not in the audit rows.
+    assert answer[:40] not in caplog.text
+    assert not any(answer[:40] in str(e.changes) + e.target_label for e in refusals)
 
 
 def _refused(client, saml_response, acs_url, caplog, reason):
