@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 
 from accesscontrol import throttle
 from accesscontrol.accounts import sudo
@@ -99,6 +100,16 @@ class AccountAdapter(DefaultAccountAdapter):
         if request is not None and hasattr(request, "session") and sudo.is_active(request):
             return False
         return super().is_reauthentication_required(app=app, **kwargs)
+
+    def get_reauthentication_methods(self, user):
+        # Someone the password backend refuses (their organization requires SSO) is not asked
+        # for a password here either: allauth's pages send them to our confirm page, which
+        # offers their identity provider (the same rule as the sign-in and the sudo page).
+        methods = super().get_reauthentication_methods(user)
+        if not user.is_authenticated or password_sign_in_refusal(user) is None:
+            return methods
+        ours = {"id": "sudo", "description": "Confirm it is you", "url": reverse("sudo")}
+        return [ours, *(m for m in methods if m["id"] != "reauthenticate")]
 
     def reauthenticate(self, user, password):
         # By the account's own email: allauth's default reads its EmailAddress table, which

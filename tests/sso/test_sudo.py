@@ -118,3 +118,40 @@ def test_without_require_sso_the_member_confirms_with_their_password(client, wor
     assert 'name="password"' in content
     assert client.post(SUDO_URL, {"password": PASSWORD}).status_code == 302
     assert sudo_on(client)
+
+
+# allauth's own re-authentication (its MFA and email pages ask for it when sudo has lapsed)
+# follows the same rule: no password page for a member who must use SSO, but ours instead.
+
+REAUTHENTICATE_URL = "/accounts/reauthenticate/"
+
+
+def test_allauths_reauthentication_sends_them_to_the_confirm_page_not_a_password_form(
+    client, world, acme_oidc
+):
+    signed_in_through_sso(client, world, acme_oidc)
+
+    # A page of allauth's that needs a recent sign-in (adding an authenticator app).
+    response = client.get("/accounts/2fa/totp/activate/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(SUDO_URL)
+
+    # Its password page, reached directly, offers no password either.
+    direct = client.get(REAUTHENTICATE_URL)
+    assert direct.status_code == 302
+    assert direct["Location"].startswith(SUDO_URL)
+    posted = client.post(REAUTHENTICATE_URL, {"password": PASSWORD})
+    assert posted.status_code == 302
+    assert posted["Location"].startswith(SUDO_URL)
+    assert not sudo_on(client)
+    assert not AuditEvent.objects.filter(action="login.failed").exists()
+
+
+def test_allauths_reauthentication_still_asks_others_for_their_password(client, world):
+    client.force_login(world.editor)
+    stale(client)
+
+    response = client.get("/accounts/2fa/totp/activate/")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(REAUTHENTICATE_URL)
