@@ -87,6 +87,7 @@ def create_access_request(request, payload: AccessRequestIn):
         permission=payload.permission,
         role=role,
         reason=payload.reason,
+        workspace_field="workspace_id",
     )
     return Status(201, services.request_by_id(actor, created.pk))
 

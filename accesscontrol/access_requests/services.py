@@ -236,10 +236,13 @@ def workspace_named(actor, field, **lookup):
     return workspace
 
 
-def create_access_request(*, actor, workspace=None, permission="", role=None, reason):
+def create_access_request(
+    *, actor, workspace=None, permission="", role=None, reason, workspace_field="workspace"
+):
     """A person (signed in, or through their personal access token) asks for `permission`
     and/or `role` in `workspace` (None: an org-level permission). Admins who can grant it are
-    emailed."""
+    emailed. `workspace_field`: what the caller calls the workspace (the console's form field,
+    the API's `workspace_id`), which the errors about it name, as workspace_named's do."""
     actor = as_actor(actor)
     organization = actor.organization
     if actor.user is None or actor.is_system:
@@ -271,7 +274,7 @@ def create_access_request(*, actor, workspace=None, permission="", role=None, re
     elif len(reason) > 1000 or "\x00" in reason:
         errors["reason"] = "Keep the reason under 1000 characters of text."
     if workspace is None and (role is not None or permission in WORKSPACE_PERMISSIONS):
-        errors["workspace"] = "A workspace role or permission needs its workspace."
+        errors[workspace_field] = "A workspace role or permission needs its workspace."
     if workspace is not None and permission and permission not in WORKSPACE_PERMISSIONS:
         errors["permission"] = f"{permission} is an organization permission, not a workspace one."
     if errors:
@@ -280,9 +283,8 @@ def create_access_request(*, actor, workspace=None, permission="", role=None, re
         raise ValidationError("No such workspace.", code="not_found")
     if workspace is not None and workspace.archived:
         # Read-only: nobody may grant anything there, so the request would wait for nobody.
-        raise ValidationError(
-            {"workspace": f"{workspace.name} is archived (read-only); nothing is granted there."}
-        )
+        archived = f"{workspace.name} is archived (read-only); nothing is granted there."
+        raise ValidationError({workspace_field: archived})
     if role is not None:
         check_role_assignable(role, organization)
     held = actor.access_in(workspace) if workspace is not None else actor.access

@@ -79,6 +79,7 @@ def access_request_new(request, org_slug):
             permission=cleaned["permission"],
             role=cleaned["role"],
             reason=cleaned["reason"],
+            workspace_field="workspace",
         )
         where = workspace.name if workspace else organization.name
         return f"Your request for access to {where} was sent to its admins.", _mine_url(request)

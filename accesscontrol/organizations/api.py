@@ -37,7 +37,10 @@ class InvitationOut(Schema):
     id: uuid.UUID
     email: str
     org_role: str
-    workspace_ids: list[uuid.UUID]
+    workspace_ids: list[uuid.UUID] = Field(
+        description="The workspaces the person joins on accepting (one archived since the "
+        "invitation went out takes nobody in, and is not listed)."
+    )
     workspace_role: str | None = Field(None, alias="workspace_role.name")
     created_by: str = Field(alias="created_by_label")
     created_at: datetime.datetime
@@ -46,7 +49,7 @@ class InvitationOut(Schema):
 
     @staticmethod
     def resolve_workspace_ids(inv):
-        return [ws.pk for ws in inv.workspaces.all()]
+        return [ws.pk for ws in services.invited_workspaces(inv)]
 
 
 class OrgMembersOut(Schema):

@@ -487,10 +487,14 @@ def _inviter_grantable(invitation, workspace=None):
     return access.grantable
 
 
-def _invited_workspaces(invitation):
-    """The invited workspaces that still take people in: one archived since the invitation
-    went out is read-only, and nobody joins it (as with SSO's defaults and SCIM's mappings)."""
-    return invitation.workspaces.filter(archived=False)
+def invited_workspaces(invitation) -> list[Workspace]:
+    """The workspaces accepting `invitation` adds its person to: the invited ones that still
+    take people in. One archived since the invitation went out is read-only, and nobody joins
+    it (as with SSO's defaults and SCIM's mappings). Accepting, the link's page, the members
+    page and the API all read this, so none promises a workspace the person will not join.
+    It reads `invitation.workspaces.all()`: a prefetched list (pending_invitations) costs no
+    query."""
+    return [ws for ws in invitation.workspaces.all() if not ws.archived]
 
 
 def _check_inviter_still_may(invitation) -> None:
@@ -512,7 +516,7 @@ def _check_inviter_still_may(invitation) -> None:
     try:
         check_can_grant_org_role(invitation.org_role, held)
         role = invitation.workspace_role
-        for workspace in _invited_workspaces(invitation) if role else ():
+        for workspace in invited_workspaces(invitation) if role else ():
             check_can_grant(role, _inviter_grantable(invitation, workspace))
     except ValidationError:
         raise refused from None
@@ -539,7 +543,7 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
         # yet must make way here as on the members page, or the invitation would add nothing.
         from accesscontrol.workspaces.services import end_expired_grants
 
-        for workspace in _invited_workspaces(invitation) if role else ():
+        for workspace in invited_workspaces(invitation) if role else ():
             end_expired_grants(membership, workspace)
             ws_membership, created = WorkspaceMembership.objects.get_or_create(
                 org_membership=membership,

@@ -76,17 +76,20 @@ INVITATIONS = console.Listing(
 @require_GET
 def org_members(request, org_slug):
     can_manage = "organization:manage" in request.access.permissions
-    invitations = None
+    invitations, pending = None, ()
     if can_manage and not request.htmx:
         invitations = console.listed(
             request, services.pending_invitations(request.actor), INVITATIONS
         )
+        # Each with the workspaces accepting it adds the person to (as its link's page says).
+        pending = [(inv, services.invited_workspaces(inv)) for inv in invitations.page]
     return console.members_page(
         request,
         "organizations/members.html",
         services.org_members(request.actor).prefetch_related(_workspaces_held()),
         MEMBERS,
         invitations=invitations,
+        pending=pending,
         can_manage=can_manage,
         org_roles=OrgRole.choices,
     )
@@ -453,6 +456,7 @@ def accept_invitation(request, token):
     form = SignUpForm(request.POST or None) if user is None and not account_exists else None
     context = {
         "invitation": invitation,
+        "joining": services.invited_workspaces(invitation),
         "account_exists": account_exists,
         "form": form,
         "wrong_user": user is not None and user.email != invitation.email,

@@ -875,9 +875,16 @@ def record_feedback(
     )
 
 
+def _check_feedback_key(key, *, field="key") -> None:
+    """What is judged must be named (the console's form insists): every feedback write, and
+    every presigned token that will make one (sharing.py), passes here. `field`: the caller's
+    name for it. Not a write, so private here (this module's public names are its writes)."""
+    if not (key or "").strip():
+        raise ValidationError({field: "Name what is judged, e.g. “correctness”."})
+
+
 def _save_feedback(*, feedback_id=None, comment="", source, **fields) -> models.Feedback:
-    if not fields["key"].strip():  # what is judged must be named (the console's form insists)
-        raise ValidationError({"key": "Name what is judged, e.g. “correctness”."})
+    _check_feedback_key(fields["key"])
     with writes.unique_or(ValidationError("That feedback id is taken.", code="duplicate")):
         return models.Feedback.objects.create(
             id=feedback_id or uuid.uuid4(),

@@ -183,6 +183,8 @@ def create_feedback_tokens(
     expires_at); returns (token row, raw token) pairs, the raw token shown once. The run may not
     be ingested yet (the SDK makes tokens right after tracing), as with feedback itself."""
     actor.require("feedback:create", workspace=workspace)
+    for request in requests:  # a token whose feedback would be refused is no use to anyone
+        services._check_feedback_key(request["feedback_key"], field="feedback_key")
     made = []
     with transaction.atomic():
         for request in requests:

@@ -132,6 +132,29 @@ def test_bad_input_is_422_and_writes_nothing(client, world, body, field):
     assert not AccessRequest.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "archived, body, says",
+    [
+        (True, {"permission": "datasets:read"}, "archived"),
+        (False, {"workspace_id": None, "permission": "datasets:read"}, "needs its workspace"),
+    ],
+)
+def test_a_refused_workspace_is_named_as_the_body_names_it(client, world, archived, body, says):
+    # The service refuses it (an archived workspace, or none for a workspace permission); the
+    # error names the field the client sent, workspace_id, as workspace_named's "No such
+    # workspace." does. The console names its own field (test_console).
+    world.workspace.archived = archived
+    world.workspace.save(update_fields=["archived"])
+    resp = ask(client, pat_for(world.member_without_workspace, world.org), world, **body)
+    assert resp.status_code == 422, resp.content
+    answer = resp.json()
+    assert answer["error"] == "invalid" and answer["detail"].startswith("workspace_id: ")
+    assert (
+        list(answer["fields"]) == ["workspace_id"] and says in answer["fields"]["workspace_id"][0]
+    )
+    assert not AccessRequest.objects.exists()
+
+
 def test_bad_expiry_on_approve_is_422(client, world):
     request_id = newcomers_request(client, world, permission="datasets:read")
     resp = decide(

@@ -107,6 +107,22 @@ def test_request_from_the_403_then_approve_in_the_console(
     assert "You are Editor until" in mine and "go" in mine
 
 
+def test_asking_in_an_archived_workspace_shows_the_refusal_on_the_workspace_field(client, world):
+    world.workspace.archived = True
+    world.workspace.save(update_fields=["archived"])
+    client.force_login(world.member_without_workspace)
+    resp = client.post(
+        reverse("access-request-new", args=["acme"]),
+        {"workspace": "production", "permission": "datasets:read", "reason": "reading"},
+    )
+    assert resp.status_code == 422
+    field = re.search(
+        r'<div class="field has-error">\s*<label for="id_workspace">.*?</div>', resp.text, re.S
+    )
+    assert field and "production is archived (read-only)" in field.group(0)
+    assert not AccessRequest.objects.exists()
+
+
 def test_a_viewer_cannot_approve_from_the_console(client, world):
     request = newcomers_request(world)
     client.force_login(world.viewer)

@@ -81,6 +81,7 @@ NOT_CHANGING_ACCESS = {
     "organizations.org_members": "selector: reads",
     "organizations.pending_invitations": "selector: reads",
     "organizations.invitable_workspaces": "selector: reads",
+    "organizations.invited_workspaces": "selector: reads",
     "organizations.invitation_link": "pure helper: builds a URL",
     "organizations.find_invitation": "reader: looks an invitation up by its token",
     "workspaces.assignable_roles": "reader",

@@ -13,6 +13,8 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +27,7 @@ from accesscontrol.organizations.services import (
     find_invitation,
     invitation_link,
     invite_member,
+    invited_workspaces,
     resend_invitation,
     sign_up_and_accept,
 )
@@ -453,6 +456,95 @@ def test_a_workspace_archived_after_the_invitation_takes_nobody_in(
             "workspace__slug", "role__name"
         )
     ) == {("production", "Editor")}
+
+
+def archive(workspace):
+    workspace.archived = True
+    workspace.save(update_fields=["archived"])
+
+
+def workspaces_cell(page_text, email):
+    """The Workspaces cell of `email`'s row in the members page's pending invitations."""
+    row = re.search(rf"<td>{re.escape(email)}</td>.*?</tr>", page_text, re.S).group(0)
+    return re.findall(r"<td>(.*?)</td>", row, re.S)[2]
+
+
+def test_every_view_of_an_invitation_shows_only_the_workspaces_it_still_adds_to(
+    world, client, django_capture_on_commit_callbacks
+):
+    # invited_workspaces is what accepting adds (the test above); the link's page, the members
+    # page and the API show that and nothing more: no promise of an archived workspace.
+    invitation, raw = invite_to_workspaces(world, django_capture_on_commit_callbacks)
+    archive(world.other_workspace)
+    assert list(invited_workspaces(invitation)) == [world.workspace]
+
+    page = client.get(path_of(raw))
+    assert page.status_code == 200
+    assert "with the role <strong>Editor</strong> in production." in page.text
+    assert "staging" not in page.text
+
+    client.force_login(world.org_admin)
+    members = client.get(reverse("org-members", args=[world.org.slug]))
+    cell = workspaces_cell(members.text, NEW_EMAIL)
+    assert "production" in cell and "staging" not in cell
+
+    listing = api_call(client, "GET", "/orgs/current/members", pat_for(world.org_admin, world.org))
+    assert listing.json()["pending"][0]["workspace_ids"] == [str(world.workspace.pk)]
+
+    # Restored before the invitation is accepted, the workspace takes the person in again.
+    world.other_workspace.archived = False
+    world.other_workspace.save(update_fields=["archived"])
+    assert "staging" in client.get(path_of(raw)).text
+
+
+def test_an_invitation_whose_workspaces_are_all_archived_promises_none(
+    world, client, django_capture_on_commit_callbacks
+):
+    _invitation, raw = invite_to_workspaces(world, django_capture_on_commit_callbacks)
+    archive(world.workspace)
+    archive(world.other_workspace)
+
+    page = client.get(path_of(raw))
+    assert "with the role" not in page.text
+    assert "production" not in page.text and "staging" not in page.text
+    client.force_login(world.org_admin)
+    members = client.get(reverse("org-members", args=[world.org.slug]))
+    assert workspaces_cell(members.text, NEW_EMAIL) == "—"
+    listing = api_call(client, "GET", "/orgs/current/members", pat_for(world.org_admin, world.org))
+    assert listing.json()["pending"][0]["workspace_ids"] == []
+
+
+def test_the_pending_invitations_lists_read_their_workspaces_once_for_all(
+    world, client, django_capture_on_commit_callbacks
+):
+    client.force_login(world.org_admin)
+    key = pat_for(world.org_admin, world.org)
+    calls = (
+        lambda: client.get(reverse("org-members", args=[world.org.slug])),
+        lambda: api_call(client, "GET", "/orgs/current/members", key),
+    )
+
+    def invitation_queries():
+        """Per list (the page, the API): its queries of invitations and their workspaces."""
+        counts = []
+        for call in calls:
+            with CaptureQueriesContext(connection) as queries:
+                assert call().status_code == 200
+            counts.append(sum("organizations_invitation" in q["sql"] for q in queries))
+        return counts
+
+    invite_to_workspaces(world, django_capture_on_commit_callbacks, email="one@example.test")
+    archive(world.other_workspace)
+    one = invitation_queries()
+    for n in range(4):
+        invite(
+            world,
+            django_capture_on_commit_callbacks,
+            email=f"more{n}@example.test",
+            workspaces=[world.workspace],
+            workspace_role=system_role("Viewer"),
+        )
+    assert invitation_queries() == one
 
 
 def test_accept_invitation_refuses_someone_with_another_email(

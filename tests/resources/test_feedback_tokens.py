@@ -10,12 +10,13 @@ import hashlib
 import uuid
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
 from accesscontrol.audit.models import AuditEvent
-from accesscontrol.resources import models
-from tests.factories import ingested_run, service_key_for
+from accesscontrol.resources import models, sharing
+from tests.factories import actor_with, ingested_run, service_key_for
 from tests.support.api import api_call
 
 
@@ -128,6 +129,31 @@ def test_bad_requests_make_no_token(client, editor_key, run, extra, field):
     resp = make(client, editor_key, {"run_id": str(run.pk), "feedback_key": "k", **extra})
     assert resp.status_code == 422, resp.content
     assert field in str(resp.json())
+    assert not models.FeedbackToken.objects.exists()
+    assert not AuditEvent.objects.filter(action="feedback_token.created").exists()
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
+def test_a_token_for_a_blank_feedback_key_is_refused(client, world, editor_key, run, blank):
+    # Its feedback would be refused (_check_feedback_key, as every feedback write is), so the
+    # token could never be used: refused when asked for, alone or in a batch, nothing written.
+    for body in (
+        {"run_id": str(run.pk), "feedback_key": blank},
+        [
+            {"run_id": str(run.pk), "feedback_key": "thumbs"},
+            {"run_id": str(run.pk), "feedback_key": blank},
+        ],
+    ):
+        resp = make(client, editor_key, body)
+        assert resp.status_code == 422, resp.content
+        assert {"error", "detail"} <= set(resp.json()) and "feedback_key" in str(resp.json())
+    with pytest.raises(ValidationError) as exc:
+        sharing.create_feedback_tokens(
+            actor=actor_with({"feedback:create"}, world.editor),
+            workspace=world.workspace,
+            requests=[{"run_id": run.pk, "feedback_key": blank, "expires_at": timezone.now()}],
+        )
+    assert list(exc.value.message_dict) == ["feedback_key"]
     assert not models.FeedbackToken.objects.exists()
     assert not AuditEvent.objects.filter(action="feedback_token.created").exists()
 
