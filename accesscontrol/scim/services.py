@@ -230,7 +230,8 @@ def _person_for(state, organization):
 
 def provision_user(*, actor, state) -> ScimUser:
     """POST /Users: a person (the account with that email, or a new one) who becomes a member
-    of the organization (org role member, source SCIM) unless created inactive."""
+    of the organization (org role member, source SCIM); created inactive, they join nothing
+    (and a member already is deactivated)."""
     actor = _provisioner(actor)
     organization = actor.organization
     with writes.unique_or(_user_name_taken(state["user_name"])):
@@ -252,6 +253,10 @@ def provision_user(*, actor, state) -> ScimUser:
         )
         if scim_user.active:
             _admit(actor, scim_user)
+        elif organization.memberships.filter(user=person).exists():
+            # A member already (added by hand before the identity provider knew them): created
+            # inactive is deactivated, as a PATCH of `active: false` would have it.
+            _deactivate(actor, scim_user)
     return scim_user
 
 
