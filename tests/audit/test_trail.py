@@ -101,7 +101,6 @@ NOT_CHANGING_ACCESS = {
     "reviews.overdue_campaigns": "selector: reads",
     "workspaces.enterable_workspaces": "selector: reads",
     "workspaces.workspaces_of": "selector: reads",
-    "workspaces.acted_in": "selector: reads",
     "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
     "apikeys.clean_grace": "pure validator",
