@@ -566,6 +566,10 @@ def delete_group(*, actor, group, version=None) -> None:
             group,
             before={"displayName": group.display_name},
         )
+        # Its mappings (an org admin's, in the console) go with it (FK cascade): each recorded
+        # as remove_group_mapping records one.
+        for mapping in group.mappings.select_related("workspace__organization", "role"):
+            _record_mapping_removed(actor, mapping, group)
         group.delete()
         for scim_user in members:
             _sync_workspaces(actor, scim_user)
@@ -644,14 +648,18 @@ def remove_group_mapping(*, actor, mapping) -> None:
             .select_related("group", "workspace__organization", "role")
             .get(pk=mapping.pk)
         )
-        audit.record(
-            actor,
-            "scim_mapping.removed",
-            mapping,
-            workspace=mapping.workspace,
-            target_label=mapping.group.display_name,
-            before={"role": mapping.role.name},
-        )
         group = mapping.group
+        _record_mapping_removed(actor, mapping, group)
         mapping.delete()
         _sync_group(actor, group)
+
+
+def _record_mapping_removed(actor, mapping, group) -> None:
+    audit.record(
+        actor,
+        "scim_mapping.removed",
+        mapping,
+        workspace=mapping.workspace,
+        target_label=group.display_name,
+        before={"role": mapping.role.name},
+    )

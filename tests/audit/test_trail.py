@@ -2010,11 +2010,21 @@ def scim_group_deleted_takes_back_its_role(w, act):
     token = scim_token(w)
     grace = grace_provisioned(w, token)
     group = engineers(w, token, grace)
+    mapping = GroupMapping.objects.get(group=group)
     membership = graces_workspace_membership(w)
     with act:
         scim.delete_group(actor=Actor.for_scim_token(token), group=group)
     return [
         group_event(w, "scim_group.deleted", token, group, before={"displayName": "Engineers"}),
+        # The mapping an org admin made goes with the group: recorded as removing it would be.
+        E(
+            "scim_mapping.removed",
+            token,
+            mapping,
+            "Engineers",
+            workspace=w.workspace,
+            changes={"before": {"role": "Editor"}},
+        ),
         graces_workspace_event(
             w, "workspace_member.removed", token, membership, before={"role": "Editor"}
         ),
