@@ -1401,7 +1401,7 @@ def import_legacy_key(w, act):
     return [
         E(
             "service_key.legacy_imported",
-            None,
+            Actor.system("import_legacy_keys"),
             key,
             "legacy service key 'old ingest'",
             workspace=w.workspace,
