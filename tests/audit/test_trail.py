@@ -1917,6 +1917,32 @@ def scim_user_deactivated_leaves_the_organization(w, act):
     ]
 
 
+@scenario(scim.update_user)
+def scim_user_reactivated_joins_again_with_what_their_groups_map_to(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    engineers(w, token, grace)
+    scim.update_user(actor=Actor.for_scim_token(token), scim_user=grace, state=grace_state(False))
+    with act:
+        scim.update_user(
+            actor=Actor.for_scim_token(token), scim_user=grace, state=grace_state(True)
+        )
+    membership = OrganizationMembership.objects.get(user=grace.user, organization=w.org)
+    return [
+        grace_event(
+            w, "org_member.added", token, membership, after={"org_role": "member", "via": "scim"}
+        ),
+        graces_workspace_event(
+            w,
+            "workspace_member.added",
+            token,
+            graces_workspace_membership(w),
+            after={"role": "Editor", "via": "scim"},
+        ),
+        grace_event(w, "scim_user.reactivated", token, grace),
+    ]
+
+
 @scenario(scim.delete_user)
 def scim_user_deleted(w, act):
     token = scim_token(w)
