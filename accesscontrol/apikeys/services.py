@@ -367,7 +367,7 @@ def import_legacy_key(*, raw, workspace, name):
             created_by_label="legacy key import",
         )
         audit.record(
-            None,
+            Actor.system("import_legacy_keys", workspace.organization, workspace),
             "service_key.legacy_imported",
             key,
             workspace=workspace,

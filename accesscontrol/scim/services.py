@@ -230,7 +230,8 @@ def _person_for(state, organization):
 
 def provision_user(*, actor, state) -> ScimUser:
     """POST /Users: a person (the account with that email, or a new one) who becomes a member
-    of the organization (org role member, source SCIM) unless created inactive."""
+    of the organization (org role member, source SCIM); created inactive, they join nothing
+    (and a member already is deactivated)."""
     actor = _provisioner(actor)
     organization = actor.organization
     with writes.unique_or(_user_name_taken(state["user_name"])):
@@ -252,6 +253,10 @@ def provision_user(*, actor, state) -> ScimUser:
         )
         if scim_user.active:
             _admit(actor, scim_user)
+        elif organization.memberships.filter(user=person).exists():
+            # A member already (added by hand before the identity provider knew them): created
+            # inactive is deactivated, as a PATCH of `active: false` would have it.
+            _deactivate(actor, scim_user)
     return scim_user
 
 
@@ -561,6 +566,10 @@ def delete_group(*, actor, group, version=None) -> None:
             group,
             before={"displayName": group.display_name},
         )
+        # Its mappings (an org admin's, in the console) go with it (FK cascade): each recorded
+        # as remove_group_mapping records one.
+        for mapping in group.mappings.select_related("workspace__organization", "role"):
+            _record_mapping_removed(actor, mapping, group)
         group.delete()
         for scim_user in members:
             _sync_workspaces(actor, scim_user)
@@ -639,14 +648,18 @@ def remove_group_mapping(*, actor, mapping) -> None:
             .select_related("group", "workspace__organization", "role")
             .get(pk=mapping.pk)
         )
-        audit.record(
-            actor,
-            "scim_mapping.removed",
-            mapping,
-            workspace=mapping.workspace,
-            target_label=mapping.group.display_name,
-            before={"role": mapping.role.name},
-        )
         group = mapping.group
+        _record_mapping_removed(actor, mapping, group)
         mapping.delete()
         _sync_group(actor, group)
+
+
+def _record_mapping_removed(actor, mapping, group) -> None:
+    audit.record(
+        actor,
+        "scim_mapping.removed",
+        mapping,
+        workspace=mapping.workspace,
+        target_label=group.display_name,
+        before={"role": mapping.role.name},
+    )

@@ -2,18 +2,21 @@
 from its own too, at the client address TRUSTED_PROXY_COUNT defines; changes are audited and
 refused or admitted from the very next request, warm cache or not."""
 
+import datetime
 import ipaddress
+import uuid
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
 from accesscontrol.apikeys import ip_allow_lists
 from accesscontrol.apikeys.ip_allow_lists import MAX_ENTRIES, clean_allow_list
 from accesscontrol.apikeys.models import ServiceKey
-from accesscontrol.apikeys.services import set_service_key_ip_allow_list
+from accesscontrol.apikeys.services import import_legacy_key, set_service_key_ip_allow_list
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.organizations.services import set_ip_allow_list
 from tests.factories import pat_for, service_key_for, system_role
@@ -482,3 +485,15 @@ def test_a_revoked_keys_allow_list_is_not_changed(world):
         set_service_key_ip_allow_list(actor=world.org_admin, key=key, ip_allow_list=["10.0.0.0/8"])
     key.refresh_from_db()
     assert key.ip_allow_list == []
+
+
+def test_legacy_and_organization_wide_keys_are_held_to_the_list_too(client, world, settings):
+    """Every kind of API key the server still accepts goes through the one check."""
+    settings.LEGACY_API_KEY_SUNSET = timezone.now().date() + datetime.timedelta(days=30)
+    legacy = "ls__" + uuid.uuid4().hex
+    import_legacy_key(raw=legacy, workspace=world.workspace, name="old")
+    org_wide = service_key_for(world.workspace, org_scoped=True)
+    restrict(world, "203.0.113.0/24")
+    for raw, tenant in ((legacy, ""), (org_wide, str(world.workspace.pk))):
+        assert whoami(client, raw, INSIDE, HTTP_X_TENANT_ID=tenant).status_code == 200
+        assert_refused(whoami(client, raw, OUTSIDE, HTTP_X_TENANT_ID=tenant), OUTSIDE)

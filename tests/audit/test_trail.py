@@ -102,7 +102,6 @@ NOT_CHANGING_ACCESS = {
     "reviews.overdue_campaigns": "selector: reads",
     "workspaces.enterable_workspaces": "selector: reads",
     "workspaces.workspaces_of": "selector: reads",
-    "workspaces.acted_in": "selector: reads",
     "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
     "apikeys.clean_grace": "pure validator",
@@ -1403,7 +1402,7 @@ def import_legacy_key(w, act):
     return [
         E(
             "service_key.legacy_imported",
-            None,
+            Actor.system("import_legacy_keys"),
             key,
             "legacy service key 'old ingest'",
             workspace=w.workspace,
@@ -1919,6 +1918,32 @@ def scim_user_deactivated_leaves_the_organization(w, act):
     ]
 
 
+@scenario(scim.update_user)
+def scim_user_reactivated_joins_again_with_what_their_groups_map_to(w, act):
+    token = scim_token(w)
+    grace = grace_provisioned(w, token)
+    engineers(w, token, grace)
+    scim.update_user(actor=Actor.for_scim_token(token), scim_user=grace, state=grace_state(False))
+    with act:
+        scim.update_user(
+            actor=Actor.for_scim_token(token), scim_user=grace, state=grace_state(True)
+        )
+    membership = OrganizationMembership.objects.get(user=grace.user, organization=w.org)
+    return [
+        grace_event(
+            w, "org_member.added", token, membership, after={"org_role": "member", "via": "scim"}
+        ),
+        graces_workspace_event(
+            w,
+            "workspace_member.added",
+            token,
+            graces_workspace_membership(w),
+            after={"role": "Editor", "via": "scim"},
+        ),
+        grace_event(w, "scim_user.reactivated", token, grace),
+    ]
+
+
 @scenario(scim.delete_user)
 def scim_user_deleted(w, act):
     token = scim_token(w)
@@ -2012,11 +2037,21 @@ def scim_group_deleted_takes_back_its_role(w, act):
     token = scim_token(w)
     grace = grace_provisioned(w, token)
     group = engineers(w, token, grace)
+    mapping = GroupMapping.objects.get(group=group)
     membership = graces_workspace_membership(w)
     with act:
         scim.delete_group(actor=Actor.for_scim_token(token), group=group)
     return [
         group_event(w, "scim_group.deleted", token, group, before={"displayName": "Engineers"}),
+        # The mapping an org admin made goes with the group: recorded as removing it would be.
+        E(
+            "scim_mapping.removed",
+            token,
+            mapping,
+            "Engineers",
+            workspace=w.workspace,
+            changes={"before": {"role": "Editor"}},
+        ),
         graces_workspace_event(
             w, "workspace_member.removed", token, membership, before={"role": "Editor"}
         ),
