@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accesscontrol import console, throttle
+from accesscontrol.accounts import mfa
 from accesscontrol.accounts.models import User
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.apikeys import ip_allow_lists
@@ -478,6 +479,9 @@ def accept_invitation(request, token):
                 signed_in = perform_login(request, user, redirect_url=landing)
             else:
                 accept_invitation_service(invitation=invitation, user=user)
+                # Signed in already: the sign-in's decision whether they must enrol in MFA
+                # predates this organization's requirement, so it is taken again now.
+                mfa.remember_whether_to_enrol(request, user)
         except ValidationError as exc:
             if form is not None and hasattr(exc, "error_dict"):
                 for field, errors in exc.error_dict.items():

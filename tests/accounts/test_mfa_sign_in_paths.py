@@ -32,11 +32,6 @@ def test_signing_up_through_an_invitation_walks_through_enrolment(
     assert (response.status_code, response["Location"]) == (302, SECURITY)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="organizations/views.py accept_invitation does not re-decide the enrolment flag "
-    "(mfa.remember_whether_to_enrol) after a signed-in person joins: reported, not fixed here",
-)
 def test_an_existing_account_accepting_an_invitation_is_walked_through_enrolment(
     client, world, django_capture_on_commit_callbacks
 ):
