@@ -29,6 +29,7 @@ from accesscontrol.rbac.permissions import (
     PROVISIONABLE_ORG_ROLES,
 )
 from accesscontrol.rbac.services import check_role_assignable, person_behind
+from accesscontrol.scim.models import ScimUser
 from accesscontrol.sso.models import DefaultWorkspaceRole, EmailDomain, OrganizationSso, Protocol
 from accesscontrol.workspaces import services as workspaces
 
@@ -618,6 +619,17 @@ def admit_sso_sign_in(*, sso, email, user=None, full_name="") -> User:
             f"An account for {email} already exists and belongs to another organization, so "
             f"{organization.name}'s single sign-on cannot take it over. Ask one of its admins "
             "to invite you; once you have joined, single sign-on works.",
+        )
+    if (
+        user is not None
+        and ScimUser.objects.filter(organization=organization, user=user, active=False).exists()
+    ):
+        # The organization's provisioning took them out; only it (or an admin's invitation, a
+        # person's decision) brings them back, never an automatic just-in-time join.
+        raise SsoRefused(
+            "deprovisioned",
+            f"{organization.name}'s provisioning (SCIM) deactivated you, so its single sign-on "
+            "cannot sign you in. Ask one of its admins.",
         )
     if not sso.jit_provisioning:
         raise SsoRefused(

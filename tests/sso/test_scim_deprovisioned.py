@@ -1,8 +1,6 @@
 """Someone the organization's SCIM client deactivated is out until SCIM reactivates them: single
 sign-on's just-in-time provisioning does not bring them back as a newcomer."""
 
-import pytest
-
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.scim import protocol, services
@@ -10,11 +8,6 @@ from accesscontrol.scim.models import ScimToken
 from tests.sso.conftest import DOMAIN, oidc_sign_in
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sso.services.admit_sso_sign_in admits by JIT a person whose SCIM User of this "
-    "organization is inactive: reported, not fixed here",
-)
 def test_a_person_scim_deactivated_is_not_provisioned_again_by_sso(client, world, acme_oidc):
     services.issue_token(actor=world.org_admin, organization=world.org)
     scim = Actor.for_scim_token(ScimToken.objects.get(organization=world.org))
