@@ -34,7 +34,7 @@ ACTIVITY_NAMES = {
 # The last word of the action's verb ("org_member.role_changed" -> "changed").
 VERBS = {
     CREATE: {"created", "added", "sent", "accepted", "imported", "started", "joined"},
-    DELETE: {"deleted", "removed", "revoked", "cancelled", "dropped"},
+    DELETE: {"deleted", "removed", "revoked", "cancelled", "dropped", "closed"},
     UPDATE: {
         "changed",
         "updated",

@@ -59,6 +59,7 @@ SENTENCES = {
     "access_request.created": "{actor} asked for access{in_ws}",
     "access_request.approved": "{actor} approved {target_s} access request{in_ws}",
     "access_request.denied": "{actor} denied {target_s} access request{in_ws}",
+    "access_request.closed": "{actor} closed {target_s} access request{in_ws}",
     "workspace_member.grant_expired": "{target_s} time-bound grant in {ws} ended",
     "share_link.created": "{actor} made a share link to {target}{in_ws}",
     "share_link.revoked": "{actor} revoked the share link to {target}{in_ws}",

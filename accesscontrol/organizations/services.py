@@ -242,6 +242,22 @@ def remove_org_member(*, actor, membership) -> None:
                 before={"name": token.name, "hint": token.hint, "status": token.status},
                 after={"reason": "user removed from the organization"},
             )
+        # So do their pending access requests: nobody is left to grant them to.
+        for waiting in membership.access_requests.pending().select_related("workspace", "role"):
+            audit.record(
+                actor,
+                "access_request.closed",
+                waiting,
+                organization=membership.organization,
+                workspace=waiting.workspace,
+                target_label=membership.user.email,
+                before={
+                    "status": waiting.status,
+                    "permission": waiting.permission or None,
+                    "role": waiting.role.name if waiting.role else None,
+                },
+                after={"reason": "user removed from the organization"},
+            )
         audit.record(
             actor,
             "org_member.removed",

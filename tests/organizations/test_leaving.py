@@ -12,11 +12,6 @@ from tests.access_requests.test_services import ask
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="organizations.services.remove_org_member lets the requester's pending access "
-    "requests go by FK cascade with no audit row: reported, not fixed here",
-)
 def test_a_pending_access_request_of_someone_removed_is_closed_in_the_log(world):
     pending = ask(world, world.viewer)
     membership = OrganizationMembership.objects.get(user=world.viewer, organization=world.org)
