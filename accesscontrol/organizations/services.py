@@ -74,8 +74,12 @@ def clean_name(name: str, missing: str = "A name is required.") -> str:
     return name
 
 
-def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Organization:
-    """A new organization; its creator becomes its first admin."""
+def create_organization(
+    *, creator, name, slug=None, plan=Plan.DEVELOPER, actor=None
+) -> Organization:
+    """A new organization; its creator becomes its first admin. `actor`: who makes it, as the
+    audit log records it (a command passes its named system actor); the creator by default."""
+    actor = actor or creator
     name = clean_name(name)
     if plan not in Plan.values:
         raise ValidationError({"plan": f"Unknown plan {plan!r}."})
@@ -83,13 +87,13 @@ def create_organization(*, creator, name, slug=None, plan=Plan.DEVELOPER) -> Org
     with writes.unique_or(ValidationError({"slug": f"The slug {slug!r} is taken."})):
         org = Organization.objects.create(name=name, slug=slug, plan=plan)
         audit.record(
-            creator,
+            actor,
             "organization.created",
             org,
             organization=org,
             after={"name": name, "slug": slug, "plan": plan},
         )
-        _join(creator, org, creator, OrgRole.ADMIN)
+        _join(actor, org, creator, OrgRole.ADMIN)
     return org
 
 

@@ -32,11 +32,6 @@ def test_a_weak_password_is_refused_and_nothing_is_created(monkeypatch):
     assert not User.objects.filter(email="bill@initech.example").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="create_organization (the service) records its creator as the actor; the command "
-    "should act as Actor.system('create_organization'): reported, not fixed here",
-)
 @pytest.mark.django_db
 def test_the_command_is_audited_as_the_system_naming_itself(monkeypatch):
     """An operator ran it; the admin it names did nothing (ARCHITECTURE §11: system work acts

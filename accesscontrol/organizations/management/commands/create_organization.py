@@ -17,7 +17,11 @@ from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.accounts.services import sign_up
 from accesscontrol.organizations import services as organizations
 from accesscontrol.organizations.models import Plan
+from accesscontrol.rbac.actor import Actor
 from accesscontrol.workspaces import services as workspaces
+
+# An operator runs it: the admin it names did nothing yet (audited as "system: <this>").
+COMMAND = "create_organization"
 
 
 class Command(BaseCommand):
@@ -37,8 +41,12 @@ class Command(BaseCommand):
                 if user is None:
                     password = os.environ.get("ADMIN_PASSWORD") or self._ask_password()
                     user = sign_up(email=email, full_name="", password=password)
-                org = organizations.create_organization(creator=user, name=name, plan=plan)
-                space = workspaces.create_workspace(actor=user, organization=org, name=workspace)
+                org = organizations.create_organization(
+                    creator=user, name=name, plan=plan, actor=Actor.system(COMMAND)
+                )
+                space = workspaces.create_workspace(
+                    actor=Actor.system(COMMAND, org), organization=org, name=workspace
+                )
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(
