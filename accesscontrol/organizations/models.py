@@ -28,6 +28,12 @@ class RequireMfa(models.TextChoices):
     EVERYONE = "everyone", "Everyone"
 
 
+# An organization's OIDC provider is named "oidc-<slug>" and its SAML provider "<slug>"
+# (sso/models.py, allauth's provider ids): no organization's slug may begin so, or its SAML
+# provider would share the name, and the people linked to it, of another's OIDC provider.
+OIDC_PROVIDER_PREFIX = "oidc-"
+
+
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)

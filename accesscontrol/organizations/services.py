@@ -20,6 +20,7 @@ from accesscontrol.accounts.services import sign_up
 from accesscontrol.apikeys import ip_allow_lists
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import (
+    OIDC_PROVIDER_PREFIX,
     Invitation,
     MembershipSource,
     Organization,
@@ -83,7 +84,19 @@ def create_organization(
     name = clean_name(name)
     if plan not in Plan.values:
         raise ValidationError({"plan": f"Unknown plan {plan!r}."})
-    slug = clean_slug(slug) if slug else unique_slug(Organization, name)
+    if slug:
+        slug = clean_slug(slug)
+        if slug.startswith(OIDC_PROVIDER_PREFIX):
+            raise ValidationError(
+                {
+                    "slug": f"A slug may not begin with {OIDC_PROVIDER_PREFIX!r}: single sign-on "
+                    "names its OpenID Connect providers so."
+                }
+            )
+    else:
+        slug = unique_slug(Organization, name)
+        if slug.startswith(OIDC_PROVIDER_PREFIX):
+            slug = unique_slug(Organization, f"org {name}")
     with writes.unique_or(ValidationError({"slug": f"The slug {slug!r} is taken."})):
         org = Organization.objects.create(name=name, slug=slug, plan=plan)
         audit.record(

@@ -9,7 +9,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
-from accesscontrol.organizations.models import OrgRole
+from accesscontrol.organizations.models import OIDC_PROVIDER_PREFIX, OrgRole
 
 
 class Protocol(models.TextChoices):
@@ -54,7 +54,7 @@ class OrganizationSso(models.Model):
         return (
             self.organization.slug
             if self.protocol == Protocol.SAML
-            else f"oidc-{self.organization.slug}"
+            else f"{OIDC_PROVIDER_PREFIX}{self.organization.slug}"
         )
 
     @property

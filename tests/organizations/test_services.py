@@ -457,3 +457,25 @@ def test_nobody_changes_their_own_org_role(world):
         change_org_role(actor=world.editor, membership=membership, org_role="admin")
     assert exc.value.code == "permission"
     assert snapshot() == before
+
+
+# An organization's OIDC provider is named "oidc-<slug>" and its SAML provider "<slug>"
+# (sso/models.py): an organization slugged "oidc-acme" would share its SAML provider's name, and
+# so the people it links (allauth's SocialAccount), with Acme's OIDC provider.
+
+
+def test_an_organization_slug_may_not_take_the_name_of_another_ones_oidc_provider(world):
+    before = snapshot()
+
+    with pytest.raises(ValidationError) as exc:
+        create_organization(creator=UserFactory(), name="Shadow", slug="oidc-acme")
+
+    assert "oidc-" in exc.value.message_dict["slug"][0]
+    assert snapshot() == before
+
+
+def test_a_slug_made_from_such_a_name_steers_clear_of_it(db):
+    org = create_organization(creator=UserFactory(), name="OIDC Acme")
+
+    assert not org.slug.startswith("oidc-")
+    assert org.slug == "org-oidc-acme"
