@@ -69,6 +69,7 @@ SENTENCES = {
     "sso.domain_claimed": "{actor} claimed the email domain {target}",
     "sso.domain_released": "{actor} released the email domain {target}",
     "sso.sign_in_refused": "A single sign-on as {target} was refused",
+    "sso.account_linked": "{actor} linked {target} to the identity provider",
     "audit.partition_dropped": "{actor} dropped audit events older than the retention ({target})",
     "scim_settings.changed": "{actor} changed the organization role of provisioned people",
     "scim_token.created": "{actor} created the organization's SCIM token",

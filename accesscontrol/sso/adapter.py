@@ -165,6 +165,7 @@ class SsoAdapter(DefaultSocialAccountAdapter):
                 )
                 if not sociallogin.is_existing:
                     sociallogin.connect(request, user)
+                    services.record_account_linked(sso, user)
         except services.SsoRefused as refusal:
             services.record_sso_refusal(sso, email, refusal)
             raise refused(request, refusal.message) from None

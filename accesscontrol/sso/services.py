@@ -637,7 +637,7 @@ def admit_sso_sign_in(*, sso, email, user=None, full_name="") -> User:
             f"You are not a member of {organization.name}, and it does not add people through "
             "single sign-on. Ask one of its admins to invite you.",
         )
-    system = Actor.system(f"single sign-on of {organization.slug}", organization=organization)
+    system = _acting(sso)
     with transaction.atomic():
         if user is None:
             user = User.objects.create_user(email, password=None, full_name=full_name[:150])
@@ -659,6 +659,25 @@ def admit_sso_sign_in(*, sso, email, user=None, full_name="") -> User:
                 source=MembershipSource.SSO,
             )
     return user
+
+
+def _acting(sso) -> Actor:
+    """The organization's single sign-on as the system actor of what it does by itself."""
+    organization = sso.organization
+    return Actor.system(f"single sign-on of {organization.slug}", organization=organization)
+
+
+def record_account_linked(sso, user) -> None:
+    """An account linked to the organization's identity provider: a new way to sign in as it,
+    in the organization's log (in the caller's transaction, with the link)."""
+    audit.record(
+        _acting(sso),
+        "sso.account_linked",
+        user,
+        organization=sso.organization,
+        target_label=user.email,
+        after={"provider": sso.provider_label},
+    )
 
 
 def record_sso_refusal(sso, email, refusal: SsoRefused) -> None:

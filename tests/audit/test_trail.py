@@ -2014,6 +2014,23 @@ def a_refused_sso_sign_in(w, act):
     ]
 
 
+@scenario(sso.record_account_linked)
+def an_account_linked_to_the_identity_provider(w, act):
+    configured = acme_oidc(w)
+    with act:
+        sso.record_account_linked(configured, w.editor)
+    return [
+        E(
+            "sso.account_linked",
+            Actor.system("single sign-on of acme"),
+            w.editor,
+            w.editor.email,
+            organization=w.org,
+            changes={"after": {"provider": "OpenID Connect (Acme)"}},
+        )
+    ]
+
+
 @scenario(sso.record_sso_sign_in)
 def a_sign_in_through_single_sign_on(w, act):
     configured = acme_oidc(w)

@@ -63,10 +63,20 @@ def test_an_existing_member_is_linked_and_lands_in_their_organization(client, wo
     assert int(client.session["_auth_user_id"]) == world.editor.pk
     assert OrganizationMembership.objects.count() == before
     assert SocialAccount.objects.get(user=world.editor).provider == "oidc-acme"
-    # The second time, the linked account signs in directly.
+    # A new way to sign in as this account: in the organization's log, by its SSO.
+    linked = AuditEvent.objects.filter(organization=world.org, action="sso.account_linked")
+    assert list(linked.values_list("actor_label", "target_label", "changes")) == [
+        (
+            "system: single sign-on of acme",
+            world.editor.email,
+            {"after": {"provider": "OpenID Connect (Acme)"}},
+        )
+    ]
+    # The second time, the linked account signs in directly (and nothing more is linked).
     client.logout()
     assert oidc_sign_in(client, world.editor.email).status_code == 302
     assert int(client.session["_auth_user_id"]) == world.editor.pk
+    assert linked.count() == 1
 
 
 def test_without_jit_a_stranger_is_refused_and_nothing_is_made(client, world, acme_oidc):
