@@ -152,6 +152,13 @@ def test_create_organization_rejects_a_taken_or_reserved_slug_and_writes_nothing
 
     assert says in exc.value.message_dict["slug"][0]
     assert snapshot() == before
+
+
+def test_a_slug_made_from_a_name_never_begins_with_oidc(db):
+    org = create_organization(creator=UserFactory(), name="OIDC Acme")
+
+    assert not org.slug.startswith("oidc-")
+    assert org.slug == "org-oidc-acme"
     assert not Organization.objects.filter(name="Another Acme").exists()
 
 
@@ -461,10 +468,3 @@ def test_nobody_changes_their_own_org_role(world):
         change_org_role(actor=world.editor, membership=membership, org_role="admin")
     assert exc.value.code == "permission"
     assert snapshot() == before
-
-
-def test_a_slug_made_from_such_a_name_steers_clear_of_it(db):
-    org = create_organization(creator=UserFactory(), name="OIDC Acme")
-
-    assert not org.slug.startswith("oidc-")
-    assert org.slug == "org-oidc-acme"
