@@ -51,10 +51,11 @@ def provider_for(request, sso):
     return app.get_provider(request)
 
 
-def refused(request, message, status=403):
-    return ImmediateHttpResponse(
-        render(request, "sso/refused.html", {"message": message}, status=status)
-    )
+def refused(request, message, status=403, next_url=""):
+    """The refusal page: to sign in again, or, for someone signed in here (a re-authentication
+    for sudo mode), back to the confirm page and then `next_url`."""
+    context = {"message": message, "next": next_url}
+    return ImmediateHttpResponse(render(request, "sso/refused.html", context, status=status))
 
 
 REPLAYED = "This sign-in response was already used. Sign in again."
@@ -184,6 +185,7 @@ class SsoAdapter(DefaultSocialAccountAdapter):
                 request,
                 "Your identity provider signed in someone else, so nothing was confirmed. "
                 "Sign in there as yourself and try again.",
+                next_url=(sociallogin.state or {}).get("next") or "",
             )
         sudo.grant(request)
 

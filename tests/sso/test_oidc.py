@@ -223,6 +223,12 @@ def test_sudo_at_the_provider_as_someone_else_grants_nothing(client, world, acme
     assert response.status_code == 403
     assert client.session[sudo.SESSION_KEY] == 0
     assert int(client.session["_auth_user_id"]) != world.editor.pk
+    # Still signed in as themself: the page says nothing was confirmed and leads back to the
+    # confirm page, not "you are not signed in" and a sign-in link.
+    page = response.content.decode()
+    assert "Nothing was confirmed" in page
+    assert "You are not signed in" not in page
+    assert 'href="/account/confirm/?next=/"' in page
 
 
 def test_an_account_of_another_organization_is_not_taken_over(client, world, acme_oidc):
