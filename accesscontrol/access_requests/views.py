@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import F, Q
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accesscontrol import console
 from accesscontrol.access_requests import services
+from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.accounts.sudo import sudo_required
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
@@ -104,21 +106,45 @@ class ApproveForm(forms.Form):
         self.fields["role"].queryset = Role.objects.usable_in(organization)
 
 
+TO_DECIDE = console.Listing(
+    sorts={
+        "asked": ("Asked", ("created_at",)),
+        "requester": ("Requester", ("requester__user__email",)),
+        "workspace": ("Workspace", ("workspace__name", "created_at")),
+    },
+    default="-asked",
+    search=(
+        "requester__user__email",
+        "requester__user__full_name",
+        "workspace__name",
+        "permission",
+        "role__name",
+        "reason",
+    ),
+    per_page=20,
+)
+
+
 @requires("organization:read")
 @require_GET
 def access_requests(request, org_slug):
-    """Pending requests this person may decide, each with its approve and deny forms."""
-    pending = list(services.requests_to_decide(request.actor))
-    grantable = {}  # per workspace: the roles this person may hand out there (one rule)
-    for each in pending:
+    """Pending requests this person may decide, a page at a time, each with its approve and
+    deny forms."""
+    listed = console.listed(request, services.requests_to_decide(request.actor), TO_DECIDE)
+    # Per page, each once: the roles this person may hand out in a workspace (one rule), and
+    # the role suggested for a permission.
+    grantable, suggested = {}, {}
+    for each in listed.page:
         if each.workspace_id and each.workspace_id not in grantable:
             grantable[each.workspace_id] = grantable_roles(request.actor, each.workspace)
         each.roles = grantable.get(each.workspace_id, ())
-        each.default_role = (
-            each.role or services.suggested_role(request.organization, each.permission)
-            if each.workspace_id
-            else None
-        )
+        each.default_role = None
+        if each.workspace_id:
+            if each.permission not in suggested:
+                suggested[each.permission] = services.suggested_role(
+                    request.organization, each.permission
+                )
+            each.default_role = each.role or suggested[each.permission]
         each.default_org_role = (
             services.suggested_org_role(each.permission) if not each.workspace_id else None
         )
@@ -126,20 +152,44 @@ def access_requests(request, org_slug):
         request,
         "access_requests/list.html",
         {
-            "pending": pending,
+            "list": listed,
+            "page": listed.page,
+            "q": listed.q,
+            "pending": listed.page.object_list,
             "org_roles": ORG_ROLES.values(),
             "expiries": EXPIRY_FIELD_CHOICES,
         },
     )
 
 
+MINE = console.Listing(
+    sorts={
+        "asked": ("Asked", ("created_at",)),
+        "where": ("Where", (F("workspace__name").asc(nulls_first=True), "-created_at")),
+        "status": ("Status", ("status", "-created_at")),
+    },
+    default="-asked",
+    search=("permission", "role__name", "workspace__name", "reason", "note"),
+    statuses={
+        value: (label, lambda value=value: Q(status=value))
+        for value, label in AccessRequest.STATUSES
+    },
+)
+
+
 @requires("organization:read")
 @require_GET
 def my_access_requests(request, org_slug):
+    listed = console.listed(request, services.own_requests(request.actor), MINE)
     return render(
         request,
         "access_requests/mine.html",
-        {"requests": services.own_requests(request.actor)[:100]},
+        {
+            "list": listed,
+            "page": listed.page,
+            "q": listed.q,
+            "requests": listed.page.object_list,
+        },
     )
 
 

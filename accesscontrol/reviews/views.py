@@ -94,25 +94,46 @@ def campaigns(request, org_slug):
     return console.form_page(request, "reviews/campaigns.html", form, context, fragment=None)
 
 
+ITEMS = console.Listing(
+    sorts={
+        "label": ("Who or what", ("label", "kind")),
+        "kind": ("Kind", ("kind", "label")),
+        "decision": ("Decision", ("decision", "label")),
+    },
+    default="kind",
+    search=("label", "detail"),
+    statuses={
+        "undecided": ("Undecided", lambda: Q(decision="")),
+        Item.KEEP: ("Kept", lambda: Q(decision=Item.KEEP)),
+        Item.REVOKE: ("To revoke", lambda: Q(decision=Item.REVOKE)),
+        "stale": ("Stale", lambda: Q(stale=True)),
+    },
+    per_page=100,
+)
+
+
 @requires("organization:manage")
 @require_GET
 def campaign_detail(request, org_slug, campaign_id):
     campaign = _campaign(request, campaign_id)
-    items = list(campaign.items.all())
+    items = console.listed(request, campaign.items.all(), ITEMS)
     return render(
         request,
         "reviews/campaign.html",
         {
             "campaign": campaign,
-            "items": items,
-            "undecided": sum(1 for i in items if not i.decision),
-            "revokes": sum(1 for i in items if i.decision == Item.REVOKE),
+            "list": items,
+            "page": items.page,
+            "q": items.q,
+            "items": items.page.object_list,
+            **_progress(campaign),
         },
     )
 
 
 def _progress(campaign) -> dict:
     counts = campaign.items.aggregate(
+        in_review=Count("pk"),
         undecided=Count("pk", filter=Q(decision="")),
         revokes=Count("pk", filter=Q(decision=Item.REVOKE)),
     )
@@ -163,13 +184,13 @@ def campaign_complete(request, org_slug, campaign_id):
     campaign = _campaign(request, campaign_id)
     url = reverse("campaign", args=[request.organization.slug, campaign.pk])
     if request.method == "GET":
-        revokes = list(campaign.items.filter(decision=Item.REVOKE))
+        revokes = campaign.items.filter(decision=Item.REVOKE)
         return console.confirm(
             request,
             title=f"Complete “{campaign.name}”?",
-            message=f"{len(revokes)} revocation(s) are applied at once, all or none; "
+            message=f"{revokes.count()} revocation(s) are applied at once, all or none; "
             "the decisions become final.",
-            consequences=[f"{i.label} — {i.detail}" for i in revokes][:20],
+            consequences=[f"{i.label} — {i.detail}" for i in revokes[:20]],
             action=request.path,
             cancel_url=url,
             confirm_label="Complete and apply",

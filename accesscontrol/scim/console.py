@@ -25,11 +25,23 @@ def _page_url(request):
     return reverse("org-provisioning", args=[request.organization.slug])
 
 
+MAPPINGS = console.Listing(
+    sorts={
+        "group": ("Group", ("group__display_name", "workspace__name")),
+        "workspace": ("Workspace", ("workspace__name", "group__display_name")),
+        "role": ("Role", ("role__name", "group__display_name")),
+    },
+    default="group",
+    search=("group__display_name", "workspace__name", "role__name"),
+)
+
+
 @requires("organization:manage")
 @require_http_methods(["GET"])
 @never_cache
 def provisioning(request, org_slug):
     actor = request.actor
+    mappings = console.listed(request, selectors.group_mappings(actor), MAPPINGS)
     response = render(
         request,
         "scim/provisioning.html",
@@ -37,7 +49,10 @@ def provisioning(request, org_slug):
             "base_url": request.build_absolute_uri(reverse("scim-root")),
             "token": selectors.active_token(actor),
             "created": shown_once.take(request, request.path, selectors.tokens(actor)),
-            "mappings": selectors.group_mappings(actor),
+            "list": mappings,
+            "page": mappings.page,
+            "q": mappings.q,
+            "mappings": mappings.page.object_list,
             "groups": selectors.scim_groups(actor, with_members=False).count(),
             "events": described(selectors.recent_sync_events(actor)),
             "default_role_form": DefaultRoleForm(
