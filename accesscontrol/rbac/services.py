@@ -1,6 +1,7 @@
 """Custom roles: created, edited and deleted per organization (enterprise plan). Audited."""
 
 import uuid
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -169,19 +170,51 @@ def update_role(*, actor, role, name=None, description=None, permissions=None) -
     return saved
 
 
-def role_usage(role) -> dict:
+# How many holders of a role are named where its use is shown (the edit page, the delete dialog,
+# the refusal to delete): the rest are counted.
+ROLE_USAGE_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class RoleUsage:
+    members: int  # workspace memberships holding it (or falling back to it)
+    keys: int  # service keys not revoked
+    where: tuple[str, ...]  # the first ROLE_USAGE_SHOWN holders, in words
+
+    @property
+    def total(self) -> int:
+        return self.members + self.keys
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.where)
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def __str__(self) -> str:
+        return ", ".join(self.where) + (f" and {self.more} more" if self.more else "")
+
+
+def role_usage(role, shown=ROLE_USAGE_SHOWN) -> RoleUsage:
     """Where a role is assigned: workspace memberships (as their role, or as the role a
-    temporary upgrade falls back to) and service keys that are not revoked."""
+    temporary upgrade falls back to) and service keys that are not revoked. Counted, and the
+    first `shown` named: a role may be held by thousands."""
     memberships = role.memberships.model.objects.filter(Q(role=role) | Q(role_after_expiry=role))
-    members = list(
-        memberships.select_related("workspace", "org_membership__user").order_by(
+    keys = role.service_keys.filter(revoked_at__isnull=True)
+    members, key_count = memberships.count(), keys.count()
+    where = [
+        f"{m.user.email} in {m.workspace}"
+        for m in memberships.select_related("workspace", "org_membership__user").order_by(
             "workspace__name", "org_membership__user__email"
-        )
-    )
-    service_keys = list(
-        role.service_keys.filter(revoked_at__isnull=True).select_related("workspace")
-    )
-    return {"memberships": members, "service_keys": service_keys}
+        )[:shown]
+    ]
+    if key_count and len(where) < shown:
+        where += [
+            f"{k.audit_label} ({k.workspace or 'organization'})"
+            for k in keys.select_related("workspace").order_by("name", "pk")[: shown - len(where)]
+        ]
+    return RoleUsage(members, key_count, tuple(where))
 
 
 def delete_role(*, actor, role) -> None:
@@ -191,16 +224,9 @@ def delete_role(*, actor, role) -> None:
     with transaction.atomic():
         role = Role.objects.select_for_update().get(pk=role.pk)
         usage = role_usage(role)
-        if any(usage.values()):
-            where = ", ".join(
-                [f"{m.user.email} in {m.workspace}" for m in usage["memberships"]]
-                + [
-                    f"{k.audit_label} ({k.workspace or 'organization'})"
-                    for k in usage["service_keys"]
-                ]
-            )
+        if usage:
             raise ValidationError(
-                f"The role {role.name!r} is still assigned ({where}); reassign it first.",
+                f"The role {role.name!r} is still assigned ({usage}); reassign it first.",
                 code="role_in_use",
             )
         audit.record(

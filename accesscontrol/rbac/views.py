@@ -139,10 +139,9 @@ def role_edit(request, org_slug, role_id):
 
     def save(data):
         saved = services.update_role(actor=request.actor, role=role, **data)
-        affected = len(usage["memberships"]) + len(usage["service_keys"])
         message = (
             f"Role {saved.name} saved; it applies at once to the "
-            f"{affected} member(s) and key(s) holding it."
+            f"{usage.total} member(s) and key(s) holding it."
         )
         return message, _roles_url(org)
 
@@ -155,15 +154,11 @@ def role_delete(request, org_slug, role_id):
     org = request.organization
     role = get_object_or_404(org.roles, pk=role_id)
     usage = services.role_usage(role)
-    in_use = [f"{m.user.email} in {m.workspace.name}" for m in usage["memberships"]] + [
-        f"{k.audit_label} ({k.workspace.name if k.workspace else 'organization'})"
-        for k in usage["service_keys"]
-    ]
-    if request.method == "GET" and in_use:
+    if request.method == "GET" and usage:
         return render(
             request,
             console.page_or_fragment(request, "rbac/role_in_use.html", "dialog"),
-            {"role": role, "in_use": in_use},
+            {"role": role, "usage": usage},
         )
     return console.confirm_then(
         request,

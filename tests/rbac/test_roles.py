@@ -6,7 +6,13 @@ from django.core.exceptions import ValidationError
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.rbac import permissions
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.services import create_role, delete_role, update_role
+from accesscontrol.rbac.services import (
+    ROLE_USAGE_SHOWN,
+    create_role,
+    delete_role,
+    role_usage,
+    update_role,
+)
 from accesscontrol.workspaces.services import add_workspace_member, change_workspace_role
 from tests.factories import (
     CATALOG,
@@ -16,6 +22,7 @@ from tests.factories import (
     WS,
     OrganizationFactory,
     RoleFactory,
+    WorkspaceMembershipFactory,
     system_role,
 )
 
@@ -375,6 +382,27 @@ def test_a_role_in_use_is_kept_and_the_error_says_where(world):
     assert f"{world.member_without_workspace.email} in staging" in message
     assert world.editor.email not in message
     assert snapshot() == before
+
+
+def test_a_role_held_widely_is_described_by_counts_and_its_first_holders(
+    world, django_assert_max_num_queries
+):
+    """Thousands may hold a role: where it is in use is counted, and only the first holders are
+    named (every page and message that says so reads role_usage)."""
+    annotator = Role.objects.get(organization=world.org, name="Annotator")
+    for _ in range(ROLE_USAGE_SHOWN + 5):
+        WorkspaceMembershipFactory(workspace=world.other_workspace, role=annotator)
+
+    with django_assert_max_num_queries(4):
+        usage = role_usage(annotator)
+    assert (usage.members, usage.keys) == (ROLE_USAGE_SHOWN + 6, 0)
+    assert len(usage.where) == ROLE_USAGE_SHOWN
+    assert usage.more == 6
+
+    with pytest.raises(ValidationError) as exc:
+        delete_role(actor=world.org_admin, role=annotator)
+    assert exc.value.messages[0].count(" in ") == ROLE_USAGE_SHOWN
+    assert "and 6 more" in exc.value.messages[0]
 
 
 def test_a_role_can_be_deleted_once_nobody_holds_it(world):
