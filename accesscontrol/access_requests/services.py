@@ -21,7 +21,6 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations import services as organizations
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.rbac.actor import Denied, as_actor
-from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import (
     ADMIN_EVERYWHERE_ROLES,
     ALL_PERMISSIONS,
@@ -31,7 +30,7 @@ from accesscontrol.rbac.permissions import (
     WORKSPACE_PERMISSIONS,
 )
 from accesscontrol.rbac.resolver import compute_access, role_fields
-from accesscontrol.rbac.services import check_role_assignable
+from accesscontrol.rbac.services import check_role_assignable, roles_assignable_in
 from accesscontrol.rbac.who_has_access import admins_of
 from accesscontrol.workspaces import services as workspaces
 from accesscontrol.workspaces.models import (
@@ -49,12 +48,14 @@ NOT_FOUND = "No such access request."
 
 
 def suggested_role(organization, code):
-    """The weakest system role that grants `code` in a workspace (None for org-level codes)."""
+    """The weakest system role the organization may assign that grants `code` in a workspace
+    (None for org-level codes)."""
     if code not in WORKSPACE_PERMISSIONS:
         return None
+    assignable = roles_assignable_in(organization).filter(organization__isnull=True)
     for name in ("Viewer", "Editor", "Admin"):
-        if code in SYSTEM_ROLE_PERMISSIONS[name]:
-            return Role.objects.usable_in(organization).filter(name=name).first()
+        if code in SYSTEM_ROLE_PERMISSIONS[name] and (role := assignable.filter(name=name).first()):
+            return role
     return None
 
 

@@ -17,7 +17,7 @@ from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
 from accesscontrol.rbac.permissions import ALL_PERMISSIONS, ORG_ROLES
 from accesscontrol.workspaces.models import Workspace
-from accesscontrol.workspaces.services import EXPIRY_CHOICES, grantable_roles
+from accesscontrol.workspaces.services import EXPIRY_CHOICES, assignable_roles, grantable_roles
 
 EXPIRY_FIELD_CHOICES = [(k, label) for k, (label, _) in EXPIRY_CHOICES.items()]
 
@@ -41,9 +41,7 @@ class RequestForm(forms.Form):
 
     def __init__(self, organization, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["role"].queryset = Role.objects.usable_in(organization).order_by(
-            "organization_id", "name"
-        )
+        self.fields["role"].queryset = assignable_roles(organization)
 
 
 def _mine_url(request):

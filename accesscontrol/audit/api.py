@@ -39,9 +39,15 @@ class AuditPage(Schema):
 
 
 class LogFilters(Schema):
-    actor: str | None = Field(None, max_length=255, description="actor label contains")
-    action: str | None = Field(None, max_length=64, description="action starts with")
-    target: str | None = Field(None, max_length=255, description="target label contains")
+    actor: str | None = Field(
+        None, max_length=log.MAX_LENGTHS["actor"], description="actor label contains"
+    )
+    action: str | None = Field(
+        None, max_length=log.MAX_LENGTHS["action"], description="action starts with"
+    )
+    target: str | None = Field(
+        None, max_length=log.MAX_LENGTHS["target"], description="target label contains"
+    )
     workspace: uuid.UUID | None = None
     since: IsoDate | None = None
     until: IsoDate | None = None

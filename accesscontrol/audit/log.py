@@ -32,6 +32,10 @@ CSV_COLUMNS = [
 ]
 
 
+# The longest text filters: as long as the longest label or action there is.
+MAX_LENGTHS = {"actor": 255, "action": 64, "target": 255}
+
+
 @dataclass(frozen=True)
 class Filters:
     actor: str = ""
@@ -58,10 +62,20 @@ class Filters:
             except ValueError:
                 raise ValidationError({name: "Use a date like 2026-11-24."}) from None
 
+        def text(name):
+            # Refused, not cut short: a shortened filter would match (and export) more than
+            # was asked for. The API refuses the same lengths (422).
+            value = (data.get(name) or "").strip()
+            if len(value) > MAX_LENGTHS[name]:
+                raise ValidationError(
+                    {name: f"Keep the {name} filter to {MAX_LENGTHS[name]} characters."}
+                )
+            return value
+
         return cls(
-            actor=(data.get("actor") or "").strip()[:255],
-            action=(data.get("action") or "").strip()[:64],
-            target=(data.get("target") or "").strip()[:255],
+            actor=text("actor"),
+            action=text("action"),
+            target=text("target"),
             workspace=workspace_id(data.get("workspace")),
             since=date("since"),
             until=date("until"),

@@ -555,6 +555,22 @@ def _check_inviter_still_may(invitation) -> None:
         raise refused from None
 
 
+def _check_role_still_assignable(invitation) -> None:
+    """The invited workspace role, still one the organization's plan offers when it is
+    accepted (the plan may have gone below Enterprise since): check_role_assignable, as
+    SCIM's group mappings and SSO's default workspace roles are checked when applied."""
+    role = invitation.workspace_role
+    if role is None or not invited_workspaces(invitation):
+        return
+    try:
+        check_role_assignable(role, invitation.organization)
+    except ValidationError as exc:
+        raise ValidationError(
+            f"{' '.join(exc.messages)} Ask an organization admin for a new invitation.",
+            code="plan",
+        ) from None
+
+
 def accept_invitation(*, invitation, user) -> OrganizationMembership:
     """The invited person joins: organization membership, then the invited workspaces."""
     if normalize_email(user.email) != invitation.email:
@@ -565,6 +581,7 @@ def accept_invitation(*, invitation, user) -> OrganizationMembership:
             raise ValidationError("This invitation has expired; ask for a new one.")
         _check_invitations_on(invitation.organization)
         _check_inviter_still_may(invitation)
+        _check_role_still_assignable(invitation)
         organization = invitation.organization
         membership = OrganizationMembership.objects.filter(
             organization=organization, user=user

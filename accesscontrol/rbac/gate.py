@@ -181,7 +181,7 @@ def next_step(request, code) -> dict:
     """What a refused person can do: whom to ask (people who can grant `code` here) and the
     "Request access" form's inputs."""
     from accesscontrol.access_requests import services as access_requests
-    from accesscontrol.rbac.models import Role
+    from accesscontrol.rbac.services import roles_assignable_in
 
     organization, workspace = request.organization, request.workspace
     if organization is None:
@@ -194,7 +194,7 @@ def next_step(request, code) -> dict:
         "org_role_label": spec.label if spec else None,
         "ask": access_requests.admins_to_ask(organization, here, code),
         "workspace_slug": here.slug if here else "",
-        "role_choices": Role.objects.usable_in(organization).order_by("organization_id", "name")
+        "role_choices": roles_assignable_in(organization).order_by("organization_id", "name")
         if here
         else (),
         "suggested_role": access_requests.suggested_role(organization, code) if here else None,

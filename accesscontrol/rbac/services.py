@@ -315,6 +315,15 @@ def check_can_grant(role, grantor_permissions) -> None:
         raise ValidationError({"role": ValidationError(message, code="escalation")})
 
 
+def roles_assignable_in(organization):
+    """The roles check_role_assignable lets the organization assign, as a queryset: what the
+    pickers offer and a request suggests, so that nothing offered is then refused."""
+    roles = Role.objects.usable_in(organization)
+    if not organization.has_workspace_rbac:
+        roles = roles.filter(organization__isnull=True, name=ADMIN)
+    return roles
+
+
 def check_role_assignable(role, organization) -> None:
     """The role must exist for this organization; below enterprise only Admin is assignable."""
     if role.organization_id not in (None, organization.pk):

@@ -16,7 +16,8 @@ from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import remove_org_member
 from accesscontrol.rbac.actor import as_actor
-from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE
+from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, ORG_MANAGE, WORKSPACE_PERMISSIONS
+from accesscontrol.rbac.resolver import REASONS, compute_access, role_fields
 from accesscontrol.rbac.services import person_behind
 from accesscontrol.rbac.who_has_access import is_stale, person_last_active, tokens_in_use
 from accesscontrol.reviews.models import Campaign, Item
@@ -52,6 +53,18 @@ def _label(actor):
     return actor.label
 
 
+def _plan_note(organization, role, org_role=None, archived=False) -> str:
+    """What the plan makes of a held role, as the gate reads it (compute_access): below
+    Enterprise a workspace role acts as Admin, and the review must say so."""
+    access = compute_access(
+        org_role=org_role, plan=organization.plan, archived=archived, **role_fields(role)
+    )
+    widened = (access.permissions - access.grantable) & WORKSPACE_PERMISSIONS
+    if access.reason != "plan" or not widened:
+        return ""
+    return f" ({REASONS['plan'].format(plan=organization.plan)})"
+
+
 def _snapshot(campaign, now):
     org, workspace = campaign.organization, campaign.workspace
     # Someone who works only through a token is active, as who-has-access counts it.
@@ -80,7 +93,10 @@ def _snapshot(campaign, now):
                 Item.WORKSPACE_MEMBER,
                 m,
                 m.org_membership.user.email,
-                f"{m.role_summary()} in {workspace.name}",
+                f"{m.role_summary()} in {workspace.name}"
+                + _plan_note(
+                    org, m.role_in_effect(now), m.org_membership.org_role, workspace.archived
+                ),
                 person_last_active(m.org_membership, tokens),
             )
             for m in members
@@ -102,6 +118,9 @@ def _snapshot(campaign, now):
     for key in keys.select_related("role", "workspace"):
         scope = key.workspace.name if key.workspace else "organization-wide"
         role = key.role.name if key.role else "no role"
+        if key.role:
+            archived = key.workspace.archived if key.workspace else False
+            scope += _plan_note(org, key.role, archived=archived)
         items.append(
             item(Item.SERVICE_KEY, key, key.audit_label, f"{role}, {scope}", key.last_used_at)
         )

@@ -638,26 +638,35 @@ def admit_sso_sign_in(*, sso, email, user=None, full_name="") -> User:
             "single sign-on. Ask one of its admins to invite you.",
         )
     system = _acting(sso)
-    with transaction.atomic():
-        if user is None:
-            user = User.objects.create_user(email, password=None, full_name=full_name[:150])
-        organizations.add_org_member(
-            actor=system,
-            organization=organization,
-            user=user,
-            org_role=sso.default_org_role,
-            source=MembershipSource.SSO,
-        )
-        for default in sso.default_workspace_roles.select_related("workspace", "role"):
-            if default.workspace.archived:
-                continue
-            workspaces.add_workspace_member(
+    try:
+        with transaction.atomic():
+            if user is None:
+                user = User.objects.create_user(email, password=None, full_name=full_name[:150])
+            organizations.add_org_member(
                 actor=system,
-                workspace=default.workspace,
+                organization=organization,
                 user=user,
-                role=default.role,
+                org_role=sso.default_org_role,
                 source=MembershipSource.SSO,
             )
+            for default in sso.default_workspace_roles.select_related("workspace", "role"):
+                if default.workspace.archived:
+                    continue
+                workspaces.add_workspace_member(
+                    actor=system,
+                    workspace=default.workspace,
+                    user=user,
+                    role=default.role,
+                    source=MembershipSource.SSO,
+                )
+    except ValidationError as exc:
+        # The same services refuse what they refuse to the console (a default role the plan
+        # no longer offers): a refused sign-in, with nothing made, not a server error.
+        raise SsoRefused(
+            "not_provisionable",
+            f"{organization.name}'s single sign-on cannot add you: {' '.join(exc.messages)} "
+            "Ask one of its admins.",
+        ) from None
     return user
 
 

@@ -21,6 +21,7 @@ from accesscontrol.rbac.services import (
     check_not_self,
     check_role_assignable,
     people_behind,
+    roles_assignable_in,
 )
 from accesscontrol.workspaces.models import (
     Workspace,
@@ -404,7 +405,7 @@ def assignable_roles(organization):
         When(organization__isnull=True, then=Value(len(SYSTEM_ROLES_WEAKEST_FIRST))),
         default=Value(len(SYSTEM_ROLES_WEAKEST_FIRST) + 1),
     )
-    return Role.objects.usable_in(organization).order_by(rank, "name")
+    return roles_assignable_in(organization).order_by(rank, "name")
 
 
 def grantable_roles(actor, workspace) -> list[Role]:

@@ -92,6 +92,7 @@ NOT_CHANGING_ACCESS = {
     "rbac.role_usage": "reader",
     "rbac.check_can_grant": "pure check, raises or returns",
     "rbac.check_role_assignable": "pure check, raises or returns",
+    "rbac.roles_assignable_in": "selector: reads",
     "rbac.check_can_grant_org_role": "pure check, raises or returns",
     "rbac.check_not_self": "pure check, raises or returns",
     "rbac.people_behind": "pure helper: the users an actor acts for",
