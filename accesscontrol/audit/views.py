@@ -22,11 +22,14 @@ def _filters(request):
 def audit_log(request, org_slug):
     org = request.organization
     filters, error = _filters(request)
-    try:
-        events, next_cursor = log.page(log.events(org, filters), request.GET.get("cursor"))
-    except ValidationError as exc:
-        events, next_cursor, error = [], None, console.errors_of(exc)
+    events, next_cursor = [], None
+    if error is None:
+        try:
+            events, next_cursor = log.page(log.events(org, filters), request.GET.get("cursor"))
+        except ValidationError as exc:
+            error = console.errors_of(exc)
     if error:
+        # Refused, not ignored: no events rather than the unfiltered log under the error.
         messages.error(request, error)
     context = {
         "events": sentences.described(events),
@@ -43,7 +46,9 @@ def audit_log(request, org_slug):
         ],
     }
     fragment = "more-rows" if request.GET.get("cursor") else "results"
-    return render(request, console.page_or_fragment(request, "audit/log.html", fragment), context)
+    template = console.page_or_fragment(request, "audit/log.html", fragment)
+    # 422: htmx swaps it in (base.html), so the results show the refusal, not stale rows.
+    return render(request, template, context, status=422 if error else 200)
 
 
 def _refused_export(request, org_slug, error):

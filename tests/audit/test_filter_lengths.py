@@ -47,13 +47,28 @@ def test_an_export_refuses_a_filter_longer_than_any_match(client, world, events,
 
 
 @pytest.mark.parametrize("name", list(TOO_LONG))
-def test_the_page_says_the_filter_is_refused(client, world, events, name):
+def test_the_page_says_the_filter_is_refused_and_lists_nothing(client, world, events, name):
     client.force_login(world.org_admin)
 
-    body = client.get("/o/acme/audit/", {name: TOO_LONG[name]}).content.decode()
+    response = client.get("/o/acme/audit/", {name: TOO_LONG[name]})
 
+    # Refused, not ignored: no unfiltered events under an error about the filter.
+    assert response.status_code == 422
+    body = response.content.decode()
     assert 'class="toast toast-error"' in body
     assert f"Keep the {name} filter to" in body
+    assert "alice@acme.test" not in body
+
+
+def test_the_page_refuses_a_date_it_cannot_read_and_lists_nothing(client, world, events):
+    client.force_login(world.org_admin)
+
+    response = client.get("/o/acme/audit/", {"since": "yesterday"})
+
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert "Use a date like" in body
+    assert "alice@acme.test" not in body
 
 
 @pytest.mark.parametrize("name", list(TOO_LONG))
