@@ -365,6 +365,9 @@ def import_legacy_key(*, raw, workspace, name):
             hint=keys.display_hint(raw),
             legacy=True,
             created_by_label="legacy key import",
+            # The organization's key lifetime cap, as for every key it gets (none: until the
+            # legacy sunset refuses it).
+            expires_at=clean_expiry(workspace.organization, None),
         )
         audit.record(
             Actor.system("import_legacy_keys", workspace.organization, workspace),
@@ -372,7 +375,12 @@ def import_legacy_key(*, raw, workspace, name):
             key,
             workspace=workspace,
             target_label=key.audit_label,
-            after={"name": name, "hint": key.hint, "role": ADMIN},
+            after={
+                "name": name,
+                "hint": key.hint,
+                "role": ADMIN,
+                "expires_at": _describe_expiry(key.expires_at),
+            },
         )
     return key
 

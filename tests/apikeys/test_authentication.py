@@ -804,3 +804,17 @@ def test_a_warm_key_costs_no_query_and_reads_only_the_version(
     ):
         assert api_call(client, "GET", "/auth/whoami", raw).status_code == 200
     assert calls == ["get"]
+
+
+def test_an_imported_legacy_key_lives_no_longer_than_the_organization_allows(world, tmp_path):
+    """The organization's key lifetime cap holds for every key it gets, imported ones too
+    (apikeys.services.clean_expiry, as the console, the API and rotation apply it)."""
+    world.org.max_key_lifetime_days = 30
+    world.org.save(update_fields=["max_key_lifetime_days"])
+
+    run_import(write_csv(tmp_path / "legacy.csv", [(legacy_key(), "acme/production", "old")]))
+
+    key = ServiceKey.objects.get()
+    assert key.expires_at is not None
+    lives = key.expires_at - timezone.now()
+    assert datetime.timedelta(days=29) < lives <= datetime.timedelta(days=30)

@@ -1407,7 +1407,14 @@ def import_legacy_key(w, act):
             key,
             "legacy service key 'old ingest'",
             workspace=w.workspace,
-            changes={"after": {"name": "old ingest", "hint": "ls__…3Ab3", "role": "Admin"}},
+            changes={
+                "after": {
+                    "name": "old ingest",
+                    "hint": "ls__…3Ab3",
+                    "role": "Admin",
+                    "expires_at": None,  # Acme sets no key lifetime cap
+                }
+            },
         )
     ]
 
