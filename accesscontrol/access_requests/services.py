@@ -249,8 +249,8 @@ def create_access_request(
     if actor.user is None or actor.is_system:
         workspace_id = str(actor.workspace.pk) if actor.workspace is not None else None
         raise Denied(
-            "Only people request access; a service key acts for no person (its admins change "
-            "its role).",
+            "Only people request access; a service key acts for no person. A key's role never "
+            "changes: a workspace admin makes a new key with the role it needs.",
             {
                 "required": "a person (signed in, or a personal access token)",
                 "principal": actor.label,

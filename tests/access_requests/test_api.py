@@ -96,6 +96,8 @@ def test_a_service_key_cannot_ask_but_an_admin_key_can_decide(client, world):
     admin_key = service_key_for(world.workspace, "Admin")
     resp = ask(client, admin_key, world, permission="datasets:read")
     assert resp.status_code == 403 and "service key" in resp.json()["detail"]
+    # What to do instead: no path changes a key's role, so the answer does not say to.
+    assert "makes a new key with the role it needs" in resp.json()["detail"]
     request_id = newcomers_request(client, world, permission="datasets:read")
     resp = decide(client, request_id, "deny", admin_key, json={"note": "use the shared dataset"})
     assert resp.status_code == 200 and resp.json()["decided_by"].startswith("service key")
