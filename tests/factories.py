@@ -311,6 +311,33 @@ def ingested_run(workspace):
 # Audit rows, recorded the way a service records them.
 
 
+def campaign_of_people(actor, organization, people: int, **item):
+    """A review of the whole organization with `people` made-up members to decide on (labelled
+    person000@example.test ...), for pages that must page them."""
+    from django.utils import timezone
+
+    from accesscontrol.reviews import services as reviews
+    from accesscontrol.reviews.models import Item
+
+    campaign = reviews.start_campaign(
+        actor=actor,
+        organization=organization,
+        name="Everyone",
+        deadline=timezone.now() + timezone.timedelta(days=7),
+    )
+    Item.objects.bulk_create(
+        Item(
+            campaign=campaign,
+            kind=Item.ORG_MEMBER,
+            subject_id=uuid.uuid4(),
+            label=f"person{i:03}@example.test",
+            **{name: value(i) for name, value in item.items()},
+        )
+        for i in range(people)
+    )
+    return campaign
+
+
 def audit_event(world, action="workspace.created", **kwargs):
     """One audit row by the org admin about 'production' (its own transaction, as audit needs)."""
     from accesscontrol.audit import services as audit

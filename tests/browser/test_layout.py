@@ -148,20 +148,24 @@ def test_htmx_re_shown_forms_break_no_csp_rule(demo, login, page, live_server):
     assert found == []
 
 
+def serious_violations(axe, page) -> list[str]:
+    """axe's serious and critical findings on the page as it is, one line each."""
+    results = axe.run(page)
+    assert results.response["passes"], page.url  # axe did look at the page
+    return [
+        f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
 def test_no_serious_accessibility_violation_on_any_admin_page(used_key, login, page, live_server):
     login("admin@acme.test")
     axe = Axe()
     problems = {}
     for url in admin_pages(page, live_server):
         page.goto(url)
-        results = axe.run(page)
-        assert results.response["passes"], url  # axe did look at the page
-        bad = [
-            f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}"
-            for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        if bad:
+        if bad := serious_violations(axe, page):
             problems[url] = bad
     assert problems == {}
 

@@ -1,23 +1,18 @@
 """The lists put on console.listed, full enough to page, as an admin sees them in Chromium: no
 serious or critical axe violation, and none scrolls sideways on a phone."""
 
-import uuid
-
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from django.utils import timezone
 
 from accesscontrol.access_requests.models import AccessRequest
 from accesscontrol.access_requests.services import create_access_request
 from accesscontrol.organizations.models import Organization, OrganizationMembership
 from accesscontrol.rbac.actor import Actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.reviews import services as reviews
-from accesscontrol.reviews.models import Item
 from accesscontrol.scim.models import GroupMapping, ScimGroup
 from accesscontrol.workspaces.models import Workspace
-from tests.browser.test_layout import PHONE, WIDEST
-from tests.factories import add_member
+from tests.browser.test_layout import PHONE, WIDEST, serious_violations
+from tests.factories import add_member, campaign_of_people
 
 
 @pytest.fixture
@@ -44,21 +39,7 @@ def full_lists(demo):
         )
         for _ in range(55)
     )
-    campaign = reviews.start_campaign(
-        actor=admin.user,
-        organization=acme,
-        name="Everyone",
-        deadline=timezone.now() + timezone.timedelta(days=7),
-    )
-    Item.objects.bulk_create(
-        Item(
-            campaign=campaign,
-            kind=Item.ORG_MEMBER,
-            subject_id=uuid.uuid4(),
-            label=f"person{i:03}@example.test",
-        )
-        for i in range(110)
-    )
+    campaign = campaign_of_people(admin.user, acme, 110)
     viewer = Role.objects.get(organization=None, name="Viewer")
     for i in range(55):
         group = ScimGroup.objects.create(organization=acme, display_name=f"Engineering {i}")
@@ -84,14 +65,7 @@ def test_the_paged_lists_have_no_serious_violation_and_fit_a_phone(
         page.set_viewport_size({"width": 1280, "height": 800})
         assert page.goto(url).status == 200, url
         assert page.get_by_text("Page 1 of 2").count() == 1, url
-        results = axe.run(page)
-        assert results.response["passes"], url
-        bad = [
-            f"{v['id']} ({v['impact']}): {v['nodes'][0]['target']}"
-            for v in results.response["violations"]
-            if v["impact"] in ("serious", "critical")
-        ]
-        if bad:
+        if bad := serious_violations(axe, page):
             problems[url] = bad
         page.set_viewport_size(PHONE)
         page.goto(url)

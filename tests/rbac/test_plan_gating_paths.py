@@ -31,17 +31,23 @@ def downgrade(world):
     update_organization_settings(actor=world.org_admin, organization=world.org, plan="plus")
 
 
-def test_an_invitation_to_a_viewer_role_is_refused_once_the_plan_is_below_enterprise(
-    world, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
+def invited(world, role_name, capture_on_commit):
+    """The newcomer, invited (on Enterprise) to production with the role `role_name`."""
+    with capture_on_commit(execute=True):
         invitation, _ = invite_member(
             actor=world.org_admin,
             organization=world.org,
             email=NEWCOMER,
             workspaces=[world.workspace],
-            workspace_role=system_role("Viewer"),
+            workspace_role=system_role(role_name),
         )
+    return invitation
+
+
+def test_an_invitation_to_a_viewer_role_is_refused_once_the_plan_is_below_enterprise(
+    world, django_capture_on_commit_callbacks
+):
+    invitation = invited(world, "Viewer", django_capture_on_commit_callbacks)
     downgrade(world)
     user = UserFactory(email=NEWCOMER)
     before = row_counts(OrganizationMembership, WorkspaceMembership, Invitation, AuditEvent)
@@ -57,14 +63,7 @@ def test_an_invitation_to_a_viewer_role_is_refused_once_the_plan_is_below_enterp
 
 
 def test_an_admin_invitation_is_accepted_on_any_plan(world, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
-        invitation, _ = invite_member(
-            actor=world.org_admin,
-            organization=world.org,
-            email=NEWCOMER,
-            workspaces=[world.workspace],
-            workspace_role=system_role("Admin"),
-        )
+    invitation = invited(world, "Admin", django_capture_on_commit_callbacks)
     downgrade(world)
 
     membership = accept_invitation(invitation=invitation, user=UserFactory(email=NEWCOMER))

@@ -8,11 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from accesscontrol.reviews import services
 from accesscontrol.reviews.models import Item
 from accesscontrol.reviews.views import ITEMS
+from tests.factories import campaign_of_people
 
 pytestmark = pytest.mark.django_db
 
@@ -20,23 +20,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def campaign(world):
     """The whole organization's review, with more people than a page of items."""
-    campaign = services.start_campaign(
-        actor=world.org_admin,
-        organization=world.org,
-        name="Everyone",
-        deadline=timezone.now() + timezone.timedelta(days=7),
+    return campaign_of_people(
+        world.org_admin,
+        world.org,
+        ITEMS.per_page + 10,
+        detail=lambda i: "Member" if i % 2 else "Viewer",
     )
-    Item.objects.bulk_create(
-        Item(
-            campaign=campaign,
-            kind=Item.ORG_MEMBER,
-            subject_id=uuid.uuid4(),
-            label=f"person{i:03}@example.test",
-            detail="Member" if i % 2 else "Viewer",
-        )
-        for i in range(ITEMS.per_page + 10)
-    )
-    return campaign
 
 
 def url(campaign):
