@@ -1,13 +1,11 @@
 """Shapes shared by several routers."""
 
 import datetime
-import re
 from typing import Annotated, Any
 
 from ninja import Schema
 from pydantic import (
     AfterValidator,
-    BeforeValidator,
     ConfigDict,
     ValidationInfo,
     WithJsonSchema,
@@ -27,20 +25,6 @@ def _storable_datetime(value: datetime.datetime, info: ValidationInfo) -> dateti
 # Every date-time an API request carries (body or query): one that leaves years 1-9999 once
 # converted to UTC would be stored and then be unreadable (see accesscontrol/storable.py).
 UtcDateTime = Annotated[datetime.datetime, AfterValidator(_storable_datetime)]
-
-
-def _iso_date(value: Any) -> Any:
-    # pydantic's lax mode reads "0" or 86400 as a Unix timestamp (1970-01-01/02): a day filter
-    # sent as a number would answer for a day nobody asked about. Only YYYY-MM-DD is a day.
-    if isinstance(value, datetime.date):
-        return value
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("use a date like 2026-11-24")
-    return value
-
-
-# Every calendar day an API request carries: YYYY-MM-DD only, never a number.
-IsoDate = Annotated[datetime.date, BeforeValidator(_iso_date)]
 
 
 def _asks_nothing(value: Any, info: ValidationInfo) -> None:

@@ -3,12 +3,12 @@ export of every matching event in OCSF (JSON lines)."""
 
 import datetime
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ninja import Field, Query, Schema
+from pydantic import BeforeValidator
 
 from accesscontrol.api.router import GatedRouter
-from accesscontrol.api.schemas import IsoDate
 from accesscontrol.audit import log, ocsf
 from accesscontrol.rbac.gate import requires
 
@@ -38,6 +38,14 @@ class AuditPage(Schema):
     next_cursor: str | None
 
 
+def _day(value):
+    return value if isinstance(value, datetime.date) else log.day(value)
+
+
+# The log's days as its console page reads them (log.day): YYYY-MM-DD only.
+Day = Annotated[datetime.date, BeforeValidator(_day)]
+
+
 class LogFilters(Schema):
     actor: str | None = Field(
         None, max_length=log.MAX_LENGTHS["actor"], description="actor label contains"
@@ -49,8 +57,8 @@ class LogFilters(Schema):
         None, max_length=log.MAX_LENGTHS["target"], description="target label contains"
     )
     workspace: uuid.UUID | None = None
-    since: IsoDate | None = None
-    until: IsoDate | None = None
+    since: Day | None = None
+    until: Day | None = None
 
     def filters(self) -> log.Filters:
         return log.Filters(

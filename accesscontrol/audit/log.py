@@ -4,6 +4,7 @@ import base64
 import binascii
 import datetime
 import json
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -36,6 +37,18 @@ CSV_COLUMNS = [
 MAX_LENGTHS = {"actor": 255, "action": 64, "target": 255}
 
 
+DAY_FORM = "use a date like 2026-11-24"
+
+
+def day(raw: str) -> datetime.date:
+    """A day the log is filtered by, on every path (the console's query and the API's): only
+    YYYY-MM-DD, not the other forms date.fromisoformat reads ("20261124", "2026-W48-2") nor
+    a number pydantic would read as a Unix time. ValueError otherwise."""
+    if not isinstance(raw, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise ValueError(DAY_FORM)
+    return datetime.date.fromisoformat(raw)
+
+
 @dataclass(frozen=True)
 class Filters:
     actor: str = ""
@@ -58,9 +71,9 @@ class Filters:
             if not raw:
                 return None
             try:
-                return datetime.date.fromisoformat(raw)
+                return day(raw)
             except ValueError:
-                raise ValidationError({name: "Use a date like 2026-11-24."}) from None
+                raise ValidationError({name: f"{DAY_FORM.capitalize()}."}) from None
 
         def text(name):
             # Refused, not cut short: a shortened filter would match (and export) more than

@@ -220,6 +220,9 @@ def test_filter_form_keeps_the_chosen_values(admin, world, varied):
     [
         {"since": "yesterday"},
         {"until": "2026-13-45"},
+        # Days as the API takes them, YYYY-MM-DD only: not the other forms ISO allows.
+        {"since": "20261124"},
+        {"until": "2026-W48-2"},
         {"since": "2026-01-15", "until": "soon"},
         {"workspace": "not-a-workspace-id"},
         {"cursor": "forged"},
