@@ -3,10 +3,8 @@
 import datetime
 import uuid
 
-from django.core.exceptions import ValidationError
 from ninja import Field, Schema, Status
 
-from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.api.router import GatedRouter
 from accesscontrol.api.schemas import Body, UtcDateTime
 from accesscontrol.rbac.gate import requires
@@ -148,10 +146,7 @@ def list_members(request):
 @requires("workspaces:manage-members")
 def add_member(request, payload: MemberIn):
     p = request.auth
-    user = User.objects.filter(email=normalize_email(payload.email)).first()
-    if user is None:
-        message = services.NOT_AN_ORG_MEMBER.format(organization=p.organization)
-        raise ValidationError({"email": message})
+    user = services.org_member_by_email(p.organization, payload.email)
     membership = services.add_workspace_member(
         actor=request.actor,
         workspace=p.workspace,

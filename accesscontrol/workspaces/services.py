@@ -8,6 +8,7 @@ from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from accesscontrol import writes
+from accesscontrol.accounts.models import User, normalize_email
 from accesscontrol.apikeys.limits import TokenLimits
 from accesscontrol.audit import services as audit
 from accesscontrol.organizations.models import MembershipSource, OrganizationMembership
@@ -160,6 +161,17 @@ def _member_manager(actor, workspace):
     actor = as_actor(actor, workspace.organization, workspace)
     actor.require("workspaces:manage-members", workspace=workspace)
     return actor, actor.access_in(workspace).grantable
+
+
+def org_member_by_email(organization, email) -> User:
+    """The member of `organization` with this address (the console's add dialog and the API);
+    NOT_AN_ORG_MEMBER whether no account has it or only another organization's member does."""
+    user = User.objects.filter(
+        email=normalize_email(email), org_memberships__organization=organization
+    ).first()
+    if user is None:
+        raise ValidationError({"email": NOT_AN_ORG_MEMBER.format(organization=organization)})
+    return user
 
 
 def add_workspace_member(
