@@ -145,6 +145,11 @@ urlpatterns = [
     path(WS + "members/", workspaces.workspace_members, name="workspace-members"),
     path(WS + "members/add/", workspaces.workspace_member_add, name="workspace-member-add"),
     path(
+        WS + "members/add/suggestions/",
+        workspaces.workspace_member_suggestions,
+        name="workspace-member-suggestions",
+    ),
+    path(
         WS + "members/bulk-role/",
         workspaces.workspace_members_bulk_role,
         name="workspace-members-bulk-role",

@@ -1,13 +1,13 @@
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accesscontrol import console
 from accesscontrol.accounts.sudo import sudo_required
-from accesscontrol.organizations.models import OrganizationMembership
 from accesscontrol.organizations.services import org_members
 from accesscontrol.rbac.gate import requires
 from accesscontrol.rbac.models import Role
@@ -83,10 +83,25 @@ def _membership(request, member_id):
     )
 
 
-class AddMemberForm(forms.Form):
-    org_membership = forms.ModelChoiceField(
-        label="Organization member", queryset=OrganizationMembership.objects.none()
+# Suggestions for the add dialog's email input: a page of names, never the whole organization.
+SUGGESTIONS = 20
+
+
+def _addable(workspace):
+    """Members of the workspace's organization who may be added: not members here already
+    (in_effect: someone whose grant ended is a member no more; adding them ends the old row,
+    add_workspace_member), nor organization admins, who need no membership."""
+    return (
+        workspace.organization.memberships.exclude(
+            pk__in=workspace.memberships.filter(in_effect()).values("org_membership")
+        )
+        .exclude(org_role__in=ADMIN_EVERYWHERE_ROLES)
+        .select_related("user")
     )
+
+
+class AddMemberForm(forms.Form):
+    email = forms.CharField(label="Email", max_length=254)
     role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none())
     expiry = forms.ChoiceField(
         label="Access lasts",
@@ -96,24 +111,31 @@ class AddMemberForm(forms.Form):
         help_text="A time-bound grant ends by itself: the person loses the role at that moment.",
     )
 
-    def __init__(self, workspace, grantable, *args, **kwargs):
+    def __init__(self, workspace, grantable, *args, suggestions_url, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["org_membership"].queryset = (
-            # Not those who are members here already (in_effect: someone whose grant ended
-            # is a member no more; adding them ends the old row, add_workspace_member).
-            workspace.organization.memberships.exclude(
-                pk__in=workspace.memberships.filter(in_effect()).values("org_membership")
-            )
-            .exclude(org_role__in=ADMIN_EVERYWHERE_ROLES)
-            .select_related("user")
-            .order_by("user__email")
+        # Search as you type: htmx fetches the matching members into #member-suggestions.
+        self.fields["email"].widget = forms.EmailInput(
+            attrs={
+                "autocomplete": "off",
+                "aria-controls": "member-suggestions",
+                "hx-get": suggestions_url,
+                "hx-trigger": "input changed delay:300ms",
+                "hx-target": "#member-suggestions",
+                "hx-swap": "outerHTML",
+            }
         )
-        self.fields["org_membership"].label_from_instance = lambda m: m.user.email
+        self.fields["email"].help_text = "Type part of their name or email to pick them."
         roles = services.assignable_roles(workspace.organization).filter(
             pk__in=[r.pk for r in grantable]
         )
         self.fields["role"].queryset = roles
         self.fields["role"].initial = next((r for r in grantable if r.name == "Viewer"), None)
+
+
+def _suggestions_url(request):
+    return reverse(
+        "workspace-member-suggestions", args=[request.organization.slug, request.workspace.slug]
+    )
 
 
 @requires("workspaces:manage-members")
@@ -124,10 +146,15 @@ def workspace_member_add(request, org_slug, workspace_slug):
         request.workspace,
         services.grantable_roles(request.actor, request.workspace),
         request.POST or None,
+        suggestions_url=_suggestions_url(request),
+        # A picked suggestion opens the dialog with its address filled in.
+        initial={"email": request.GET.get("email", "")[:254]},
     )
 
     def add(data):
-        user, role = data["org_membership"].user, data["role"]
+        # The API's lookup: one refusal whether the address is unknown or someone else's.
+        user = services.org_member_by_email(request.organization, data["email"])
+        role = data["role"]
         services.add_workspace_member(
             actor=request.actor,
             workspace=request.workspace,
@@ -140,6 +167,22 @@ def workspace_member_add(request, org_slug, workspace_slug):
 
     return console.saved(request, form, add) or console.form_page(
         request, "workspaces/member_add.html", form
+    )
+
+
+@requires("workspaces:manage-members")
+@require_GET
+def workspace_member_suggestions(request, org_slug, workspace_slug):
+    """Up to SUGGESTIONS members who may be added, matching the typed text in email or name."""
+    text = request.GET.get("email", "").replace("\x00", "").strip()[:200]
+    people = []
+    if text:
+        matches = _addable(request.workspace).filter(
+            Q(user__email__icontains=text) | Q(user__full_name__icontains=text)
+        )
+        people = [m.user for m in matches.order_by("user__email")[:SUGGESTIONS]]
+    return render(
+        request, "workspaces/member_add.html#suggestions", {"people": people, "text": text}
     )
 
 

@@ -203,9 +203,8 @@ def request_for(world, name):
     if name == "personal-tokens":
         return reverse(name, args=[org]), {"name": "laptop", "expires_in": "30"}
     if name == "workspace-member-add":
-        member = _org_membership(world, world.member_without_workspace)
-        role = system_role("Viewer").pk
-        return reverse(name, args=[org, ws]), {"org_membership": member.pk, "role": role}
+        email = world.member_without_workspace.email
+        return reverse(name, args=[org, ws]), {"email": email, "role": system_role("Viewer").pk}
     if name == "workspace-member-role":
         return reverse(name, args=[org, ws, viewer_ws.pk]), {"role": system_role("Editor").pk}
     if name == "workspace-members-bulk-role":

@@ -91,6 +91,7 @@ def expected_status(persona, case):
 
 WORKSPACE_URLS = {
     "workspace-member-add",
+    "workspace-member-suggestions",
     "workspace-member-role",
     "workspace-member-remove",
     "workspace-settings",
@@ -372,8 +373,7 @@ def _plus_plan(world, things):
 
 def _newcomer(world, things):
     """member_without_workspace, as a Viewer."""
-    newcomer = membership_of(world, world.member_without_workspace)
-    return {"org_membership": newcomer.pk, "role": system_role("Viewer").pk}
+    return {"email": world.member_without_workspace.email, "role": system_role("Viewer").pk}
 
 
 def _viewer_to_editor(world, things):
@@ -609,6 +609,8 @@ OTHER_FEATURES = {
     "org-provisioning-mapping-add",
     "org-provisioning-mapping",
     "org-provisioning-mapping-remove",
+    # The add dialog's suggestions: tests/workspaces/test_add_member_by_email.py
+    "workspace-member-suggestions",
 }
 
 
@@ -1478,9 +1480,9 @@ def test_a_role_in_use_lists_where_and_is_not_deleted(client, world):
 # --- workspace members --------------------------------------------------------------------
 
 
-def test_add_member_form_offers_org_members_not_yet_here(client, world):
-    response = opened_as(client, world, "workspace_admin", url("workspace-member-add"))
-    body = text_of(response)
+def test_add_member_suggests_org_members_not_yet_here(client, world):
+    path = url("workspace-member-suggestions") + "?email=%40"
+    body = text_of(opened_as(client, world, "workspace_admin", path))
     assert world.member_without_workspace.email in body
     assert world.viewer.email not in body  # already a member
     assert world.org_admin.email not in body  # org admins are Admin everywhere already
@@ -1492,7 +1494,7 @@ def test_adding_a_workspace_member(client, world):
     client.force_login(world.workspace_admin)
     response = client.post(
         url("workspace-member-add"),
-        {"org_membership": membership.pk, "role": system_role("Editor").pk},
+        {"email": world.member_without_workspace.email, "role": system_role("Editor").pk},
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("workspace-members", args=["acme", "production"])
@@ -1512,7 +1514,6 @@ INVALID_ADDITIONS = [
     ("member_without_workspace", "abc"),
     ("member_without_workspace", "random"),
     ("viewer", "viewer"),  # already a member of production
-    ("org_admin", "viewer"),  # org admins need no membership (not offered)
     ("outsider", "viewer"),  # not in acme
     ("member_without_workspace", "globex"),  # a role of another organization
     ("member_without_workspace", None),
@@ -1529,20 +1530,14 @@ def test_invalid_add_member_is_422_and_adds_nothing(client, world, subtests):
                 )[0].pk,
                 "random": uuid.uuid4(),
             }
-            data = {
-                "org_membership": (
-                    member
-                    if member == "abc"
-                    else OrganizationMembership.objects.get(user=world.persona(member)).pk
-                )
-            }
+            data = {"email": member if member == "abc" else world.persona(member).email}
             if role is not None:
                 data["role"] = roles.get(role, role)
             client.force_login(world.org_admin)
             before = snapshot()
             response = client.post(url("workspace-member-add"), data)
             assert response.status_code == 422
-            assert 'class="field-error"' in text_of(response)
+            assert 'class="field-error"' in text_of(response) or 'role="alert"' in text_of(response)
             assert snapshot() == before
 
 
@@ -1654,7 +1649,7 @@ def test_a_member_manager_cannot_grant_a_role_stronger_than_their_own(
     added = client.post(
         url("workspace-member-add"),
         {
-            "org_membership": membership_of(world, world.member_without_workspace).pk,
+            "email": world.member_without_workspace.email,
             "role": system_role("Editor").pk,
         },
     )
@@ -1666,7 +1661,7 @@ def test_a_member_manager_cannot_grant_a_role_stronger_than_their_own(
     allowed = client.post(
         url("workspace-member-add"),
         {
-            "org_membership": membership_of(world, world.member_without_workspace).pk,
+            "email": world.member_without_workspace.email,
             "role": system_role("Viewer").pk,
         },
     )
@@ -1789,7 +1784,7 @@ def test_archive_confirms_then_makes_the_workspace_read_only(client, world):
     forged = client.post(
         url("workspace-member-add"),
         {
-            "org_membership": membership_of(world, world.member_without_workspace).pk,
+            "email": world.member_without_workspace.email,
             "role": system_role("Viewer").pk,
         },
     )

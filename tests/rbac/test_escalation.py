@@ -411,7 +411,7 @@ def test_a_member_is_not_added_with_a_role_beyond_the_grantors_own_in_the_consol
 
     response = client.post(
         ws_url("workspace-member-add"),
-        {"org_membership": newcomer.pk, "role": role_named(world, role_name).pk},
+        {"email": newcomer.user.email, "role": role_named(world, role_name).pk},
     )
 
     # The form offers only grantable roles, so a forged choice is refused before the service.
@@ -772,7 +772,7 @@ CONSOLE_MANAGEMENT = [
     (
         "workspace-member-add",
         {},
-        {"org_membership": "{newcomer}", "role": "{Viewer}"},
+        {"email": "{newcomer_email}", "role": "{Viewer}"},
         MANAGE_MEMBERS,
     ),
     ("workspace-member-role", {"member_id": "member"}, {"role": "{Admin}"}, MANAGE_MEMBERS),

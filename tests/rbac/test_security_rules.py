@@ -297,7 +297,7 @@ def test_a_member_with_a_viewer_role_cannot_add_admins_on_a_lower_plan(client, w
     newcomer = add_member(world.org)
     client.post(
         "/o/acme/w/production/members/add/",
-        {"org_membership": org_membership(newcomer, world.org).pk, "role": system_role("Admin").pk},
+        {"email": newcomer.email, "role": system_role("Admin").pk},
     )
     assert not WorkspaceMembership.objects.filter(org_membership__user=newcomer).exists()
 
