@@ -4,7 +4,7 @@ import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from accesscontrol import writes
@@ -15,7 +15,11 @@ from accesscontrol.organizations.models import MembershipSource, OrganizationMem
 from accesscontrol.organizations.services import clean_name, clean_slug, unique_slug
 from accesscontrol.rbac.actor import SERVICE_KEY, Actor, as_actor
 from accesscontrol.rbac.models import Role
-from accesscontrol.rbac.permissions import ORG_MANAGE, SYSTEM_ROLES_WEAKEST_FIRST
+from accesscontrol.rbac.permissions import (
+    ADMIN_EVERYWHERE_ROLES,
+    ORG_MANAGE,
+    SYSTEM_ROLES_WEAKEST_FIRST,
+)
 from accesscontrol.rbac.services import (
     check_can_grant,
     check_holds_all,
@@ -161,6 +165,26 @@ def _member_manager(actor, workspace):
     actor = as_actor(actor, workspace.organization, workspace)
     actor.require("workspaces:manage-members", workspace=workspace)
     return actor, actor.access_in(workspace).grantable
+
+
+def members_to_add(actor, workspace, text, limit=20) -> list[User]:
+    """Up to `limit` people the actor may add to `workspace` whose email or name contains
+    `text` (the add dialog's suggestions): members of its organization not in it already
+    (in_effect: someone whose grant ended is a member no more; adding them ends the old row),
+    nor organization admins, who need no membership. For whoever may add members there."""
+    _member_manager(actor, workspace)
+    if not text:
+        return []
+    rows = (
+        workspace.organization.memberships.exclude(
+            pk__in=workspace.memberships.filter(in_effect()).values("org_membership")
+        )
+        .exclude(org_role__in=ADMIN_EVERYWHERE_ROLES)
+        .filter(Q(user__email__icontains=text) | Q(user__full_name__icontains=text))
+        .select_related("user")
+        .order_by("user__email")
+    )
+    return [m.user for m in rows[:limit]]
 
 
 def org_member_by_email(organization, email) -> User:

@@ -1,7 +1,6 @@
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -15,7 +14,6 @@ from accesscontrol.rbac.permissions import ADMIN_EVERYWHERE_ROLES, permission_ma
 from accesscontrol.rbac.resolver import REASONS
 from accesscontrol.rbac.services import NoSuchRole, role_by_id
 from accesscontrol.workspaces import services
-from accesscontrol.workspaces.models import in_effect
 
 # Permissions that let a member manage the workspace: a role change adding one is confirmed.
 MANAGING = frozenset({"workspaces:manage", "workspaces:manage-members"})
@@ -85,19 +83,6 @@ def _membership(request, member_id):
 
 # Suggestions for the add dialog's email input: a page of names, never the whole organization.
 SUGGESTIONS = 20
-
-
-def _addable(workspace):
-    """Members of the workspace's organization who may be added: not members here already
-    (in_effect: someone whose grant ended is a member no more; adding them ends the old row,
-    add_workspace_member), nor organization admins, who need no membership."""
-    return (
-        workspace.organization.memberships.exclude(
-            pk__in=workspace.memberships.filter(in_effect()).values("org_membership")
-        )
-        .exclude(org_role__in=ADMIN_EVERYWHERE_ROLES)
-        .select_related("user")
-    )
 
 
 class AddMemberForm(forms.Form):
@@ -175,12 +160,7 @@ def workspace_member_add(request, org_slug, workspace_slug):
 def workspace_member_suggestions(request, org_slug, workspace_slug):
     """Up to SUGGESTIONS members who may be added, matching the typed text in email or name."""
     text = request.GET.get("email", "").replace("\x00", "").strip()[:200]
-    people = []
-    if text:
-        matches = _addable(request.workspace).filter(
-            Q(user__email__icontains=text) | Q(user__full_name__icontains=text)
-        )
-        people = [m.user for m in matches.order_by("user__email")[:SUGGESTIONS]]
+    people = services.members_to_add(request.actor, request.workspace, text, SUGGESTIONS)
     return render(
         request, "workspaces/member_add.html#suggestions", {"people": people, "text": text}
     )

@@ -103,6 +103,8 @@ NOT_CHANGING_ACCESS = {
     "reviews.overdue_campaigns": "selector: reads",
     "workspaces.enterable_workspaces": "selector: reads",
     "workspaces.workspaces_of": "selector: reads",
+    "workspaces.members_to_add": "selector: reads",
+    "workspaces.org_member_by_email": "reader: one member by address",
     "rbac.check_holds_all": "pure check, raises or returns",
     "apikeys.clean_expiry": "pure validator",
     "apikeys.clean_grace": "pure validator",

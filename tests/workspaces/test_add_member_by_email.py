@@ -4,12 +4,13 @@
 import datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
 from accesscontrol.audit.models import AuditEvent
 from accesscontrol.workspaces.models import WorkspaceMembership
-from accesscontrol.workspaces.services import NOT_AN_ORG_MEMBER
+from accesscontrol.workspaces.services import NOT_AN_ORG_MEMBER, members_to_add
 from tests.factories import (
     OrganizationMembershipFactory,
     UserFactory,
@@ -185,3 +186,13 @@ def test_a_picked_suggestion_opens_the_dialog_with_its_address(client, world):
     email = world.member_without_workspace.email
     body = client.get(ADD, {"email": email}, headers={"HX-Request": "true"}).content.decode()
     assert f'value="{email}"' in body
+
+
+def test_the_suggestions_selector_holds_its_own_rule(world):
+    """The service is the authority, whoever calls it: someone who may not add members there
+    (a viewer, an editor) learns nothing of who could be added."""
+    for actor in (world.viewer, world.editor):
+        with pytest.raises(ValidationError) as exc:
+            members_to_add(actor, world.workspace, "a")
+        assert exc.value.code == "permission"
+    assert members_to_add(world.org_admin, world.workspace, "a")
