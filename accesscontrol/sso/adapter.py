@@ -85,7 +85,7 @@ def refusing_replays(finish_acs):
             sso = services.sso_for_provider(organization_slug)
             if sso is not None:
                 services.record_sso_refusal(sso, "", services.SsoRefused("replayed", REPLAYED))
-            return render(request, "sso/refused.html", {"message": REPLAYED}, status=403)
+            return refused(request, REPLAYED).response
 
     return finish
 

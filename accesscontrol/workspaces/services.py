@@ -167,7 +167,11 @@ def _member_manager(actor, workspace):
     return actor, actor.access_in(workspace).grantable
 
 
-def members_to_add(actor, workspace, text, limit=20) -> list[User]:
+# Suggestions for the add dialog's email input: a page of names, never the whole organization.
+MEMBERS_SUGGESTED = 20
+
+
+def members_to_add(actor, workspace, text, limit=MEMBERS_SUGGESTED) -> list[User]:
     """Up to `limit` people the actor may add to `workspace` whose email or name contains
     `text` (the add dialog's suggestions): members of its organization not in it already
     (in_effect: someone whose grant ended is a member no more; adding them ends the old row),

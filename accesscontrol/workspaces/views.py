@@ -81,10 +81,6 @@ def _membership(request, member_id):
     )
 
 
-# Suggestions for the add dialog's email input: a page of names, never the whole organization.
-SUGGESTIONS = 20
-
-
 class AddMemberForm(forms.Form):
     email = forms.CharField(label="Email", max_length=254)
     role = forms.ModelChoiceField(label="Role", queryset=Role.objects.none())
@@ -158,9 +154,9 @@ def workspace_member_add(request, org_slug, workspace_slug):
 @requires("workspaces:manage-members")
 @require_GET
 def workspace_member_suggestions(request, org_slug, workspace_slug):
-    """Up to SUGGESTIONS members who may be added, matching the typed text in email or name."""
+    """Members who may be added (services.members_to_add), matching the typed text."""
     text = request.GET.get("email", "").replace("\x00", "").strip()[:200]
-    people = services.members_to_add(request.actor, request.workspace, text, SUGGESTIONS)
+    people = services.members_to_add(request.actor, request.workspace, text)
     return render(
         request, "workspaces/member_add.html#suggestions", {"people": people, "text": text}
     )
